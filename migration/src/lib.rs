@@ -39,3 +39,5 @@ impl MigratorTrait for Migrator {
         MIGRATION_TABLE.into_iden()
     }
 }
+
+pub use sea_orm_migration::MigrationStatus;

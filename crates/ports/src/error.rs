@@ -1,0 +1,36 @@
+//! The error every storage port returns: callers can tell "absent", "taken", "try again
+//! later" and "broken" apart without knowing the database.
+
+/// A unique constraint that a write can hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint {
+    /// `users.email`: the address is already registered.
+    UserEmail,
+    /// `roles.name`: a role of that name exists.
+    RoleName,
+    /// `sessions.token_hash`: a session token collided (practically never).
+    SessionToken,
+    /// `oauth_accounts (provider, provider_user_id)`: that external account is linked
+    /// to a user already.
+    OAuthSubject,
+    /// `oauth_accounts (user_id, provider)`: the user has linked that provider already.
+    OAuthUserProvider,
+}
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row the operation needs (or a row it refers to) does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The write would break a unique constraint; nothing was changed.
+    #[error("conflict on {0:?}")]
+    Conflict(Constraint),
+    /// The database could not be reached in time (connect, pool acquire, I/O); retrying
+    /// later may succeed.
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Anything else: a bug or a corrupt row. Log it; never show it to a client.
+    #[error("storage error")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}

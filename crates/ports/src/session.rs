@@ -1,0 +1,130 @@
+//! Server-side sessions and the repository port that stores them. A session is found by
+//! the SHA-256 of its bearer token; the token itself is never stored.
+
+use crate::{SessionId, StoreError, UserId};
+use chrono::{DateTime, Utc};
+use std::{fmt, net::IpAddr, time::Duration};
+
+/// SHA-256 of a session or one-time token. `Debug` shows only a prefix, so a log line
+/// can tell hashes apart without holding enough to look one up.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenHash({:02x}{:02x}…)", self.0[0], self.0[1])
+    }
+}
+
+/// A stored session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The id (safe to show the user).
+    pub id: SessionId,
+    /// Whose session it is.
+    pub user_id: UserId,
+    /// Hash of the bearer token.
+    pub token_hash: TokenHash,
+    /// Absolute expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Client address at login.
+    pub ip_address: Option<IpAddr>,
+    /// Client user agent at login.
+    pub user_agent: Option<String>,
+    /// False once revoked.
+    pub is_active: bool,
+    /// Last recorded activity (may lag by the touch interval).
+    pub last_accessed_at: DateTime<Utc>,
+    /// Login time.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// What creating a session takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// Whose session it is.
+    pub user_id: UserId,
+    /// Hash of the freshly generated token.
+    pub token_hash: TokenHash,
+    /// Absolute expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Client address.
+    pub ip_address: Option<IpAddr>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Login time (also the first access).
+    pub created_at: DateTime<Utc>,
+}
+
+/// Stores sessions. Every method is atomic.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// Stores a new active session.
+    ///
+    /// # Errors
+    /// `NotFound` if the user does not exist; `Conflict(SessionToken)` on a hash collision.
+    async fn create(&self, session: NewSession) -> Result<Session, StoreError>;
+
+    /// The session with this token hash if it is active and unexpired at `now`.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    async fn find_active_by_token_hash(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError>;
+
+    /// The user's active, unexpired sessions at `now`, newest first.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    async fn list_active_for_user(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError>;
+
+    /// Records activity at `at` in one statement, but only if the stored time is at least
+    /// `min_interval` older, so most requests write nothing. Returns whether it wrote.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    async fn touch(
+        &self,
+        id: SessionId,
+        at: DateTime<Utc>,
+        min_interval: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Revokes one active session of `user_id` at `at`.
+    ///
+    /// # Errors
+    /// `NotFound` if that user has no such active session (including another user's).
+    async fn revoke(
+        &self,
+        user_id: UserId,
+        id: SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Revokes every active session of the user at `at`, except `keep`. Returns how many.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    async fn revoke_all_for_user(
+        &self,
+        user_id: UserId,
+        keep: Option<SessionId>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Deletes sessions that expired before `now`. Returns how many.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    async fn delete_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}

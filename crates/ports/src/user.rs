@@ -1,0 +1,335 @@
+//! User accounts: the model, what creating and changing one takes, and the repository
+//! port that stores them together with their login state.
+
+use crate::{Email, OAuthAccount, OAuthLink, SessionId, StoreError, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::{fmt, str::FromStr, time::Duration};
+
+/// Where an account stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    /// May log in.
+    Active,
+    /// Switched off by an operator; may be switched on again.
+    Inactive,
+    /// Blocked by an operator.
+    Suspended,
+    /// Soft-deleted: kept for the audit trail, never logs in again.
+    Deleted,
+}
+
+impl UserStatus {
+    /// The stored and serialised name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::Suspended => "suspended",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+impl fmt::Display for UserStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The name is not one of the four statuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown user status {0:?}")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for UserStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "active" => Ok(Self::Active),
+            "inactive" => Ok(Self::Inactive),
+            "suspended" => Ok(Self::Suspended),
+            "deleted" => Ok(Self::Deleted),
+            other => Err(UnknownStatus(other.to_owned())),
+        }
+    }
+}
+
+/// A password hash as a PHC string. Its `Debug` is redacted so it cannot reach a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a PHC string produced by a password hasher.
+    #[must_use]
+    pub fn new(phc: String) -> Self {
+        Self(phc)
+    }
+
+    /// The PHC string, for the hasher and the store only.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+/// A stored user account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The id.
+    pub id: UserId,
+    /// The normalised, unique address.
+    pub email: Email,
+    /// `None` for accounts that only log in through OAuth.
+    pub password_hash: Option<PasswordHash>,
+    /// Where the account stands.
+    pub status: UserStatus,
+    /// Whether the address was confirmed.
+    pub email_verified: bool,
+    /// When it was confirmed.
+    pub email_verified_at: Option<DateTime<Utc>>,
+    /// Consecutive failed logins since the last success or lock expiry.
+    pub failed_login_attempts: u32,
+    /// When the last failed login happened.
+    pub last_failed_login_at: Option<DateTime<Utc>>,
+    /// Logins are refused until then.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Providers linked in `oauth_accounts`, kept in step with it.
+    pub oauth_providers: Vec<String>,
+    /// When the last successful login happened.
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// When the account was made.
+    pub created_at: DateTime<Utc>,
+    /// When the row last changed (set by the database).
+    pub updated_at: DateTime<Utc>,
+}
+
+impl User {
+    /// Whether logins are refused at `now` because of failed attempts.
+    #[must_use]
+    pub fn is_locked_at(&self, now: DateTime<Utc>) -> bool {
+        self.locked_until.is_some_and(|until| until > now)
+    }
+}
+
+/// What creating a user takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// The address; taken addresses are a `Conflict(UserEmail)`.
+    pub email: Email,
+    /// `None` for OAuth-only accounts.
+    pub password_hash: Option<PasswordHash>,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Whether the address counts as confirmed already.
+    pub email_verified: bool,
+    /// Name of a role to assign in the same transaction (e.g. `user`).
+    pub role: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A partial update of a user's profile or status; `None` leaves a field alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserUpdate {
+    /// New given name (`Some(None)` clears it).
+    pub first_name: Option<Option<String>>,
+    /// New family name (`Some(None)` clears it).
+    pub last_name: Option<Option<String>>,
+    /// New status. Leaving `active` revokes every session of the user in the same
+    /// transaction.
+    pub status: Option<UserStatus>,
+}
+
+/// Which sessions a password change ends, in the same transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeSessions {
+    /// None (e.g. a transparent rehash at login).
+    None,
+    /// All but the caller's own.
+    AllExcept(SessionId),
+    /// Every one (e.g. a password reset).
+    All,
+}
+
+/// A new password hash and what else changes with it, atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordChange {
+    /// The new hash.
+    pub hash: PasswordHash,
+    /// Sessions to end.
+    pub revoke: RevokeSessions,
+    /// Whether to clear failed attempts and any lock (a reset proves ownership).
+    pub clear_lockout: bool,
+}
+
+/// When failed logins lock an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Consecutive failures that lock the account.
+    pub threshold: u32,
+    /// How long the lock lasts.
+    pub duration: Duration,
+}
+
+/// The outcome of recording one failed login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailedLogin {
+    /// The failure was counted; `locked_until` is set when this one reached the threshold.
+    Counted {
+        /// Consecutive failures now on record.
+        attempts: u32,
+        /// The lock this failure set, if any.
+        locked_until: Option<DateTime<Utc>>,
+    },
+    /// The account was locked already: nothing was counted or extended.
+    AlreadyLocked {
+        /// When the existing lock ends.
+        until: DateTime<Utc>,
+    },
+}
+
+/// Where a page of users starts: after the user with this creation time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserCursor {
+    /// Creation time of the last user on the previous page.
+    pub created_at: DateTime<Utc>,
+    /// Id of that user.
+    pub id: UserId,
+}
+
+/// Filters and page of a user listing, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserQuery {
+    /// Only users in this status.
+    pub status: Option<UserStatus>,
+    /// Only users whose email contains this (case-insensitive).
+    pub email_contains: Option<String>,
+    /// Most users to return.
+    pub limit: u32,
+    /// Continue after this user.
+    pub after: Option<UserCursor>,
+}
+
+/// Stores users and their login state. Every method is atomic.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait::async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Creates a user, assigning `user.role` in the same transaction.
+    ///
+    /// # Errors
+    /// `Conflict(UserEmail)` if the email is taken; `NotFound` if the role does not exist.
+    async fn create(&self, user: NewUser) -> Result<User, StoreError>;
+
+    /// Creates a user without a password together with its first OAuth account.
+    ///
+    /// # Errors
+    /// `Conflict(UserEmail)` or `Conflict(OAuthSubject)`; `NotFound` for a missing role.
+    async fn create_with_oauth(
+        &self,
+        user: NewUser,
+        link: OAuthLink,
+    ) -> Result<(User, OAuthAccount), StoreError>;
+
+    /// The user with this id.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// The user with this (normalised) email.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+
+    /// A page of users, newest first, stable while users are added.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    async fn list(&self, query: UserQuery) -> Result<Vec<User>, StoreError>;
+
+    /// Changes names and/or status; leaving `active` revokes all the user's sessions at
+    /// `at` in the same transaction.
+    ///
+    /// # Errors
+    /// `NotFound` if there is no such user.
+    async fn update(
+        &self,
+        id: UserId,
+        update: UserUpdate,
+        at: DateTime<Utc>,
+    ) -> Result<User, StoreError>;
+
+    /// Deletes the user and, by cascade, its sessions, roles, OAuth accounts and tokens.
+    ///
+    /// # Errors
+    /// `NotFound` if there is no such user.
+    async fn delete(&self, id: UserId) -> Result<(), StoreError>;
+
+    /// Replaces the password hash, revoking sessions at `at` as the change says, in one
+    /// transaction. Returns how many sessions were revoked.
+    ///
+    /// # Errors
+    /// `NotFound` if there is no such user.
+    async fn change_password(
+        &self,
+        id: UserId,
+        change: PasswordChange,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Counts a failed login at `at` in one statement: unless the account is locked, the
+    /// count goes up (starting again at 1 after an expired lock) and reaching
+    /// `policy.threshold` sets the lock. Concurrent calls never lose a count.
+    ///
+    /// # Errors
+    /// `NotFound` if there is no such user.
+    async fn record_failed_login(
+        &self,
+        id: UserId,
+        policy: LockoutPolicy,
+        at: DateTime<Utc>,
+    ) -> Result<FailedLogin, StoreError>;
+
+    /// Records a successful login at `at`: clears the failure count and sets
+    /// `last_login_at`, unless a lock is in force at `at` (then nothing changes and the
+    /// result is `false`).
+    ///
+    /// # Errors
+    /// `NotFound` if there is no such user.
+    async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Locks the account until `until`.
+    ///
+    /// # Errors
+    /// `NotFound` if there is no such user.
+    async fn lock(&self, id: UserId, until: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Lifts any lock and clears the failure count.
+    ///
+    /// # Errors
+    /// `NotFound` if there is no such user.
+    async fn unlock(&self, id: UserId) -> Result<(), StoreError>;
+
+    /// Marks the email verified at `at` (idempotent: the first time is kept).
+    ///
+    /// # Errors
+    /// `NotFound` if there is no such user.
+    async fn mark_email_verified(&self, id: UserId, at: DateTime<Utc>) -> Result<(), StoreError>;
+}

@@ -1,0 +1,21 @@
+//! The storage adapter of authd: sea-orm entities and the implementations of the
+//! storage ports for PostgreSQL and SQLite. Entities stay private to this crate; callers
+//! see only port models and [`Store`].
+
+mod audit;
+mod entities;
+mod error;
+mod migrate;
+mod oauth;
+mod roles;
+mod sessions;
+mod store;
+mod users;
+
+pub use audit::SeaOrmAuditRepository;
+pub use migrate::{MigrationState, MigrationsError};
+pub use oauth::SeaOrmOAuthAccountRepository;
+pub use roles::SeaOrmRoleRepository;
+pub use sessions::SeaOrmSessionRepository;
+pub use store::{PoolConfig, Store};
+pub use users::SeaOrmUserRepository;

@@ -1,0 +1,84 @@
+//! Applying and rolling back the schema on the connected database. On PostgreSQL the
+//! whole run holds an advisory lock, so instances starting together migrate once.
+
+use crate::Store;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
+};
+
+/// Key of the PostgreSQL advisory lock held while migrating ("authd" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x0061_7574_6864;
+
+/// A migration failed; nothing of the failing step remains.
+#[derive(Debug, thiserror::Error)]
+#[error("migration failed: {0}")]
+pub struct MigrationsError(#[from] DbErr);
+
+/// One known migration and whether it is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// The migration's name.
+    pub name: String,
+    /// Whether it is recorded in `schema_migrations`.
+    pub applied: bool,
+}
+
+impl Store {
+    /// Applies every pending migration.
+    ///
+    /// # Errors
+    /// The first failing step's error; earlier steps stay applied.
+    pub async fn migrate_up(&self) -> Result<(), MigrationsError> {
+        let txn = self.locked().await?;
+        Migrator::up(&txn, None).await?;
+        Ok(txn.commit().await?)
+    }
+
+    /// Rolls back the last `steps` applied migrations, or all when fewer are applied.
+    ///
+    /// # Errors
+    /// The failing step's error.
+    pub async fn migrate_down(&self, steps: u32) -> Result<(), MigrationsError> {
+        let txn = self.locked().await?;
+        Migrator::down(&txn, Some(steps)).await?;
+        Ok(txn.commit().await?)
+    }
+
+    /// Drops every table and applies all migrations again.
+    ///
+    /// # Errors
+    /// The failing step's error.
+    pub async fn migrate_fresh(&self) -> Result<(), MigrationsError> {
+        Ok(Migrator::fresh(&self.db).await?)
+    }
+
+    /// Every known migration, oldest first, with whether it is applied.
+    ///
+    /// # Errors
+    /// When `schema_migrations` cannot be read.
+    pub async fn migration_status(&self) -> Result<Vec<MigrationState>, MigrationsError> {
+        Ok(Migrator::get_migration_with_status(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| MigrationState {
+                name: m.name().to_owned(),
+                applied: m.status() == migration::MigrationStatus::Applied,
+            })
+            .collect())
+    }
+
+    /// A transaction that, on PostgreSQL, holds the migration lock until it ends.
+    async fn locked(&self) -> Result<DatabaseTransaction, DbErr> {
+        let txn = self.db.begin().await?;
+        if txn.get_database_backend() == DbBackend::Postgres {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [MIGRATION_LOCK_KEY.into()],
+            ))
+            .await?;
+        }
+        Ok(txn)
+    }
+}

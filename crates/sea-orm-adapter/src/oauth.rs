@@ -1,0 +1,144 @@
+//! [`OAuthAccountRepository`] on sea-orm. Every write recomputes `users.oauth_providers`
+//! from `oauth_accounts` in the same transaction, so the two never disagree.
+
+use crate::entities::{oauth_accounts, users};
+use crate::error::DbResultExt;
+use auth_ports::{
+    OAuthAccount, OAuthAccountId, OAuthAccountRepository, OAuthLink, StoreError, UserId,
+};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+/// Stores linked accounts in the `oauth_accounts` table.
+#[derive(Clone, Debug)]
+pub struct SeaOrmOAuthAccountRepository {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmOAuthAccountRepository {
+    /// A repository over the pool.
+    #[must_use]
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+impl From<oauth_accounts::Model> for OAuthAccount {
+    fn from(m: oauth_accounts::Model) -> Self {
+        OAuthAccount {
+            id: OAuthAccountId(m.id),
+            user_id: UserId(m.user_id),
+            provider: m.provider,
+            provider_user_id: m.provider_user_id,
+            provider_email: m.provider_email,
+            token_expires_at: m.token_expires_at,
+            scopes: m.scopes,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// Inserts the account row; the caller owns the transaction and the providers list.
+pub(crate) async fn insert_account(
+    txn: &impl ConnectionTrait,
+    user_id: UserId,
+    link: OAuthLink,
+) -> Result<OAuthAccount, StoreError> {
+    Ok(oauth_accounts::ActiveModel {
+        id: Set(OAuthAccountId::new().0),
+        user_id: Set(user_id.0),
+        provider: Set(link.provider),
+        provider_user_id: Set(link.provider_user_id),
+        provider_email: Set(link.provider_email),
+        access_token: Set(link.access_token_sealed),
+        refresh_token: Set(link.refresh_token_sealed),
+        token_expires_at: Set(link.token_expires_at),
+        scopes: Set(link.scopes),
+        created_at: Set(link.created_at),
+        updated_at: Set(link.created_at),
+    }
+    .insert(txn)
+    .await
+    .store()?
+    .into())
+}
+
+/// Rewrites `users.oauth_providers` from the user's linked accounts.
+async fn sync_providers(txn: &impl ConnectionTrait, user_id: UserId) -> Result<(), StoreError> {
+    let providers: Vec<String> = oauth_accounts::Entity::find()
+        .select_only()
+        .column(oauth_accounts::Column::Provider)
+        .filter(oauth_accounts::Column::UserId.eq(user_id.0))
+        .order_by_asc(oauth_accounts::Column::Provider)
+        .into_tuple()
+        .all(txn)
+        .await
+        .store()?;
+    users::Entity::update_many()
+        .col_expr(
+            users::Column::OauthProviders,
+            Expr::val(serde_json::json!(providers)),
+        )
+        .filter(users::Column::Id.eq(user_id.0))
+        .exec(txn)
+        .await
+        .store()?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl OAuthAccountRepository for SeaOrmOAuthAccountRepository {
+    async fn link(&self, user_id: UserId, link: OAuthLink) -> Result<OAuthAccount, StoreError> {
+        let txn = self.db.begin().await.store()?;
+        let account = insert_account(&txn, user_id, link).await?;
+        sync_providers(&txn, user_id).await?;
+        txn.commit().await.store()?;
+        Ok(account)
+    }
+
+    async fn unlink(&self, user_id: UserId, provider: &str) -> Result<(), StoreError> {
+        let txn = self.db.begin().await.store()?;
+        let removed = oauth_accounts::Entity::delete_many()
+            .filter(oauth_accounts::Column::UserId.eq(user_id.0))
+            .filter(oauth_accounts::Column::Provider.eq(provider))
+            .exec(&txn)
+            .await
+            .store()?
+            .rows_affected;
+        if removed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sync_providers(&txn, user_id).await?;
+        txn.commit().await.store()
+    }
+
+    async fn find_by_subject(
+        &self,
+        provider: &str,
+        provider_user_id: &str,
+    ) -> Result<Option<OAuthAccount>, StoreError> {
+        Ok(oauth_accounts::Entity::find()
+            .filter(oauth_accounts::Column::Provider.eq(provider))
+            .filter(oauth_accounts::Column::ProviderUserId.eq(provider_user_id))
+            .one(&self.db)
+            .await
+            .store()?
+            .map(OAuthAccount::from))
+    }
+
+    async fn list_for_user(&self, user_id: UserId) -> Result<Vec<OAuthAccount>, StoreError> {
+        Ok(oauth_accounts::Entity::find()
+            .filter(oauth_accounts::Column::UserId.eq(user_id.0))
+            .order_by_asc(oauth_accounts::Column::CreatedAt)
+            .all(&self.db)
+            .await
+            .store()?
+            .into_iter()
+            .map(OAuthAccount::from)
+            .collect())
+    }
+}

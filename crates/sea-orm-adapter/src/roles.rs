@@ -1,0 +1,239 @@
+//! [`RoleRepository`] on sea-orm.
+
+use crate::entities::{roles, user_roles, users};
+use crate::error::{DbResultExt, corrupt};
+use auth_ports::{
+    NewRole, Role, RoleId, RoleRepository, RoleUpdate, StoreError, UserId, UserStatus,
+};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, JoinType, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set, TransactionTrait,
+};
+use std::collections::{BTreeSet, HashMap};
+
+/// SQLite allows 32766 bound parameters per statement; stay far below it.
+const IN_LIST_CHUNK: usize = 1000;
+
+/// Stores roles in `roles` and assignments in `user_roles`.
+#[derive(Clone, Debug)]
+pub struct SeaOrmRoleRepository {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmRoleRepository {
+    /// A repository over the pool.
+    #[must_use]
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+impl TryFrom<roles::Model> for Role {
+    type Error = StoreError;
+
+    fn try_from(m: roles::Model) -> Result<Self, StoreError> {
+        Ok(Role {
+            id: RoleId(m.id),
+            name: m.name,
+            description: m.description,
+            permissions: serde_json::from_value(m.permissions)
+                .map_err(|e| corrupt("roles.permissions", e))?,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        })
+    }
+}
+
+fn to_roles(rows: Vec<roles::Model>) -> Result<Vec<Role>, StoreError> {
+    rows.into_iter().map(Role::try_from).collect()
+}
+
+/// The sorted union of the roles' permissions.
+fn union(roles: impl IntoIterator<Item = Role>) -> Vec<String> {
+    roles
+        .into_iter()
+        .flat_map(|role| role.permissions)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl RoleRepository for SeaOrmRoleRepository {
+    async fn create(&self, role: NewRole) -> Result<Role, StoreError> {
+        roles::ActiveModel {
+            id: Set(RoleId::new().0),
+            name: Set(role.name),
+            description: Set(role.description),
+            permissions: Set(serde_json::json!(role.permissions)),
+            created_at: Set(role.created_at),
+            updated_at: Set(role.created_at),
+        }
+        .insert(&self.db)
+        .await
+        .store()?
+        .try_into()
+    }
+
+    async fn find_by_id(&self, id: RoleId) -> Result<Option<Role>, StoreError> {
+        roles::Entity::find_by_id(id.0)
+            .one(&self.db)
+            .await
+            .store()?
+            .map(Role::try_from)
+            .transpose()
+    }
+
+    async fn find_by_name(&self, name: &str) -> Result<Option<Role>, StoreError> {
+        roles::Entity::find()
+            .filter(roles::Column::Name.eq(name))
+            .one(&self.db)
+            .await
+            .store()?
+            .map(Role::try_from)
+            .transpose()
+    }
+
+    async fn list(&self) -> Result<Vec<Role>, StoreError> {
+        to_roles(
+            roles::Entity::find()
+                .order_by_asc(roles::Column::Name)
+                .all(&self.db)
+                .await
+                .store()?,
+        )
+    }
+
+    async fn update(&self, id: RoleId, update: RoleUpdate) -> Result<Role, StoreError> {
+        let txn = self.db.begin().await.store()?;
+        let mut row: roles::ActiveModel = roles::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await
+            .store()?
+            .ok_or(StoreError::NotFound)?
+            .into();
+        if let Some(name) = update.name {
+            row.name = Set(name);
+        }
+        if let Some(description) = update.description {
+            row.description = Set(description);
+        }
+        if let Some(permissions) = update.permissions {
+            row.permissions = Set(serde_json::json!(permissions));
+        }
+        if row.is_changed() {
+            row.update(&txn).await.store()?;
+        }
+        // Read back: on SQLite the `updated_at` trigger runs after RETURNING is computed.
+        let updated = roles::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await
+            .store()?
+            .ok_or(StoreError::NotFound)?;
+        txn.commit().await.store()?;
+        updated.try_into()
+    }
+
+    async fn delete(&self, id: RoleId) -> Result<(), StoreError> {
+        match roles::Entity::delete_by_id(id.0)
+            .exec(&self.db)
+            .await
+            .store()?
+            .rows_affected
+        {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    async fn assign(
+        &self,
+        user_id: UserId,
+        role_id: RoleId,
+        assigned_by: Option<UserId>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let inserted = user_roles::Entity::insert(user_roles::ActiveModel {
+            user_id: Set(user_id.0),
+            role_id: Set(role_id.0),
+            assigned_at: Set(at),
+            assigned_by: Set(assigned_by.map(|id| id.0)),
+        })
+        .on_conflict(
+            OnConflict::columns([user_roles::Column::UserId, user_roles::Column::RoleId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&self.db)
+        .await
+        .store()?;
+        Ok(inserted > 0)
+    }
+
+    async fn unassign(&self, user_id: UserId, role_id: RoleId) -> Result<bool, StoreError> {
+        let removed = user_roles::Entity::delete_many()
+            .filter(user_roles::Column::UserId.eq(user_id.0))
+            .filter(user_roles::Column::RoleId.eq(role_id.0))
+            .exec(&self.db)
+            .await
+            .store()?
+            .rows_affected;
+        Ok(removed > 0)
+    }
+
+    async fn roles_of_user(&self, user_id: UserId) -> Result<Vec<Role>, StoreError> {
+        to_roles(
+            roles::Entity::find()
+                .join(JoinType::InnerJoin, roles::Relation::UserRoles.def())
+                .filter(user_roles::Column::UserId.eq(user_id.0))
+                .order_by_asc(roles::Column::Name)
+                .all(&self.db)
+                .await
+                .store()?,
+        )
+    }
+
+    async fn permissions_of_user(&self, user_id: UserId) -> Result<Vec<String>, StoreError> {
+        Ok(union(self.roles_of_user(user_id).await?))
+    }
+
+    async fn permissions_of_users(
+        &self,
+        user_ids: &[UserId],
+    ) -> Result<HashMap<UserId, Vec<String>>, StoreError> {
+        let mut by_user: HashMap<UserId, Vec<Role>> =
+            user_ids.iter().map(|id| (*id, Vec::new())).collect();
+        for chunk in user_ids.chunks(IN_LIST_CHUNK) {
+            let rows = user_roles::Entity::find()
+                .find_also_related(roles::Entity)
+                .filter(user_roles::Column::UserId.is_in(chunk.iter().map(|id| id.0)))
+                .all(&self.db)
+                .await
+                .store()?;
+            for (assignment, role) in rows {
+                if let Some(role) = role {
+                    by_user
+                        .entry(UserId(assignment.user_id))
+                        .or_default()
+                        .push(role.try_into()?);
+                }
+            }
+        }
+        Ok(by_user
+            .into_iter()
+            .map(|(id, roles)| (id, union(roles)))
+            .collect())
+    }
+
+    async fn count_active_holders(&self, role_id: RoleId) -> Result<u64, StoreError> {
+        user_roles::Entity::find()
+            .join(JoinType::InnerJoin, user_roles::Relation::User.def())
+            .filter(user_roles::Column::RoleId.eq(role_id.0))
+            .filter(users::Column::Status.eq(UserStatus::Active.as_str()))
+            .count(&self.db)
+            .await
+            .store()
+    }
+}

@@ -1,0 +1,186 @@
+//! [`SessionRepository`] on sea-orm.
+
+use crate::entities::{Inet, sessions};
+use crate::error::{DbResultExt, corrupt};
+use auth_ports::{
+    NewSession, Session, SessionId, SessionRepository, StoreError, TokenHash, UserId,
+};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use std::time::Duration;
+
+/// Stores sessions in the `sessions` table.
+#[derive(Clone, Debug)]
+pub struct SeaOrmSessionRepository {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmSessionRepository {
+    /// A repository over the pool.
+    #[must_use]
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+impl TryFrom<sessions::Model> for Session {
+    type Error = StoreError;
+
+    fn try_from(m: sessions::Model) -> Result<Self, StoreError> {
+        let token_hash: [u8; 32] = m
+            .token_hash
+            .as_slice()
+            .try_into()
+            .map_err(|e| corrupt("sessions.token_hash", e))?;
+        Ok(Session {
+            id: SessionId(m.id),
+            user_id: UserId(m.user_id),
+            token_hash: TokenHash(token_hash),
+            expires_at: m.expires_at,
+            ip_address: m.ip_address.as_ref().and_then(Inet::to_ip),
+            user_agent: m.user_agent,
+            is_active: m.is_active,
+            last_accessed_at: m.last_accessed_at,
+            created_at: m.created_at,
+            revoked_at: m.revoked_at,
+        })
+    }
+}
+
+/// Revokes the user's active sessions but `keep` at `at`, on the caller's connection or
+/// transaction (so a status or password change and the revocation commit together).
+pub(crate) async fn revoke_all(
+    conn: &impl ConnectionTrait,
+    user_id: UserId,
+    keep: Option<SessionId>,
+    at: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut update = sessions::Entity::update_many()
+        .col_expr(sessions::Column::IsActive, Expr::val(false))
+        .col_expr(sessions::Column::RevokedAt, Expr::val(at))
+        .filter(sessions::Column::UserId.eq(user_id.0))
+        .filter(sessions::Column::IsActive.eq(true));
+    if let Some(keep) = keep {
+        update = update.filter(sessions::Column::Id.ne(keep.0));
+    }
+    Ok(update.exec(conn).await.store()?.rows_affected)
+}
+
+#[async_trait::async_trait]
+impl SessionRepository for SeaOrmSessionRepository {
+    async fn create(&self, session: NewSession) -> Result<Session, StoreError> {
+        sessions::ActiveModel {
+            id: Set(SessionId::new().0),
+            user_id: Set(session.user_id.0),
+            token_hash: Set(session.token_hash.0.to_vec()),
+            expires_at: Set(session.expires_at),
+            ip_address: Set(session.ip_address.map(Inet::from)),
+            user_agent: Set(session.user_agent),
+            is_active: Set(true),
+            last_accessed_at: Set(session.created_at),
+            created_at: Set(session.created_at),
+            revoked_at: Set(None),
+        }
+        .insert(&self.db)
+        .await
+        .store()?
+        .try_into()
+    }
+
+    async fn find_active_by_token_hash(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        sessions::Entity::find()
+            .filter(sessions::Column::TokenHash.eq(token_hash.0.to_vec()))
+            .filter(sessions::Column::IsActive.eq(true))
+            .filter(sessions::Column::ExpiresAt.gt(now))
+            .one(&self.db)
+            .await
+            .store()?
+            .map(Session::try_from)
+            .transpose()
+    }
+
+    async fn list_active_for_user(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>, StoreError> {
+        sessions::Entity::find()
+            .filter(sessions::Column::UserId.eq(user_id.0))
+            .filter(sessions::Column::IsActive.eq(true))
+            .filter(sessions::Column::ExpiresAt.gt(now))
+            .order_by_desc(sessions::Column::CreatedAt)
+            .order_by_desc(sessions::Column::Id)
+            .all(&self.db)
+            .await
+            .store()?
+            .into_iter()
+            .map(Session::try_from)
+            .collect()
+    }
+
+    async fn touch(
+        &self,
+        id: SessionId,
+        at: DateTime<Utc>,
+        min_interval: Duration,
+    ) -> Result<bool, StoreError> {
+        let stale_before =
+            at - chrono::Duration::from_std(min_interval).map_err(|e| corrupt("interval", e))?;
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::LastAccessedAt, Expr::val(at))
+            .filter(sessions::Column::Id.eq(id.0))
+            .filter(sessions::Column::IsActive.eq(true))
+            .filter(sessions::Column::LastAccessedAt.lte(stale_before))
+            .exec(&self.db)
+            .await
+            .store()?;
+        Ok(result.rows_affected > 0)
+    }
+
+    async fn revoke(
+        &self,
+        user_id: UserId,
+        id: SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::IsActive, Expr::val(false))
+            .col_expr(sessions::Column::RevokedAt, Expr::val(at))
+            .filter(sessions::Column::Id.eq(id.0))
+            .filter(sessions::Column::UserId.eq(user_id.0))
+            .filter(sessions::Column::IsActive.eq(true))
+            .exec(&self.db)
+            .await
+            .store()?;
+        match result.rows_affected {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    async fn revoke_all_for_user(
+        &self,
+        user_id: UserId,
+        keep: Option<SessionId>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        revoke_all(&self.db, user_id, keep, at).await
+    }
+
+    async fn delete_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sessions::Entity::delete_many()
+            .filter(sessions::Column::ExpiresAt.lte(now))
+            .exec(&self.db)
+            .await
+            .store()?
+            .rows_affected)
+    }
+}

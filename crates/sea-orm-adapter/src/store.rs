@@ -1,0 +1,137 @@
+//! The connection pool and the handle the composition root holds: it hands out the
+//! repositories, all sharing one pool.
+
+use crate::error::DbResultExt;
+use crate::{
+    SeaOrmAuditRepository, SeaOrmOAuthAccountRepository, SeaOrmRoleRepository,
+    SeaOrmSessionRepository, SeaOrmUserRepository,
+};
+use auth_ports::StoreError;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use std::time::Duration;
+
+/// How to reach the database and size the pool (SPEC.md section 3).
+#[derive(Clone)]
+pub struct PoolConfig {
+    /// `postgres://…` or `sqlite://…`.
+    pub url: String,
+    /// Most open connections.
+    pub max_connections: u32,
+    /// Connections kept open when idle.
+    pub min_connections: u32,
+    /// How long an unused connection stays open.
+    pub idle_timeout: Duration,
+    /// How long connecting, and waiting for a free connection, may take.
+    pub connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for PoolConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password; only its scheme is shown.
+        let scheme = self.url.split(':').next().unwrap_or_default();
+        f.debug_struct("PoolConfig")
+            .field("url", &format_args!("{scheme}://…"))
+            .field("max_connections", &self.max_connections)
+            .field("min_connections", &self.min_connections)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// The database behind authd: a pool shared by every repository.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) db: DatabaseConnection,
+}
+
+impl Store {
+    /// Opens the pool and checks that the database answers.
+    ///
+    /// # Errors
+    /// `Unavailable` if the database cannot be reached within the connect timeout;
+    /// `Other` for a malformed URL or an unsupported backend.
+    pub async fn connect(config: &PoolConfig) -> Result<Self, StoreError> {
+        let mut options = ConnectOptions::new(config.url.clone());
+        options
+            .max_connections(config.max_connections)
+            .min_connections(config.min_connections)
+            .idle_timeout(config.idle_timeout)
+            .connect_timeout(config.connect_timeout)
+            // A request waits for a pooled connection no longer than for a new one, so
+            // an outage surfaces as `Unavailable` instead of a hang.
+            .acquire_timeout(config.connect_timeout)
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|opts| {
+                // WAL lets readers run beside the single writer; the busy timeout makes
+                // writers queue instead of failing at once.
+                opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+        let db = Database::connect(options).await.store()?;
+        match db.get_database_backend() {
+            DbBackend::Postgres | DbBackend::Sqlite => {}
+            other => {
+                return Err(StoreError::Other(
+                    format!("authd supports PostgreSQL and SQLite, not {other:?}").into(),
+                ));
+            }
+        }
+        let store = Self { db };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    /// Checks that the database answers now.
+    ///
+    /// # Errors
+    /// `Unavailable` (or `Other`) when it does not.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.store()
+    }
+
+    /// Closes every connection of the pool.
+    ///
+    /// # Errors
+    /// When the pool cannot be closed cleanly.
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.db.close().await.store()
+    }
+
+    /// Whether this is the embedded SQLite backend.
+    #[must_use]
+    pub fn is_sqlite(&self) -> bool {
+        self.db.get_database_backend() == DbBackend::Sqlite
+    }
+
+    /// The user repository.
+    #[must_use]
+    pub fn users(&self) -> SeaOrmUserRepository {
+        SeaOrmUserRepository::new(self.db.clone())
+    }
+
+    /// The session repository.
+    #[must_use]
+    pub fn sessions(&self) -> SeaOrmSessionRepository {
+        SeaOrmSessionRepository::new(self.db.clone())
+    }
+
+    /// The role repository.
+    #[must_use]
+    pub fn roles(&self) -> SeaOrmRoleRepository {
+        SeaOrmRoleRepository::new(self.db.clone())
+    }
+
+    /// The audit repository.
+    #[must_use]
+    pub fn audit(&self) -> SeaOrmAuditRepository {
+        SeaOrmAuditRepository::new(self.db.clone())
+    }
+
+    /// The OAuth account repository.
+    #[must_use]
+    pub fn oauth_accounts(&self) -> SeaOrmOAuthAccountRepository {
+        SeaOrmOAuthAccountRepository::new(self.db.clone())
+    }
+}

@@ -1,0 +1,425 @@
+//! [`UserRepository`] on sea-orm. Login bookkeeping is done in single conditional
+//! `UPDATE … RETURNING` statements so concurrent requests never lose a count.
+
+use crate::entities::{roles, user_roles, users};
+use crate::error::{DbResultExt, corrupt};
+use crate::{oauth, sessions};
+use auth_ports::{
+    Email, FailedLogin, LockoutPolicy, NewUser, OAuthAccount, OAuthLink, PasswordChange,
+    PasswordHash, RevokeSessions, StoreError, User, UserId, UserQuery, UserRepository, UserStatus,
+    UserUpdate,
+};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+/// Stores users in the `users` table.
+#[derive(Clone, Debug)]
+pub struct SeaOrmUserRepository {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmUserRepository {
+    /// A repository over the pool.
+    #[must_use]
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+impl TryFrom<users::Model> for User {
+    type Error = StoreError;
+
+    fn try_from(m: users::Model) -> Result<Self, StoreError> {
+        Ok(User {
+            id: UserId(m.id),
+            email: Email::parse(&m.email).map_err(|e| corrupt("users.email", e))?,
+            password_hash: m.password_hash.map(PasswordHash::new),
+            status: m.status.parse().map_err(|e| corrupt("users.status", e))?,
+            email_verified: m.email_verified,
+            email_verified_at: m.email_verified_at,
+            failed_login_attempts: u32::try_from(m.failed_login_attempts)
+                .map_err(|e| corrupt("users.failed_login_attempts", e))?,
+            last_failed_login_at: m.last_failed_login_at,
+            locked_until: m.locked_until,
+            first_name: m.first_name,
+            last_name: m.last_name,
+            oauth_providers: serde_json::from_value(m.oauth_providers)
+                .map_err(|e| corrupt("users.oauth_providers", e))?,
+            last_login_at: m.last_login_at,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        })
+    }
+}
+
+/// Inserts the user row and its initial role; the caller owns the transaction.
+async fn insert_user(
+    txn: &impl ConnectionTrait,
+    user: NewUser,
+    oauth_providers: &[&str],
+) -> Result<users::Model, StoreError> {
+    let role_id = match &user.role {
+        Some(name) => Some(
+            roles::Entity::find()
+                .filter(roles::Column::Name.eq(name.as_str()))
+                .one(txn)
+                .await
+                .store()?
+                .ok_or(StoreError::NotFound)?
+                .id,
+        ),
+        None => None,
+    };
+    let created = users::ActiveModel {
+        id: Set(UserId::new().0),
+        email: Set(user.email.as_str().to_owned()),
+        password_hash: Set(user.password_hash.map(|h| h.expose().to_owned())),
+        status: Set(UserStatus::Active.as_str().to_owned()),
+        email_verified: Set(user.email_verified),
+        email_verified_at: Set(user.email_verified.then_some(user.created_at)),
+        failed_login_attempts: Set(0),
+        last_failed_login_at: Set(None),
+        locked_until: Set(None),
+        first_name: Set(user.first_name),
+        last_name: Set(user.last_name),
+        oauth_providers: Set(serde_json::json!(oauth_providers)),
+        last_login_at: Set(None),
+        created_at: Set(user.created_at),
+        updated_at: Set(user.created_at),
+    }
+    .insert(txn)
+    .await
+    .store()?;
+    if let Some(role_id) = role_id {
+        user_roles::ActiveModel {
+            user_id: Set(created.id),
+            role_id: Set(role_id),
+            assigned_at: Set(user.created_at),
+            assigned_by: Set(None),
+        }
+        .insert(txn)
+        .await
+        .store()?;
+    }
+    Ok(created)
+}
+
+/// Condition "no lock is in force at `at`".
+fn not_locked_at(at: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(users::Column::LockedUntil.is_null())
+        .add(users::Column::LockedUntil.lte(at))
+}
+
+/// Escapes `%`, `_` and `\` so user input matches literally inside a `LIKE` pattern.
+fn like_literal(needle: &str) -> String {
+    let mut escaped = String::with_capacity(needle.len());
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+impl SeaOrmUserRepository {
+    /// `NotFound` unless the user exists; used to tell "no such user" from "condition not
+    /// met" after a conditional update matched no row.
+    async fn fetch(&self, id: UserId) -> Result<users::Model, StoreError> {
+        users::Entity::find_by_id(id.0)
+            .one(&self.db)
+            .await
+            .store()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Runs an unconditional single-row update and maps "no row" to `NotFound`.
+    async fn update_one(
+        &self,
+        id: UserId,
+        sets: Vec<(users::Column, Expr)>,
+    ) -> Result<(), StoreError> {
+        let mut update = users::Entity::update_many().filter(users::Column::Id.eq(id.0));
+        for (column, value) in sets {
+            update = update.col_expr(column, value);
+        }
+        match update.exec(&self.db).await.store()?.rows_affected {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl UserRepository for SeaOrmUserRepository {
+    async fn create(&self, user: NewUser) -> Result<User, StoreError> {
+        let txn = self.db.begin().await.store()?;
+        let created = insert_user(&txn, user, &[]).await?;
+        txn.commit().await.store()?;
+        created.try_into()
+    }
+
+    async fn create_with_oauth(
+        &self,
+        user: NewUser,
+        link: OAuthLink,
+    ) -> Result<(User, OAuthAccount), StoreError> {
+        let txn = self.db.begin().await.store()?;
+        let created = insert_user(&txn, user, &[link.provider.as_str()]).await?;
+        let account = oauth::insert_account(&txn, UserId(created.id), link).await?;
+        txn.commit().await.store()?;
+        Ok((created.try_into()?, account))
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        users::Entity::find_by_id(id.0)
+            .one(&self.db)
+            .await
+            .store()?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        users::Entity::find()
+            .filter(users::Column::Email.eq(email.as_str()))
+            .one(&self.db)
+            .await
+            .store()?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    async fn list(&self, query: UserQuery) -> Result<Vec<User>, StoreError> {
+        let mut select = users::Entity::find();
+        if let Some(status) = query.status {
+            select = select.filter(users::Column::Status.eq(status.as_str()));
+        }
+        if let Some(needle) = query.email_contains {
+            // Emails are stored lower-cased, so lower-casing the needle is enough.
+            let pattern = format!("%{}%", like_literal(&needle.to_lowercase()));
+            select = select.filter(users::Column::Email.like(LikeExpr::new(pattern).escape('\\')));
+        }
+        if let Some(after) = query.after {
+            select = select.filter(
+                Condition::any()
+                    .add(users::Column::CreatedAt.lt(after.created_at))
+                    .add(
+                        Condition::all()
+                            .add(users::Column::CreatedAt.eq(after.created_at))
+                            .add(users::Column::Id.lt(after.id.0)),
+                    ),
+            );
+        }
+        select
+            .order_by_desc(users::Column::CreatedAt)
+            .order_by_desc(users::Column::Id)
+            .limit(u64::from(query.limit))
+            .all(&self.db)
+            .await
+            .store()?
+            .into_iter()
+            .map(User::try_from)
+            .collect()
+    }
+
+    async fn update(
+        &self,
+        id: UserId,
+        update: UserUpdate,
+        at: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let txn = self.db.begin().await.store()?;
+        let current = users::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await
+            .store()?
+            .ok_or(StoreError::NotFound)?;
+        let mut row: users::ActiveModel = current.into();
+        if let Some(first_name) = update.first_name {
+            row.first_name = Set(first_name);
+        }
+        if let Some(last_name) = update.last_name {
+            row.last_name = Set(last_name);
+        }
+        if let Some(status) = update.status {
+            row.status = Set(status.as_str().to_owned());
+            if status != UserStatus::Active {
+                sessions::revoke_all(&txn, id, None, at).await?;
+            }
+        }
+        if row.is_changed() {
+            row.update(&txn).await.store()?;
+        }
+        // Read back: on SQLite the `updated_at` trigger runs after RETURNING is computed.
+        let updated = users::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await
+            .store()?
+            .ok_or(StoreError::NotFound)?;
+        txn.commit().await.store()?;
+        updated.try_into()
+    }
+
+    async fn delete(&self, id: UserId) -> Result<(), StoreError> {
+        match users::Entity::delete_by_id(id.0)
+            .exec(&self.db)
+            .await
+            .store()?
+            .rows_affected
+        {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    async fn change_password(
+        &self,
+        id: UserId,
+        change: PasswordChange,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let txn = self.db.begin().await.store()?;
+        let mut update = users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::val(change.hash.expose()))
+            .filter(users::Column::Id.eq(id.0));
+        if change.clear_lockout {
+            update = update
+                .col_expr(users::Column::FailedLoginAttempts, Expr::val(0))
+                .col_expr(
+                    users::Column::LockedUntil,
+                    Expr::val(Option::<DateTime<Utc>>::None),
+                );
+        }
+        if update.exec(&txn).await.store()?.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let revoked = match change.revoke {
+            RevokeSessions::None => 0,
+            RevokeSessions::AllExcept(keep) => {
+                sessions::revoke_all(&txn, id, Some(keep), at).await?
+            }
+            RevokeSessions::All => sessions::revoke_all(&txn, id, None, at).await?,
+        };
+        txn.commit().await.store()?;
+        Ok(revoked)
+    }
+
+    async fn record_failed_login(
+        &self,
+        id: UserId,
+        policy: LockoutPolicy,
+        at: DateTime<Utc>,
+    ) -> Result<FailedLogin, StoreError> {
+        let lock_end = at
+            + chrono::Duration::from_std(policy.duration)
+                .map_err(|e| corrupt("lockout duration", e))?;
+        let threshold = i32::try_from(policy.threshold).unwrap_or(i32::MAX);
+        // All right-hand sides see the row as it was before this statement.
+        let lock_expired = Expr::col(users::Column::LockedUntil)
+            .is_not_null()
+            .and(Expr::col(users::Column::LockedUntil).lte(at));
+        let attempts = Expr::case(lock_expired, 1)
+            .finally(Expr::col(users::Column::FailedLoginAttempts).add(1));
+        let lock = Expr::case(Expr::expr(attempts.clone()).gte(threshold), lock_end)
+            .finally(Expr::val(Option::<DateTime<Utc>>::None));
+        // A lock may end between the statement and the read-back; then count again.
+        for _ in 0..3 {
+            let updated = users::Entity::update_many()
+                .col_expr(users::Column::FailedLoginAttempts, attempts.clone().into())
+                .col_expr(users::Column::LockedUntil, lock.clone().into())
+                .col_expr(users::Column::LastFailedLoginAt, Expr::val(at))
+                .filter(users::Column::Id.eq(id.0))
+                .filter(not_locked_at(at))
+                .exec_with_returning(&self.db)
+                .await
+                .store()?;
+            if let Some(row) = updated.into_iter().next() {
+                return Ok(FailedLogin::Counted {
+                    attempts: u32::try_from(row.failed_login_attempts)
+                        .map_err(|e| corrupt("users.failed_login_attempts", e))?,
+                    locked_until: row.locked_until,
+                });
+            }
+            if let Some(until) = self
+                .fetch(id)
+                .await?
+                .locked_until
+                .filter(|until| *until > at)
+            {
+                return Ok(FailedLogin::AlreadyLocked { until });
+            }
+        }
+        Err(StoreError::Other(
+            "failed login could not be recorded".into(),
+        ))
+    }
+
+    async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = users::Entity::update_many()
+            .col_expr(users::Column::FailedLoginAttempts, Expr::val(0))
+            .col_expr(
+                users::Column::LockedUntil,
+                Expr::val(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(users::Column::LastLoginAt, Expr::val(at))
+            .filter(users::Column::Id.eq(id.0))
+            .filter(not_locked_at(at))
+            .exec(&self.db)
+            .await
+            .store()?;
+        if result.rows_affected > 0 {
+            return Ok(true);
+        }
+        self.fetch(id).await.map(|_| false)
+    }
+
+    async fn lock(&self, id: UserId, until: DateTime<Utc>) -> Result<(), StoreError> {
+        self.update_one(id, vec![(users::Column::LockedUntil, Expr::val(until))])
+            .await
+    }
+
+    async fn unlock(&self, id: UserId) -> Result<(), StoreError> {
+        self.update_one(
+            id,
+            vec![
+                (
+                    users::Column::LockedUntil,
+                    Expr::val(Option::<DateTime<Utc>>::None),
+                ),
+                (users::Column::FailedLoginAttempts, Expr::val(0)),
+            ],
+        )
+        .await
+    }
+
+    async fn mark_email_verified(&self, id: UserId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.update_one(
+            id,
+            vec![
+                (users::Column::EmailVerified, Expr::val(true)),
+                (
+                    users::Column::EmailVerifiedAt,
+                    Expr::col(users::Column::EmailVerifiedAt).if_null(at),
+                ),
+            ],
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_literal;
+
+    #[test]
+    fn like_literal_escapes_wildcards() {
+        assert_eq!(like_literal("a%b_c\\d"), "a\\%b\\_c\\\\d");
+        assert_eq!(like_literal("plain"), "plain");
+    }
+}

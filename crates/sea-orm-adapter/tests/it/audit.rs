@@ -1,0 +1,280 @@
+//! The audit repository contract.
+
+use crate::harness::{TestDb, now, on_both_backends};
+use auth_ports::{AuditCursor, AuditQuery, AuditRepository, NewAuditEntry, StoreError, UserId};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+
+on_both_backends!(
+    append_stores_every_field,
+    queries_filter_and_return_newest_first,
+    pages_follow_the_cursor,
+    counts_per_action_within_a_period,
+    cleanup_deletes_only_old_entries,
+    recent_activity_view_shows_the_last_30_days,
+    append_for_unknown_actor_is_not_found,
+);
+
+/// An entry of `action` by `user_id` at `at`, from 192.0.2.1, successful.
+pub fn entry(user_id: Option<UserId>, action: &str, at: DateTime<Utc>) -> NewAuditEntry {
+    NewAuditEntry {
+        user_id,
+        action: action.into(),
+        resource_type: Some("user".into()),
+        resource_id: user_id.map(|id| id.to_string()),
+        ip_address: Some("192.0.2.1".parse().unwrap()),
+        user_agent: Some("test-agent".into()),
+        details: json!({}),
+        success: true,
+        error_message: None,
+        created_at: at,
+    }
+}
+
+async fn append_stores_every_field(db: &TestDb) {
+    let user = db.user("a1@example.com").await;
+    let mut new = entry(Some(user.id), "auth.login", now());
+    new.details = json!({"reason": "invalid_credentials"});
+    new.success = false;
+    new.error_message = Some("wrong password".into());
+    new.ip_address = Some("2001:db8::2".parse().unwrap());
+    let stored = db.store.audit().append(new.clone()).await.unwrap();
+    assert_eq!(stored.user_id, new.user_id);
+    assert_eq!(stored.action, new.action);
+    assert_eq!(stored.resource_type, new.resource_type);
+    assert_eq!(stored.resource_id, new.resource_id);
+    assert_eq!(stored.ip_address, new.ip_address);
+    assert_eq!(stored.user_agent, new.user_agent);
+    assert_eq!(stored.details, new.details);
+    assert!(!stored.success);
+    assert_eq!(stored.error_message, new.error_message);
+    assert_eq!(stored.created_at, new.created_at);
+    let read = db
+        .store
+        .audit()
+        .query(AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(read, [stored]);
+}
+
+async fn queries_filter_and_return_newest_first(db: &TestDb) {
+    let audit = db.store.audit();
+    let alice = db.user("a2@example.com").await;
+    let bob = db.user("a3@example.com").await;
+    let t0 = now() - Duration::hours(10);
+    let mut ids = Vec::new();
+    for (i, (user, action, success, ip)) in [
+        (alice.id, "auth.login", true, "192.0.2.1"),
+        (alice.id, "auth.login", false, "192.0.2.2"),
+        (bob.id, "auth.login", false, "192.0.2.1"),
+        (bob.id, "user.update", true, "192.0.2.3"),
+        (alice.id, "auth.logout", true, "192.0.2.1"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut e = entry(Some(user), action, t0 + Duration::hours(i as i64));
+        e.success = success;
+        e.ip_address = Some(ip.parse().unwrap());
+        ids.push(audit.append(e).await.unwrap().id);
+    }
+    let q = AuditQuery {
+        limit: 50,
+        ..Default::default()
+    };
+    let found = |entries: Vec<auth_ports::AuditEntry>| {
+        entries.into_iter().map(|e| e.id).collect::<Vec<_>>()
+    };
+
+    assert_eq!(
+        found(audit.query(q.clone()).await.unwrap()),
+        [ids[4], ids[3], ids[2], ids[1], ids[0]]
+    );
+    let by_user = AuditQuery {
+        user_id: Some(alice.id),
+        ..q.clone()
+    };
+    assert_eq!(
+        found(audit.query(by_user).await.unwrap()),
+        [ids[4], ids[1], ids[0]]
+    );
+    let by_action = AuditQuery {
+        action: Some("auth.login".into()),
+        ..q.clone()
+    };
+    assert_eq!(
+        found(audit.query(by_action).await.unwrap()),
+        [ids[2], ids[1], ids[0]]
+    );
+    let failures = AuditQuery {
+        success: Some(false),
+        ..q.clone()
+    };
+    assert_eq!(
+        found(audit.query(failures).await.unwrap()),
+        [ids[2], ids[1]]
+    );
+    let by_ip = AuditQuery {
+        ip_address: Some("192.0.2.1".parse().unwrap()),
+        ..q.clone()
+    };
+    assert_eq!(
+        found(audit.query(by_ip).await.unwrap()),
+        [ids[4], ids[2], ids[0]]
+    );
+    let by_resource = AuditQuery {
+        resource_type: Some("user".into()),
+        resource_id: Some(bob.id.to_string()),
+        ..q.clone()
+    };
+    assert_eq!(
+        found(audit.query(by_resource).await.unwrap()),
+        [ids[3], ids[2]]
+    );
+    let period = AuditQuery {
+        from: Some(t0 + Duration::hours(1)),
+        to: Some(t0 + Duration::hours(3)),
+        ..q.clone()
+    };
+    assert_eq!(
+        found(audit.query(period).await.unwrap()),
+        [ids[2], ids[1]],
+        "[from, to)"
+    );
+    let combined = AuditQuery {
+        action: Some("auth.login".into()),
+        from: Some(t0 + Duration::hours(1)),
+        user_id: Some(alice.id),
+        ..q.clone()
+    };
+    assert_eq!(found(audit.query(combined).await.unwrap()), [ids[1]]);
+}
+
+async fn pages_follow_the_cursor(db: &TestDb) {
+    let audit = db.store.audit();
+    let at = now();
+    // Same timestamp for all: the id breaks the tie.
+    for _ in 0..5 {
+        audit.append(entry(None, "auth.login", at)).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = audit
+            .query(AuditQuery {
+                limit: 2,
+                after,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(AuditCursor {
+            created_at: last.created_at,
+            id: last.id,
+        });
+        seen.extend(page.iter().map(|e| e.id));
+    }
+    let mut expected = seen.clone();
+    expected.sort_by(|a, b| b.cmp(a));
+    expected.dedup();
+    assert_eq!(seen.len(), 5);
+    assert_eq!(seen, expected, "newest first, no entry twice");
+}
+
+async fn counts_per_action_within_a_period(db: &TestDb) {
+    let audit = db.store.audit();
+    let t0 = now() - Duration::days(2);
+    for (action, at) in [
+        ("auth.login", t0),
+        ("auth.login", t0 + Duration::days(1)),
+        ("auth.login", t0 + Duration::days(1)),
+        ("auth.logout", t0 + Duration::days(1)),
+    ] {
+        audit.append(entry(None, action, at)).await.unwrap();
+    }
+    let all = audit.count_by_action(None, None).await.unwrap();
+    assert_eq!(
+        all.into_iter().collect::<Vec<_>>(),
+        [("auth.login".into(), 3), ("auth.logout".into(), 1)]
+    );
+    let recent = audit
+        .count_by_action(Some(t0 + Duration::hours(1)), None)
+        .await
+        .unwrap();
+    assert_eq!(recent.get("auth.login"), Some(&2));
+    let none = audit.count_by_action(None, Some(t0)).await.unwrap();
+    assert!(none.is_empty());
+}
+
+async fn cleanup_deletes_only_old_entries(db: &TestDb) {
+    let audit = db.store.audit();
+    let at = now();
+    audit
+        .append(entry(None, "old", at - Duration::days(91)))
+        .await
+        .unwrap();
+    audit
+        .append(entry(None, "old", at - Duration::days(100)))
+        .await
+        .unwrap();
+    let fresh = audit
+        .append(entry(None, "fresh", at - Duration::days(89)))
+        .await
+        .unwrap();
+    assert_eq!(
+        audit
+            .delete_older_than(at - Duration::days(90))
+            .await
+            .unwrap(),
+        2
+    );
+    let left = audit
+        .query(AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(left, [fresh]);
+}
+
+async fn recent_activity_view_shows_the_last_30_days(db: &TestDb) {
+    let audit = db.store.audit();
+    audit
+        .append(entry(None, "recent", now() - Duration::days(29)))
+        .await
+        .unwrap();
+    audit
+        .append(entry(None, "stale", now() - Duration::days(31)))
+        .await
+        .unwrap();
+    let raw = db.raw().await;
+    let rows = raw
+        .query_all_raw(Statement::from_string(
+            raw.get_database_backend(),
+            "SELECT action FROM recent_audit_activity",
+        ))
+        .await
+        .unwrap();
+    let actions: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get("", "action").unwrap())
+        .collect();
+    assert_eq!(actions, ["recent"]);
+}
+
+async fn append_for_unknown_actor_is_not_found(db: &TestDb) {
+    let err = db
+        .store
+        .audit()
+        .append(entry(Some(UserId::new()), "x", now()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}

@@ -1,0 +1,13 @@
+//! Contract tests of the storage adapter, each run against SQLite and PostgreSQL.
+
+// Test helpers fail loudly by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+mod audit;
+mod migrations;
+mod oauth;
+mod roles;
+mod sessions;
+mod users;

@@ -1,0 +1,278 @@
+//! The schema: migrations go up, report status, come down to nothing and go up again,
+//! and the catalog holds every table, index, constraint, trigger, view and function.
+
+use crate::audit::entry;
+use crate::harness::{TestDb, now, on_both_backends};
+use auth_ports::{AuditRepository, RoleRepository};
+use chrono::Duration;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use std::collections::BTreeSet;
+
+on_both_backends!(
+    status_lists_every_migration_applied,
+    down_one_step_then_all_then_up_again,
+    catalog_holds_the_schema,
+);
+
+const TABLES: [&str; 8] = [
+    "audit_logs",
+    "oauth_accounts",
+    "one_time_tokens",
+    "roles",
+    "schema_migrations",
+    "sessions",
+    "user_roles",
+    "users",
+];
+
+const INDEXES: [&str; 18] = [
+    "idx_audit_logs_action",
+    "idx_audit_logs_action_created_at",
+    "idx_audit_logs_created_at",
+    "idx_audit_logs_failed",
+    "idx_audit_logs_ip_address",
+    "idx_audit_logs_resource",
+    "idx_audit_logs_user_id",
+    "idx_audit_logs_user_id_created_at",
+    "idx_one_time_tokens_expires_at",
+    "idx_one_time_tokens_user_id_purpose",
+    "idx_sessions_expires_at",
+    "idx_sessions_is_active_expires_at",
+    "idx_sessions_user_id",
+    "idx_sessions_user_id_is_active",
+    "idx_user_roles_role_id",
+    "idx_users_created_at",
+    "idx_users_locked_until",
+    "idx_users_status",
+];
+
+const CONSTRAINTS: [&str; 9] = [
+    "users_email_key",
+    "users_status_check",
+    "roles_name_key",
+    "sessions_token_hash_key",
+    "oauth_accounts_provider_subject_key",
+    "oauth_accounts_user_provider_key",
+    "one_time_tokens_token_hash_key",
+    "one_time_tokens_purpose_check",
+    "one_time_tokens_token_hash_check",
+];
+
+const TRIGGERS: [&str; 3] = [
+    "trg_oauth_accounts_updated_at",
+    "trg_roles_updated_at",
+    "trg_users_updated_at",
+];
+
+async fn strings(db: &DatabaseConnection, sql: &str) -> BTreeSet<String> {
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect()
+}
+
+async fn tables(db: &DatabaseConnection) -> BTreeSet<String> {
+    strings(
+        db,
+        match db.get_database_backend() {
+            DbBackend::Postgres => {
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'"
+            }
+            _ => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        },
+    )
+    .await
+}
+
+async fn status_lists_every_migration_applied(db: &TestDb) {
+    let status = db.store.migration_status().await.unwrap();
+    assert_eq!(status.len(), 8);
+    assert!(status.iter().all(|m| m.applied), "{status:?}");
+    assert!(status[0].name.ends_with("create_users"));
+}
+
+async fn down_one_step_then_all_then_up_again(db: &TestDb) {
+    let raw = db.raw().await;
+    db.store.migrate_down(1).await.unwrap();
+    let status = db.store.migration_status().await.unwrap();
+    assert_eq!(status.iter().filter(|m| m.applied).count(), 7);
+    assert!(!status[7].applied, "the newest step is rolled back first");
+    assert!(!tables(&raw).await.contains("one_time_tokens"));
+
+    // More steps than applied: everything is rolled back.
+    db.store.migrate_down(100).await.unwrap();
+    assert!(
+        db.store
+            .migration_status()
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| !m.applied)
+    );
+    assert_eq!(
+        tables(&raw).await,
+        BTreeSet::from(["schema_migrations".to_owned()])
+    );
+    if raw.get_database_backend() == DbBackend::Postgres {
+        let leftovers = strings(
+            &raw,
+            "SELECT proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = 'public'",
+        )
+        .await;
+        assert!(
+            leftovers.is_empty(),
+            "down drops the functions too: {leftovers:?}"
+        );
+    }
+
+    db.store.migrate_up().await.unwrap();
+    assert!(
+        db.store
+            .migration_status()
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| m.applied)
+    );
+    assert_eq!(
+        tables(&raw).await,
+        TABLES.iter().map(|t| (*t).to_owned()).collect()
+    );
+    assert_eq!(
+        db.store.roles().list().await.unwrap().len(),
+        3,
+        "roles seeded again"
+    );
+}
+
+async fn catalog_holds_the_schema(db: &TestDb) {
+    let raw = db.raw().await;
+    assert_eq!(
+        tables(&raw).await,
+        TABLES.iter().map(|t| (*t).to_owned()).collect()
+    );
+    let expect = |found: &BTreeSet<String>, names: &[&str]| {
+        for name in names {
+            assert!(found.contains(*name), "missing {name}; found {found:?}");
+        }
+    };
+    match raw.get_database_backend() {
+        DbBackend::Postgres => {
+            let indexes = strings(
+                &raw,
+                "SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public'",
+            )
+            .await;
+            expect(&indexes, &INDEXES);
+            expect(
+                &indexes,
+                &["idx_roles_permissions", "idx_audit_logs_details"],
+            );
+            let gin = strings(
+                &raw,
+                "SELECT indexname::text FROM pg_indexes WHERE indexdef LIKE '%USING gin%'",
+            )
+            .await;
+            assert_eq!(
+                gin,
+                BTreeSet::from([
+                    "idx_audit_logs_details".into(),
+                    "idx_roles_permissions".into()
+                ])
+            );
+            let partial = strings(
+                &raw,
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_audit_logs_failed'",
+            )
+            .await;
+            assert!(
+                partial
+                    .iter()
+                    .any(|d| d.contains("WHERE (success = false)")),
+                "{partial:?}"
+            );
+            let constraints = strings(&raw, "SELECT conname::text FROM pg_constraint").await;
+            expect(&constraints, &CONSTRAINTS);
+            let triggers = strings(
+                &raw,
+                "SELECT tgname::text FROM pg_trigger WHERE NOT tgisinternal",
+            )
+            .await;
+            expect(&triggers, &TRIGGERS);
+            let views = strings(
+                &raw,
+                "SELECT viewname::text FROM pg_views WHERE schemaname = 'public'",
+            )
+            .await;
+            expect(&views, &["recent_audit_activity"]);
+            let types = strings(
+                &raw,
+                "SELECT table_name || '.' || column_name || ':' || data_type \
+                 FROM information_schema.columns WHERE table_schema = 'public'",
+            )
+            .await;
+            expect(
+                &types,
+                &[
+                    "users.id:uuid",
+                    "users.created_at:timestamp with time zone",
+                    "users.oauth_providers:jsonb",
+                    "sessions.ip_address:inet",
+                    "audit_logs.ip_address:inet",
+                    "audit_logs.details:jsonb",
+                    "roles.permissions:jsonb",
+                ],
+            );
+            // The cleanup function deletes what is older than N days, and only that.
+            let audit = db.store.audit();
+            audit
+                .append(entry(None, "old", now() - Duration::days(91)))
+                .await
+                .unwrap();
+            audit
+                .append(entry(None, "new", now() - Duration::days(1)))
+                .await
+                .unwrap();
+            let removed = raw
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT cleanup_old_audit_logs(90)",
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get_by_index::<i64>(0)
+                .unwrap();
+            assert_eq!(removed, 1);
+        }
+        _ => {
+            let of_type =
+                |kind: &str| format!("SELECT name FROM sqlite_master WHERE type = '{kind}'");
+            expect(&strings(&raw, &of_type("index")).await, &INDEXES);
+            expect(&strings(&raw, &of_type("trigger")).await, &TRIGGERS);
+            expect(
+                &strings(&raw, &of_type("view")).await,
+                &["recent_audit_activity"],
+            );
+            let ddl = strings(&raw, "SELECT sql FROM sqlite_master WHERE type = 'table'").await;
+            let words: Vec<&str> = ddl.iter().flat_map(|sql| sql.split_whitespace()).collect();
+            for constraint in CONSTRAINTS {
+                let declared = words.windows(2).any(|w| w == ["CONSTRAINT", constraint]);
+                assert!(declared, "missing {constraint}");
+            }
+            let partial = strings(
+                &raw,
+                "SELECT sql FROM sqlite_master WHERE name = 'idx_audit_logs_failed'",
+            )
+            .await;
+            assert!(
+                partial.iter().any(|d| d.contains("WHERE success = 0")),
+                "{partial:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The session repository contract.
+
+use crate::harness::{TestDb, now, on_both_backends};
+use auth_ports::{NewSession, SessionRepository, StoreError, TokenHash, UserId};
+use chrono::Duration;
+use std::net::IpAddr;
+use std::time::Duration as StdDuration;
+
+on_both_backends!(
+    create_stores_every_field,
+    found_by_token_hash_only_while_active_and_unexpired,
+    list_shows_only_live_sessions_newest_first,
+    touch_writes_at_most_once_per_interval,
+    revoke_is_limited_to_the_owner,
+    revoke_all_keeps_the_named_session,
+    delete_expired_removes_only_expired,
+    create_for_unknown_user_is_not_found,
+);
+
+fn new_session(user_id: UserId, byte: u8, expires_in: Duration) -> NewSession {
+    NewSession {
+        user_id,
+        token_hash: TokenHash([byte; 32]),
+        expires_at: now() + expires_in,
+        ip_address: Some("203.0.113.7".parse().unwrap()),
+        user_agent: Some("curl/8".into()),
+        created_at: now(),
+    }
+}
+
+async fn create_stores_every_field(db: &TestDb) {
+    let user = db.user("s1@example.com").await;
+    for (byte, ip) in [(1u8, "198.51.100.1"), (2, "2001:db8::1")] {
+        let mut new = new_session(user.id, byte, Duration::hours(12));
+        new.ip_address = Some(ip.parse::<IpAddr>().unwrap());
+        let session = db.store.sessions().create(new.clone()).await.unwrap();
+        assert_eq!(session.user_id, user.id);
+        assert_eq!(session.token_hash, new.token_hash);
+        assert_eq!(session.expires_at, new.expires_at);
+        assert_eq!(
+            session.ip_address, new.ip_address,
+            "INET round trip of {ip}"
+        );
+        assert_eq!(session.user_agent.as_deref(), Some("curl/8"));
+        assert!(session.is_active);
+        assert_eq!(session.last_accessed_at, new.created_at);
+        assert_eq!(session.revoked_at, None);
+        let found = db
+            .store
+            .sessions()
+            .find_active_by_token_hash(&new.token_hash, now())
+            .await
+            .unwrap();
+        assert_eq!(found, Some(session));
+    }
+}
+
+async fn found_by_token_hash_only_while_active_and_unexpired(db: &TestDb) {
+    let sessions = db.store.sessions();
+    let user = db.user("s2@example.com").await;
+    let live = sessions
+        .create(new_session(user.id, 1, Duration::hours(1)))
+        .await
+        .unwrap();
+    let expired = sessions
+        .create(new_session(user.id, 2, Duration::seconds(-1)))
+        .await
+        .unwrap();
+    let revoked = sessions
+        .create(new_session(user.id, 3, Duration::hours(1)))
+        .await
+        .unwrap();
+    sessions.revoke(user.id, revoked.id, now()).await.unwrap();
+
+    let at = now();
+    assert!(
+        sessions
+            .find_active_by_token_hash(&live.token_hash, at)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        sessions
+            .find_active_by_token_hash(&expired.token_hash, at)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        sessions
+            .find_active_by_token_hash(&revoked.token_hash, at)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        sessions
+            .find_active_by_token_hash(&TokenHash([9; 32]), at)
+            .await
+            .unwrap(),
+        None
+    );
+    // The same live session, looked up after its expiry.
+    let later = live.expires_at + Duration::seconds(1);
+    assert_eq!(
+        sessions
+            .find_active_by_token_hash(&live.token_hash, later)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn list_shows_only_live_sessions_newest_first(db: &TestDb) {
+    let sessions = db.store.sessions();
+    let user = db.user("s3@example.com").await;
+    let other = db.user("s3-other@example.com").await;
+    let mut older = new_session(user.id, 1, Duration::hours(1));
+    older.created_at = now() - Duration::minutes(5);
+    let older = sessions.create(older).await.unwrap();
+    let newer = sessions
+        .create(new_session(user.id, 2, Duration::hours(1)))
+        .await
+        .unwrap();
+    sessions
+        .create(new_session(user.id, 3, Duration::seconds(-1)))
+        .await
+        .unwrap();
+    sessions
+        .create(new_session(other.id, 4, Duration::hours(1)))
+        .await
+        .unwrap();
+    let listed = sessions.list_active_for_user(user.id, now()).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [newer.id, older.id]
+    );
+}
+
+async fn touch_writes_at_most_once_per_interval(db: &TestDb) {
+    let sessions = db.store.sessions();
+    let user = db.user("s4@example.com").await;
+    let session = sessions
+        .create(new_session(user.id, 1, Duration::hours(1)))
+        .await
+        .unwrap();
+    let interval = StdDuration::from_secs(60);
+    let soon = session.created_at + Duration::seconds(30);
+    assert!(!sessions.touch(session.id, soon, interval).await.unwrap());
+    let later = session.created_at + Duration::seconds(61);
+    assert!(sessions.touch(session.id, later, interval).await.unwrap());
+    assert!(!sessions.touch(session.id, later, interval).await.unwrap());
+    let stored = sessions
+        .find_active_by_token_hash(&session.token_hash, later)
+        .await
+        .unwrap();
+    assert_eq!(stored.unwrap().last_accessed_at, later);
+}
+
+async fn revoke_is_limited_to_the_owner(db: &TestDb) {
+    let sessions = db.store.sessions();
+    let owner = db.user("s5@example.com").await;
+    let intruder = db.user("s5-intruder@example.com").await;
+    let session = sessions
+        .create(new_session(owner.id, 1, Duration::hours(1)))
+        .await
+        .unwrap();
+    let err = sessions
+        .revoke(intruder.id, session.id, now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound));
+    assert!(
+        sessions
+            .find_active_by_token_hash(&session.token_hash, now())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let at = now();
+    sessions.revoke(owner.id, session.id, at).await.unwrap();
+    assert!(matches!(
+        sessions.revoke(owner.id, session.id, at).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        sessions
+            .list_active_for_user(owner.id, at)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn revoke_all_keeps_the_named_session(db: &TestDb) {
+    let sessions = db.store.sessions();
+    let user = db.user("s6@example.com").await;
+    let keep = sessions
+        .create(new_session(user.id, 1, Duration::hours(1)))
+        .await
+        .unwrap();
+    for byte in 2..5 {
+        sessions
+            .create(new_session(user.id, byte, Duration::hours(1)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        sessions
+            .revoke_all_for_user(user.id, Some(keep.id), now())
+            .await
+            .unwrap(),
+        3
+    );
+    let live = sessions.list_active_for_user(user.id, now()).await.unwrap();
+    assert_eq!(live.iter().map(|s| s.id).collect::<Vec<_>>(), [keep.id]);
+    assert_eq!(
+        sessions
+            .revoke_all_for_user(user.id, None, now())
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+async fn delete_expired_removes_only_expired(db: &TestDb) {
+    let sessions = db.store.sessions();
+    let user = db.user("s7@example.com").await;
+    let live = sessions
+        .create(new_session(user.id, 1, Duration::hours(1)))
+        .await
+        .unwrap();
+    sessions
+        .create(new_session(user.id, 2, Duration::seconds(-10)))
+        .await
+        .unwrap();
+    sessions
+        .create(new_session(user.id, 3, Duration::seconds(-20)))
+        .await
+        .unwrap();
+    assert_eq!(sessions.delete_expired(now()).await.unwrap(), 2);
+    assert_eq!(sessions.delete_expired(now()).await.unwrap(), 0);
+    assert!(
+        sessions
+            .find_active_by_token_hash(&live.token_hash, now())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn create_for_unknown_user_is_not_found(db: &TestDb) {
+    let err = db
+        .store
+        .sessions()
+        .create(new_session(UserId::new(), 1, Duration::hours(1)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}

@@ -1,0 +1,609 @@
+//! The user repository contract.
+
+use crate::harness::{TestDb, new_user, now, on_both_backends};
+use auth_ports::{
+    AuditRepository, Constraint, Email, FailedLogin, LockoutPolicy, NewSession,
+    OAuthAccountRepository, PasswordChange, PasswordHash, RevokeSessions, RoleRepository,
+    SessionRepository, StoreError, TokenHash, UserCursor, UserId, UserQuery, UserRepository,
+    UserStatus, UserUpdate,
+};
+use chrono::Duration;
+use std::collections::BTreeSet;
+use std::time::Duration as StdDuration;
+
+on_both_backends!(
+    create_stores_every_field_and_assigns_the_role,
+    email_is_unique_case_insensitively,
+    create_with_unknown_role_writes_nothing,
+    list_pages_newest_first_with_filters,
+    update_changes_names_and_touches_updated_at,
+    leaving_active_revokes_sessions,
+    delete_cascades_to_dependents,
+    change_password_revokes_sessions_as_asked,
+    failed_logins_lock_at_the_threshold_and_restart_after_expiry,
+    concurrent_failed_logins_lose_no_count,
+    concurrent_failed_logins_lock_exactly_once,
+    record_login_resets_the_count_unless_locked,
+    lock_unlock_and_verify_email,
+    unknown_users_are_not_found,
+);
+
+async fn session_for(db: &TestDb, user: UserId, byte: u8) -> auth_ports::Session {
+    db.store
+        .sessions()
+        .create(NewSession {
+            user_id: user,
+            token_hash: TokenHash([byte; 32]),
+            expires_at: now() + Duration::hours(1),
+            ip_address: None,
+            user_agent: None,
+            created_at: now(),
+        })
+        .await
+        .unwrap()
+}
+
+const POLICY: LockoutPolicy = LockoutPolicy {
+    threshold: 5,
+    duration: StdDuration::from_secs(900),
+};
+
+async fn create_stores_every_field_and_assigns_the_role(db: &TestDb) {
+    let new = new_user("Ada@Example.com");
+    let user = db.store.users().create(new.clone()).await.unwrap();
+    assert_eq!(user.email.as_str(), "ada@example.com");
+    assert_eq!(user.password_hash, new.password_hash);
+    assert_eq!(user.status, UserStatus::Active);
+    assert!(!user.email_verified);
+    assert_eq!(user.failed_login_attempts, 0);
+    assert_eq!(user.first_name.as_deref(), Some("Ada"));
+    assert!(
+        user.oauth_providers.is_empty(),
+        "a password user has oauth_providers = []"
+    );
+    assert_eq!(user.created_at, new.created_at);
+
+    let found = db.store.users().find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(found, user);
+    let by_email = db
+        .store
+        .users()
+        .find_by_email(&Email::parse("ADA@example.COM").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(by_email, Some(user.clone()));
+
+    let roles = db.store.roles().roles_of_user(user.id).await.unwrap();
+    assert_eq!(
+        roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["user"]
+    );
+}
+
+async fn email_is_unique_case_insensitively(db: &TestDb) {
+    db.user("bob@example.com").await;
+    let err = db
+        .store
+        .users()
+        .create(new_user("  BOB@Example.com"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Constraint::UserEmail)),
+        "{err:?}"
+    );
+}
+
+async fn create_with_unknown_role_writes_nothing(db: &TestDb) {
+    let mut new = new_user("carol@example.com");
+    new.role = Some("no-such-role".into());
+    let err = db.store.users().create(new.clone()).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    assert_eq!(
+        db.store.users().find_by_email(&new.email).await.unwrap(),
+        None
+    );
+}
+
+async fn list_pages_newest_first_with_filters(db: &TestDb) {
+    let users = db.store.users();
+    let start = now() - Duration::hours(1);
+    for i in 0..7 {
+        let mut new = new_user(&format!("user{i}@example.com"));
+        new.created_at = start + Duration::seconds(i);
+        users.create(new).await.unwrap();
+    }
+    let mut other = new_user("x_%y@other.org");
+    other.created_at = start;
+    let other = users.create(other).await.unwrap();
+    users
+        .update(
+            other.id,
+            UserUpdate {
+                status: Some(UserStatus::Suspended),
+                ..Default::default()
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+
+    let query = |after, limit| UserQuery {
+        status: None,
+        email_contains: None,
+        limit,
+        after,
+    };
+    let mut seen = Vec::new();
+    let mut after: Option<UserCursor> = None;
+    loop {
+        let page = users.list(query(after, 3)).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|u| UserCursor {
+            created_at: u.created_at,
+            id: u.id,
+        });
+        seen.extend(page.into_iter().map(|u| u.email.to_string()));
+    }
+    assert_eq!(seen.len(), 8);
+    assert_eq!(
+        seen.iter().collect::<BTreeSet<_>>().len(),
+        8,
+        "no user twice"
+    );
+    assert_eq!(seen[0], "user6@example.com", "newest first");
+
+    let suspended = users
+        .list(UserQuery {
+            status: Some(UserStatus::Suspended),
+            ..query(None, 50)
+        })
+        .await
+        .unwrap();
+    assert_eq!(suspended.len(), 1);
+    let by_email = users
+        .list(UserQuery {
+            email_contains: Some("USER3".into()),
+            ..query(None, 50)
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_email.len(), 1);
+    // LIKE wildcards in the needle match only themselves.
+    let literal = users
+        .list(UserQuery {
+            email_contains: Some("_%".into()),
+            ..query(None, 50)
+        })
+        .await
+        .unwrap();
+    assert_eq!(literal.iter().map(|u| u.id).collect::<Vec<_>>(), [other.id]);
+}
+
+async fn update_changes_names_and_touches_updated_at(db: &TestDb) {
+    let mut new = new_user("dave@example.com");
+    new.created_at = now() - Duration::hours(1);
+    let user = db.store.users().create(new).await.unwrap();
+    let updated = db
+        .store
+        .users()
+        .update(
+            user.id,
+            UserUpdate {
+                first_name: Some(Some("David".into())),
+                last_name: Some(None),
+                status: None,
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.first_name.as_deref(), Some("David"));
+    assert_eq!(updated.last_name, None);
+    assert!(
+        updated.updated_at > user.updated_at,
+        "the trigger maintains updated_at"
+    );
+    assert_eq!(updated.created_at, user.created_at);
+}
+
+async fn leaving_active_revokes_sessions(db: &TestDb) {
+    let user = db.user("erin@example.com").await;
+    session_for(db, user.id, 1).await;
+    session_for(db, user.id, 2).await;
+    let at = now();
+    let suspended = db
+        .store
+        .users()
+        .update(
+            user.id,
+            UserUpdate {
+                status: Some(UserStatus::Suspended),
+                ..Default::default()
+            },
+            at,
+        )
+        .await
+        .unwrap();
+    assert_eq!(suspended.status, UserStatus::Suspended);
+    assert!(
+        db.store
+            .sessions()
+            .list_active_for_user(user.id, at)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn delete_cascades_to_dependents(db: &TestDb) {
+    let user = db.user("frank@example.com").await;
+    let session = session_for(db, user.id, 3).await;
+    let entry = db
+        .store
+        .audit()
+        .append(crate::audit::entry(Some(user.id), "auth.login", now()))
+        .await
+        .unwrap();
+    db.store
+        .oauth_accounts()
+        .link(user.id, crate::oauth::link("github", "gh-1"))
+        .await
+        .unwrap();
+
+    db.store.users().delete(user.id).await.unwrap();
+
+    assert_eq!(db.store.users().find_by_id(user.id).await.unwrap(), None);
+    assert_eq!(
+        db.store
+            .sessions()
+            .find_active_by_token_hash(&session.token_hash, now())
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        db.store
+            .roles()
+            .roles_of_user(user.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        db.store
+            .oauth_accounts()
+            .list_for_user(user.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let kept = db
+        .store
+        .audit()
+        .query(auth_ports::AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1, "audit entries outlive their actor");
+    assert_eq!(kept[0].id, entry.id);
+    assert_eq!(kept[0].user_id, None, "ON DELETE SET NULL");
+}
+
+async fn change_password_revokes_sessions_as_asked(db: &TestDb) {
+    let users = db.store.users();
+    let user = db.user("gina@example.com").await;
+    let keep = session_for(db, user.id, 4).await;
+    session_for(db, user.id, 5).await;
+    users
+        .record_failed_login(user.id, POLICY, now())
+        .await
+        .unwrap();
+
+    let change = |hash: &str, revoke, clear_lockout| PasswordChange {
+        hash: PasswordHash::new(hash.into()),
+        revoke,
+        clear_lockout,
+    };
+    let revoked = users
+        .change_password(
+            user.id,
+            change("h2", RevokeSessions::AllExcept(keep.id), false),
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked, 1);
+    let after = users.find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(after.password_hash, Some(PasswordHash::new("h2".into())));
+    assert_eq!(
+        after.failed_login_attempts, 1,
+        "a change keeps the failure count"
+    );
+    let active = db
+        .store
+        .sessions()
+        .list_active_for_user(user.id, now())
+        .await
+        .unwrap();
+    assert_eq!(active.iter().map(|s| s.id).collect::<Vec<_>>(), [keep.id]);
+
+    let revoked = users
+        .change_password(user.id, change("h3", RevokeSessions::All, true), now())
+        .await
+        .unwrap();
+    assert_eq!(revoked, 1);
+    let after = users.find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(after.failed_login_attempts, 0, "a reset clears the lockout");
+    assert!(
+        db.store
+            .sessions()
+            .list_active_for_user(user.id, now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        users
+            .change_password(user.id, change("h4", RevokeSessions::None, false), now())
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestDb) {
+    let users = db.store.users();
+    let user = db.user("hank@example.com").await;
+    let t0 = now();
+    for expected in 1..=4 {
+        assert_eq!(
+            users
+                .record_failed_login(user.id, POLICY, t0)
+                .await
+                .unwrap(),
+            FailedLogin::Counted {
+                attempts: expected,
+                locked_until: None
+            }
+        );
+    }
+    let lock_end = t0 + Duration::seconds(900);
+    assert_eq!(
+        users
+            .record_failed_login(user.id, POLICY, t0)
+            .await
+            .unwrap(),
+        FailedLogin::Counted {
+            attempts: 5,
+            locked_until: Some(lock_end)
+        }
+    );
+    // While locked: neither counted nor extended.
+    let later = t0 + Duration::seconds(60);
+    assert_eq!(
+        users
+            .record_failed_login(user.id, POLICY, later)
+            .await
+            .unwrap(),
+        FailedLogin::AlreadyLocked { until: lock_end }
+    );
+    let stored = users.find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(stored.failed_login_attempts, 5);
+    assert_eq!(stored.locked_until, Some(lock_end));
+    assert!(stored.is_locked_at(later));
+    // After the lock: the count starts again.
+    let after_lock = lock_end + Duration::seconds(1);
+    assert_eq!(
+        users
+            .record_failed_login(user.id, POLICY, after_lock)
+            .await
+            .unwrap(),
+        FailedLogin::Counted {
+            attempts: 1,
+            locked_until: None
+        }
+    );
+    assert_eq!(
+        users
+            .find_by_id(user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked_until,
+        None
+    );
+}
+
+async fn concurrent_failed_logins_lose_no_count(db: &TestDb) {
+    let user = db.user("ivy@example.com").await;
+    let policy = LockoutPolicy {
+        threshold: 50,
+        duration: StdDuration::from_secs(900),
+    };
+    let at = now();
+    let outcomes = futures::future::join_all((0..50).map(|_| {
+        let users = db.store.users();
+        tokio::spawn(async move {
+            users
+                .record_failed_login(user.id, policy, at)
+                .await
+                .unwrap()
+        })
+    }))
+    .await;
+    let mut attempts = BTreeSet::new();
+    let mut locks = 0;
+    for outcome in outcomes {
+        match outcome.unwrap() {
+            FailedLogin::Counted {
+                attempts: n,
+                locked_until,
+            } => {
+                attempts.insert(n);
+                if locked_until.is_some() {
+                    assert_eq!(n, 50, "only the 50th failure locks");
+                    locks += 1;
+                }
+            }
+            FailedLogin::AlreadyLocked { .. } => panic!("locked before the threshold"),
+        }
+    }
+    assert_eq!(attempts, (1..=50).collect(), "every failure counted once");
+    assert_eq!(locks, 1);
+    let stored = db.store.users().find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(stored.failed_login_attempts, 50);
+    assert!(stored.is_locked_at(at));
+}
+
+async fn concurrent_failed_logins_lock_exactly_once(db: &TestDb) {
+    let user = db.user("jack@example.com").await;
+    let at = now();
+    let outcomes = futures::future::join_all((0..50).map(|_| {
+        let users = db.store.users();
+        tokio::spawn(async move {
+            users
+                .record_failed_login(user.id, POLICY, at)
+                .await
+                .unwrap()
+        })
+    }))
+    .await;
+    let outcomes: Vec<_> = outcomes.into_iter().map(Result::unwrap).collect();
+    let counted = outcomes
+        .iter()
+        .filter(|o| matches!(o, FailedLogin::Counted { .. }))
+        .count();
+    let locking = outcomes
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                FailedLogin::Counted {
+                    locked_until: Some(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(counted, 5, "failures after the lock are not counted");
+    assert_eq!(locking, 1, "the lock is set once");
+    assert_eq!(
+        db.store
+            .users()
+            .find_by_id(user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .failed_login_attempts,
+        5
+    );
+}
+
+async fn record_login_resets_the_count_unless_locked(db: &TestDb) {
+    let users = db.store.users();
+    let user = db.user("kim@example.com").await;
+    let at = now();
+    users
+        .record_failed_login(user.id, POLICY, at)
+        .await
+        .unwrap();
+    assert!(users.record_login(user.id, at).await.unwrap());
+    let stored = users.find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(stored.failed_login_attempts, 0);
+    assert_eq!(stored.last_login_at, Some(at));
+
+    users
+        .lock(user.id, at + Duration::minutes(5))
+        .await
+        .unwrap();
+    assert!(
+        !users.record_login(user.id, at).await.unwrap(),
+        "no login while locked"
+    );
+    assert!(
+        users
+            .record_login(user.id, at + Duration::minutes(6))
+            .await
+            .unwrap()
+    );
+}
+
+async fn lock_unlock_and_verify_email(db: &TestDb) {
+    let users = db.store.users();
+    let user = db.user("liam@example.com").await;
+    let at = now();
+    for _ in 0..5 {
+        users
+            .record_failed_login(user.id, POLICY, at)
+            .await
+            .unwrap();
+    }
+    users.unlock(user.id).await.unwrap();
+    let stored = users.find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.failed_login_attempts, stored.locked_until),
+        (0, None)
+    );
+
+    users.mark_email_verified(user.id, at).await.unwrap();
+    users
+        .mark_email_verified(user.id, at + Duration::hours(1))
+        .await
+        .unwrap();
+    let stored = users.find_by_id(user.id).await.unwrap().unwrap();
+    assert!(stored.email_verified);
+    assert_eq!(
+        stored.email_verified_at,
+        Some(at),
+        "the first verification is kept"
+    );
+}
+
+async fn unknown_users_are_not_found(db: &TestDb) {
+    let users = db.store.users();
+    let ghost = UserId::new();
+    let at = now();
+    assert!(matches!(
+        users.delete(ghost).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        users.update(ghost, UserUpdate::default(), at).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        users.lock(ghost, at).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        users.unlock(ghost).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        users.record_login(ghost, at).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        users.record_failed_login(ghost, POLICY, at).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        users.mark_email_verified(ghost, at).await,
+        Err(StoreError::NotFound)
+    ));
+    let change = PasswordChange {
+        hash: PasswordHash::new("h".into()),
+        revoke: RevokeSessions::All,
+        clear_lockout: false,
+    };
+    assert!(matches!(
+        users.change_password(ghost, change, at).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(users.find_by_id(ghost).await.unwrap(), None);
+}
