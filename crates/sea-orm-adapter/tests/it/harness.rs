@@ -1,10 +1,10 @@
-//! A fresh database per test: a temporary SQLite file, or a PostgreSQL database with a
-//! random name created on `TEST_DATABASE_URL` and dropped when the test ends.
+//! A fresh, migrated database per test (see `auth-testing`) and helpers to fill it.
 
 use auth_ports::{Email, NewUser, User, UserRepository};
 use auth_sea_orm::{PoolConfig, Store};
+use auth_testing::TestDatabase;
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{Database, DatabaseConnection};
 use std::time::Duration;
 
 /// Runs each named `async fn(&TestDb)` of the calling module once on SQLite and once on
@@ -36,52 +36,24 @@ pub(crate) use on_both_backends;
 /// One test's own database, migrated.
 pub struct TestDb {
     pub store: Store,
-    pub url: String,
-    _cleanup: Cleanup,
-}
-
-enum Cleanup {
-    Sqlite { _dir: tempfile::TempDir },
-    Postgres { admin_url: String, name: String },
+    database: TestDatabase,
 }
 
 impl TestDb {
-    /// A migrated SQLite database in a temporary file (a file, not `:memory:`, so that
-    /// several pooled connections share it and concurrency is real).
+    /// A migrated SQLite database in a temporary file.
     pub async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("authd.db").display()
-        );
-        Self::open(url, Cleanup::Sqlite { _dir: dir }).await
+        Self::open(TestDatabase::sqlite()).await
     }
 
-    /// A migrated PostgreSQL database of its own, or `None` (after saying so) when
-    /// `TEST_DATABASE_URL` is unset. Under `CI=true` a skip is a failure.
+    /// A migrated PostgreSQL database of its own, or `None` when PostgreSQL tests are
+    /// skipped (see [`TestDatabase::postgres`]).
     pub async fn postgres() -> Option<Self> {
-        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "TEST_DATABASE_URL must be set under CI: PostgreSQL tests may not be skipped"
-            );
-            eprintln!("skipped: TEST_DATABASE_URL is not set, PostgreSQL test not run");
-            return None;
-        };
-        let name = format!("authd_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(admin_url.as_str()).await.unwrap();
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        let url = with_database(&admin_url, &name);
-        Some(Self::open(url, Cleanup::Postgres { admin_url, name }).await)
+        Some(Self::open(TestDatabase::postgres().await?).await)
     }
 
-    async fn open(url: String, cleanup: Cleanup) -> Self {
+    async fn open(database: TestDatabase) -> Self {
         let store = Store::connect(&PoolConfig {
-            url: url.clone(),
+            url: database.url().to_owned(),
             max_connections: 10,
             min_connections: 1,
             idle_timeout: Duration::from_secs(30),
@@ -90,59 +62,17 @@ impl TestDb {
         .await
         .unwrap();
         store.migrate_up().await.unwrap();
-        Self {
-            store,
-            url,
-            _cleanup: cleanup,
-        }
+        Self { store, database }
     }
 
-    /// A separate raw connection, for reading the catalog or bending time.
+    /// A separate raw connection, for reading the catalog.
     pub async fn raw(&self) -> DatabaseConnection {
-        Database::connect(self.url.as_str()).await.unwrap()
+        Database::connect(self.database.url()).await.unwrap()
     }
 
     /// Creates an active password user with the `user` role.
     pub async fn user(&self, email: &str) -> User {
         self.store.users().create(new_user(email)).await.unwrap()
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Cleanup::Postgres { admin_url, name } = self {
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            // Drop runs inside the test's runtime, which cannot block on async work.
-            let dropped = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                runtime.block_on(async {
-                    let admin = Database::connect(admin_url.as_str()).await?;
-                    admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await?;
-                    admin.close().await
-                })?;
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-            })
-            .join();
-            if !matches!(dropped, Ok(Ok(()))) {
-                eprintln!("warning: test database could not be dropped");
-            }
-        }
-    }
-}
-
-/// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let (server, _) = base.rsplit_once('/').unwrap();
-    match query {
-        Some(query) => format!("{server}/{name}?{query}"),
-        None => format!("{server}/{name}"),
     }
 }
 

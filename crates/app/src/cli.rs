@@ -1,0 +1,40 @@
+//! The command line of `authd` (SPEC.md section 6).
+
+use clap::{Parser, Subcommand};
+
+/// authd: authentication and authorization service.
+#[derive(Debug, Parser)]
+#[command(name = "authd", version, about)]
+pub(crate) struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Apply, roll back or inspect the database schema.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+}
+
+/// `authd migrate …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum MigrateCommand {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back the newest migration, or the newest N (all of them when N exceeds the
+    /// number applied).
+    Down {
+        /// How many migrations to roll back.
+        #[arg(short = 'n', long = "steps", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        steps: u32,
+    },
+    /// List every migration and whether it is applied.
+    Status,
+    /// Drop every table, then apply all migrations (destroys all data).
+    Fresh,
+}

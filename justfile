@@ -1,0 +1,50 @@
+# authd developer commands; `just` lists them. Recipes run from the workspace root.
+
+# List the recipes
+default:
+    @just --list
+
+# Run the server binary (`just run serve`, `just run user create ...`); reads .env if present
+run *args:
+    cargo run -p authd -- {{ args }}
+
+# Run every test; PostgreSQL/Redis tests skip unless TEST_DATABASE_URL/TEST_REDIS_URL are set
+test *args:
+    cargo test --workspace {{ args }}
+
+# Run every test, PostgreSQL ones included (TEST_DATABASE_URL defaults to the local server)
+test-pg *args:
+    TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}" cargo test --workspace {{ args }}
+
+# Check formatting and lint everything with warnings as errors (as CI does)
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Format the workspace
+fmt:
+    cargo fmt --all
+
+# Migrations through the authd CLI, against the configured database (`just migrate up`)
+migrate *args:
+    cargo run -p authd -- migrate {{ args }}
+
+# The standard sea-orm-migration CLI (`just migration status`, `fresh`, `down -n 1`)
+migration *args:
+    cargo run -p migration -- {{ args }}
+
+# Load benchmark; the authd-bench crate arrives with the benchmark work
+bench *args:
+    cargo run --release -p authd-bench -- {{ args }}
+
+# Everything CI runs: services, fmt, clippy, domain-purity check, tests
+ci:
+    bash .ci/run
+
+# Start PostgreSQL, Redis and authd in Docker (http://localhost:8080)
+up *args:
+    docker compose up -d {{ args }}
+
+# Stop the Docker stack (`just down -v` also drops the database volume)
+down *args:
+    docker compose down {{ args }}
