@@ -5,15 +5,15 @@ use clap::{Parser, Subcommand};
 /// authd: authentication and authorization service.
 #[derive(Debug, Parser)]
 #[command(name = "authd", version, about)]
-pub(crate) struct Cli {
+pub struct Cli {
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
-    pub(crate) command: Option<Command>,
+    pub command: Option<Command>,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub(crate) enum Command {
+pub enum Command {
     /// Serve the HTTP API (the default).
     Serve,
     /// Apply, roll back or inspect the database schema.
@@ -23,7 +23,7 @@ pub(crate) enum Command {
 
 /// `authd migrate …`.
 #[derive(Debug, Subcommand)]
-pub(crate) enum MigrateCommand {
+pub enum MigrateCommand {
     /// Apply every pending migration.
     Up,
     /// Roll back the newest migration, or the newest N (all of them when N exceeds the

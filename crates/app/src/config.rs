@@ -1,5 +1,3 @@
-// until the composition root uses every setting
-#![allow(dead_code)]
 //! Typed start-up configuration read from environment variables (SPEC section 3).
 //! Parsing is pure — `Config::from_vars` takes a lookup function — and collects every
 //! bad or missing value before failing; secrets never show in `Debug` output.
@@ -75,130 +73,130 @@ const BASE64_URL_SAFE: GeneralPurpose = GeneralPurpose::new(
 
 /// Everything authd reads from its environment at start-up, parsed and validated.
 #[derive(Debug, Clone)]
-pub(crate) struct Config {
+pub struct Config {
     /// Where the data lives and how the connection pool behaves.
-    pub(crate) database: DatabaseConfig,
+    pub database: DatabaseConfig,
     /// The listener and how authd is reached from outside.
-    pub(crate) http: HttpConfig,
+    pub http: HttpConfig,
     /// Session lifetimes.
-    pub(crate) session: SessionConfig,
+    pub session: SessionConfig,
     /// Lifetimes of the single-use email-verification and password-reset tokens.
-    pub(crate) tokens: OneTimeTokenConfig,
+    pub tokens: OneTimeTokenConfig,
     /// Rules for accounts: password length and whether login needs a verified email.
-    pub(crate) accounts: AccountPolicyConfig,
+    pub accounts: AccountPolicyConfig,
     /// When failed logins lock an account, and for how long.
-    pub(crate) lockout: LockoutConfig,
+    pub lockout: LockoutConfig,
     /// Cost parameters of the argon2id password hash.
-    pub(crate) argon2: Argon2Config,
+    pub argon2: Argon2Config,
     /// Request rate limits and the optional Redis that shares them between instances.
-    pub(crate) rate_limit: RateLimitConfig,
+    pub rate_limit: RateLimitConfig,
     /// How outgoing mail is delivered.
-    pub(crate) mail: MailTransport,
+    pub mail: MailTransport,
     /// How long audit entries are kept.
-    pub(crate) audit: AuditConfig,
+    pub audit: AuditConfig,
     /// Signing key and lifetime of the JWTs handed to other services.
-    pub(crate) jwt: JwtConfig,
+    pub jwt: JwtConfig,
     /// OAuth/OIDC login providers and the key that encrypts their stored tokens.
-    pub(crate) oauth: OAuthConfig,
+    pub oauth: OAuthConfig,
 }
 
 /// Database connection settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DatabaseConfig {
+pub struct DatabaseConfig {
     /// `sqlite:` or `postgres://` URL: `DATABASE_URL`, else built from the `DB_*` parts
     /// when `DB_HOST` is set, else the embedded SQLite default.
-    pub(crate) url: CredentialUrl,
+    pub url: CredentialUrl,
     /// Upper bound of the pool (`DB_MAX_CONNECTIONS`, at least 1).
-    pub(crate) max_connections: u32,
+    pub max_connections: u32,
     /// Connections kept open when idle (`DB_MIN_CONNECTIONS`, at most `max_connections`).
-    pub(crate) min_connections: u32,
+    pub min_connections: u32,
     /// How long an unused connection stays in the pool (`DB_IDLE_TIMEOUT_SECS`).
-    pub(crate) idle_timeout: Duration,
+    pub idle_timeout: Duration,
     /// How long to wait for a new connection (`DB_CONNECT_TIMEOUT_SECS`).
-    pub(crate) connect_timeout: Duration,
+    pub connect_timeout: Duration,
     /// Whether `serve` applies pending migrations before listening (`AUTHD_AUTO_MIGRATE`).
-    pub(crate) auto_migrate: bool,
+    pub auto_migrate: bool,
 }
 
 /// HTTP listener settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct HttpConfig {
+pub struct HttpConfig {
     /// Address the server listens on (`AUTHD_BIND`); port 0 picks a free port.
-    pub(crate) bind: SocketAddr,
+    pub bind: SocketAddr,
     /// Base URL clients use to reach authd (`AUTHD_PUBLIC_URL`), an http(s) URL without a
     /// trailing slash: used for links in mails, OAuth redirect URIs and the JWT `iss`.
-    pub(crate) public_url: String,
+    pub public_url: String,
     /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`); empty: the header is
     /// ignored. Single addresses are stored as /32 or /128 networks.
-    pub(crate) trusted_proxies: Vec<IpNet>,
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// Session lifetimes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SessionConfig {
+pub struct SessionConfig {
     /// Absolute lifetime of a session from login (`SESSION_TTL_SECS`).
-    pub(crate) ttl: Duration,
+    pub ttl: Duration,
     /// A session unused for this long expires (`SESSION_IDLE_TIMEOUT_SECS`).
-    pub(crate) idle_timeout: Duration,
+    pub idle_timeout: Duration,
 }
 
 /// Lifetimes of single-use tokens sent by mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct OneTimeTokenConfig {
+pub struct OneTimeTokenConfig {
     /// Lifetime of an email-verification token (`VERIFY_TOKEN_TTL_SECS`).
-    pub(crate) email_verification_ttl: Duration,
+    pub email_verification_ttl: Duration,
     /// Lifetime of a password-reset token (`RESET_TOKEN_TTL_SECS`).
-    pub(crate) password_reset_ttl: Duration,
+    pub password_reset_ttl: Duration,
 }
 
 /// Account rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AccountPolicyConfig {
+pub struct AccountPolicyConfig {
     /// Whether a correct password is refused with 403 `email_not_verified` until the
     /// email is verified (`REQUIRE_VERIFIED_EMAIL`).
-    pub(crate) require_verified_email: bool,
+    pub require_verified_email: bool,
     /// Shortest password accepted, in characters (`PASSWORD_MIN_LENGTH`, 8 to 128).
-    pub(crate) password_min_length: usize,
+    pub password_min_length: usize,
 }
 
 /// Account lockout after repeated failed logins.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LockoutConfig {
+pub struct LockoutConfig {
     /// Consecutive failed logins that lock the account (`LOCKOUT_THRESHOLD`).
-    pub(crate) threshold: u32,
+    pub threshold: u32,
     /// How long the lock lasts (`LOCKOUT_DURATION_SECS`).
-    pub(crate) duration: Duration,
+    pub duration: Duration,
 }
 
 /// argon2id cost parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Argon2Config {
+pub struct Argon2Config {
     /// Memory per hash in KiB (`ARGON2_MEMORY_KIB`, at least 8 × `parallelism`).
-    pub(crate) memory_kib: u32,
+    pub memory_kib: u32,
     /// Passes over memory (`ARGON2_ITERATIONS`).
-    pub(crate) iterations: u32,
+    pub iterations: u32,
     /// Lanes (`ARGON2_PARALLELISM`).
-    pub(crate) parallelism: u32,
+    pub parallelism: u32,
 }
 
 /// Request rate limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RateLimitConfig {
+pub struct RateLimitConfig {
     /// Redis that shares limits between instances (`REDIS_URL`); `None`: in-process limits.
-    pub(crate) redis_url: Option<CredentialUrl>,
+    pub redis_url: Option<CredentialUrl>,
     /// Login attempts per minute, per IP and separately per account
     /// (`RATE_LIMIT_LOGIN_PER_MIN`).
-    pub(crate) login_per_min: u32,
+    pub login_per_min: u32,
     /// Registrations per minute per IP (`RATE_LIMIT_REGISTER_PER_MIN`).
-    pub(crate) register_per_min: u32,
+    pub register_per_min: u32,
     /// Password-reset and verification requests per hour, per email and per IP
     /// (`RATE_LIMIT_RESET_PER_HOUR`).
-    pub(crate) reset_per_hour: u32,
+    pub reset_per_hour: u32,
 }
 
 /// How outgoing mail is delivered (`MAIL_TRANSPORT`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum MailTransport {
+pub enum MailTransport {
     /// `log`: messages are written to the log (the default; for development).
     Log,
     /// `file:<dir>`: one JSON file per message in this directory.
@@ -209,24 +207,24 @@ pub(crate) enum MailTransport {
 
 /// Audit log retention.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AuditConfig {
+pub struct AuditConfig {
     /// Entries older than this are removed by `maintenance cleanup`
     /// (`AUDIT_RETENTION_DAYS`; always a whole number of days).
-    pub(crate) retention: Duration,
+    pub retention: Duration,
 }
 
 /// JWTs for other services (SPEC 4.4).
 #[derive(Debug, Clone)]
-pub(crate) struct JwtConfig {
+pub struct JwtConfig {
     /// The signing key; `None`: `POST /v1/auth/token` answers 501 `not_configured`.
-    pub(crate) key: Option<JwtKey>,
+    pub key: Option<JwtKey>,
     /// Lifetime of an issued token (`JWT_TTL_SECS`).
-    pub(crate) ttl: Duration,
+    pub ttl: Duration,
 }
 
 /// Where the JWT signing key comes from; at most one of the two variables may be set.
 #[derive(Debug, Clone)]
-pub(crate) enum JwtKey {
+pub enum JwtKey {
     /// `JWT_SECRET`: HS256 with this shared secret (its UTF-8 bytes, at least 32).
     Hs256(Secret<Vec<u8>>),
     /// `JWT_PRIVATE_KEY_FILE`: EdDSA with the Ed25519 PEM key at this path, also published
@@ -236,17 +234,17 @@ pub(crate) enum JwtKey {
 
 /// OAuth login.
 #[derive(Debug, Clone)]
-pub(crate) struct OAuthConfig {
+pub struct OAuthConfig {
     /// The providers named in `OAUTH_PROVIDERS`, in the order listed.
-    pub(crate) providers: Vec<OAuthProviderConfig>,
+    pub providers: Vec<OAuthProviderConfig>,
     /// AES-256-GCM key for provider tokens (`OAUTH_TOKEN_KEY`); `None`: tokens are not
     /// stored.
-    pub(crate) token_key: Option<Secret<[u8; 32]>>,
+    pub token_key: Option<Secret<[u8; 32]>>,
 }
 
 impl OAuthConfig {
     /// The provider called `name`, if configured.
-    pub(crate) fn provider(&self, name: &str) -> Option<&OAuthProviderConfig> {
+    pub fn provider(&self, name: &str) -> Option<&OAuthProviderConfig> {
         self.providers.iter().find(|p| p.name == name)
     }
 }
@@ -254,33 +252,33 @@ impl OAuthConfig {
 /// One OIDC provider, read from `OAUTH_<NAME>_*` where `<NAME>` is the provider name
 /// upper-cased with `-` replaced by `_`.
 #[derive(Debug, Clone)]
-pub(crate) struct OAuthProviderConfig {
+pub struct OAuthProviderConfig {
     /// Name used in URLs (`/v1/oauth/{name}/…`): lowercase `[a-z0-9_-]`.
-    pub(crate) name: String,
+    pub name: String,
     /// Issuer URL exactly as given, the base of OIDC discovery (`OAUTH_<NAME>_ISSUER`).
-    pub(crate) issuer: String,
+    pub issuer: String,
     /// Client id registered with the provider (`OAUTH_<NAME>_CLIENT_ID`).
-    pub(crate) client_id: String,
+    pub client_id: String,
     /// Client secret registered with the provider (`OAUTH_<NAME>_CLIENT_SECRET`).
-    pub(crate) client_secret: Secret<String>,
+    pub client_secret: Secret<String>,
     /// Scopes requested (`OAUTH_<NAME>_SCOPES`, space- or comma-separated; always
     /// includes `openid`).
-    pub(crate) scopes: Vec<String>,
+    pub scopes: Vec<String>,
 }
 
 /// A value that must not be logged: `Debug` prints `Secret(***)`; read it with
 /// [`Secret::expose`].
 #[derive(Clone)]
-pub(crate) struct Secret<T>(T);
+pub struct Secret<T>(T);
 
 impl<T> Secret<T> {
     /// Wraps a secret value.
-    pub(crate) fn new(value: T) -> Self {
+    pub fn new(value: T) -> Self {
         Self(value)
     }
 
     /// The secret itself, for the one place that needs it.
-    pub(crate) fn expose(&self) -> &T {
+    pub fn expose(&self) -> &T {
         &self.0
     }
 }
@@ -295,7 +293,7 @@ impl<T> fmt::Debug for Secret<T> {
 /// it with the password, and any `password`-like query parameter, replaced by `***`;
 /// [`CredentialUrl::expose`] gives the real one to the driver.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct CredentialUrl(String);
+pub struct CredentialUrl(String);
 
 impl CredentialUrl {
     /// Checks that `raw` parses as a URL and keeps it verbatim.
@@ -305,12 +303,12 @@ impl CredentialUrl {
     }
 
     /// The URL with its credentials, for handing to a driver.
-    pub(crate) fn expose(&self) -> &str {
+    pub fn expose(&self) -> &str {
         &self.0
     }
 
     /// The URL with secrets replaced by `***`, safe to log.
-    pub(crate) fn redacted(&self) -> String {
+    pub fn redacted(&self) -> String {
         let Ok(mut url) = Url::parse(&self.0) else {
             return "***".to_owned();
         };
@@ -361,14 +359,14 @@ impl fmt::Display for CredentialUrl {
 /// Every bad or missing variable found, in the order they were read. `Display` prints
 /// one `VARIABLE: message` line per problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ConfigError {
+pub struct ConfigError {
     /// The problems; never empty.
     problems: Vec<ConfigProblem>,
 }
 
 impl ConfigError {
     /// The individual problems.
-    pub(crate) fn problems(&self) -> &[ConfigProblem] {
+    pub fn problems(&self) -> &[ConfigProblem] {
         &self.problems
     }
 }
@@ -390,11 +388,11 @@ impl std::error::Error for ConfigError {}
 /// One bad or missing variable. Messages quote the offending value unless the variable
 /// may hold a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ConfigProblem {
+pub struct ConfigProblem {
     /// The environment variable at fault.
-    pub(crate) variable: String,
+    pub variable: String,
     /// What is wrong with it.
-    pub(crate) message: String,
+    pub message: String,
 }
 
 impl fmt::Display for ConfigProblem {
@@ -408,7 +406,7 @@ impl Config {
     ///
     /// # Errors
     /// A [`ConfigError`] listing every bad or missing variable.
-    pub(crate) fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         // Non-UTF-8 values become lossy strings and then fail validation where the
         // variable has a format, instead of silently counting as unset.
         Self::from_vars(|name| {
@@ -422,7 +420,7 @@ impl Config {
     ///
     /// # Errors
     /// A [`ConfigError`] listing every bad or missing variable, not just the first.
-    pub(crate) fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut vars = Vars {
             lookup,
             problems: Vec::new(),

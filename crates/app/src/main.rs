@@ -1,15 +1,9 @@
-//! The authd binary: reads the configuration, opens the database and runs the command
-//! (SPEC.md section 6). The composition root: the only place that knows every adapter.
+//! The `authd` binary: parses the command line, loads `.env` and the configuration, and
+//! runs the command (SPEC.md section 6).
 
-mod cli;
-mod config;
-mod migrate;
-
-use anyhow::Context as _;
-use auth_sea_orm::{PoolConfig, Store};
+use authd::cli::{Cli, Command};
+use authd::config::Config;
 use clap::Parser;
-use cli::{Cli, Command};
-use config::Config;
 use std::process::ExitCode;
 
 #[tokio::main]
@@ -33,7 +27,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run(cli.command.unwrap_or(Command::Serve), config).await {
+    match authd::run(cli.command.unwrap_or(Command::Serve), config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("authd: {err:#}");
@@ -48,26 +42,4 @@ fn load_dotenv() -> Result<(), dotenvy::Error> {
         Err(err) if err.not_found() => Ok(()),
         other => other.map(|_| ()),
     }
-}
-
-async fn run(command: Command, config: Config) -> anyhow::Result<()> {
-    let store = connect(&config).await?;
-    match command {
-        Command::Migrate(command) => migrate::run(&store, command).await,
-        Command::Serve => anyhow::bail!("serve is not available yet"),
-    }
-}
-
-/// Opens the pool described by the configuration.
-async fn connect(config: &Config) -> anyhow::Result<Store> {
-    let db = &config.database;
-    Store::connect(&PoolConfig {
-        url: db.url.expose().to_owned(),
-        max_connections: db.max_connections,
-        min_connections: db.min_connections,
-        idle_timeout: db.idle_timeout,
-        connect_timeout: db.connect_timeout,
-    })
-    .await
-    .with_context(|| format!("cannot open the database {}", db.url))
 }

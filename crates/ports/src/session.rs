@@ -128,3 +128,14 @@ pub trait SessionRepository: Send + Sync {
     /// Storage failures only.
     async fn delete_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TokenHash;
+
+    #[test]
+    fn token_hash_debug_shows_only_a_prefix() {
+        let shown = format!("{:?}", TokenHash([0xab; 32]));
+        assert_eq!(shown, "TokenHash(abab…)");
+    }
+}

@@ -333,3 +333,27 @@ pub trait UserRepository: Send + Sync {
     /// `NotFound` if there is no such user.
     async fn mark_email_verified(&self, id: UserId, at: DateTime<Utc>) -> Result<(), StoreError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_hash_debug_hides_the_hash() {
+        let hash = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
+        assert_eq!(format!("{hash:?}"), "PasswordHash(<redacted>)");
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for status in [
+            UserStatus::Active,
+            UserStatus::Inactive,
+            UserStatus::Suspended,
+            UserStatus::Deleted,
+        ] {
+            assert_eq!(status.as_str().parse::<UserStatus>(), Ok(status));
+        }
+        assert!("banned".parse::<UserStatus>().is_err());
+    }
+}

@@ -25,20 +25,22 @@ pub struct MigrationState {
 }
 
 impl Store {
-    /// Applies every pending migration.
+    /// Applies every pending migration in one transaction: if a step fails, nothing of
+    /// this run stays applied.
     ///
     /// # Errors
-    /// The first failing step's error; earlier steps stay applied.
+    /// The failing step's error.
     pub async fn migrate_up(&self) -> Result<(), MigrationsError> {
         let txn = self.locked().await?;
         Migrator::up(&txn, None).await?;
         Ok(txn.commit().await?)
     }
 
-    /// Rolls back the last `steps` applied migrations, or all when fewer are applied.
+    /// Rolls back the last `steps` applied migrations, or all when fewer are applied, in
+    /// one transaction.
     ///
     /// # Errors
-    /// The failing step's error.
+    /// The failing step's error; then nothing is rolled back.
     pub async fn migrate_down(&self, steps: u32) -> Result<(), MigrationsError> {
         let txn = self.locked().await?;
         Migrator::down(&txn, Some(steps)).await?;

@@ -114,6 +114,38 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// Runs each named `async fn(&Fixture)` of the calling module twice: on SQLite and on
+/// PostgreSQL. `Fixture` must have `async fn open(TestDatabase) -> Self`. The PostgreSQL
+/// run is skipped (with a message) when `TEST_DATABASE_URL` is unset, unless `CI=true`.
+///
+/// ```ignore
+/// auth_testing::on_both_backends!(crate::harness::TestDb; creates_a_user, deletes_a_user);
+/// ```
+#[macro_export]
+macro_rules! on_both_backends {
+    ($fixture:ty; $($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let fixture = <$fixture>::open($crate::TestDatabase::sqlite()).await;
+                    super::$test(&fixture).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let Some(database) = $crate::TestDatabase::postgres().await else { return };
+                    let fixture = <$fixture>::open(database).await;
+                    super::$test(&fixture).await;
+                }
+            )*
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

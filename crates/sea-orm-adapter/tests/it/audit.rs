@@ -1,12 +1,13 @@
 //! The audit repository contract.
 
-use crate::harness::{TestDb, now, on_both_backends};
+use crate::harness::{TestDb, now};
 use auth_ports::{AuditCursor, AuditQuery, AuditRepository, NewAuditEntry, StoreError, UserId};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 
-on_both_backends!(
+auth_testing::on_both_backends!(
+    crate::harness::TestDb;
     append_stores_every_field,
     queries_filter_and_return_newest_first,
     pages_follow_the_cursor,

@@ -7,32 +7,6 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{Database, DatabaseConnection};
 use std::time::Duration;
 
-/// Runs each named `async fn(&TestDb)` of the calling module once on SQLite and once on
-/// PostgreSQL.
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let db = crate::harness::TestDb::sqlite().await;
-                    super::$test(&db).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let Some(db) = crate::harness::TestDb::postgres().await else { return };
-                    super::$test(&db).await;
-                }
-            )*
-        }
-    };
-}
-pub(crate) use on_both_backends;
-
 /// One test's own database, migrated.
 pub struct TestDb {
     pub store: Store,
@@ -40,18 +14,8 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    /// A migrated SQLite database in a temporary file.
-    pub async fn sqlite() -> Self {
-        Self::open(TestDatabase::sqlite()).await
-    }
-
-    /// A migrated PostgreSQL database of its own, or `None` when PostgreSQL tests are
-    /// skipped (see [`TestDatabase::postgres`]).
-    pub async fn postgres() -> Option<Self> {
-        Some(Self::open(TestDatabase::postgres().await?).await)
-    }
-
-    async fn open(database: TestDatabase) -> Self {
+    /// Connects to the fresh database and migrates it.
+    pub async fn open(database: TestDatabase) -> Self {
         let store = Store::connect(&PoolConfig {
             url: database.url().to_owned(),
             max_connections: 10,

@@ -2,13 +2,14 @@
 //! and the catalog holds every table, index, constraint, trigger, view and function.
 
 use crate::audit::entry;
-use crate::harness::{TestDb, now, on_both_backends};
+use crate::harness::{TestDb, now};
 use auth_ports::{AuditRepository, RoleRepository};
 use chrono::Duration;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use std::collections::BTreeSet;
 
-on_both_backends!(
+auth_testing::on_both_backends!(
+    crate::harness::TestDb;
     status_lists_every_migration_applied,
     down_one_step_then_all_then_up_again,
     catalog_holds_the_schema,
@@ -275,4 +276,21 @@ async fn catalog_holds_the_schema(db: &TestDb) {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_unavailable() {
+    let err = auth_sea_orm::Store::connect(&auth_sea_orm::PoolConfig {
+        url: "postgres://nobody@127.0.0.1:1/none".into(),
+        max_connections: 1,
+        min_connections: 0,
+        idle_timeout: std::time::Duration::from_secs(1),
+        connect_timeout: std::time::Duration::from_secs(2),
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, auth_ports::StoreError::Unavailable(_)),
+        "{err:?}"
+    );
 }

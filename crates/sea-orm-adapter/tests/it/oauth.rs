@@ -1,12 +1,13 @@
 //! The OAuth account repository contract, including `users.oauth_providers` staying equal
 //! to the linked providers.
 
-use crate::harness::{TestDb, new_user, now, on_both_backends};
+use crate::harness::{TestDb, new_user, now};
 use auth_ports::{
     Constraint, OAuthAccountRepository, OAuthLink, StoreError, UserId, UserRepository,
 };
 
-on_both_backends!(
+auth_testing::on_both_backends!(
+    crate::harness::TestDb;
     link_and_unlink_keep_providers_in_step,
     a_subject_links_to_one_user_only,
     a_user_links_a_provider_once,

@@ -1,13 +1,14 @@
 //! The role repository contract.
 
-use crate::harness::{TestDb, now, on_both_backends};
+use crate::harness::{TestDb, now};
 use auth_ports::{
     Constraint, NewRole, RoleId, RoleRepository, RoleUpdate, StoreError, UserId, UserRepository,
     UserStatus, UserUpdate,
 };
 use chrono::Duration;
 
-on_both_backends!(
+auth_testing::on_both_backends!(
+    crate::harness::TestDb;
     default_roles_are_seeded,
     create_update_delete,
     role_names_are_unique,

@@ -1,12 +1,13 @@
 //! The session repository contract.
 
-use crate::harness::{TestDb, now, on_both_backends};
+use crate::harness::{TestDb, now};
 use auth_ports::{NewSession, SessionRepository, StoreError, TokenHash, UserId};
 use chrono::Duration;
 use std::net::IpAddr;
 use std::time::Duration as StdDuration;
 
-on_both_backends!(
+auth_testing::on_both_backends!(
+    crate::harness::TestDb;
     create_stores_every_field,
     found_by_token_hash_only_while_active_and_unexpired,
     list_shows_only_live_sessions_newest_first,

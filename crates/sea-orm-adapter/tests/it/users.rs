@@ -1,6 +1,6 @@
 //! The user repository contract.
 
-use crate::harness::{TestDb, new_user, now, on_both_backends};
+use crate::harness::{TestDb, new_user, now};
 use auth_ports::{
     AuditRepository, Constraint, Email, FailedLogin, LockoutPolicy, NewSession,
     OAuthAccountRepository, PasswordChange, PasswordHash, RevokeSessions, RoleRepository,
@@ -11,7 +11,8 @@ use chrono::Duration;
 use std::collections::BTreeSet;
 use std::time::Duration as StdDuration;
 
-on_both_backends!(
+auth_testing::on_both_backends!(
+    crate::harness::TestDb;
     create_stores_every_field_and_assigns_the_role,
     email_is_unique_case_insensitively,
     create_with_unknown_role_writes_nothing,
