@@ -2,15 +2,29 @@
 //! root: configuration, the database, the HTTP service and the CLI commands. `main.rs`
 //! only parses the command line and calls [`run`].
 
+pub mod adapters;
 pub mod cli;
 pub mod config;
 pub mod http;
 mod migrate;
 
+use adapters::{
+    Argon2PasswordHasher, MemoryRateLimiter, RandomTokenGenerator, RedisRateLimiter, SystemClock,
+};
 use anyhow::Context as _;
+use auth_domain::{Auditor, AuthPolicy, AuthPorts, AuthService, PasswordPolicy};
+use auth_ports::{Clock, LockoutPolicy, RateLimit, RateLimiter};
 use auth_sea_orm::{PoolConfig, Store};
 use cli::Command;
 use config::Config;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a login may wait for a free hashing slot before it is answered 503.
+const HASH_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Prefix of the rate-limit keys in Redis.
+pub const RATE_LIMIT_PREFIX: &str = "authd:rl:";
 
 /// Runs one CLI command with the given configuration.
 ///
@@ -30,12 +44,8 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(config.http.bind)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.http.bind))?;
-            http::serve(
-                listener,
-                http::AppState::new(store),
-                http::shutdown_signal(),
-            )
-            .await
+            let state = build_state(&config, store, RATE_LIMIT_PREFIX).await?;
+            http::serve(listener, state, http::shutdown_signal()).await
         }
     }
 }
@@ -56,4 +66,67 @@ pub async fn connect(config: &Config) -> anyhow::Result<Store> {
     })
     .await
     .with_context(|| format!("cannot open the database {}", db.url))
+}
+
+/// Wires the adapters into the services: the composition root of `serve`. Redis keys
+/// start with `rate_limit_prefix` (tests give each their own).
+///
+/// # Errors
+/// When the argon2 parameters are rejected or `REDIS_URL` is unusable.
+pub async fn build_state(
+    config: &Config,
+    store: Store,
+    rate_limit_prefix: &str,
+) -> anyhow::Result<http::AppState> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let hasher = Argon2PasswordHasher::new(&config.argon2, cpus, HASH_QUEUE_TIMEOUT)
+        .context("cannot set up password hashing")?;
+    let limiter: Arc<dyn RateLimiter> = match &config.rate_limit.redis_url {
+        Some(url) => Arc::new(
+            RedisRateLimiter::connect(url.expose(), rate_limit_prefix)
+                .await
+                .with_context(|| format!("cannot use REDIS_URL {url}"))?,
+        ),
+        None => Arc::new(MemoryRateLimiter::new()),
+    };
+    let minute = Duration::from_secs(60);
+    let policy = AuthPolicy {
+        password: PasswordPolicy {
+            min_chars: config.accounts.password_min_length,
+        },
+        lockout: LockoutPolicy {
+            threshold: config.lockout.threshold,
+            duration: config.lockout.duration,
+        },
+        session_ttl: config.session.ttl,
+        idle_timeout: config.session.idle_timeout,
+        require_verified_email: config.accounts.require_verified_email,
+        login_limit: RateLimit {
+            max: config.rate_limit.login_per_min,
+            window: minute,
+        },
+        register_limit: RateLimit {
+            max: config.rate_limit.register_per_min,
+            window: minute,
+        },
+    };
+    let auth = AuthService::new(
+        AuthPorts {
+            users: Arc::new(store.users()),
+            sessions: Arc::new(store.sessions()),
+            roles: Arc::new(store.roles()),
+            audit: Auditor::new(Arc::new(store.audit()), clock.clone()),
+            hasher: Arc::new(hasher),
+            tokens: Arc::new(RandomTokenGenerator::new()),
+            clock,
+            limiter,
+        },
+        policy,
+    );
+    Ok(http::AppState::new(
+        store,
+        auth,
+        config.http.trusted_proxies.clone(),
+    ))
 }

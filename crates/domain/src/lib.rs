@@ -1,4 +1,16 @@
 //! The auth rules of authd. Depends only on `auth-ports` and small pure crates: no I/O,
 //! no runtime, no database; everything it needs from the world comes through a port.
 
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod password_policy;
 pub mod permission;
+
+pub use audit::{AuditEvent, Auditor, ClientInfo};
+pub use auth::{
+    AuthPolicy, AuthPorts, AuthService, AuthenticateError, ChangePasswordError, LoginError,
+    LoginSuccess, Principal, RegisterError, Registration, RevokeError, SessionView,
+};
+pub use error::{Failure, FieldErrors};
+pub use password_policy::{PasswordPolicy, PasswordRejection};

@@ -2,20 +2,28 @@
 //! needs from the outside world. Nothing here does I/O or knows a database.
 
 pub mod audit;
+pub mod clock;
+pub mod crypto;
 pub mod email;
 pub mod error;
 pub mod ids;
 pub mod oauth;
+pub mod rate_limit;
 pub mod role;
+pub mod secret;
 pub mod session;
 pub mod user;
 
 pub use audit::{AuditCursor, AuditEntry, AuditQuery, AuditRepository, NewAuditEntry};
+pub use clock::Clock;
+pub use crypto::{HashError, PasswordHasher, TokenGenerator, Verification};
 pub use email::{Email, EmailError};
 pub use error::{Constraint, StoreError};
 pub use ids::{AuditEntryId, OAuthAccountId, RoleId, SessionId, UserId};
 pub use oauth::{OAuthAccount, OAuthAccountRepository, OAuthLink};
+pub use rate_limit::{RateDecision, RateLimit, RateLimiter};
 pub use role::{NewRole, Role, RoleRepository, RoleUpdate};
+pub use secret::{BearerToken, Password};
 pub use session::{NewSession, Session, SessionRepository, TokenHash};
 pub use user::{
     FailedLogin, LockoutPolicy, NewUser, PasswordChange, PasswordHash, RevokeSessions, User,
@@ -25,7 +33,13 @@ pub use user::{
 #[cfg(any(test, feature = "mock"))]
 pub use audit::MockAuditRepository;
 #[cfg(any(test, feature = "mock"))]
+pub use clock::MockClock;
+#[cfg(any(test, feature = "mock"))]
+pub use crypto::{MockPasswordHasher, MockTokenGenerator};
+#[cfg(any(test, feature = "mock"))]
 pub use oauth::MockOAuthAccountRepository;
+#[cfg(any(test, feature = "mock"))]
+pub use rate_limit::MockRateLimiter;
 #[cfg(any(test, feature = "mock"))]
 pub use role::MockRoleRepository;
 #[cfg(any(test, feature = "mock"))]

@@ -1,37 +1,150 @@
 //! The one error type handlers return, rendered as SPEC.md section 4's
-//! `{"error": {"code", "message"}}`. Each variant documents its status; there is no
-//! catch-all, so a new kind of failure must be given its status on purpose.
+//! `{"error": {"code", "message", "details"?}}`. Each variant documents its status, and
+//! the conversions from domain errors match exhaustively, so a new kind of failure must
+//! be given its status on purpose instead of becoming a silent 500.
 
+use auth_domain::{
+    AuthenticateError, ChangePasswordError, Failure, FieldErrors, LoginError, RegisterError,
+    RevokeError,
+};
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// An error answer of the API.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// 400 `bad_request`: the body is not valid JSON.
+    #[error("malformed request: {0}")]
+    BadRequest(String),
+    /// 401 `unauthorized` with `WWW-Authenticate: Bearer`: no valid session.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// 401 `invalid_credentials`: unknown email or wrong password.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// 403 `invalid_credentials`: the current password given to change it is wrong.
+    #[error("wrong current password")]
+    WrongCurrentPassword,
+    /// 403 `account_disabled`.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// 403 `email_not_verified`.
+    #[error("email not verified")]
+    EmailNotVerified,
     /// 404 `not_found`: no such route or resource.
     #[error("not found")]
     NotFound,
     /// 405 `method_not_allowed`.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// 503 `unavailable`: the database cannot be reached now.
+    /// 409 `email_taken`.
+    #[error("email taken")]
+    EmailTaken,
+    /// 413 `payload_too_large`: the body exceeds 64 KiB.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// 415 `unsupported_media_type`: the body is not `application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// 422 `validation_failed`, with a message per field.
+    #[error("validation failed")]
+    Validation(BTreeMap<String, String>),
+    /// 423 `account_locked`.
+    #[error("account locked")]
+    AccountLocked,
+    /// 429 `rate_limited` with `Retry-After`.
+    #[error("rate limited")]
+    RateLimited(Duration),
+    /// 500 `internal_error`: a bug; the cause is logged, never shown.
+    #[error("internal error")]
+    Internal,
+    /// 503 `unavailable`: the database or the hashing pool cannot serve now.
     #[error("service unavailable")]
     Unavailable,
 }
 
 impl ApiError {
+    /// A 422 for one field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(BTreeMap::from([(field.to_owned(), message.into())]))
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
         match self {
-            Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            Self::BadRequest(_) => (
+                S::BAD_REQUEST,
+                "bad_request",
+                "The request body is not valid JSON",
+            ),
+            Self::Unauthorized => (
+                S::UNAUTHORIZED,
+                "unauthorized",
+                "A valid session token is required",
+            ),
+            Self::InvalidCredentials => (
+                S::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid email or password",
+            ),
+            Self::WrongCurrentPassword => (
+                S::FORBIDDEN,
+                "invalid_credentials",
+                "The current password is wrong",
+            ),
+            Self::AccountDisabled => (S::FORBIDDEN, "account_disabled", "This account is disabled"),
+            Self::EmailNotVerified => (
+                S::FORBIDDEN,
+                "email_not_verified",
+                "Verify your email address first",
+            ),
+            Self::NotFound => (S::NOT_FOUND, "not_found", "Not found"),
             Self::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
+                S::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 "Method not allowed",
             ),
+            Self::EmailTaken => (
+                S::CONFLICT,
+                "email_taken",
+                "This email address is already registered",
+            ),
+            Self::PayloadTooLarge => (
+                S::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is too large",
+            ),
+            Self::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "The request body must be application/json",
+            ),
+            Self::Validation(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "The request is not valid",
+            ),
+            Self::AccountLocked => (
+                S::LOCKED,
+                "account_locked",
+                "Too many failed logins; try again later",
+            ),
+            Self::RateLimited(_) => (
+                S::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests; try again later",
+            ),
+            Self::Internal => (
+                S::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Something went wrong",
+            ),
             Self::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
+                S::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "The service is temporarily unavailable",
             ),
@@ -42,10 +155,101 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
-        (
-            status,
-            Json(json!({"error": {"code": code, "message": message}})),
-        )
-            .into_response()
+        let mut body = json!({"error": {"code": code, "message": message}});
+        match &self {
+            Self::Validation(fields) => body["error"]["details"] = json!(fields),
+            Self::BadRequest(reason) => body["error"]["details"] = Value::String(reason.clone()),
+            _ => {}
+        }
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        match self {
+            Self::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RateLimited(retry_after) => {
+                // Whole seconds, rounded up: never invite a retry that is still too early.
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "dependency unavailable");
+                Self::Unavailable
+            }
+            Failure::Unexpected(cause) => {
+                tracing::error!(error = %cause, source = ?cause.source(), "unexpected failure");
+                Self::Internal
+            }
+        }
+    }
+}
+
+fn fields(errors: &FieldErrors) -> BTreeMap<String, String> {
+    errors
+        .fields()
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(err: RegisterError) -> Self {
+        match err {
+            RegisterError::RateLimited { retry_after } => Self::RateLimited(retry_after),
+            RegisterError::Invalid(errors) => Self::Validation(fields(&errors)),
+            RegisterError::EmailTaken => Self::EmailTaken,
+            RegisterError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(err: LoginError) -> Self {
+        match err {
+            LoginError::RateLimited { retry_after } => Self::RateLimited(retry_after),
+            LoginError::Invalid(errors) => Self::Validation(fields(&errors)),
+            LoginError::InvalidCredentials => Self::InvalidCredentials,
+            LoginError::AccountLocked { .. } => Self::AccountLocked,
+            LoginError::AccountDisabled => Self::AccountDisabled,
+            LoginError::EmailNotVerified => Self::EmailNotVerified,
+            LoginError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<AuthenticateError> for ApiError {
+    fn from(err: AuthenticateError) -> Self {
+        match err {
+            AuthenticateError::Unauthorized => Self::Unauthorized,
+            AuthenticateError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<RevokeError> for ApiError {
+    fn from(err: RevokeError) -> Self {
+        match err {
+            RevokeError::NotFound => Self::NotFound,
+            RevokeError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<ChangePasswordError> for ApiError {
+    fn from(err: ChangePasswordError) -> Self {
+        match err {
+            ChangePasswordError::InvalidCredentials => Self::WrongCurrentPassword,
+            ChangePasswordError::Invalid(errors) => Self::Validation(fields(&errors)),
+            ChangePasswordError::Failure(failure) => failure.into(),
+        }
     }
 }

@@ -1,49 +1,95 @@
 //! The HTTP API (SPEC.md section 4) on axum: routes, shared state, the middleware every
-//! response passes through, and graceful shutdown.
+//! request passes through, and graceful shutdown.
 
+mod auth;
 mod error;
+mod extract;
 mod health;
+mod metrics;
 
 pub use error::ApiError;
+pub use metrics::Metrics;
 
+use auth_domain::AuthService;
 use auth_sea_orm::Store;
-use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{BoxError, Router};
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+/// Largest request body accepted (SPEC.md section 4).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Longest a request may take before it is answered 503: well past a login under load,
+/// short enough that a stuck dependency cannot pile up connections.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What every handler can reach.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     store: Store,
+    auth: AuthService,
+    metrics: Metrics,
+    trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }
 
 impl AppState {
-    /// State over the given database.
+    /// State over the given database and services.
     #[must_use]
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, auth: AuthService, trusted_proxies: Vec<ipnet::IpNet>) -> Self {
+        Self {
+            store,
+            auth,
+            metrics: Metrics::default(),
+            trusted_proxies: Arc::new(trusted_proxies),
+        }
     }
 }
 
 /// The whole API as one router.
 pub fn router(state: AppState) -> Router {
+    let request_id = header::HeaderName::from_static("x-request-id");
     Router::new()
         .merge(health::routes())
+        .merge(auth::routes())
+        .route("/metrics", get(metrics::render))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
-        .layer(TraceLayer::new_for_http())
-        // Responses carry personal data and tokens: never cache them, never sniff them.
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http())
+                .layer(PropagateRequestIdLayer::new(request_id))
+                // Responses carry personal data and tokens: never cache them, never sniff.
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-store"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(HandleErrorLayer::new(|_: BoxError| async {
+                    ApiError::Unavailable.into_response()
+                }))
+                .timeout(REQUEST_TIMEOUT)
+                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests
@@ -57,9 +103,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "authd listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     tracing::info!("authd stopped");
     Ok(())
 }

@@ -1,9 +1,25 @@
-//! A real authd server per test, on an ephemeral port, over its own fresh database.
+//! A real authd server per test, on an ephemeral port, over its own fresh database, with
+//! the configuration of SPEC.md section 3 plus per-test overrides.
 
-use auth_sea_orm::{PoolConfig, Store};
+use auth_sea_orm::Store;
 use auth_testing::TestDatabase;
-use std::time::Duration;
+use authd::config::Config;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use std::collections::HashMap;
 use tokio::sync::oneshot;
+
+/// Test defaults: cheap hashing and generous rate limits, so tests are fast and only the
+/// rate-limit tests hit the limits.
+const DEFAULTS: [(&str, &str); 4] = [
+    ("ARGON2_MEMORY_KIB", "1024"),
+    ("ARGON2_ITERATIONS", "1"),
+    ("RATE_LIMIT_LOGIN_PER_MIN", "1000"),
+    ("RATE_LIMIT_REGISTER_PER_MIN", "1000"),
+];
+
+/// A strong password the policy accepts.
+pub const PASSWORD: &str = "correct horse battery staple";
 
 /// A running server and a client for it.
 pub struct TestApp {
@@ -11,45 +27,115 @@ pub struct TestApp {
     pub base: String,
     /// A client without cookies or redirects.
     pub client: reqwest::Client,
+    /// The server's database, for checking what a request wrote.
+    pub store: Store,
     stop: Option<oneshot::Sender<()>>,
-    _database: TestDatabase,
+    _database: Option<TestDatabase>,
 }
 
 impl TestApp {
-    /// Migrates the database and starts the server on it.
+    /// A server with the test defaults.
     pub async fn open(database: TestDatabase) -> Self {
-        let store = Store::connect(&PoolConfig {
-            url: database.url().to_owned(),
-            max_connections: 10,
-            min_connections: 1,
-            idle_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(5),
-        })
-        .await
-        .unwrap();
+        Self::open_with(database, &[]).await
+    }
+
+    /// A server with the test defaults and `overrides`.
+    pub async fn open_with(database: TestDatabase, overrides: &[(&str, &str)]) -> Self {
+        let url = database.url().to_owned();
+        let mut app = Self::start(&url, overrides, &uuid::Uuid::new_v4().to_string()).await;
+        app._database = Some(database);
+        app
+    }
+
+    /// A server on an existing database (a second instance), sharing `prefix` for
+    /// Redis rate-limit keys.
+    pub async fn start(url: &str, overrides: &[(&str, &str)], prefix: &str) -> Self {
+        let mut vars: HashMap<String, String> = DEFAULTS
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        vars.insert("DATABASE_URL".into(), url.to_owned());
+        vars.extend(
+            overrides
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let config = Config::from_vars(|name| vars.get(name).cloned()).unwrap();
+        let store = authd::connect(&config).await.unwrap();
         store.migrate_up().await.unwrap();
+        let state = authd::build_state(&config, store.clone(), prefix)
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let state = authd::http::AppState::new(store);
         tokio::spawn(authd::http::serve(listener, state, async {
             let _ = stopped.await;
         }));
         let client = reqwest::Client::builder()
+            .user_agent("authd-tests")
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
         Self {
             base,
             client,
+            store,
             stop: Some(stop),
-            _database: database,
+            _database: None,
         }
     }
 
     /// The absolute URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// POSTs `body` as JSON, with `token` as bearer if given.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        let mut request = self.client.post(self.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// GETs `path` with `token` as bearer.
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers `email` with [`PASSWORD`] and returns the user id.
+    pub async fn register(&self, email: &str) -> String {
+        let response = self
+            .post(
+                "/v1/auth/register",
+                None,
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        body["user"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Logs in and returns the session token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let response = self
+            .post(
+                "/v1/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "login of {email}");
+        let body: Value = response.json().await.unwrap();
+        body["session_token"].as_str().unwrap().to_owned()
     }
 }
 
@@ -59,4 +145,14 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// Asserts the status and the SPEC error code of a response, and returns its body.
+pub async fn expect_error(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].is_string());
+    body
 }

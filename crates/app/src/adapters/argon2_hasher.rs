@@ -1,0 +1,360 @@
+//! argon2id password hashing behind the `PasswordHasher` port. Hashes run on tokio's
+//! blocking pool, at most `max_concurrent` at a time, so a login flood can neither stall
+//! the async runtime nor exhaust memory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::password_hash::phc::PasswordHash as Phc;
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use auth_ports::{HashError, Password, PasswordHash, PasswordHasher, Verification};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::Argon2Config;
+
+/// The argon2id adapter: version 0x13, the configured m/t/p, a 16-byte salt from the OS
+/// RNG, PHC strings in and out.
+pub struct Argon2PasswordHasher {
+    inner: Arc<Inner>,
+    /// One permit per hash allowed to run; held until the blocking work ends, even when
+    /// the caller has gone away.
+    permits: Arc<Semaphore>,
+    queue_timeout: Duration,
+}
+
+/// What the blocking closures need; shared so each hash clones an `Arc`, not the context.
+struct Inner {
+    argon2: Argon2<'static>,
+    params: Params,
+    /// Verified against when there is no stored hash, so unknown users cost a full hash.
+    dummy: Phc,
+}
+
+impl std::fmt::Debug for Argon2PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Argon2PasswordHasher")
+            .field("params", &self.inner.params)
+            .field("available_permits", &self.permits.available_permits())
+            .field("queue_timeout", &self.queue_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Argon2PasswordHasher {
+    /// Builds the hasher and its dummy hash (one full hash, done here, at start-up).
+    ///
+    /// `max_concurrent` bounds the hashes running at once (pass the number of CPUs); each
+    /// holds `memory_kib` KiB. A call that waits longer than `queue_timeout` for a slot
+    /// answers [`HashError::Busy`].
+    ///
+    /// # Errors
+    /// [`HashError::Failed`] when argon2 rejects the parameters, `max_concurrent` is 0,
+    /// or the OS RNG fails.
+    pub fn new(
+        config: &Argon2Config,
+        max_concurrent: usize,
+        queue_timeout: Duration,
+    ) -> Result<Self, HashError> {
+        let params = Params::new(
+            config.memory_kib,
+            config.iterations,
+            config.parallelism,
+            None,
+        )
+        .map_err(|e| HashError::Failed(format!("invalid argon2 parameters: {e}")))?;
+        if max_concurrent == 0 {
+            return Err(HashError::Failed(
+                "at least one concurrent password hash must be allowed".into(),
+            ));
+        }
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret)
+            .map_err(|e| HashError::Failed(format!("the OS RNG failed: {e}")))?;
+        let dummy = argon2
+            .hash_password(&secret)
+            .map_err(|e| HashError::Failed(format!("cannot make the dummy hash: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                argon2,
+                params,
+                dummy,
+            }),
+            permits: Arc::new(Semaphore::new(max_concurrent.min(Semaphore::MAX_PERMITS))),
+            queue_timeout,
+        })
+    }
+
+    /// Runs `work` on the blocking pool once a slot is free; the slot is released when
+    /// `work` returns, not when the caller stops waiting.
+    async fn run<T, F>(&self, work: F) -> Result<T, HashError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, HashError> + Send + 'static,
+    {
+        let permit = self.acquire().await?;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work(&inner)
+        })
+        .await
+        .map_err(|e| HashError::Failed(format!("the hashing worker died: {e}")))?
+    }
+
+    async fn acquire(&self) -> Result<OwnedSemaphorePermit, HashError> {
+        match tokio::time::timeout(
+            self.queue_timeout,
+            Arc::clone(&self.permits).acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_closed)) => Err(HashError::Failed("the hasher is shut down".into())),
+            Err(_elapsed) => Err(HashError::Busy),
+        }
+    }
+}
+
+impl Inner {
+    fn verify(&self, password: &[u8], stored: Option<&str>) -> Result<Verification, HashError> {
+        let Some(stored) = stored else {
+            // Same work as a real check; the outcome is ignored on purpose.
+            let _ = self.argon2.verify_password(password, &self.dummy);
+            return Ok(Verification::Mismatch);
+        };
+        // Error messages name what is wrong, never the stored string itself.
+        let malformed = |e: &dyn std::fmt::Display| {
+            HashError::Failed(format!("the stored password hash is malformed: {e}"))
+        };
+        let phc = Phc::new(stored).map_err(|e| malformed(&e))?;
+        let algorithm = Algorithm::try_from(phc.algorithm.as_str()).map_err(|e| malformed(&e))?;
+        let stored_params = Params::try_from(&phc).map_err(|e| malformed(&e))?;
+        if phc.salt.is_none() || phc.hash.is_none() {
+            return Err(malformed(&"no salt or no hash"));
+        }
+        match self.argon2.verify_password(password, &phc) {
+            Ok(()) => Ok(Verification::Match {
+                needs_rehash: algorithm != Algorithm::Argon2id
+                    || phc.version != Some(Version::V0x13.into())
+                    || !self.same_cost(&stored_params),
+            }),
+            Err(argon2::password_hash::Error::PasswordInvalid) => Ok(Verification::Mismatch),
+            Err(e) => Err(HashError::Failed(format!(
+                "cannot verify against the stored password hash: {e}"
+            ))),
+        }
+    }
+
+    fn same_cost(&self, stored: &Params) -> bool {
+        let len = |p: &Params| p.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        stored.m_cost() == self.params.m_cost()
+            && stored.t_cost() == self.params.t_cost()
+            && stored.p_cost() == self.params.p_cost()
+            && len(stored) == len(&self.params)
+    }
+}
+
+#[async_trait::async_trait]
+impl PasswordHasher for Argon2PasswordHasher {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        let password = password.expose().to_owned();
+        self.run(move |inner| {
+            inner
+                .argon2
+                .hash_password(password.as_bytes())
+                .map(|phc| PasswordHash::new(phc.to_string()))
+                .map_err(|e| HashError::Failed(format!("cannot hash the password: {e}")))
+        })
+        .await
+    }
+
+    async fn verify(
+        &self,
+        password: &Password,
+        hash: Option<PasswordHash>,
+    ) -> Result<Verification, HashError> {
+        let password = password.expose().to_owned();
+        self.run(move |inner| {
+            inner.verify(password.as_bytes(), hash.as_ref().map(PasswordHash::expose))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(memory_kib: u32, iterations: u32) -> Argon2Config {
+        Argon2Config {
+            memory_kib,
+            iterations,
+            parallelism: 1,
+        }
+    }
+
+    fn hasher(memory_kib: u32, iterations: u32) -> Argon2PasswordHasher {
+        Argon2PasswordHasher::new(&config(memory_kib, iterations), 2, Duration::from_secs(5))
+            .unwrap()
+    }
+
+    fn password(s: &str) -> Password {
+        Password::new(s.to_owned())
+    }
+
+    #[tokio::test]
+    async fn hash_then_verify_matches_without_rehash() {
+        let hasher = hasher(1024, 1);
+        let hash = hasher.hash(&password("correct horse")).await.unwrap();
+        assert!(hash.expose().starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert_eq!(
+            hasher
+                .verify(&password("correct horse"), Some(hash))
+                .await
+                .unwrap(),
+            Verification::Match {
+                needs_rehash: false
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn two_hashes_of_one_password_differ_by_salt() {
+        let hasher = hasher(1024, 1);
+        let a = hasher.hash(&password("same")).await.unwrap();
+        let b = hasher.hash(&password("same")).await.unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[tokio::test]
+    async fn wrong_password_mismatches() {
+        let hasher = hasher(1024, 1);
+        let hash = hasher.hash(&password("correct horse")).await.unwrap();
+        assert_eq!(
+            hasher
+                .verify(&password("wrong horse"), Some(hash))
+                .await
+                .unwrap(),
+            Verification::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn no_stored_hash_mismatches() {
+        let hasher = hasher(1024, 1);
+        assert_eq!(
+            hasher.verify(&password("anything"), None).await.unwrap(),
+            Verification::Mismatch
+        );
+        assert_eq!(
+            hasher.verify(&password(""), None).await.unwrap(),
+            Verification::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn other_params_need_a_rehash() {
+        let current = hasher(1024, 1);
+        for old in [hasher(2048, 1), hasher(1024, 2)] {
+            let hash = old.hash(&password("pw")).await.unwrap();
+            assert_eq!(
+                current.verify(&password("pw"), Some(hash)).await.unwrap(),
+                Verification::Match { needs_rehash: true }
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn other_algorithm_or_version_needs_a_rehash() {
+        let current = hasher(1024, 1);
+        let params = Params::new(1024, 1, 1, None).unwrap();
+        for (algorithm, version) in [
+            (Algorithm::Argon2i, Version::V0x13),
+            (Algorithm::Argon2id, Version::V0x10),
+        ] {
+            let phc = Argon2::new(algorithm, version, params.clone())
+                .hash_password(b"pw")
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                current
+                    .verify(&password("pw"), Some(PasswordHash::new(phc)))
+                    .await
+                    .unwrap(),
+                Verification::Match { needs_rehash: true }
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_hash_fails_without_echoing_it() {
+        let hasher = hasher(1024, 1);
+        for stored in [
+            "not-a-phc-string",
+            "$argon2id$v=19$m=1024,t=1,p=1$",
+            "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ",
+            "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+            "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E",
+        ] {
+            let err = hasher
+                .verify(&password("pw"), Some(PasswordHash::new(stored.into())))
+                .await
+                .unwrap_err();
+            match err {
+                HashError::Failed(message) => assert!(!message.contains(stored), "{message}"),
+                HashError::Busy => panic!("expected Failed for {stored}"),
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_params_are_rejected() {
+        let timeout = Duration::from_secs(1);
+        assert!(Argon2PasswordHasher::new(&config(4, 1), 1, timeout).is_err());
+        assert!(Argon2PasswordHasher::new(&config(1024, 0), 1, timeout).is_err());
+        assert!(Argon2PasswordHasher::new(&config(1024, 1), 0, timeout).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_saturated_hasher_answers_busy_then_recovers() {
+        let hasher =
+            Argon2PasswordHasher::new(&config(1024, 1), 1, Duration::from_millis(50)).unwrap();
+        // Hold the only slot, as a long-running hash would.
+        let held = Arc::clone(&hasher.permits).acquire_owned().await.unwrap();
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            hasher.hash(&password("pw")).await,
+            Err(HashError::Busy)
+        ));
+        assert!(matches!(
+            hasher.verify(&password("pw"), None).await,
+            Err(HashError::Busy)
+        ));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        drop(held);
+        assert!(hasher.hash(&password("pw")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_second_concurrent_hash_waits_for_the_first() {
+        // A real slow hash holds the only slot while a second call waits briefly.
+        let hasher = Arc::new(
+            Argon2PasswordHasher::new(&config(65_536, 3), 1, Duration::from_millis(1)).unwrap(),
+        );
+        let first = {
+            let hasher = Arc::clone(&hasher);
+            tokio::spawn(async move { hasher.hash(&password("one")).await })
+        };
+        // Let the first call take the slot.
+        while hasher.permits.available_permits() > 0 && !first.is_finished() {
+            tokio::task::yield_now().await;
+        }
+        let second = hasher.hash(&password("two")).await;
+        // If the first hash is still running, it held the slot for the whole second call.
+        if !first.is_finished() {
+            assert!(matches!(second, Err(HashError::Busy)));
+        }
+        assert!(first.await.unwrap().is_ok());
+    }
+}

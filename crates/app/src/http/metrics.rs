@@ -1,0 +1,103 @@
+//! `GET /metrics` in the Prometheus text format: login outcomes and request latency per
+//! route. The registry belongs to the server (no global), so several servers can share a
+//! process.
+
+use super::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LoginLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+/// The server's metrics.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    logins: Family<LoginLabels, Counter>,
+    latency: Family<RequestLabels, Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("authd");
+        let logins = Family::<LoginLabels, Counter>::default();
+        registry.register("logins", "Login attempts by outcome", logins.clone());
+        // 0.5 ms … ~16 s: session checks are sub-millisecond, logins tens of ms.
+        let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route and status",
+            latency.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            logins,
+            latency,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one login attempt.
+    pub fn login(&self, success: bool) {
+        let outcome = if success { "success" } else { "failure" };
+        self.logins.get_or_create(&LoginLabels { outcome }).inc();
+    }
+}
+
+/// Middleware timing every request by its route template (never the raw path, which
+/// would make ids into labels).
+pub(super) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let labels = RequestLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
+    state
+        .metrics
+        .latency
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+pub(super) async fn render(State(state): State<AppState>) -> Response {
+    let mut body = String::new();
+    if encode(&mut body, &state.metrics.registry).is_err() {
+        return super::ApiError::Internal.into_response();
+    }
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+        .into_response()
+}

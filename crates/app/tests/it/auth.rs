@@ -1,0 +1,639 @@
+//! The accounts and sessions API (SPEC.md section 4.1) through a real server.
+
+use crate::server::{PASSWORD, TestApp, expect_error};
+use auth_ports::{AuditQuery, AuditRepository, Email, UserRepository};
+use auth_testing::TestDatabase;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+auth_testing::on_both_backends!(
+    crate::server::TestApp;
+    register_login_me_logout,
+    register_rejects_duplicates_and_weak_passwords,
+    register_and_login_never_return_secrets,
+    logout_all_ends_every_session,
+    sessions_are_listed_and_revoked_only_by_their_owner,
+    password_change_revokes_other_sessions,
+    bad_bodies_get_clean_errors_and_write_nothing,
+    bad_tokens_are_unauthorized_with_a_challenge,
+    login_events_are_audited,
+);
+
+async fn audit_actions(app: &TestApp) -> Vec<(String, bool, Option<String>)> {
+    let entries = app
+        .store
+        .audit()
+        .query(AuditQuery {
+            limit: 200,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    entries
+        .into_iter()
+        .rev()
+        .map(|e| {
+            (
+                e.action,
+                e.success,
+                e.details
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+async fn register_login_me_logout(app: &TestApp) {
+    let id = app.register("Ada@Example.com").await;
+    let token = app.login("ada@example.com", PASSWORD).await;
+    let me = app.get("/v1/auth/me", &token).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["user"]["id"], id);
+    assert_eq!(me["user"]["email"], "ada@example.com");
+    assert_eq!(me["user"]["status"], "active");
+    assert_eq!(me["roles"], json!(["user"]));
+    assert_eq!(
+        me["permissions"],
+        json!([
+            "profile:read",
+            "profile:write",
+            "sessions:read",
+            "sessions:write"
+        ])
+    );
+
+    let logout = app.post("/v1/auth/logout", Some(&token), json!({})).await;
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    expect_error(
+        app.get("/v1/auth/me", &token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+}
+
+async fn register_rejects_duplicates_and_weak_passwords(app: &TestApp) {
+    app.register("bob@example.com").await;
+    let again = app
+        .post(
+            "/v1/auth/register",
+            None,
+            json!({"email": "BOB@example.com", "password": PASSWORD}),
+        )
+        .await;
+    expect_error(again, StatusCode::CONFLICT, "email_taken").await;
+
+    for (password, why) in [
+        ("short", "too short"),
+        ("password1234", "common"),
+        ("my new password is long", "contains email"),
+    ] {
+        let weak = app
+            .post(
+                "/v1/auth/register",
+                None,
+                json!({"email": "new@example.com", "password": password}),
+            )
+            .await;
+        let body = expect_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert!(
+            body["error"]["details"]["password"].is_string(),
+            "{why}: {body}"
+        );
+    }
+    let weak = app
+        .post(
+            "/v1/auth/register",
+            None,
+            json!({"email": "bob.builder@example.com", "password": "I am bob.builder!!"}),
+        )
+        .await;
+    expect_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let bad_email = app
+        .post(
+            "/v1/auth/register",
+            None,
+            json!({"email": "not-an-email", "password": PASSWORD}),
+        )
+        .await;
+    let body = expect_error(
+        bad_email,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert!(body["error"]["details"]["email"].is_string());
+    let long_name = app
+        .post(
+            "/v1/auth/register",
+            None,
+            json!({"email": "n@example.com", "password": PASSWORD, "first_name": "x".repeat(101)}),
+        )
+        .await;
+    expect_error(
+        long_name,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    let email = Email::parse("new@example.com").unwrap();
+    assert_eq!(
+        app.store.users().find_by_email(&email).await.unwrap(),
+        None,
+        "nothing written"
+    );
+}
+
+async fn register_and_login_never_return_secrets(app: &TestApp) {
+    let response = app
+        .post(
+            "/v1/auth/register",
+            None,
+            json!({"email": "eve@example.com", "password": PASSWORD}),
+        )
+        .await;
+    let text = response.text().await.unwrap();
+    assert!(
+        !text.contains("argon2") && !text.contains(PASSWORD),
+        "{text}"
+    );
+    let token = app.login("eve@example.com", PASSWORD).await;
+    assert_eq!(token.len(), 43, "256 bits, base64url");
+    let sessions = app
+        .get("/v1/auth/sessions", &token)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!sessions.contains(&token));
+    let audit = format!(
+        "{:?}",
+        app.store
+            .audit()
+            .query(AuditQuery {
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    );
+    assert!(!audit.contains(PASSWORD) && !audit.contains(&token) && !audit.contains("argon2"));
+}
+
+async fn logout_all_ends_every_session(app: &TestApp) {
+    app.register("carl@example.com").await;
+    let a = app.login("carl@example.com", PASSWORD).await;
+    let b = app.login("carl@example.com", PASSWORD).await;
+    assert_eq!(
+        app.post("/v1/auth/logout-all", Some(&a), json!({}))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    for token in [&a, &b] {
+        assert_eq!(
+            app.get("/v1/auth/me", token).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let logout = audit_actions(app)
+        .await
+        .into_iter()
+        .filter(|(a, ..)| a == "auth.logout")
+        .count();
+    assert_eq!(logout, 1);
+}
+
+async fn sessions_are_listed_and_revoked_only_by_their_owner(app: &TestApp) {
+    app.register("dina@example.com").await;
+    app.register("mallory@example.com").await;
+    let first = app.login("dina@example.com", PASSWORD).await;
+    let second = app.login("dina@example.com", PASSWORD).await;
+    let intruder = app.login("mallory@example.com", PASSWORD).await;
+
+    let listed: Value = app
+        .get("/v1/auth/sessions", &first)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    for field in [
+        "id",
+        "ip_address",
+        "created_at",
+        "last_accessed_at",
+        "expires_at",
+    ] {
+        assert!(!sessions[0][field].is_null(), "{field}");
+    }
+    let other_id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let path = format!("/v1/auth/sessions/{other_id}");
+    let stolen = app
+        .client
+        .delete(app.url(&path))
+        .bearer_auth(&intruder)
+        .send()
+        .await
+        .unwrap();
+    expect_error(stolen, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(
+        app.get("/v1/auth/me", &second).await.status(),
+        StatusCode::OK,
+        "still alive"
+    );
+
+    let malformed = app
+        .client
+        .delete(app.url("/v1/auth/sessions/not-a-uuid"))
+        .bearer_auth(&first)
+        .send()
+        .await
+        .unwrap();
+    expect_error(malformed, StatusCode::NOT_FOUND, "not_found").await;
+
+    let own = app
+        .client
+        .delete(app.url(&path))
+        .bearer_auth(&first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/v1/auth/me", &second).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/v1/auth/me", &first).await.status(),
+        StatusCode::OK
+    );
+    assert!(
+        audit_actions(app)
+            .await
+            .iter()
+            .any(|(a, ok, _)| a == "session.revoke" && *ok)
+    );
+}
+
+async fn password_change_revokes_other_sessions(app: &TestApp) {
+    app.register("fay@example.com").await;
+    let current = app.login("fay@example.com", PASSWORD).await;
+    let other = app.login("fay@example.com", PASSWORD).await;
+    let new_password = "a brand new passphrase";
+
+    let wrong = app
+        .post(
+            "/v1/auth/password",
+            Some(&current),
+            json!({"current_password": "nope nope nope", "new_password": new_password}),
+        )
+        .await;
+    expect_error(wrong, StatusCode::FORBIDDEN, "invalid_credentials").await;
+
+    let weak = app
+        .post(
+            "/v1/auth/password",
+            Some(&current),
+            json!({"current_password": PASSWORD, "new_password": "short"}),
+        )
+        .await;
+    expect_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+
+    let ok = app
+        .post(
+            "/v1/auth/password",
+            Some(&current),
+            json!({"current_password": PASSWORD, "new_password": new_password}),
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/v1/auth/me", &current).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/v1/auth/me", &other).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let old = app
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "fay@example.com", "password": PASSWORD}),
+        )
+        .await;
+    expect_error(old, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    app.login("fay@example.com", new_password).await;
+    let changes: Vec<bool> = audit_actions(app)
+        .await
+        .into_iter()
+        .filter(|(a, ..)| a == "password.change")
+        .map(|(_, ok, _)| ok)
+        .collect();
+    assert_eq!(changes, [false, true]);
+}
+
+async fn bad_bodies_get_clean_errors_and_write_nothing(app: &TestApp) {
+    let register = app.url("/v1/auth/register");
+    let send = |body: String, content_type: &'static str| {
+        app.client
+            .post(register.clone())
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    expect_error(
+        send("{\"email\": ".into(), "application/json")
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    let body = json!({"email": "x@example.com", "password": PASSWORD}).to_string();
+    expect_error(
+        send(body.clone(), "text/plain").await.unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    let huge =
+        json!({"email": "x@example.com", "password": PASSWORD, "first_name": "x".repeat(70_000)})
+            .to_string();
+    expect_error(
+        send(huge, "application/json").await.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    let wrong_type = json!({"email": 42, "password": PASSWORD}).to_string();
+    let body422 = expect_error(
+        send(wrong_type, "application/json").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert!(body422["error"]["details"].is_object());
+    let missing = json!({"email": "x@example.com"}).to_string();
+    expect_error(
+        send(missing, "application/json").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    let email = Email::parse("x@example.com").unwrap();
+    assert_eq!(
+        app.store.users().find_by_email(&email).await.unwrap(),
+        None,
+        "nothing written"
+    );
+    assert!(audit_actions(app).await.is_empty(), "nothing audited");
+}
+
+async fn bad_tokens_are_unauthorized_with_a_challenge(app: &TestApp) {
+    for auth in [
+        None,
+        Some("Bearer"),
+        Some("Bearer not-a-token"),
+        Some("Basic dXNlcjpwYXNz"),
+    ] {
+        let mut request = app.client.get(app.url("/v1/auth/me"));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.headers()["www-authenticate"], "Bearer", "{auth:?}");
+        expect_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    // A token in the query string is never accepted.
+    app.register("gus@example.com").await;
+    let token = app.login("gus@example.com", PASSWORD).await;
+    let query = app
+        .client
+        .get(app.url(&format!("/v1/auth/me?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn login_events_are_audited(app: &TestApp) {
+    let id = app.register("hal@example.com").await;
+    let unknown = app
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "nobody@example.com", "password": PASSWORD}),
+        )
+        .await;
+    let unknown_body = expect_error(unknown, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let wrong = app
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "hal@example.com", "password": "wrong password!"}),
+        )
+        .await;
+    let wrong_body = expect_error(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    assert_eq!(
+        unknown_body, wrong_body,
+        "unknown email and wrong password look the same"
+    );
+    app.login("hal@example.com", PASSWORD).await;
+
+    let entries = app
+        .store
+        .audit()
+        .query(AuditQuery {
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let find = |action: &str, reason: Option<&str>| {
+        entries
+            .iter()
+            .filter(|e| {
+                e.action == action && e.details.get("reason").and_then(Value::as_str) == reason
+            })
+            .collect::<Vec<_>>()
+    };
+    let register = find("user.register", None);
+    assert_eq!(register.len(), 1);
+    assert_eq!(register[0].user_id.map(|u| u.to_string()), Some(id.clone()));
+    assert_eq!(register[0].ip_address, Some("127.0.0.1".parse().unwrap()));
+    let unknown = find("auth.login", Some("unknown_email"));
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0].user_id, None);
+    assert!(!unknown[0].success);
+    let wrong = find("auth.login", Some("invalid_credentials"));
+    assert_eq!(wrong.len(), 1);
+    assert_eq!(wrong[0].user_id.map(|u| u.to_string()), Some(id));
+    let ok = find("auth.login", None);
+    assert_eq!(ok.len(), 1);
+    assert!(ok[0].success);
+    assert!(ok[0].user_agent.is_some());
+}
+
+// ---- tests that need their own configuration ----
+
+/// Lockout after 5 failures for 2 seconds.
+pub struct ShortLockout(TestApp);
+
+impl ShortLockout {
+    pub async fn open(database: TestDatabase) -> Self {
+        Self(TestApp::open_with(database, &[("LOCKOUT_DURATION_SECS", "2")]).await)
+    }
+}
+
+/// Sessions idle out after 2 seconds.
+pub struct ShortIdle(TestApp);
+
+impl ShortIdle {
+    pub async fn open(database: TestDatabase) -> Self {
+        Self(TestApp::open_with(database, &[("SESSION_IDLE_TIMEOUT_SECS", "2")]).await)
+    }
+}
+
+/// Three logins per minute per IP or account, two registrations.
+pub struct Limited(TestApp);
+
+impl Limited {
+    pub async fn open(database: TestDatabase) -> Self {
+        Self(
+            TestApp::open_with(
+                database,
+                &[
+                    ("RATE_LIMIT_LOGIN_PER_MIN", "3"),
+                    ("RATE_LIMIT_REGISTER_PER_MIN", "2"),
+                ],
+            )
+            .await,
+        )
+    }
+}
+
+mod lockout {
+    auth_testing::on_both_backends!(crate::auth::ShortLockout; lockout_locks_even_the_right_password_then_lifts);
+    async fn lockout_locks_even_the_right_password_then_lifts(f: &super::ShortLockout) {
+        super::lockout_locks_even_the_right_password_then_lifts(&f.0).await;
+    }
+}
+
+mod idle {
+    auth_testing::on_both_backends!(crate::auth::ShortIdle; idle_sessions_expire);
+    async fn idle_sessions_expire(f: &super::ShortIdle) {
+        super::idle_sessions_expire(&f.0).await;
+    }
+}
+
+mod limits {
+    auth_testing::on_both_backends!(crate::auth::Limited; rate_limits_answer_429_even_for_the_right_password);
+    async fn rate_limits_answer_429_even_for_the_right_password(f: &super::Limited) {
+        super::rate_limits_answer_429_even_for_the_right_password(&f.0).await;
+    }
+}
+
+async fn lockout_locks_even_the_right_password_then_lifts(app: &TestApp) {
+    app.register("ivy@example.com").await;
+    let attempt = |password: &'static str| {
+        app.post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "ivy@example.com", "password": password}),
+        )
+    };
+    for _ in 0..5 {
+        expect_error(
+            attempt("wrong password!").await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    expect_error(
+        attempt(PASSWORD).await,
+        StatusCode::LOCKED,
+        "account_locked",
+    )
+    .await;
+    expect_error(
+        attempt("wrong password!").await,
+        StatusCode::LOCKED,
+        "account_locked",
+    )
+    .await;
+    let lockouts = audit_actions(app)
+        .await
+        .into_iter()
+        .filter(|(a, ok, _)| a == "auth.lockout" && *ok)
+        .count();
+    assert_eq!(lockouts, 1, "auth.lockout once, when the lock is set");
+
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    app.login("ivy@example.com", PASSWORD).await;
+}
+
+async fn idle_sessions_expire(app: &TestApp) {
+    app.register("jay@example.com").await;
+    let token = app.login("jay@example.com", PASSWORD).await;
+    // Activity keeps the session alive past the idle timeout…
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(
+            app.get("/v1/auth/me", &token).await.status(),
+            StatusCode::OK
+        );
+    }
+    // …and idleness ends it.
+    tokio::time::sleep(Duration::from_millis(2_800)).await;
+    expect_error(
+        app.get("/v1/auth/me", &token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+}
+
+async fn rate_limits_answer_429_even_for_the_right_password(app: &TestApp) {
+    app.register("kit@example.com").await;
+    app.register("lou@example.com").await;
+    let third = app
+        .post(
+            "/v1/auth/register",
+            None,
+            json!({"email": "max@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert!(third.headers().contains_key("retry-after"));
+    expect_error(third, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+
+    for _ in 0..3 {
+        app.login("kit@example.com", PASSWORD).await;
+    }
+    let limited = app
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "kit@example.com", "password": PASSWORD}),
+        )
+        .await;
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry));
+    expect_error(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}

@@ -1,0 +1,741 @@
+//! AuthService: registration, login, sessions and password changes (SPEC.md section
+//! 4.1), with the lockout, session-expiry and rate-limit rules they need.
+
+use crate::audit::{AuditEvent, Auditor, ClientInfo};
+use crate::error::{Failure, FieldErrors};
+use crate::password_policy::{MAX_PASSWORD_CHARS, PasswordPolicy};
+use auth_ports::{
+    BearerToken, Clock, Email, FailedLogin, LockoutPolicy, NewSession, NewUser, Password,
+    PasswordChange, PasswordHasher, RateDecision, RateLimit, RateLimiter, RevokeSessions,
+    RoleRepository, Session, SessionId, SessionRepository, StoreError, TokenGenerator, User,
+    UserRepository, UserStatus, Verification,
+};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest first or last name (SPEC.md section 4).
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// The role every registered user gets.
+pub const DEFAULT_ROLE: &str = "user";
+
+/// The longest the stored last-access time may lag behind real activity.
+const MAX_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The tunable rules of authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthPolicy {
+    /// Password rules for new passwords.
+    pub password: PasswordPolicy,
+    /// When failed logins lock an account.
+    pub lockout: LockoutPolicy,
+    /// Absolute session lifetime.
+    pub session_ttl: Duration,
+    /// A session unused this long is over.
+    pub idle_timeout: Duration,
+    /// Whether login needs a verified email.
+    pub require_verified_email: bool,
+    /// Login attempts per IP and, separately, per account.
+    pub login_limit: RateLimit,
+    /// Registrations per IP.
+    pub register_limit: RateLimit,
+}
+
+impl AuthPolicy {
+    /// How stale `last_accessed_at` may get before a request writes it again:
+    /// min(60 s, idle timeout ÷ 4), so the idle check is never off by more.
+    #[must_use]
+    pub fn touch_interval(&self) -> Duration {
+        MAX_TOUCH_INTERVAL.min(self.idle_timeout / 4)
+    }
+}
+
+/// The ports AuthService works through.
+#[derive(Clone)]
+pub struct AuthPorts {
+    /// Users.
+    pub users: Arc<dyn UserRepository>,
+    /// Sessions.
+    pub sessions: Arc<dyn SessionRepository>,
+    /// Roles, for the principal's permissions.
+    pub roles: Arc<dyn RoleRepository>,
+    /// The audit trail.
+    pub audit: Auditor,
+    /// Password hashing.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// Session tokens.
+    pub tokens: Arc<dyn TokenGenerator>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Rate limits.
+    pub limiter: Arc<dyn RateLimiter>,
+}
+
+/// A registration request.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The address as typed.
+    pub email: String,
+    /// The chosen password.
+    pub password: Password,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+}
+
+/// Who is calling, established from a session token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The user (active).
+    pub user: User,
+    /// The session the token belongs to.
+    pub session: Session,
+    /// Names of the user's roles.
+    pub roles: Vec<String>,
+    /// The union of their permissions.
+    pub permissions: Vec<String>,
+}
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct LoginSuccess {
+    /// The bearer token, shown to the client once.
+    pub token: BearerToken,
+    /// The new session.
+    pub session: Session,
+    /// The user as of the login.
+    pub user: User,
+}
+
+/// Why registration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// Too many registrations from this client.
+    #[error("rate limited")]
+    RateLimited {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// The input breaks a rule.
+    #[error("invalid registration: {0}")]
+    Invalid(FieldErrors),
+    /// The email is registered already.
+    #[error("email taken")]
+    EmailTaken,
+    /// Not the caller's fault.
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+/// Why login failed. The order of checks is the SPEC's: rate limit, lock, password,
+/// status, verified email.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Too many attempts from this client or for this account.
+    #[error("rate limited")]
+    RateLimited {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// The email or password is malformed.
+    #[error("invalid login: {0}")]
+    Invalid(FieldErrors),
+    /// Unknown email or wrong password (indistinguishable on purpose).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Too many failures: locked until then.
+    #[error("account locked")]
+    AccountLocked {
+        /// When the lock ends.
+        until: DateTime<Utc>,
+    },
+    /// Right password, but the account is not active.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// Right password, but the email must be verified first.
+    #[error("email not verified")]
+    EmailNotVerified,
+    /// Not the caller's fault.
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+/// Why a session token was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticateError {
+    /// Missing, unknown, expired, idle, revoked, or the user is not active.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// Not the caller's fault.
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+/// Why a session could not be revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    /// The caller has no such live session.
+    #[error("no such session")]
+    NotFound,
+    /// Not the caller's fault.
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+/// Why a password change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangePasswordError {
+    /// The current password is wrong.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The new password breaks a rule.
+    #[error("invalid password: {0}")]
+    Invalid(FieldErrors),
+    /// Not the caller's fault.
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+/// A live session as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    /// The session.
+    pub session: Session,
+    /// Whether it is the one making the request.
+    pub current: bool,
+}
+
+/// Registration, login and sessions.
+#[derive(Clone)]
+pub struct AuthService {
+    ports: AuthPorts,
+    policy: AuthPolicy,
+}
+
+fn check_name(errors: &mut FieldErrors, field: &'static str, name: Option<&String>) {
+    if name.is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
+        errors.add(
+            field,
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        );
+    }
+}
+
+/// Blank names are no names.
+fn non_blank(name: Option<String>) -> Option<String> {
+    name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty())
+}
+
+impl AuthService {
+    /// A service over `ports` with `policy`.
+    #[must_use]
+    pub fn new(ports: AuthPorts, policy: AuthPolicy) -> Self {
+        Self { ports, policy }
+    }
+
+    /// The policy in force.
+    #[must_use]
+    pub fn policy(&self) -> &AuthPolicy {
+        &self.policy
+    }
+
+    async fn limit(&self, key: String, limit: RateLimit) -> Result<(), Duration> {
+        match self.ports.limiter.check(&key, limit).await {
+            RateDecision::Allowed => Ok(()),
+            RateDecision::Limited { retry_after } => Err(retry_after),
+        }
+    }
+
+    fn ip_key(client: &ClientInfo) -> String {
+        client
+            .ip
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    }
+
+    /// Creates an active account with the `user` role and records `user.register`.
+    ///
+    /// # Errors
+    /// See [`RegisterError`]; nothing is written on error.
+    pub async fn register(
+        &self,
+        registration: Registration,
+        client: &ClientInfo,
+    ) -> Result<User, RegisterError> {
+        let ip_key = format!("register:ip:{}", Self::ip_key(client));
+        self.limit(ip_key, self.policy.register_limit)
+            .await
+            .map_err(|retry_after| RegisterError::RateLimited { retry_after })?;
+
+        let first_name = non_blank(registration.first_name);
+        let last_name = non_blank(registration.last_name);
+        let mut errors = FieldErrors::default();
+        let email = Email::parse(&registration.email)
+            .map_err(|e| errors.add("email", e.to_string()))
+            .ok();
+        if let Some(email) = &email
+            && let Err(rejection) = self.policy.password.check(&registration.password, email)
+        {
+            errors.add("password", format!("password {rejection}"));
+        }
+        check_name(&mut errors, "first_name", first_name.as_ref());
+        check_name(&mut errors, "last_name", last_name.as_ref());
+        errors.into_result().map_err(RegisterError::Invalid)?;
+        let Some(email) = email else {
+            return Err(RegisterError::Invalid(FieldErrors::default()));
+        };
+
+        let hash = self
+            .ports
+            .hasher
+            .hash(&registration.password)
+            .await
+            .map_err(Failure::from)?;
+        let user = self
+            .ports
+            .users
+            .create(NewUser {
+                email,
+                password_hash: Some(hash),
+                first_name,
+                last_name,
+                email_verified: false,
+                role: Some(DEFAULT_ROLE.to_owned()),
+                created_at: self.ports.clock.now(),
+            })
+            .await
+            .map_err(|err| match err {
+                StoreError::Conflict(_) => RegisterError::EmailTaken,
+                other => RegisterError::Failure(other.into()),
+            })?;
+        self.ports
+            .audit
+            .record(AuditEvent::self_service("user.register", user.id), client)
+            .await?;
+        Ok(user)
+    }
+
+    /// Checks the credentials and opens a session.
+    ///
+    /// # Errors
+    /// See [`LoginError`]. Every attempt is audited as `auth.login`; the failure that
+    /// locks the account also writes `auth.lockout`.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &Password,
+        client: &ClientInfo,
+    ) -> Result<LoginSuccess, LoginError> {
+        let mut errors = FieldErrors::default();
+        let parsed = Email::parse(email)
+            .map_err(|e| errors.add("email", e.to_string()))
+            .ok();
+        if password.expose().chars().count() > MAX_PASSWORD_CHARS {
+            errors.add(
+                "password",
+                format!("must be at most {MAX_PASSWORD_CHARS} characters"),
+            );
+        }
+        errors.into_result().map_err(LoginError::Invalid)?;
+        let Some(email) = parsed else {
+            return Err(LoginError::Invalid(FieldErrors::default()));
+        };
+
+        // Both limits count every attempt, and come before the password.
+        let limited = |retry_after| LoginError::RateLimited { retry_after };
+        self.limit(
+            format!("login:ip:{}", Self::ip_key(client)),
+            self.policy.login_limit,
+        )
+        .await
+        .map_err(limited)?;
+        self.limit(format!("login:account:{email}"), self.policy.login_limit)
+            .await
+            .map_err(limited)?;
+
+        let login = |user: Option<&User>| {
+            let event = AuditEvent::new("auth.login").with("email", email.as_str());
+            match user {
+                Some(user) => event.by(user.id).on("user", user.id),
+                None => event,
+            }
+        };
+        let Some(user) = self
+            .ports
+            .users
+            .find_by_email(&email)
+            .await
+            .map_err(Failure::from)?
+        else {
+            // Same work as a wrong password, so the answer takes the same time.
+            self.ports
+                .hasher
+                .verify(password, None)
+                .await
+                .map_err(Failure::from)?;
+            self.ports
+                .audit
+                .record(login(None).failed("unknown_email"), client)
+                .await?;
+            return Err(LoginError::InvalidCredentials);
+        };
+
+        let now = self.ports.clock.now();
+        if let Some(until) = user.locked_until.filter(|until| *until > now) {
+            self.ports
+                .audit
+                .record(login(Some(&user)).failed("account_locked"), client)
+                .await?;
+            return Err(LoginError::AccountLocked { until });
+        }
+
+        let verification = self
+            .ports
+            .hasher
+            .verify(password, user.password_hash.clone())
+            .await
+            .map_err(Failure::from)?;
+        let Verification::Match { needs_rehash } = verification else {
+            return Err(self
+                .count_failure(&user, client, login(Some(&user)))
+                .await?);
+        };
+
+        if user.status != UserStatus::Active {
+            self.ports
+                .audit
+                .record(login(Some(&user)).failed("account_disabled"), client)
+                .await?;
+            return Err(LoginError::AccountDisabled);
+        }
+        if self.policy.require_verified_email && !user.email_verified {
+            self.ports
+                .audit
+                .record(login(Some(&user)).failed("email_not_verified"), client)
+                .await?;
+            return Err(LoginError::EmailNotVerified);
+        }
+
+        let now = self.ports.clock.now();
+        if !self
+            .ports
+            .users
+            .record_login(user.id, now)
+            .await
+            .map_err(Failure::from)?
+        {
+            // A concurrent failure locked the account after our check.
+            let until = self
+                .ports
+                .users
+                .find_by_id(user.id)
+                .await
+                .map_err(Failure::from)?;
+            let until = until.and_then(|u| u.locked_until).unwrap_or(now);
+            self.ports
+                .audit
+                .record(login(Some(&user)).failed("account_locked"), client)
+                .await?;
+            return Err(LoginError::AccountLocked { until });
+        }
+        if needs_rehash {
+            let hash = self
+                .ports
+                .hasher
+                .hash(password)
+                .await
+                .map_err(Failure::from)?;
+            let change = PasswordChange {
+                hash,
+                revoke: RevokeSessions::None,
+                clear_lockout: false,
+            };
+            self.ports
+                .users
+                .change_password(user.id, change, now)
+                .await
+                .map_err(Failure::from)?;
+        }
+
+        let (token, token_hash) = self.ports.tokens.generate();
+        let ttl = chrono::Duration::from_std(self.policy.session_ttl)
+            .map_err(|e| Failure::Unexpected(Box::new(e)))?;
+        let session = self
+            .ports
+            .sessions
+            .create(NewSession {
+                user_id: user.id,
+                token_hash,
+                expires_at: now + ttl,
+                ip_address: client.ip,
+                user_agent: client.user_agent.clone(),
+                created_at: now,
+            })
+            .await
+            .map_err(Failure::from)?;
+        let user = self
+            .ports
+            .users
+            .find_by_id(user.id)
+            .await
+            .map_err(Failure::from)?
+            .unwrap_or(user);
+        self.ports
+            .audit
+            .record(
+                login(Some(&user)).with("session_id", session.id.to_string()),
+                client,
+            )
+            .await?;
+        Ok(LoginSuccess {
+            token,
+            session,
+            user,
+        })
+    }
+
+    /// Counts a wrong password and audits it (and the lock it may set).
+    async fn count_failure(
+        &self,
+        user: &User,
+        client: &ClientInfo,
+        event: AuditEvent,
+    ) -> Result<LoginError, Failure> {
+        let now = self.ports.clock.now();
+        match self
+            .ports
+            .users
+            .record_failed_login(user.id, self.policy.lockout, now)
+            .await?
+        {
+            FailedLogin::Counted {
+                attempts,
+                locked_until,
+            } => {
+                self.ports
+                    .audit
+                    .record(event.failed("invalid_credentials"), client)
+                    .await?;
+                if let Some(until) = locked_until {
+                    let lockout = AuditEvent::self_service("auth.lockout", user.id)
+                        .with("attempts", attempts)
+                        .with("locked_until", until.to_rfc3339());
+                    self.ports.audit.record(lockout, client).await?;
+                }
+                // The failure that sets the lock still answers "invalid credentials".
+                Ok(LoginError::InvalidCredentials)
+            }
+            FailedLogin::AlreadyLocked { until } => {
+                self.ports
+                    .audit
+                    .record(event.failed("account_locked"), client)
+                    .await?;
+                Ok(LoginError::AccountLocked { until })
+            }
+        }
+    }
+
+    /// The principal behind a session token, counting the request as activity.
+    ///
+    /// # Errors
+    /// `Unauthorized` for a missing, unknown, expired, idle or revoked session, or a user
+    /// who is no longer active.
+    pub async fn authenticate(&self, token: &BearerToken) -> Result<Principal, AuthenticateError> {
+        let now = self.ports.clock.now();
+        let hash = self.ports.tokens.hash(token);
+        let session = self
+            .ports
+            .sessions
+            .find_active_by_token_hash(&hash, now)
+            .await
+            .map_err(Failure::from)?
+            .ok_or(AuthenticateError::Unauthorized)?;
+        let idle = (now - session.last_accessed_at)
+            .to_std()
+            .unwrap_or_default();
+        if idle > self.policy.idle_timeout {
+            return Err(AuthenticateError::Unauthorized);
+        }
+        let user = self
+            .ports
+            .users
+            .find_by_id(session.user_id)
+            .await
+            .map_err(Failure::from)?
+            .filter(|user| user.status == UserStatus::Active)
+            .ok_or(AuthenticateError::Unauthorized)?;
+        let roles = self
+            .ports
+            .roles
+            .roles_of_user(user.id)
+            .await
+            .map_err(Failure::from)?;
+        let mut permissions: Vec<String> = roles
+            .iter()
+            .flat_map(|role| role.permissions.iter().cloned())
+            .collect();
+        permissions.sort();
+        permissions.dedup();
+        self.ports
+            .sessions
+            .touch(session.id, now, self.policy.touch_interval())
+            .await
+            .map_err(Failure::from)?;
+        Ok(Principal {
+            user,
+            session,
+            roles: roles.into_iter().map(|r| r.name).collect(),
+            permissions,
+        })
+    }
+
+    /// Ends the caller's session (`auth.logout`).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn logout(&self, principal: &Principal, client: &ClientInfo) -> Result<(), Failure> {
+        let user = principal.user.id;
+        match self
+            .ports
+            .sessions
+            .revoke(user, principal.session.id, self.ports.clock.now())
+            .await
+        {
+            // Revoked concurrently: the caller's goal is reached.
+            Ok(()) | Err(StoreError::NotFound) => {}
+            Err(other) => return Err(other.into()),
+        }
+        let event = AuditEvent::self_service("auth.logout", user)
+            .with("session_id", principal.session.id.to_string());
+        self.ports.audit.record(event, client).await
+    }
+
+    /// Ends every session of the caller (`auth.logout` with `details.all = true`).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn logout_all(
+        &self,
+        principal: &Principal,
+        client: &ClientInfo,
+    ) -> Result<(), Failure> {
+        let user = principal.user.id;
+        let revoked = self
+            .ports
+            .sessions
+            .revoke_all_for_user(user, None, self.ports.clock.now())
+            .await?;
+        let event = AuditEvent::self_service("auth.logout", user)
+            .with("all", true)
+            .with("revoked", revoked);
+        self.ports.audit.record(event, client).await
+    }
+
+    /// The caller's live sessions, newest first; idle-timed-out ones are left out.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn sessions(&self, principal: &Principal) -> Result<Vec<SessionView>, Failure> {
+        let now = self.ports.clock.now();
+        let live = self
+            .ports
+            .sessions
+            .list_active_for_user(principal.user.id, now)
+            .await?;
+        Ok(live
+            .into_iter()
+            .filter(|s| {
+                (now - s.last_accessed_at).to_std().unwrap_or_default() <= self.policy.idle_timeout
+            })
+            .map(|session| SessionView {
+                current: session.id == principal.session.id,
+                session,
+            })
+            .collect())
+    }
+
+    /// Revokes one of the caller's sessions (`session.revoke`).
+    ///
+    /// # Errors
+    /// `NotFound` when it is not the caller's live session.
+    pub async fn revoke_session(
+        &self,
+        principal: &Principal,
+        id: SessionId,
+        client: &ClientInfo,
+    ) -> Result<(), RevokeError> {
+        let user = principal.user.id;
+        match self
+            .ports
+            .sessions
+            .revoke(user, id, self.ports.clock.now())
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::NotFound) => return Err(RevokeError::NotFound),
+            Err(other) => return Err(RevokeError::Failure(other.into())),
+        }
+        let event = AuditEvent::new("session.revoke").by(user).on("session", id);
+        self.ports.audit.record(event, client).await?;
+        Ok(())
+    }
+
+    /// Replaces the caller's password after checking the current one, and revokes every
+    /// other session of theirs (`password.change`).
+    ///
+    /// # Errors
+    /// `InvalidCredentials` for a wrong current password (audited as a failure);
+    /// `Invalid` when the new one breaks the policy.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &Password,
+        new: &Password,
+        client: &ClientInfo,
+    ) -> Result<(), ChangePasswordError> {
+        let user = &principal.user;
+        let event = AuditEvent::self_service("password.change", user.id);
+        let verification = if current.expose().chars().count() > MAX_PASSWORD_CHARS {
+            Verification::Mismatch
+        } else {
+            self.ports
+                .hasher
+                .verify(current, user.password_hash.clone())
+                .await
+                .map_err(Failure::from)?
+        };
+        if verification == Verification::Mismatch {
+            self.ports
+                .audit
+                .record(event.failed("invalid_credentials"), client)
+                .await?;
+            return Err(ChangePasswordError::InvalidCredentials);
+        }
+        if let Err(rejection) = self.policy.password.check(new, &user.email) {
+            let mut errors = FieldErrors::default();
+            errors.add("new_password", format!("password {rejection}"));
+            return Err(ChangePasswordError::Invalid(errors));
+        }
+        let hash = self.ports.hasher.hash(new).await.map_err(Failure::from)?;
+        let change = PasswordChange {
+            hash,
+            revoke: RevokeSessions::AllExcept(principal.session.id),
+            clear_lockout: false,
+        };
+        let revoked = self
+            .ports
+            .users
+            .change_password(user.id, change, self.ports.clock.now())
+            .await
+            .map_err(Failure::from)?;
+        self.ports
+            .audit
+            .record(event.with("revoked_sessions", revoked), client)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,789 @@
+//! AuthService paths against mocked ports, with a fixed clock.
+
+use super::*;
+use crate::audit::Auditor;
+use auth_ports::{
+    MockAuditRepository, MockClock, MockPasswordHasher, MockRateLimiter, MockRoleRepository,
+    MockSessionRepository, MockTokenGenerator, MockUserRepository, NewAuditEntry, PasswordHash,
+    Role, RoleId, SessionId, TokenHash, UserId,
+};
+use chrono::TimeZone;
+use mockall::predicate::eq;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap()
+}
+
+const POLICY: AuthPolicy = AuthPolicy {
+    password: PasswordPolicy { min_chars: 12 },
+    lockout: LockoutPolicy {
+        threshold: 5,
+        duration: Duration::from_secs(900),
+    },
+    session_ttl: Duration::from_secs(43_200),
+    idle_timeout: Duration::from_secs(1_800),
+    require_verified_email: false,
+    login_limit: RateLimit {
+        max: 10,
+        window: Duration::from_secs(60),
+    },
+    register_limit: RateLimit {
+        max: 10,
+        window: Duration::from_secs(60),
+    },
+};
+
+/// Every port as a mock; tests set the expectations they rely on.
+#[derive(Default)]
+struct Mocks {
+    users: MockUserRepository,
+    sessions: MockSessionRepository,
+    roles: MockRoleRepository,
+    audit: MockAuditRepository,
+    hasher: MockPasswordHasher,
+    tokens: MockTokenGenerator,
+    limiter: MockRateLimiter,
+}
+
+impl Mocks {
+    fn allow_all(mut self) -> Self {
+        self.limiter
+            .expect_check()
+            .returning(|_, _| RateDecision::Allowed);
+        self
+    }
+
+    /// Audit appends succeed; each appended entry is checked by `check`.
+    fn audit(mut self, times: usize, check: impl Fn(&NewAuditEntry) + Send + 'static) -> Self {
+        self.audit
+            .expect_append()
+            .times(times)
+            .returning(move |entry| {
+                check(&entry);
+                Ok(stored_entry(entry))
+            });
+        self
+    }
+
+    fn service(self, policy: AuthPolicy) -> AuthService {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(t0);
+        let clock: Arc<dyn Clock> = Arc::new(clock);
+        AuthService::new(
+            AuthPorts {
+                users: Arc::new(self.users),
+                sessions: Arc::new(self.sessions),
+                roles: Arc::new(self.roles),
+                audit: Auditor::new(Arc::new(self.audit), clock.clone()),
+                hasher: Arc::new(self.hasher),
+                tokens: Arc::new(self.tokens),
+                clock,
+                limiter: Arc::new(self.limiter),
+            },
+            policy,
+        )
+    }
+}
+
+fn stored_entry(entry: NewAuditEntry) -> auth_ports::AuditEntry {
+    auth_ports::AuditEntry {
+        id: auth_ports::AuditEntryId(1),
+        user_id: entry.user_id,
+        action: entry.action,
+        resource_type: entry.resource_type,
+        resource_id: entry.resource_id,
+        ip_address: entry.ip_address,
+        user_agent: entry.user_agent,
+        details: entry.details,
+        success: entry.success,
+        error_message: entry.error_message,
+        created_at: entry.created_at,
+    }
+}
+
+fn client() -> ClientInfo {
+    ClientInfo {
+        ip: Some("192.0.2.9".parse().unwrap()),
+        user_agent: Some("test".into()),
+    }
+}
+
+fn user() -> User {
+    User {
+        id: UserId::new(),
+        email: Email::parse("ada@example.com").unwrap(),
+        password_hash: Some(PasswordHash::new("stored-hash".into())),
+        status: UserStatus::Active,
+        email_verified: true,
+        email_verified_at: Some(t0()),
+        failed_login_attempts: 0,
+        last_failed_login_at: None,
+        locked_until: None,
+        first_name: None,
+        last_name: None,
+        oauth_providers: vec![],
+        last_login_at: None,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+fn session(user: &User) -> Session {
+    Session {
+        id: SessionId::new(),
+        user_id: user.id,
+        token_hash: TokenHash([7; 32]),
+        expires_at: t0() + chrono::Duration::hours(12),
+        ip_address: None,
+        user_agent: None,
+        is_active: true,
+        last_accessed_at: t0(),
+        created_at: t0(),
+        revoked_at: None,
+    }
+}
+
+fn password(p: &str) -> Password {
+    Password::new(p.into())
+}
+
+fn registration(pw: &str) -> Registration {
+    Registration {
+        email: " Ada@Example.com ".into(),
+        password: password(pw),
+        first_name: Some("Ada".into()),
+        last_name: Some("  ".into()),
+    }
+}
+
+fn unavailable() -> StoreError {
+    StoreError::Unavailable("connection refused".into())
+}
+
+// ---- register ----
+
+#[tokio::test]
+async fn register_creates_an_active_user_with_the_default_role() {
+    let mut m = Mocks::default().allow_all().audit(1, |e| {
+        assert_eq!(e.action, "user.register");
+        assert!(e.success);
+        assert_eq!(e.ip_address, Some("192.0.2.9".parse().unwrap()));
+    });
+    m.hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(PasswordHash::new("h".into())));
+    m.users
+        .expect_create()
+        .times(1)
+        .withf(|new| {
+            new.email.as_str() == "ada@example.com"
+                && new.role.as_deref() == Some(DEFAULT_ROLE)
+                && new.last_name.is_none()
+                && !new.email_verified
+        })
+        .returning(|_| Ok(user()));
+    let created = m
+        .service(POLICY)
+        .register(registration("a fine long passphrase"), &client())
+        .await;
+    assert!(created.is_ok());
+}
+
+#[tokio::test]
+async fn register_with_a_weak_password_writes_nothing() {
+    let mut m = Mocks::default().allow_all();
+    m.hasher.expect_hash().never();
+    m.users.expect_create().never();
+    m.audit.expect_append().never();
+    let err = m
+        .service(POLICY)
+        .register(registration("password1234"), &client())
+        .await
+        .unwrap_err();
+    let RegisterError::Invalid(fields) = err else {
+        panic!("{err:?}")
+    };
+    assert!(fields.fields().contains_key("password"));
+}
+
+#[tokio::test]
+async fn register_with_a_taken_email_is_email_taken() {
+    let mut m = Mocks::default().allow_all();
+    m.hasher
+        .expect_hash()
+        .returning(|_| Ok(PasswordHash::new("h".into())));
+    m.users
+        .expect_create()
+        .returning(|_| Err(StoreError::Conflict(auth_ports::Constraint::UserEmail)));
+    m.audit.expect_append().never();
+    let err = m
+        .service(POLICY)
+        .register(registration("a fine long passphrase"), &client())
+        .await;
+    assert!(matches!(err, Err(RegisterError::EmailTaken)));
+}
+
+#[tokio::test]
+async fn register_is_rate_limited_before_any_work() {
+    let mut m = Mocks::default();
+    m.limiter
+        .expect_check()
+        .withf(|key, _| key == "register:ip:192.0.2.9")
+        .returning(|_, _| RateDecision::Limited {
+            retry_after: Duration::from_secs(42),
+        });
+    m.hasher.expect_hash().never();
+    m.users.expect_create().never();
+    let err = m
+        .service(POLICY)
+        .register(registration("a fine long passphrase"), &client())
+        .await;
+    assert!(
+        matches!(err, Err(RegisterError::RateLimited { retry_after }) if retry_after.as_secs() == 42)
+    );
+}
+
+// ---- login ----
+
+#[tokio::test]
+async fn login_with_unknown_email_returns_invalid_credentials_after_a_dummy_verify() {
+    let mut m = Mocks::default().allow_all().audit(1, |e| {
+        assert_eq!(e.action, "auth.login");
+        assert!(!e.success);
+        assert_eq!(e.user_id, None);
+        assert_eq!(e.details["reason"], "unknown_email");
+    });
+    m.users.expect_find_by_email().returning(|_| Ok(None));
+    m.hasher
+        .expect_verify()
+        .times(1)
+        .withf(|_, hash| hash.is_none())
+        .returning(|_, _| Ok(Verification::Mismatch));
+    let err = m
+        .service(POLICY)
+        .login("nobody@example.com", &password("whatever12345"), &client())
+        .await;
+    assert!(matches!(err, Err(LoginError::InvalidCredentials)));
+}
+
+#[tokio::test]
+async fn login_with_wrong_password_counts_the_failure() {
+    let u = user();
+    let id = u.id;
+    let mut m = Mocks::default().allow_all().audit(1, move |e| {
+        assert_eq!(e.user_id, Some(id));
+        assert_eq!(e.details["reason"], "invalid_credentials");
+    });
+    m.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(u.clone())));
+    m.hasher
+        .expect_verify()
+        .returning(|_, _| Ok(Verification::Mismatch));
+    m.users
+        .expect_record_failed_login()
+        .times(1)
+        .with(eq(id), eq(POLICY.lockout), eq(t0()))
+        .returning(|_, _, _| {
+            Ok(FailedLogin::Counted {
+                attempts: 1,
+                locked_until: None,
+            })
+        });
+    m.sessions.expect_create().never();
+    let err = m
+        .service(POLICY)
+        .login("ada@example.com", &password("wrong password!"), &client())
+        .await;
+    assert!(matches!(err, Err(LoginError::InvalidCredentials)));
+}
+
+#[tokio::test]
+async fn the_failure_that_locks_still_answers_invalid_credentials_and_audits_the_lockout() {
+    let u = user();
+    let actions = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = actions.clone();
+    let mut m = Mocks::default().allow_all().audit(2, move |e| {
+        seen.lock().unwrap().push((e.action.clone(), e.success));
+    });
+    m.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(u.clone())));
+    m.hasher
+        .expect_verify()
+        .returning(|_, _| Ok(Verification::Mismatch));
+    m.users.expect_record_failed_login().returning(|_, _, _| {
+        Ok(FailedLogin::Counted {
+            attempts: 5,
+            locked_until: Some(t0() + chrono::Duration::minutes(15)),
+        })
+    });
+    let err = m
+        .service(POLICY)
+        .login("ada@example.com", &password("wrong password!"), &client())
+        .await;
+    assert!(matches!(err, Err(LoginError::InvalidCredentials)));
+    assert_eq!(
+        *actions.lock().unwrap(),
+        [
+            ("auth.login".to_owned(), false),
+            ("auth.lockout".to_owned(), true)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn login_while_locked_answers_locked_without_checking_the_password() {
+    let mut u = user();
+    let until = t0() + chrono::Duration::minutes(10);
+    u.locked_until = Some(until);
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, |e| assert_eq!(e.details["reason"], "account_locked"));
+    m.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(u.clone())));
+    m.hasher.expect_verify().never();
+    m.users.expect_record_failed_login().never();
+    let err = m
+        .service(POLICY)
+        .login("ada@example.com", &password("the right one!"), &client())
+        .await;
+    assert!(matches!(err, Err(LoginError::AccountLocked { until: u }) if u == until));
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_reported_only_after_the_right_password() {
+    for (verification, expected_disabled) in [
+        (Verification::Mismatch, false),
+        (
+            Verification::Match {
+                needs_rehash: false,
+            },
+            true,
+        ),
+    ] {
+        let mut u = user();
+        u.status = UserStatus::Suspended;
+        let mut m = Mocks::default().allow_all().audit(1, |_| {});
+        m.users
+            .expect_find_by_email()
+            .returning(move |_| Ok(Some(u.clone())));
+        m.hasher
+            .expect_verify()
+            .returning(move |_, _| Ok(verification));
+        m.users.expect_record_failed_login().returning(|_, _, _| {
+            Ok(FailedLogin::Counted {
+                attempts: 1,
+                locked_until: None,
+            })
+        });
+        m.sessions.expect_create().never();
+        let err = m
+            .service(POLICY)
+            .login("ada@example.com", &password("some password"), &client())
+            .await;
+        if expected_disabled {
+            assert!(matches!(err, Err(LoginError::AccountDisabled)), "{err:?}");
+        } else {
+            assert!(
+                matches!(err, Err(LoginError::InvalidCredentials)),
+                "{err:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn login_requires_a_verified_email_when_configured() {
+    let mut u = user();
+    u.email_verified = false;
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, |e| assert_eq!(e.details["reason"], "email_not_verified"));
+    m.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(u.clone())));
+    m.hasher.expect_verify().returning(|_, _| {
+        Ok(Verification::Match {
+            needs_rehash: false,
+        })
+    });
+    m.sessions.expect_create().never();
+    let policy = AuthPolicy {
+        require_verified_email: true,
+        ..POLICY
+    };
+    let err = m
+        .service(policy)
+        .login("ada@example.com", &password("the right one!"), &client())
+        .await;
+    assert!(matches!(err, Err(LoginError::EmailNotVerified)));
+}
+
+#[tokio::test]
+async fn login_success_opens_a_session_for_the_ttl() {
+    let u = user();
+    let id = u.id;
+    let found = u.clone();
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, |e| assert!(e.success));
+    m.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(found.clone())));
+    m.hasher.expect_verify().returning(|_, _| {
+        Ok(Verification::Match {
+            needs_rehash: false,
+        })
+    });
+    m.users
+        .expect_record_login()
+        .times(1)
+        .with(eq(id), eq(t0()))
+        .returning(|_, _| Ok(true));
+    m.users.expect_change_password().never();
+    m.tokens
+        .expect_generate()
+        .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
+    let session_user = u.clone();
+    m.sessions
+        .expect_create()
+        .times(1)
+        .withf(|new| {
+            new.expires_at == t0() + chrono::Duration::hours(12)
+                && new.token_hash == TokenHash([1; 32])
+        })
+        .returning(move |_| Ok(session(&session_user)));
+    m.users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(u.clone())));
+    let ok = m
+        .service(POLICY)
+        .login("ADA@example.com", &password("the right one!"), &client())
+        .await
+        .unwrap();
+    assert_eq!(ok.token.expose(), "tok");
+    assert_eq!(ok.user.id, id);
+}
+
+#[tokio::test]
+async fn login_rehashes_an_outdated_hash() {
+    let u = user();
+    let found = u.clone();
+    let mut m = Mocks::default().allow_all().audit(1, |_| {});
+    m.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(found.clone())));
+    m.hasher
+        .expect_verify()
+        .returning(|_, _| Ok(Verification::Match { needs_rehash: true }));
+    m.hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(PasswordHash::new("new".into())));
+    m.users.expect_record_login().returning(|_, _| Ok(true));
+    m.users
+        .expect_change_password()
+        .times(1)
+        .withf(|_, change, _| {
+            change.revoke == RevokeSessions::None && change.hash.expose() == "new"
+        })
+        .returning(|_, _, _| Ok(0));
+    m.tokens
+        .expect_generate()
+        .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
+    let s = session(&u);
+    m.sessions.expect_create().returning(move |_| Ok(s.clone()));
+    m.users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(u.clone())));
+    assert!(
+        m.service(POLICY)
+            .login("ada@example.com", &password("the right one!"), &client())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn login_is_rate_limited_per_account_before_the_password() {
+    let mut m = Mocks::default();
+    m.limiter
+        .expect_check()
+        .withf(|key, _| key.starts_with("login:ip:"))
+        .returning(|_, _| RateDecision::Allowed);
+    m.limiter
+        .expect_check()
+        .withf(|key, _| key == "login:account:ada@example.com")
+        .returning(|_, _| RateDecision::Limited {
+            retry_after: Duration::from_secs(30),
+        });
+    m.users.expect_find_by_email().never();
+    m.hasher.expect_verify().never();
+    let err = m
+        .service(POLICY)
+        .login("ada@example.com", &password("the right one!"), &client())
+        .await;
+    assert!(matches!(err, Err(LoginError::RateLimited { .. })));
+}
+
+#[tokio::test]
+async fn an_unavailable_store_is_a_failure_not_a_wrong_password() {
+    let mut m = Mocks::default().allow_all();
+    m.users
+        .expect_find_by_email()
+        .returning(|_| Err(unavailable()));
+    let err = m
+        .service(POLICY)
+        .login("ada@example.com", &password("the right one!"), &client())
+        .await;
+    assert!(matches!(
+        err,
+        Err(LoginError::Failure(Failure::Unavailable(_)))
+    ));
+}
+
+#[tokio::test]
+async fn a_saturated_hasher_is_unavailable() {
+    let u = user();
+    let mut m = Mocks::default().allow_all();
+    m.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(u.clone())));
+    m.hasher
+        .expect_verify()
+        .returning(|_, _| Err(auth_ports::HashError::Busy));
+    m.users.expect_record_failed_login().never();
+    let err = m
+        .service(POLICY)
+        .login("ada@example.com", &password("the right one!"), &client())
+        .await;
+    assert!(matches!(
+        err,
+        Err(LoginError::Failure(Failure::Unavailable(_)))
+    ));
+}
+
+// ---- authenticate ----
+
+fn authenticating(m: &mut Mocks) {
+    m.tokens.expect_hash().returning(|_| TokenHash([7; 32]));
+}
+
+#[tokio::test]
+async fn an_unknown_token_is_unauthorized() {
+    let mut m = Mocks::default();
+    authenticating(&mut m);
+    m.sessions
+        .expect_find_active_by_token_hash()
+        .returning(|_, _| Ok(None));
+    let err = m
+        .service(POLICY)
+        .authenticate(&BearerToken::new("x".into()))
+        .await;
+    assert!(matches!(err, Err(AuthenticateError::Unauthorized)));
+}
+
+#[tokio::test]
+async fn an_idle_session_is_unauthorized() {
+    let u = user();
+    let mut s = session(&u);
+    s.last_accessed_at = t0() - chrono::Duration::seconds(1_801);
+    let mut m = Mocks::default();
+    authenticating(&mut m);
+    m.sessions
+        .expect_find_active_by_token_hash()
+        .returning(move |_, _| Ok(Some(s.clone())));
+    m.sessions.expect_touch().never();
+    let err = m
+        .service(POLICY)
+        .authenticate(&BearerToken::new("x".into()))
+        .await;
+    assert!(matches!(err, Err(AuthenticateError::Unauthorized)));
+}
+
+#[tokio::test]
+async fn a_session_of_an_inactive_user_is_unauthorized() {
+    let mut u = user();
+    u.status = UserStatus::Deleted;
+    let s = session(&u);
+    let mut m = Mocks::default();
+    authenticating(&mut m);
+    m.sessions
+        .expect_find_active_by_token_hash()
+        .returning(move |_, _| Ok(Some(s.clone())));
+    m.users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(u.clone())));
+    let err = m
+        .service(POLICY)
+        .authenticate(&BearerToken::new("x".into()))
+        .await;
+    assert!(matches!(err, Err(AuthenticateError::Unauthorized)));
+}
+
+#[tokio::test]
+async fn a_live_session_yields_the_principal_and_counts_as_activity() {
+    let u = user();
+    let s = session(&u);
+    let sid = s.id;
+    let mut m = Mocks::default();
+    authenticating(&mut m);
+    m.sessions
+        .expect_find_active_by_token_hash()
+        .returning(move |_, _| Ok(Some(s.clone())));
+    m.users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(u.clone())));
+    m.roles.expect_roles_of_user().returning(|_| {
+        let role = |name: &str, perms: &[&str]| Role {
+            id: RoleId::new(),
+            name: name.into(),
+            description: None,
+            permissions: perms.iter().map(|p| (*p).to_owned()).collect(),
+            created_at: t0(),
+            updated_at: t0(),
+        };
+        Ok(vec![
+            role("moderator", &["users:read", "audit:read"]),
+            role("user", &["users:read"]),
+        ])
+    });
+    m.sessions
+        .expect_touch()
+        .times(1)
+        .with(eq(sid), eq(t0()), eq(Duration::from_secs(60)))
+        .returning(|_, _, _| Ok(false));
+    let principal = m
+        .service(POLICY)
+        .authenticate(&BearerToken::new("x".into()))
+        .await
+        .unwrap();
+    assert_eq!(principal.roles, ["moderator", "user"]);
+    assert_eq!(principal.permissions, ["audit:read", "users:read"]);
+}
+
+#[test]
+fn touch_interval_is_at_most_a_quarter_of_the_idle_timeout() {
+    assert_eq!(POLICY.touch_interval(), Duration::from_secs(60));
+    let short = AuthPolicy {
+        idle_timeout: Duration::from_secs(120),
+        ..POLICY
+    };
+    assert_eq!(short.touch_interval(), Duration::from_secs(30));
+}
+
+// ---- sessions and passwords ----
+
+fn principal() -> Principal {
+    let u = user();
+    let s = session(&u);
+    Principal {
+        user: u,
+        session: s,
+        roles: vec![],
+        permissions: vec![],
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_session_that_is_not_the_callers_is_not_found() {
+    let mut m = Mocks::default();
+    m.sessions
+        .expect_revoke()
+        .returning(|_, _, _| Err(StoreError::NotFound));
+    m.audit.expect_append().never();
+    let err = m
+        .service(POLICY)
+        .revoke_session(&principal(), SessionId::new(), &client())
+        .await;
+    assert!(matches!(err, Err(RevokeError::NotFound)));
+}
+
+#[tokio::test]
+async fn logout_all_revokes_every_session_and_says_so() {
+    let p = principal();
+    let mut m = Mocks::default().audit(1, |e| {
+        assert_eq!(e.action, "auth.logout");
+        assert_eq!(e.details["all"], true);
+    });
+    let id = p.user.id;
+    m.sessions
+        .expect_revoke_all_for_user()
+        .times(1)
+        .with(eq(id), eq(None), eq(t0()))
+        .returning(|_, _, _| Ok(3));
+    m.service(POLICY).logout_all(&p, &client()).await.unwrap();
+}
+
+#[tokio::test]
+async fn change_password_with_a_wrong_current_password_changes_nothing() {
+    let mut m = Mocks::default().audit(1, |e| assert!(!e.success));
+    m.hasher
+        .expect_verify()
+        .returning(|_, _| Ok(Verification::Mismatch));
+    m.hasher.expect_hash().never();
+    m.users.expect_change_password().never();
+    let err = m
+        .service(POLICY)
+        .change_password(
+            &principal(),
+            &password("wrong"),
+            &password("a new long passphrase"),
+            &client(),
+        )
+        .await;
+    assert!(matches!(err, Err(ChangePasswordError::InvalidCredentials)));
+}
+
+#[tokio::test]
+async fn change_password_revokes_every_other_session() {
+    let p = principal();
+    let keep = p.session.id;
+    let mut m = Mocks::default().audit(1, |e| assert_eq!(e.action, "password.change"));
+    m.hasher.expect_verify().returning(|_, _| {
+        Ok(Verification::Match {
+            needs_rehash: false,
+        })
+    });
+    m.hasher
+        .expect_hash()
+        .returning(|_| Ok(PasswordHash::new("new".into())));
+    m.users
+        .expect_change_password()
+        .times(1)
+        .withf(move |_, change, _| change.revoke == RevokeSessions::AllExcept(keep))
+        .returning(|_, _, _| Ok(2));
+    m.service(POLICY)
+        .change_password(
+            &p,
+            &password("current one!"),
+            &password("a new long passphrase"),
+            &client(),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn change_password_enforces_the_policy_on_the_new_one() {
+    let mut m = Mocks::default();
+    m.hasher.expect_verify().returning(|_, _| {
+        Ok(Verification::Match {
+            needs_rehash: false,
+        })
+    });
+    m.users.expect_change_password().never();
+    let err = m
+        .service(POLICY)
+        .change_password(
+            &principal(),
+            &password("current one!"),
+            &password("short"),
+            &client(),
+        )
+        .await;
+    assert!(matches!(err, Err(ChangePasswordError::Invalid(_))));
+}
