@@ -19,6 +19,24 @@ pub enum Command {
     /// Apply, roll back or inspect the database schema.
     #[command(subcommand)]
     Migrate(MigrateCommand),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `authd user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an active user with a verified email. The password is read from standard
+    /// input (one line), or asked for without echo on a terminal.
+    Create {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+        /// The role to give (e.g. `admin` to bootstrap the first administrator).
+        #[arg(long, default_value = "user")]
+        role: String,
+    },
 }
 
 /// `authd migrate …`.

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 mod migrate;
+mod user;
 
 use adapters::{
     Argon2PasswordHasher, MemoryRateLimiter, RandomTokenGenerator, RedisRateLimiter, SystemClock,
@@ -34,6 +35,10 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let store = connect(&config).await?;
     match command {
         Command::Migrate(command) => migrate::run(&store, command).await,
+        Command::User(command) => {
+            let state = build_state(&config, store, RATE_LIMIT_PREFIX).await?;
+            user::run(state.auth(), command).await
+        }
         Command::Serve => {
             if config.database.auto_migrate {
                 store

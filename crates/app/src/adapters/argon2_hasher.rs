@@ -2,11 +2,11 @@
 //! blocking pool, at most `max_concurrent` at a time, so a login flood can neither stall
 //! the async runtime nor exhaust memory.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use argon2::password_hash::phc::PasswordHash as Phc;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as Phc, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use auth_ports::{HashError, Password, PasswordHash, PasswordHasher, Verification};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -28,6 +28,10 @@ struct Inner {
     params: Params,
     /// Verified against when there is no stored hash, so unknown users cost a full hash.
     dummy: Phc,
+    /// argon2's working memory, allocated once per concurrent slot and reused: a fresh
+    /// 19 MiB allocation per hash would be kept by the allocator of each blocking thread
+    /// that ever hashed, and peak memory would grow with the thread count, not the slots.
+    memory: Mutex<Vec<Vec<Block>>>,
 }
 
 impl std::fmt::Debug for Argon2PasswordHasher {
@@ -71,15 +75,12 @@ impl Argon2PasswordHasher {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)
             .map_err(|e| HashError::Failed(format!("the OS RNG failed: {e}")))?;
-        let dummy = argon2
-            .hash_password(&secret)
+        let inner = Inner { argon2, params, dummy: Phc::new("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").map_err(|e| HashError::Failed(format!("{e}")))?, memory: Mutex::new(Vec::new()) };
+        let dummy = inner.hash(&secret)?;
+        let dummy = Phc::new(dummy.expose())
             .map_err(|e| HashError::Failed(format!("cannot make the dummy hash: {e}")))?;
         Ok(Self {
-            inner: Arc::new(Inner {
-                argon2,
-                params,
-                dummy,
-            }),
+            inner: Arc::new(Inner { dummy, ..inner }),
             permits: Arc::new(Semaphore::new(max_concurrent.min(Semaphore::MAX_PERMITS))),
             queue_timeout,
         })
@@ -117,10 +118,92 @@ impl Argon2PasswordHasher {
 }
 
 impl Inner {
+    /// Runs argon2 with `argon2`'s parameters into `out`, on a reused memory buffer.
+    fn compute(
+        &self,
+        argon2: &Argon2<'_>,
+        blocks: usize,
+        password: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> argon2::Result<()> {
+        let lock = |m: &Mutex<Vec<Vec<Block>>>| {
+            m.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .pop()
+        };
+        let mut buffer = lock(&self.memory).unwrap_or_default();
+        if buffer.len() < blocks {
+            buffer.resize(blocks, Block::new());
+        }
+        let result =
+            argon2.hash_password_into_with_memory(password, salt, out, &mut buffer[..blocks]);
+        self.memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(buffer);
+        result
+    }
+
+    /// A new PHC string for `password` with the configured parameters and a fresh salt.
+    fn hash(&self, password: &[u8]) -> Result<PasswordHash, HashError> {
+        let failed =
+            |e: &dyn std::fmt::Display| HashError::Failed(format!("cannot hash the password: {e}"));
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).map_err(|e| failed(&e))?;
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        self.compute(
+            &self.argon2,
+            self.params.block_count(),
+            password,
+            &salt,
+            &mut out,
+        )
+        .map_err(|e| failed(&e))?;
+        let phc = Phc {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params).map_err(|e| failed(&e))?,
+            salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+            hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+        };
+        Ok(PasswordHash::new(phc.to_string()))
+    }
+
+    /// Whether `password` produces `phc`'s output (compared in constant time).
+    fn matches(&self, password: &[u8], phc: &Phc) -> Result<bool, HashError> {
+        let malformed = |e: &dyn std::fmt::Display| {
+            HashError::Failed(format!("the stored password hash is malformed: {e}"))
+        };
+        let algorithm = Algorithm::try_from(phc.algorithm.as_str()).map_err(|e| malformed(&e))?;
+        let version = phc
+            .version
+            .map_or(Ok(Version::V0x10), Version::try_from)
+            .map_err(|e| malformed(&e))?;
+        let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else {
+            return Err(malformed(&"no salt or no hash"));
+        };
+        let stored = Params::try_from(phc).map_err(|e| malformed(&e))?;
+        let params = Params::new(
+            stored.m_cost(),
+            stored.t_cost(),
+            stored.p_cost(),
+            Some(expected.len()),
+        )
+        .map_err(|e| malformed(&e))?;
+        let blocks = params.block_count();
+        let argon2 = Argon2::new(algorithm, version, params);
+        let mut out = vec![0u8; expected.len()];
+        self.compute(&argon2, blocks, password, salt.as_ref(), &mut out)
+            .map_err(|e| malformed(&e))?;
+        let computed = Output::new(&out).map_err(|e| malformed(&e))?;
+        Ok(computed == *expected)
+    }
+
     fn verify(&self, password: &[u8], stored: Option<&str>) -> Result<Verification, HashError> {
         let Some(stored) = stored else {
             // Same work as a real check; the outcome is ignored on purpose.
-            let _ = self.argon2.verify_password(password, &self.dummy);
+            let _ = self.matches(password, &self.dummy);
             return Ok(Verification::Mismatch);
         };
         // Error messages name what is wrong, never the stored string itself.
@@ -130,20 +213,14 @@ impl Inner {
         let phc = Phc::new(stored).map_err(|e| malformed(&e))?;
         let algorithm = Algorithm::try_from(phc.algorithm.as_str()).map_err(|e| malformed(&e))?;
         let stored_params = Params::try_from(&phc).map_err(|e| malformed(&e))?;
-        if phc.salt.is_none() || phc.hash.is_none() {
-            return Err(malformed(&"no salt or no hash"));
+        if !self.matches(password, &phc)? {
+            return Ok(Verification::Mismatch);
         }
-        match self.argon2.verify_password(password, &phc) {
-            Ok(()) => Ok(Verification::Match {
-                needs_rehash: algorithm != Algorithm::Argon2id
-                    || phc.version != Some(Version::V0x13.into())
-                    || !self.same_cost(&stored_params),
-            }),
-            Err(argon2::password_hash::Error::PasswordInvalid) => Ok(Verification::Mismatch),
-            Err(e) => Err(HashError::Failed(format!(
-                "cannot verify against the stored password hash: {e}"
-            ))),
-        }
+        Ok(Verification::Match {
+            needs_rehash: algorithm != Algorithm::Argon2id
+                || phc.version != Some(Version::V0x13.into())
+                || !self.same_cost(&stored_params),
+        })
     }
 
     fn same_cost(&self, stored: &Params) -> bool {
@@ -159,14 +236,7 @@ impl Inner {
 impl PasswordHasher for Argon2PasswordHasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         let password = password.expose().to_owned();
-        self.run(move |inner| {
-            inner
-                .argon2
-                .hash_password(password.as_bytes())
-                .map(|phc| PasswordHash::new(phc.to_string()))
-                .map_err(|e| HashError::Failed(format!("cannot hash the password: {e}")))
-        })
-        .await
+        self.run(move |inner| inner.hash(password.as_bytes())).await
     }
 
     async fn verify(
@@ -185,6 +255,7 @@ impl PasswordHasher for Argon2PasswordHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::{PasswordHasher as _, PasswordVerifier as _};
 
     fn config(memory_kib: u32, iterations: u32) -> Argon2Config {
         Argon2Config {
@@ -263,6 +334,22 @@ mod tests {
                 Verification::Match { needs_rehash: true }
             );
         }
+    }
+
+    #[tokio::test]
+    async fn hashes_are_standard_phc_strings() {
+        let ours = hasher(1024, 1).hash(&password("pw")).await.unwrap();
+        let phc = Phc::new(ours.expose()).unwrap();
+        let reference = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        );
+        assert!(
+            reference.verify_password(b"pw", &phc).is_ok(),
+            "the argon2 crate accepts our hash"
+        );
+        assert!(reference.verify_password(b"other", &phc).is_err());
     }
 
     #[tokio::test]

@@ -2,6 +2,10 @@
 //! password (SPEC.md section 4.1).
 
 use super::extract::{ApiJson, Authenticated, Client, IdPath};
+use super::openapi::errors::{
+    BadRequest, ErrorBody, Internal, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
+    UnsupportedMediaType, ValidationFailed,
+};
 use super::{ApiError, AppState};
 use auth_domain::{Principal, Registration, SessionView};
 use auth_ports::{Password, SessionId, User, UserStatus};
@@ -12,6 +16,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -27,16 +32,34 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// A user as the API shows it: never a hash, never a token.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserBody {
     id: Uuid,
+    #[schema(example = "ada@example.com")]
     email: String,
+    // auth-ports knows nothing of OpenAPI, so the enum is described here.
+    #[schema(schema_with = user_status_schema)]
     status: UserStatus,
     email_verified: bool,
     first_name: Option<String>,
     last_name: Option<String>,
     created_at: DateTime<Utc>,
     last_login_at: Option<DateTime<Utc>>,
+}
+
+fn user_status_schema() -> utoipa::openapi::Object {
+    let statuses = [
+        UserStatus::Active,
+        UserStatus::Inactive,
+        UserStatus::Suspended,
+        UserStatus::Deleted,
+    ];
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(statuses.map(UserStatus::as_str)))
+        .examples([UserStatus::Active.as_str()])
+        .build()
 }
 
 impl From<User> for UserBody {
@@ -54,20 +77,46 @@ impl From<User> for UserBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct UserResponse {
     user: UserBody,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterRequest {
+    #[schema(example = "ada@example.com", max_length = 254)]
     email: String,
+    /// At least `PASSWORD_MIN_LENGTH` characters (12 unless configured), not a common
+    /// password.
+    #[schema(example = "correct horse battery staple", max_length = 128)]
     password: String,
+    #[schema(max_length = 100)]
     first_name: Option<String>,
+    #[schema(max_length = 100)]
     last_name: Option<String>,
 }
 
+/// Creates an account with the `user` role and sends a verification email.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/register",
+    tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered", body = UserResponse),
+        (status = 400, response = BadRequest),
+        (status = 409, description = "The email is registered already (`email_taken`)",
+            body = ErrorBody, example = json!({"error": {"code": "email_taken",
+                "message": "This email address is already registered"}})),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn register(
     State(state): State<AppState>,
     Client(client): Client,
@@ -86,21 +135,61 @@ async fn register(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
+    #[schema(example = "ada@example.com")]
     email: String,
+    #[schema(example = "correct horse battery staple")]
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct LoginResponse {
+    /// The bearer token of the new session: `Authorization: Bearer <session_token>`.
     session_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
     token_type: &'static str,
+    /// The absolute expiry of the session.
     expires_at: DateTime<Utc>,
     user: UserBody,
 }
 
+/// Opens a session.
+///
+/// Checks, in order: rate limit (429), lock (423), password (401), account status (403
+/// `account_disabled`), verified email when required (403 `email_not_verified`).
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, description = "Unknown email or wrong password (`invalid_credentials`)",
+            body = ErrorBody, example = json!({"error": {"code": "invalid_credentials",
+                "message": "Invalid email or password"}})),
+        (status = 403, description = "Right password, but the account may not log in: \
+            `account_disabled` (suspended, deleted or inactive) or `email_not_verified`",
+            body = ErrorBody, examples(
+                ("account_disabled" = (value = json!({"error": {"code": "account_disabled",
+                    "message": "This account is disabled"}}))),
+                ("email_not_verified" = (value = json!({"error": {"code": "email_not_verified",
+                    "message": "Verify your email address first"}}))),
+            )),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 423, description = "Locked after too many failed logins (`account_locked`), \
+            whatever the password", body = ErrorBody, example = json!({"error": {
+                "code": "account_locked", "message": "Too many failed logins; try again later"}})),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     Client(client): Client,
@@ -120,6 +209,19 @@ async fn login(
     }))
 }
 
+/// Ends the caller's session.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "This session is revoked"),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn logout(
     State(state): State<AppState>,
     Client(client): Client,
@@ -129,6 +231,19 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Ends every session of the caller, this one included.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout-all",
+    tag = "auth",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Every session of the caller is revoked"),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn logout_all(
     State(state): State<AppState>,
     Client(client): Client,
@@ -138,13 +253,30 @@ async fn logout_all(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct MeResponse {
     user: UserBody,
+    /// Names of the caller's roles.
+    #[schema(example = json!(["user"]))]
     roles: Vec<String>,
+    /// Every permission those roles grant, e.g. `users:read`; `*` grants all.
+    #[schema(example = json!(["users:read"]))]
     permissions: Vec<String>,
 }
 
+/// The caller, with roles and permissions.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/me",
+    tag = "auth",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The caller", body = MeResponse),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn me(Authenticated(principal): Authenticated) -> Json<MeResponse> {
     let Principal {
         user,
@@ -159,14 +291,18 @@ async fn me(Authenticated(principal): Authenticated) -> Json<MeResponse> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Session)]
 struct SessionBody {
     id: Uuid,
+    /// Where the session was opened from, IPv4 or IPv6.
+    #[schema(value_type = Option<String>, example = "203.0.113.7")]
     ip_address: Option<IpAddr>,
     user_agent: Option<String>,
     created_at: DateTime<Utc>,
     last_accessed_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    /// Whether this is the session making the request.
     current: bool,
 }
 
@@ -185,11 +321,24 @@ impl From<SessionView> for SessionBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SessionsResponse {
     sessions: Vec<SessionBody>,
 }
 
+/// The caller's open sessions.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/sessions",
+    tag = "auth",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The caller's sessions", body = SessionsResponse),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn sessions(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -200,6 +349,23 @@ async fn sessions(
     }))
 }
 
+/// Revokes one of the caller's own sessions.
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/sessions/{id}",
+    tag = "auth",
+    params(("id" = Uuid, Path, description = "A session id from `GET /v1/auth/sessions`")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "The session is revoked"),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such session of the caller's, or not a UUID \
+            (`not_found`)", body = ErrorBody,
+            example = json!({"error": {"code": "not_found", "message": "Not found"}})),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn revoke_session(
     State(state): State<AppState>,
     Client(client): Client,
@@ -213,13 +379,36 @@ async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangePasswordRequest {
     current_password: String,
+    /// The same rules as at registration.
+    #[schema(max_length = 128)]
     new_password: String,
 }
 
+/// Changes the caller's password and revokes every other session of theirs.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/password",
+    tag = "auth",
+    request_body = ChangePasswordRequest,
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Changed; the other sessions are revoked"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "The current password is wrong (`invalid_credentials`)",
+            body = ErrorBody, example = json!({"error": {"code": "invalid_credentials",
+                "message": "The current password is wrong"}})),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 async fn change_password(
     State(state): State<AppState>,
     Client(client): Client,

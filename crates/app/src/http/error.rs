@@ -207,6 +207,12 @@ impl From<RegisterError> for ApiError {
             RegisterError::RateLimited { retry_after } => Self::RateLimited(retry_after),
             RegisterError::Invalid(errors) => Self::Validation(fields(&errors)),
             RegisterError::EmailTaken => Self::EmailTaken,
+            RegisterError::UnknownRole(role) => {
+                // Registration assigns the seeded `user` role: its absence is a broken
+                // installation, not a client error.
+                tracing::error!(%role, "the default role is missing");
+                Self::Internal
+            }
             RegisterError::Failure(failure) => failure.into(),
         }
     }

@@ -1,11 +1,13 @@
 //! `GET /health/live` (the process answers) and `GET /health/ready` (and so does the
 //! database), for orchestrators and load balancers.
 
+use super::openapi::errors::Unavailable;
 use super::{ApiError, AppState};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -13,13 +15,39 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/health/ready", get(ready))
 }
 
-async fn live() -> Json<Value> {
-    Json(json!({"status": "live"}))
+#[derive(Serialize, ToSchema)]
+struct Health {
+    /// `live` or `ready`.
+    #[schema(example = "ready")]
+    status: &'static str,
 }
 
-async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "operations",
+    responses((status = 200, description = "The process is up", body = Health,
+        example = json!({"status": "live"})))
+)]
+async fn live() -> Json<Health> {
+    Json(Health { status: "live" })
+}
+
+/// Readiness: the process and its database answer.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = Health,
+            example = json!({"status": "ready"})),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn ready(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     match state.store.ping().await {
-        Ok(()) => Ok(Json(json!({"status": "ready"}))),
+        Ok(()) => Ok(Json(Health { status: "ready" })),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
             Err(ApiError::Unavailable)

@@ -89,6 +89,18 @@ pub(super) async fn track(State(state): State<AppState>, request: Request, next:
     response
 }
 
+/// The server's metrics in the OpenMetrics text format, for Prometheus.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Login outcomes and request latency per route",
+            body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 500, response = super::openapi::errors::Internal),
+    )
+)]
 pub(super) async fn render(State(state): State<AppState>) -> Response {
     let mut body = String::new();
     if encode(&mut body, &state.metrics.registry).is_err() {

@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod health;
 mod metrics;
+mod openapi;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
@@ -54,6 +55,12 @@ impl AppState {
             trusted_proxies: Arc::new(trusted_proxies),
         }
     }
+
+    /// The authentication service.
+    #[must_use]
+    pub fn auth(&self) -> &AuthService {
+        &self.auth
+    }
 }
 
 /// The whole API as one router.
@@ -63,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(auth::routes())
         .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(

@@ -132,3 +132,100 @@ fn an_unreachable_database_is_a_clear_error() {
         "the password leaked: {stderr}"
     );
 }
+
+/// Runs `authd user create` with `password` on stdin.
+fn create_user(url: &str, email: &str, role: &str, password: &str) -> Output {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authd"))
+        .args(["user", "create", "--email", email, "--role", role])
+        .env_clear()
+        .envs([
+            ("DATABASE_URL", url),
+            ("ARGON2_MEMORY_KIB", "1024"),
+            ("ARGON2_ITERATIONS", "1"),
+        ])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+async fn user_create_makes_a_verified_user_with_the_role(url: &str) {
+    use auth_ports::{Email, RoleRepository, UserRepository};
+    assert!(migrate(url, &["up"]).contains("applied"));
+    let output = create_user(url, "Root@Example.com", "admin", "a long admin passphrase");
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout(&output).contains("root@example.com"));
+    assert!(
+        !stdout(&output).contains("passphrase")
+            && !String::from_utf8_lossy(&output.stderr).contains("passphrase")
+    );
+
+    let store = auth_sea_orm::Store::connect(&auth_sea_orm::PoolConfig {
+        url: url.to_owned(),
+        max_connections: 2,
+        min_connections: 0,
+        idle_timeout: std::time::Duration::from_secs(10),
+        connect_timeout: std::time::Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    let user = store
+        .users()
+        .find_by_email(&Email::parse("root@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.email_verified, "users made by the CLI are verified");
+    let roles: Vec<String> = store
+        .roles()
+        .roles_of_user(user.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(roles, ["admin"]);
+
+    let taken = create_user(url, "root@example.com", "admin", "another long passphrase");
+    assert_eq!(taken.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("exists"));
+    let weak = create_user(url, "weak@example.com", "user", "short");
+    assert_eq!(weak.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("password"));
+    let no_role = create_user(url, "x@example.com", "emperor", "a long admin passphrase");
+    assert_eq!(no_role.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&no_role.stderr).contains("emperor"));
+    assert!(
+        store
+            .users()
+            .find_by_email(&Email::parse("x@example.com").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn user_create_on_sqlite() {
+    let db = TestDatabase::sqlite();
+    user_create_makes_a_verified_user_with_the_role(db.url()).await;
+}
+
+#[tokio::test]
+async fn user_create_on_postgres() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    user_create_makes_a_verified_user_with_the_role(db.url()).await;
+}

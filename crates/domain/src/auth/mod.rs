@@ -85,6 +85,13 @@ pub struct Registration {
     pub last_name: Option<String>,
 }
 
+/// An account to create and how.
+struct NewAccount<'a> {
+    registration: Registration,
+    role: &'a str,
+    email_verified: bool,
+}
+
 /// Who is calling, established from a session token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -124,6 +131,9 @@ pub enum RegisterError {
     /// The email is registered already.
     #[error("email taken")]
     EmailTaken,
+    /// The role to assign does not exist.
+    #[error("no role named {0:?}")]
+    UnknownRole(String),
     /// Not the caller's fault.
     #[error(transparent)]
     Failure(#[from] Failure),
@@ -267,7 +277,43 @@ impl AuthService {
         self.limit(ip_key, self.policy.register_limit)
             .await
             .map_err(|retry_after| RegisterError::RateLimited { retry_after })?;
+        let account = NewAccount {
+            registration,
+            role: DEFAULT_ROLE,
+            email_verified: false,
+        };
+        self.create_account(account, client).await
+    }
 
+    /// Creates an active account with a verified email and `role`, for an operator (the
+    /// `authd user create` command), and records `user.register` with `details.via`.
+    ///
+    /// # Errors
+    /// See [`RegisterError`] (`UnknownRole` when `role` does not exist); nothing is
+    /// written on error.
+    pub async fn provision(
+        &self,
+        registration: Registration,
+        role: &str,
+    ) -> Result<User, RegisterError> {
+        let account = NewAccount {
+            registration,
+            role,
+            email_verified: true,
+        };
+        self.create_account(account, &ClientInfo::default()).await
+    }
+
+    async fn create_account(
+        &self,
+        account: NewAccount<'_>,
+        client: &ClientInfo,
+    ) -> Result<User, RegisterError> {
+        let NewAccount {
+            registration,
+            role,
+            email_verified,
+        } = account;
         let first_name = non_blank(registration.first_name);
         let last_name = non_blank(registration.last_name);
         let mut errors = FieldErrors::default();
@@ -300,19 +346,21 @@ impl AuthService {
                 password_hash: Some(hash),
                 first_name,
                 last_name,
-                email_verified: false,
-                role: Some(DEFAULT_ROLE.to_owned()),
+                email_verified,
+                role: Some(role.to_owned()),
                 created_at: self.ports.clock.now(),
             })
             .await
             .map_err(|err| match err {
                 StoreError::Conflict(_) => RegisterError::EmailTaken,
+                StoreError::NotFound => RegisterError::UnknownRole(role.to_owned()),
                 other => RegisterError::Failure(other.into()),
             })?;
-        self.ports
-            .audit
-            .record(AuditEvent::self_service("user.register", user.id), client)
-            .await?;
+        let via = if client.ip.is_some() { "api" } else { "cli" };
+        let event = AuditEvent::self_service("user.register", user.id)
+            .with("via", via)
+            .with("role", role);
+        self.ports.audit.record(event, client).await?;
         Ok(user)
     }
 

@@ -1,0 +1,194 @@
+//! `GET /openapi.json` (SPEC.md section 4.5): the document lists exactly the routes the
+//! server answers, with exactly their methods.
+
+use crate::health::assert_security_headers;
+use crate::server::TestApp;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+auth_testing::on_both_backends!(
+    crate::server::TestApp;
+    openapi_documents_every_route,
+    documented_operations_are_exactly_the_routed_ones,
+    login_success_is_described_with_its_session_token,
+);
+
+/// Every route of the router, with its methods. Adding a route means adding it here, and
+/// `documented_operations_are_exactly_the_routed_ones` fails until it is documented.
+const ROUTES: [(&str, &str); 12] = [
+    ("get", "/health/live"),
+    ("get", "/health/ready"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("post", "/v1/auth/register"),
+    ("post", "/v1/auth/login"),
+    ("post", "/v1/auth/logout"),
+    ("post", "/v1/auth/logout-all"),
+    ("get", "/v1/auth/me"),
+    ("get", "/v1/auth/sessions"),
+    ("delete", "/v1/auth/sessions/{id}"),
+    ("post", "/v1/auth/password"),
+];
+
+/// The methods probed on every documented path (HEAD and OPTIONS follow GET and CORS).
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+async fn document(app: &TestApp) -> Value {
+    let response = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_security_headers(&response);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    response.json().await.unwrap()
+}
+
+/// `(method, path)` of every operation in the document.
+fn operations(document: &Value) -> BTreeSet<(String, String)> {
+    document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|key| METHODS.contains(&key.as_str()))
+                .map(move |method| (method.clone(), path.clone()))
+        })
+        .collect()
+}
+
+/// Follows a local `$ref` (`#/components/...`), or returns the value itself.
+fn resolve<'a>(document: &'a Value, value: &'a Value) -> &'a Value {
+    match value["$ref"].as_str() {
+        Some(target) => document
+            .pointer(target.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("dangling {target}")),
+        None => value,
+    }
+}
+
+async fn openapi_documents_every_route(app: &TestApp) {
+    let document = document(app).await;
+    assert!(
+        document["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        document["openapi"]
+    );
+    assert_eq!(document["info"]["title"], "authd");
+    assert_eq!(document["info"]["version"], env!("CARGO_PKG_VERSION"));
+    let documented = operations(&document);
+    for (method, path) in ROUTES {
+        assert!(
+            documented.contains(&(method.to_owned(), path.to_owned())),
+            "{method} {path} is not documented"
+        );
+    }
+    // Authenticated operations name the bearer scheme; the others do not.
+    assert_eq!(
+        document["components"]["securitySchemes"]["session"]["scheme"],
+        "bearer"
+    );
+    for (method, path) in ROUTES {
+        let secured = !document["paths"][path][method]["security"].is_null();
+        let authenticated = path.starts_with("/v1/auth/")
+            && !path.ends_with("/register")
+            && !path.ends_with("/login");
+        assert_eq!(secured, authenticated, "{method} {path}");
+        if authenticated {
+            let unauthorized = &document["paths"][path][method]["responses"]["401"];
+            assert!(
+                resolve(&document, unauthorized)["headers"]["WWW-Authenticate"].is_object(),
+                "{method} {path}: 401 without WWW-Authenticate"
+            );
+        }
+    }
+}
+
+/// The document lists exactly [`ROUTES`], and the server agrees with it: every
+/// documented operation is answered by a handler (never the 404 or 405 fallback), and
+/// every other method on a documented path is a 405.
+async fn documented_operations_are_exactly_the_routed_ones(app: &TestApp) {
+    let document = document(app).await;
+    let documented = operations(&document);
+    let expected: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(method, path)| ((*method).to_owned(), (*path).to_owned()))
+        .collect();
+    assert_eq!(documented, expected);
+
+    let paths: BTreeSet<&str> = ROUTES.iter().map(|(_, path)| *path).collect();
+    for path in paths {
+        let url = app.url(&path.replace("{id}", &uuid::Uuid::new_v4().to_string()));
+        for method in METHODS {
+            let response = app
+                .client
+                .request(
+                    Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+                    &url,
+                )
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let code = response
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|body| body["error"]["code"].as_str().map(str::to_owned));
+            if documented.contains(&(method.to_owned(), path.to_owned())) {
+                assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+                assert_ne!(
+                    (status, code.as_deref()),
+                    (StatusCode::NOT_FOUND, Some("not_found")),
+                    "{method} {path} fell through to the fallback"
+                );
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path} is answered but not documented"
+                );
+            }
+        }
+    }
+}
+
+async fn login_success_is_described_with_its_session_token(app: &TestApp) {
+    let document = document(app).await;
+    let ok = &document["paths"]["/v1/auth/login"]["post"]["responses"]["200"];
+    let schema = resolve(
+        &document,
+        &resolve(&document, ok)["content"]["application/json"]["schema"],
+    );
+    for field in ["session_token", "token_type", "expires_at", "user"] {
+        assert!(
+            schema["properties"][field].is_object(),
+            "LoginResponse lacks {field}: {schema}"
+        );
+    }
+    let user = resolve(&document, &schema["properties"]["user"]);
+    assert_eq!(user["properties"]["id"]["format"], "uuid");
+    assert_eq!(user["properties"]["created_at"]["format"], "date-time");
+    assert!(
+        user["properties"]["status"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&"active".into())
+    );
+
+    // Errors are the SPEC shape.
+    let unauthorized = &document["paths"]["/v1/auth/me"]["get"]["responses"]["401"];
+    let error = resolve(
+        &document,
+        &resolve(&document, unauthorized)["content"]["application/json"]["schema"],
+    );
+    let detail = resolve(&document, &error["properties"]["error"]);
+    assert_eq!(detail["required"], serde_json::json!(["code", "message"]));
+    assert!(detail["properties"]["details"].is_object());
+}

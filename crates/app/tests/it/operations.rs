@@ -1,0 +1,244 @@
+//! What an operator relies on: metrics, database outages, several instances on one
+//! database and one Redis, timing that does not reveal accounts, and bounded memory
+//! under a login flood.
+
+use crate::server::{PASSWORD, TestApp, expect_error};
+use auth_testing::TestDatabase;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tokio::io::copy_bidirectional;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+auth_testing::on_both_backends!(crate::server::TestApp; metrics_count_logins_and_time_requests);
+
+async fn metrics_count_logins_and_time_requests(app: &TestApp) {
+    app.register("m@example.com").await;
+    app.login("m@example.com", PASSWORD).await;
+    let wrong = app
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "m@example.com", "password": "not it at all"}),
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(r#"authd_logins_total{outcome="success"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"authd_logins_total{outcome="failure"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="/v1/auth/login""#), "{text}");
+    assert!(
+        text.contains("authd_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+}
+
+/// A TCP relay to PostgreSQL that can be cut and restored, to play a database outage.
+struct Relay {
+    port: u16,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Relay {
+    async fn start(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let mut links = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                links.spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect("127.0.0.1:5432").await {
+                        let _ = copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        Self {
+            port,
+            task: Some(task),
+        }
+    }
+
+    /// Drops the listener and every relayed connection.
+    fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_database_outage_answers_503_quickly_and_recovers() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let mut relay = Relay::start(0).await;
+    let port = relay.port;
+    let url = db
+        .url()
+        .replacen("127.0.0.1:5432", &format!("127.0.0.1:{port}"), 1);
+    assert_ne!(
+        url,
+        db.url(),
+        "TEST_DATABASE_URL must point at 127.0.0.1:5432 for this test"
+    );
+    let app = TestApp::start(&url, &[("DB_CONNECT_TIMEOUT_SECS", "2")], "outage").await;
+    app.register("o@example.com").await;
+    let token = app.login("o@example.com", PASSWORD).await;
+
+    relay.cut();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for path in ["/v1/auth/me", "/health/ready"] {
+        let started = Instant::now();
+        let response = app.get(path, &token).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{path} answered in {:?}",
+            started.elapsed()
+        );
+        expect_error(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    }
+    let login = app
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "o@example.com", "password": PASSWORD}),
+        )
+        .await;
+    expect_error(login, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+
+    let _relay = Relay::start(port).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if app.get("/v1/auth/me", &token).await.status() == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        app.client
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn two_instances_share_sessions_locks_and_revocations() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let redis = crate::redis_url();
+    let prefix = uuid::Uuid::new_v4().to_string();
+    let mut vars = vec![("LOCKOUT_THRESHOLD", "3")];
+    if let Some(redis) = redis.as_deref() {
+        vars.push(("REDIS_URL", redis));
+    }
+    let a = TestApp::start(db.url(), &vars, &prefix).await;
+    let b = TestApp::start(db.url(), &vars, &prefix).await;
+    a.register("two@example.com").await;
+    let on_a = a.login("two@example.com", PASSWORD).await;
+    let on_b = b.login("two@example.com", PASSWORD).await;
+    assert_eq!(
+        b.get("/v1/auth/me", &on_a).await.status(),
+        StatusCode::OK,
+        "a session from A works on B"
+    );
+
+    // Logout through A is in force on B at the next request.
+    assert_eq!(
+        a.post("/v1/auth/logout", Some(&on_a), json!({}))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        b.get("/v1/auth/me", &on_a).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A password change through B revokes the other sessions, on A too.
+    let other = a.login("two@example.com", PASSWORD).await;
+    let new_password = "another fine passphrase";
+    let change = json!({"current_password": PASSWORD, "new_password": new_password});
+    assert_eq!(
+        b.post("/v1/auth/password", Some(&on_b), change)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        a.get("/v1/auth/me", &other).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A lock set through A holds on B.
+    for _ in 0..3 {
+        let wrong = a
+            .post(
+                "/v1/auth/login",
+                None,
+                json!({"email": "two@example.com", "password": "wrong guess!!"}),
+            )
+            .await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    let locked = b
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "two@example.com", "password": new_password}),
+        )
+        .await;
+    expect_error(locked, StatusCode::LOCKED, "account_locked").await;
+}
+
+#[tokio::test]
+async fn with_redis_the_login_limit_is_global_and_survives_redis_going_away() {
+    let Some(redis) = crate::redis_url() else {
+        return;
+    };
+    let db = TestDatabase::sqlite();
+    let prefix = uuid::Uuid::new_v4().to_string();
+    let vars = [
+        ("REDIS_URL", redis.as_str()),
+        ("RATE_LIMIT_LOGIN_PER_MIN", "3"),
+    ];
+    let a = TestApp::start(db.url(), &vars, &prefix).await;
+    let b = TestApp::start(db.url(), &vars, &prefix).await;
+    a.register("rl@example.com").await;
+    a.login("rl@example.com", PASSWORD).await;
+    b.login("rl@example.com", PASSWORD).await;
+    a.login("rl@example.com", PASSWORD).await;
+    let fourth = b
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "rl@example.com", "password": PASSWORD}),
+        )
+        .await;
+    expect_error(fourth, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+
+    // Redis unreachable: logins still work, limited in-process.
+    let dead = [
+        ("REDIS_URL", "redis://127.0.0.1:1"),
+        ("RATE_LIMIT_LOGIN_PER_MIN", "3"),
+    ];
+    let c = TestApp::start(db.url(), &dead, &prefix).await;
+    let started = Instant::now();
+    c.login("rl@example.com", PASSWORD).await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+}

@@ -1,0 +1,16 @@
+//! Measurements of the running service: login timing and memory under a login flood.
+//! A test binary of their own, so no other test competes for the CPUs while they
+//! measure, and one at a time for the same reason.
+
+// Test helpers fail loudly by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod flood;
+// The end-to-end harness, shared with tests/it; this binary uses only part of it.
+#[allow(dead_code)]
+#[path = "../it/server.rs"]
+mod server;
+mod timing;
+
+/// Held by each measuring test for its whole run.
+static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
