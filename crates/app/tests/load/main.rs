@@ -1,4 +1,5 @@
-//! Measurements of the running service: login timing and memory under a login flood.
+//! The running binary under load: login timing, memory under a login flood, and a
+//! graceful shutdown with requests in flight.
 //! A test binary of their own, so no other test competes for the CPUs while they
 //! measure, and one at a time for the same reason.
 
@@ -10,6 +11,7 @@ mod flood;
 #[allow(dead_code)]
 #[path = "../it/server.rs"]
 mod server;
+mod shutdown;
 mod timing;
 
 /// Held by each measuring test for its whole run.

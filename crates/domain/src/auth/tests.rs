@@ -787,3 +787,75 @@ async fn change_password_enforces_the_policy_on_the_new_one() {
         .await;
     assert!(matches!(err, Err(ChangePasswordError::Invalid(_))));
 }
+
+#[tokio::test]
+async fn logout_revokes_the_current_session_and_is_audited() {
+    let p = principal();
+    let (user, session) = (p.user.id, p.session.id);
+    let mut m = Mocks::default().audit(1, |e| {
+        assert_eq!(e.action, "auth.logout");
+        assert!(e.details.get("all").is_none());
+    });
+    m.sessions
+        .expect_revoke()
+        .times(1)
+        .with(eq(user), eq(session), eq(t0()))
+        .returning(|_, _, _| Ok(()));
+    m.service(POLICY).logout(&p, &client()).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_session_list_marks_the_current_one_and_leaves_out_idle_ones() {
+    let p = principal();
+    let current = p.session.clone();
+    let mut idle = session(&p.user);
+    idle.last_accessed_at = t0() - chrono::Duration::hours(1);
+    let other = session(&p.user);
+    let (current_id, other_id) = (current.id, other.id);
+    let mut m = Mocks::default();
+    m.sessions
+        .expect_list_active_for_user()
+        .returning(move |_, _| Ok(vec![current.clone(), idle.clone(), other.clone()]));
+    let views = m.service(POLICY).sessions(&p).await.unwrap();
+    let seen: Vec<_> = views.iter().map(|v| (v.session.id, v.current)).collect();
+    assert_eq!(seen, [(current_id, true), (other_id, false)]);
+}
+
+#[tokio::test]
+async fn provision_creates_a_verified_user_with_the_given_role_without_rate_limits() {
+    let mut m = Mocks::default().audit(1, |e| {
+        assert_eq!(e.action, "user.register");
+        assert_eq!(e.details["via"], "cli");
+        assert_eq!(e.ip_address, None);
+    });
+    m.limiter.expect_check().never();
+    m.hasher
+        .expect_hash()
+        .returning(|_| Ok(PasswordHash::new("h".into())));
+    m.users
+        .expect_create()
+        .times(1)
+        .withf(|new| new.email_verified && new.role.as_deref() == Some("admin"))
+        .returning(|_| Ok(user()));
+    m.service(POLICY)
+        .provision(registration("a fine long passphrase"), "admin")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn provision_with_an_unknown_role_says_so() {
+    let mut m = Mocks::default();
+    m.hasher
+        .expect_hash()
+        .returning(|_| Ok(PasswordHash::new("h".into())));
+    m.users
+        .expect_create()
+        .returning(|_| Err(StoreError::NotFound));
+    m.audit.expect_append().never();
+    let err = m
+        .service(POLICY)
+        .provision(registration("a fine long passphrase"), "emperor")
+        .await;
+    assert!(matches!(err, Err(RegisterError::UnknownRole(role)) if role == "emperor"));
+}
