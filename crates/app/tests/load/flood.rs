@@ -2,25 +2,15 @@
 //! request gets an answer (a result, or a fast 429/503), never a hang, and the server's
 //! peak memory stays bounded because at most one hash per CPU runs at once.
 
+use crate::binary::Binary;
 use crate::server::PASSWORD;
-use auth_testing::TestDatabase;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Peak resident memory the server may reach under the flood. Each argon2id hash holds
 /// 19 MiB; with one hash per CPU the peak stays far below this.
 const MAX_PEAK_RSS_MIB: u64 = 150;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A kernel-reported memory figure of `pid` (`VmRSS`, `VmHWM`) in MiB.
 fn memory_mib(pid: u32, field: &str) -> u64 {
@@ -33,53 +23,16 @@ fn memory_mib(pid: u32, field: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_flood_gets_answers_within_bounded_memory() {
     let _alone = crate::MEASURING.lock().await;
-    let db = TestDatabase::sqlite();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_authd"))
-            .arg("serve")
-            .env_clear()
-            .envs([
-                ("DATABASE_URL", db.url()),
-                ("AUTHD_BIND", &format!("127.0.0.1:{port}")),
-                ("RATE_LIMIT_LOGIN_PER_MIN", "100000"),
-                ("LOCKOUT_THRESHOLD", "100000"),
-                ("RUST_LOG", "warn"),
-            ])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let pid = server.0.id();
+    let server = Binary::start(
+        &[
+            ("RATE_LIMIT_LOGIN_PER_MIN", "100000"),
+            ("LOCKOUT_THRESHOLD", "100000"),
+        ],
+        "flood@example.com",
+    )
+    .await;
+    let (pid, base) = (server.process.id(), server.base.clone());
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client
-        .get(format!("{base}/health/ready"))
-        .send()
-        .await
-        .map(|r| r.status())
-        .ok()
-        != Some(StatusCode::OK)
-    {
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let register = json!({"email": "flood@example.com", "password": PASSWORD});
-    let created = client
-        .post(format!("{base}/v1/auth/register"))
-        .json(&register)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
     let idle_rss = memory_mib(pid, "VmRSS:");
 
     let started = Instant::now();

@@ -6,6 +6,7 @@
 // Test helpers fail loudly by design.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod binary;
 mod flood;
 // The end-to-end harness, shared with tests/it; this binary uses only part of it.
 #[allow(dead_code)]
