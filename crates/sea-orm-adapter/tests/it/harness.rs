@@ -41,6 +41,7 @@ impl TestDb {
 }
 
 /// Now, at the microsecond precision PostgreSQL keeps, so stored times compare equal.
+#[allow(clippy::disallowed_methods)] // the tests' own clock
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
