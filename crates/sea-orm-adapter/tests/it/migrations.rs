@@ -294,3 +294,46 @@ async fn an_unreachable_database_is_unavailable() {
         "{err:?}"
     );
 }
+
+/// Instances starting together on one empty database each migrate: exactly one applies
+/// the schema, the others find it applied, and none fails.
+async fn concurrent_start_ups_migrate_once(url: &str) {
+    let config = auth_sea_orm::PoolConfig {
+        url: url.to_owned(),
+        max_connections: 2,
+        min_connections: 0,
+        idle_timeout: std::time::Duration::from_secs(10),
+        connect_timeout: std::time::Duration::from_secs(10),
+    };
+    let instances = futures::future::join_all((0..4).map(|_| {
+        let config = config.clone();
+        tokio::spawn(async move {
+            let store = auth_sea_orm::Store::connect(&config).await.unwrap();
+            store.migrate_up().await.unwrap();
+            store
+        })
+    }))
+    .await;
+    let store = instances.into_iter().next().unwrap().unwrap();
+    let status = store.migration_status().await.unwrap();
+    assert!(status.iter().all(|m| m.applied), "{status:?}");
+    assert_eq!(
+        store.roles().list().await.unwrap().len(),
+        3,
+        "roles seeded once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_start_ups_migrate_once_on_sqlite() {
+    let db = auth_testing::TestDatabase::sqlite();
+    concurrent_start_ups_migrate_once(db.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_start_ups_migrate_once_on_postgres() {
+    let Some(db) = auth_testing::TestDatabase::postgres().await else {
+        return;
+    };
+    concurrent_start_ups_migrate_once(db.url()).await;
+}
