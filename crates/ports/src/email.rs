@@ -49,7 +49,7 @@ impl Email {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..")
-            && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+            && !email.chars().any(|c| c.is_whitespace() || is_invisible(c));
         if well_formed {
             Ok(Self(email))
         } else {
@@ -70,6 +70,17 @@ impl Email {
             .split_once('@')
             .map_or(self.0.as_str(), |(local, _)| local)
     }
+}
+
+/// Control characters and the invisible format characters (zero-width spaces and
+/// joiners, bidirectional overrides, word joiners, the BOM) that make two strings look
+/// alike: never acceptable in an address or a name.
+#[must_use]
+pub fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}')
 }
 
 impl fmt::Display for Email {

@@ -294,6 +294,18 @@ pub trait UserRepository: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
+    /// Replaces the hash with `new` only if it is still `expected` (a rehash at login must
+    /// not undo a password change that landed in between). Returns whether it did.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    async fn rehash_password(
+        &self,
+        id: UserId,
+        expected: PasswordHash,
+        new: PasswordHash,
+    ) -> Result<bool, StoreError>;
+
     /// Counts a failed login at `at` in one statement: unless the account is locked, the
     /// count goes up (starting again at 1 after an expired lock) and reaching
     /// `policy.threshold` sets the lock. Concurrent calls never lose a count.

@@ -2,7 +2,10 @@
 //! [`Constraint`]s, connection trouble becomes `Unavailable`, the rest `Other`.
 
 use auth_ports::{Constraint, StoreError};
-use sea_orm::{DbErr, RuntimeErr, SqlErr, sqlx};
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqlErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait, sqlx,
+};
 
 /// Each unique constraint by its PostgreSQL name and by the column list SQLite reports.
 const UNIQUE_CONSTRAINTS: [(&str, &str, Constraint); 5] = [
@@ -43,23 +46,44 @@ pub(crate) fn store_error(err: DbErr) -> StoreError {
     }
 }
 
-/// Whether the error means "the database cannot be reached now" rather than "this
+/// Database error codes that mean "busy now, retry later": SQLite's BUSY, BUSY_SNAPSHOT
+/// and LOCKED; PostgreSQL's serialization failure and deadlock.
+const RETRYABLE_CODES: [&str; 5] = ["5", "517", "6", "40001", "40P01"];
+
+/// Whether the error means "the database cannot serve this now" rather than "this
 /// statement is wrong".
 fn is_unavailable(err: &DbErr) -> bool {
     match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            matches!(
-                **e,
+            match &**e {
                 sqlx::Error::Io(_)
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::WorkerCrashed
-            )
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .is_some_and(|code| RETRYABLE_CODES.contains(&code.as_ref())),
+                _ => false,
+            }
         }
         _ => false,
     }
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+/// (`BEGIN IMMEDIATE`), so a transaction that reads first cannot fail to upgrade to a
+/// writer under concurrency; the busy timeout makes it queue instead. Other backends
+/// ignore the option.
+pub(crate) async fn begin_write(
+    db: &DatabaseConnection,
+) -> Result<DatabaseTransaction, StoreError> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    db.begin_with_options(options).await.store()
 }
 
 /// A stored value that does not fit its port type (a corrupt row).

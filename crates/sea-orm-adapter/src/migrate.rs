@@ -4,7 +4,8 @@
 use crate::Store;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
 };
 
 /// Key of the PostgreSQL advisory lock held while migrating ("authd" in ASCII).
@@ -72,7 +73,11 @@ impl Store {
 
     /// A transaction that, on PostgreSQL, holds the migration lock until it ends.
     async fn locked(&self) -> Result<DatabaseTransaction, DbErr> {
-        let txn = self.db.begin().await?;
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        let txn = self.db.begin_with_options(options).await?;
         if txn.get_database_backend() == DbBackend::Postgres {
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,

@@ -2,14 +2,14 @@
 //! from `oauth_accounts` in the same transaction, so the two never disagree.
 
 use crate::entities::{oauth_accounts, users};
-use crate::error::DbResultExt;
+use crate::error::{DbResultExt, begin_write};
 use auth_ports::{
     OAuthAccount, OAuthAccountId, OAuthAccountRepository, OAuthLink, StoreError, UserId,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 
 /// Stores linked accounts in the `oauth_accounts` table.
@@ -93,7 +93,7 @@ async fn sync_providers(txn: &impl ConnectionTrait, user_id: UserId) -> Result<(
 #[async_trait::async_trait]
 impl OAuthAccountRepository for SeaOrmOAuthAccountRepository {
     async fn link(&self, user_id: UserId, link: OAuthLink) -> Result<OAuthAccount, StoreError> {
-        let txn = self.db.begin().await.store()?;
+        let txn = begin_write(&self.db).await?;
         let account = insert_account(&txn, user_id, link).await?;
         sync_providers(&txn, user_id).await?;
         txn.commit().await.store()?;
@@ -101,7 +101,7 @@ impl OAuthAccountRepository for SeaOrmOAuthAccountRepository {
     }
 
     async fn unlink(&self, user_id: UserId, provider: &str) -> Result<(), StoreError> {
-        let txn = self.db.begin().await.store()?;
+        let txn = begin_write(&self.db).await?;
         let removed = oauth_accounts::Entity::delete_many()
             .filter(oauth_accounts::Column::UserId.eq(user_id.0))
             .filter(oauth_accounts::Column::Provider.eq(provider))

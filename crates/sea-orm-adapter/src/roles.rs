@@ -1,7 +1,7 @@
 //! [`RoleRepository`] on sea-orm.
 
 use crate::entities::{roles, user_roles, users};
-use crate::error::{DbResultExt, corrupt};
+use crate::error::{DbResultExt, begin_write, corrupt};
 use auth_ports::{
     NewRole, Role, RoleId, RoleRepository, RoleUpdate, StoreError, UserId, UserStatus,
 };
@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, JoinType, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
 };
 use std::collections::{BTreeSet, HashMap};
 
@@ -107,7 +107,7 @@ impl RoleRepository for SeaOrmRoleRepository {
     }
 
     async fn update(&self, id: RoleId, update: RoleUpdate) -> Result<Role, StoreError> {
-        let txn = self.db.begin().await.store()?;
+        let txn = begin_write(&self.db).await?;
         let mut row: roles::ActiveModel = roles::Entity::find_by_id(id.0)
             .one(&txn)
             .await

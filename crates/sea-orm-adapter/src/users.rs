@@ -2,7 +2,7 @@
 //! `UPDATE … RETURNING` statements so concurrent requests never lose a count.
 
 use crate::entities::{roles, user_roles, users};
-use crate::error::{DbResultExt, corrupt};
+use crate::error::{DbResultExt, begin_write, corrupt};
 use crate::{oauth, sessions};
 use auth_ports::{
     Email, FailedLogin, LockoutPolicy, NewUser, OAuthAccount, OAuthLink, PasswordChange,
@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 /// Stores users in the `users` table.
@@ -158,7 +158,7 @@ impl SeaOrmUserRepository {
 #[async_trait::async_trait]
 impl UserRepository for SeaOrmUserRepository {
     async fn create(&self, user: NewUser) -> Result<User, StoreError> {
-        let txn = self.db.begin().await.store()?;
+        let txn = begin_write(&self.db).await?;
         let created = insert_user(&txn, user, &[]).await?;
         txn.commit().await.store()?;
         created.try_into()
@@ -169,7 +169,7 @@ impl UserRepository for SeaOrmUserRepository {
         user: NewUser,
         link: OAuthLink,
     ) -> Result<(User, OAuthAccount), StoreError> {
-        let txn = self.db.begin().await.store()?;
+        let txn = begin_write(&self.db).await?;
         let created = insert_user(&txn, user, &[link.provider.as_str()]).await?;
         let account = oauth::insert_account(&txn, UserId(created.id), link).await?;
         txn.commit().await.store()?;
@@ -234,7 +234,7 @@ impl UserRepository for SeaOrmUserRepository {
         update: UserUpdate,
         at: DateTime<Utc>,
     ) -> Result<User, StoreError> {
-        let txn = self.db.begin().await.store()?;
+        let txn = begin_write(&self.db).await?;
         let current = users::Entity::find_by_id(id.0)
             .one(&txn)
             .await
@@ -284,7 +284,7 @@ impl UserRepository for SeaOrmUserRepository {
         change: PasswordChange,
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let txn = self.db.begin().await.store()?;
+        let txn = begin_write(&self.db).await?;
         let mut update = users::Entity::update_many()
             .col_expr(users::Column::PasswordHash, Expr::val(change.hash.expose()))
             .filter(users::Column::Id.eq(id.0));
@@ -308,6 +308,22 @@ impl UserRepository for SeaOrmUserRepository {
         };
         txn.commit().await.store()?;
         Ok(revoked)
+    }
+
+    async fn rehash_password(
+        &self,
+        id: UserId,
+        expected: PasswordHash,
+        new: PasswordHash,
+    ) -> Result<bool, StoreError> {
+        let result = users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::val(new.expose()))
+            .filter(users::Column::Id.eq(id.0))
+            .filter(users::Column::PasswordHash.eq(expected.expose()))
+            .exec(&self.db)
+            .await
+            .store()?;
+        Ok(result.rows_affected > 0)
     }
 
     async fn record_failed_login(

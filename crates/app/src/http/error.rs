@@ -164,7 +164,8 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match self {
-            Self::Unauthorized => {
+            // RFC 9110: every 401 carries a challenge.
+            Self::Unauthorized | Self::InvalidCredentials => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Self::RateLimited(retry_after) => {
@@ -253,6 +254,7 @@ impl From<RevokeError> for ApiError {
 impl From<ChangePasswordError> for ApiError {
     fn from(err: ChangePasswordError) -> Self {
         match err {
+            ChangePasswordError::RateLimited { retry_after } => Self::RateLimited(retry_after),
             ChangePasswordError::InvalidCredentials => Self::WrongCurrentPassword,
             ChangePasswordError::Invalid(errors) => Self::Validation(fields(&errors)),
             ChangePasswordError::Failure(failure) => failure.into(),

@@ -90,6 +90,8 @@ struct NewAccount<'a> {
     registration: Registration,
     role: &'a str,
     email_verified: bool,
+    /// Where the request came from, for the audit entry (`api` or `cli`).
+    via: &'static str,
 }
 
 /// Who is calling, established from a session token.
@@ -197,6 +199,13 @@ pub enum RevokeError {
 /// Why a password change failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ChangePasswordError {
+    /// Too many attempts for this account: guessing the current password through a
+    /// stolen session is limited like guessing it at login.
+    #[error("rate limited")]
+    RateLimited {
+        /// When to try again.
+        retry_after: Duration,
+    },
     /// The current password is wrong.
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -225,11 +234,15 @@ pub struct AuthService {
 }
 
 fn check_name(errors: &mut FieldErrors, field: &'static str, name: Option<&String>) {
-    if name.is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
+    let Some(name) = name else { return };
+    if name.chars().count() > MAX_NAME_CHARS {
         errors.add(
             field,
             format!("must be at most {MAX_NAME_CHARS} characters"),
         );
+    } else if name.chars().any(auth_ports::email::is_invisible) {
+        // NUL would fail on PostgreSQL; bidi overrides and zero-widths deceive readers.
+        errors.add(field, "must not contain control or invisible characters");
     }
 }
 
@@ -281,6 +294,7 @@ impl AuthService {
             registration,
             role: DEFAULT_ROLE,
             email_verified: false,
+            via: "api",
         };
         self.create_account(account, client).await
     }
@@ -300,6 +314,7 @@ impl AuthService {
             registration,
             role,
             email_verified: true,
+            via: "cli",
         };
         self.create_account(account, &ClientInfo::default()).await
     }
@@ -313,6 +328,7 @@ impl AuthService {
             registration,
             role,
             email_verified,
+            via,
         } = account;
         let first_name = non_blank(registration.first_name);
         let last_name = non_blank(registration.last_name);
@@ -356,7 +372,6 @@ impl AuthService {
                 StoreError::NotFound => RegisterError::UnknownRole(role.to_owned()),
                 other => RegisterError::Failure(other.into()),
             })?;
-        let via = if client.ip.is_some() { "api" } else { "cli" };
         let event = AuditEvent::self_service("user.register", user.id)
             .with("via", via)
             .with("role", role);
@@ -487,21 +502,17 @@ impl AuthService {
                 .await?;
             return Err(LoginError::AccountLocked { until });
         }
-        if needs_rehash {
+        if needs_rehash && let Some(verified) = user.password_hash.clone() {
             let hash = self
                 .ports
                 .hasher
                 .hash(password)
                 .await
                 .map_err(Failure::from)?;
-            let change = PasswordChange {
-                hash,
-                revoke: RevokeSessions::None,
-                clear_lockout: false,
-            };
+            // Only over the hash just verified: a password change that landed since wins.
             self.ports
                 .users
-                .change_password(user.id, change, now)
+                .rehash_password(user.id, verified, hash)
                 .await
                 .map_err(Failure::from)?;
         }
@@ -743,6 +754,12 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<(), ChangePasswordError> {
         let user = &principal.user;
+        self.limit(
+            format!("login:account:{}", user.email),
+            self.policy.login_limit,
+        )
+        .await
+        .map_err(|retry_after| ChangePasswordError::RateLimited { retry_after })?;
         let event = AuditEvent::self_service("password.change", user.id);
         let verification = if current.expose().chars().count() > MAX_PASSWORD_CHARS {
             Verification::Mismatch

@@ -485,12 +485,11 @@ async fn login_rehashes_an_outdated_hash() {
         .returning(|_| Ok(PasswordHash::new("new".into())));
     m.users.expect_record_login().returning(|_, _| Ok(true));
     m.users
-        .expect_change_password()
+        .expect_rehash_password()
         .times(1)
-        .withf(|_, change, _| {
-            change.revoke == RevokeSessions::None && change.hash.expose() == "new"
-        })
-        .returning(|_, _, _| Ok(0));
+        .withf(|_, expected, new| expected.expose() == "stored-hash" && new.expose() == "new")
+        .returning(|_, _, _| Ok(true));
+    m.users.expect_change_password().never();
     m.tokens
         .expect_generate()
         .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
@@ -720,7 +719,9 @@ async fn logout_all_revokes_every_session_and_says_so() {
 
 #[tokio::test]
 async fn change_password_with_a_wrong_current_password_changes_nothing() {
-    let mut m = Mocks::default().audit(1, |e| assert!(!e.success));
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, |e| assert!(!e.success));
     m.hasher
         .expect_verify()
         .returning(|_, _| Ok(Verification::Mismatch));
@@ -742,7 +743,9 @@ async fn change_password_with_a_wrong_current_password_changes_nothing() {
 async fn change_password_revokes_every_other_session() {
     let p = principal();
     let keep = p.session.id;
-    let mut m = Mocks::default().audit(1, |e| assert_eq!(e.action, "password.change"));
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, |e| assert_eq!(e.action, "password.change"));
     m.hasher.expect_verify().returning(|_, _| {
         Ok(Verification::Match {
             needs_rehash: false,
@@ -769,7 +772,7 @@ async fn change_password_revokes_every_other_session() {
 
 #[tokio::test]
 async fn change_password_enforces_the_policy_on_the_new_one() {
-    let mut m = Mocks::default();
+    let mut m = Mocks::default().allow_all();
     m.hasher.expect_verify().returning(|_, _| {
         Ok(Verification::Match {
             needs_rehash: false,
@@ -858,4 +861,101 @@ async fn provision_with_an_unknown_role_says_so() {
         .provision(registration("a fine long passphrase"), "emperor")
         .await;
     assert!(matches!(err, Err(RegisterError::UnknownRole(role)) if role == "emperor"));
+}
+
+#[tokio::test]
+async fn change_password_is_rate_limited_per_account() {
+    let mut m = Mocks::default();
+    m.limiter
+        .expect_check()
+        .withf(|key, _| key == "login:account:ada@example.com")
+        .returning(|_, _| RateDecision::Limited {
+            retry_after: Duration::from_secs(9),
+        });
+    m.hasher.expect_verify().never();
+    let err = m
+        .service(POLICY)
+        .change_password(
+            &principal(),
+            &password("guess"),
+            &password("a new long passphrase"),
+            &client(),
+        )
+        .await;
+    assert!(matches!(err, Err(ChangePasswordError::RateLimited { .. })));
+}
+
+#[tokio::test]
+async fn a_failure_racing_a_lock_answers_locked() {
+    let u = user();
+    let until = t0() + chrono::Duration::minutes(15);
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, |e| assert_eq!(e.details["reason"], "account_locked"));
+    m.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(u.clone())));
+    m.hasher
+        .expect_verify()
+        .returning(|_, _| Ok(Verification::Mismatch));
+    m.users
+        .expect_record_failed_login()
+        .times(1)
+        .returning(move |_, _, _| Ok(FailedLogin::AlreadyLocked { until }));
+    let err = m
+        .service(POLICY)
+        .login("ada@example.com", &password("wrong one!"), &client())
+        .await;
+    assert!(matches!(err, Err(LoginError::AccountLocked { until: u }) if u == until));
+}
+
+#[tokio::test]
+async fn a_success_racing_a_lock_answers_locked_and_opens_no_session() {
+    let u = user();
+    let until = t0() + chrono::Duration::minutes(15);
+    let found = u.clone();
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, |e| assert_eq!(e.details["reason"], "account_locked"));
+    m.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(found.clone())));
+    m.hasher.expect_verify().returning(|_, _| {
+        Ok(Verification::Match {
+            needs_rehash: false,
+        })
+    });
+    m.users
+        .expect_record_login()
+        .times(1)
+        .returning(|_, _| Ok(false));
+    m.users.expect_find_by_id().returning(move |_| {
+        let mut locked = u.clone();
+        locked.locked_until = Some(until);
+        Ok(Some(locked))
+    });
+    m.sessions.expect_create().never();
+    let err = m
+        .service(POLICY)
+        .login("ada@example.com", &password("the right one!"), &client())
+        .await;
+    assert!(matches!(err, Err(LoginError::AccountLocked { until: u }) if u == until));
+}
+
+#[tokio::test]
+async fn names_with_invisible_characters_are_rejected_before_hashing() {
+    let mut m = Mocks::default().allow_all();
+    m.hasher.expect_hash().never();
+    m.users.expect_create().never();
+    let mut reg = registration("a fine long passphrase");
+    reg.first_name = Some("a\u{0}b".into());
+    let err = m
+        .service(POLICY)
+        .register(reg, &client())
+        .await
+        .unwrap_err();
+    let RegisterError::Invalid(fields) = err else {
+        panic!("{err:?}")
+    };
+    assert!(fields.fields().contains_key("first_name"));
 }

@@ -27,6 +27,8 @@ auth_testing::on_both_backends!(
     record_login_resets_the_count_unless_locked,
     lock_unlock_and_verify_email,
     unknown_users_are_not_found,
+    rehash_applies_only_over_the_expected_hash,
+    concurrent_creates_all_succeed,
 );
 
 async fn session_for(db: &TestDb, user: UserId, byte: u8) -> auth_ports::Session {
@@ -607,4 +609,50 @@ async fn unknown_users_are_not_found(db: &TestDb) {
         Err(StoreError::NotFound)
     ));
     assert_eq!(users.find_by_id(ghost).await.unwrap(), None);
+}
+
+async fn rehash_applies_only_over_the_expected_hash(db: &TestDb) {
+    let users = db.store.users();
+    let user = db.user("rehash@example.com").await;
+    let old = user.password_hash.clone().unwrap();
+    let stale = PasswordHash::new("not-the-stored-one".into());
+    assert!(
+        !users
+            .rehash_password(user.id, stale, PasswordHash::new("x".into()))
+            .await
+            .unwrap()
+    );
+    assert!(
+        users
+            .rehash_password(user.id, old.clone(), PasswordHash::new("new".into()))
+            .await
+            .unwrap()
+    );
+    let stored = users
+        .find_by_id(user.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert_eq!(stored, Some(PasswordHash::new("new".into())));
+    // The old hash no longer matches: a late rehash cannot undo the change.
+    assert!(
+        !users
+            .rehash_password(user.id, old, PasswordHash::new("late".into()))
+            .await
+            .unwrap()
+    );
+}
+
+async fn concurrent_creates_all_succeed(db: &TestDb) {
+    // Each create reads the role, then writes: on SQLite this needs the write lock from
+    // BEGIN, or concurrent transactions fail to upgrade ("database is locked").
+    let created = futures::future::join_all((0..40).map(|i| {
+        let users = db.store.users();
+        tokio::spawn(async move { users.create(new_user(&format!("c{i}@example.com"))).await })
+    }))
+    .await;
+    for outcome in created {
+        outcome.unwrap().unwrap();
+    }
 }
