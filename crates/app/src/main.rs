@@ -4,6 +4,7 @@
 use authd::cli::{Cli, Command};
 use authd::config::Config;
 use clap::Parser;
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 #[tokio::main]
@@ -19,6 +20,7 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,sqlx=warn,sea_orm_migration=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = match Config::from_env() {
         Ok(config) => config,

@@ -34,21 +34,40 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 fn json_rejection(rejection: &JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::JsonDataError(err) => {
-            // serde's message names the field and what was wrong with it.
             let message =
                 std::error::Error::source(err).map_or_else(|| err.body_text(), ToString::to_string);
-            let field = message
-                .split_once(':')
-                .map(|(path, _)| path.trim())
-                .filter(|path| !path.is_empty() && !path.contains(' '))
-                .unwrap_or("body");
-            ApiError::Validation(BTreeMap::from([(field.to_owned(), message.clone())]))
+            ApiError::Validation(data_error_details(&message))
         }
         JsonRejection::JsonSyntaxError(_) => ApiError::BadRequest("malformed JSON".into()),
         JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         other => ApiError::BadRequest(other.body_text()),
     }
+}
+
+/// Turns serde's message (`password: invalid type: integer `1234`, expected …`) into
+/// `{field: reason}`. serde quotes the submitted value and names Rust types; neither may
+/// reach the client (the value may be a password), so only the field and a fixed reason
+/// are kept.
+fn data_error_details(message: &str) -> BTreeMap<String, String> {
+    let (path, detail) = match message.split_once(": ") {
+        Some((path, detail)) if !path.contains(' ') => (path, detail),
+        _ => (".", message),
+    };
+    let quoted = || detail.split('`').nth(1);
+    let (field, reason) = if detail.starts_with("missing field") {
+        (quoted(), "is required")
+    } else if detail.starts_with("unknown field") {
+        (quoted(), "is not allowed")
+    } else if detail.starts_with("invalid type") {
+        (Some(path), "has the wrong type")
+    } else {
+        (Some(path), "is not valid")
+    };
+    let field = field
+        .filter(|f| *f != "." && !f.is_empty())
+        .unwrap_or("body");
+    BTreeMap::from([(field.to_owned(), reason.to_owned())])
 }
 
 /// The caller, from `Authorization: Bearer <session token>`.
@@ -64,7 +83,12 @@ impl FromRequestParts<AppState> for Authenticated {
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<BearerToken> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next()?.to_str().ok()?;
+    if values.next().is_some() {
+        // Two credentials: which one counts would depend on the proxy in front.
+        return None;
+    }
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
@@ -93,23 +117,31 @@ impl FromRequestParts<AppState> for Client {
     }
 }
 
-/// Walks `X-Forwarded-For` from the right (the hop our proxy added) past trusted proxies.
+/// Walks `X-Forwarded-For` from the right (the hop our proxy added) past trusted proxies
+/// to the first untrusted address. A hop that does not parse ends the walk: what lies
+/// left of it is not vouched for, so the last trusted address is used.
 fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if !is_trusted(&peer) {
-        return peer;
+    let mut nearest = peer.to_canonical();
+    if !is_trusted(&nearest) {
+        return nearest;
     }
-    let hops: Vec<IpAddr> = headers
+    let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|hop| hop.trim().parse().ok())
         .collect();
-    hops.into_iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .unwrap_or(peer)
+    for hop in hops.into_iter().rev() {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            break;
+        };
+        nearest = ip.to_canonical();
+        if !is_trusted(&nearest) {
+            break;
+        }
+    }
+    nearest
 }
 
 /// A UUID path segment; anything else is a 404, as for an unknown id.
@@ -155,6 +187,58 @@ mod tests {
             "198.51.100.7".parse::<IpAddr>().unwrap()
         );
         assert_eq!(client_ip(peer, &HeaderMap::new(), &trusted), peer);
+    }
+
+    #[test]
+    fn an_unparsable_hop_ends_the_walk() {
+        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        let headers = xff("198.51.100.7, unknown, 10.0.0.3");
+        assert_eq!(
+            client_ip(peer, &headers, &trusted),
+            "10.0.0.3".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_peers_match_ipv4_proxies() {
+        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: IpAddr = "::ffff:10.0.0.2".parse().unwrap();
+        let headers = xff("198.51.100.7");
+        assert_eq!(
+            client_ip(peer, &headers, &trusted),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn data_errors_never_echo_the_value() {
+        let details = data_error_details(
+            "password: invalid type: integer `12345678901234`, expected a string at line 1 column 30",
+        );
+        assert_eq!(
+            details,
+            BTreeMap::from([("password".to_owned(), "has the wrong type".to_owned())])
+        );
+        let details = data_error_details("missing field `password` at line 1 column 26");
+        assert_eq!(
+            details,
+            BTreeMap::from([("password".to_owned(), "is required".to_owned())])
+        );
+        let details =
+            data_error_details("unknown field `admin`, expected one of `email`, `password`");
+        assert_eq!(
+            details,
+            BTreeMap::from([("admin".to_owned(), "is not allowed".to_owned())])
+        );
+    }
+
+    #[test]
+    fn two_authorization_headers_are_refused() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::AUTHORIZATION, "Bearer a".parse().unwrap());
+        headers.append(header::AUTHORIZATION, "Bearer b".parse().unwrap());
+        assert!(bearer_token(&headers).is_none());
     }
 
     #[test]

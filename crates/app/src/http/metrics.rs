@@ -69,7 +69,12 @@ impl Metrics {
 /// Middleware timing every request by its route template (never the raw path, which
 /// would make ids into labels).
 pub(super) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
+    // A fixed set: any other method would let clients mint label values at will.
+    let method = match request.method().as_str() {
+        known @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => known,
+        _ => "OTHER",
+    }
+    .to_owned();
     let route = request
         .extensions()
         .get::<MatchedPath>()

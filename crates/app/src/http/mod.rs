@@ -26,7 +26,8 @@ use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 /// Largest request body accepted (SPEC.md section 4).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -81,7 +82,11 @@ pub fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(TraceLayer::new_for_http())
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 // Responses carry personal data and tokens: never cache them, never sniff.
                 .layer(SetResponseHeaderLayer::overriding(
@@ -96,8 +101,37 @@ pub fn router(state: AppState) -> Router {
                     ApiError::Unavailable.into_response()
                 }))
                 .timeout(REQUEST_TIMEOUT)
+                .layer(axum::middleware::from_fn(reject_declared_oversize))
                 .layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
+}
+
+/// One INFO span per request, carrying its id, so every log line of a request (a 500's
+/// cause included) can be traced back to it.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), id)
+}
+
+/// Answers 413 at once when `Content-Length` announces more than [`BODY_LIMIT`], instead
+/// of waiting for a body that a lying client may never send.
+async fn reject_declared_oversize(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
+        return ApiError::PayloadTooLarge.into_response();
+    }
+    next.run(request).await
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests

@@ -1,6 +1,6 @@
 //! The accounts and sessions API (SPEC.md section 4.1) through a real server.
 
-use crate::server::{PASSWORD, TestApp, expect_error};
+use crate::server::{PASSWORD, TestApp, expect_error, now};
 use auth_ports::{AuditQuery, AuditRepository, Email, UserRepository};
 use auth_testing::TestDatabase;
 use reqwest::StatusCode;
@@ -18,6 +18,8 @@ auth_testing::on_both_backends!(
     bad_bodies_get_clean_errors_and_write_nothing,
     bad_tokens_are_unauthorized_with_a_challenge,
     login_events_are_audited,
+    a_disabled_account_is_refused_only_with_the_right_password,
+    a_lying_content_length_is_refused_at_once,
 );
 
 async fn audit_actions(app: &TestApp) -> Vec<(String, bool, Option<String>)> {
@@ -636,4 +638,173 @@ async fn rate_limits_answer_429_even_for_the_right_password(app: &TestApp) {
         .unwrap();
     assert!((1..=60).contains(&retry));
     expect_error(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+async fn a_disabled_account_is_refused_only_with_the_right_password(app: &TestApp) {
+    use auth_ports::{UserId, UserStatus, UserUpdate};
+    let id = app.register("sus@example.com").await;
+    let id = UserId(id.parse().unwrap());
+    let token = app.login("sus@example.com", PASSWORD).await;
+    let suspend = UserUpdate {
+        status: Some(UserStatus::Suspended),
+        ..Default::default()
+    };
+    app.store.users().update(id, suspend, now()).await.unwrap();
+    assert_eq!(
+        app.get("/v1/auth/me", &token).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "sessions end"
+    );
+    let wrong = app
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "sus@example.com", "password": "wrong password!"}),
+        )
+        .await;
+    expect_error(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let right = app
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "sus@example.com", "password": PASSWORD}),
+        )
+        .await;
+    expect_error(right, StatusCode::FORBIDDEN, "account_disabled").await;
+}
+
+async fn a_lying_content_length_is_refused_at_once(app: &TestApp) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = "POST /v1/auth/register HTTP/1.1\r\nHost: authd\r\ncontent-type: application/json\r\n\
+                   content-length: 99999999\r\n\r\n{}";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = vec![0; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut response)).await;
+    let text = String::from_utf8_lossy(&response[..read.unwrap().unwrap()]).into_owned();
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("payload_too_large"), "{text}");
+}
+
+/// Logins must have a verified email.
+pub struct VerifiedOnly(TestApp);
+
+impl VerifiedOnly {
+    pub async fn open(database: TestDatabase) -> Self {
+        Self(TestApp::open_with(database, &[("REQUIRE_VERIFIED_EMAIL", "true")]).await)
+    }
+}
+
+/// Behind a trusted proxy on 127.0.0.1, with three logins per minute per IP or account.
+pub struct BehindProxy(TestApp);
+
+impl BehindProxy {
+    pub async fn open(database: TestDatabase) -> Self {
+        let vars = [
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+            ("RATE_LIMIT_LOGIN_PER_MIN", "3"),
+        ];
+        Self(TestApp::open_with(database, &vars).await)
+    }
+}
+
+mod verified {
+    auth_testing::on_both_backends!(crate::auth::VerifiedOnly; unverified_emails_cannot_log_in);
+    async fn unverified_emails_cannot_log_in(f: &super::VerifiedOnly) {
+        super::unverified_emails_cannot_log_in(&f.0).await;
+    }
+}
+
+mod proxy {
+    auth_testing::on_both_backends!(crate::auth::BehindProxy; client_addresses_come_from_the_trusted_proxy);
+    async fn client_addresses_come_from_the_trusted_proxy(f: &super::BehindProxy) {
+        super::client_addresses_come_from_the_trusted_proxy(&f.0).await;
+    }
+}
+
+async fn unverified_emails_cannot_log_in(app: &TestApp) {
+    use auth_ports::UserId;
+    let id = app.register("unv@example.com").await;
+    let wrong = app
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "unv@example.com", "password": "wrong password!"}),
+        )
+        .await;
+    expect_error(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let right = app
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "unv@example.com", "password": PASSWORD}),
+        )
+        .await;
+    expect_error(right, StatusCode::FORBIDDEN, "email_not_verified").await;
+    let id = UserId(id.parse().unwrap());
+    app.store
+        .users()
+        .mark_email_verified(id, now())
+        .await
+        .unwrap();
+    app.login("unv@example.com", PASSWORD).await;
+}
+
+async fn client_addresses_come_from_the_trusted_proxy(app: &TestApp) {
+    app.register("px@example.com").await;
+    let login_from = |ip: &'static str, email: &'static str| {
+        app.client
+            .post(app.url("/v1/auth/login"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+    };
+    // The per-account limit holds across client addresses.
+    for ip in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        assert_eq!(
+            login_from(ip, "px@example.com").await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let fourth = login_from("203.0.113.4", "px@example.com").await.unwrap();
+    expect_error(fourth, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+
+    // The audit trail and the session record the forwarded client, not the proxy.
+    let entries = app
+        .store
+        .audit()
+        .query(AuditQuery {
+            action: Some("auth.login".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ips: Vec<String> = entries
+        .iter()
+        .filter(|e| e.success)
+        .filter_map(|e| e.ip_address.map(|ip| ip.to_string()))
+        .collect();
+    assert_eq!(ips, ["203.0.113.3", "203.0.113.2", "203.0.113.1"]);
+
+    // The per-IP limit holds across accounts.
+    for (i, email) in [
+        "p1@example.com",
+        "p2@example.com",
+        "p3@example.com",
+        "p4@example.com",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        app.register(email).await;
+        let status = login_from("198.51.100.9", email).await.unwrap().status();
+        let expected = if i < 3 {
+            StatusCode::OK
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(status, expected, "{email}");
+    }
 }

@@ -156,3 +156,9 @@ pub async fn expect_error(response: Response, status: StatusCode, code: &str) ->
     assert!(body["error"]["message"].is_string());
     body
 }
+
+/// The tests' own clock, for writing to the store directly.
+#[allow(clippy::disallowed_methods)]
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}

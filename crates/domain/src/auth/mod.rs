@@ -271,10 +271,17 @@ impl AuthService {
         }
     }
 
+    /// The rate-limit key of a client address: the address itself for IPv4, its /64 for
+    /// IPv6 (one subscriber usually holds a whole /64, so single addresses are free).
     fn ip_key(client: &ClientInfo) -> String {
-        client
-            .ip
-            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+        match client.ip {
+            Some(std::net::IpAddr::V6(ip)) => {
+                let s = ip.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            Some(ip) => ip.to_string(),
+            None => "unknown".to_owned(),
+        }
     }
 
     /// Creates an active account with the `user` role and records `user.register`.

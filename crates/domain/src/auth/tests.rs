@@ -959,3 +959,20 @@ async fn names_with_invisible_characters_are_rejected_before_hashing() {
     };
     assert!(fields.fields().contains_key("first_name"));
 }
+
+#[test]
+fn ipv6_clients_are_limited_per_64() {
+    let client = |ip: &str| ClientInfo {
+        ip: Some(ip.parse().unwrap()),
+        user_agent: None,
+    };
+    assert_eq!(
+        AuthService::ip_key(&client("2001:db8:1:2:aaaa::1")),
+        "2001:db8:1:2::/64"
+    );
+    assert_eq!(
+        AuthService::ip_key(&client("2001:db8:1:2:bbbb::9")),
+        "2001:db8:1:2::/64"
+    );
+    assert_eq!(AuthService::ip_key(&client("192.0.2.1")), "192.0.2.1");
+}
