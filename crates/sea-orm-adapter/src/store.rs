@@ -99,12 +99,6 @@ impl Store {
         self.db.close().await.store()
     }
 
-    /// Whether this is the embedded SQLite backend.
-    #[must_use]
-    pub fn is_sqlite(&self) -> bool {
-        self.db.get_database_backend() == DbBackend::Sqlite
-    }
-
     /// The user repository.
     #[must_use]
     pub fn users(&self) -> SeaOrmUserRepository {

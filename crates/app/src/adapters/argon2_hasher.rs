@@ -22,22 +22,27 @@ pub struct Argon2PasswordHasher {
     queue_timeout: Duration,
 }
 
-/// What the blocking closures need; shared so each hash clones an `Arc`, not the context.
-struct Inner {
+/// argon2 with the configured parameters and its reusable working memory.
+struct Engine {
     argon2: Argon2<'static>,
     params: Params,
-    /// Verified against when there is no stored hash, so unknown users cost a full hash.
-    dummy: Phc,
     /// argon2's working memory, allocated once per concurrent slot and reused: a fresh
     /// 19 MiB allocation per hash would be kept by the allocator of each blocking thread
     /// that ever hashed, and peak memory would grow with the thread count, not the slots.
     memory: Mutex<Vec<Vec<Block>>>,
 }
 
+/// What the blocking closures need; shared so each hash clones an `Arc`, not the context.
+struct Inner {
+    engine: Engine,
+    /// Verified against when there is no stored hash, so unknown users cost a full hash.
+    dummy: Phc,
+}
+
 impl std::fmt::Debug for Argon2PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Argon2PasswordHasher")
-            .field("params", &self.inner.params)
+            .field("params", &self.inner.engine.params)
             .field("available_permits", &self.permits.available_permits())
             .field("queue_timeout", &self.queue_timeout)
             .finish_non_exhaustive()
@@ -75,12 +80,15 @@ impl Argon2PasswordHasher {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)
             .map_err(|e| HashError::Failed(format!("the OS RNG failed: {e}")))?;
-        let inner = Inner { argon2, params, dummy: Phc::new("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").map_err(|e| HashError::Failed(format!("{e}")))?, memory: Mutex::new(Vec::new()) };
-        let dummy = inner.hash(&secret)?;
-        let dummy = Phc::new(dummy.expose())
+        let engine = Engine {
+            argon2,
+            params,
+            memory: Mutex::new(Vec::new()),
+        };
+        let dummy = Phc::new(engine.hash(&secret)?.expose())
             .map_err(|e| HashError::Failed(format!("cannot make the dummy hash: {e}")))?;
         Ok(Self {
-            inner: Arc::new(Inner { dummy, ..inner }),
+            inner: Arc::new(Inner { engine, dummy }),
             permits: Arc::new(Semaphore::new(max_concurrent.min(Semaphore::MAX_PERMITS))),
             queue_timeout,
         })
@@ -117,7 +125,7 @@ impl Argon2PasswordHasher {
     }
 }
 
-impl Inner {
+impl Engine {
     /// Runs argon2 with `argon2`'s parameters into `out`, on a reused memory buffer.
     fn compute(
         &self,
@@ -200,29 +208,6 @@ impl Inner {
         Ok(computed == *expected)
     }
 
-    fn verify(&self, password: &[u8], stored: Option<&str>) -> Result<Verification, HashError> {
-        let Some(stored) = stored else {
-            // Same work as a real check; the outcome is ignored on purpose.
-            let _ = self.matches(password, &self.dummy);
-            return Ok(Verification::Mismatch);
-        };
-        // Error messages name what is wrong, never the stored string itself.
-        let malformed = |e: &dyn std::fmt::Display| {
-            HashError::Failed(format!("the stored password hash is malformed: {e}"))
-        };
-        let phc = Phc::new(stored).map_err(|e| malformed(&e))?;
-        let algorithm = Algorithm::try_from(phc.algorithm.as_str()).map_err(|e| malformed(&e))?;
-        let stored_params = Params::try_from(&phc).map_err(|e| malformed(&e))?;
-        if !self.matches(password, &phc)? {
-            return Ok(Verification::Mismatch);
-        }
-        Ok(Verification::Match {
-            needs_rehash: algorithm != Algorithm::Argon2id
-                || phc.version != Some(Version::V0x13.into())
-                || !self.same_cost(&stored_params),
-        })
-    }
-
     fn same_cost(&self, stored: &Params) -> bool {
         let len = |p: &Params| p.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
         stored.m_cost() == self.params.m_cost()
@@ -232,11 +217,37 @@ impl Inner {
     }
 }
 
+impl Inner {
+    fn verify(&self, password: &[u8], stored: Option<&str>) -> Result<Verification, HashError> {
+        let Some(stored) = stored else {
+            // Same work as a real check; the outcome is ignored on purpose.
+            let _ = self.engine.matches(password, &self.dummy);
+            return Ok(Verification::Mismatch);
+        };
+        // Error messages name what is wrong, never the stored string itself.
+        let malformed = |e: &dyn std::fmt::Display| {
+            HashError::Failed(format!("the stored password hash is malformed: {e}"))
+        };
+        let phc = Phc::new(stored).map_err(|e| malformed(&e))?;
+        let algorithm = Algorithm::try_from(phc.algorithm.as_str()).map_err(|e| malformed(&e))?;
+        let stored_params = Params::try_from(&phc).map_err(|e| malformed(&e))?;
+        if !self.engine.matches(password, &phc)? {
+            return Ok(Verification::Mismatch);
+        }
+        Ok(Verification::Match {
+            needs_rehash: algorithm != Algorithm::Argon2id
+                || phc.version != Some(Version::V0x13.into())
+                || !self.engine.same_cost(&stored_params),
+        })
+    }
+}
+
 #[async_trait::async_trait]
 impl PasswordHasher for Argon2PasswordHasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         let password = password.expose().to_owned();
-        self.run(move |inner| inner.hash(password.as_bytes())).await
+        self.run(move |inner| inner.engine.hash(password.as_bytes()))
+            .await
     }
 
     async fn verify(
@@ -421,27 +432,5 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
         drop(held);
         assert!(hasher.hash(&password("pw")).await.is_ok());
-    }
-
-    #[tokio::test]
-    async fn a_second_concurrent_hash_waits_for_the_first() {
-        // A real slow hash holds the only slot while a second call waits briefly.
-        let hasher = Arc::new(
-            Argon2PasswordHasher::new(&config(65_536, 3), 1, Duration::from_millis(1)).unwrap(),
-        );
-        let first = {
-            let hasher = Arc::clone(&hasher);
-            tokio::spawn(async move { hasher.hash(&password("one")).await })
-        };
-        // Let the first call take the slot.
-        while hasher.permits.available_permits() > 0 && !first.is_finished() {
-            tokio::task::yield_now().await;
-        }
-        let second = hasher.hash(&password("two")).await;
-        // If the first hash is still running, it held the slot for the whole second call.
-        if !first.is_finished() {
-            assert!(matches!(second, Err(HashError::Busy)));
-        }
-        assert!(first.await.unwrap().is_ok());
     }
 }
