@@ -42,21 +42,22 @@ async fn metrics_count_logins_and_time_requests(app: &TestApp) {
     );
 }
 
-/// A TCP relay to PostgreSQL that can be cut and restored, to play a database outage.
+/// A TCP relay to a local server that can be cut and restored, to play an outage.
 struct Relay {
     port: u16,
     task: Option<JoinHandle<()>>,
 }
 
 impl Relay {
-    async fn start(port: u16) -> Self {
+    /// Relays `127.0.0.1:port` (0: any free port) to `target`.
+    async fn start(port: u16, target: &'static str) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let task = tokio::spawn(async move {
             let mut links = tokio::task::JoinSet::new();
             while let Ok((mut client, _)) = listener.accept().await {
                 links.spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect("127.0.0.1:5432").await {
+                    if let Ok(mut server) = TcpStream::connect(target).await {
                         let _ = copy_bidirectional(&mut client, &mut server).await;
                     }
                 });
@@ -81,7 +82,7 @@ async fn a_database_outage_answers_503_quickly_and_recovers() {
     let Some(db) = TestDatabase::postgres().await else {
         return;
     };
-    let mut relay = Relay::start(0).await;
+    let mut relay = Relay::start(0, "127.0.0.1:5432").await;
     let port = relay.port;
     let url = db
         .url()
@@ -116,7 +117,7 @@ async fn a_database_outage_answers_503_quickly_and_recovers() {
         .await;
     expect_error(login, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
 
-    let _relay = Relay::start(port).await;
+    let _relay = Relay::start(port, "127.0.0.1:5432").await;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if app.get("/v1/auth/me", &token).await.status() == StatusCode::OK {
@@ -207,7 +208,7 @@ async fn two_instances_share_sessions_locks_and_revocations() {
 }
 
 #[tokio::test]
-async fn with_redis_the_login_limit_is_global_and_survives_redis_going_away() {
+async fn with_redis_the_login_limit_is_global_and_an_unreachable_redis_does_not_stop_logins() {
     let Some(redis) = crate::redis_url() else {
         return;
     };
@@ -241,4 +242,84 @@ async fn with_redis_the_login_limit_is_global_and_survives_redis_going_away() {
     let started = Instant::now();
     c.login("rl@example.com", PASSWORD).await;
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_keep_working_while_redis_is_down_and_it_is_used_again_when_back() {
+    let Some(redis_url) = crate::redis_url() else {
+        return;
+    };
+    assert!(
+        redis_url.contains("127.0.0.1:6379"),
+        "TEST_REDIS_URL must be the local Redis"
+    );
+    let mut relay = Relay::start(0, "127.0.0.1:6379").await;
+    let port = relay.port;
+    let db = TestDatabase::sqlite();
+    let prefix = format!("{}:", uuid::Uuid::new_v4());
+    let through_relay = format!("redis://127.0.0.1:{port}");
+    let vars = [
+        ("REDIS_URL", through_relay.as_str()),
+        ("RATE_LIMIT_LOGIN_PER_MIN", "100"),
+    ];
+    let app = TestApp::start(db.url(), &vars, &prefix).await;
+    app.register("down@example.com").await;
+
+    // What the shared limiter has counted, read straight from Redis.
+    let redis = redis::Client::open(redis_url.as_str()).unwrap();
+    let mut redis = redis.get_multiplexed_async_connection().await.unwrap();
+    let pattern = format!("{prefix}*login:account:down@example.com");
+    let counted = |redis: &mut redis::aio::MultiplexedConnection| {
+        let mut redis = redis.clone();
+        let pattern = pattern.clone();
+        async move {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(&pattern)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            let mut total = 0;
+            for key in keys {
+                let n: i64 = redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut redis)
+                    .await
+                    .unwrap();
+                total += n;
+            }
+            total
+        }
+    };
+    app.login("down@example.com", PASSWORD).await;
+    assert_eq!(
+        counted(&mut redis).await,
+        1,
+        "counted in Redis while it is up"
+    );
+
+    relay.cut();
+    for _ in 0..3 {
+        let started = Instant::now();
+        app.login("down@example.com", PASSWORD).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "no waiting on a dead Redis"
+        );
+    }
+    assert_eq!(
+        counted(&mut redis).await,
+        1,
+        "nothing reached Redis while it was away"
+    );
+
+    let _relay = Relay::start(port, "127.0.0.1:6379").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while counted(&mut redis).await < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the limiter did not return to Redis"
+        );
+        app.login("down@example.com", PASSWORD).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
