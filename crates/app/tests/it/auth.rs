@@ -80,13 +80,7 @@ async fn register_login_me_logout(app: &TestApp) {
 
 async fn register_rejects_duplicates_and_weak_passwords(app: &TestApp) {
     app.register("bob@example.com").await;
-    let again = app
-        .post(
-            "/v1/auth/register",
-            None,
-            json!({"email": "BOB@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let again = app.try_register("BOB@example.com", PASSWORD).await;
     expect_error(again, StatusCode::CONFLICT, "email_taken").await;
 
     for (password, why) in [
@@ -94,13 +88,7 @@ async fn register_rejects_duplicates_and_weak_passwords(app: &TestApp) {
         ("password1234", "common"),
         ("my new password is long", "contains email"),
     ] {
-        let weak = app
-            .post(
-                "/v1/auth/register",
-                None,
-                json!({"email": "new@example.com", "password": password}),
-            )
-            .await;
+        let weak = app.try_register("new@example.com", password).await;
         let body = expect_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
         assert!(
             body["error"]["details"]["password"].is_string(),
@@ -108,20 +96,10 @@ async fn register_rejects_duplicates_and_weak_passwords(app: &TestApp) {
         );
     }
     let weak = app
-        .post(
-            "/v1/auth/register",
-            None,
-            json!({"email": "bob.builder@example.com", "password": "I am bob.builder!!"}),
-        )
+        .try_register("bob.builder@example.com", "I am bob.builder!!")
         .await;
     expect_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let bad_email = app
-        .post(
-            "/v1/auth/register",
-            None,
-            json!({"email": "not-an-email", "password": PASSWORD}),
-        )
-        .await;
+    let bad_email = app.try_register("not-an-email", PASSWORD).await;
     let body = expect_error(
         bad_email,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -151,13 +129,7 @@ async fn register_rejects_duplicates_and_weak_passwords(app: &TestApp) {
 }
 
 async fn register_and_login_never_return_secrets(app: &TestApp) {
-    let response = app
-        .post(
-            "/v1/auth/register",
-            None,
-            json!({"email": "eve@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let response = app.try_register("eve@example.com", PASSWORD).await;
     let text = response.text().await.unwrap();
     assert!(
         !text.contains("argon2") && !text.contains(PASSWORD),
@@ -328,13 +300,7 @@ async fn password_change_revokes_other_sessions(app: &TestApp) {
         app.get("/v1/auth/me", &other).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let old = app
-        .post(
-            "/v1/auth/login",
-            None,
-            json!({"email": "fay@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let old = app.try_login("fay@example.com", PASSWORD).await;
     expect_error(old, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
     app.login("fay@example.com", new_password).await;
     let changes: Vec<bool> = audit_actions(app)
@@ -432,21 +398,9 @@ async fn bad_tokens_are_unauthorized_with_a_challenge(app: &TestApp) {
 
 async fn login_events_are_audited(app: &TestApp) {
     let id = app.register("hal@example.com").await;
-    let unknown = app
-        .post(
-            "/v1/auth/login",
-            None,
-            json!({"email": "nobody@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let unknown = app.try_login("nobody@example.com", PASSWORD).await;
     let unknown_body = expect_error(unknown, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-    let wrong = app
-        .post(
-            "/v1/auth/login",
-            None,
-            json!({"email": "hal@example.com", "password": "wrong password!"}),
-        )
-        .await;
+    let wrong = app.try_login("hal@example.com", "wrong password!").await;
     let wrong_body = expect_error(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
     assert_eq!(
         unknown_body, wrong_body,
@@ -611,26 +565,14 @@ async fn idle_sessions_expire(app: &TestApp) {
 async fn rate_limits_answer_429_even_for_the_right_password(app: &TestApp) {
     app.register("kit@example.com").await;
     app.register("lou@example.com").await;
-    let third = app
-        .post(
-            "/v1/auth/register",
-            None,
-            json!({"email": "max@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let third = app.try_register("max@example.com", PASSWORD).await;
     assert!(third.headers().contains_key("retry-after"));
     expect_error(third, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 
     for _ in 0..3 {
         app.login("kit@example.com", PASSWORD).await;
     }
-    let limited = app
-        .post(
-            "/v1/auth/login",
-            None,
-            json!({"email": "kit@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let limited = app.try_login("kit@example.com", PASSWORD).await;
     let retry: u64 = limited.headers()["retry-after"]
         .to_str()
         .unwrap()
@@ -655,21 +597,9 @@ async fn a_disabled_account_is_refused_only_with_the_right_password(app: &TestAp
         StatusCode::UNAUTHORIZED,
         "sessions end"
     );
-    let wrong = app
-        .post(
-            "/v1/auth/login",
-            None,
-            json!({"email": "sus@example.com", "password": "wrong password!"}),
-        )
-        .await;
+    let wrong = app.try_login("sus@example.com", "wrong password!").await;
     expect_error(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-    let right = app
-        .post(
-            "/v1/auth/login",
-            None,
-            json!({"email": "sus@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let right = app.try_login("sus@example.com", PASSWORD).await;
     expect_error(right, StatusCode::FORBIDDEN, "account_disabled").await;
 }
 
@@ -726,21 +656,9 @@ mod proxy {
 async fn unverified_emails_cannot_log_in(app: &TestApp) {
     use auth_ports::UserId;
     let id = app.register("unv@example.com").await;
-    let wrong = app
-        .post(
-            "/v1/auth/login",
-            None,
-            json!({"email": "unv@example.com", "password": "wrong password!"}),
-        )
-        .await;
+    let wrong = app.try_login("unv@example.com", "wrong password!").await;
     expect_error(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-    let right = app
-        .post(
-            "/v1/auth/login",
-            None,
-            json!({"email": "unv@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let right = app.try_login("unv@example.com", PASSWORD).await;
     expect_error(right, StatusCode::FORBIDDEN, "email_not_verified").await;
     let id = UserId(id.parse().unwrap());
     app.store

@@ -16,13 +16,7 @@ auth_testing::on_both_backends!(crate::server::TestApp; metrics_count_logins_and
 async fn metrics_count_logins_and_time_requests(app: &TestApp) {
     app.register("m@example.com").await;
     app.login("m@example.com", PASSWORD).await;
-    let wrong = app
-        .post(
-            "/v1/auth/login",
-            None,
-            json!({"email": "m@example.com", "password": "not it at all"}),
-        )
-        .await;
+    let wrong = app.try_login("m@example.com", "not it at all").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -108,13 +102,7 @@ async fn a_database_outage_answers_503_quickly_and_recovers() {
         );
         expect_error(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
     }
-    let login = app
-        .post(
-            "/v1/auth/login",
-            None,
-            json!({"email": "o@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let login = app.try_login("o@example.com", PASSWORD).await;
     expect_error(login, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
 
     let _relay = Relay::start(port, "127.0.0.1:5432").await;
@@ -188,22 +176,10 @@ async fn two_instances_share_sessions_locks_and_revocations() {
 
     // A lock set through A holds on B.
     for _ in 0..3 {
-        let wrong = a
-            .post(
-                "/v1/auth/login",
-                None,
-                json!({"email": "two@example.com", "password": "wrong guess!!"}),
-            )
-            .await;
+        let wrong = a.try_login("two@example.com", "wrong guess!!").await;
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     }
-    let locked = b
-        .post(
-            "/v1/auth/login",
-            None,
-            json!({"email": "two@example.com", "password": new_password}),
-        )
-        .await;
+    let locked = b.try_login("two@example.com", new_password).await;
     expect_error(locked, StatusCode::LOCKED, "account_locked").await;
 }
 
@@ -224,13 +200,7 @@ async fn with_redis_the_login_limit_is_global_and_an_unreachable_redis_does_not_
     a.login("rl@example.com", PASSWORD).await;
     b.login("rl@example.com", PASSWORD).await;
     a.login("rl@example.com", PASSWORD).await;
-    let fourth = b
-        .post(
-            "/v1/auth/login",
-            None,
-            json!({"email": "rl@example.com", "password": PASSWORD}),
-        )
-        .await;
+    let fourth = b.try_login("rl@example.com", PASSWORD).await;
     expect_error(fourth, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 
     // Redis unreachable: logins still work, limited in-process.

@@ -110,15 +110,29 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `POST /v1/auth/login` with these credentials.
+    pub async fn try_login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/v1/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// `POST /v1/auth/register` with these credentials.
+    pub async fn try_register(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/v1/auth/register",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
     /// Registers `email` with [`PASSWORD`] and returns the user id.
     pub async fn register(&self, email: &str) -> String {
-        let response = self
-            .post(
-                "/v1/auth/register",
-                None,
-                json!({"email": email, "password": PASSWORD}),
-            )
-            .await;
+        let response = self.try_register(email, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let body: Value = response.json().await.unwrap();
         body["user"]["id"].as_str().unwrap().to_owned()
@@ -126,13 +140,7 @@ impl TestApp {
 
     /// Logs in and returns the session token.
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let response = self
-            .post(
-                "/v1/auth/login",
-                None,
-                json!({"email": email, "password": password}),
-            )
-            .await;
+        let response = self.try_login(email, password).await;
         assert_eq!(response.status(), StatusCode::OK, "login of {email}");
         let body: Value = response.json().await.unwrap();
         body["session_token"].as_str().unwrap().to_owned()
