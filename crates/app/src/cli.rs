@@ -22,6 +22,17 @@ pub enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Housekeeping for operators.
+    #[command(subcommand)]
+    Maintenance(MaintenanceCommand),
+}
+
+/// `authd maintenance …`.
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceCommand {
+    /// Delete expired sessions, used or expired one-time tokens, and audit entries older
+    /// than `AUDIT_RETENTION_DAYS`, printing what was removed.
+    Cleanup,
 }
 
 /// `authd user …`.

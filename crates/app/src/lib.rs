@@ -6,6 +6,7 @@ pub mod adapters;
 pub mod cli;
 pub mod config;
 pub mod http;
+mod maintenance;
 mod migrate;
 mod user;
 
@@ -35,6 +36,9 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let store = connect(&config).await?;
     match command {
         Command::Migrate(command) => migrate::run(&store, command).await,
+        Command::Maintenance(cli::MaintenanceCommand::Cleanup) => {
+            maintenance::cleanup(&store, config.audit.retention).await
+        }
         Command::User(command) => {
             let state = build_state(&config, store, RATE_LIMIT_PREFIX).await?;
             user::run(state.auth(), command).await

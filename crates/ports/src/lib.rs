@@ -8,6 +8,7 @@ pub mod email;
 pub mod error;
 pub mod ids;
 pub mod oauth;
+pub mod one_time_token;
 pub mod rate_limit;
 pub mod role;
 pub mod secret;
@@ -21,6 +22,7 @@ pub use email::{Email, EmailError};
 pub use error::{Constraint, StoreError};
 pub use ids::{AuditEntryId, OAuthAccountId, RoleId, SessionId, UserId};
 pub use oauth::{OAuthAccount, OAuthAccountRepository, OAuthLink};
+pub use one_time_token::OneTimeTokenRepository;
 pub use rate_limit::{RateDecision, RateLimit, RateLimiter};
 pub use role::{NewRole, Role, RoleRepository, RoleUpdate};
 pub use secret::{BearerToken, Password};
@@ -38,6 +40,8 @@ pub use clock::MockClock;
 pub use crypto::{MockPasswordHasher, MockTokenGenerator};
 #[cfg(any(test, feature = "mock"))]
 pub use oauth::MockOAuthAccountRepository;
+#[cfg(any(test, feature = "mock"))]
+pub use one_time_token::MockOneTimeTokenRepository;
 #[cfg(any(test, feature = "mock"))]
 pub use rate_limit::MockRateLimiter;
 #[cfg(any(test, feature = "mock"))]

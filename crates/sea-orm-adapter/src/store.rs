@@ -3,8 +3,8 @@
 
 use crate::error::DbResultExt;
 use crate::{
-    SeaOrmAuditRepository, SeaOrmOAuthAccountRepository, SeaOrmRoleRepository,
-    SeaOrmSessionRepository, SeaOrmUserRepository,
+    SeaOrmAuditRepository, SeaOrmOAuthAccountRepository, SeaOrmOneTimeTokenRepository,
+    SeaOrmRoleRepository, SeaOrmSessionRepository, SeaOrmUserRepository,
 };
 use auth_ports::StoreError;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
@@ -127,5 +127,11 @@ impl Store {
     #[must_use]
     pub fn oauth_accounts(&self) -> SeaOrmOAuthAccountRepository {
         SeaOrmOAuthAccountRepository::new(self.db.clone())
+    }
+
+    /// The one-time token repository.
+    #[must_use]
+    pub fn one_time_tokens(&self) -> SeaOrmOneTimeTokenRepository {
+        SeaOrmOneTimeTokenRepository::new(self.db.clone())
     }
 }

@@ -229,3 +229,111 @@ async fn user_create_on_postgres() {
     };
     user_create_makes_a_verified_user_with_the_role(db.url()).await;
 }
+
+async fn cleanup_removes_only_what_is_spent(url: &str) {
+    use auth_ports::{
+        AuditQuery, AuditRepository, NewAuditEntry, NewSession, SessionRepository, TokenHash,
+        UserRepository,
+    };
+    assert!(migrate(url, &["up"]).contains("applied"));
+    let store = auth_sea_orm::Store::connect(&auth_sea_orm::PoolConfig {
+        url: url.to_owned(),
+        max_connections: 2,
+        min_connections: 0,
+        idle_timeout: std::time::Duration::from_secs(10),
+        connect_timeout: std::time::Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    let now = crate::server::now();
+    let new_user = auth_ports::NewUser {
+        email: auth_ports::Email::parse("clean@example.com").unwrap(),
+        password_hash: None,
+        first_name: None,
+        last_name: None,
+        email_verified: true,
+        role: None,
+        created_at: now,
+    };
+    let user = store.users().create(new_user).await.unwrap();
+    for (byte, expires_at) in [
+        (1u8, now - chrono::Duration::minutes(1)),
+        (2, now + chrono::Duration::hours(1)),
+    ] {
+        let session = NewSession {
+            user_id: user.id,
+            token_hash: TokenHash([byte; 32]),
+            expires_at,
+            ip_address: None,
+            user_agent: None,
+            created_at: now - chrono::Duration::hours(2),
+        };
+        store.sessions().create(session).await.unwrap();
+    }
+    for (action, age_days) in [("old", 91), ("recent", 89)] {
+        let entry = NewAuditEntry {
+            user_id: None,
+            action: action.into(),
+            resource_type: None,
+            resource_id: None,
+            ip_address: None,
+            user_agent: None,
+            details: serde_json::json!({}),
+            success: true,
+            error_message: None,
+            created_at: now - chrono::Duration::days(age_days),
+        };
+        store.audit().append(entry).await.unwrap();
+    }
+
+    let output = authd(
+        &[("DATABASE_URL", url), ("AUDIT_RETENTION_DAYS", "90")],
+        &["maintenance", "cleanup"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(text.contains("removed 1 expired session(s)"), "{text}");
+    assert!(
+        text.contains("removed 0 used or expired one-time token(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("removed 1 audit entry older than 90 days"),
+        "{text}"
+    );
+    assert_eq!(
+        store
+            .sessions()
+            .list_active_for_user(user.id, now)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let left = store
+        .audit()
+        .query(AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        left.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["recent"]
+    );
+}
+
+#[tokio::test]
+async fn cleanup_on_sqlite() {
+    let db = TestDatabase::sqlite();
+    cleanup_removes_only_what_is_spent(db.url()).await;
+}
+
+#[tokio::test]
+async fn cleanup_on_postgres() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    cleanup_removes_only_what_is_spent(db.url()).await;
+}

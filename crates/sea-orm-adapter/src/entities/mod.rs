@@ -3,6 +3,7 @@
 
 pub mod audit_logs;
 pub mod oauth_accounts;
+pub mod one_time_tokens;
 pub mod roles;
 pub mod sessions;
 pub mod user_roles;

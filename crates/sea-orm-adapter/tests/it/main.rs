@@ -8,6 +8,7 @@ mod harness;
 mod audit;
 mod migrations;
 mod oauth;
+mod one_time_tokens;
 mod roles;
 mod sessions;
 mod users;
