@@ -14,7 +14,7 @@ use adapters::{
     Argon2PasswordHasher, MemoryRateLimiter, RandomTokenGenerator, RedisRateLimiter, SystemClock,
 };
 use anyhow::Context as _;
-use auth_domain::{Auditor, AuthPolicy, AuthPorts, AuthService, PasswordPolicy};
+use auth_domain::{AdminService, Auditor, AuthPolicy, AuthPorts, AuthService, PasswordPolicy};
 use auth_ports::{Clock, LockoutPolicy, RateLimit, RateLimiter};
 use auth_sea_orm::{PoolConfig, Store};
 use cli::Command;
@@ -133,9 +133,11 @@ pub async fn build_state(
         },
         policy,
     );
+    let admin = AdminService::new(Arc::new(store.users()));
     Ok(http::AppState::new(
         store,
         auth,
+        admin,
         config.http.trusted_proxies.clone(),
     ))
 }

@@ -1,12 +1,14 @@
 //! The auth rules of authd. Depends only on `auth-ports` and small pure crates: no I/O,
 //! no runtime, no database; everything it needs from the world comes through a port.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod password_policy;
 pub mod permission;
 
+pub use admin::{AdminService, GetUserError, UserFilter, UserPage};
 pub use audit::{AuditEvent, Auditor, ClientInfo};
 pub use auth::{
     AuthPolicy, AuthPorts, AuthService, AuthenticateError, ChangePasswordError, LoginError,

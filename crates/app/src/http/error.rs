@@ -4,8 +4,8 @@
 //! be given its status on purpose instead of becoming a silent 500.
 
 use auth_domain::{
-    AuthenticateError, ChangePasswordError, Failure, FieldErrors, LoginError, RegisterError,
-    RevokeError,
+    AuthenticateError, ChangePasswordError, Failure, FieldErrors, GetUserError, LoginError,
+    RegisterError, RevokeError,
 };
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -29,6 +29,9 @@ pub enum ApiError {
     /// 403 `invalid_credentials`: the current password given to change it is wrong.
     #[error("wrong current password")]
     WrongCurrentPassword,
+    /// 403 `forbidden`: authenticated, but without the permission the route needs.
+    #[error("forbidden")]
+    Forbidden,
     /// 403 `account_disabled`.
     #[error("account disabled")]
     AccountDisabled,
@@ -95,6 +98,11 @@ impl ApiError {
                 S::FORBIDDEN,
                 "invalid_credentials",
                 "The current password is wrong",
+            ),
+            Self::Forbidden => (
+                S::FORBIDDEN,
+                "forbidden",
+                "You lack the permission this needs",
             ),
             Self::AccountDisabled => (S::FORBIDDEN, "account_disabled", "This account is disabled"),
             Self::EmailNotVerified => (
@@ -258,6 +266,15 @@ impl From<ChangePasswordError> for ApiError {
             ChangePasswordError::InvalidCredentials => Self::WrongCurrentPassword,
             ChangePasswordError::Invalid(errors) => Self::Validation(fields(&errors)),
             ChangePasswordError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<GetUserError> for ApiError {
+    fn from(err: GetUserError) -> Self {
+        match err {
+            GetUserError::NotFound => Self::NotFound,
+            GetUserError::Failure(failure) => failure.into(),
         }
     }
 }

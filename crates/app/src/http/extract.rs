@@ -95,6 +95,69 @@ fn bearer_token(headers: &HeaderMap) -> Option<BearerToken> {
         .then(|| BearerToken::new(token.to_owned()))
 }
 
+/// A permission a route requires (SPEC.md section 4.2), as a type, so a handler states
+/// it in its signature and never checks by hand.
+pub trait Permission {
+    /// The permission string, e.g. `users:read`.
+    const NAME: &'static str;
+}
+
+macro_rules! permissions {
+    ($($(#[$doc:meta])* $name:ident = $value:literal;)*) => {
+        $(
+            $(#[$doc])*
+            pub struct $name;
+
+            impl Permission for $name {
+                const NAME: &'static str = $value;
+            }
+        )*
+    };
+}
+
+permissions! {
+    /// `users:read`: list and read accounts.
+    UsersRead = "users:read";
+}
+
+/// Proof that the caller holds `P` (directly, through `resource:*`, or through `*`): 401
+/// without a valid session, 403 `forbidden` without the permission. Permissions are
+/// read with the session on every request, so a change applies at the next one.
+pub struct Authorized<P>(std::marker::PhantomData<P>);
+
+impl<P: Permission> FromRequestParts<AppState> for Authorized<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
+        if auth_domain::permission::is_granted(&principal.permissions, P::NAME) {
+            Ok(Self(std::marker::PhantomData))
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// Query parameters; a value of the wrong type (a non-numeric `limit`) is a 422.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let text = rejection.body_text();
+                let message = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                Err(ApiError::Validation(data_error_details(message)))
+            }
+        }
+    }
+}
+
 /// Where the request came from: the socket's peer, or — only when that peer is a trusted
 /// proxy — the nearest untrusted address in `X-Forwarded-For`.
 pub struct Client(pub ClientInfo);

@@ -1,6 +1,7 @@
 //! The HTTP API (SPEC.md section 4) on axum: routes, shared state, the middleware every
 //! request passes through, and graceful shutdown.
 
+mod admin;
 mod auth;
 mod error;
 mod extract;
@@ -11,7 +12,7 @@ mod openapi;
 pub use error::ApiError;
 pub use metrics::Metrics;
 
-use auth_domain::AuthService;
+use auth_domain::{AdminService, AuthService};
 use auth_sea_orm::Store;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
@@ -41,6 +42,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct AppState {
     store: Store,
     auth: AuthService,
+    admin: AdminService,
     metrics: Metrics,
     trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }
@@ -48,10 +50,16 @@ pub struct AppState {
 impl AppState {
     /// State over the given database and services.
     #[must_use]
-    pub fn new(store: Store, auth: AuthService, trusted_proxies: Vec<ipnet::IpNet>) -> Self {
+    pub fn new(
+        store: Store,
+        auth: AuthService,
+        admin: AdminService,
+        trusted_proxies: Vec<ipnet::IpNet>,
+    ) -> Self {
         Self {
             store,
             auth,
+            admin,
             metrics: Metrics::default(),
             trusted_proxies: Arc::new(trusted_proxies),
         }
@@ -70,6 +78,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(auth::routes())
+        .merge(admin::routes())
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::NotFound })

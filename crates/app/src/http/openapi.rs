@@ -2,7 +2,7 @@
 //! `#[utoipa::path]` annotations on the handlers, so a route is documented where it is
 //! written. This module only describes: it must not change how any request is answered.
 
-use super::{auth, health, metrics};
+use super::{admin, auth, health, metrics};
 use axum::Json;
 use errors::{
     BadRequest, ErrorBody, Internal, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
@@ -20,7 +20,7 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
     info(
         title = "authd",
         version = env!("CARGO_PKG_VERSION"),
-        description = "Accounts and sessions. Authenticated operations \
+        description = "Accounts, sessions and administration. Authenticated operations \
             take `Authorization: Bearer <session_token>` from `POST /v1/auth/login`. Every \
             error answers `{\"error\": {\"code\", \"message\", \"details\"?}}`; an unknown \
             route answers 404 `not_found` and a wrong method 405 `method_not_allowed`."
@@ -38,6 +38,8 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         auth::sessions,
         auth::revoke_session,
         auth::change_password,
+        admin::list_users,
+        admin::get_user,
     ),
     components(
         schemas(ErrorBody),
@@ -56,6 +58,7 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
     tags(
         (name = "auth", description = "Registration, login and the caller's own sessions"),
         (name = "operations", description = "Health, metrics and this document"),
+        (name = "admin", description = "Operators: accounts (each route names the permission it needs)"),
     )
 )]
 struct ApiDoc;

@@ -16,7 +16,7 @@ auth_testing::on_both_backends!(
 
 /// Every route of the router, with its methods. Adding a route means adding it here, and
 /// `documented_operations_are_exactly_the_routed_ones` fails until it is documented.
-const ROUTES: [(&str, &str); 12] = [
+const ROUTES: [(&str, &str); 14] = [
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -29,6 +29,8 @@ const ROUTES: [(&str, &str); 12] = [
     ("get", "/v1/auth/sessions"),
     ("delete", "/v1/auth/sessions/{id}"),
     ("post", "/v1/auth/password"),
+    ("get", "/v1/admin/users"),
+    ("get", "/v1/admin/users/{id}"),
 ];
 
 /// The methods probed on every documented path (HEAD and OPTIONS follow GET and CORS).
@@ -96,9 +98,10 @@ async fn openapi_documents_every_route(app: &TestApp) {
     );
     for (method, path) in ROUTES {
         let secured = !document["paths"][path][method]["security"].is_null();
-        let authenticated = path.starts_with("/v1/auth/")
-            && !path.ends_with("/register")
-            && !path.ends_with("/login");
+        let authenticated = path.starts_with("/v1/admin/")
+            || (path.starts_with("/v1/auth/")
+                && !path.ends_with("/register")
+                && !path.ends_with("/login"));
         assert_eq!(secured, authenticated, "{method} {path}");
         if authenticated {
             let unauthorized = &document["paths"][path][method]["responses"]["401"];
