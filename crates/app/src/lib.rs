@@ -133,7 +133,7 @@ pub async fn build_state(
         },
         policy,
     );
-    let admin = AdminService::new(Arc::new(store.users()));
+    let admin = AdminService::new(Arc::new(store.users()), Arc::new(store.audit()));
     Ok(http::AppState::new(
         store,
         auth,

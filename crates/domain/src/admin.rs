@@ -2,7 +2,12 @@
 //! searching users with cursor pagination, newest first, stable while users are added.
 
 use crate::error::Failure;
-use auth_ports::{User, UserCursor, UserId, UserQuery, UserRepository, UserStatus};
+use auth_ports::{
+    AuditCursor, AuditEntry, AuditQuery, AuditRepository, User, UserCursor, UserId, UserQuery,
+    UserRepository, UserStatus,
+};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Fewest and most users a page may hold; what is asked for is clamped into this range.
@@ -40,17 +45,89 @@ pub enum GetUserError {
     Failure(#[from] Failure),
 }
 
-/// Reads accounts for operators. Authorization is the caller's job (the HTTP guard).
+/// One page of audit entries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditPage {
+    /// The entries, newest first.
+    pub entries: Vec<AuditEntry>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<AuditCursor>,
+}
+
+/// The page size to use for what was asked: clamped to [`PAGE_LIMITS`], the default when
+/// nothing was asked.
+fn page_limit(asked: Option<i64>) -> u32 {
+    asked.map_or(DEFAULT_PAGE_LIMIT, |asked| {
+        let (low, high) = (
+            i64::from(*PAGE_LIMITS.start()),
+            i64::from(*PAGE_LIMITS.end()),
+        );
+        u32::try_from(asked.clamp(low, high)).unwrap_or(DEFAULT_PAGE_LIMIT)
+    })
+}
+
+/// Keeps `limit` of `rows` (fetched with one extra) and says whether more exist.
+fn split_page<T>(mut rows: Vec<T>, limit: u32) -> (Vec<T>, bool) {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    (rows, more)
+}
+
+/// Reads accounts and the audit trail for operators. Authorization is the caller's job
+/// (the HTTP guard).
 #[derive(Clone)]
 pub struct AdminService {
     users: Arc<dyn UserRepository>,
+    audit: Arc<dyn AuditRepository>,
 }
 
 impl AdminService {
-    /// A service over the user repository.
+    /// A service over the user and audit repositories.
     #[must_use]
-    pub fn new(users: Arc<dyn UserRepository>) -> Self {
-        Self { users }
+    pub fn new(users: Arc<dyn UserRepository>, audit: Arc<dyn AuditRepository>) -> Self {
+        Self { users, audit }
+    }
+
+    /// One page of audit entries matching `query` (its `limit` is ignored; `limit` is
+    /// clamped like a user page), newest first.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn audit_entries(
+        &self,
+        query: AuditQuery,
+        limit: Option<i64>,
+    ) -> Result<AuditPage, Failure> {
+        let limit = page_limit(limit);
+        let rows = self
+            .audit
+            .query(AuditQuery {
+                limit: limit + 1,
+                ..query
+            })
+            .await?;
+        let (entries, more) = split_page(rows, limit);
+        let next = more
+            .then(|| {
+                entries.last().map(|e| AuditCursor {
+                    created_at: e.created_at,
+                    id: e.id,
+                })
+            })
+            .flatten();
+        Ok(AuditPage { entries, next })
+    }
+
+    /// How many audit entries each action has in `[from, to)`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn audit_counts(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<BTreeMap<String, u64>, Failure> {
+        Ok(self.audit.count_by_action(from, to).await?)
     }
 
     /// One page of users matching `filter`, after `after`, of `limit` users (clamped to
@@ -78,17 +155,15 @@ impl AdminService {
             limit: limit + 1,
             after,
         };
-        let mut users = self.users.list(query).await?;
-        let more = users.len() > limit as usize;
-        users.truncate(limit as usize);
-        let next = if more {
-            users.last().map(|u| UserCursor {
-                created_at: u.created_at,
-                id: u.id,
+        let (users, more) = split_page(self.users.list(query).await?, limit);
+        let next = more
+            .then(|| {
+                users.last().map(|u| UserCursor {
+                    created_at: u.created_at,
+                    id: u.id,
+                })
             })
-        } else {
-            None
-        };
+            .flatten();
         Ok(UserPage { users, next })
     }
 
@@ -140,7 +215,10 @@ mod tests {
             .times(1)
             .withf(move |q| q.limit == expected_limit)
             .returning(move |_| Ok((0..returned as u32).map(user).collect()));
-        AdminService::new(Arc::new(users))
+        AdminService::new(
+            Arc::new(users),
+            Arc::new(auth_ports::MockAuditRepository::new()),
+        )
     }
 
     #[tokio::test]
@@ -190,9 +268,46 @@ mod tests {
     async fn an_unknown_user_is_not_found() {
         let mut users = MockUserRepository::new();
         users.expect_find_by_id().returning(|_| Ok(None));
-        let err = AdminService::new(Arc::new(users))
-            .get_user(UserId::new())
-            .await;
+        let err = AdminService::new(
+            Arc::new(users),
+            Arc::new(auth_ports::MockAuditRepository::new()),
+        )
+        .get_user(UserId::new())
+        .await;
         assert!(matches!(err, Err(GetUserError::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn audit_pages_fetch_one_extra_and_point_at_their_last_entry() {
+        let mut audit = auth_ports::MockAuditRepository::new();
+        audit
+            .expect_query()
+            .times(1)
+            .withf(|q| q.limit == 3 && q.action.as_deref() == Some("auth.login"))
+            .returning(|q| {
+                Ok((0..q.limit)
+                    .map(|i| AuditEntry {
+                        id: auth_ports::AuditEntryId(100 - i64::from(i)),
+                        user_id: None,
+                        action: "auth.login".into(),
+                        resource_type: None,
+                        resource_id: None,
+                        ip_address: None,
+                        user_agent: None,
+                        details: serde_json::json!({}),
+                        success: true,
+                        error_message: None,
+                        created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+                    })
+                    .collect())
+            });
+        let service = AdminService::new(Arc::new(MockUserRepository::new()), Arc::new(audit));
+        let query = AuditQuery {
+            action: Some("auth.login".into()),
+            ..AuditQuery::default()
+        };
+        let page = service.audit_entries(query, Some(2)).await.unwrap();
+        assert_eq!(page.entries.len(), 2);
+        assert_eq!(page.next.map(|c| c.id), Some(auth_ports::AuditEntryId(99)));
     }
 }

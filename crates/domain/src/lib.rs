@@ -8,7 +8,7 @@ pub mod error;
 pub mod password_policy;
 pub mod permission;
 
-pub use admin::{AdminService, GetUserError, UserFilter, UserPage};
+pub use admin::{AdminService, AuditPage, GetUserError, UserFilter, UserPage};
 pub use audit::{AuditEvent, Auditor, ClientInfo};
 pub use auth::{
     AuthPolicy, AuthPorts, AuthService, AuthenticateError, ChangePasswordError, LoginError,

@@ -2,11 +2,13 @@
 //! permission it needs in its signature ([`Authorized`]).
 
 use super::auth::UserBody;
-use super::extract::{ApiQuery, Authorized, IdPath, UsersRead};
+use super::extract::{ApiQuery, AuditRead, Authorized, IdPath, UsersRead};
 use super::openapi::errors::{Internal, Unauthorized, Unavailable, ValidationFailed};
 use super::{ApiError, AppState};
 use auth_domain::UserFilter;
-use auth_ports::{UserCursor, UserId, UserStatus};
+use auth_ports::{
+    AuditCursor, AuditEntry, AuditEntryId, AuditQuery, UserCursor, UserId, UserStatus,
+};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -14,12 +16,17 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/admin/users", get(list_users))
         .route("/v1/admin/users/{id}", get(get_user))
+        .route("/v1/admin/audit-logs", get(audit_logs))
+        .route("/v1/admin/audit-logs/stats", get(audit_stats))
 }
 
 /// Filters and page of `GET /v1/admin/users`.
@@ -49,22 +56,21 @@ pub(super) struct AdminUserResponse {
     user: UserBody,
 }
 
-/// The opaque form of a cursor: base64url of `<RFC 3339 time>|<uuid>`.
-fn encode_cursor(cursor: &UserCursor) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}|{}", cursor.created_at.to_rfc3339(), cursor.id))
+/// The opaque form of a cursor: base64url of `<RFC 3339 time>|<id>`.
+fn encode_cursor(created_at: DateTime<Utc>, id: impl std::fmt::Display) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}|{id}", created_at.to_rfc3339()))
 }
 
-fn decode_cursor(raw: &str) -> Result<UserCursor, ApiError> {
+/// The time and id a cursor holds.
+fn decode_cursor<I: std::str::FromStr>(raw: &str) -> Result<(DateTime<Utc>, I), ApiError> {
     let invalid = || ApiError::invalid("cursor", "is not a cursor from this API");
     let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (time, id) = text.split_once('|').ok_or_else(invalid)?;
-    Ok(UserCursor {
-        created_at: DateTime::parse_from_rfc3339(time)
-            .map_err(|_| invalid())?
-            .with_timezone(&Utc),
-        id: UserId(id.parse().map_err(|_| invalid())?),
-    })
+    let created_at = DateTime::parse_from_rfc3339(time)
+        .map_err(|_| invalid())?
+        .with_timezone(&Utc);
+    Ok((created_at, id.parse().map_err(|_| invalid())?))
 }
 
 /// Lists users, newest first, with cursor pagination that stays stable while users are
@@ -96,7 +102,15 @@ async fn list_users(
                 .map_err(|_| ApiError::invalid("status", "is not a user status"))
         })
         .transpose()?;
-    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(decode_cursor::<Uuid>)
+        .transpose()?
+        .map(|(created_at, id)| UserCursor {
+            created_at,
+            id: UserId(id),
+        });
     let filter = UserFilter {
         status,
         email_contains: query.email.filter(|e| !e.is_empty()),
@@ -104,7 +118,7 @@ async fn list_users(
     let page = state.admin.list_users(filter, query.limit, after).await?;
     Ok(Json(UsersPage {
         users: page.users.into_iter().map(UserBody::from).collect(),
-        next_cursor: page.next.as_ref().map(encode_cursor),
+        next_cursor: page.next.map(|c| encode_cursor(c.created_at, c.id)),
     }))
 }
 
@@ -133,6 +147,168 @@ async fn get_user(
     Ok(Json(AdminUserResponse { user: user.into() }))
 }
 
+/// Filters and page of `GET /v1/admin/audit-logs`; every filter given must match.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct AuditLogsQuery {
+    /// The actor.
+    user_id: Option<Uuid>,
+    /// Event name, e.g. `auth.login`.
+    action: Option<String>,
+    /// Kind of the subject, e.g. `user`.
+    resource_type: Option<String>,
+    /// Id of the subject.
+    resource_id: Option<String>,
+    /// Client address.
+    #[param(value_type = Option<String>)]
+    ip: Option<IpAddr>,
+    /// `true` or `false`.
+    success: Option<bool>,
+    /// At or after (RFC 3339).
+    from: Option<DateTime<Utc>>,
+    /// Before (RFC 3339).
+    to: Option<DateTime<Utc>>,
+    /// Page size, clamped to 1..=200; 50 when absent.
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// One audit entry: who (`user_id`, the actor) did what (`action`) to what
+/// (`resource_type`/`resource_id`, the subject), from where, and how it went.
+#[derive(Serialize, ToSchema)]
+pub(super) struct AuditEntryBody {
+    id: i64,
+    user_id: Option<Uuid>,
+    action: String,
+    resource_type: Option<String>,
+    resource_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    ip_address: Option<IpAddr>,
+    user_agent: Option<String>,
+    #[schema(value_type = Object)]
+    details: serde_json::Value,
+    success: bool,
+    error_message: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<AuditEntry> for AuditEntryBody {
+    fn from(e: AuditEntry) -> Self {
+        Self {
+            id: e.id.0,
+            user_id: e.user_id.map(|id| id.0),
+            action: e.action,
+            resource_type: e.resource_type,
+            resource_id: e.resource_id,
+            ip_address: e.ip_address,
+            user_agent: e.user_agent,
+            details: e.details,
+            success: e.success,
+            error_message: e.error_message,
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// A page of audit entries, newest first.
+#[derive(Serialize, ToSchema)]
+pub(super) struct AuditPageBody {
+    entries: Vec<AuditEntryBody>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// The audit trail, newest first, filtered. Needs `audit:read`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit-logs",
+    tag = "admin",
+    security(("session" = [])),
+    params(AuditLogsQuery),
+    responses(
+        (status = 200, description = "A page of entries", body = AuditPageBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "The caller lacks `audit:read` (`forbidden`)", body = super::openapi::errors::ErrorBody),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn audit_logs(
+    State(state): State<AppState>,
+    _: Authorized<AuditRead>,
+    ApiQuery(query): ApiQuery<AuditLogsQuery>,
+) -> Result<Json<AuditPageBody>, ApiError> {
+    let after = query
+        .cursor
+        .as_deref()
+        .map(decode_cursor::<i64>)
+        .transpose()?
+        .map(|(created_at, id)| AuditCursor {
+            created_at,
+            id: AuditEntryId(id),
+        });
+    let filter = AuditQuery {
+        user_id: query.user_id.map(UserId),
+        action: query.action,
+        resource_type: query.resource_type,
+        resource_id: query.resource_id,
+        ip_address: query.ip,
+        success: query.success,
+        from: query.from,
+        to: query.to,
+        limit: 0,
+        after,
+    };
+    let page = state.admin.audit_entries(filter, query.limit).await?;
+    Ok(Json(AuditPageBody {
+        entries: page.entries.into_iter().map(AuditEntryBody::from).collect(),
+        next_cursor: page.next.map(|c| encode_cursor(c.created_at, c.id)),
+    }))
+}
+
+/// The period of `GET /v1/admin/audit-logs/stats`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct AuditStatsQuery {
+    /// At or after (RFC 3339).
+    from: Option<DateTime<Utc>>,
+    /// Before (RFC 3339).
+    to: Option<DateTime<Utc>>,
+}
+
+/// Entries per action.
+#[derive(Serialize, ToSchema)]
+pub(super) struct AuditStatsBody {
+    counts: BTreeMap<String, u64>,
+}
+
+/// How many audit entries each action has in the period. Needs `audit:read`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit-logs/stats",
+    tag = "admin",
+    security(("session" = [])),
+    params(AuditStatsQuery),
+    responses(
+        (status = 200, description = "Counts per action", body = AuditStatsBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "The caller lacks `audit:read` (`forbidden`)", body = super::openapi::errors::ErrorBody),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn audit_stats(
+    State(state): State<AppState>,
+    _: Authorized<AuditRead>,
+    ApiQuery(query): ApiQuery<AuditStatsQuery>,
+) -> Result<Json<AuditStatsBody>, ApiError> {
+    let counts = state.admin.audit_counts(query.from, query.to).await?;
+    Ok(Json(AuditStatsBody { counts }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,16 +320,17 @@ mod tests {
             created_at: at.with_timezone(&Utc),
             id: UserId::new(),
         };
-        let decoded = decode_cursor(&encode_cursor(&cursor)).unwrap();
-        assert_eq!(decoded.id, cursor.id);
-        assert_eq!(decoded.created_at, cursor.created_at);
+        let (created_at, id) =
+            decode_cursor::<Uuid>(&encode_cursor(cursor.created_at, cursor.id)).unwrap();
+        assert_eq!(UserId(id), cursor.id);
+        assert_eq!(created_at, cursor.created_at);
         for garbage in [
             "",
             "!!!",
             &URL_SAFE_NO_PAD.encode("no-separator"),
             &URL_SAFE_NO_PAD.encode("x|y"),
         ] {
-            assert!(decode_cursor(garbage).is_err(), "{garbage:?}");
+            assert!(decode_cursor::<Uuid>(garbage).is_err(), "{garbage:?}");
         }
     }
 }

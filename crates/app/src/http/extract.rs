@@ -118,6 +118,8 @@ macro_rules! permissions {
 permissions! {
     /// `users:read`: list and read accounts.
     UsersRead = "users:read";
+    /// `audit:read`: query the audit trail.
+    AuditRead = "audit:read";
 }
 
 /// Proof that the caller holds `P` (directly, through `resource:*`, or through `*`): 401

@@ -40,6 +40,8 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         auth::change_password,
         admin::list_users,
         admin::get_user,
+        admin::audit_logs,
+        admin::audit_stats,
     ),
     components(
         schemas(ErrorBody),
@@ -58,7 +60,7 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
     tags(
         (name = "auth", description = "Registration, login and the caller's own sessions"),
         (name = "operations", description = "Health, metrics and this document"),
-        (name = "admin", description = "Operators: accounts (each route names the permission it needs)"),
+        (name = "admin", description = "Operators: accounts and the audit trail (each route names the permission it needs)"),
     )
 )]
 struct ApiDoc;

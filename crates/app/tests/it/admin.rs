@@ -16,6 +16,7 @@ auth_testing::on_both_backends!(
     a_user_is_read_by_id,
     listings_filter_and_reject_bad_parameters,
     pagination_is_stable_while_users_are_added,
+    the_audit_trail_is_queried_with_filters_pages_and_counts,
 );
 
 /// Registers `email`, gives it `role` and logs it in.
@@ -249,4 +250,103 @@ async fn pagination_is_stable_while_users_are_added(app: &TestApp) {
         450,
         "no duplicates, no gaps"
     );
+}
+
+async fn the_audit_trail_is_queried_with_filters_pages_and_counts(app: &TestApp) {
+    app.register("plain2@example.com").await;
+    let plain = app.login("plain2@example.com", PASSWORD).await;
+    expect_error(
+        app.get("/v1/admin/audit-logs", &plain).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let (moderator_id, moderator) = login_with_role(app, "auditor@example.com", "moderator").await;
+    let wrong = app
+        .try_login("auditor@example.com", "not my password")
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+
+    let get = |path: String| {
+        let token = moderator.clone();
+        async move {
+            let response = app.get(&path, &token).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let failures = get("/v1/admin/audit-logs?action=auth.login&success=false".into()).await;
+    let entries = failures["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["user_id"], moderator_id.to_string());
+    assert_eq!(entries[0]["details"]["reason"], "invalid_credentials");
+    assert_eq!(entries[0]["ip_address"], "127.0.0.1");
+
+    let mine = get(format!("/v1/admin/audit-logs?user_id={moderator_id}")).await;
+    let actions: Vec<&str> = mine["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["auth.login", "auth.login", "user.register"],
+        "newest first"
+    );
+
+    let everything = get("/v1/admin/audit-logs?limit=200".into()).await;
+    let total = everything["entries"].as_array().unwrap().len();
+    let mut walked = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/admin/audit-logs?limit=2&cursor={c}"),
+            None => "/v1/admin/audit-logs?limit=2".to_owned(),
+        };
+        let page = get(path).await;
+        walked.extend(
+            page["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(walked.len(), total);
+    assert!(
+        walked.windows(2).all(|w| w[0] > w[1]),
+        "newest first, no repeats: {walked:?}"
+    );
+
+    let stats = get("/v1/admin/audit-logs/stats".into()).await;
+    assert_eq!(stats["counts"]["user.register"], 2);
+    assert!(stats["counts"]["auth.login"].as_u64().unwrap() >= 3);
+    let future = get("/v1/admin/audit-logs/stats?from=2999-01-01T00:00:00Z".into()).await;
+    assert_eq!(future["counts"], serde_json::json!({}));
+
+    for (query, field) in [
+        ("from=yesterday", "from"),
+        ("ip=not-an-ip", "ip"),
+        ("user_id=42", "user_id"),
+        ("success=maybe", "success"),
+    ] {
+        let response = app
+            .get(&format!("/v1/admin/audit-logs?{query}"), &moderator)
+            .await;
+        let body = expect_error(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        assert!(
+            body["error"]["details"][field].is_string(),
+            "{query}: {body}"
+        );
+    }
 }

@@ -16,7 +16,7 @@ auth_testing::on_both_backends!(
 
 /// Every route of the router, with its methods. Adding a route means adding it here, and
 /// `documented_operations_are_exactly_the_routed_ones` fails until it is documented.
-const ROUTES: [(&str, &str); 14] = [
+const ROUTES: [(&str, &str); 16] = [
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -31,6 +31,8 @@ const ROUTES: [(&str, &str); 14] = [
     ("post", "/v1/auth/password"),
     ("get", "/v1/admin/users"),
     ("get", "/v1/admin/users/{id}"),
+    ("get", "/v1/admin/audit-logs"),
+    ("get", "/v1/admin/audit-logs/stats"),
 ];
 
 /// The methods probed on every documented path (HEAD and OPTIONS follow GET and CORS).
