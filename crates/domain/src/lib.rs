@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 pub mod password_policy;
 pub mod permission;
+pub mod rbac;
 
 pub use admin::{AdminService, AuditPage, GetUserError, UserFilter, UserPage};
 pub use audit::{AuditEvent, Auditor, ClientInfo};
@@ -16,3 +17,4 @@ pub use auth::{
 };
 pub use error::{Failure, FieldErrors};
 pub use password_policy::{PasswordPolicy, PasswordRejection};
+pub use rbac::{RbacService, RoleChanges, RoleError};
