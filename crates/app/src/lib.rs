@@ -14,7 +14,9 @@ use adapters::{
     Argon2PasswordHasher, MemoryRateLimiter, RandomTokenGenerator, RedisRateLimiter, SystemClock,
 };
 use anyhow::Context as _;
-use auth_domain::{AdminService, Auditor, AuthPolicy, AuthPorts, AuthService, PasswordPolicy};
+use auth_domain::{
+    AdminService, Auditor, AuthPolicy, AuthPorts, AuthService, PasswordPolicy, RbacService,
+};
 use auth_ports::{Clock, LockoutPolicy, RateLimit, RateLimiter};
 use auth_sea_orm::{PoolConfig, Store};
 use cli::Command;
@@ -88,6 +90,7 @@ pub async fn build_state(
     rate_limit_prefix: &str,
 ) -> anyhow::Result<http::AppState> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let auditor = Auditor::new(Arc::new(store.audit()), clock.clone());
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let hasher = Argon2PasswordHasher::new(&config.argon2, cpus, HASH_QUEUE_TIMEOUT)
         .context("cannot set up password hashing")?;
@@ -125,19 +128,21 @@ pub async fn build_state(
             users: Arc::new(store.users()),
             sessions: Arc::new(store.sessions()),
             roles: Arc::new(store.roles()),
-            audit: Auditor::new(Arc::new(store.audit()), clock.clone()),
+            audit: auditor.clone(),
             hasher: Arc::new(hasher),
             tokens: Arc::new(RandomTokenGenerator::new()),
-            clock,
+            clock: clock.clone(),
             limiter,
         },
         policy,
     );
     let admin = AdminService::new(Arc::new(store.users()), Arc::new(store.audit()));
+    let rbac = RbacService::new(Arc::new(store.roles()), auditor, clock);
     Ok(http::AppState::new(
         store,
         auth,
         admin,
+        rbac,
         config.http.trusted_proxies.clone(),
     ))
 }

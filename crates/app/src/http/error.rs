@@ -5,7 +5,7 @@
 
 use auth_domain::{
     AuthenticateError, ChangePasswordError, Failure, FieldErrors, GetUserError, LoginError,
-    RegisterError, RevokeError,
+    RegisterError, RevokeError, RoleError,
 };
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -44,6 +44,12 @@ pub enum ApiError {
     /// 405 `method_not_allowed`.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 409 `role_exists`.
+    #[error("role exists")]
+    RoleExists,
+    /// 409 `protected_role`: the `admin` role cannot be deleted, renamed or lose `*`.
+    #[error("protected role")]
+    ProtectedRole,
     /// 409 `email_taken`.
     #[error("email taken")]
     EmailTaken,
@@ -98,6 +104,12 @@ impl ApiError {
                 S::FORBIDDEN,
                 "invalid_credentials",
                 "The current password is wrong",
+            ),
+            Self::RoleExists => (S::CONFLICT, "role_exists", "A role with this name exists"),
+            Self::ProtectedRole => (
+                S::CONFLICT,
+                "protected_role",
+                "The admin role cannot be deleted, renamed or lose `*`",
             ),
             Self::Forbidden => (
                 S::FORBIDDEN,
@@ -275,6 +287,18 @@ impl From<GetUserError> for ApiError {
         match err {
             GetUserError::NotFound => Self::NotFound,
             GetUserError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<RoleError> for ApiError {
+    fn from(err: RoleError) -> Self {
+        match err {
+            RoleError::NotFound => Self::NotFound,
+            RoleError::Invalid(errors) => Self::Validation(fields(&errors)),
+            RoleError::Exists => Self::RoleExists,
+            RoleError::Protected => Self::ProtectedRole,
+            RoleError::Failure(failure) => failure.into(),
         }
     }
 }

@@ -120,12 +120,16 @@ permissions! {
     UsersRead = "users:read";
     /// `audit:read`: query the audit trail.
     AuditRead = "audit:read";
+    /// `roles:read`: list and read roles.
+    RolesRead = "roles:read";
+    /// `roles:write`: create, change and delete roles.
+    RolesWrite = "roles:write";
 }
 
-/// Proof that the caller holds `P` (directly, through `resource:*`, or through `*`): 401
+/// The caller, who holds `P` (directly, through `resource:*`, or through `*`): 401
 /// without a valid session, 403 `forbidden` without the permission. Permissions are
 /// read with the session on every request, so a change applies at the next one.
-pub struct Authorized<P>(std::marker::PhantomData<P>);
+pub struct Authorized<P>(pub Principal, pub std::marker::PhantomData<P>);
 
 impl<P: Permission> FromRequestParts<AppState> for Authorized<P> {
     type Rejection = ApiError;
@@ -133,7 +137,7 @@ impl<P: Permission> FromRequestParts<AppState> for Authorized<P> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
         if auth_domain::permission::is_granted(&principal.permissions, P::NAME) {
-            Ok(Self(std::marker::PhantomData))
+            Ok(Self(principal, std::marker::PhantomData))
         } else {
             Err(ApiError::Forbidden)
         }

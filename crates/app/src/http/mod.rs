@@ -8,11 +8,12 @@ mod extract;
 mod health;
 mod metrics;
 mod openapi;
+mod roles;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
 
-use auth_domain::{AdminService, AuthService};
+use auth_domain::{AdminService, AuthService, RbacService};
 use auth_sea_orm::Store;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
@@ -43,6 +44,7 @@ pub struct AppState {
     store: Store,
     auth: AuthService,
     admin: AdminService,
+    rbac: RbacService,
     metrics: Metrics,
     trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }
@@ -54,12 +56,14 @@ impl AppState {
         store: Store,
         auth: AuthService,
         admin: AdminService,
+        rbac: RbacService,
         trusted_proxies: Vec<ipnet::IpNet>,
     ) -> Self {
         Self {
             store,
             auth,
             admin,
+            rbac,
             metrics: Metrics::default(),
             trusted_proxies: Arc::new(trusted_proxies),
         }
@@ -79,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(auth::routes())
         .merge(admin::routes())
+        .merge(roles::routes())
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::NotFound })

@@ -2,7 +2,7 @@
 //! `#[utoipa::path]` annotations on the handlers, so a route is documented where it is
 //! written. This module only describes: it must not change how any request is answered.
 
-use super::{admin, auth, health, metrics};
+use super::{admin, auth, health, metrics, roles};
 use axum::Json;
 use errors::{
     BadRequest, ErrorBody, Internal, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
@@ -42,6 +42,11 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         admin::get_user,
         admin::audit_logs,
         admin::audit_stats,
+        roles::list_roles,
+        roles::create_role,
+        roles::get_role,
+        roles::update_role,
+        roles::delete_role,
     ),
     components(
         schemas(ErrorBody),
@@ -60,7 +65,7 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
     tags(
         (name = "auth", description = "Registration, login and the caller's own sessions"),
         (name = "operations", description = "Health, metrics and this document"),
-        (name = "admin", description = "Operators: accounts and the audit trail (each route names the permission it needs)"),
+        (name = "admin", description = "Operators: accounts, roles and the audit trail (each route names the permission it needs)"),
     )
 )]
 struct ApiDoc;

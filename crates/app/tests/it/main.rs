@@ -9,6 +9,7 @@ mod cli;
 mod health;
 mod openapi;
 mod operations;
+mod roles;
 mod server;
 
 /// `TEST_REDIS_URL`, or `None` after saying the Redis test is skipped (a failure under

@@ -16,7 +16,7 @@ auth_testing::on_both_backends!(
 
 /// Every route of the router, with its methods. Adding a route means adding it here, and
 /// `documented_operations_are_exactly_the_routed_ones` fails until it is documented.
-const ROUTES: [(&str, &str); 16] = [
+const ROUTES: [(&str, &str); 21] = [
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -33,6 +33,11 @@ const ROUTES: [(&str, &str); 16] = [
     ("get", "/v1/admin/users/{id}"),
     ("get", "/v1/admin/audit-logs"),
     ("get", "/v1/admin/audit-logs/stats"),
+    ("get", "/v1/admin/roles"),
+    ("post", "/v1/admin/roles"),
+    ("get", "/v1/admin/roles/{id}"),
+    ("patch", "/v1/admin/roles/{id}"),
+    ("delete", "/v1/admin/roles/{id}"),
 ];
 
 /// The methods probed on every documented path (HEAD and OPTIONS follow GET and CORS).

@@ -1,0 +1,255 @@
+//! `/v1/admin/roles`: role management (SPEC.md section 4.2), read with `roles:read`,
+//! changed with `roles:write`.
+
+use super::extract::{ApiJson, Authorized, Client, IdPath, RolesRead, RolesWrite};
+use super::openapi::errors::{
+    BadRequest, ErrorBody, Internal, PayloadTooLarge, Unauthorized, Unavailable,
+    UnsupportedMediaType, ValidationFailed,
+};
+use super::{ApiError, AppState};
+use auth_domain::RoleChanges;
+use auth_ports::{Role, RoleId};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/roles", get(list_roles).post(create_role))
+        .route(
+            "/v1/admin/roles/{id}",
+            get(get_role).patch(update_role).delete(delete_role),
+        )
+}
+
+/// A role as the API shows it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Role)]
+pub(super) struct RoleBody {
+    id: Uuid,
+    name: String,
+    description: Option<String>,
+    permissions: Vec<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Role> for RoleBody {
+    fn from(role: Role) -> Self {
+        Self {
+            id: role.id.0,
+            name: role.name,
+            description: role.description,
+            permissions: role.permissions,
+            created_at: role.created_at,
+            updated_at: role.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct RoleResponse {
+    role: RoleBody,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct RolesResponse {
+    roles: Vec<RoleBody>,
+}
+
+/// A new role.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateRoleRequest {
+    /// Lowercase `[a-z0-9_-]`, at most 64 characters.
+    name: String,
+    description: Option<String>,
+    /// `resource:action`, `resource:*` or `*`.
+    permissions: Vec<String>,
+}
+
+/// `Some(None)` for an explicit `null`, `None` for an absent field.
+fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A change to a role; absent fields stay as they are, `description: null` clears it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateRoleRequest {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "explicit")]
+    #[schema(value_type = Option<String>)]
+    description: Option<Option<String>>,
+    permissions: Option<Vec<String>>,
+}
+
+/// Every role, by name. Needs `roles:read`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/roles",
+    tag = "admin",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The roles", body = RolesResponse),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "The caller lacks `roles:read` (`forbidden`)", body = ErrorBody),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn list_roles(
+    State(state): State<AppState>,
+    _: Authorized<RolesRead>,
+) -> Result<Json<RolesResponse>, ApiError> {
+    let roles = state.rbac.list().await?;
+    Ok(Json(RolesResponse {
+        roles: roles.into_iter().map(RoleBody::from).collect(),
+    }))
+}
+
+/// One role. Needs `roles:read`.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/roles/{id}",
+    tag = "admin",
+    security(("session" = [])),
+    params(("id" = Uuid, Path, description = "The role's id")),
+    responses(
+        (status = 200, description = "The role", body = RoleResponse),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "The caller lacks `roles:read` (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such role (`not_found`)", body = ErrorBody),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn get_role(
+    State(state): State<AppState>,
+    _: Authorized<RolesRead>,
+    IdPath(id): IdPath,
+) -> Result<Json<RoleResponse>, ApiError> {
+    let role = state.rbac.get(RoleId(id)).await?;
+    Ok(Json(RoleResponse { role: role.into() }))
+}
+
+/// Creates a role (`role.create`). Needs `roles:write`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/roles",
+    tag = "admin",
+    security(("session" = [])),
+    request_body = CreateRoleRequest,
+    responses(
+        (status = 201, description = "The new role", body = RoleResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "The caller lacks `roles:write` (`forbidden`)", body = ErrorBody),
+        (status = 409, description = "A role has that name (`role_exists`)", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn create_role(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authorized(principal, _): Authorized<RolesWrite>,
+    ApiJson(body): ApiJson<CreateRoleRequest>,
+) -> Result<(StatusCode, Json<RoleResponse>), ApiError> {
+    let changes = RoleChanges {
+        name: Some(body.name),
+        description: Some(body.description),
+        permissions: Some(body.permissions),
+    };
+    let role = state
+        .rbac
+        .create(principal.user.id, changes, &client)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RoleResponse { role: role.into() }),
+    ))
+}
+
+/// Changes a role (`role.update`); the `admin` role keeps its name and `*`. Needs
+/// `roles:write`.
+#[utoipa::path(
+    patch,
+    path = "/v1/admin/roles/{id}",
+    tag = "admin",
+    security(("session" = [])),
+    params(("id" = Uuid, Path, description = "The role's id")),
+    request_body = UpdateRoleRequest,
+    responses(
+        (status = 200, description = "The changed role", body = RoleResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "The caller lacks `roles:write` (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such role (`not_found`)", body = ErrorBody),
+        (status = 409, description = "`role_exists`, or `protected_role` for the admin role", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn update_role(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authorized(principal, _): Authorized<RolesWrite>,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<UpdateRoleRequest>,
+) -> Result<Json<RoleResponse>, ApiError> {
+    let changes = RoleChanges {
+        name: body.name,
+        description: body.description,
+        permissions: body.permissions,
+    };
+    let role = state
+        .rbac
+        .update(principal.user.id, RoleId(id), changes, &client)
+        .await?;
+    Ok(Json(RoleResponse { role: role.into() }))
+}
+
+/// Deletes a role and its assignments (`role.delete`); never the `admin` role. Needs
+/// `roles:write`.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/roles/{id}",
+    tag = "admin",
+    security(("session" = [])),
+    params(("id" = Uuid, Path, description = "The role's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "The caller lacks `roles:write` (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such role (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The admin role (`protected_role`)", body = ErrorBody),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn delete_role(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authorized(principal, _): Authorized<RolesWrite>,
+    IdPath(id): IdPath,
+) -> Result<StatusCode, ApiError> {
+    state
+        .rbac
+        .delete(principal.user.id, RoleId(id), &client)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
