@@ -15,6 +15,8 @@ pub enum Constraint {
     OAuthSubject,
     /// `oauth_accounts (user_id, provider)`: the user has linked that provider already.
     OAuthUserProvider,
+    /// The change would leave a protected role (`admin`) without an active holder.
+    LastActiveHolder,
 }
 
 /// Why a storage operation failed.

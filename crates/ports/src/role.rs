@@ -97,11 +97,18 @@ pub trait RoleRepository: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
-    /// Takes the role from the user; `false` if it was not held.
+    /// Takes the role from the user; `false` if it was not held. With
+    /// `keep_an_active_holder`, refuses when the user is the role's last active holder,
+    /// checked and done atomically (concurrent removals cannot both pass the check).
     ///
     /// # Errors
-    /// Storage failures only.
-    async fn unassign(&self, user_id: UserId, role_id: RoleId) -> Result<bool, StoreError>;
+    /// `Conflict(LastActiveHolder)` when refused; storage failures.
+    async fn unassign(
+        &self,
+        user_id: UserId,
+        role_id: RoleId,
+        keep_an_active_holder: bool,
+    ) -> Result<bool, StoreError>;
 
     /// The user's roles, by name.
     ///

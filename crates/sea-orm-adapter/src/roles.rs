@@ -3,12 +3,12 @@
 use crate::entities::{roles, user_roles, users};
 use crate::error::{DbResultExt, begin_write, corrupt};
 use auth_ports::{
-    NewRole, Role, RoleId, RoleRepository, RoleUpdate, StoreError, UserId, UserStatus,
+    Constraint, NewRole, Role, RoleId, RoleRepository, RoleUpdate, StoreError, UserId, UserStatus,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, JoinType, PaginatorTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, JoinType,
     QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
 };
 use std::collections::{BTreeSet, HashMap};
@@ -48,6 +48,23 @@ impl TryFrom<roles::Model> for Role {
 
 fn to_roles(rows: Vec<roles::Model>) -> Result<Vec<Role>, StoreError> {
     rows.into_iter().map(Role::try_from).collect()
+}
+
+/// Ids of the users in status `active` who hold the role.
+async fn active_holders(
+    conn: &impl ConnectionTrait,
+    role_id: RoleId,
+) -> Result<Vec<uuid::Uuid>, StoreError> {
+    user_roles::Entity::find()
+        .select_only()
+        .column(user_roles::Column::UserId)
+        .join(JoinType::InnerJoin, user_roles::Relation::User.def())
+        .filter(user_roles::Column::RoleId.eq(role_id.0))
+        .filter(users::Column::Status.eq(UserStatus::Active.as_str()))
+        .into_tuple()
+        .all(conn)
+        .await
+        .store()
 }
 
 /// The sorted union of the roles' permissions.
@@ -172,14 +189,34 @@ impl RoleRepository for SeaOrmRoleRepository {
         Ok(inserted > 0)
     }
 
-    async fn unassign(&self, user_id: UserId, role_id: RoleId) -> Result<bool, StoreError> {
+    async fn unassign(
+        &self,
+        user_id: UserId,
+        role_id: RoleId,
+        keep_an_active_holder: bool,
+    ) -> Result<bool, StoreError> {
+        let txn = begin_write(&self.db).await?;
+        if keep_an_active_holder {
+            // Serialises every guarded change to this role's holders: FOR UPDATE on
+            // PostgreSQL; on SQLite the write transaction holds the database lock already.
+            roles::Entity::find_by_id(role_id.0)
+                .lock_exclusive()
+                .one(&txn)
+                .await
+                .store()?;
+            let holders = active_holders(&txn, role_id).await?;
+            if holders == [user_id.0] {
+                return Err(StoreError::Conflict(Constraint::LastActiveHolder));
+            }
+        }
         let removed = user_roles::Entity::delete_many()
             .filter(user_roles::Column::UserId.eq(user_id.0))
             .filter(user_roles::Column::RoleId.eq(role_id.0))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .store()?
             .rows_affected;
+        txn.commit().await.store()?;
         Ok(removed > 0)
     }
 
@@ -228,12 +265,6 @@ impl RoleRepository for SeaOrmRoleRepository {
     }
 
     async fn count_active_holders(&self, role_id: RoleId) -> Result<u64, StoreError> {
-        user_roles::Entity::find()
-            .join(JoinType::InnerJoin, user_roles::Relation::User.def())
-            .filter(user_roles::Column::RoleId.eq(role_id.0))
-            .filter(users::Column::Status.eq(UserStatus::Active.as_str()))
-            .count(&self.db)
-            .await
-            .store()
+        Ok(active_holders(&self.db, role_id).await?.len() as u64)
     }
 }

@@ -103,7 +103,7 @@ async fn wildcards_grant_and_changes_apply_at_the_next_request(app: &TestApp) {
 
     let roles = app.store.roles();
     let wildcard = roles.find_by_name("user-admins").await.unwrap().unwrap();
-    roles.unassign(id, wildcard.id).await.unwrap();
+    roles.unassign(id, wildcard.id, false).await.unwrap();
     expect_error(
         app.get("/v1/admin/users", &token).await,
         StatusCode::FORBIDDEN,

@@ -17,6 +17,8 @@ auth_testing::on_both_backends!(
     permissions_in_bulk,
     active_holders_are_counted,
     assign_to_unknown_user_or_role_is_not_found,
+    the_last_active_holder_keeps_a_guarded_role,
+    concurrent_guarded_removals_leave_one_holder,
 );
 
 fn new_role(name: &str, permissions: &[&str]) -> NewRole {
@@ -142,8 +144,8 @@ async fn assign_is_idempotent_and_unassign_reports(db: &TestDb) {
         .map(|r| r.name)
         .collect();
     assert_eq!(names, ["moderator", "user"]);
-    assert!(roles.unassign(user.id, moderator.id).await.unwrap());
-    assert!(!roles.unassign(user.id, moderator.id).await.unwrap());
+    assert!(roles.unassign(user.id, moderator.id, false).await.unwrap());
+    assert!(!roles.unassign(user.id, moderator.id, false).await.unwrap());
     // Deleting the assigning user keeps the assignment (assigned_by is set to NULL).
     assert!(
         roles
@@ -234,4 +236,93 @@ async fn assign_to_unknown_user_or_role_is_not_found(db: &TestDb) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}
+
+async fn the_last_active_holder_keeps_a_guarded_role(db: &TestDb) {
+    let roles = db.store.roles();
+    let admin = roles.find_by_name("admin").await.unwrap().unwrap();
+    let a = db.user("g1@example.com").await;
+    let b = db.user("g2@example.com").await;
+    roles.assign(a.id, admin.id, None, now()).await.unwrap();
+    roles.assign(b.id, admin.id, None, now()).await.unwrap();
+    // A suspended holder does not count: b is suspended, so a is the last active one.
+    db.store
+        .users()
+        .update(
+            b.id,
+            UserUpdate {
+                status: Some(UserStatus::Suspended),
+                ..Default::default()
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    let err = roles.unassign(a.id, admin.id, true).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Constraint::LastActiveHolder)),
+        "{err:?}"
+    );
+    assert_eq!(
+        roles.count_active_holders(admin.id).await.unwrap(),
+        1,
+        "nothing changed"
+    );
+    // Removing the inactive holder is fine, and unguarded removals are not checked.
+    assert!(roles.unassign(b.id, admin.id, true).await.unwrap());
+    assert!(roles.unassign(a.id, admin.id, false).await.unwrap());
+}
+
+async fn concurrent_guarded_removals_leave_one_holder(db: &TestDb) {
+    let roles = db.store.roles();
+    let admin = roles.find_by_name("admin").await.unwrap().unwrap();
+    for round in 0..5 {
+        let mut holders = Vec::new();
+        for i in 0..6 {
+            let user = db.user(&format!("c{round}-{i}@example.com")).await;
+            roles.assign(user.id, admin.id, None, now()).await.unwrap();
+            holders.push(user.id);
+        }
+        // Open pooled connections first, so the removals below truly overlap.
+        futures::future::join_all((0..8).map(|_| roles.count_active_holders(admin.id))).await;
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(holders.len()));
+        let outcomes = futures::future::join_all(holders.into_iter().map(|user| {
+            let (roles, start) = (db.store.roles(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                roles.unassign(user, admin.id, true).await
+            })
+        }))
+        .await;
+        let refused = outcomes
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o.as_ref().unwrap(),
+                    Err(StoreError::Conflict(Constraint::LastActiveHolder))
+                )
+            })
+            .count();
+        assert_eq!(refused, 1, "round {round}: exactly one holder is kept");
+        assert_eq!(roles.count_active_holders(admin.id).await.unwrap(), 1);
+        // Hand the role to the next round's holders.
+        let last = roles.find_by_name("admin").await.unwrap().unwrap();
+        let keeper = db.user(&format!("keeper{round}@example.com")).await;
+        roles.assign(keeper.id, last.id, None, now()).await.unwrap();
+        for user in db
+            .store
+            .users()
+            .list(auth_ports::UserQuery {
+                status: None,
+                email_contains: Some(format!("c{round}-")),
+                limit: 10,
+                after: None,
+            })
+            .await
+            .unwrap()
+        {
+            roles.unassign(user.id, admin.id, false).await.unwrap();
+        }
+        roles.unassign(keeper.id, admin.id, false).await.unwrap();
+    }
 }
