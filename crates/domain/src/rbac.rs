@@ -32,6 +32,9 @@ pub enum RoleError {
     /// The change would delete, rename or weaken the `admin` role.
     #[error("protected role")]
     Protected,
+    /// The change would leave no active holder of the `admin` role.
+    #[error("last admin")]
+    LastAdmin,
     /// Not the caller's fault.
     #[error(transparent)]
     Failure(#[from] Failure),
@@ -109,6 +112,7 @@ fn normalised(permissions: Vec<String>) -> Vec<String> {
 
 fn conflict_or_failure(err: StoreError) -> RoleError {
     match err {
+        StoreError::Conflict(auth_ports::Constraint::LastActiveHolder) => RoleError::LastAdmin,
         StoreError::Conflict(_) => RoleError::Exists,
         StoreError::NotFound => RoleError::NotFound,
         other => RoleError::Failure(other.into()),
@@ -239,6 +243,65 @@ impl RbacService {
             .on("role", id)
             .with("name", role.name.as_str());
         self.audit.record(event, client).await?;
+        Ok(())
+    }
+}
+
+impl RbacService {
+    /// Gives `user` the role, assigned by `actor` (`role.assign` when it was not held;
+    /// holding it already is not an error).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown user or role; storage failures.
+    pub async fn assign(
+        &self,
+        actor: UserId,
+        user: UserId,
+        role_id: RoleId,
+        client: &ClientInfo,
+    ) -> Result<(), RoleError> {
+        let role = self.get(role_id).await?;
+        let added = self
+            .roles
+            .assign(user, role_id, Some(actor), self.clock.now())
+            .await
+            .map_err(conflict_or_failure)?;
+        if added {
+            let event = AuditEvent::new("role.assign")
+                .by(actor)
+                .on("user", user)
+                .with("role", role.name.as_str());
+            self.audit.record(event, client).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes the role from `user` (`role.unassign` when it was held). The last active
+    /// holder of `admin` keeps it.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown role, `LastAdmin`, storage failures.
+    pub async fn unassign(
+        &self,
+        actor: UserId,
+        user: UserId,
+        role_id: RoleId,
+        client: &ClientInfo,
+    ) -> Result<(), RoleError> {
+        let role = self.get(role_id).await?;
+        let guarded = role.name == ADMIN_ROLE;
+        let removed = self
+            .roles
+            .unassign(user, role_id, guarded)
+            .await
+            .map_err(conflict_or_failure)?;
+        if removed {
+            let event = AuditEvent::new("role.unassign")
+                .by(actor)
+                .on("user", user)
+                .with("role", role.name.as_str());
+            self.audit.record(event, client).await?;
+        }
         Ok(())
     }
 }
@@ -424,6 +487,51 @@ mod tests {
         assert!(
             service(roles, 1)
                 .delete(UserId::new(), id, &ClientInfo::default())
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn only_the_admin_role_is_guarded_and_its_last_holder_keeps_it() {
+        for (name, guarded) in [(ADMIN_ROLE, true), ("support", false)] {
+            let found = role(name, &["*"]);
+            let id = found.id;
+            let mut roles = MockRoleRepository::new();
+            roles
+                .expect_find_by_id()
+                .returning(move |_| Ok(Some(found.clone())));
+            roles
+                .expect_unassign()
+                .times(1)
+                .withf(move |_, _, keep| *keep == guarded)
+                .returning(|_, _, _| {
+                    Err(StoreError::Conflict(
+                        auth_ports::Constraint::LastActiveHolder,
+                    ))
+                });
+            let err = service(roles, 0)
+                .unassign(UserId::new(), UserId::new(), id, &ClientInfo::default())
+                .await;
+            assert!(matches!(err, Err(RoleError::LastAdmin)));
+        }
+    }
+
+    #[tokio::test]
+    async fn assigning_a_held_role_again_writes_no_audit_entry() {
+        let support = role("support", &["users:read"]);
+        let id = support.id;
+        let mut roles = MockRoleRepository::new();
+        roles
+            .expect_find_by_id()
+            .returning(move |_| Ok(Some(support.clone())));
+        roles
+            .expect_assign()
+            .times(1)
+            .returning(|_, _, _, _| Ok(false));
+        assert!(
+            service(roles, 0)
+                .assign(UserId::new(), UserId::new(), id, &ClientInfo::default())
                 .await
                 .is_ok()
         );

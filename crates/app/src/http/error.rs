@@ -50,6 +50,9 @@ pub enum ApiError {
     /// 409 `protected_role`: the `admin` role cannot be deleted, renamed or lose `*`.
     #[error("protected role")]
     ProtectedRole,
+    /// 409 `last_admin`: the last active holder of `admin` cannot lose it.
+    #[error("last admin")]
+    LastAdmin,
     /// 409 `email_taken`.
     #[error("email taken")]
     EmailTaken,
@@ -106,6 +109,11 @@ impl ApiError {
                 "The current password is wrong",
             ),
             Self::RoleExists => (S::CONFLICT, "role_exists", "A role with this name exists"),
+            Self::LastAdmin => (
+                S::CONFLICT,
+                "last_admin",
+                "The last active admin must stay one",
+            ),
             Self::ProtectedRole => (
                 S::CONFLICT,
                 "protected_role",
@@ -298,6 +306,7 @@ impl From<RoleError> for ApiError {
             RoleError::Invalid(errors) => Self::Validation(fields(&errors)),
             RoleError::Exists => Self::RoleExists,
             RoleError::Protected => Self::ProtectedRole,
+            RoleError::LastAdmin => Self::LastAdmin,
             RoleError::Failure(failure) => failure.into(),
         }
     }

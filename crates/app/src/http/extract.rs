@@ -124,6 +124,8 @@ permissions! {
     RolesRead = "roles:read";
     /// `roles:write`: create, change and delete roles.
     RolesWrite = "roles:write";
+    /// `roles:assign`: give roles to users and take them away.
+    RolesAssign = "roles:assign";
 }
 
 /// The caller, who holds `P` (directly, through `resource:*`, or through `*`): 401
@@ -227,6 +229,22 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
         Uuid::parse_str(&raw)
             .map(Self)
             .map_err(|_| ApiError::NotFound)
+    }
+}
+
+/// Two UUID path segments (`/users/{id}/roles/{role_id}`); anything else is a 404.
+pub struct IdPairPath(pub Uuid, pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPairPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path((first, second)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound)?;
+        let parse = |raw: &str| Uuid::parse_str(raw).map_err(|_| ApiError::NotFound);
+        Ok(Self(parse(&first)?, parse(&second)?))
     }
 }
 

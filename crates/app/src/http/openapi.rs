@@ -47,6 +47,8 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         roles::get_role,
         roles::update_role,
         roles::delete_role,
+        roles::assign_role,
+        roles::unassign_role,
     ),
     components(
         schemas(ErrorBody),

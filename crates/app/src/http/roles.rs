@@ -1,17 +1,19 @@
 //! `/v1/admin/roles`: role management (SPEC.md section 4.2), read with `roles:read`,
 //! changed with `roles:write`.
 
-use super::extract::{ApiJson, Authorized, Client, IdPath, RolesRead, RolesWrite};
+use super::extract::{
+    ApiJson, Authorized, Client, IdPairPath, IdPath, RolesAssign, RolesRead, RolesWrite,
+};
 use super::openapi::errors::{
     BadRequest, ErrorBody, Internal, PayloadTooLarge, Unauthorized, Unavailable,
     UnsupportedMediaType, ValidationFailed,
 };
 use super::{ApiError, AppState};
 use auth_domain::RoleChanges;
-use auth_ports::{Role, RoleId};
+use auth_ports::{Role, RoleId, UserId};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -24,6 +26,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/v1/admin/roles/{id}",
             get(get_role).patch(update_role).delete(delete_role),
+        )
+        .route(
+            "/v1/admin/users/{id}/roles/{role_id}",
+            put(assign_role).delete(unassign_role),
         )
 }
 
@@ -250,6 +256,73 @@ async fn delete_role(
     state
         .rbac
         .delete(principal.user.id, RoleId(id), &client)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Gives the user the role (`role.assign`; 204 again when already held), with the caller
+/// as `assigned_by`. Needs `roles:assign`.
+#[utoipa::path(
+    put,
+    path = "/v1/admin/users/{id}/roles/{role_id}",
+    tag = "admin",
+    security(("session" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The user's id"),
+        ("role_id" = Uuid, Path, description = "The role's id"),
+    ),
+    responses(
+        (status = 204, description = "The user holds the role"),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "The caller lacks `roles:assign` (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such user or role (`not_found`)", body = ErrorBody),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn assign_role(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authorized(principal, _): Authorized<RolesAssign>,
+    IdPairPath(user, role): IdPairPath,
+) -> Result<StatusCode, ApiError> {
+    state
+        .rbac
+        .assign(principal.user.id, UserId(user), RoleId(role), &client)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes the role from the user (`role.unassign`; 204 also when not held). The last
+/// active holder of `admin` keeps it. Needs `roles:assign`.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/users/{id}/roles/{role_id}",
+    tag = "admin",
+    security(("session" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The user's id"),
+        ("role_id" = Uuid, Path, description = "The role's id"),
+    ),
+    responses(
+        (status = 204, description = "The user does not hold the role"),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "The caller lacks `roles:assign` (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such role (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The last active admin (`last_admin`)", body = ErrorBody),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn unassign_role(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authorized(principal, _): Authorized<RolesAssign>,
+    IdPairPath(user, role): IdPairPath,
+) -> Result<StatusCode, ApiError> {
+    state
+        .rbac
+        .unassign(principal.user.id, UserId(user), RoleId(role), &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

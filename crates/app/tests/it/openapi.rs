@@ -16,7 +16,7 @@ auth_testing::on_both_backends!(
 
 /// Every route of the router, with its methods. Adding a route means adding it here, and
 /// `documented_operations_are_exactly_the_routed_ones` fails until it is documented.
-const ROUTES: [(&str, &str); 21] = [
+const ROUTES: [(&str, &str); 23] = [
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -38,6 +38,8 @@ const ROUTES: [(&str, &str); 21] = [
     ("get", "/v1/admin/roles/{id}"),
     ("patch", "/v1/admin/roles/{id}"),
     ("delete", "/v1/admin/roles/{id}"),
+    ("put", "/v1/admin/users/{id}/roles/{role_id}"),
+    ("delete", "/v1/admin/users/{id}/roles/{role_id}"),
 ];
 
 /// The methods probed on every documented path (HEAD and OPTIONS follow GET and CORS).

@@ -10,6 +10,7 @@ auth_testing::on_both_backends!(
     roles_are_managed_with_roles_permissions,
     the_admin_role_is_protected,
     role_input_is_validated,
+    roles_are_assigned_and_the_last_admin_keeps_admin,
 );
 
 async fn admin_token(app: &TestApp, email: &str) -> (UserId, String) {
@@ -235,5 +236,131 @@ async fn role_input_is_validated(app: &TestApp) {
             .unwrap()
             .is_none(),
         "nothing written"
+    );
+}
+
+async fn roles_are_assigned_and_the_last_admin_keeps_admin(app: &TestApp) {
+    use reqwest::Method;
+    let (root_id, root) = admin_token(app, "only-root@example.com").await;
+    let roles = app.store.roles();
+    let admin = roles.find_by_name("admin").await.unwrap().unwrap().id;
+    let moderator = roles.find_by_name("moderator").await.unwrap().unwrap().id;
+    let member = app.register("member@example.com").await;
+    let member_token = app.login("member@example.com", PASSWORD).await;
+    let path =
+        |user: &str, role: &dyn std::fmt::Display| format!("/v1/admin/users/{user}/roles/{role}");
+
+    // Without roles:assign: 403.
+    let denied = send(
+        app,
+        Method::PUT,
+        &path(&member, &moderator),
+        &member_token,
+        None,
+    )
+    .await;
+    expect_error(denied, StatusCode::FORBIDDEN, "forbidden").await;
+
+    // Assign (twice: still 204), and the permission applies at the next request.
+    for _ in 0..2 {
+        assert_eq!(
+            send(app, Method::PUT, &path(&member, &moderator), &root, None)
+                .await
+                .status(),
+            StatusCode::NO_CONTENT
+        );
+    }
+    assert_eq!(
+        app.get("/v1/admin/users", &member_token).await.status(),
+        StatusCode::OK
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            send(app, Method::DELETE, &path(&member, &moderator), &root, None)
+                .await
+                .status(),
+            StatusCode::NO_CONTENT
+        );
+    }
+    expect_error(
+        app.get("/v1/admin/users", &member_token).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    // The only active admin cannot lose admin; with a second one, one may go.
+    let own = path(&root_id.to_string(), &admin);
+    expect_error(
+        send(app, Method::DELETE, &own, &root, None).await,
+        StatusCode::CONFLICT,
+        "last_admin",
+    )
+    .await;
+    assert_eq!(
+        send(app, Method::PUT, &path(&member, &admin), &root, None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(app, Method::DELETE, &own, &root, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let member_admin = path(&member, &admin);
+    expect_error(
+        send(app, Method::DELETE, &member_admin, &member_token, None).await,
+        StatusCode::CONFLICT,
+        "last_admin",
+    )
+    .await;
+
+    // Unknown or malformed ids: 404.
+    let unknown_role = path(&member, &UserId::new());
+    expect_error(
+        send(app, Method::PUT, &unknown_role, &member_token, None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let unknown_user = path(&UserId::new().to_string(), &moderator);
+    expect_error(
+        send(app, Method::PUT, &unknown_user, &member_token, None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let malformed = format!("/v1/admin/users/{member}/roles/nope");
+    expect_error(
+        send(app, Method::PUT, &malformed, &member_token, None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    // Each real change audited once, by its actor, on the user.
+    let entries = app
+        .store
+        .audit()
+        .query(AuditQuery {
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let changes: Vec<(&str, Option<UserId>)> = entries
+        .iter()
+        .rev()
+        .filter(|e| e.action.starts_with("role."))
+        .map(|e| (e.action.as_str(), e.user_id))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("role.assign", Some(root_id)),
+            ("role.unassign", Some(root_id)),
+            ("role.assign", Some(root_id)),
+            ("role.unassign", Some(root_id)),
+        ]
     );
 }
