@@ -130,6 +130,22 @@ impl RbacService {
         }
     }
 
+    /// Records a role event by `actor` on `subject`, naming the role.
+    async fn record(
+        &self,
+        action: &'static str,
+        actor: UserId,
+        subject: (&'static str, String),
+        role: &Role,
+        client: &ClientInfo,
+    ) -> Result<(), Failure> {
+        let event = AuditEvent::new(action)
+            .by(actor)
+            .on(subject.0, subject.1)
+            .with("role", role.name.as_str());
+        self.audit.record(event, client).await
+    }
+
     /// Every role, by name.
     ///
     /// # Errors
@@ -171,11 +187,14 @@ impl RbacService {
             })
             .await
             .map_err(conflict_or_failure)?;
-        let event = AuditEvent::new("role.create")
-            .by(actor)
-            .on("role", role.id)
-            .with("name", role.name.as_str());
-        self.audit.record(event, client).await?;
+        self.record(
+            "role.create",
+            actor,
+            ("role", role.id.to_string()),
+            &role,
+            client,
+        )
+        .await?;
         Ok(role)
     }
 
@@ -215,11 +234,14 @@ impl RbacService {
             .update(id, update)
             .await
             .map_err(conflict_or_failure)?;
-        let event = AuditEvent::new("role.update")
-            .by(actor)
-            .on("role", role.id)
-            .with("name", role.name.as_str());
-        self.audit.record(event, client).await?;
+        self.record(
+            "role.update",
+            actor,
+            ("role", role.id.to_string()),
+            &role,
+            client,
+        )
+        .await?;
         Ok(role)
     }
 
@@ -238,11 +260,14 @@ impl RbacService {
             return Err(RoleError::Protected);
         }
         self.roles.delete(id).await.map_err(conflict_or_failure)?;
-        let event = AuditEvent::new("role.delete")
-            .by(actor)
-            .on("role", id)
-            .with("name", role.name.as_str());
-        self.audit.record(event, client).await?;
+        self.record(
+            "role.delete",
+            actor,
+            ("role", id.to_string()),
+            &role,
+            client,
+        )
+        .await?;
         Ok(())
     }
 }
@@ -267,11 +292,14 @@ impl RbacService {
             .await
             .map_err(conflict_or_failure)?;
         if added {
-            let event = AuditEvent::new("role.assign")
-                .by(actor)
-                .on("user", user)
-                .with("role", role.name.as_str());
-            self.audit.record(event, client).await?;
+            self.record(
+                "role.assign",
+                actor,
+                ("user", user.to_string()),
+                &role,
+                client,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -296,11 +324,14 @@ impl RbacService {
             .await
             .map_err(conflict_or_failure)?;
         if removed {
-            let event = AuditEvent::new("role.unassign")
-                .by(actor)
-                .on("user", user)
-                .with("role", role.name.as_str());
-            self.audit.record(event, client).await?;
+            self.record(
+                "role.unassign",
+                actor,
+                ("user", user.to_string()),
+                &role,
+                client,
+            )
+            .await?;
         }
         Ok(())
     }

@@ -159,8 +159,6 @@ pub struct UserUpdate {
 /// Which sessions a password change ends, in the same transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevokeSessions {
-    /// None (e.g. a transparent rehash at login).
-    None,
     /// All but the caller's own.
     AllExcept(SessionId),
     /// Every one (e.g. a password reset).

@@ -300,7 +300,6 @@ impl UserRepository for SeaOrmUserRepository {
             return Err(StoreError::NotFound);
         }
         let revoked = match change.revoke {
-            RevokeSessions::None => 0,
             RevokeSessions::AllExcept(keep) => {
                 sessions::revoke_all(&txn, id, Some(keep), at).await?
             }

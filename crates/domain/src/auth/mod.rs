@@ -258,12 +258,6 @@ impl AuthService {
         Self { ports, policy }
     }
 
-    /// The policy in force.
-    #[must_use]
-    pub fn policy(&self) -> &AuthPolicy {
-        &self.policy
-    }
-
     async fn limit(&self, key: String, limit: RateLimit) -> Result<(), Duration> {
         match self.ports.limiter.check(&key, limit).await {
             RateDecision::Allowed => Ok(()),
