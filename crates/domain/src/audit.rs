@@ -2,7 +2,8 @@
 //! what, from where, and whether it worked. Never a password, hash or token.
 
 use crate::error::Failure;
-use auth_ports::{AuditRepository, Clock, NewAuditEntry, UserId};
+use auth_ports::{AuditRepository, AuditWith, Clock, NewAuditEntry, UserId};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -95,38 +96,76 @@ impl Auditor {
         Self { repository, clock }
     }
 
-    /// Records `event` for a request from `client`.
+    /// Records `event` for a request from `client` on its own: for attempts that write
+    /// nothing else (a failed login for an unknown email, say).
     ///
     /// # Errors
     /// When the entry cannot be stored: an action whose trail is lost is not done.
     pub async fn record(&self, event: AuditEvent, client: &ClientInfo) -> Result<(), Failure> {
-        let (resource_type, resource_id) = match event.subject {
-            Some((kind, id)) => (Some(kind.to_owned()), Some(id)),
-            None => (None, None),
-        };
-        let error_message = if event.success {
-            None
-        } else {
-            event
-                .details
-                .get("reason")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
         self.repository
-            .append(NewAuditEntry {
-                user_id: event.actor,
-                action: event.action.to_owned(),
-                resource_type,
-                resource_id,
-                ip_address: client.ip,
-                user_agent: client.user_agent.clone(),
-                details: event.details,
-                success: event.success,
-                error_message,
-                created_at: self.clock.now(),
-            })
+            .append(entry(event, client, self.clock.now()))
             .await?;
         Ok(())
+    }
+
+    /// The entries a write appends in its own transaction: `events` makes them from the
+    /// write's outcome.
+    pub fn after<T>(
+        &self,
+        client: &ClientInfo,
+        events: impl FnOnce(&T) -> Vec<AuditEvent> + Send + 'static,
+    ) -> AuditWith<T> {
+        let client = client.clone();
+        let at = self.clock.now();
+        Box::new(move |outcome| {
+            events(outcome)
+                .into_iter()
+                .map(|event| entry(event, &client, at))
+                .collect()
+        })
+    }
+
+    /// `event`, appended by a write in its own transaction whatever the outcome.
+    pub fn event<T>(&self, event: AuditEvent, client: &ClientInfo) -> AuditWith<T> {
+        self.after(client, move |_| vec![event])
+    }
+
+    /// `event`, appended by a write in its own transaction if it changed something.
+    pub fn event_if_changed(&self, event: AuditEvent, client: &ClientInfo) -> AuditWith<bool> {
+        self.after(
+            client,
+            move |changed| {
+                if *changed { vec![event] } else { Vec::new() }
+            },
+        )
+    }
+}
+
+/// The stored form of `event`, stamped with the client and the time.
+fn entry(event: AuditEvent, client: &ClientInfo, at: DateTime<Utc>) -> NewAuditEntry {
+    let (resource_type, resource_id) = match event.subject {
+        Some((kind, id)) => (Some(kind.to_owned()), Some(id)),
+        None => (None, None),
+    };
+    let error_message = if event.success {
+        None
+    } else {
+        event
+            .details
+            .get("reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    NewAuditEntry {
+        user_id: event.actor,
+        action: event.action.to_owned(),
+        resource_type,
+        resource_id,
+        ip_address: client.ip,
+        user_agent: client.user_agent.clone(),
+        details: event.details,
+        success: event.success,
+        error_message,
+        created_at: at,
     }
 }

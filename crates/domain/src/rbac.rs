@@ -130,22 +130,6 @@ impl RbacService {
         }
     }
 
-    /// Records a role event by `actor` on `subject`, naming the role.
-    async fn record(
-        &self,
-        action: &'static str,
-        actor: UserId,
-        subject: (&'static str, String),
-        role: &Role,
-        client: &ClientInfo,
-    ) -> Result<(), Failure> {
-        let event = AuditEvent::new(action)
-            .by(actor)
-            .on(subject.0, subject.1)
-            .with("role", role.name.as_str());
-        self.audit.record(event, client).await
-    }
-
     /// Every role, by name.
     ///
     /// # Errors
@@ -177,25 +161,25 @@ impl RbacService {
         client: &ClientInfo,
     ) -> Result<Role, RoleError> {
         validate(&changes, true)?;
-        let role = self
-            .roles
-            .create(NewRole {
-                name: changes.name.unwrap_or_default(),
-                description: changes.description.flatten(),
-                permissions: normalised(changes.permissions.unwrap_or_default()),
-                created_at: self.clock.now(),
-            })
+        let new_role = NewRole {
+            name: changes.name.unwrap_or_default(),
+            description: changes.description.flatten(),
+            permissions: normalised(changes.permissions.unwrap_or_default()),
+            created_at: self.clock.now(),
+        };
+        let audit = self.audit.after(client, move |role: &Role| {
+            vec![role_event(
+                "role.create",
+                actor,
+                "role",
+                role.id,
+                &role.name,
+            )]
+        });
+        self.roles
+            .create(new_role, audit)
             .await
-            .map_err(conflict_or_failure)?;
-        self.record(
-            "role.create",
-            actor,
-            ("role", role.id.to_string()),
-            &role,
-            client,
-        )
-        .await?;
-        Ok(role)
+            .map_err(conflict_or_failure)
     }
 
     /// Changes a role (`role.update`). The `admin` role keeps its name and `*`.
@@ -229,20 +213,19 @@ impl RbacService {
             description: changes.description,
             permissions: changes.permissions.map(normalised),
         };
-        let role = self
-            .roles
-            .update(id, update)
+        let audit = self.audit.after(client, move |role: &Role| {
+            vec![role_event(
+                "role.update",
+                actor,
+                "role",
+                role.id,
+                &role.name,
+            )]
+        });
+        self.roles
+            .update(id, update, audit)
             .await
-            .map_err(conflict_or_failure)?;
-        self.record(
-            "role.update",
-            actor,
-            ("role", role.id.to_string()),
-            &role,
-            client,
-        )
-        .await?;
-        Ok(role)
+            .map_err(conflict_or_failure)
     }
 
     /// Deletes a role and its assignments (`role.delete`). Never the `admin` role.
@@ -259,16 +242,11 @@ impl RbacService {
         if role.name == ADMIN_ROLE {
             return Err(RoleError::Protected);
         }
-        self.roles.delete(id).await.map_err(conflict_or_failure)?;
-        self.record(
-            "role.delete",
-            actor,
-            ("role", id.to_string()),
-            &role,
-            client,
-        )
-        .await?;
-        Ok(())
+        let event = role_event("role.delete", actor, "role", id, &role.name);
+        self.roles
+            .delete(id, self.audit.event(event, client))
+            .await
+            .map_err(conflict_or_failure)
     }
 }
 
@@ -286,21 +264,17 @@ impl RbacService {
         client: &ClientInfo,
     ) -> Result<(), RoleError> {
         let role = self.get(role_id).await?;
-        let added = self
-            .roles
-            .assign(user, role_id, Some(actor), self.clock.now())
+        let event = role_event("role.assign", actor, "user", user, &role.name);
+        self.roles
+            .assign(
+                user,
+                role_id,
+                Some(actor),
+                self.clock.now(),
+                self.audit.event_if_changed(event, client),
+            )
             .await
             .map_err(conflict_or_failure)?;
-        if added {
-            self.record(
-                "role.assign",
-                actor,
-                ("user", user.to_string()),
-                &role,
-                client,
-            )
-            .await?;
-        }
         Ok(())
     }
 
@@ -318,29 +292,38 @@ impl RbacService {
     ) -> Result<(), RoleError> {
         let role = self.get(role_id).await?;
         let guarded = role.name == ADMIN_ROLE;
-        let removed = self
-            .roles
-            .unassign(user, role_id, guarded)
+        let event = role_event("role.unassign", actor, "user", user, &role.name);
+        self.roles
+            .unassign(
+                user,
+                role_id,
+                guarded,
+                self.audit.event_if_changed(event, client),
+            )
             .await
             .map_err(conflict_or_failure)?;
-        if removed {
-            self.record(
-                "role.unassign",
-                actor,
-                ("user", user.to_string()),
-                &role,
-                client,
-            )
-            .await?;
-        }
         Ok(())
     }
+}
+
+/// A role event by `actor` on the `kind` resource `id`, naming the role.
+fn role_event(
+    action: &'static str,
+    actor: UserId,
+    kind: &'static str,
+    id: impl ToString,
+    role: &str,
+) -> AuditEvent {
+    AuditEvent::new(action)
+        .by(actor)
+        .on(kind, id)
+        .with("role", role)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use auth_ports::{MockAuditRepository, MockClock, MockRoleRepository};
+    use auth_ports::{AuditWith, MockAuditRepository, MockClock, MockRoleRepository};
     use chrono::{TimeZone, Utc};
 
     fn role(name: &str, permissions: &[&str]) -> Role {
@@ -355,33 +338,25 @@ mod tests {
         }
     }
 
-    fn service(roles: MockRoleRepository, audits: usize) -> RbacService {
+    /// Every role event is written by the role write itself, never appended alone.
+    fn service(roles: MockRoleRepository) -> RbacService {
         let mut clock = MockClock::new();
         clock
             .expect_now()
             .returning(|| Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(clock);
         let mut audit = MockAuditRepository::new();
-        audit.expect_append().times(audits).returning(|e| {
-            Ok(auth_ports::AuditEntry {
-                id: auth_ports::AuditEntryId(1),
-                user_id: e.user_id,
-                action: e.action,
-                resource_type: e.resource_type,
-                resource_id: e.resource_id,
-                ip_address: e.ip_address,
-                user_agent: e.user_agent,
-                details: e.details,
-                success: e.success,
-                error_message: e.error_message,
-                created_at: e.created_at,
-            })
-        });
+        audit.expect_append().never();
         RbacService::new(
             Arc::new(roles),
             Auditor::new(Arc::new(audit), clock.clone()),
             clock,
         )
+    }
+
+    /// The actions of the entries a write's `audit` makes of `outcome`.
+    fn actions<T>(audit: AuditWith<T>, outcome: &T) -> Vec<String> {
+        audit(outcome).into_iter().map(|e| e.action).collect()
     }
 
     fn changes(name: Option<&str>, permissions: Option<&[&str]>) -> RoleChanges {
@@ -403,7 +378,7 @@ mod tests {
         ] {
             let mut roles = MockRoleRepository::new();
             roles.expect_create().never();
-            let err = service(roles, 0)
+            let err = service(roles)
                 .create(
                     UserId::new(),
                     changes(name, permissions),
@@ -423,9 +398,13 @@ mod tests {
         roles
             .expect_create()
             .times(1)
-            .withf(|new| new.permissions == ["audit:read", "users:*"])
-            .returning(|new| Ok(role(&new.name, &["audit:read", "users:*"])));
-        let created = service(roles, 1)
+            .withf(|new, _| new.permissions == ["audit:read", "users:*"])
+            .returning(|new, audit| {
+                let created = role(&new.name, &["audit:read", "users:*"]);
+                assert_eq!(actions(audit, &created), ["role.create"]);
+                Ok(created)
+            });
+        let created = service(roles)
             .create(
                 UserId::new(),
                 changes(Some("support"), Some(&["users:*", "audit:read", "users:*"])),
@@ -440,8 +419,8 @@ mod tests {
         let mut roles = MockRoleRepository::new();
         roles
             .expect_create()
-            .returning(|_| Err(StoreError::Conflict(auth_ports::Constraint::RoleName)));
-        let err = service(roles, 0)
+            .returning(|_, _| Err(StoreError::Conflict(auth_ports::Constraint::RoleName)));
+        let err = service(roles)
             .create(
                 UserId::new(),
                 changes(Some("user"), Some(&[])),
@@ -465,7 +444,7 @@ mod tests {
                 .expect_find_by_id()
                 .returning(move |_| Ok(Some(found.clone())));
             roles.expect_update().never();
-            let err = service(roles, 0)
+            let err = service(roles)
                 .update(UserId::new(), id, change, &ClientInfo::default())
                 .await;
             assert!(matches!(err, Err(RoleError::Protected)));
@@ -476,7 +455,7 @@ mod tests {
             .expect_find_by_id()
             .returning(move |_| Ok(Some(found.clone())));
         roles.expect_delete().never();
-        let err = service(roles, 0)
+        let err = service(roles)
             .delete(UserId::new(), id, &ClientInfo::default())
             .await;
         assert!(matches!(err, Err(RoleError::Protected)));
@@ -490,16 +469,17 @@ mod tests {
         roles
             .expect_find_by_id()
             .returning(move |_| Ok(Some(admin.clone())));
-        roles
-            .expect_update()
-            .times(1)
-            .returning(|_, _| Ok(role(ADMIN_ROLE, &["*", "x:y"])));
+        roles.expect_update().times(1).returning(|_, _, audit| {
+            let updated = role(ADMIN_ROLE, &["*", "x:y"]);
+            assert_eq!(actions(audit, &updated), ["role.update"]);
+            Ok(updated)
+        });
         let change = RoleChanges {
             description: Some(Some("root".into())),
             ..changes(None, Some(&["*", "x:y"]))
         };
         assert!(
-            service(roles, 1)
+            service(roles)
                 .update(UserId::new(), id, change, &ClientInfo::default())
                 .await
                 .is_ok()
@@ -514,9 +494,12 @@ mod tests {
         roles
             .expect_find_by_id()
             .returning(move |_| Ok(Some(support.clone())));
-        roles.expect_delete().times(1).returning(|_| Ok(()));
+        roles.expect_delete().times(1).returning(|_, audit| {
+            assert_eq!(actions(audit, &()), ["role.delete"]);
+            Ok(())
+        });
         assert!(
-            service(roles, 1)
+            service(roles)
                 .delete(UserId::new(), id, &ClientInfo::default())
                 .await
                 .is_ok()
@@ -535,13 +518,13 @@ mod tests {
             roles
                 .expect_unassign()
                 .times(1)
-                .withf(move |_, _, keep| *keep == guarded)
-                .returning(|_, _, _| {
+                .withf(move |_, _, keep, _| *keep == guarded)
+                .returning(|_, _, _, _| {
                     Err(StoreError::Conflict(
                         auth_ports::Constraint::LastActiveHolder,
                     ))
                 });
-            let err = service(roles, 0)
+            let err = service(roles)
                 .unassign(UserId::new(), UserId::new(), id, &ClientInfo::default())
                 .await;
             assert!(matches!(err, Err(RoleError::LastAdmin)));
@@ -559,9 +542,12 @@ mod tests {
         roles
             .expect_assign()
             .times(1)
-            .returning(|_, _, _, _| Ok(false));
+            .returning(|_, _, _, _, audit| {
+                assert!(actions(audit, &false).is_empty());
+                Ok(false)
+            });
         assert!(
-            service(roles, 0)
+            service(roles)
                 .assign(UserId::new(), UserId::new(), id, &ClientInfo::default())
                 .await
                 .is_ok()

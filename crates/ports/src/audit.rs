@@ -56,6 +56,11 @@ pub struct NewAuditEntry {
     pub created_at: DateTime<Utc>,
 }
 
+/// The audit entries a write appends in its own transaction, made from the write's
+/// outcome (e.g. the id of the session it created): an action and its trail are stored
+/// together or not at all. An empty list when the outcome calls for no entry.
+pub type AuditWith<T> = Box<dyn FnOnce(&T) -> Vec<NewAuditEntry> + Send>;
+
 /// Where a page of entries starts: after (older than) this entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuditCursor {

@@ -15,7 +15,7 @@ pub mod secret;
 pub mod session;
 pub mod user;
 
-pub use audit::{AuditCursor, AuditEntry, AuditQuery, AuditRepository, NewAuditEntry};
+pub use audit::{AuditCursor, AuditEntry, AuditQuery, AuditRepository, AuditWith, NewAuditEntry};
 pub use clock::Clock;
 pub use crypto::{HashError, PasswordHasher, TokenGenerator, Verification};
 pub use email::{Email, EmailError};

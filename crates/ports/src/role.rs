@@ -1,6 +1,6 @@
 //! Roles (named sets of permission strings), who holds them, and the repository port.
 
-use crate::{RoleId, StoreError, UserId};
+use crate::{AuditWith, RoleId, StoreError, UserId};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -49,11 +49,11 @@ pub struct RoleUpdate {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait::async_trait]
 pub trait RoleRepository: Send + Sync {
-    /// Creates a role.
+    /// Creates a role and appends `audit`, in one transaction.
     ///
     /// # Errors
     /// `Conflict(RoleName)` if the name is taken.
-    async fn create(&self, role: NewRole) -> Result<Role, StoreError>;
+    async fn create(&self, role: NewRole, audit: AuditWith<Role>) -> Result<Role, StoreError>;
 
     /// The role with this id.
     ///
@@ -73,19 +73,26 @@ pub trait RoleRepository: Send + Sync {
     /// Storage failures only.
     async fn list(&self) -> Result<Vec<Role>, StoreError>;
 
-    /// Changes a role.
+    /// Changes a role and appends `audit`, in one transaction.
     ///
     /// # Errors
     /// `NotFound` if there is no such role; `Conflict(RoleName)` if the new name is taken.
-    async fn update(&self, id: RoleId, update: RoleUpdate) -> Result<Role, StoreError>;
+    async fn update(
+        &self,
+        id: RoleId,
+        update: RoleUpdate,
+        audit: AuditWith<Role>,
+    ) -> Result<Role, StoreError>;
 
-    /// Deletes a role and, by cascade, its assignments.
+    /// Deletes a role and, by cascade, its assignments, and appends `audit`, in one
+    /// transaction.
     ///
     /// # Errors
     /// `NotFound` if there is no such role.
-    async fn delete(&self, id: RoleId) -> Result<(), StoreError>;
+    async fn delete(&self, id: RoleId, audit: AuditWith<()>) -> Result<(), StoreError>;
 
     /// Gives the user the role; `false` if it was held already (nothing changes then).
+    /// `audit` is appended in the same transaction.
     ///
     /// # Errors
     /// `NotFound` if the user, the role or the assigning user does not exist.
@@ -95,11 +102,13 @@ pub trait RoleRepository: Send + Sync {
         role_id: RoleId,
         assigned_by: Option<UserId>,
         at: DateTime<Utc>,
+        audit: AuditWith<bool>,
     ) -> Result<bool, StoreError>;
 
     /// Takes the role from the user; `false` if it was not held. With
     /// `keep_an_active_holder`, refuses when the user is the role's last active holder,
     /// checked and done atomically (concurrent removals cannot both pass the check).
+    /// `audit` is appended in the same transaction.
     ///
     /// # Errors
     /// `Conflict(LastActiveHolder)` when refused; storage failures.
@@ -108,6 +117,7 @@ pub trait RoleRepository: Send + Sync {
         user_id: UserId,
         role_id: RoleId,
         keep_an_active_holder: bool,
+        audit: AuditWith<bool>,
     ) -> Result<bool, StoreError>;
 
     /// The user's roles, by name.

@@ -1,7 +1,7 @@
 //! Server-side sessions and the repository port that stores them. A session is found by
 //! the SHA-256 of its bearer token; the token itself is never stored.
 
-use crate::{SessionId, StoreError, UserId};
+use crate::{AuditWith, SessionId, StoreError, UserId};
 use chrono::{DateTime, Utc};
 use std::{fmt, net::IpAddr, time::Duration};
 
@@ -62,11 +62,15 @@ pub struct NewSession {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait::async_trait]
 pub trait SessionRepository: Send + Sync {
-    /// Stores a new active session.
+    /// Stores a new active session and appends `audit`, in one transaction.
     ///
     /// # Errors
     /// `NotFound` if the user does not exist; `Conflict(SessionToken)` on a hash collision.
-    async fn create(&self, session: NewSession) -> Result<Session, StoreError>;
+    async fn create(
+        &self,
+        session: NewSession,
+        audit: AuditWith<Session>,
+    ) -> Result<Session, StoreError>;
 
     /// The session with this token hash if it is active and unexpired at `now`.
     ///
@@ -100,7 +104,8 @@ pub trait SessionRepository: Send + Sync {
         min_interval: Duration,
     ) -> Result<bool, StoreError>;
 
-    /// Revokes one active session of `user_id` at `at`.
+    /// Revokes one active session of `user_id` at `at` and appends `audit`, in one
+    /// transaction.
     ///
     /// # Errors
     /// `NotFound` if that user has no such active session (including another user's).
@@ -109,17 +114,19 @@ pub trait SessionRepository: Send + Sync {
         user_id: UserId,
         id: SessionId,
         at: DateTime<Utc>,
+        audit: AuditWith<()>,
     ) -> Result<(), StoreError>;
 
-    /// Revokes every active session of the user at `at`, except `keep`. Returns how many.
+    /// Revokes every active session of the user at `at` and appends `audit`, in one
+    /// transaction. Returns how many.
     ///
     /// # Errors
     /// Storage failures only.
     async fn revoke_all_for_user(
         &self,
         user_id: UserId,
-        keep: Option<SessionId>,
         at: DateTime<Utc>,
+        audit: AuditWith<u64>,
     ) -> Result<u64, StoreError>;
 
     /// Deletes sessions that expired before `now`. Returns how many.

@@ -1,7 +1,7 @@
 //! User accounts: the model, what creating and changing one takes, and the repository
 //! port that stores them together with their login state.
 
-use crate::{Email, OAuthAccount, OAuthLink, SessionId, StoreError, UserId};
+use crate::{AuditWith, Email, OAuthAccount, OAuthLink, RoleId, SessionId, StoreError, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::{fmt, str::FromStr, time::Duration};
@@ -154,6 +154,9 @@ pub struct UserUpdate {
     /// New status. Leaving `active` revokes every session of the user in the same
     /// transaction.
     pub status: Option<UserStatus>,
+    /// Refuse to take the user out of `active` when they are the last active holder of
+    /// this role (the last admin), checked and done atomically.
+    pub keep_an_active_holder_of: Option<RoleId>,
 }
 
 /// Which sessions a password change ends, in the same transaction.
@@ -228,11 +231,11 @@ pub struct UserQuery {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait::async_trait]
 pub trait UserRepository: Send + Sync {
-    /// Creates a user, assigning `user.role` in the same transaction.
+    /// Creates a user, assigning `user.role` and appending `audit` in the same transaction.
     ///
     /// # Errors
     /// `Conflict(UserEmail)` if the email is taken; `NotFound` if the role does not exist.
-    async fn create(&self, user: NewUser) -> Result<User, StoreError>;
+    async fn create(&self, user: NewUser, audit: AuditWith<User>) -> Result<User, StoreError>;
 
     /// Creates a user without a password together with its first OAuth account.
     ///
@@ -262,16 +265,18 @@ pub trait UserRepository: Send + Sync {
     /// Storage failures only.
     async fn list(&self, query: UserQuery) -> Result<Vec<User>, StoreError>;
 
-    /// Changes names and/or status; leaving `active` revokes all the user's sessions at
-    /// `at` in the same transaction.
+    /// Changes names and/or status and appends `audit`; leaving `active` revokes all the
+    /// user's sessions at `at` in the same transaction.
     ///
     /// # Errors
-    /// `NotFound` if there is no such user.
+    /// `NotFound` if there is no such user; `Conflict(LastActiveHolder)` when
+    /// `keep_an_active_holder_of` refuses the change.
     async fn update(
         &self,
         id: UserId,
         update: UserUpdate,
         at: DateTime<Utc>,
+        audit: AuditWith<User>,
     ) -> Result<User, StoreError>;
 
     /// Deletes the user and, by cascade, its sessions, roles, OAuth accounts and tokens.
@@ -280,8 +285,8 @@ pub trait UserRepository: Send + Sync {
     /// `NotFound` if there is no such user.
     async fn delete(&self, id: UserId) -> Result<(), StoreError>;
 
-    /// Replaces the password hash, revoking sessions at `at` as the change says, in one
-    /// transaction. Returns how many sessions were revoked.
+    /// Replaces the password hash, revoking sessions at `at` as the change says and
+    /// appending `audit`, in one transaction. Returns how many sessions were revoked.
     ///
     /// # Errors
     /// `NotFound` if there is no such user.
@@ -290,6 +295,7 @@ pub trait UserRepository: Send + Sync {
         id: UserId,
         change: PasswordChange,
         at: DateTime<Utc>,
+        audit: AuditWith<u64>,
     ) -> Result<u64, StoreError>;
 
     /// Replaces the hash with `new` only if it is still `expected` (a rehash at login must
@@ -306,7 +312,8 @@ pub trait UserRepository: Send + Sync {
 
     /// Counts a failed login at `at` in one statement: unless the account is locked, the
     /// count goes up (starting again at 1 after an expired lock) and reaching
-    /// `policy.threshold` sets the lock. Concurrent calls never lose a count.
+    /// `policy.threshold` sets the lock. Concurrent calls never lose a count. `audit` is
+    /// appended in the same transaction.
     ///
     /// # Errors
     /// `NotFound` if there is no such user.
@@ -315,6 +322,7 @@ pub trait UserRepository: Send + Sync {
         id: UserId,
         policy: LockoutPolicy,
         at: DateTime<Utc>,
+        audit: AuditWith<FailedLogin>,
     ) -> Result<FailedLogin, StoreError>;
 
     /// Records a successful login at `at`: clears the failure count and sets
@@ -331,11 +339,11 @@ pub trait UserRepository: Send + Sync {
     /// `NotFound` if there is no such user.
     async fn lock(&self, id: UserId, until: DateTime<Utc>) -> Result<(), StoreError>;
 
-    /// Lifts any lock and clears the failure count.
+    /// Lifts any lock, clears the failure count and appends `audit`, in one transaction.
     ///
     /// # Errors
     /// `NotFound` if there is no such user.
-    async fn unlock(&self, id: UserId) -> Result<(), StoreError>;
+    async fn unlock(&self, id: UserId, audit: AuditWith<()>) -> Result<(), StoreError>;
 
     /// Marks the email verified at `at` (idempotent: the first time is kept).
     ///

@@ -3,13 +3,15 @@
 use crate::entities::{Inet, audit_logs};
 use crate::error::{DbResultExt, corrupt};
 use auth_ports::{
-    AuditEntry, AuditEntryId, AuditQuery, AuditRepository, NewAuditEntry, StoreError, UserId,
+    AuditEntry, AuditEntryId, AuditQuery, AuditRepository, AuditWith, NewAuditEntry, StoreError,
+    UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, NotSet, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Select, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    Select, Set,
 };
 use std::collections::BTreeMap;
 
@@ -45,6 +47,42 @@ impl From<audit_logs::Model> for AuditEntry {
     }
 }
 
+/// Inserts one entry on the caller's connection or transaction.
+async fn insert(
+    conn: &impl ConnectionTrait,
+    entry: NewAuditEntry,
+) -> Result<audit_logs::Model, StoreError> {
+    audit_logs::ActiveModel {
+        id: NotSet,
+        user_id: Set(entry.user_id.map(|id| id.0)),
+        action: Set(entry.action),
+        resource_type: Set(entry.resource_type),
+        resource_id: Set(entry.resource_id),
+        ip_address: Set(entry.ip_address.map(Inet::from)),
+        user_agent: Set(entry.user_agent),
+        details: Set(entry.details),
+        success: Set(entry.success),
+        error_message: Set(entry.error_message),
+        created_at: Set(entry.created_at),
+    }
+    .insert(conn)
+    .await
+    .store()
+}
+
+/// Appends the entries `audit` makes of `outcome` to the write in `txn`, then commits:
+/// an action and its trail are stored together or not at all.
+pub(crate) async fn commit_with<T>(
+    txn: DatabaseTransaction,
+    audit: AuditWith<T>,
+    outcome: &T,
+) -> Result<(), StoreError> {
+    for entry in audit(outcome) {
+        insert(&txn, entry).await?;
+    }
+    txn.commit().await.store()
+}
+
 /// Restricts a select to `[from, to)`.
 fn in_period(
     select: Select<audit_logs::Entity>,
@@ -61,23 +99,7 @@ fn in_period(
 #[async_trait::async_trait]
 impl AuditRepository for SeaOrmAuditRepository {
     async fn append(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
-        Ok(audit_logs::ActiveModel {
-            id: NotSet,
-            user_id: Set(entry.user_id.map(|id| id.0)),
-            action: Set(entry.action),
-            resource_type: Set(entry.resource_type),
-            resource_id: Set(entry.resource_id),
-            ip_address: Set(entry.ip_address.map(Inet::from)),
-            user_agent: Set(entry.user_agent),
-            details: Set(entry.details),
-            success: Set(entry.success),
-            error_message: Set(entry.error_message),
-            created_at: Set(entry.created_at),
-        }
-        .insert(&self.db)
-        .await
-        .store()?
-        .into())
+        Ok(insert(&self.db, entry).await?.into())
     }
 
     async fn query(&self, query: AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {

@@ -1,15 +1,17 @@
 //! [`RoleRepository`] on sea-orm.
 
+use crate::audit::commit_with;
 use crate::entities::{roles, user_roles, users};
 use crate::error::{DbResultExt, begin_write, corrupt};
 use auth_ports::{
-    Constraint, NewRole, Role, RoleId, RoleRepository, RoleUpdate, StoreError, UserId, UserStatus,
+    AuditWith, Constraint, NewRole, Role, RoleId, RoleRepository, RoleUpdate, StoreError, UserId,
+    UserStatus,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, JoinType,
-    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
 };
 use std::collections::{BTreeSet, HashMap};
 
@@ -67,6 +69,25 @@ async fn active_holders(
         .store()
 }
 
+/// `Conflict(LastActiveHolder)` if `user_id` is the role's only active holder. Locks the
+/// role row first, which serialises every guarded change to its holders: FOR UPDATE on
+/// PostgreSQL; on SQLite the write transaction holds the database lock already.
+pub(crate) async fn refuse_last_active_holder(
+    txn: &DatabaseTransaction,
+    role_id: RoleId,
+    user_id: UserId,
+) -> Result<(), StoreError> {
+    roles::Entity::find_by_id(role_id.0)
+        .lock_exclusive()
+        .one(txn)
+        .await
+        .store()?;
+    if active_holders(txn, role_id).await? == [user_id.0] {
+        return Err(StoreError::Conflict(Constraint::LastActiveHolder));
+    }
+    Ok(())
+}
+
 /// The sorted union of the roles' permissions.
 fn union(roles: impl IntoIterator<Item = Role>) -> Vec<String> {
     roles
@@ -79,8 +100,9 @@ fn union(roles: impl IntoIterator<Item = Role>) -> Vec<String> {
 
 #[async_trait::async_trait]
 impl RoleRepository for SeaOrmRoleRepository {
-    async fn create(&self, role: NewRole) -> Result<Role, StoreError> {
-        roles::ActiveModel {
+    async fn create(&self, role: NewRole, audit: AuditWith<Role>) -> Result<Role, StoreError> {
+        let txn = begin_write(&self.db).await?;
+        let created: Role = roles::ActiveModel {
             id: Set(RoleId::new().0),
             name: Set(role.name),
             description: Set(role.description),
@@ -88,10 +110,12 @@ impl RoleRepository for SeaOrmRoleRepository {
             created_at: Set(role.created_at),
             updated_at: Set(role.created_at),
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await
         .store()?
-        .try_into()
+        .try_into()?;
+        commit_with(txn, audit, &created).await?;
+        Ok(created)
     }
 
     async fn find_by_id(&self, id: RoleId) -> Result<Option<Role>, StoreError> {
@@ -123,7 +147,12 @@ impl RoleRepository for SeaOrmRoleRepository {
         )
     }
 
-    async fn update(&self, id: RoleId, update: RoleUpdate) -> Result<Role, StoreError> {
+    async fn update(
+        &self,
+        id: RoleId,
+        update: RoleUpdate,
+        audit: AuditWith<Role>,
+    ) -> Result<Role, StoreError> {
         let txn = begin_write(&self.db).await?;
         let mut row: roles::ActiveModel = roles::Entity::find_by_id(id.0)
             .one(&txn)
@@ -144,24 +173,26 @@ impl RoleRepository for SeaOrmRoleRepository {
             row.update(&txn).await.store()?;
         }
         // Read back: on SQLite the `updated_at` trigger runs after RETURNING is computed.
-        let updated = roles::Entity::find_by_id(id.0)
+        let updated: Role = roles::Entity::find_by_id(id.0)
             .one(&txn)
             .await
             .store()?
-            .ok_or(StoreError::NotFound)?;
-        txn.commit().await.store()?;
-        updated.try_into()
+            .ok_or(StoreError::NotFound)?
+            .try_into()?;
+        commit_with(txn, audit, &updated).await?;
+        Ok(updated)
     }
 
-    async fn delete(&self, id: RoleId) -> Result<(), StoreError> {
+    async fn delete(&self, id: RoleId, audit: AuditWith<()>) -> Result<(), StoreError> {
+        let txn = begin_write(&self.db).await?;
         match roles::Entity::delete_by_id(id.0)
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .store()?
             .rows_affected
         {
             0 => Err(StoreError::NotFound),
-            _ => Ok(()),
+            _ => commit_with(txn, audit, &()).await,
         }
     }
 
@@ -171,7 +202,9 @@ impl RoleRepository for SeaOrmRoleRepository {
         role_id: RoleId,
         assigned_by: Option<UserId>,
         at: DateTime<Utc>,
+        audit: AuditWith<bool>,
     ) -> Result<bool, StoreError> {
+        let txn = begin_write(&self.db).await?;
         let inserted = user_roles::Entity::insert(user_roles::ActiveModel {
             user_id: Set(user_id.0),
             role_id: Set(role_id.0),
@@ -183,10 +216,12 @@ impl RoleRepository for SeaOrmRoleRepository {
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(&self.db)
+        .exec_without_returning(&txn)
         .await
-        .store()?;
-        Ok(inserted > 0)
+        .store()?
+            > 0;
+        commit_with(txn, audit, &inserted).await?;
+        Ok(inserted)
     }
 
     async fn unassign(
@@ -194,20 +229,11 @@ impl RoleRepository for SeaOrmRoleRepository {
         user_id: UserId,
         role_id: RoleId,
         keep_an_active_holder: bool,
+        audit: AuditWith<bool>,
     ) -> Result<bool, StoreError> {
         let txn = begin_write(&self.db).await?;
         if keep_an_active_holder {
-            // Serialises every guarded change to this role's holders: FOR UPDATE on
-            // PostgreSQL; on SQLite the write transaction holds the database lock already.
-            roles::Entity::find_by_id(role_id.0)
-                .lock_exclusive()
-                .one(&txn)
-                .await
-                .store()?;
-            let holders = active_holders(&txn, role_id).await?;
-            if holders == [user_id.0] {
-                return Err(StoreError::Conflict(Constraint::LastActiveHolder));
-            }
+            refuse_last_active_holder(&txn, role_id, user_id).await?;
         }
         let removed = user_roles::Entity::delete_many()
             .filter(user_roles::Column::UserId.eq(user_id.0))
@@ -215,9 +241,10 @@ impl RoleRepository for SeaOrmRoleRepository {
             .exec(&txn)
             .await
             .store()?
-            .rows_affected;
-        txn.commit().await.store()?;
-        Ok(removed > 0)
+            .rows_affected
+            > 0;
+        commit_with(txn, audit, &removed).await?;
+        Ok(removed)
     }
 
     async fn roles_of_user(&self, user_id: UserId) -> Result<Vec<Role>, StoreError> {

@@ -1,9 +1,10 @@
 //! [`SessionRepository`] on sea-orm.
 
+use crate::audit::commit_with;
 use crate::entities::{Inet, sessions};
-use crate::error::{DbResultExt, corrupt};
+use crate::error::{DbResultExt, begin_write, corrupt};
 use auth_ports::{
-    NewSession, Session, SessionId, SessionRepository, StoreError, TokenHash, UserId,
+    AuditWith, NewSession, Session, SessionId, SessionRepository, StoreError, TokenHash, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -72,8 +73,13 @@ pub(crate) async fn revoke_all(
 
 #[async_trait::async_trait]
 impl SessionRepository for SeaOrmSessionRepository {
-    async fn create(&self, session: NewSession) -> Result<Session, StoreError> {
-        sessions::ActiveModel {
+    async fn create(
+        &self,
+        session: NewSession,
+        audit: AuditWith<Session>,
+    ) -> Result<Session, StoreError> {
+        let txn = begin_write(&self.db).await?;
+        let created: Session = sessions::ActiveModel {
             id: Set(SessionId::new().0),
             user_id: Set(session.user_id.0),
             token_hash: Set(session.token_hash.0.to_vec()),
@@ -85,10 +91,12 @@ impl SessionRepository for SeaOrmSessionRepository {
             created_at: Set(session.created_at),
             revoked_at: Set(None),
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await
         .store()?
-        .try_into()
+        .try_into()?;
+        commit_with(txn, audit, &created).await?;
+        Ok(created)
     }
 
     async fn find_active_by_token_hash(
@@ -150,29 +158,34 @@ impl SessionRepository for SeaOrmSessionRepository {
         user_id: UserId,
         id: SessionId,
         at: DateTime<Utc>,
+        audit: AuditWith<()>,
     ) -> Result<(), StoreError> {
+        let txn = begin_write(&self.db).await?;
         let result = sessions::Entity::update_many()
             .col_expr(sessions::Column::IsActive, Expr::val(false))
             .col_expr(sessions::Column::RevokedAt, Expr::val(at))
             .filter(sessions::Column::Id.eq(id.0))
             .filter(sessions::Column::UserId.eq(user_id.0))
             .filter(sessions::Column::IsActive.eq(true))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .store()?;
         match result.rows_affected {
             0 => Err(StoreError::NotFound),
-            _ => Ok(()),
+            _ => commit_with(txn, audit, &()).await,
         }
     }
 
     async fn revoke_all_for_user(
         &self,
         user_id: UserId,
-        keep: Option<SessionId>,
         at: DateTime<Utc>,
+        audit: AuditWith<u64>,
     ) -> Result<u64, StoreError> {
-        revoke_all(&self.db, user_id, keep, at).await
+        let txn = begin_write(&self.db).await?;
+        let revoked = revoke_all(&txn, user_id, None, at).await?;
+        commit_with(txn, audit, &revoked).await?;
+        Ok(revoked)
     }
 
     async fn delete_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -1,11 +1,12 @@
 //! [`UserRepository`] on sea-orm. Login bookkeeping is done in single conditional
 //! `UPDATE … RETURNING` statements so concurrent requests never lose a count.
 
+use crate::audit::commit_with;
 use crate::entities::{roles, user_roles, users};
 use crate::error::{DbResultExt, begin_write, corrupt};
-use crate::{oauth, sessions};
+use crate::{oauth, roles as role_rules, sessions};
 use auth_ports::{
-    Email, FailedLogin, LockoutPolicy, NewUser, OAuthAccount, OAuthLink, PasswordChange,
+    AuditWith, Email, FailedLogin, LockoutPolicy, NewUser, OAuthAccount, OAuthLink, PasswordChange,
     PasswordHash, RevokeSessions, StoreError, User, UserId, UserQuery, UserRepository, UserStatus,
     UserUpdate,
 };
@@ -127,41 +128,39 @@ fn like_literal(needle: &str) -> String {
     escaped
 }
 
-impl SeaOrmUserRepository {
-    /// `NotFound` unless the user exists; used to tell "no such user" from "condition not
-    /// met" after a conditional update matched no row.
-    async fn fetch(&self, id: UserId) -> Result<users::Model, StoreError> {
-        users::Entity::find_by_id(id.0)
-            .one(&self.db)
-            .await
-            .store()?
-            .ok_or(StoreError::NotFound)
-    }
+/// The user row; `NotFound` if there is none. Also tells "no such user" from "condition
+/// not met" after a conditional update matched no row.
+async fn fetch(conn: &impl ConnectionTrait, id: UserId) -> Result<users::Model, StoreError> {
+    users::Entity::find_by_id(id.0)
+        .one(conn)
+        .await
+        .store()?
+        .ok_or(StoreError::NotFound)
+}
 
-    /// Runs an unconditional single-row update and maps "no row" to `NotFound`.
-    async fn update_one(
-        &self,
-        id: UserId,
-        sets: Vec<(users::Column, Expr)>,
-    ) -> Result<(), StoreError> {
-        let mut update = users::Entity::update_many().filter(users::Column::Id.eq(id.0));
-        for (column, value) in sets {
-            update = update.col_expr(column, value);
-        }
-        match update.exec(&self.db).await.store()?.rows_affected {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
+/// Runs an unconditional single-row update and maps "no row" to `NotFound`.
+async fn update_one(
+    conn: &impl ConnectionTrait,
+    id: UserId,
+    sets: Vec<(users::Column, Expr)>,
+) -> Result<(), StoreError> {
+    let mut update = users::Entity::update_many().filter(users::Column::Id.eq(id.0));
+    for (column, value) in sets {
+        update = update.col_expr(column, value);
+    }
+    match update.exec(conn).await.store()?.rows_affected {
+        0 => Err(StoreError::NotFound),
+        _ => Ok(()),
     }
 }
 
 #[async_trait::async_trait]
 impl UserRepository for SeaOrmUserRepository {
-    async fn create(&self, user: NewUser) -> Result<User, StoreError> {
+    async fn create(&self, user: NewUser, audit: AuditWith<User>) -> Result<User, StoreError> {
         let txn = begin_write(&self.db).await?;
-        let created = insert_user(&txn, user, &[]).await?;
-        txn.commit().await.store()?;
-        created.try_into()
+        let created: User = insert_user(&txn, user, &[]).await?.try_into()?;
+        commit_with(txn, audit, &created).await?;
+        Ok(created)
     }
 
     async fn create_with_oauth(
@@ -233,13 +232,15 @@ impl UserRepository for SeaOrmUserRepository {
         id: UserId,
         update: UserUpdate,
         at: DateTime<Utc>,
+        audit: AuditWith<User>,
     ) -> Result<User, StoreError> {
         let txn = begin_write(&self.db).await?;
-        let current = users::Entity::find_by_id(id.0)
-            .one(&txn)
-            .await
-            .store()?
-            .ok_or(StoreError::NotFound)?;
+        let current = fetch(&txn, id).await?;
+        let leaves_active = current.status == UserStatus::Active.as_str()
+            && update.status.is_some_and(|s| s != UserStatus::Active);
+        if leaves_active && let Some(role_id) = update.keep_an_active_holder_of {
+            role_rules::refuse_last_active_holder(&txn, role_id, id).await?;
+        }
         let mut row: users::ActiveModel = current.into();
         if let Some(first_name) = update.first_name {
             row.first_name = Set(first_name);
@@ -257,13 +258,9 @@ impl UserRepository for SeaOrmUserRepository {
             row.update(&txn).await.store()?;
         }
         // Read back: on SQLite the `updated_at` trigger runs after RETURNING is computed.
-        let updated = users::Entity::find_by_id(id.0)
-            .one(&txn)
-            .await
-            .store()?
-            .ok_or(StoreError::NotFound)?;
-        txn.commit().await.store()?;
-        updated.try_into()
+        let updated: User = fetch(&txn, id).await?.try_into()?;
+        commit_with(txn, audit, &updated).await?;
+        Ok(updated)
     }
 
     async fn delete(&self, id: UserId) -> Result<(), StoreError> {
@@ -283,6 +280,7 @@ impl UserRepository for SeaOrmUserRepository {
         id: UserId,
         change: PasswordChange,
         at: DateTime<Utc>,
+        audit: AuditWith<u64>,
     ) -> Result<u64, StoreError> {
         let txn = begin_write(&self.db).await?;
         let mut update = users::Entity::update_many()
@@ -305,7 +303,7 @@ impl UserRepository for SeaOrmUserRepository {
             }
             RevokeSessions::All => sessions::revoke_all(&txn, id, None, at).await?,
         };
-        txn.commit().await.store()?;
+        commit_with(txn, audit, &revoked).await?;
         Ok(revoked)
     }
 
@@ -330,6 +328,7 @@ impl UserRepository for SeaOrmUserRepository {
         id: UserId,
         policy: LockoutPolicy,
         at: DateTime<Utc>,
+        audit: AuditWith<FailedLogin>,
     ) -> Result<FailedLogin, StoreError> {
         let lock_end = at
             + chrono::Duration::from_std(policy.duration)
@@ -343,36 +342,36 @@ impl UserRepository for SeaOrmUserRepository {
             .finally(Expr::col(users::Column::FailedLoginAttempts).add(1));
         let lock = Expr::case(Expr::expr(attempts.clone()).gte(threshold), lock_end)
             .finally(Expr::val(Option::<DateTime<Utc>>::None));
-        // A lock may end between the statement and the read-back; then count again.
-        for _ in 0..3 {
-            let updated = users::Entity::update_many()
-                .col_expr(users::Column::FailedLoginAttempts, attempts.clone().into())
-                .col_expr(users::Column::LockedUntil, lock.clone().into())
-                .col_expr(users::Column::LastFailedLoginAt, Expr::val(at))
-                .filter(users::Column::Id.eq(id.0))
-                .filter(not_locked_at(at))
-                .exec_with_returning(&self.db)
-                .await
-                .store()?;
-            if let Some(row) = updated.into_iter().next() {
-                return Ok(FailedLogin::Counted {
-                    attempts: u32::try_from(row.failed_login_attempts)
-                        .map_err(|e| corrupt("users.failed_login_attempts", e))?,
-                    locked_until: row.locked_until,
-                });
-            }
-            if let Some(until) = self
-                .fetch(id)
-                .await?
-                .locked_until
-                .filter(|until| *until > at)
-            {
-                return Ok(FailedLogin::AlreadyLocked { until });
-            }
-        }
-        Err(StoreError::Other(
-            "failed login could not be recorded".into(),
-        ))
+        let txn = begin_write(&self.db).await?;
+        let updated = users::Entity::update_many()
+            .col_expr(users::Column::FailedLoginAttempts, attempts.into())
+            .col_expr(users::Column::LockedUntil, lock.into())
+            .col_expr(users::Column::LastFailedLoginAt, Expr::val(at))
+            .filter(users::Column::Id.eq(id.0))
+            .filter(not_locked_at(at))
+            .exec_with_returning(&txn)
+            .await
+            .store()?;
+        let outcome = match updated.into_iter().next() {
+            Some(row) => FailedLogin::Counted {
+                attempts: u32::try_from(row.failed_login_attempts)
+                    .map_err(|e| corrupt("users.failed_login_attempts", e))?,
+                locked_until: row.locked_until,
+            },
+            // Locked at `at`, unless an unlock committed since the update: then the
+            // caller may simply try again.
+            None => FailedLogin::AlreadyLocked {
+                until: fetch(&txn, id)
+                    .await?
+                    .locked_until
+                    .filter(|until| *until > at)
+                    .ok_or_else(|| {
+                        StoreError::Unavailable("account unlocked concurrently".into())
+                    })?,
+            },
+        };
+        commit_with(txn, audit, &outcome).await?;
+        Ok(outcome)
     }
 
     async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -391,16 +390,22 @@ impl UserRepository for SeaOrmUserRepository {
         if result.rows_affected > 0 {
             return Ok(true);
         }
-        self.fetch(id).await.map(|_| false)
+        fetch(&self.db, id).await.map(|_| false)
     }
 
     async fn lock(&self, id: UserId, until: DateTime<Utc>) -> Result<(), StoreError> {
-        self.update_one(id, vec![(users::Column::LockedUntil, Expr::val(until))])
-            .await
+        update_one(
+            &self.db,
+            id,
+            vec![(users::Column::LockedUntil, Expr::val(until))],
+        )
+        .await
     }
 
-    async fn unlock(&self, id: UserId) -> Result<(), StoreError> {
-        self.update_one(
+    async fn unlock(&self, id: UserId, audit: AuditWith<()>) -> Result<(), StoreError> {
+        let txn = begin_write(&self.db).await?;
+        update_one(
+            &txn,
             id,
             vec![
                 (
@@ -410,11 +415,13 @@ impl UserRepository for SeaOrmUserRepository {
                 (users::Column::FailedLoginAttempts, Expr::val(0)),
             ],
         )
-        .await
+        .await?;
+        commit_with(txn, audit, &()).await
     }
 
     async fn mark_email_verified(&self, id: UserId, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.update_one(
+        update_one(
+            &self.db,
             id,
             vec![
                 (users::Column::EmailVerified, Expr::val(true)),

@@ -2,7 +2,14 @@
 //! SQLite database is a temporary file; a PostgreSQL one is created with a random name
 //! on the server of `TEST_DATABASE_URL` and dropped (forcibly) when the test ends.
 
+use auth_ports::AuditWith;
 use sea_orm::{ConnectionTrait, Database};
+
+/// An audit for test set-up writes that need no entry.
+#[must_use]
+pub fn unaudited<T>() -> AuditWith<T> {
+    Box::new(|_| Vec::new())
+}
 
 /// A database that exists for as long as this value lives.
 pub struct TestDatabase {

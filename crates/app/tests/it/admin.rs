@@ -5,6 +5,7 @@ use crate::server::{PASSWORD, TestApp, expect_error, now};
 use auth_ports::{
     Email, NewRole, NewUser, RoleRepository, UserId, UserRepository, UserStatus, UserUpdate,
 };
+use auth_testing::unaudited;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -25,7 +26,7 @@ async fn login_with_role(app: &TestApp, email: &str, role: &str) -> (UserId, Str
     let role = app.store.roles().find_by_name(role).await.unwrap().unwrap();
     app.store
         .roles()
-        .assign(id, role.id, None, now())
+        .assign(id, role.id, None, now(), unaudited())
         .await
         .unwrap();
     (id, app.login(email, PASSWORD).await)
@@ -38,7 +39,7 @@ async fn create_role(app: &TestApp, name: &str, permissions: &[&str]) {
         permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
         created_at: now(),
     };
-    app.store.roles().create(role).await.unwrap();
+    app.store.roles().create(role, unaudited()).await.unwrap();
 }
 
 /// Creates a passwordless user directly in the store (fast seeding).
@@ -52,7 +53,12 @@ async fn seed(app: &TestApp, email: &str) -> UserId {
         role: None,
         created_at: now(),
     };
-    app.store.users().create(user).await.unwrap().id
+    app.store
+        .users()
+        .create(user, unaudited())
+        .await
+        .unwrap()
+        .id
 }
 
 async fn user_routes_need_users_read(app: &TestApp) {
@@ -103,7 +109,10 @@ async fn wildcards_grant_and_changes_apply_at_the_next_request(app: &TestApp) {
 
     let roles = app.store.roles();
     let wildcard = roles.find_by_name("user-admins").await.unwrap().unwrap();
-    roles.unassign(id, wildcard.id, false).await.unwrap();
+    roles
+        .unassign(id, wildcard.id, false, unaudited())
+        .await
+        .unwrap();
     expect_error(
         app.get("/v1/admin/users", &token).await,
         StatusCode::FORBIDDEN,
@@ -112,7 +121,10 @@ async fn wildcards_grant_and_changes_apply_at_the_next_request(app: &TestApp) {
     .await;
 
     let writers = roles.find_by_name("writers").await.unwrap().unwrap();
-    roles.assign(id, writers.id, None, now()).await.unwrap();
+    roles
+        .assign(id, writers.id, None, now(), unaudited())
+        .await
+        .unwrap();
     expect_error(
         app.get("/v1/admin/users", &token).await,
         StatusCode::FORBIDDEN,
@@ -154,7 +166,7 @@ async fn listings_filter_and_reject_bad_parameters(app: &TestApp) {
     };
     app.store
         .users()
-        .update(suspended, suspend, now())
+        .update(suspended, suspend, now(), unaudited())
         .await
         .unwrap();
 

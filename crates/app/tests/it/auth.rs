@@ -3,6 +3,7 @@
 use crate::server::{PASSWORD, TestApp, expect_error, now};
 use auth_ports::{AuditQuery, AuditRepository, Email, UserRepository};
 use auth_testing::TestDatabase;
+use auth_testing::unaudited;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -591,7 +592,11 @@ async fn a_disabled_account_is_refused_only_with_the_right_password(app: &TestAp
         status: Some(UserStatus::Suspended),
         ..Default::default()
     };
-    app.store.users().update(id, suspend, now()).await.unwrap();
+    app.store
+        .users()
+        .update(id, suspend, now(), unaudited())
+        .await
+        .unwrap();
     assert_eq!(
         app.get("/v1/auth/me", &token).await.status(),
         StatusCode::UNAUTHORIZED,

@@ -1,6 +1,7 @@
 //! `authd migrate …` and configuration errors, through the real binary.
 
 use auth_testing::TestDatabase;
+use auth_testing::unaudited;
 use std::process::{Command, Output};
 
 /// Runs `authd` with only the given environment, in an empty directory (so no `.env`
@@ -255,7 +256,7 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
         role: None,
         created_at: now,
     };
-    let user = store.users().create(new_user).await.unwrap();
+    let user = store.users().create(new_user, unaudited()).await.unwrap();
     for (byte, expires_at) in [
         (1u8, now - chrono::Duration::minutes(1)),
         (2, now + chrono::Duration::hours(1)),
@@ -268,7 +269,7 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
             user_agent: None,
             created_at: now - chrono::Duration::hours(2),
         };
-        store.sessions().create(session).await.unwrap();
+        store.sessions().create(session, unaudited()).await.unwrap();
     }
     for (action, age_days) in [("old", 91), ("recent", 89)] {
         let entry = NewAuditEntry {

@@ -2,6 +2,7 @@
 
 use crate::server::{PASSWORD, TestApp, expect_error, now};
 use auth_ports::{AuditQuery, AuditRepository, RoleRepository, UserId};
+use auth_testing::unaudited;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -24,7 +25,7 @@ async fn admin_token(app: &TestApp, email: &str) -> (UserId, String) {
         .unwrap();
     app.store
         .roles()
-        .assign(id, admin.id, None, now())
+        .assign(id, admin.id, None, now(), unaudited())
         .await
         .unwrap();
     (id, app.login(email, PASSWORD).await)

@@ -355,29 +355,32 @@ impl AuthService {
             .hash(&registration.password)
             .await
             .map_err(Failure::from)?;
-        let user = self
-            .ports
+        let role_name = role.to_owned();
+        let audit = self.ports.audit.after(client, move |user: &User| {
+            vec![
+                AuditEvent::self_service("user.register", user.id)
+                    .with("via", via)
+                    .with("role", role_name),
+            ]
+        });
+        let new_user = NewUser {
+            email,
+            password_hash: Some(hash),
+            first_name,
+            last_name,
+            email_verified,
+            role: Some(role.to_owned()),
+            created_at: self.ports.clock.now(),
+        };
+        self.ports
             .users
-            .create(NewUser {
-                email,
-                password_hash: Some(hash),
-                first_name,
-                last_name,
-                email_verified,
-                role: Some(role.to_owned()),
-                created_at: self.ports.clock.now(),
-            })
+            .create(new_user, audit)
             .await
             .map_err(|err| match err {
                 StoreError::Conflict(_) => RegisterError::EmailTaken,
                 StoreError::NotFound => RegisterError::UnknownRole(role.to_owned()),
                 other => RegisterError::Failure(other.into()),
-            })?;
-        let event = AuditEvent::self_service("user.register", user.id)
-            .with("via", via)
-            .with("role", role);
-        self.ports.audit.record(event, client).await?;
-        Ok(user)
+            })
     }
 
     /// Checks the credentials and opens a session.
@@ -521,17 +524,22 @@ impl AuthService {
         let (token, token_hash) = self.ports.tokens.generate();
         let ttl = chrono::Duration::from_std(self.policy.session_ttl)
             .map_err(|e| Failure::Unexpected(Box::new(e)))?;
+        let event = login(Some(&user));
+        let audit = self.ports.audit.after(client, move |session: &Session| {
+            vec![event.with("session_id", session.id.to_string())]
+        });
+        let new_session = NewSession {
+            user_id: user.id,
+            token_hash,
+            expires_at: now + ttl,
+            ip_address: client.ip,
+            user_agent: client.user_agent.clone(),
+            created_at: now,
+        };
         let session = self
             .ports
             .sessions
-            .create(NewSession {
-                user_id: user.id,
-                token_hash,
-                expires_at: now + ttl,
-                ip_address: client.ip,
-                user_agent: client.user_agent.clone(),
-                created_at: now,
-            })
+            .create(new_session, audit)
             .await
             .map_err(Failure::from)?;
         let user = self
@@ -541,13 +549,6 @@ impl AuthService {
             .await
             .map_err(Failure::from)?
             .unwrap_or(user);
-        self.ports
-            .audit
-            .record(
-                login(Some(&user)).with("session_id", session.id.to_string()),
-                client,
-            )
-            .await?;
         Ok(LoginSuccess {
             token,
             session,
@@ -563,36 +564,36 @@ impl AuthService {
         event: AuditEvent,
     ) -> Result<LoginError, Failure> {
         let now = self.ports.clock.now();
+        let user_id = user.id;
+        let audit = self
+            .ports
+            .audit
+            .after(client, move |outcome: &FailedLogin| match *outcome {
+                FailedLogin::Counted {
+                    attempts,
+                    locked_until,
+                } => {
+                    let mut events = vec![event.failed("invalid_credentials")];
+                    if let Some(until) = locked_until {
+                        events.push(
+                            AuditEvent::self_service("auth.lockout", user_id)
+                                .with("attempts", attempts)
+                                .with("locked_until", until.to_rfc3339()),
+                        );
+                    }
+                    events
+                }
+                FailedLogin::AlreadyLocked { .. } => vec![event.failed("account_locked")],
+            });
         match self
             .ports
             .users
-            .record_failed_login(user.id, self.policy.lockout, now)
+            .record_failed_login(user.id, self.policy.lockout, now, audit)
             .await?
         {
-            FailedLogin::Counted {
-                attempts,
-                locked_until,
-            } => {
-                self.ports
-                    .audit
-                    .record(event.failed("invalid_credentials"), client)
-                    .await?;
-                if let Some(until) = locked_until {
-                    let lockout = AuditEvent::self_service("auth.lockout", user.id)
-                        .with("attempts", attempts)
-                        .with("locked_until", until.to_rfc3339());
-                    self.ports.audit.record(lockout, client).await?;
-                }
-                // The failure that sets the lock still answers "invalid credentials".
-                Ok(LoginError::InvalidCredentials)
-            }
-            FailedLogin::AlreadyLocked { until } => {
-                self.ports
-                    .audit
-                    .record(event.failed("account_locked"), client)
-                    .await?;
-                Ok(LoginError::AccountLocked { until })
-            }
+            // The failure that sets the lock still answers "invalid credentials".
+            FailedLogin::Counted { .. } => Ok(LoginError::InvalidCredentials),
+            FailedLogin::AlreadyLocked { until } => Ok(LoginError::AccountLocked { until }),
         }
     }
 
@@ -656,19 +657,19 @@ impl AuthService {
     /// Storage failures.
     pub async fn logout(&self, principal: &Principal, client: &ClientInfo) -> Result<(), Failure> {
         let user = principal.user.id;
+        let event = AuditEvent::self_service("auth.logout", user)
+            .with("session_id", principal.session.id.to_string());
+        let audit = self.ports.audit.event(event, client);
         match self
             .ports
             .sessions
-            .revoke(user, principal.session.id, self.ports.clock.now())
+            .revoke(user, principal.session.id, self.ports.clock.now(), audit)
             .await
         {
-            // Revoked concurrently: the caller's goal is reached.
-            Ok(()) | Err(StoreError::NotFound) => {}
-            Err(other) => return Err(other.into()),
+            // Revoked concurrently (and audited by whoever did): the caller's goal is reached.
+            Ok(()) | Err(StoreError::NotFound) => Ok(()),
+            Err(other) => Err(other.into()),
         }
-        let event = AuditEvent::self_service("auth.logout", user)
-            .with("session_id", principal.session.id.to_string());
-        self.ports.audit.record(event, client).await
     }
 
     /// Ends every session of the caller (`auth.logout` with `details.all = true`).
@@ -681,15 +682,18 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<(), Failure> {
         let user = principal.user.id;
-        let revoked = self
-            .ports
+        let audit = self.ports.audit.after(client, move |revoked: &u64| {
+            vec![
+                AuditEvent::self_service("auth.logout", user)
+                    .with("all", true)
+                    .with("revoked", *revoked),
+            ]
+        });
+        self.ports
             .sessions
-            .revoke_all_for_user(user, None, self.ports.clock.now())
+            .revoke_all_for_user(user, self.ports.clock.now(), audit)
             .await?;
-        let event = AuditEvent::self_service("auth.logout", user)
-            .with("all", true)
-            .with("revoked", revoked);
-        self.ports.audit.record(event, client).await
+        Ok(())
     }
 
     /// The caller's live sessions, newest first; idle-timed-out ones are left out.
@@ -726,19 +730,18 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<(), RevokeError> {
         let user = principal.user.id;
+        let event = AuditEvent::new("session.revoke").by(user).on("session", id);
+        let audit = self.ports.audit.event(event, client);
         match self
             .ports
             .sessions
-            .revoke(user, id, self.ports.clock.now())
+            .revoke(user, id, self.ports.clock.now(), audit)
             .await
         {
-            Ok(()) => {}
-            Err(StoreError::NotFound) => return Err(RevokeError::NotFound),
-            Err(other) => return Err(RevokeError::Failure(other.into())),
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound) => Err(RevokeError::NotFound),
+            Err(other) => Err(RevokeError::Failure(other.into())),
         }
-        let event = AuditEvent::new("session.revoke").by(user).on("session", id);
-        self.ports.audit.record(event, client).await?;
-        Ok(())
     }
 
     /// Replaces the caller's password after checking the current one, and revokes every
@@ -789,16 +792,14 @@ impl AuthService {
             revoke: RevokeSessions::AllExcept(principal.session.id),
             clear_lockout: false,
         };
-        let revoked = self
-            .ports
+        let audit = self.ports.audit.after(client, move |revoked: &u64| {
+            vec![event.with("revoked_sessions", *revoked)]
+        });
+        self.ports
             .users
-            .change_password(user.id, change, self.ports.clock.now())
+            .change_password(user.id, change, self.ports.clock.now(), audit)
             .await
             .map_err(Failure::from)?;
-        self.ports
-            .audit
-            .record(event.with("revoked_sessions", revoked), client)
-            .await?;
         Ok(())
     }
 }

@@ -2,13 +2,15 @@
 
 use super::*;
 use crate::audit::Auditor;
+use auth_ports::AuditWith;
 use auth_ports::{
     MockAuditRepository, MockClock, MockPasswordHasher, MockRateLimiter, MockRoleRepository,
     MockSessionRepository, MockTokenGenerator, MockUserRepository, NewAuditEntry, PasswordHash,
     Role, RoleId, SessionId, TokenHash, UserId,
 };
 use chrono::TimeZone;
-use mockall::predicate::eq;
+use mockall::predicate::{always, eq};
+use std::sync::Mutex;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap()
@@ -33,7 +35,45 @@ const POLICY: AuthPolicy = AuthPolicy {
     },
 };
 
-/// Every port as a mock; tests set the expectations they rely on.
+/// Every audit entry the service produced: appended alone, or handed to a write (mocked
+/// writes call the write's audit on the outcome they return, as the adapter does).
+#[derive(Clone, Default)]
+struct Trail(Arc<Mutex<Vec<NewAuditEntry>>>);
+
+impl Trail {
+    /// What a mocked write returns: `outcome`, after keeping the entries its audit makes.
+    fn write<T>(&self, audit: AuditWith<T>, outcome: T) -> Result<T, StoreError> {
+        self.0.lock().unwrap().extend(audit(&outcome));
+        Ok(outcome)
+    }
+}
+
+/// Checks one expected audit entry.
+type EntryCheck = Box<dyn Fn(&NewAuditEntry) + Send>;
+
+/// The entries a test expects, checked when the service (which owns it) is dropped.
+#[derive(Default)]
+struct Expected {
+    trail: Trail,
+    times: usize,
+    check: Option<EntryCheck>,
+}
+
+impl Drop for Expected {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let entries = self.trail.0.lock().unwrap();
+        assert_eq!(entries.len(), self.times, "audit entries: {entries:#?}");
+        if let Some(check) = &self.check {
+            entries.iter().for_each(check);
+        }
+    }
+}
+
+/// Every port as a mock; tests set the expectations they rely on. Unless `audit` says
+/// otherwise, no audit entry is expected.
 #[derive(Default)]
 struct Mocks {
     users: MockUserRepository,
@@ -43,6 +83,8 @@ struct Mocks {
     hasher: MockPasswordHasher,
     tokens: MockTokenGenerator,
     limiter: MockRateLimiter,
+    trail: Trail,
+    expected: Expected,
 }
 
 impl Mocks {
@@ -53,21 +95,30 @@ impl Mocks {
         self
     }
 
-    /// Audit appends succeed; each appended entry is checked by `check`.
+    /// Expects `times` audit entries in all, appended alone or by writes, each passing
+    /// `check`.
     fn audit(mut self, times: usize, check: impl Fn(&NewAuditEntry) + Send + 'static) -> Self {
-        self.audit
-            .expect_append()
-            .times(times)
-            .returning(move |entry| {
-                check(&entry);
-                Ok(stored_entry(entry))
-            });
+        let trail = self.trail.clone();
+        self.audit.expect_append().returning(move |entry| {
+            trail.0.lock().unwrap().push(entry.clone());
+            Ok(stored_entry(entry))
+        });
+        self.expected = Expected {
+            trail: self.trail.clone(),
+            times,
+            check: Some(Box::new(check)),
+        };
         self
     }
 
     fn service(self, policy: AuthPolicy) -> AuthService {
         let mut clock = MockClock::new();
-        clock.expect_now().returning(t0);
+        let expected = self.expected;
+        clock.expect_now().returning(move || {
+            // Owned here so the expectation is checked when the service is dropped.
+            let _ = &expected;
+            t0()
+        });
         let clock: Arc<dyn Clock> = Arc::new(clock);
         AuthService::new(
             AuthPorts {
@@ -173,16 +224,17 @@ async fn register_creates_an_active_user_with_the_default_role() {
         .expect_hash()
         .times(1)
         .returning(|_| Ok(PasswordHash::new("h".into())));
+    let trail = m.trail.clone();
     m.users
         .expect_create()
         .times(1)
-        .withf(|new| {
+        .withf(|new, _| {
             new.email.as_str() == "ada@example.com"
                 && new.role.as_deref() == Some(DEFAULT_ROLE)
                 && new.last_name.is_none()
                 && !new.email_verified
         })
-        .returning(|_| Ok(user()));
+        .returning(move |_, audit| trail.write(audit, user()));
     let created = m
         .service(POLICY)
         .register(registration("a fine long passphrase"), &client())
@@ -215,7 +267,7 @@ async fn register_with_a_taken_email_is_email_taken() {
         .returning(|_| Ok(PasswordHash::new("h".into())));
     m.users
         .expect_create()
-        .returning(|_| Err(StoreError::Conflict(auth_ports::Constraint::UserEmail)));
+        .returning(|_, _| Err(StoreError::Conflict(auth_ports::Constraint::UserEmail)));
     m.audit.expect_append().never();
     let err = m
         .service(POLICY)
@@ -281,15 +333,19 @@ async fn login_with_wrong_password_counts_the_failure() {
     m.hasher
         .expect_verify()
         .returning(|_, _| Ok(Verification::Mismatch));
+    let trail = m.trail.clone();
     m.users
         .expect_record_failed_login()
         .times(1)
-        .with(eq(id), eq(POLICY.lockout), eq(t0()))
-        .returning(|_, _, _| {
-            Ok(FailedLogin::Counted {
-                attempts: 1,
-                locked_until: None,
-            })
+        .with(eq(id), eq(POLICY.lockout), eq(t0()), always())
+        .returning(move |_, _, _, audit| {
+            trail.write(
+                audit,
+                FailedLogin::Counted {
+                    attempts: 1,
+                    locked_until: None,
+                },
+            )
         });
     m.sessions.expect_create().never();
     let err = m
@@ -313,12 +369,18 @@ async fn the_failure_that_locks_still_answers_invalid_credentials_and_audits_the
     m.hasher
         .expect_verify()
         .returning(|_, _| Ok(Verification::Mismatch));
-    m.users.expect_record_failed_login().returning(|_, _, _| {
-        Ok(FailedLogin::Counted {
-            attempts: 5,
-            locked_until: Some(t0() + chrono::Duration::minutes(15)),
-        })
-    });
+    let trail = m.trail.clone();
+    m.users
+        .expect_record_failed_login()
+        .returning(move |_, _, _, audit| {
+            trail.write(
+                audit,
+                FailedLogin::Counted {
+                    attempts: 5,
+                    locked_until: Some(t0() + chrono::Duration::minutes(15)),
+                },
+            )
+        });
     let err = m
         .service(POLICY)
         .login("ada@example.com", &password("wrong password!"), &client())
@@ -373,12 +435,18 @@ async fn a_disabled_account_is_reported_only_after_the_right_password() {
         m.hasher
             .expect_verify()
             .returning(move |_, _| Ok(verification));
-        m.users.expect_record_failed_login().returning(|_, _, _| {
-            Ok(FailedLogin::Counted {
-                attempts: 1,
-                locked_until: None,
-            })
-        });
+        let trail = m.trail.clone();
+        m.users
+            .expect_record_failed_login()
+            .returning(move |_, _, _, audit| {
+                trail.write(
+                    audit,
+                    FailedLogin::Counted {
+                        attempts: 1,
+                        locked_until: None,
+                    },
+                )
+            });
         m.sessions.expect_create().never();
         let err = m
             .service(POLICY)
@@ -448,14 +516,15 @@ async fn login_success_opens_a_session_for_the_ttl() {
         .expect_generate()
         .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
     let session_user = u.clone();
+    let trail = m.trail.clone();
     m.sessions
         .expect_create()
         .times(1)
-        .withf(|new| {
+        .withf(|new, _| {
             new.expires_at == t0() + chrono::Duration::hours(12)
                 && new.token_hash == TokenHash([1; 32])
         })
-        .returning(move |_| Ok(session(&session_user)));
+        .returning(move |_, audit| trail.write(audit, session(&session_user)));
     m.users
         .expect_find_by_id()
         .returning(move |_| Ok(Some(u.clone())));
@@ -494,7 +563,10 @@ async fn login_rehashes_an_outdated_hash() {
         .expect_generate()
         .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
     let s = session(&u);
-    m.sessions.expect_create().returning(move |_| Ok(s.clone()));
+    let trail = m.trail.clone();
+    m.sessions
+        .expect_create()
+        .returning(move |_, audit| trail.write(audit, s.clone()));
     m.users
         .expect_find_by_id()
         .returning(move |_| Ok(Some(u.clone())));
@@ -692,7 +764,7 @@ async fn revoking_a_session_that_is_not_the_callers_is_not_found() {
     let mut m = Mocks::default();
     m.sessions
         .expect_revoke()
-        .returning(|_, _, _| Err(StoreError::NotFound));
+        .returning(|_, _, _, _| Err(StoreError::NotFound));
     m.audit.expect_append().never();
     let err = m
         .service(POLICY)
@@ -709,11 +781,12 @@ async fn logout_all_revokes_every_session_and_says_so() {
         assert_eq!(e.details["all"], true);
     });
     let id = p.user.id;
+    let trail = m.trail.clone();
     m.sessions
         .expect_revoke_all_for_user()
         .times(1)
-        .with(eq(id), eq(None), eq(t0()))
-        .returning(|_, _, _| Ok(3));
+        .with(eq(id), eq(t0()), always())
+        .returning(move |_, _, audit| trail.write(audit, 3));
     m.service(POLICY).logout_all(&p, &client()).await.unwrap();
 }
 
@@ -754,11 +827,12 @@ async fn change_password_revokes_every_other_session() {
     m.hasher
         .expect_hash()
         .returning(|_| Ok(PasswordHash::new("new".into())));
+    let trail = m.trail.clone();
     m.users
         .expect_change_password()
         .times(1)
-        .withf(move |_, change, _| change.revoke == RevokeSessions::AllExcept(keep))
-        .returning(|_, _, _| Ok(2));
+        .withf(move |_, change, _, _| change.revoke == RevokeSessions::AllExcept(keep))
+        .returning(move |_, _, _, audit| trail.write(audit, 2));
     m.service(POLICY)
         .change_password(
             &p,
@@ -799,11 +873,12 @@ async fn logout_revokes_the_current_session_and_is_audited() {
         assert_eq!(e.action, "auth.logout");
         assert!(e.details.get("all").is_none());
     });
+    let trail = m.trail.clone();
     m.sessions
         .expect_revoke()
         .times(1)
-        .with(eq(user), eq(session), eq(t0()))
-        .returning(|_, _, _| Ok(()));
+        .with(eq(user), eq(session), eq(t0()), always())
+        .returning(move |_, _, _, audit| trail.write(audit, ()));
     m.service(POLICY).logout(&p, &client()).await.unwrap();
 }
 
@@ -835,11 +910,12 @@ async fn provision_creates_a_verified_user_with_the_given_role_without_rate_limi
     m.hasher
         .expect_hash()
         .returning(|_| Ok(PasswordHash::new("h".into())));
+    let trail = m.trail.clone();
     m.users
         .expect_create()
         .times(1)
-        .withf(|new| new.email_verified && new.role.as_deref() == Some("admin"))
-        .returning(|_| Ok(user()));
+        .withf(|new, _| new.email_verified && new.role.as_deref() == Some("admin"))
+        .returning(move |_, audit| trail.write(audit, user()));
     m.service(POLICY)
         .provision(registration("a fine long passphrase"), "admin")
         .await
@@ -854,7 +930,7 @@ async fn provision_with_an_unknown_role_says_so() {
         .returning(|_| Ok(PasswordHash::new("h".into())));
     m.users
         .expect_create()
-        .returning(|_| Err(StoreError::NotFound));
+        .returning(|_, _| Err(StoreError::NotFound));
     m.audit.expect_append().never();
     let err = m
         .service(POLICY)
@@ -898,10 +974,11 @@ async fn a_failure_racing_a_lock_answers_locked() {
     m.hasher
         .expect_verify()
         .returning(|_, _| Ok(Verification::Mismatch));
+    let trail = m.trail.clone();
     m.users
         .expect_record_failed_login()
         .times(1)
-        .returning(move |_, _, _| Ok(FailedLogin::AlreadyLocked { until }));
+        .returning(move |_, _, _, audit| trail.write(audit, FailedLogin::AlreadyLocked { until }));
     let err = m
         .service(POLICY)
         .login("ada@example.com", &password("wrong one!"), &client())

@@ -1,7 +1,11 @@
 //! The audit repository contract.
 
+use crate::harness::new_user;
 use crate::harness::{TestDb, now};
-use auth_ports::{AuditCursor, AuditQuery, AuditRepository, NewAuditEntry, StoreError, UserId};
+use auth_ports::{
+    AuditCursor, AuditQuery, AuditRepository, AuditWith, Email, NewAuditEntry, StoreError, User,
+    UserId, UserRepository, UserStatus, UserUpdate,
+};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
@@ -15,6 +19,8 @@ auth_testing::on_both_backends!(
     cleanup_deletes_only_old_entries,
     recent_activity_view_shows_the_last_30_days,
     append_for_unknown_actor_is_not_found,
+    a_write_and_its_audit_entries_commit_together,
+    a_write_whose_audit_entry_fails_changes_nothing,
 );
 
 /// An entry of `action` by `user_id` at `at`, from 192.0.2.1, successful.
@@ -278,4 +284,62 @@ async fn append_for_unknown_actor_is_not_found(db: &TestDb) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}
+
+async fn a_write_and_its_audit_entries_commit_together(db: &TestDb) {
+    let user = db.user("a8@example.com").await;
+    let audit: AuditWith<User> = Box::new(|updated| {
+        vec![
+            entry(Some(updated.id), "user.update", now()),
+            entry(Some(updated.id), "user.suspend", now()),
+        ]
+    });
+    let update = UserUpdate {
+        status: Some(UserStatus::Suspended),
+        ..UserUpdate::default()
+    };
+    db.store
+        .users()
+        .update(user.id, update, now(), audit)
+        .await
+        .unwrap();
+    let audit = db.store.audit();
+    let trail = audit.query(AuditQuery {
+        user_id: Some(user.id),
+        limit: 10,
+        ..AuditQuery::default()
+    });
+    let mut actions: Vec<String> = trail.await.unwrap().into_iter().map(|e| e.action).collect();
+    actions.sort();
+    assert_eq!(actions, ["user.suspend", "user.update"]);
+}
+
+async fn a_write_whose_audit_entry_fails_changes_nothing(db: &TestDb) {
+    let user = db.user("a9@example.com").await;
+    // An actor that does not exist breaks the entry's foreign key.
+    let audit: AuditWith<User> =
+        Box::new(|_| vec![entry(Some(UserId::new()), "user.suspend", now())]);
+    let update = UserUpdate {
+        status: Some(UserStatus::Suspended),
+        ..UserUpdate::default()
+    };
+    let result = db.store.users().update(user.id, update, now(), audit).await;
+    assert!(result.is_err(), "{result:?}");
+    let stored = db.store.users().find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, UserStatus::Active);
+    let users = db.store.users();
+    let registered = users.create(
+        new_user("a10@example.com"),
+        Box::new(|_| vec![entry(Some(UserId::new()), "user.register", now())]),
+    );
+    assert!(registered.await.is_err());
+    let email = Email::parse("a10@example.com").unwrap();
+    assert!(
+        db.store
+            .users()
+            .find_by_email(&email)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

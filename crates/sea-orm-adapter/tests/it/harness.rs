@@ -3,6 +3,7 @@
 use auth_ports::{Email, NewUser, User, UserRepository};
 use auth_sea_orm::{PoolConfig, Store};
 use auth_testing::TestDatabase;
+use auth_testing::unaudited;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{Database, DatabaseConnection};
 use std::time::Duration;
@@ -36,7 +37,11 @@ impl TestDb {
 
     /// Creates an active password user with the `user` role.
     pub async fn user(&self, email: &str) -> User {
-        self.store.users().create(new_user(email)).await.unwrap()
+        self.store
+            .users()
+            .create(new_user(email), unaudited())
+            .await
+            .unwrap()
     }
 }
 

@@ -5,6 +5,7 @@ use auth_ports::{
     Constraint, NewRole, RoleId, RoleRepository, RoleUpdate, StoreError, UserId, UserRepository,
     UserStatus, UserUpdate,
 };
+use auth_testing::unaudited;
 use chrono::Duration;
 
 auth_testing::on_both_backends!(
@@ -55,7 +56,7 @@ async fn default_roles_are_seeded(db: &TestDb) {
 async fn create_update_delete(db: &TestDb) {
     let roles = db.store.roles();
     let role = roles
-        .create(new_role("support", &["users:read"]))
+        .create(new_role("support", &["users:read"]), unaudited())
         .await
         .unwrap();
     assert_eq!(roles.find_by_id(role.id).await.unwrap(), Some(role.clone()));
@@ -72,6 +73,7 @@ async fn create_update_delete(db: &TestDb) {
                 description: Some(None),
                 permissions: Some(vec!["users:read".into(), "audit:read".into()]),
             },
+            unaudited(),
         )
         .await
         .unwrap();
@@ -83,26 +85,34 @@ async fn create_update_delete(db: &TestDb) {
         "the trigger maintains updated_at"
     );
 
-    roles.delete(role.id).await.unwrap();
+    roles.delete(role.id, unaudited()).await.unwrap();
     assert_eq!(roles.find_by_id(role.id).await.unwrap(), None);
     assert!(matches!(
-        roles.delete(role.id).await,
+        roles.delete(role.id, unaudited()).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        roles.update(role.id, RoleUpdate::default()).await,
+        roles
+            .update(role.id, RoleUpdate::default(), unaudited())
+            .await,
         Err(StoreError::NotFound)
     ));
 }
 
 async fn role_names_are_unique(db: &TestDb) {
     let roles = db.store.roles();
-    let err = roles.create(new_role("admin", &[])).await.unwrap_err();
+    let err = roles
+        .create(new_role("admin", &[]), unaudited())
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, StoreError::Conflict(Constraint::RoleName)),
         "{err:?}"
     );
-    let role = roles.create(new_role("ops", &[])).await.unwrap();
+    let role = roles
+        .create(new_role("ops", &[]), unaudited())
+        .await
+        .unwrap();
     let err = roles
         .update(
             role.id,
@@ -110,6 +120,7 @@ async fn role_names_are_unique(db: &TestDb) {
                 name: Some("user".into()),
                 ..Default::default()
             },
+            unaudited(),
         )
         .await
         .unwrap_err();
@@ -126,13 +137,13 @@ async fn assign_is_idempotent_and_unassign_reports(db: &TestDb) {
     let moderator = roles.find_by_name("moderator").await.unwrap().unwrap();
     assert!(
         roles
-            .assign(user.id, moderator.id, Some(admin.id), now())
+            .assign(user.id, moderator.id, Some(admin.id), now(), unaudited())
             .await
             .unwrap()
     );
     assert!(
         !roles
-            .assign(user.id, moderator.id, Some(admin.id), now())
+            .assign(user.id, moderator.id, Some(admin.id), now(), unaudited())
             .await
             .unwrap()
     );
@@ -144,12 +155,22 @@ async fn assign_is_idempotent_and_unassign_reports(db: &TestDb) {
         .map(|r| r.name)
         .collect();
     assert_eq!(names, ["moderator", "user"]);
-    assert!(roles.unassign(user.id, moderator.id, false).await.unwrap());
-    assert!(!roles.unassign(user.id, moderator.id, false).await.unwrap());
+    assert!(
+        roles
+            .unassign(user.id, moderator.id, false, unaudited())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !roles
+            .unassign(user.id, moderator.id, false, unaudited())
+            .await
+            .unwrap()
+    );
     // Deleting the assigning user keeps the assignment (assigned_by is set to NULL).
     assert!(
         roles
-            .assign(user.id, moderator.id, Some(admin.id), now())
+            .assign(user.id, moderator.id, Some(admin.id), now(), unaudited())
             .await
             .unwrap()
     );
@@ -161,10 +182,16 @@ async fn permissions_are_the_union_of_roles(db: &TestDb) {
     let roles = db.store.roles();
     let user = db.user("r2@example.com").await;
     let extra = roles
-        .create(new_role("reader", &["users:read", "profile:read"]))
+        .create(
+            new_role("reader", &["users:read", "profile:read"]),
+            unaudited(),
+        )
         .await
         .unwrap();
-    roles.assign(user.id, extra.id, None, now()).await.unwrap();
+    roles
+        .assign(user.id, extra.id, None, now(), unaudited())
+        .await
+        .unwrap();
     assert_eq!(
         roles.permissions_of_user(user.id).await.unwrap(),
         [
@@ -182,10 +209,18 @@ async fn permissions_in_bulk(db: &TestDb) {
     let plain = db.user("r3@example.com").await;
     let boss = db.user("r4@example.com").await;
     let admin = roles.find_by_name("admin").await.unwrap().unwrap();
-    roles.assign(boss.id, admin.id, None, now()).await.unwrap();
+    roles
+        .assign(boss.id, admin.id, None, now(), unaudited())
+        .await
+        .unwrap();
     let mut roleless = crate::harness::new_user("r5@example.com");
     roleless.role = None;
-    let roleless = db.store.users().create(roleless).await.unwrap();
+    let roleless = db
+        .store
+        .users()
+        .create(roleless, unaudited())
+        .await
+        .unwrap();
 
     let all = roles
         .permissions_of_users(&[plain.id, boss.id, roleless.id])
@@ -204,8 +239,14 @@ async fn active_holders_are_counted(db: &TestDb) {
     assert_eq!(roles.count_active_holders(admin.id).await.unwrap(), 0);
     let a = db.user("r6@example.com").await;
     let b = db.user("r7@example.com").await;
-    roles.assign(a.id, admin.id, None, now()).await.unwrap();
-    roles.assign(b.id, admin.id, None, now()).await.unwrap();
+    roles
+        .assign(a.id, admin.id, None, now(), unaudited())
+        .await
+        .unwrap();
+    roles
+        .assign(b.id, admin.id, None, now(), unaudited())
+        .await
+        .unwrap();
     assert_eq!(roles.count_active_holders(admin.id).await.unwrap(), 2);
     db.store
         .users()
@@ -216,6 +257,7 @@ async fn active_holders_are_counted(db: &TestDb) {
                 ..Default::default()
             },
             now(),
+            unaudited(),
         )
         .await
         .unwrap();
@@ -227,12 +269,12 @@ async fn assign_to_unknown_user_or_role_is_not_found(db: &TestDb) {
     let user = db.user("r8@example.com").await;
     let admin = roles.find_by_name("admin").await.unwrap().unwrap();
     let err = roles
-        .assign(UserId::new(), admin.id, None, now())
+        .assign(UserId::new(), admin.id, None, now(), unaudited())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
     let err = roles
-        .assign(user.id, RoleId::new(), None, now())
+        .assign(user.id, RoleId::new(), None, now(), unaudited())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
@@ -243,8 +285,14 @@ async fn the_last_active_holder_keeps_a_guarded_role(db: &TestDb) {
     let admin = roles.find_by_name("admin").await.unwrap().unwrap();
     let a = db.user("g1@example.com").await;
     let b = db.user("g2@example.com").await;
-    roles.assign(a.id, admin.id, None, now()).await.unwrap();
-    roles.assign(b.id, admin.id, None, now()).await.unwrap();
+    roles
+        .assign(a.id, admin.id, None, now(), unaudited())
+        .await
+        .unwrap();
+    roles
+        .assign(b.id, admin.id, None, now(), unaudited())
+        .await
+        .unwrap();
     // A suspended holder does not count: b is suspended, so a is the last active one.
     db.store
         .users()
@@ -255,10 +303,14 @@ async fn the_last_active_holder_keeps_a_guarded_role(db: &TestDb) {
                 ..Default::default()
             },
             now(),
+            unaudited(),
         )
         .await
         .unwrap();
-    let err = roles.unassign(a.id, admin.id, true).await.unwrap_err();
+    let err = roles
+        .unassign(a.id, admin.id, true, unaudited())
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, StoreError::Conflict(Constraint::LastActiveHolder)),
         "{err:?}"
@@ -269,8 +321,18 @@ async fn the_last_active_holder_keeps_a_guarded_role(db: &TestDb) {
         "nothing changed"
     );
     // Removing the inactive holder is fine, and unguarded removals are not checked.
-    assert!(roles.unassign(b.id, admin.id, true).await.unwrap());
-    assert!(roles.unassign(a.id, admin.id, false).await.unwrap());
+    assert!(
+        roles
+            .unassign(b.id, admin.id, true, unaudited())
+            .await
+            .unwrap()
+    );
+    assert!(
+        roles
+            .unassign(a.id, admin.id, false, unaudited())
+            .await
+            .unwrap()
+    );
 }
 
 async fn concurrent_guarded_removals_leave_one_holder(db: &TestDb) {
@@ -280,7 +342,10 @@ async fn concurrent_guarded_removals_leave_one_holder(db: &TestDb) {
         let mut holders = Vec::new();
         for i in 0..6 {
             let user = db.user(&format!("c{round}-{i}@example.com")).await;
-            roles.assign(user.id, admin.id, None, now()).await.unwrap();
+            roles
+                .assign(user.id, admin.id, None, now(), unaudited())
+                .await
+                .unwrap();
             holders.push(user.id);
         }
         // Open pooled connections first, so the removals below truly overlap.
@@ -290,7 +355,7 @@ async fn concurrent_guarded_removals_leave_one_holder(db: &TestDb) {
             let (roles, start) = (db.store.roles(), start.clone());
             tokio::spawn(async move {
                 start.wait().await;
-                roles.unassign(user, admin.id, true).await
+                roles.unassign(user, admin.id, true, unaudited()).await
             })
         }))
         .await;
@@ -308,7 +373,10 @@ async fn concurrent_guarded_removals_leave_one_holder(db: &TestDb) {
         // Hand the role to the next round's holders.
         let last = roles.find_by_name("admin").await.unwrap().unwrap();
         let keeper = db.user(&format!("keeper{round}@example.com")).await;
-        roles.assign(keeper.id, last.id, None, now()).await.unwrap();
+        roles
+            .assign(keeper.id, last.id, None, now(), unaudited())
+            .await
+            .unwrap();
         for user in db
             .store
             .users()
@@ -321,8 +389,14 @@ async fn concurrent_guarded_removals_leave_one_holder(db: &TestDb) {
             .await
             .unwrap()
         {
-            roles.unassign(user.id, admin.id, false).await.unwrap();
+            roles
+                .unassign(user.id, admin.id, false, unaudited())
+                .await
+                .unwrap();
         }
-        roles.unassign(keeper.id, admin.id, false).await.unwrap();
+        roles
+            .unassign(keeper.id, admin.id, false, unaudited())
+            .await
+            .unwrap();
     }
 }

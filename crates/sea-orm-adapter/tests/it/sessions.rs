@@ -1,8 +1,14 @@
 //! The session repository contract.
 
+use crate::audit::entry;
 use crate::harness::{TestDb, now};
-use auth_ports::{NewSession, SessionRepository, StoreError, TokenHash, UserId};
+use auth_ports::{
+    AuditQuery, AuditRepository, AuditWith, NewSession, SessionRepository, StoreError, TokenHash,
+    UserId,
+};
+use auth_testing::unaudited;
 use chrono::Duration;
+use serde_json::json;
 use std::net::IpAddr;
 use std::time::Duration as StdDuration;
 
@@ -13,7 +19,7 @@ auth_testing::on_both_backends!(
     list_shows_only_live_sessions_newest_first,
     touch_writes_at_most_once_per_interval,
     revoke_is_limited_to_the_owner,
-    revoke_all_keeps_the_named_session,
+    revoke_all_ends_every_session_and_audits_the_count,
     delete_expired_removes_only_expired,
     create_for_unknown_user_is_not_found,
 );
@@ -34,7 +40,12 @@ async fn create_stores_every_field(db: &TestDb) {
     for (byte, ip) in [(1u8, "198.51.100.1"), (2, "2001:db8::1")] {
         let mut new = new_session(user.id, byte, Duration::hours(12));
         new.ip_address = Some(ip.parse::<IpAddr>().unwrap());
-        let session = db.store.sessions().create(new.clone()).await.unwrap();
+        let session = db
+            .store
+            .sessions()
+            .create(new.clone(), unaudited())
+            .await
+            .unwrap();
         assert_eq!(session.user_id, user.id);
         assert_eq!(session.token_hash, new.token_hash);
         assert_eq!(session.expires_at, new.expires_at);
@@ -60,18 +71,21 @@ async fn found_by_token_hash_only_while_active_and_unexpired(db: &TestDb) {
     let sessions = db.store.sessions();
     let user = db.user("s2@example.com").await;
     let live = sessions
-        .create(new_session(user.id, 1, Duration::hours(1)))
+        .create(new_session(user.id, 1, Duration::hours(1)), unaudited())
         .await
         .unwrap();
     let expired = sessions
-        .create(new_session(user.id, 2, Duration::seconds(-1)))
+        .create(new_session(user.id, 2, Duration::seconds(-1)), unaudited())
         .await
         .unwrap();
     let revoked = sessions
-        .create(new_session(user.id, 3, Duration::hours(1)))
+        .create(new_session(user.id, 3, Duration::hours(1)), unaudited())
         .await
         .unwrap();
-    sessions.revoke(user.id, revoked.id, now()).await.unwrap();
+    sessions
+        .revoke(user.id, revoked.id, now(), unaudited())
+        .await
+        .unwrap();
 
     let at = now();
     assert!(
@@ -119,17 +133,17 @@ async fn list_shows_only_live_sessions_newest_first(db: &TestDb) {
     let other = db.user("s3-other@example.com").await;
     let mut older = new_session(user.id, 1, Duration::hours(1));
     older.created_at = now() - Duration::minutes(5);
-    let older = sessions.create(older).await.unwrap();
+    let older = sessions.create(older, unaudited()).await.unwrap();
     let newer = sessions
-        .create(new_session(user.id, 2, Duration::hours(1)))
+        .create(new_session(user.id, 2, Duration::hours(1)), unaudited())
         .await
         .unwrap();
     sessions
-        .create(new_session(user.id, 3, Duration::seconds(-1)))
+        .create(new_session(user.id, 3, Duration::seconds(-1)), unaudited())
         .await
         .unwrap();
     sessions
-        .create(new_session(other.id, 4, Duration::hours(1)))
+        .create(new_session(other.id, 4, Duration::hours(1)), unaudited())
         .await
         .unwrap();
     let listed = sessions.list_active_for_user(user.id, now()).await.unwrap();
@@ -143,7 +157,7 @@ async fn touch_writes_at_most_once_per_interval(db: &TestDb) {
     let sessions = db.store.sessions();
     let user = db.user("s4@example.com").await;
     let session = sessions
-        .create(new_session(user.id, 1, Duration::hours(1)))
+        .create(new_session(user.id, 1, Duration::hours(1)), unaudited())
         .await
         .unwrap();
     let interval = StdDuration::from_secs(60);
@@ -164,11 +178,11 @@ async fn revoke_is_limited_to_the_owner(db: &TestDb) {
     let owner = db.user("s5@example.com").await;
     let intruder = db.user("s5-intruder@example.com").await;
     let session = sessions
-        .create(new_session(owner.id, 1, Duration::hours(1)))
+        .create(new_session(owner.id, 1, Duration::hours(1)), unaudited())
         .await
         .unwrap();
     let err = sessions
-        .revoke(intruder.id, session.id, now())
+        .revoke(intruder.id, session.id, now(), unaudited())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound));
@@ -181,9 +195,12 @@ async fn revoke_is_limited_to_the_owner(db: &TestDb) {
     );
 
     let at = now();
-    sessions.revoke(owner.id, session.id, at).await.unwrap();
+    sessions
+        .revoke(owner.id, session.id, at, unaudited())
+        .await
+        .unwrap();
     assert!(matches!(
-        sessions.revoke(owner.id, session.id, at).await,
+        sessions.revoke(owner.id, session.id, at, unaudited()).await,
         Err(StoreError::NotFound)
     ));
     assert!(
@@ -195,50 +212,58 @@ async fn revoke_is_limited_to_the_owner(db: &TestDb) {
     );
 }
 
-async fn revoke_all_keeps_the_named_session(db: &TestDb) {
+async fn revoke_all_ends_every_session_and_audits_the_count(db: &TestDb) {
     let sessions = db.store.sessions();
     let user = db.user("s6@example.com").await;
-    let keep = sessions
-        .create(new_session(user.id, 1, Duration::hours(1)))
-        .await
-        .unwrap();
-    for byte in 2..5 {
+    for byte in 1..5 {
         sessions
-            .create(new_session(user.id, byte, Duration::hours(1)))
+            .create(new_session(user.id, byte, Duration::hours(1)), unaudited())
             .await
             .unwrap();
     }
+    let audit: AuditWith<u64> = Box::new(move |revoked| {
+        let mut logout = entry(Some(user.id), "auth.logout", now());
+        logout.details = json!({ "revoked": revoked });
+        vec![logout]
+    });
     assert_eq!(
         sessions
-            .revoke_all_for_user(user.id, Some(keep.id), now())
+            .revoke_all_for_user(user.id, now(), audit)
             .await
             .unwrap(),
-        3
+        4
     );
-    let live = sessions.list_active_for_user(user.id, now()).await.unwrap();
-    assert_eq!(live.iter().map(|s| s.id).collect::<Vec<_>>(), [keep.id]);
-    assert_eq!(
+    assert!(
         sessions
-            .revoke_all_for_user(user.id, None, now())
+            .list_active_for_user(user.id, now())
             .await
-            .unwrap(),
-        1
+            .unwrap()
+            .is_empty()
     );
+    let audit = db.store.audit();
+    let trail = audit.query(AuditQuery {
+        user_id: Some(user.id),
+        limit: 10,
+        ..AuditQuery::default()
+    });
+    let trail = trail.await.unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(trail[0].details, json!({ "revoked": 4 }));
 }
 
 async fn delete_expired_removes_only_expired(db: &TestDb) {
     let sessions = db.store.sessions();
     let user = db.user("s7@example.com").await;
     let live = sessions
-        .create(new_session(user.id, 1, Duration::hours(1)))
+        .create(new_session(user.id, 1, Duration::hours(1)), unaudited())
         .await
         .unwrap();
     sessions
-        .create(new_session(user.id, 2, Duration::seconds(-10)))
+        .create(new_session(user.id, 2, Duration::seconds(-10)), unaudited())
         .await
         .unwrap();
     sessions
-        .create(new_session(user.id, 3, Duration::seconds(-20)))
+        .create(new_session(user.id, 3, Duration::seconds(-20)), unaudited())
         .await
         .unwrap();
     assert_eq!(sessions.delete_expired(now()).await.unwrap(), 2);
@@ -256,7 +281,10 @@ async fn create_for_unknown_user_is_not_found(db: &TestDb) {
     let err = db
         .store
         .sessions()
-        .create(new_session(UserId::new(), 1, Duration::hours(1)))
+        .create(
+            new_session(UserId::new(), 1, Duration::hours(1)),
+            unaudited(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");

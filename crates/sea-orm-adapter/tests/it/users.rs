@@ -7,6 +7,7 @@ use auth_ports::{
     SessionRepository, StoreError, TokenHash, UserCursor, UserId, UserQuery, UserRepository,
     UserStatus, UserUpdate,
 };
+use auth_testing::unaudited;
 use chrono::Duration;
 use std::collections::BTreeSet;
 use std::time::Duration as StdDuration;
@@ -34,14 +35,17 @@ auth_testing::on_both_backends!(
 async fn session_for(db: &TestDb, user: UserId, byte: u8) -> auth_ports::Session {
     db.store
         .sessions()
-        .create(NewSession {
-            user_id: user,
-            token_hash: TokenHash([byte; 32]),
-            expires_at: now() + Duration::hours(1),
-            ip_address: None,
-            user_agent: None,
-            created_at: now(),
-        })
+        .create(
+            NewSession {
+                user_id: user,
+                token_hash: TokenHash([byte; 32]),
+                expires_at: now() + Duration::hours(1),
+                ip_address: None,
+                user_agent: None,
+                created_at: now(),
+            },
+            unaudited(),
+        )
         .await
         .unwrap()
 }
@@ -53,7 +57,12 @@ const POLICY: LockoutPolicy = LockoutPolicy {
 
 async fn create_stores_every_field_and_assigns_the_role(db: &TestDb) {
     let new = new_user("Ada@Example.com");
-    let user = db.store.users().create(new.clone()).await.unwrap();
+    let user = db
+        .store
+        .users()
+        .create(new.clone(), unaudited())
+        .await
+        .unwrap();
     assert_eq!(user.email.as_str(), "ada@example.com");
     assert_eq!(user.password_hash, new.password_hash);
     assert_eq!(user.status, UserStatus::Active);
@@ -88,7 +97,7 @@ async fn email_is_unique_case_insensitively(db: &TestDb) {
     let err = db
         .store
         .users()
-        .create(new_user("  BOB@Example.com"))
+        .create(new_user("  BOB@Example.com"), unaudited())
         .await
         .unwrap_err();
     assert!(
@@ -100,7 +109,12 @@ async fn email_is_unique_case_insensitively(db: &TestDb) {
 async fn create_with_unknown_role_writes_nothing(db: &TestDb) {
     let mut new = new_user("carol@example.com");
     new.role = Some("no-such-role".into());
-    let err = db.store.users().create(new.clone()).await.unwrap_err();
+    let err = db
+        .store
+        .users()
+        .create(new.clone(), unaudited())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
     assert_eq!(
         db.store.users().find_by_email(&new.email).await.unwrap(),
@@ -114,11 +128,11 @@ async fn list_pages_newest_first_with_filters(db: &TestDb) {
     for i in 0..7 {
         let mut new = new_user(&format!("user{i}@example.com"));
         new.created_at = start + Duration::seconds(i);
-        users.create(new).await.unwrap();
+        users.create(new, unaudited()).await.unwrap();
     }
     let mut other = new_user("x_%y@other.org");
     other.created_at = start;
-    let other = users.create(other).await.unwrap();
+    let other = users.create(other, unaudited()).await.unwrap();
     users
         .update(
             other.id,
@@ -127,6 +141,7 @@ async fn list_pages_newest_first_with_filters(db: &TestDb) {
                 ..Default::default()
             },
             now(),
+            unaudited(),
         )
         .await
         .unwrap();
@@ -188,7 +203,7 @@ async fn list_pages_newest_first_with_filters(db: &TestDb) {
 async fn update_changes_names_and_touches_updated_at(db: &TestDb) {
     let mut new = new_user("dave@example.com");
     new.created_at = now() - Duration::hours(1);
-    let user = db.store.users().create(new).await.unwrap();
+    let user = db.store.users().create(new, unaudited()).await.unwrap();
     let updated = db
         .store
         .users()
@@ -197,9 +212,10 @@ async fn update_changes_names_and_touches_updated_at(db: &TestDb) {
             UserUpdate {
                 first_name: Some(Some("David".into())),
                 last_name: Some(None),
-                status: None,
+                ..UserUpdate::default()
             },
             now(),
+            unaudited(),
         )
         .await
         .unwrap();
@@ -227,6 +243,7 @@ async fn leaving_active_revokes_sessions(db: &TestDb) {
                 ..Default::default()
             },
             at,
+            unaudited(),
         )
         .await
         .unwrap();
@@ -303,7 +320,7 @@ async fn change_password_revokes_sessions_as_asked(db: &TestDb) {
     let keep = session_for(db, user.id, 4).await;
     session_for(db, user.id, 5).await;
     users
-        .record_failed_login(user.id, POLICY, now())
+        .record_failed_login(user.id, POLICY, now(), unaudited())
         .await
         .unwrap();
 
@@ -317,6 +334,7 @@ async fn change_password_revokes_sessions_as_asked(db: &TestDb) {
             user.id,
             change("h2", RevokeSessions::AllExcept(keep.id), false),
             now(),
+            unaudited(),
         )
         .await
         .unwrap();
@@ -336,7 +354,12 @@ async fn change_password_revokes_sessions_as_asked(db: &TestDb) {
     assert_eq!(active.iter().map(|s| s.id).collect::<Vec<_>>(), [keep.id]);
 
     let revoked = users
-        .change_password(user.id, change("h3", RevokeSessions::All, true), now())
+        .change_password(
+            user.id,
+            change("h3", RevokeSessions::All, true),
+            now(),
+            unaudited(),
+        )
         .await
         .unwrap();
     assert_eq!(revoked, 1);
@@ -359,7 +382,7 @@ async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestD
     for expected in 1..=4 {
         assert_eq!(
             users
-                .record_failed_login(user.id, POLICY, t0)
+                .record_failed_login(user.id, POLICY, t0, unaudited())
                 .await
                 .unwrap(),
             FailedLogin::Counted {
@@ -371,7 +394,7 @@ async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestD
     let lock_end = t0 + Duration::seconds(900);
     assert_eq!(
         users
-            .record_failed_login(user.id, POLICY, t0)
+            .record_failed_login(user.id, POLICY, t0, unaudited())
             .await
             .unwrap(),
         FailedLogin::Counted {
@@ -383,7 +406,7 @@ async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestD
     let later = t0 + Duration::seconds(60);
     assert_eq!(
         users
-            .record_failed_login(user.id, POLICY, later)
+            .record_failed_login(user.id, POLICY, later, unaudited())
             .await
             .unwrap(),
         FailedLogin::AlreadyLocked { until: lock_end }
@@ -396,7 +419,7 @@ async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestD
     let after_lock = lock_end + Duration::seconds(1);
     assert_eq!(
         users
-            .record_failed_login(user.id, POLICY, after_lock)
+            .record_failed_login(user.id, POLICY, after_lock, unaudited())
             .await
             .unwrap(),
         FailedLogin::Counted {
@@ -426,7 +449,7 @@ async fn concurrent_failed_logins_lose_no_count(db: &TestDb) {
         let users = db.store.users();
         tokio::spawn(async move {
             users
-                .record_failed_login(user.id, policy, at)
+                .record_failed_login(user.id, policy, at, unaudited())
                 .await
                 .unwrap()
         })
@@ -463,7 +486,7 @@ async fn concurrent_failed_logins_lock_exactly_once(db: &TestDb) {
         let users = db.store.users();
         tokio::spawn(async move {
             users
-                .record_failed_login(user.id, POLICY, at)
+                .record_failed_login(user.id, POLICY, at, unaudited())
                 .await
                 .unwrap()
         })
@@ -505,7 +528,7 @@ async fn record_login_resets_the_count_unless_locked(db: &TestDb) {
     let user = db.user("kim@example.com").await;
     let at = now();
     users
-        .record_failed_login(user.id, POLICY, at)
+        .record_failed_login(user.id, POLICY, at, unaudited())
         .await
         .unwrap();
     assert!(users.record_login(user.id, at).await.unwrap());
@@ -535,11 +558,11 @@ async fn lock_unlock_and_verify_email(db: &TestDb) {
     let at = now();
     for _ in 0..5 {
         users
-            .record_failed_login(user.id, POLICY, at)
+            .record_failed_login(user.id, POLICY, at, unaudited())
             .await
             .unwrap();
     }
-    users.unlock(user.id).await.unwrap();
+    users.unlock(user.id, unaudited()).await.unwrap();
     let stored = users.find_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(
         (stored.failed_login_attempts, stored.locked_until),
@@ -569,7 +592,9 @@ async fn unknown_users_are_not_found(db: &TestDb) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        users.update(ghost, UserUpdate::default(), at).await,
+        users
+            .update(ghost, UserUpdate::default(), at, unaudited())
+            .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
@@ -577,7 +602,7 @@ async fn unknown_users_are_not_found(db: &TestDb) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        users.unlock(ghost).await,
+        users.unlock(ghost, unaudited()).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
@@ -585,7 +610,9 @@ async fn unknown_users_are_not_found(db: &TestDb) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        users.record_failed_login(ghost, POLICY, at).await,
+        users
+            .record_failed_login(ghost, POLICY, at, unaudited())
+            .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
@@ -598,7 +625,7 @@ async fn unknown_users_are_not_found(db: &TestDb) {
         clear_lockout: false,
     };
     assert!(matches!(
-        users.change_password(ghost, change, at).await,
+        users.change_password(ghost, change, at, unaudited()).await,
         Err(StoreError::NotFound)
     ));
     assert_eq!(users.find_by_id(ghost).await.unwrap(), None);
@@ -642,7 +669,11 @@ async fn concurrent_creates_all_succeed(db: &TestDb) {
     // BEGIN, or concurrent transactions fail to upgrade ("database is locked").
     let created = futures::future::join_all((0..40).map(|i| {
         let users = db.store.users();
-        tokio::spawn(async move { users.create(new_user(&format!("c{i}@example.com"))).await })
+        tokio::spawn(async move {
+            users
+                .create(new_user(&format!("c{i}@example.com")), unaudited())
+                .await
+        })
     }))
     .await;
     for outcome in created {
