@@ -15,7 +15,8 @@ use adapters::{
 };
 use anyhow::Context as _;
 use auth_domain::{
-    AdminService, Auditor, AuthPolicy, AuthPorts, AuthService, PasswordPolicy, RbacService,
+    AdminPorts, AdminService, Auditor, AuthPolicy, AuthPorts, AuthService, PasswordPolicy,
+    RbacService,
 };
 use auth_ports::{Clock, LockoutPolicy, RateLimit, RateLimiter};
 use auth_sea_orm::{PoolConfig, Store};
@@ -136,7 +137,13 @@ pub async fn build_state(
         },
         policy,
     );
-    let admin = AdminService::new(Arc::new(store.users()), Arc::new(store.audit()));
+    let admin = AdminService::new(AdminPorts {
+        users: Arc::new(store.users()),
+        roles: Arc::new(store.roles()),
+        audit_log: Arc::new(store.audit()),
+        audit: auditor.clone(),
+        clock: clock.clone(),
+    });
     let rbac = RbacService::new(Arc::new(store.roles()), auditor, clock);
     Ok(http::AppState::new(
         store,

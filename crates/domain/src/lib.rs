@@ -5,11 +5,15 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod error;
+mod names;
 pub mod password_policy;
 pub mod permission;
 pub mod rbac;
 
-pub use admin::{AdminService, AuditPage, GetUserError, UserFilter, UserPage};
+pub use admin::{
+    AccountChanges, AccountError, AdminPorts, AdminService, AuditPage, GetUserError, UserFilter,
+    UserPage,
+};
 pub use audit::{AuditEvent, Auditor, ClientInfo};
 pub use auth::{
     AuthPolicy, AuthPorts, AuthService, AuthenticateError, ChangePasswordError, LoginError,

@@ -53,7 +53,7 @@ pub(super) struct UsersPage {
 
 #[derive(Serialize, ToSchema)]
 pub(super) struct AdminUserResponse {
-    user: UserBody,
+    pub(super) user: UserBody,
 }
 
 /// The opaque form of a cursor: base64url of `<RFC 3339 time>|<id>`.

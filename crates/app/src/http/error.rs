@@ -4,8 +4,8 @@
 //! be given its status on purpose instead of becoming a silent 500.
 
 use auth_domain::{
-    AuthenticateError, ChangePasswordError, Failure, FieldErrors, GetUserError, LoginError,
-    RegisterError, RevokeError, RoleError,
+    AccountError, AuthenticateError, ChangePasswordError, Failure, FieldErrors, GetUserError,
+    LoginError, RegisterError, RevokeError, RoleError,
 };
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -295,6 +295,18 @@ impl From<GetUserError> for ApiError {
         match err {
             GetUserError::NotFound => Self::NotFound,
             GetUserError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> Self {
+        match err {
+            AccountError::NotFound => Self::NotFound,
+            AccountError::Forbidden => Self::Forbidden,
+            AccountError::Invalid(errors) => Self::Validation(fields(&errors)),
+            AccountError::LastAdmin => Self::LastAdmin,
+            AccountError::Failure(failure) => failure.into(),
         }
     }
 }

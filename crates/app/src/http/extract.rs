@@ -126,6 +126,10 @@ permissions! {
     RolesWrite = "roles:write";
     /// `roles:assign`: give roles to users and take them away.
     RolesAssign = "roles:assign";
+    /// `users:write`: change names and lift lockouts.
+    UsersWrite = "users:write";
+    /// `users:delete`: soft-delete accounts.
+    UsersDelete = "users:delete";
 }
 
 /// The caller, who holds `P` (directly, through `resource:*`, or through `*`): 401
@@ -213,6 +217,14 @@ fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpA
         }
     }
     nearest
+}
+
+/// For `#[serde(default, deserialize_with = "explicit")]` on an `Option<Option<T>>`:
+/// `Some(None)` for an explicit `null` (clear it), `None` for an absent field (keep it).
+pub(super) fn explicit<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 /// A UUID path segment; anything else is a 404, as for an unknown id.

@@ -1,6 +1,7 @@
 //! The HTTP API (SPEC.md section 4) on axum: routes, shared state, the middleware every
 //! request passes through, and graceful shutdown.
 
+mod accounts;
 mod admin;
 mod auth;
 mod error;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(auth::routes())
         .merge(admin::routes())
+        .merge(accounts::routes())
         .merge(roles::routes())
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::document))

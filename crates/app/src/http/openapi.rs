@@ -2,7 +2,7 @@
 //! `#[utoipa::path]` annotations on the handlers, so a route is documented where it is
 //! written. This module only describes: it must not change how any request is answered.
 
-use super::{admin, auth, health, metrics, roles};
+use super::{accounts, admin, auth, health, metrics, roles};
 use axum::Json;
 use errors::{
     BadRequest, ErrorBody, Internal, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
@@ -40,6 +40,9 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         auth::change_password,
         admin::list_users,
         admin::get_user,
+        accounts::update_user,
+        accounts::delete_user,
+        accounts::unlock_user,
         admin::audit_logs,
         admin::audit_stats,
         roles::list_roles,

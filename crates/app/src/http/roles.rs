@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -79,19 +79,12 @@ pub(super) struct CreateRoleRequest {
     permissions: Vec<String>,
 }
 
-/// `Some(None)` for an explicit `null`, `None` for an absent field.
-fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// A change to a role; absent fields stay as they are, `description: null` clears it.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UpdateRoleRequest {
     name: Option<String>,
-    #[serde(default, deserialize_with = "explicit")]
+    #[serde(default, deserialize_with = "super::extract::explicit")]
     #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     permissions: Option<Vec<String>>,

@@ -20,18 +20,6 @@ auth_testing::on_both_backends!(
     the_audit_trail_is_queried_with_filters_pages_and_counts,
 );
 
-/// Registers `email`, gives it `role` and logs it in.
-async fn login_with_role(app: &TestApp, email: &str, role: &str) -> (UserId, String) {
-    let id = UserId(app.register(email).await.parse().unwrap());
-    let role = app.store.roles().find_by_name(role).await.unwrap().unwrap();
-    app.store
-        .roles()
-        .assign(id, role.id, None, now(), unaudited())
-        .await
-        .unwrap();
-    (id, app.login(email, PASSWORD).await)
-}
-
 async fn create_role(app: &TestApp, name: &str, permissions: &[&str]) {
     let role = NewRole {
         name: name.into(),
@@ -88,19 +76,19 @@ async fn user_routes_need_users_read(app: &TestApp) {
     )
     .await;
 
-    let (_, admin) = login_with_role(app, "boss@example.com", "admin").await;
+    let (_, admin) = app.login_with_role("boss@example.com", "admin").await;
     assert_eq!(
         app.get("/v1/admin/users", &admin).await.status(),
         StatusCode::OK
     );
-    let (_, moderator) = login_with_role(app, "mod@example.com", "moderator").await;
+    let (_, moderator) = app.login_with_role("mod@example.com", "moderator").await;
     assert_eq!(app.get(&path, &moderator).await.status(), StatusCode::OK);
 }
 
 async fn wildcards_grant_and_changes_apply_at_the_next_request(app: &TestApp) {
     create_role(app, "user-admins", &["users:*"]).await;
     create_role(app, "writers", &["users:write"]).await;
-    let (id, token) = login_with_role(app, "wild@example.com", "user-admins").await;
+    let (id, token) = app.login_with_role("wild@example.com", "user-admins").await;
     assert_eq!(
         app.get("/v1/admin/users", &token).await.status(),
         StatusCode::OK,
@@ -134,7 +122,7 @@ async fn wildcards_grant_and_changes_apply_at_the_next_request(app: &TestApp) {
 }
 
 async fn a_user_is_read_by_id(app: &TestApp) {
-    let (_, admin) = login_with_role(app, "reader@example.com", "admin").await;
+    let (_, admin) = app.login_with_role("reader@example.com", "admin").await;
     let id = seed(app, "target@example.com").await;
     let response = app.get(&format!("/v1/admin/users/{id}"), &admin).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -157,7 +145,7 @@ async fn a_user_is_read_by_id(app: &TestApp) {
 }
 
 async fn listings_filter_and_reject_bad_parameters(app: &TestApp) {
-    let (_, admin) = login_with_role(app, "lister@example.com", "admin").await;
+    let (_, admin) = app.login_with_role("lister@example.com", "admin").await;
     let suspended = seed(app, "Quiet.One@Example.com").await;
     seed(app, "loud@example.com").await;
     let suspend = UserUpdate {
@@ -233,7 +221,7 @@ async fn listings_filter_and_reject_bad_parameters(app: &TestApp) {
 }
 
 async fn pagination_is_stable_while_users_are_added(app: &TestApp) {
-    let (_, admin) = login_with_role(app, "pager@example.com", "admin").await;
+    let (_, admin) = app.login_with_role("pager@example.com", "admin").await;
     for i in 0..449 {
         seed(app, &format!("user{i:03}@example.com")).await;
     }
@@ -273,7 +261,9 @@ async fn the_audit_trail_is_queried_with_filters_pages_and_counts(app: &TestApp)
         "forbidden",
     )
     .await;
-    let (moderator_id, moderator) = login_with_role(app, "auditor@example.com", "moderator").await;
+    let (moderator_id, moderator) = app
+        .login_with_role("auditor@example.com", "moderator")
+        .await;
     let wrong = app
         .try_login("auditor@example.com", "not my password")
         .await;

@@ -16,7 +16,7 @@ auth_testing::on_both_backends!(
 
 /// Every route of the router, with its methods. Adding a route means adding it here, and
 /// `documented_operations_are_exactly_the_routed_ones` fails until it is documented.
-const ROUTES: [(&str, &str); 23] = [
+const ROUTES: [(&str, &str); 26] = [
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -31,6 +31,9 @@ const ROUTES: [(&str, &str); 23] = [
     ("post", "/v1/auth/password"),
     ("get", "/v1/admin/users"),
     ("get", "/v1/admin/users/{id}"),
+    ("patch", "/v1/admin/users/{id}"),
+    ("delete", "/v1/admin/users/{id}"),
+    ("post", "/v1/admin/users/{id}/unlock"),
     ("get", "/v1/admin/audit-logs"),
     ("get", "/v1/admin/audit-logs/stats"),
     ("get", "/v1/admin/roles"),

@@ -1,8 +1,7 @@
 //! Role management over HTTP (SPEC.md section 4.2).
 
-use crate::server::{PASSWORD, TestApp, expect_error, now};
+use crate::server::{PASSWORD, TestApp, expect_error};
 use auth_ports::{AuditQuery, AuditRepository, RoleRepository, UserId};
-use auth_testing::unaudited;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -13,37 +12,6 @@ auth_testing::on_both_backends!(
     role_input_is_validated,
     roles_are_assigned_and_the_last_admin_keeps_admin,
 );
-
-async fn admin_token(app: &TestApp, email: &str) -> (UserId, String) {
-    let id = UserId(app.register(email).await.parse().unwrap());
-    let admin = app
-        .store
-        .roles()
-        .find_by_name("admin")
-        .await
-        .unwrap()
-        .unwrap();
-    app.store
-        .roles()
-        .assign(id, admin.id, None, now(), unaudited())
-        .await
-        .unwrap();
-    (id, app.login(email, PASSWORD).await)
-}
-
-async fn send(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
 
 async fn roles_are_managed_with_roles_permissions(app: &TestApp) {
     use reqwest::Method;
@@ -56,17 +24,17 @@ async fn roles_are_managed_with_roles_permissions(app: &TestApp) {
     )
     .await;
     let create = json!({"name": "support", "description": "Help desk", "permissions": ["users:read", "audit:read"]});
-    let denied = send(
-        app,
-        Method::POST,
-        "/v1/admin/roles",
-        &plain,
-        Some(create.clone()),
-    )
-    .await;
+    let denied = app
+        .send(
+            Method::POST,
+            "/v1/admin/roles",
+            &plain,
+            Some(create.clone()),
+        )
+        .await;
     expect_error(denied, StatusCode::FORBIDDEN, "forbidden").await;
 
-    let (admin_id, admin) = admin_token(app, "rootr@example.com").await;
+    let (admin_id, admin) = app.login_with_role("rootr@example.com", "admin").await;
     let listed: Value = app
         .get("/v1/admin/roles", &admin)
         .await
@@ -81,14 +49,14 @@ async fn roles_are_managed_with_roles_permissions(app: &TestApp) {
         .collect();
     assert_eq!(names, ["admin", "moderator", "user"]);
 
-    let created = send(
-        app,
-        Method::POST,
-        "/v1/admin/roles",
-        &admin,
-        Some(create.clone()),
-    )
-    .await;
+    let created = app
+        .send(
+            Method::POST,
+            "/v1/admin/roles",
+            &admin,
+            Some(create.clone()),
+        )
+        .await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let created: Value = created.json().await.unwrap();
     assert_eq!(
@@ -97,14 +65,16 @@ async fn roles_are_managed_with_roles_permissions(app: &TestApp) {
         "stored sorted"
     );
     let id = created["role"]["id"].as_str().unwrap().to_owned();
-    let again = send(app, Method::POST, "/v1/admin/roles", &admin, Some(create)).await;
+    let again = app
+        .send(Method::POST, "/v1/admin/roles", &admin, Some(create))
+        .await;
     expect_error(again, StatusCode::CONFLICT, "role_exists").await;
 
     let path = format!("/v1/admin/roles/{id}");
     let fetched: Value = app.get(&path, &admin).await.json().await.unwrap();
     assert_eq!(fetched["role"]["name"], "support");
     let patch = json!({"name": "helpdesk", "description": null, "permissions": ["users:*"]});
-    let patched = send(app, Method::PATCH, &path, &admin, Some(patch)).await;
+    let patched = app.send(Method::PATCH, &path, &admin, Some(patch)).await;
     assert_eq!(patched.status(), StatusCode::OK);
     let patched: Value = patched.json().await.unwrap();
     assert_eq!(patched["role"]["name"], "helpdesk");
@@ -112,9 +82,7 @@ async fn roles_are_managed_with_roles_permissions(app: &TestApp) {
     assert_eq!(patched["role"]["permissions"], json!(["users:*"]));
 
     assert_eq!(
-        send(app, Method::DELETE, &path, &admin, None)
-            .await
-            .status(),
+        app.send(Method::DELETE, &path, &admin, None).await.status(),
         StatusCode::NO_CONTENT
     );
     expect_error(
@@ -124,7 +92,7 @@ async fn roles_are_managed_with_roles_permissions(app: &TestApp) {
     )
     .await;
     expect_error(
-        send(app, Method::DELETE, &path, &admin, None).await,
+        app.send(Method::DELETE, &path, &admin, None).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -160,7 +128,7 @@ async fn roles_are_managed_with_roles_permissions(app: &TestApp) {
 
 async fn the_admin_role_is_protected(app: &TestApp) {
     use reqwest::Method;
-    let (_, admin) = admin_token(app, "guard@example.com").await;
+    let (_, admin) = app.login_with_role("guard@example.com", "admin").await;
     let id = app
         .store
         .roles()
@@ -171,23 +139,23 @@ async fn the_admin_role_is_protected(app: &TestApp) {
         .id;
     let path = format!("/v1/admin/roles/{id}");
     for patch in [json!({"name": "root"}), json!({"permissions": ["users:*"]})] {
-        let response = send(app, Method::PATCH, &path, &admin, Some(patch)).await;
+        let response = app.send(Method::PATCH, &path, &admin, Some(patch)).await;
         expect_error(response, StatusCode::CONFLICT, "protected_role").await;
     }
     expect_error(
-        send(app, Method::DELETE, &path, &admin, None).await,
+        app.send(Method::DELETE, &path, &admin, None).await,
         StatusCode::CONFLICT,
         "protected_role",
     )
     .await;
-    let widened = send(
-        app,
-        Method::PATCH,
-        &path,
-        &admin,
-        Some(json!({"permissions": ["*", "audit:read"]})),
-    )
-    .await;
+    let widened = app
+        .send(
+            Method::PATCH,
+            &path,
+            &admin,
+            Some(json!({"permissions": ["*", "audit:read"]})),
+        )
+        .await;
     assert_eq!(widened.status(), StatusCode::OK, "keeping * is allowed");
     let admin_role = app.store.roles().find_by_id(id).await.unwrap().unwrap();
     assert_eq!(admin_role.name, "admin");
@@ -196,7 +164,7 @@ async fn the_admin_role_is_protected(app: &TestApp) {
 
 async fn role_input_is_validated(app: &TestApp) {
     use reqwest::Method;
-    let (_, admin) = admin_token(app, "valid@example.com").await;
+    let (_, admin) = app.login_with_role("valid@example.com", "admin").await;
     for (body, field) in [
         (json!({"name": "Bad Name", "permissions": []}), "name"),
         (json!({"name": "x".repeat(65), "permissions": []}), "name"),
@@ -210,14 +178,9 @@ async fn role_input_is_validated(app: &TestApp) {
         ),
         (json!({"name": "ok"}), "permissions"),
     ] {
-        let response = send(
-            app,
-            Method::POST,
-            "/v1/admin/roles",
-            &admin,
-            Some(body.clone()),
-        )
-        .await;
+        let response = app
+            .send(Method::POST, "/v1/admin/roles", &admin, Some(body.clone()))
+            .await;
         let error = expect_error(
             response,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -242,7 +205,7 @@ async fn role_input_is_validated(app: &TestApp) {
 
 async fn roles_are_assigned_and_the_last_admin_keeps_admin(app: &TestApp) {
     use reqwest::Method;
-    let (root_id, root) = admin_token(app, "only-root@example.com").await;
+    let (root_id, root) = app.login_with_role("only-root@example.com", "admin").await;
     let roles = app.store.roles();
     let admin = roles.find_by_name("admin").await.unwrap().unwrap().id;
     let moderator = roles.find_by_name("moderator").await.unwrap().unwrap().id;
@@ -252,20 +215,15 @@ async fn roles_are_assigned_and_the_last_admin_keeps_admin(app: &TestApp) {
         |user: &str, role: &dyn std::fmt::Display| format!("/v1/admin/users/{user}/roles/{role}");
 
     // Without roles:assign: 403.
-    let denied = send(
-        app,
-        Method::PUT,
-        &path(&member, &moderator),
-        &member_token,
-        None,
-    )
-    .await;
+    let denied = app
+        .send(Method::PUT, &path(&member, &moderator), &member_token, None)
+        .await;
     expect_error(denied, StatusCode::FORBIDDEN, "forbidden").await;
 
     // Assign (twice: still 204), and the permission applies at the next request.
     for _ in 0..2 {
         assert_eq!(
-            send(app, Method::PUT, &path(&member, &moderator), &root, None)
+            app.send(Method::PUT, &path(&member, &moderator), &root, None)
                 .await
                 .status(),
             StatusCode::NO_CONTENT
@@ -277,7 +235,7 @@ async fn roles_are_assigned_and_the_last_admin_keeps_admin(app: &TestApp) {
     );
     for _ in 0..2 {
         assert_eq!(
-            send(app, Method::DELETE, &path(&member, &moderator), &root, None)
+            app.send(Method::DELETE, &path(&member, &moderator), &root, None)
                 .await
                 .status(),
             StatusCode::NO_CONTENT
@@ -293,24 +251,25 @@ async fn roles_are_assigned_and_the_last_admin_keeps_admin(app: &TestApp) {
     // The only active admin cannot lose admin; with a second one, one may go.
     let own = path(&root_id.to_string(), &admin);
     expect_error(
-        send(app, Method::DELETE, &own, &root, None).await,
+        app.send(Method::DELETE, &own, &root, None).await,
         StatusCode::CONFLICT,
         "last_admin",
     )
     .await;
     assert_eq!(
-        send(app, Method::PUT, &path(&member, &admin), &root, None)
+        app.send(Method::PUT, &path(&member, &admin), &root, None)
             .await
             .status(),
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        send(app, Method::DELETE, &own, &root, None).await.status(),
+        app.send(Method::DELETE, &own, &root, None).await.status(),
         StatusCode::NO_CONTENT
     );
     let member_admin = path(&member, &admin);
     expect_error(
-        send(app, Method::DELETE, &member_admin, &member_token, None).await,
+        app.send(Method::DELETE, &member_admin, &member_token, None)
+            .await,
         StatusCode::CONFLICT,
         "last_admin",
     )
@@ -319,21 +278,23 @@ async fn roles_are_assigned_and_the_last_admin_keeps_admin(app: &TestApp) {
     // Unknown or malformed ids: 404.
     let unknown_role = path(&member, &UserId::new());
     expect_error(
-        send(app, Method::PUT, &unknown_role, &member_token, None).await,
+        app.send(Method::PUT, &unknown_role, &member_token, None)
+            .await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
     let unknown_user = path(&UserId::new().to_string(), &moderator);
     expect_error(
-        send(app, Method::PUT, &unknown_user, &member_token, None).await,
+        app.send(Method::PUT, &unknown_user, &member_token, None)
+            .await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
     let malformed = format!("/v1/admin/users/{member}/roles/nope");
     expect_error(
-        send(app, Method::PUT, &malformed, &member_token, None).await,
+        app.send(Method::PUT, &malformed, &member_token, None).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )

@@ -1,8 +1,9 @@
 //! A real authd server per test, on an ephemeral port, over its own fresh database, with
 //! the configuration of SPEC.md section 3 plus per-test overrides.
 
+use auth_ports::{RoleRepository, UserId};
 use auth_sea_orm::Store;
-use auth_testing::TestDatabase;
+use auth_testing::{TestDatabase, unaudited};
 use authd::config::Config;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -144,6 +145,36 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::OK, "login of {email}");
         let body: Value = response.json().await.unwrap();
         body["session_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers `email`, gives it `role` (straight in the store) and logs it in.
+    pub async fn login_with_role(&self, email: &str, role: &str) -> (UserId, String) {
+        let id = UserId(self.register(email).await.parse().unwrap());
+        let roles = self.store.roles();
+        let role = roles.find_by_name(role).await.unwrap().unwrap();
+        roles
+            .assign(id, role.id, None, now(), unaudited())
+            .await
+            .unwrap();
+        (id, self.login(email, PASSWORD).await)
+    }
+
+    /// Sends `method path` with `token` as bearer and `body` as JSON, if any.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
     }
 }
 

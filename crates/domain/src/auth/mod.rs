@@ -3,6 +3,8 @@
 
 use crate::audit::{AuditEvent, Auditor, ClientInfo};
 use crate::error::{Failure, FieldErrors};
+pub use crate::names::MAX_NAME_CHARS;
+use crate::names::{check_name, non_blank};
 use crate::password_policy::{MAX_PASSWORD_CHARS, PasswordPolicy};
 use auth_ports::{
     BearerToken, Clock, Email, FailedLogin, LockoutPolicy, NewSession, NewUser, Password,
@@ -13,9 +15,6 @@ use auth_ports::{
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Longest first or last name (SPEC.md section 4).
-pub const MAX_NAME_CHARS: usize = 100;
 
 /// The role every registered user gets.
 pub const DEFAULT_ROLE: &str = "user";
@@ -231,24 +230,6 @@ pub struct SessionView {
 pub struct AuthService {
     ports: AuthPorts,
     policy: AuthPolicy,
-}
-
-fn check_name(errors: &mut FieldErrors, field: &'static str, name: Option<&String>) {
-    let Some(name) = name else { return };
-    if name.chars().count() > MAX_NAME_CHARS {
-        errors.add(
-            field,
-            format!("must be at most {MAX_NAME_CHARS} characters"),
-        );
-    } else if name.chars().any(auth_ports::email::is_invisible) {
-        // NUL would fail on PostgreSQL; bidi overrides and zero-widths deceive readers.
-        errors.add(field, "must not contain control or invisible characters");
-    }
-}
-
-/// Blank names are no names.
-fn non_blank(name: Option<String>) -> Option<String> {
-    name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty())
 }
 
 impl AuthService {

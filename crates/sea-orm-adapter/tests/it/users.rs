@@ -30,6 +30,7 @@ auth_testing::on_both_backends!(
     unknown_users_are_not_found,
     rehash_applies_only_over_the_expected_hash,
     concurrent_creates_all_succeed,
+    concurrent_guarded_suspensions_leave_one_active_admin,
 );
 
 async fn session_for(db: &TestDb, user: UserId, byte: u8) -> auth_ports::Session {
@@ -678,5 +679,56 @@ async fn concurrent_creates_all_succeed(db: &TestDb) {
     .await;
     for outcome in created {
         outcome.unwrap().unwrap();
+    }
+}
+
+async fn concurrent_guarded_suspensions_leave_one_active_admin(db: &TestDb) {
+    let roles = db.store.roles();
+    let admin = roles.find_by_name("admin").await.unwrap().unwrap();
+    let mut holders = Vec::new();
+    for round in 0..5 {
+        // The survivor of the previous round takes part again.
+        for i in 0..6 {
+            let user = db.user(&format!("g{round}-{i}@example.com")).await;
+            roles
+                .assign(user.id, admin.id, None, now(), unaudited())
+                .await
+                .unwrap();
+            holders.push(user.id);
+        }
+        // Open pooled connections first, so the suspensions below truly overlap.
+        futures::future::join_all((0..8).map(|_| roles.count_active_holders(admin.id))).await;
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(holders.len()));
+        let outcomes = futures::future::join_all(holders.iter().map(|&user| {
+            let (users, start) = (db.store.users(), start.clone());
+            let suspend = UserUpdate {
+                status: Some(UserStatus::Suspended),
+                keep_an_active_holder_of: Some(admin.id),
+                ..UserUpdate::default()
+            };
+            tokio::spawn(async move {
+                start.wait().await;
+                users.update(user, suspend, now(), unaudited()).await
+            })
+        }))
+        .await;
+        let kept: Vec<UserId> = holders
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| {
+                matches!(
+                    o.as_ref().unwrap(),
+                    Err(StoreError::Conflict(Constraint::LastActiveHolder))
+                )
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(
+            kept.len(),
+            1,
+            "round {round}: exactly one admin stays active"
+        );
+        assert_eq!(roles.count_active_holders(admin.id).await.unwrap(), 1);
+        holders = kept;
     }
 }

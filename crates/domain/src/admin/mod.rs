@@ -1,10 +1,16 @@
-//! AdminService: the operator's view of accounts (SPEC.md section 4.2). Reading and
-//! searching users with cursor pagination, newest first, stable while users are added.
+//! AdminService: the operator's side of accounts (SPEC.md section 4.2). Reading and
+//! searching users with cursor pagination, newest first, stable while users are added;
+//! reading the audit trail; changing accounts (in [`changes`]).
 
+mod changes;
+
+pub use changes::{AccountChanges, AccountError, USERS_SUSPEND, USERS_WRITE};
+
+use crate::audit::Auditor;
 use crate::error::Failure;
 use auth_ports::{
-    AuditCursor, AuditEntry, AuditQuery, AuditRepository, User, UserCursor, UserId, UserQuery,
-    UserRepository, UserStatus,
+    AuditCursor, AuditEntry, AuditQuery, AuditRepository, Clock, RoleRepository, User, UserCursor,
+    UserId, UserQuery, UserRepository, UserStatus,
 };
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -73,19 +79,34 @@ fn split_page<T>(mut rows: Vec<T>, limit: u32) -> (Vec<T>, bool) {
     (rows, more)
 }
 
-/// Reads accounts and the audit trail for operators. Authorization is the caller's job
-/// (the HTTP guard).
+/// The ports AdminService works through.
+#[derive(Clone)]
+pub struct AdminPorts {
+    /// Users.
+    pub users: Arc<dyn UserRepository>,
+    /// Roles, to find the protected `admin` role.
+    pub roles: Arc<dyn RoleRepository>,
+    /// The audit trail, to read.
+    pub audit_log: Arc<dyn AuditRepository>,
+    /// The audit trail, to write.
+    pub audit: Auditor,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Reads and changes accounts and reads the audit trail for operators. Route permissions
+/// are the caller's job (the HTTP guard); those that depend on the change asked for are
+/// checked here.
 #[derive(Clone)]
 pub struct AdminService {
-    users: Arc<dyn UserRepository>,
-    audit: Arc<dyn AuditRepository>,
+    ports: AdminPorts,
 }
 
 impl AdminService {
-    /// A service over the user and audit repositories.
+    /// A service over `ports`.
     #[must_use]
-    pub fn new(users: Arc<dyn UserRepository>, audit: Arc<dyn AuditRepository>) -> Self {
-        Self { users, audit }
+    pub fn new(ports: AdminPorts) -> Self {
+        Self { ports }
     }
 
     /// One page of audit entries matching `query` (its `limit` is ignored; `limit` is
@@ -100,7 +121,8 @@ impl AdminService {
     ) -> Result<AuditPage, Failure> {
         let limit = page_limit(limit);
         let rows = self
-            .audit
+            .ports
+            .audit_log
             .query(AuditQuery {
                 limit: limit + 1,
                 ..query
@@ -127,7 +149,7 @@ impl AdminService {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<BTreeMap<String, u64>, Failure> {
-        Ok(self.audit.count_by_action(from, to).await?)
+        Ok(self.ports.audit_log.count_by_action(from, to).await?)
     }
 
     /// One page of users matching `filter`, after `after`, of `limit` users (clamped to
@@ -141,13 +163,7 @@ impl AdminService {
         limit: Option<i64>,
         after: Option<UserCursor>,
     ) -> Result<UserPage, Failure> {
-        let limit = limit.map_or(DEFAULT_PAGE_LIMIT, |asked| {
-            u32::try_from(asked.clamp(
-                i64::from(*PAGE_LIMITS.start()),
-                i64::from(*PAGE_LIMITS.end()),
-            ))
-            .unwrap_or(DEFAULT_PAGE_LIMIT)
-        });
+        let limit = page_limit(limit);
         // One more than asked tells whether another page exists without a second query.
         let query = UserQuery {
             status: filter.status,
@@ -155,7 +171,7 @@ impl AdminService {
             limit: limit + 1,
             after,
         };
-        let (users, more) = split_page(self.users.list(query).await?, limit);
+        let (users, more) = split_page(self.ports.users.list(query).await?, limit);
         let next = more
             .then(|| {
                 users.last().map(|u| UserCursor {
@@ -172,7 +188,8 @@ impl AdminService {
     /// # Errors
     /// `NotFound` when there is none.
     pub async fn get_user(&self, id: UserId) -> Result<User, GetUserError> {
-        self.users
+        self.ports
+            .users
             .find_by_id(id)
             .await
             .map_err(Failure::from)?
@@ -181,12 +198,14 @@ impl AdminService {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
-    use auth_ports::{Email, MockUserRepository};
+    use auth_ports::{
+        Email, MockAuditRepository, MockClock, MockRoleRepository, MockUserRepository,
+    };
     use chrono::{TimeZone, Utc};
 
-    fn user(n: u32) -> User {
+    pub(super) fn user(n: u32) -> User {
         let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
             + chrono::Duration::seconds(i64::from(n));
         User {
@@ -208,6 +227,25 @@ mod tests {
         }
     }
 
+    /// A service over these mocks and a clock standing at the epoch.
+    pub(super) fn service_over(
+        users: MockUserRepository,
+        roles: MockRoleRepository,
+        audit: MockAuditRepository,
+    ) -> AdminService {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(chrono::DateTime::default);
+        let clock: Arc<dyn Clock> = Arc::new(clock);
+        let audit: Arc<dyn AuditRepository> = Arc::new(audit);
+        AdminService::new(AdminPorts {
+            users: Arc::new(users),
+            roles: Arc::new(roles),
+            audit_log: audit.clone(),
+            audit: Auditor::new(audit, clock.clone()),
+            clock,
+        })
+    }
+
     fn service(returned: usize, expected_limit: u32) -> AdminService {
         let mut users = MockUserRepository::new();
         users
@@ -215,10 +253,7 @@ mod tests {
             .times(1)
             .withf(move |q| q.limit == expected_limit)
             .returning(move |_| Ok((0..returned as u32).map(user).collect()));
-        AdminService::new(
-            Arc::new(users),
-            Arc::new(auth_ports::MockAuditRepository::new()),
-        )
+        service_over(users, MockRoleRepository::new(), MockAuditRepository::new())
     }
 
     #[tokio::test]
@@ -268,18 +303,15 @@ mod tests {
     async fn an_unknown_user_is_not_found() {
         let mut users = MockUserRepository::new();
         users.expect_find_by_id().returning(|_| Ok(None));
-        let err = AdminService::new(
-            Arc::new(users),
-            Arc::new(auth_ports::MockAuditRepository::new()),
-        )
-        .get_user(UserId::new())
-        .await;
+        let err = service_over(users, MockRoleRepository::new(), MockAuditRepository::new())
+            .get_user(UserId::new())
+            .await;
         assert!(matches!(err, Err(GetUserError::NotFound)));
     }
 
     #[tokio::test]
     async fn audit_pages_fetch_one_extra_and_point_at_their_last_entry() {
-        let mut audit = auth_ports::MockAuditRepository::new();
+        let mut audit = MockAuditRepository::new();
         audit
             .expect_query()
             .times(1)
@@ -301,7 +333,7 @@ mod tests {
                     })
                     .collect())
             });
-        let service = AdminService::new(Arc::new(MockUserRepository::new()), Arc::new(audit));
+        let service = service_over(MockUserRepository::new(), MockRoleRepository::new(), audit);
         let query = AuditQuery {
             action: Some("auth.login".into()),
             ..AuditQuery::default()

@@ -1,0 +1,149 @@
+//! Changing accounts as an operator (SPEC.md section 4.2): `PATCH` names and status,
+//! soft `DELETE`, `unlock`. Which permission a `PATCH` needs depends on what it changes,
+//! so the domain checks it; the other routes state theirs in their signature.
+
+use super::admin::AdminUserResponse;
+use super::extract::{ApiJson, Authenticated, Authorized, Client, IdPath, UsersDelete, UsersWrite};
+use super::openapi::errors::{
+    BadRequest, ErrorBody, Internal, PayloadTooLarge, Unauthorized, Unavailable,
+    UnsupportedMediaType, ValidationFailed,
+};
+use super::{ApiError, AppState};
+use auth_domain::AccountChanges;
+use auth_ports::{UserId, UserStatus};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{patch, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/admin/users/{id}",
+            patch(update_user).delete(delete_user),
+        )
+        .route("/v1/admin/users/{id}/unlock", post(unlock_user))
+}
+
+/// A change to an account; absent fields stay as they are, a `null` or blank name
+/// clears it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateUserRequest {
+    /// `active`, `inactive` or `suspended` (needs `users:suspend`); leaving `active`
+    /// revokes the user's sessions.
+    #[schema(value_type = Option<String>)]
+    status: Option<UserStatus>,
+    /// Needs `users:write`.
+    #[serde(default, deserialize_with = "super::extract::explicit")]
+    #[schema(value_type = Option<String>)]
+    first_name: Option<Option<String>>,
+    /// Needs `users:write`.
+    #[serde(default, deserialize_with = "super::extract::explicit")]
+    #[schema(value_type = Option<String>)]
+    last_name: Option<Option<String>>,
+}
+
+/// Changes an account's names (`users:write`) and/or status (`users:suspend`), audited as
+/// `user.update` and `user.suspend`. The last active admin cannot leave `active`.
+#[utoipa::path(
+    patch,
+    path = "/v1/admin/users/{id}",
+    tag = "admin",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "The changed user", body = AdminUserResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "The caller lacks `users:write` or `users:suspend` (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The last active admin cannot leave `active` (`last_admin`)", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn update_user(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(principal): Authenticated,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<UpdateUserRequest>,
+) -> Result<Json<AdminUserResponse>, ApiError> {
+    let changes = AccountChanges {
+        first_name: body.first_name,
+        last_name: body.last_name,
+        status: body.status,
+    };
+    let user = state
+        .admin
+        .update_user(&principal, UserId(id), changes, &client)
+        .await?;
+    Ok(Json(AdminUserResponse { user: user.into() }))
+}
+
+/// Soft-deletes an account (`user.delete`): status `deleted`, every session revoked.
+/// Needs `users:delete`; the last active admin cannot be deleted.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/users/{id}",
+    tag = "admin",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Deleted (or deleted already)"),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "The caller lacks `users:delete` (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The last active admin cannot be deleted (`last_admin`)", body = ErrorBody),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn delete_user(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authorized(principal, _): Authorized<UsersDelete>,
+    IdPath(id): IdPath,
+) -> Result<StatusCode, ApiError> {
+    state
+        .admin
+        .delete_user(&principal, UserId(id), &client)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lifts a lockout and clears the failure count (`user.unlock`). Needs `users:write`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/users/{id}/unlock",
+    tag = "admin",
+    security(("session" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Unlocked"),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "The caller lacks `users:write` (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn unlock_user(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authorized(principal, _): Authorized<UsersWrite>,
+    IdPath(id): IdPath,
+) -> Result<StatusCode, ApiError> {
+    state
+        .admin
+        .unlock_user(&principal, UserId(id), &client)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,451 @@
+//! Changing accounts as an operator: names and status, soft delete, unlock. Leaving
+//! `active` revokes the user's sessions, and the last active admin cannot leave it; both
+//! happen in the repository's transaction, together with the audit entries.
+
+use super::AdminService;
+use crate::audit::{AuditEvent, ClientInfo};
+use crate::auth::Principal;
+use crate::error::{Failure, FieldErrors};
+use crate::names::{check_name, non_blank};
+use crate::permission::is_granted;
+use crate::rbac::ADMIN_ROLE;
+use auth_ports::{Constraint, RoleId, StoreError, User, UserId, UserStatus, UserUpdate};
+
+/// The permission to change names.
+pub const USERS_WRITE: &str = "users:write";
+
+/// The permission to change status.
+pub const USERS_SUSPEND: &str = "users:suspend";
+
+/// What an operator asks to change; `None` leaves a field alone, `Some(None)` (or a
+/// blank name) clears a name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountChanges {
+    /// New given name.
+    pub first_name: Option<Option<String>>,
+    /// New family name.
+    pub last_name: Option<Option<String>>,
+    /// New status: `active`, `inactive` or `suspended` (`deleted` is [`AdminService::delete_user`]).
+    pub status: Option<UserStatus>,
+}
+
+/// Why an account could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// No such user.
+    #[error("no such user")]
+    NotFound,
+    /// The caller lacks the permission this change needs.
+    #[error("forbidden")]
+    Forbidden,
+    /// The change is malformed (or the account is deleted).
+    #[error("invalid change")]
+    Invalid(FieldErrors),
+    /// The user is the last active holder of `admin`.
+    #[error("last admin")]
+    LastAdmin,
+    /// Not the caller's fault.
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+impl AdminService {
+    /// Changes names (needs `users:write`) and/or status (needs `users:suspend`), as
+    /// `user.update` (names, or back to `active`) and `user.suspend` (out of `active`).
+    /// An empty change needs `users:write` and writes nothing.
+    ///
+    /// # Errors
+    /// `Forbidden`, `Invalid` (also for a deleted account), `NotFound`, `LastAdmin`, or
+    /// storage failures; nothing is written on error.
+    pub async fn update_user(
+        &self,
+        actor: &Principal,
+        id: UserId,
+        changes: AccountChanges,
+        client: &ClientInfo,
+    ) -> Result<User, AccountError> {
+        let renames = changes.first_name.is_some() || changes.last_name.is_some();
+        let granted = |permission| is_granted(&actor.permissions, permission);
+        if ((renames || changes.status.is_none()) && !granted(USERS_WRITE))
+            || (changes.status.is_some() && !granted(USERS_SUSPEND))
+        {
+            return Err(AccountError::Forbidden);
+        }
+        let first_name = changes.first_name.map(non_blank);
+        let last_name = changes.last_name.map(non_blank);
+        let mut errors = FieldErrors::default();
+        check_name(
+            &mut errors,
+            "first_name",
+            first_name.as_ref().and_then(Option::as_ref),
+        );
+        check_name(
+            &mut errors,
+            "last_name",
+            last_name.as_ref().and_then(Option::as_ref),
+        );
+        if changes.status == Some(UserStatus::Deleted) {
+            errors.add(
+                "status",
+                "must be active, inactive or suspended (delete with DELETE)",
+            );
+        }
+        errors.into_result().map_err(AccountError::Invalid)?;
+        let current = self.existing(id).await?;
+        if current.status == UserStatus::Deleted {
+            let mut errors = FieldErrors::default();
+            errors.add("status", "a deleted account cannot be changed");
+            return Err(AccountError::Invalid(errors));
+        }
+
+        let event = |action| AuditEvent::new(action).by(actor.user.id).on("user", id);
+        let mut fields = Vec::new();
+        if first_name.is_some() {
+            fields.push("first_name");
+        }
+        if last_name.is_some() {
+            fields.push("last_name");
+        }
+        if changes.status == Some(UserStatus::Active) {
+            fields.push("status");
+        }
+        let mut events = Vec::new();
+        if !fields.is_empty() {
+            events.push(event("user.update").with("fields", fields));
+        }
+        if let Some(status) = changes.status.filter(|s| *s != UserStatus::Active) {
+            events.push(event("user.suspend").with("status", status.as_str()));
+        }
+        if events.is_empty() {
+            return Ok(current);
+        }
+        let update = UserUpdate {
+            first_name,
+            last_name,
+            status: changes.status,
+            keep_an_active_holder_of: None,
+        };
+        self.apply(id, update, events, client).await
+    }
+
+    /// Soft-deletes the account (`user.delete`): status `deleted`, every session
+    /// revoked. Deleting a deleted account changes nothing.
+    ///
+    /// # Errors
+    /// `NotFound`, `LastAdmin`, or storage failures.
+    pub async fn delete_user(
+        &self,
+        actor: &Principal,
+        id: UserId,
+        client: &ClientInfo,
+    ) -> Result<(), AccountError> {
+        if self.existing(id).await?.status == UserStatus::Deleted {
+            return Ok(());
+        }
+        let update = UserUpdate {
+            status: Some(UserStatus::Deleted),
+            ..UserUpdate::default()
+        };
+        let event = AuditEvent::new("user.delete")
+            .by(actor.user.id)
+            .on("user", id);
+        self.apply(id, update, vec![event], client).await?;
+        Ok(())
+    }
+
+    /// Lifts a lockout and clears the failure count (`user.unlock`).
+    ///
+    /// # Errors
+    /// `NotFound`, or storage failures.
+    pub async fn unlock_user(
+        &self,
+        actor: &Principal,
+        id: UserId,
+        client: &ClientInfo,
+    ) -> Result<(), AccountError> {
+        let event = AuditEvent::new("user.unlock")
+            .by(actor.user.id)
+            .on("user", id);
+        self.ports
+            .users
+            .unlock(id, self.ports.audit.event(event, client))
+            .await
+            .map_err(account_error)
+    }
+
+    /// The user, or `NotFound`.
+    async fn existing(&self, id: UserId) -> Result<User, AccountError> {
+        self.ports
+            .users
+            .find_by_id(id)
+            .await
+            .map_err(Failure::from)?
+            .ok_or(AccountError::NotFound)
+    }
+
+    /// Writes `update` with `events`; a change out of `active` keeps an active admin.
+    async fn apply(
+        &self,
+        id: UserId,
+        mut update: UserUpdate,
+        events: Vec<AuditEvent>,
+        client: &ClientInfo,
+    ) -> Result<User, AccountError> {
+        if update.status.is_some_and(|s| s != UserStatus::Active) {
+            update.keep_an_active_holder_of = self.admin_role().await?;
+        }
+        let audit = self.ports.audit.after(client, move |_: &User| events);
+        self.ports
+            .users
+            .update(id, update, self.ports.clock.now(), audit)
+            .await
+            .map_err(account_error)
+    }
+
+    /// The id of the protected `admin` role.
+    async fn admin_role(&self) -> Result<Option<RoleId>, Failure> {
+        let admin = self.ports.roles.find_by_name(ADMIN_ROLE).await?;
+        Ok(admin.map(|role| role.id))
+    }
+}
+
+fn account_error(err: StoreError) -> AccountError {
+    match err {
+        StoreError::NotFound => AccountError::NotFound,
+        StoreError::Conflict(Constraint::LastActiveHolder) => AccountError::LastAdmin,
+        other => AccountError::Failure(other.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::tests::{service_over, user};
+    use auth_ports::{
+        AuditWith, MockAuditRepository, MockRoleRepository, MockUserRepository, Role, Session,
+        SessionId,
+    };
+    use chrono::DateTime;
+    use mockall::predicate::{always, eq};
+
+    fn principal(permissions: &[&str]) -> Principal {
+        let user = user(0);
+        Principal {
+            session: Session {
+                id: SessionId::new(),
+                user_id: user.id,
+                token_hash: auth_ports::TokenHash([0; 32]),
+                expires_at: DateTime::default(),
+                ip_address: None,
+                user_agent: None,
+                is_active: true,
+                last_accessed_at: DateTime::default(),
+                created_at: DateTime::default(),
+                revoked_at: None,
+            },
+            user,
+            roles: vec![],
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+
+    fn admin_role() -> Role {
+        Role {
+            id: RoleId::new(),
+            name: ADMIN_ROLE.into(),
+            description: None,
+            permissions: vec!["*".into()],
+            created_at: DateTime::default(),
+            updated_at: DateTime::default(),
+        }
+    }
+
+    /// The actions of the entries `audit` makes.
+    fn actions(audit: AuditWith<User>, outcome: &User) -> Vec<String> {
+        audit(outcome).into_iter().map(|e| e.action).collect()
+    }
+
+    /// Users that hold `target`, and roles that know the admin role.
+    fn mocks(target: &User) -> (MockUserRepository, MockRoleRepository) {
+        let mut users = MockUserRepository::new();
+        let found = target.clone();
+        users
+            .expect_find_by_id()
+            .returning(move |_| Ok(Some(found.clone())));
+        let mut roles = MockRoleRepository::new();
+        roles
+            .expect_find_by_name()
+            .with(eq(ADMIN_ROLE))
+            .returning(|_| Ok(Some(admin_role())));
+        (users, roles)
+    }
+
+    fn status(status: UserStatus) -> AccountChanges {
+        AccountChanges {
+            status: Some(status),
+            ..AccountChanges::default()
+        }
+    }
+
+    fn rename() -> AccountChanges {
+        AccountChanges {
+            first_name: Some(Some("Grace".into())),
+            ..AccountChanges::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn names_need_users_write_and_status_needs_users_suspend() {
+        let target = user(1);
+        for (granted, changes) in [
+            (&["users:suspend"][..], rename()),
+            (&["users:write"][..], status(UserStatus::Suspended)),
+            (&["users:suspend"][..], AccountChanges::default()),
+            (
+                &["users:write"][..],
+                AccountChanges {
+                    status: Some(UserStatus::Active),
+                    ..rename()
+                },
+            ),
+        ] {
+            let (mut users, roles) = mocks(&target);
+            users.expect_update().never();
+            let err = service_over(users, roles, MockAuditRepository::new())
+                .update_user(
+                    &principal(granted),
+                    target.id,
+                    changes,
+                    &ClientInfo::default(),
+                )
+                .await;
+            assert!(matches!(err, Err(AccountError::Forbidden)), "{granted:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn suspending_is_guarded_and_audited_as_suspend() {
+        let target = user(1);
+        let (mut users, roles) = mocks(&target);
+        let updated = target.clone();
+        users
+            .expect_update()
+            .times(1)
+            .withf(|_, update, _, _| {
+                update.status == Some(UserStatus::Suspended)
+                    && update.keep_an_active_holder_of.is_some()
+            })
+            .returning(move |_, _, _, audit| {
+                assert_eq!(actions(audit, &updated), ["user.suspend"]);
+                Ok(updated.clone())
+            });
+        service_over(users, roles, MockAuditRepository::new())
+            .update_user(
+                &principal(&["users:*"]),
+                target.id,
+                status(UserStatus::Suspended),
+                &ClientInfo::default(),
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn renaming_and_reactivating_is_one_update_event_without_a_guard() {
+        let target = user(1);
+        let (mut users, roles) = mocks(&target);
+        let updated = target.clone();
+        users
+            .expect_update()
+            .times(1)
+            .withf(|_, update, _, _| {
+                update.first_name == Some(Some("Grace".into()))
+                    && update.keep_an_active_holder_of.is_none()
+            })
+            .returning(move |_, _, _, audit| {
+                let entries = audit(&updated);
+                assert_eq!(entries.len(), 1);
+                assert_eq!(entries[0].action, "user.update");
+                assert_eq!(
+                    entries[0].details["fields"],
+                    serde_json::json!(["first_name", "status"])
+                );
+                Ok(updated.clone())
+            });
+        let changes = AccountChanges {
+            status: Some(UserStatus::Active),
+            ..rename()
+        };
+        service_over(users, roles, MockAuditRepository::new())
+            .update_user(
+                &principal(&["*"]),
+                target.id,
+                changes,
+                &ClientInfo::default(),
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_last_admin_is_last_admin_and_deleted_is_not_a_patch_status() {
+        let target = user(1);
+        let (mut users, roles) = mocks(&target);
+        users
+            .expect_update()
+            .times(1)
+            .returning(|_, _, _, _| Err(StoreError::Conflict(Constraint::LastActiveHolder)));
+        let service = service_over(users, roles, MockAuditRepository::new());
+        let actor = principal(&["*"]);
+        let client = ClientInfo::default();
+        let err = service.delete_user(&actor, target.id, &client).await;
+        assert!(matches!(err, Err(AccountError::LastAdmin)), "{err:?}");
+        let err = service
+            .update_user(&actor, target.id, status(UserStatus::Deleted), &client)
+            .await;
+        assert!(matches!(err, Err(AccountError::Invalid(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn deleted_accounts_are_neither_changed_nor_deleted_again() {
+        let mut target = user(1);
+        target.status = UserStatus::Deleted;
+        let (mut users, roles) = mocks(&target);
+        users.expect_update().never();
+        let service = service_over(users, roles, MockAuditRepository::new());
+        let actor = principal(&["*"]);
+        let client = ClientInfo::default();
+        let err = service
+            .update_user(&actor, target.id, rename(), &client)
+            .await;
+        assert!(matches!(err, Err(AccountError::Invalid(_))), "{err:?}");
+        service
+            .delete_user(&actor, target.id, &client)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn unlocking_an_unknown_user_is_not_found_and_otherwise_audited() {
+        let mut users = MockUserRepository::new();
+        let known = UserId::new();
+        users
+            .expect_unlock()
+            .with(eq(known), always())
+            .returning(|_, audit| {
+                let entries = audit(&());
+                assert_eq!(entries.len(), 1);
+                assert_eq!(entries[0].action, "user.unlock");
+                Ok(())
+            });
+        users
+            .expect_unlock()
+            .returning(|_, _| Err(StoreError::NotFound));
+        let service = service_over(users, MockRoleRepository::new(), MockAuditRepository::new());
+        let actor = principal(&["*"]);
+        let client = ClientInfo::default();
+        service.unlock_user(&actor, known, &client).await.unwrap();
+        let err = service.unlock_user(&actor, UserId::new(), &client).await;
+        assert!(matches!(err, Err(AccountError::NotFound)));
+    }
+}
