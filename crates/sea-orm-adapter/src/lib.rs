@@ -3,6 +3,8 @@
 //! see only port models and [`Store`].
 
 mod audit;
+#[cfg(feature = "bench-support")]
+pub mod bench_support;
 mod entities;
 mod error;
 mod migrate;

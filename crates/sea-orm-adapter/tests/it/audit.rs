@@ -2,6 +2,8 @@
 
 use crate::harness::{TestDb, now};
 use auth_ports::{AuditCursor, AuditQuery, AuditRepository, NewAuditEntry, StoreError, UserId};
+use auth_sea_orm::bench_support::{AuditSeed, explain};
+use auth_testing::TestDatabase;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
@@ -278,4 +280,21 @@ async fn append_for_unknown_actor_is_not_found(db: &TestDb) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}
+
+/// The admin API's audit queries read `audit_logs` through its indexes once the table is
+/// large (their speed is measured by the `audit_queries` example, docs/benchmarks.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_use_indexes_on_postgres() {
+    let Some(database) = TestDatabase::postgres().await else {
+        return;
+    };
+    let db = TestDb::open(database).await;
+    // Enough entries that a sequential scan would cost the planner more than an index.
+    let seed = AuditSeed::new(100_000);
+    seed.insert(&db.store).await.unwrap();
+    for (label, query) in seed.queries() {
+        let plan = explain(&db.store, query).await.unwrap();
+        assert!(plan.uses_audit_index(), "{label}:\n{plan}");
+    }
 }
