@@ -37,6 +37,11 @@ migration *args:
 bench *args:
     cargo run --release -p authd-bench -- {{ args }}
 
+# Audit query benchmark on PostgreSQL (docs/benchmarks.md): recreates the database
+# authd_audit_bench on the server of TEST_DATABASE_URL and seeds it (`--rows N`, default 1,000,000)
+bench-audit *args:
+    TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}" cargo run --release -p auth-sea-orm --example audit_queries -- {{ args }}
+
 # Everything CI runs: services, fmt, clippy, domain-purity check, tests
 ci:
     bash .ci/run

@@ -3,8 +3,11 @@
 //! see only port models and [`Store`].
 
 mod audit;
+#[cfg(feature = "bench-support")]
+pub mod bench_support;
 mod entities;
 mod error;
+mod keyset;
 mod migrate;
 mod oauth;
 mod one_time_tokens;

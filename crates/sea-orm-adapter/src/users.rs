@@ -4,6 +4,7 @@
 use crate::audit::commit_with;
 use crate::entities::{roles, user_roles, users};
 use crate::error::{DbResultExt, begin_write, corrupt};
+use crate::keyset;
 use crate::{oauth, roles as role_rules, sessions};
 use auth_ports::{
     AuditWith, Email, FailedLogin, LockoutPolicy, NewUser, OAuthAccount, OAuthLink, PasswordChange,
@@ -205,15 +206,12 @@ impl UserRepository for SeaOrmUserRepository {
             select = select.filter(users::Column::Email.like(LikeExpr::new(pattern).escape('\\')));
         }
         if let Some(after) = query.after {
-            select = select.filter(
-                Condition::any()
-                    .add(users::Column::CreatedAt.lt(after.created_at))
-                    .add(
-                        Condition::all()
-                            .add(users::Column::CreatedAt.eq(after.created_at))
-                            .add(users::Column::Id.lt(after.id.0)),
-                    ),
-            );
+            select = select.filter(keyset::after(
+                users::Column::CreatedAt,
+                users::Column::Id,
+                after.created_at,
+                after.id.0,
+            ));
         }
         select
             .order_by_desc(users::Column::CreatedAt)

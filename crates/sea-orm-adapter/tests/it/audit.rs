@@ -6,6 +6,8 @@ use auth_ports::{
     AuditCursor, AuditQuery, AuditRepository, AuditWith, Email, NewAuditEntry, StoreError, User,
     UserId, UserRepository, UserStatus, UserUpdate,
 };
+use auth_sea_orm::bench_support::{AuditSeed, explain};
+use auth_testing::TestDatabase;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
@@ -342,4 +344,21 @@ async fn a_write_whose_audit_entry_fails_changes_nothing(db: &TestDb) {
             .unwrap()
             .is_none()
     );
+}
+
+/// The admin API's audit queries read `audit_logs` through its indexes once the table is
+/// large (their speed is measured by the `audit_queries` example, docs/benchmarks.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_use_indexes_on_postgres() {
+    let Some(database) = TestDatabase::postgres().await else {
+        return;
+    };
+    let db = TestDb::open(database).await;
+    // Enough entries that a sequential scan would cost the planner more than an index.
+    let seed = AuditSeed::new(100_000);
+    seed.insert(&db.store).await.unwrap();
+    for (label, query) in seed.queries() {
+        let plan = explain(&db.store, query).await.unwrap();
+        assert!(plan.uses_audit_index(), "{label}:\n{plan}");
+    }
 }
