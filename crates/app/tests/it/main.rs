@@ -5,6 +5,7 @@
 
 mod accounts;
 mod admin;
+mod audit_events;
 mod auth;
 mod cli;
 mod health;
