@@ -282,7 +282,7 @@ impl RbacService {
     /// holder of `admin` keeps it.
     ///
     /// # Errors
-    /// `NotFound` for an unknown role, `LastAdmin`, storage failures.
+    /// `NotFound` for an unknown role or user, `LastAdmin`, storage failures.
     pub async fn unassign(
         &self,
         actor: UserId,

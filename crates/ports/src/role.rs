@@ -111,7 +111,8 @@ pub trait RoleRepository: Send + Sync {
     /// `audit` is appended in the same transaction.
     ///
     /// # Errors
-    /// `Conflict(LastActiveHolder)` when refused; storage failures.
+    /// `NotFound` if the user does not exist; `Conflict(LastActiveHolder)` when refused;
+    /// storage failures.
     async fn unassign(
         &self,
         user_id: UserId,

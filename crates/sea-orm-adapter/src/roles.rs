@@ -243,6 +243,16 @@ impl RoleRepository for SeaOrmRoleRepository {
             .store()?
             .rows_affected
             > 0;
+        // Nothing to remove from a user who does not exist is not a success.
+        if !removed
+            && users::Entity::find_by_id(user_id.0)
+                .one(&txn)
+                .await
+                .store()?
+                .is_none()
+        {
+            return Err(StoreError::NotFound);
+        }
         commit_with(txn, audit, &removed).await?;
         Ok(removed)
     }

@@ -301,7 +301,7 @@ async fn assign_role(
         (status = 204, description = "The user does not hold the role"),
         (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `roles:assign` (`forbidden`)", body = ErrorBody),
-        (status = 404, description = "No such role (`not_found`)", body = ErrorBody),
+        (status = 404, description = "No such user or role (`not_found`)", body = ErrorBody),
         (status = 409, description = "The last active admin (`last_admin`)", body = ErrorBody),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),

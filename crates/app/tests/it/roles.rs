@@ -285,13 +285,14 @@ async fn roles_are_assigned_and_the_last_admin_keeps_admin(app: &TestApp) {
     )
     .await;
     let unknown_user = path(&UserId::new().to_string(), &moderator);
-    expect_error(
-        app.send(Method::PUT, &unknown_user, &member_token, None)
-            .await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    for method in [Method::PUT, Method::DELETE] {
+        expect_error(
+            app.send(method, &unknown_user, &member_token, None).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
     let malformed = format!("/v1/admin/users/{member}/roles/nope");
     expect_error(
         app.send(Method::PUT, &malformed, &member_token, None).await,
