@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod email;
 pub mod error;
 pub mod ids;
+pub mod mail;
 pub mod oauth;
 pub mod one_time_token;
 pub mod rate_limit;
@@ -21,6 +22,7 @@ pub use crypto::{HashError, PasswordHasher, TokenGenerator, Verification};
 pub use email::{Email, EmailError};
 pub use error::{Constraint, StoreError};
 pub use ids::{AuditEntryId, OAuthAccountId, RoleId, SessionId, UserId};
+pub use mail::{MailMessage, Mailer};
 pub use oauth::{OAuthAccount, OAuthAccountRepository, OAuthLink};
 pub use one_time_token::OneTimeTokenRepository;
 pub use rate_limit::{RateDecision, RateLimit, RateLimiter};
@@ -38,6 +40,8 @@ pub use audit::MockAuditRepository;
 pub use clock::MockClock;
 #[cfg(any(test, feature = "mock"))]
 pub use crypto::{MockPasswordHasher, MockTokenGenerator};
+#[cfg(any(test, feature = "mock"))]
+pub use mail::MockMailer;
 #[cfg(any(test, feature = "mock"))]
 pub use oauth::MockOAuthAccountRepository;
 #[cfg(any(test, feature = "mock"))]
