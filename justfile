@@ -8,7 +8,8 @@ default:
 run *args:
     cargo run -p authd -- {{ args }}
 
-# Run every test; PostgreSQL/Redis tests skip unless TEST_DATABASE_URL/TEST_REDIS_URL are set
+# Run every test; PostgreSQL/Redis tests skip unless TEST_DATABASE_URL/TEST_REDIS_URL are set,
+# the SMTP test unless Python's aiosmtpd is installed
 test *args:
     cargo test --workspace {{ args }}
 

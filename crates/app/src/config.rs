@@ -12,6 +12,8 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use ipnet::IpNet;
+use lettre::Address;
+use lettre::message::Mailbox;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use url::Url;
 
@@ -92,6 +94,9 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// How outgoing mail is delivered.
     pub mail: MailTransport,
+    /// The sender of outgoing mail (`MAIL_FROM`, default `authd <no-reply@HOST>` with the
+    /// host of `AUTHD_PUBLIC_URL`).
+    pub mail_from: Mailbox,
     /// How long audit entries are kept.
     pub audit: AuditConfig,
     /// Signing key and lifetime of the JWTs handed to other services.
@@ -425,10 +430,13 @@ impl Config {
             lookup,
             problems: Vec::new(),
         };
+        let database = database(&mut vars);
+        let http = http(&mut vars);
+        let public_url = http.public_url.clone();
         // Fields are evaluated in order, so problems are listed in this order too.
         let config = Config {
-            database: database(&mut vars),
-            http: http(&mut vars),
+            database,
+            http,
             session: SessionConfig {
                 ttl: vars.secs("SESSION_TTL_SECS", 43_200),
                 idle_timeout: vars.secs("SESSION_IDLE_TIMEOUT_SECS", 1_800),
@@ -454,6 +462,7 @@ impl Config {
                 reset_per_hour: vars.positive("RATE_LIMIT_RESET_PER_HOUR", 5),
             },
             mail: mail_transport(&mut vars),
+            mail_from: mail_from(&mut vars, &public_url),
             audit: AuditConfig {
                 retention: Duration::from_secs(
                     vars.number("AUDIT_RETENTION_DAYS", 90, 1, MAX_RETENTION_DAYS) * 86_400,
@@ -853,6 +862,42 @@ fn mail_transport<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> MailTran
     MailTransport::Log
 }
 
+/// `MAIL_FROM`: a mailbox (`Name <user@host>` or a bare address); unset: `authd
+/// <no-reply@HOST>` with the host of `public_url`.
+fn mail_from<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>, public_url: &str) -> Mailbox {
+    // Returned only alongside a reported problem, so it is never used.
+    let placeholder = || Mailbox::new(None, Address::new_dangerous("no-reply", "localhost"));
+    if let Some(value) = vars.get("MAIL_FROM") {
+        // lettre's own error ("Invalid input") would add nothing to this message.
+        return value.parse().unwrap_or_else(|_| {
+            vars.report(
+                "MAIL_FROM",
+                format!(
+                    "expected an address such as `authd <no-reply@example.com>`, got {value:?}"
+                ),
+            );
+            placeholder()
+        });
+    }
+    // A bad AUTHD_PUBLIC_URL is reported by name already and leaves `public_url` empty.
+    let Some(host) = Url::parse(public_url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+    else {
+        return placeholder();
+    };
+    match Address::new("no-reply", &host) {
+        Ok(address) => Mailbox::new(Some("authd".to_owned()), address),
+        Err(_) => {
+            vars.report(
+                "MAIL_FROM",
+                format!("unset, and no-reply@{host} (from AUTHD_PUBLIC_URL) is not an email address: set it"),
+            );
+            placeholder()
+        }
+    }
+}
+
 /// `JWT_SECRET` or `JWT_PRIVATE_KEY_FILE`, at most one of them.
 fn jwt_key<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Option<JwtKey> {
     let secret = vars.raw("JWT_SECRET");
@@ -1092,6 +1137,7 @@ mod tests {
             }
         );
         assert_eq!(config.mail, MailTransport::Log);
+        assert_eq!(config.mail_from.to_string(), "authd <no-reply@127.0.0.1>");
         assert_eq!(config.audit.retention, Duration::from_secs(90 * 86_400));
         assert!(config.jwt.key.is_none());
         assert_eq!(config.jwt.ttl, Duration::from_secs(300));
@@ -1153,6 +1199,7 @@ mod tests {
             ("RATE_LIMIT_REGISTER_PER_MIN", "2"),
             ("RATE_LIMIT_RESET_PER_HOUR", "1"),
             ("MAIL_TRANSPORT", "file:/var/spool/authd"),
+            ("MAIL_FROM", "Example Sign-in <accounts@example.com>"),
             ("TRUSTED_PROXIES", "10.0.0.1, 192.168.0.0/16,::1,fd00::/8"),
             ("AUDIT_RETENTION_DAYS", "1"),
             ("JWT_PRIVATE_KEY_FILE", "/etc/authd/jwt.pem"),
@@ -1209,6 +1256,10 @@ mod tests {
         assert_eq!(
             config.mail,
             MailTransport::File(PathBuf::from("/var/spool/authd"))
+        );
+        assert_eq!(
+            config.mail_from.to_string(),
+            "Example Sign-in <accounts@example.com>"
         );
         assert_eq!(config.audit.retention, Duration::from_secs(86_400));
         assert!(matches!(
@@ -1301,6 +1352,8 @@ mod tests {
             ("MAIL_TRANSPORT", "file:", "expected a directory after file:"),
             ("MAIL_TRANSPORT", "sendmail", "expected log, file:<dir>, smtp://"),
             ("MAIL_TRANSPORT", "smtp://", "expected a host"),
+            ("MAIL_FROM", "no-reply", r#"expected an address such as `authd <no-reply@example.com>`, got "no-reply""#),
+            ("MAIL_FROM", "authd <no-reply@>", "got \"authd <no-reply@>\""),
             ("TRUSTED_PROXIES", "10.0.0.1,proxy.local", r#"got "proxy.local""#),
             ("TRUSTED_PROXIES", "10.0.0.0/33", r#"got "10.0.0.0/33""#),
             ("AUDIT_RETENTION_DAYS", "0", "expected a positive integer"),
@@ -1474,6 +1527,43 @@ mod tests {
             config.mail,
             MailTransport::Smtp(ref url) if url.expose() == "smtps://mailer:pw@smtp.example.com:465"
         ));
+    }
+
+    #[test]
+    fn mail_from_defaults_to_no_reply_at_the_public_host() {
+        for (public_url, expected) in [
+            (
+                "https://Auth.Example.com:8443/base",
+                "authd <no-reply@auth.example.com>",
+            ),
+            ("http://[::1]:8080", "authd <no-reply@[::1]>"),
+        ] {
+            let config = load(&[("AUTHD_PUBLIC_URL", public_url)]).unwrap();
+
+            assert_eq!(config.mail_from.to_string(), expected, "{public_url}");
+        }
+    }
+
+    #[test]
+    fn a_public_host_that_makes_no_address_needs_mail_from() {
+        let err = load(&[("AUTHD_PUBLIC_URL", "http://auth(host):8080")]).unwrap_err();
+
+        assert_eq!(problem_vars(&err), ["MAIL_FROM"]);
+        assert!(err.to_string().contains("no-reply@auth(host)"), "{err}");
+        assert!(
+            load(&[
+                ("AUTHD_PUBLIC_URL", "http://auth(host):8080"),
+                ("MAIL_FROM", "no-reply@example.com"),
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_bad_public_url_is_not_reported_again_as_mail_from() {
+        let err = load(&[("AUTHD_PUBLIC_URL", "not a url")]).unwrap_err();
+
+        assert_eq!(problem_vars(&err), ["AUTHD_PUBLIC_URL"]);
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod audit_events;
 mod auth;
 mod cli;
 mod health;
+mod mail;
 mod openapi;
 mod operations;
 mod roles;
