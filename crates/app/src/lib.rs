@@ -15,8 +15,8 @@ use adapters::{
 };
 use anyhow::Context as _;
 use auth_domain::{
-    AdminPorts, AdminService, Auditor, AuthPolicy, AuthPorts, AuthService, PasswordPolicy,
-    RbacService,
+    AdminPorts, AdminService, Auditor, AuthPolicy, AuthPorts, AuthService, Messages,
+    PasswordPolicy, RbacService,
 };
 use auth_ports::{Clock, LockoutPolicy, RateLimit, RateLimiter};
 use auth_sea_orm::{PoolConfig, Store};
@@ -27,6 +27,9 @@ use std::time::Duration;
 
 /// How long a login may wait for a free hashing slot before it is answered 503.
 const HASH_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// First pause before a failed mail is sent again; each retry waits twice as long.
+const MAIL_RETRY_BASE: Duration = Duration::from_secs(1);
 
 /// Prefix of the rate-limit keys in Redis.
 pub const RATE_LIMIT_PREFIX: &str = "authd:rl:";
@@ -123,6 +126,12 @@ pub async fn build_state(
             max: config.rate_limit.register_per_min,
             window: minute,
         },
+        recovery_limit: RateLimit {
+            max: config.rate_limit.reset_per_hour,
+            window: 60 * minute,
+        },
+        verification_ttl: config.tokens.email_verification_ttl,
+        reset_ttl: config.tokens.password_reset_ttl,
     };
     let auth = AuthService::new(
         AuthPorts {
@@ -134,8 +143,11 @@ pub async fn build_state(
             tokens: Arc::new(RandomTokenGenerator::new()),
             clock: clock.clone(),
             limiter,
+            one_time_tokens: Arc::new(store.one_time_tokens()),
+            mailer: adapters::mailer(&config.mail, config.mail_from.clone(), MAIL_RETRY_BASE)?,
         },
         policy,
+        Messages::new(&config.http.public_url),
     );
     let admin = AdminService::new(AdminPorts {
         users: Arc::new(store.users()),

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod messages;
 mod names;
 pub mod password_policy;
 pub mod permission;
@@ -17,8 +18,10 @@ pub use admin::{
 pub use audit::{AuditEvent, Auditor, ClientInfo};
 pub use auth::{
     AuthPolicy, AuthPorts, AuthService, AuthenticateError, ChangePasswordError, LoginError,
-    LoginSuccess, Principal, RegisterError, Registration, RevokeError, SessionView,
+    LoginSuccess, Principal, RecoveryRequestError, RegisterError, Registration, ResetRequest,
+    RevokeError, SessionView, TokenError,
 };
 pub use error::{Failure, FieldErrors};
+pub use messages::Messages;
 pub use password_policy::{PasswordPolicy, PasswordRejection};
 pub use rbac::{RbacService, RoleChanges, RoleError};

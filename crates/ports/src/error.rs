@@ -10,6 +10,8 @@ pub enum Constraint {
     RoleName,
     /// `sessions.token_hash`: a session token collided (practically never).
     SessionToken,
+    /// `one_time_tokens.token_hash`: a one-time token collided (practically never).
+    OneTimeToken,
     /// `oauth_accounts (provider, provider_user_id)`: that external account is linked
     /// to a user already.
     OAuthSubject,

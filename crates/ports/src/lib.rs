@@ -24,7 +24,7 @@ pub use error::{Constraint, StoreError};
 pub use ids::{AuditEntryId, OAuthAccountId, RoleId, SessionId, UserId};
 pub use mail::{MailMessage, Mailer};
 pub use oauth::{OAuthAccount, OAuthAccountRepository, OAuthLink};
-pub use one_time_token::OneTimeTokenRepository;
+pub use one_time_token::{NewOneTimeToken, OneTimeTokenRepository, Redemption, TokenPurpose};
 pub use rate_limit::{RateDecision, RateLimit, RateLimiter};
 pub use role::{NewRole, Role, RoleRepository, RoleUpdate};
 pub use secret::{BearerToken, Password};

@@ -1,7 +1,9 @@
 //! User accounts: the model, what creating and changing one takes, and the repository
 //! port that stores them together with their login state.
 
-use crate::{AuditWith, Email, OAuthAccount, OAuthLink, RoleId, SessionId, StoreError, UserId};
+use crate::{
+    AuditWith, Email, OAuthAccount, OAuthLink, RoleId, SessionId, StoreError, TokenHash, UserId,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::{fmt, str::FromStr, time::Duration};
@@ -140,6 +142,9 @@ pub struct NewUser {
     pub email_verified: bool,
     /// Name of a role to assign in the same transaction (e.g. `user`).
     pub role: Option<String>,
+    /// An email-verification token to store in the same transaction: the hash of the
+    /// secret to mail, and when it expires.
+    pub verification: Option<(TokenHash, DateTime<Utc>)>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }

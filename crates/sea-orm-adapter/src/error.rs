@@ -8,13 +8,18 @@ use sea_orm::{
 };
 
 /// Each unique constraint by its PostgreSQL name and by the column list SQLite reports.
-const UNIQUE_CONSTRAINTS: [(&str, &str, Constraint); 5] = [
+const UNIQUE_CONSTRAINTS: [(&str, &str, Constraint); 6] = [
     ("users_email_key", "users.email", Constraint::UserEmail),
     ("roles_name_key", "roles.name", Constraint::RoleName),
     (
         "sessions_token_hash_key",
         "sessions.token_hash",
         Constraint::SessionToken,
+    ),
+    (
+        "one_time_tokens_token_hash_key",
+        "one_time_tokens.token_hash",
+        Constraint::OneTimeToken,
     ),
     (
         "oauth_accounts_provider_subject_key",

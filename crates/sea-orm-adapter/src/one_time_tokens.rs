@@ -1,10 +1,20 @@
-//! [`OneTimeTokenRepository`] on sea-orm.
+//! [`OneTimeTokenRepository`] on sea-orm. A token is used up by one conditional
+//! `UPDATE … RETURNING`, so of concurrent redemptions exactly one gets the row.
 
+use crate::audit::commit_with;
 use crate::entities::one_time_tokens;
-use crate::error::DbResultExt;
-use auth_ports::{OneTimeTokenRepository, StoreError};
+use crate::error::{DbResultExt, begin_write};
+use crate::users;
+use auth_ports::{
+    AuditWith, NewOneTimeToken, OneTimeTokenRepository, PasswordChange, Redemption, RevokeSessions,
+    StoreError, TokenHash, TokenPurpose, UserId,
+};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, Set,
+};
 
 /// Stores one-time tokens in the `one_time_tokens` table.
 #[derive(Clone, Debug)]
@@ -20,8 +30,99 @@ impl SeaOrmOneTimeTokenRepository {
     }
 }
 
+/// Inserts `token` on the caller's connection or transaction.
+pub(crate) async fn insert(
+    conn: &impl ConnectionTrait,
+    token: NewOneTimeToken,
+) -> Result<(), StoreError> {
+    one_time_tokens::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        user_id: Set(token.user_id.0),
+        purpose: Set(token.purpose.as_str().to_owned()),
+        token_hash: Set(token.token_hash.0.to_vec()),
+        expires_at: Set(token.expires_at),
+        used_at: Set(None),
+        created_at: Set(token.created_at),
+    }
+    .insert(conn)
+    .await
+    .store()?;
+    Ok(())
+}
+
+/// Condition "unused and unexpired at `now`".
+fn live_at(now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(one_time_tokens::Column::UsedAt.is_null())
+        .add(one_time_tokens::Column::ExpiresAt.gt(now))
+}
+
 #[async_trait::async_trait]
 impl OneTimeTokenRepository for SeaOrmOneTimeTokenRepository {
+    async fn issue(&self, token: NewOneTimeToken, audit: AuditWith<()>) -> Result<(), StoreError> {
+        let txn = begin_write(&self.db).await?;
+        one_time_tokens::Entity::update_many()
+            .col_expr(one_time_tokens::Column::UsedAt, Expr::val(token.created_at))
+            .filter(one_time_tokens::Column::UserId.eq(token.user_id.0))
+            .filter(one_time_tokens::Column::Purpose.eq(token.purpose.as_str()))
+            .filter(live_at(token.created_at))
+            .exec(&txn)
+            .await
+            .store()?;
+        insert(&txn, token).await?;
+        commit_with(txn, audit, &()).await
+    }
+
+    async fn find_live(
+        &self,
+        token_hash: &TokenHash,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError> {
+        Ok(one_time_tokens::Entity::find()
+            .filter(one_time_tokens::Column::TokenHash.eq(token_hash.0.to_vec()))
+            .filter(one_time_tokens::Column::Purpose.eq(purpose.as_str()))
+            .filter(live_at(now))
+            .one(&self.db)
+            .await
+            .store()?
+            .map(|row| UserId(row.user_id)))
+    }
+
+    async fn redeem(
+        &self,
+        token_hash: &TokenHash,
+        redemption: Redemption,
+        at: DateTime<Utc>,
+        audit: AuditWith<UserId>,
+    ) -> Result<UserId, StoreError> {
+        let txn = begin_write(&self.db).await?;
+        let used = one_time_tokens::Entity::update_many()
+            .col_expr(one_time_tokens::Column::UsedAt, Expr::val(at))
+            .filter(one_time_tokens::Column::TokenHash.eq(token_hash.0.to_vec()))
+            .filter(one_time_tokens::Column::Purpose.eq(redemption.purpose().as_str()))
+            .filter(live_at(at))
+            .exec_with_returning(&txn)
+            .await
+            .store()?;
+        let user = UserId(used.first().ok_or(StoreError::NotFound)?.user_id);
+        match redemption {
+            Redemption::VerifyEmail => users::mark_verified(&txn, user, at).await?,
+            Redemption::ResetPassword(hash) => {
+                let change = PasswordChange {
+                    hash,
+                    revoke: RevokeSessions::All,
+                    clear_lockout: true,
+                };
+                users::apply_password_change(&txn, user, change, at).await?;
+                // The link reached its owner through the mailbox: that proves the address.
+                users::mark_verified(&txn, user, at).await?;
+            }
+        }
+        commit_with(txn, audit, &user).await?;
+        Ok(user)
+    }
+
     async fn delete_spent(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let spent = Condition::any()
             .add(one_time_tokens::Column::UsedAt.is_not_null())

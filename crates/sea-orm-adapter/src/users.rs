@@ -5,11 +5,11 @@ use crate::audit::commit_with;
 use crate::entities::{roles, user_roles, users};
 use crate::error::{DbResultExt, begin_write, corrupt};
 use crate::keyset;
-use crate::{oauth, roles as role_rules, sessions};
+use crate::{oauth, one_time_tokens, roles as role_rules, sessions};
 use auth_ports::{
-    AuditWith, Email, FailedLogin, LockoutPolicy, NewUser, OAuthAccount, OAuthLink, PasswordChange,
-    PasswordHash, RevokeSessions, StoreError, User, UserId, UserQuery, UserRepository, UserStatus,
-    UserUpdate,
+    AuditWith, Email, FailedLogin, LockoutPolicy, NewOneTimeToken, NewUser, OAuthAccount,
+    OAuthLink, PasswordChange, PasswordHash, RevokeSessions, StoreError, TokenPurpose, User,
+    UserId, UserQuery, UserRepository, UserStatus, UserUpdate,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
@@ -96,6 +96,16 @@ async fn insert_user(
     .insert(txn)
     .await
     .store()?;
+    if let Some((token_hash, expires_at)) = user.verification {
+        let token = NewOneTimeToken {
+            user_id: UserId(created.id),
+            purpose: TokenPurpose::EmailVerification,
+            token_hash,
+            expires_at,
+            created_at: user.created_at,
+        };
+        one_time_tokens::insert(txn, token).await?;
+    }
     if let Some(role_id) = role_id {
         user_roles::ActiveModel {
             user_id: Set(created.id),
@@ -108,6 +118,34 @@ async fn insert_user(
         .store()?;
     }
     Ok(created)
+}
+
+/// Replaces the hash and revokes sessions as `change` says, on the caller's transaction.
+/// Returns how many sessions were revoked.
+pub(crate) async fn apply_password_change(
+    txn: &impl ConnectionTrait,
+    id: UserId,
+    change: PasswordChange,
+    at: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut update = users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, Expr::val(change.hash.expose()))
+        .filter(users::Column::Id.eq(id.0));
+    if change.clear_lockout {
+        update = update
+            .col_expr(users::Column::FailedLoginAttempts, Expr::val(0))
+            .col_expr(
+                users::Column::LockedUntil,
+                Expr::val(Option::<DateTime<Utc>>::None),
+            );
+    }
+    if update.exec(txn).await.store()?.rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    match change.revoke {
+        RevokeSessions::AllExcept(keep) => sessions::revoke_all(txn, id, Some(keep), at).await,
+        RevokeSessions::All => sessions::revoke_all(txn, id, None, at).await,
+    }
 }
 
 /// Condition "no lock is in force at `at`".
@@ -281,26 +319,7 @@ impl UserRepository for SeaOrmUserRepository {
         audit: AuditWith<u64>,
     ) -> Result<u64, StoreError> {
         let txn = begin_write(&self.db).await?;
-        let mut update = users::Entity::update_many()
-            .col_expr(users::Column::PasswordHash, Expr::val(change.hash.expose()))
-            .filter(users::Column::Id.eq(id.0));
-        if change.clear_lockout {
-            update = update
-                .col_expr(users::Column::FailedLoginAttempts, Expr::val(0))
-                .col_expr(
-                    users::Column::LockedUntil,
-                    Expr::val(Option::<DateTime<Utc>>::None),
-                );
-        }
-        if update.exec(&txn).await.store()?.rows_affected == 0 {
-            return Err(StoreError::NotFound);
-        }
-        let revoked = match change.revoke {
-            RevokeSessions::AllExcept(keep) => {
-                sessions::revoke_all(&txn, id, Some(keep), at).await?
-            }
-            RevokeSessions::All => sessions::revoke_all(&txn, id, None, at).await?,
-        };
+        let revoked = apply_password_change(&txn, id, change, at).await?;
         commit_with(txn, audit, &revoked).await?;
         Ok(revoked)
     }
@@ -418,19 +437,29 @@ impl UserRepository for SeaOrmUserRepository {
     }
 
     async fn mark_email_verified(&self, id: UserId, at: DateTime<Utc>) -> Result<(), StoreError> {
-        update_one(
-            &self.db,
-            id,
-            vec![
-                (users::Column::EmailVerified, Expr::val(true)),
-                (
-                    users::Column::EmailVerifiedAt,
-                    Expr::col(users::Column::EmailVerifiedAt).if_null(at),
-                ),
-            ],
-        )
-        .await
+        mark_verified(&self.db, id, at).await
     }
+}
+
+/// Marks the email verified at `at` (the first time is kept), on the caller's connection
+/// or transaction.
+pub(crate) async fn mark_verified(
+    conn: &impl ConnectionTrait,
+    id: UserId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    update_one(
+        conn,
+        id,
+        vec![
+            (users::Column::EmailVerified, Expr::val(true)),
+            (
+                users::Column::EmailVerifiedAt,
+                Expr::col(users::Column::EmailVerifiedAt).if_null(at),
+            ),
+        ],
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use auth_domain::{
     AccountError, AuthenticateError, ChangePasswordError, Failure, FieldErrors, GetUserError,
-    LoginError, RegisterError, RevokeError, RoleError,
+    LoginError, RecoveryRequestError, RegisterError, RevokeError, RoleError, TokenError,
 };
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -20,6 +20,10 @@ pub enum ApiError {
     /// 400 `bad_request`: the body is not valid JSON.
     #[error("malformed request: {0}")]
     BadRequest(String),
+    /// 400 `invalid_token`: a one-time token that is unknown, expired, used or of the
+    /// other purpose.
+    #[error("invalid token")]
+    InvalidToken,
     /// 401 `unauthorized` with `WWW-Authenticate: Bearer`: no valid session.
     #[error("unauthorized")]
     Unauthorized,
@@ -92,6 +96,11 @@ impl ApiError {
                 S::BAD_REQUEST,
                 "bad_request",
                 "The request body is not valid JSON",
+            ),
+            Self::InvalidToken => (
+                S::BAD_REQUEST,
+                "invalid_token",
+                "The link is invalid, used or expired; ask for a new one",
             ),
             Self::Unauthorized => (
                 S::UNAUTHORIZED,
@@ -286,6 +295,26 @@ impl From<ChangePasswordError> for ApiError {
             ChangePasswordError::InvalidCredentials => Self::WrongCurrentPassword,
             ChangePasswordError::Invalid(errors) => Self::Validation(fields(&errors)),
             ChangePasswordError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<RecoveryRequestError> for ApiError {
+    fn from(err: RecoveryRequestError) -> Self {
+        match err {
+            RecoveryRequestError::RateLimited { retry_after } => Self::RateLimited(retry_after),
+            RecoveryRequestError::Invalid(errors) => Self::Validation(fields(&errors)),
+            RecoveryRequestError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(err: TokenError) -> Self {
+        match err {
+            TokenError::InvalidToken => Self::InvalidToken,
+            TokenError::Invalid(errors) => Self::Validation(fields(&errors)),
+            TokenError::Failure(failure) => failure.into(),
         }
     }
 }

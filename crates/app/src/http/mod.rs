@@ -9,6 +9,7 @@ mod extract;
 mod health;
 mod metrics;
 mod openapi;
+mod recovery;
 mod roles;
 
 pub use error::ApiError;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(auth::routes())
+        .merge(recovery::routes())
         .merge(admin::routes())
         .merge(accounts::routes())
         .merge(roles::routes())

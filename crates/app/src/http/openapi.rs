@@ -2,7 +2,7 @@
 //! `#[utoipa::path]` annotations on the handlers, so a route is documented where it is
 //! written. This module only describes: it must not change how any request is answered.
 
-use super::{accounts, admin, auth, health, metrics, roles};
+use super::{accounts, admin, auth, health, metrics, recovery, roles};
 use axum::Json;
 use errors::{
     BadRequest, ErrorBody, Internal, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
@@ -38,6 +38,10 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         auth::sessions,
         auth::revoke_session,
         auth::change_password,
+        recovery::request_verification,
+        recovery::verify_email,
+        recovery::request_password_reset,
+        recovery::reset_password,
         admin::list_users,
         admin::get_user,
         accounts::update_user,

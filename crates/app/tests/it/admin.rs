@@ -39,6 +39,7 @@ async fn seed(app: &TestApp, email: &str) -> UserId {
         last_name: None,
         email_verified: false,
         role: None,
+        verification: None,
         created_at: now(),
     };
     app.store

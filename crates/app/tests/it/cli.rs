@@ -254,6 +254,7 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
         last_name: None,
         email_verified: true,
         role: None,
+        verification: None,
         created_at: now,
     };
     let user = store.users().create(new_user, unaudited()).await.unwrap();

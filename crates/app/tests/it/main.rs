@@ -12,6 +12,7 @@ mod health;
 mod mail;
 mod openapi;
 mod operations;
+mod recovery;
 mod roles;
 mod server;
 

@@ -3,14 +3,15 @@
 
 use crate::audit::{AuditEvent, Auditor, ClientInfo};
 use crate::error::{Failure, FieldErrors};
+use crate::messages::Messages;
 pub use crate::names::MAX_NAME_CHARS;
 use crate::names::{check_name, non_blank};
 use crate::password_policy::{MAX_PASSWORD_CHARS, PasswordPolicy};
 use auth_ports::{
-    BearerToken, Clock, Email, FailedLogin, LockoutPolicy, NewSession, NewUser, Password,
-    PasswordChange, PasswordHasher, RateDecision, RateLimit, RateLimiter, RevokeSessions,
-    RoleRepository, Session, SessionId, SessionRepository, StoreError, TokenGenerator, User,
-    UserRepository, UserStatus, Verification,
+    BearerToken, Clock, Email, FailedLogin, LockoutPolicy, Mailer, NewSession, NewUser,
+    OneTimeTokenRepository, Password, PasswordChange, PasswordHasher, RateDecision, RateLimit,
+    RateLimiter, RevokeSessions, RoleRepository, Session, SessionId, SessionRepository, StoreError,
+    TokenGenerator, User, UserRepository, UserStatus, Verification,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -39,6 +40,12 @@ pub struct AuthPolicy {
     pub login_limit: RateLimit,
     /// Registrations per IP.
     pub register_limit: RateLimit,
+    /// Verification and password-reset requests, per IP and, separately, per email.
+    pub recovery_limit: RateLimit,
+    /// How long an email-verification link works.
+    pub verification_ttl: Duration,
+    /// How long a password-reset link works.
+    pub reset_ttl: Duration,
 }
 
 impl AuthPolicy {
@@ -69,6 +76,10 @@ pub struct AuthPorts {
     pub clock: Arc<dyn Clock>,
     /// Rate limits.
     pub limiter: Arc<dyn RateLimiter>,
+    /// Email-verification and password-reset tokens.
+    pub one_time_tokens: Arc<dyn OneTimeTokenRepository>,
+    /// Outgoing mail.
+    pub mailer: Arc<dyn Mailer>,
 }
 
 /// A registration request.
@@ -230,13 +241,18 @@ pub struct SessionView {
 pub struct AuthService {
     ports: AuthPorts,
     policy: AuthPolicy,
+    messages: Messages,
 }
 
 impl AuthService {
-    /// A service over `ports` with `policy`.
+    /// A service over `ports` with `policy`, mailing `messages`.
     #[must_use]
-    pub fn new(ports: AuthPorts, policy: AuthPolicy) -> Self {
-        Self { ports, policy }
+    pub fn new(ports: AuthPorts, policy: AuthPolicy, messages: Messages) -> Self {
+        Self {
+            ports,
+            policy,
+            messages,
+        }
     }
 
     async fn limit(&self, key: String, limit: RateLimit) -> Result<(), Duration> {
@@ -344,6 +360,14 @@ impl AuthService {
                     .with("role", role_name),
             ]
         });
+        // The verification token is stored with the user; the mail goes after the commit.
+        let verification = if email_verified {
+            None
+        } else {
+            let (token, token_hash) = self.ports.tokens.generate();
+            let expires_at = self.expiry(self.policy.verification_ttl)?;
+            Some((token, (token_hash, expires_at)))
+        };
         let new_user = NewUser {
             email,
             password_hash: Some(hash),
@@ -351,9 +375,11 @@ impl AuthService {
             last_name,
             email_verified,
             role: Some(role.to_owned()),
+            verification: verification.as_ref().map(|(_, stored)| *stored),
             created_at: self.ports.clock.now(),
         };
-        self.ports
+        let user = self
+            .ports
             .users
             .create(new_user, audit)
             .await
@@ -361,7 +387,20 @@ impl AuthService {
                 StoreError::Conflict(_) => RegisterError::EmailTaken,
                 StoreError::NotFound => RegisterError::UnknownRole(role.to_owned()),
                 other => RegisterError::Failure(other.into()),
-            })
+            })?;
+        if let Some((token, _)) = verification {
+            let mail =
+                self.messages
+                    .verification(&user.email, &token, self.policy.verification_ttl);
+            self.ports.mailer.send(mail);
+        }
+        Ok(user)
+    }
+
+    /// The time `ttl` from now.
+    fn expiry(&self, ttl: Duration) -> Result<DateTime<Utc>, Failure> {
+        let ttl = chrono::Duration::from_std(ttl).map_err(|e| Failure::Unexpected(Box::new(e)))?;
+        Ok(self.ports.clock.now() + ttl)
     }
 
     /// Checks the credentials and opens a session.
@@ -503,8 +542,7 @@ impl AuthService {
         }
 
         let (token, token_hash) = self.ports.tokens.generate();
-        let ttl = chrono::Duration::from_std(self.policy.session_ttl)
-            .map_err(|e| Failure::Unexpected(Box::new(e)))?;
+        let expires_at = self.expiry(self.policy.session_ttl)?;
         let event = login(Some(&user));
         let audit = self.ports.audit.after(client, move |session: &Session| {
             vec![event.with("session_id", session.id.to_string())]
@@ -512,7 +550,7 @@ impl AuthService {
         let new_session = NewSession {
             user_id: user.id,
             token_hash,
-            expires_at: now + ttl,
+            expires_at,
             ip_address: client.ip,
             user_agent: client.user_agent.clone(),
             created_at: now,
@@ -785,5 +823,8 @@ impl AuthService {
     }
 }
 
+mod recovery;
 #[cfg(test)]
 mod tests;
+
+pub use recovery::{RecoveryRequestError, ResetRequest, TokenError};

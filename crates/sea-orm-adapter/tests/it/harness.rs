@@ -60,6 +60,7 @@ pub fn new_user(email: &str) -> NewUser {
         last_name: Some("Lovelace".into()),
         email_verified: false,
         role: Some("user".into()),
+        verification: None,
         created_at: now(),
     }
 }

@@ -1,76 +1,332 @@
 //! The one-time token repository contract.
 
-use crate::harness::{TestDb, now};
-use auth_ports::{OneTimeTokenRepository, UserId};
+use crate::audit::entry;
+use crate::harness::{TestDb, new_user, now};
+use auth_ports::{
+    AuditQuery, AuditRepository, AuditWith, FailedLogin, LockoutPolicy, NewOneTimeToken,
+    OneTimeTokenRepository, PasswordHash, Redemption, SessionRepository, StoreError, TokenHash,
+    TokenPurpose, UserId, UserRepository,
+};
+use auth_testing::unaudited;
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
-auth_testing::on_both_backends!(crate::harness::TestDb; delete_spent_removes_used_and_expired_only);
+auth_testing::on_both_backends!(
+    crate::harness::TestDb;
+    delete_spent_removes_used_and_expired_only,
+    a_new_token_supersedes_live_ones_of_its_purpose,
+    tokens_serve_only_their_purpose_and_only_while_live,
+    verifying_marks_the_email_once,
+    a_reset_changes_the_hash_ends_sessions_and_clears_the_lock,
+    concurrent_redemptions_succeed_once,
+    a_user_created_with_a_verification_token_can_redeem_it,
+);
 
-/// Inserts a token row directly (the flows that issue tokens come later).
-async fn insert(
-    raw: &DatabaseConnection,
+fn token(
     user: UserId,
+    purpose: TokenPurpose,
     byte: u8,
     expires_at: DateTime<Utc>,
-    used_at: Option<DateTime<Utc>>,
-) {
-    let insert = Query::insert()
-        .into_table(Alias::new("one_time_tokens"))
-        .columns(
-            [
-                "id",
-                "user_id",
-                "purpose",
-                "token_hash",
-                "expires_at",
-                "used_at",
-                "created_at",
-            ]
-            .map(Alias::new),
-        )
-        .values_panic([
-            Expr::val(uuid::Uuid::now_v7()),
-            Expr::val(user.0),
-            Expr::val("password_reset"),
-            Expr::val(vec![byte; 32]),
-            Expr::val(expires_at),
-            Expr::val(used_at),
-            Expr::val(now()),
-        ])
-        .to_owned();
-    raw.execute(&insert).await.unwrap();
+) -> NewOneTimeToken {
+    NewOneTimeToken {
+        user_id: user,
+        purpose,
+        token_hash: TokenHash([byte; 32]),
+        expires_at,
+        created_at: now(),
+    }
 }
 
-async fn remaining(raw: &DatabaseConnection) -> i64 {
-    let row = raw
-        .query_one_raw(Statement::from_string(
-            raw.get_database_backend(),
-            "SELECT COUNT(*) FROM one_time_tokens",
-        ))
+fn audited(action: &'static str) -> AuditWith<UserId> {
+    Box::new(move |user| vec![entry(Some(*user), action, now())])
+}
+
+async fn live(db: &TestDb, byte: u8, purpose: TokenPurpose) -> Option<UserId> {
+    db.store
+        .one_time_tokens()
+        .find_live(&TokenHash([byte; 32]), purpose, now())
         .await
         .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
 }
 
 async fn delete_spent_removes_used_and_expired_only(db: &TestDb) {
-    let raw = db.raw().await;
     let user = db.user("ott@example.com").await;
-    let at = now();
-    insert(
-        &raw,
-        user.id,
-        1,
-        at + Duration::minutes(30),
-        Some(at - Duration::minutes(1)),
-    )
-    .await;
-    insert(&raw, user.id, 2, at - Duration::seconds(1), None).await;
-    insert(&raw, user.id, 3, at + Duration::minutes(30), None).await;
     let tokens = db.store.one_time_tokens();
-    assert_eq!(tokens.delete_spent(at).await.unwrap(), 2);
-    assert_eq!(tokens.delete_spent(at).await.unwrap(), 0);
-    assert_eq!(remaining(&raw).await, 1, "the live, unused token stays");
+    let later = now() + Duration::minutes(30);
+    let reset = TokenPurpose::PasswordReset;
+    tokens
+        .issue(token(user.id, reset, 1, later), unaudited())
+        .await
+        .unwrap();
+    tokens
+        .issue(
+            token(
+                user.id,
+                TokenPurpose::EmailVerification,
+                2,
+                now() - Duration::seconds(1),
+            ),
+            unaudited(),
+        )
+        .await
+        .unwrap();
+    // Supersedes (uses up) token 1.
+    tokens
+        .issue(token(user.id, reset, 3, later), unaudited())
+        .await
+        .unwrap();
+    assert_eq!(tokens.delete_spent(now()).await.unwrap(), 2);
+    assert_eq!(tokens.delete_spent(now()).await.unwrap(), 0);
+    assert_eq!(
+        live(db, 3, reset).await,
+        Some(user.id),
+        "the live token stays"
+    );
+}
+
+async fn a_new_token_supersedes_live_ones_of_its_purpose(db: &TestDb) {
+    let user = db.user("ott1@example.com").await;
+    let tokens = db.store.one_time_tokens();
+    let later = now() + Duration::minutes(30);
+    let (reset, verify) = (TokenPurpose::PasswordReset, TokenPurpose::EmailVerification);
+    tokens
+        .issue(token(user.id, reset, 1, later), unaudited())
+        .await
+        .unwrap();
+    tokens
+        .issue(token(user.id, verify, 2, later), unaudited())
+        .await
+        .unwrap();
+    let audit: AuditWith<()> =
+        Box::new(move |()| vec![entry(Some(user.id), "password.reset.request", now())]);
+    tokens
+        .issue(token(user.id, reset, 3, later), audit)
+        .await
+        .unwrap();
+    assert_eq!(
+        live(db, 1, reset).await,
+        None,
+        "the older reset link stops working"
+    );
+    assert_eq!(
+        live(db, 2, verify).await,
+        Some(user.id),
+        "other purposes are kept"
+    );
+    assert_eq!(live(db, 3, reset).await, Some(user.id));
+    let query = AuditQuery {
+        user_id: Some(user.id),
+        limit: 10,
+        ..AuditQuery::default()
+    };
+    assert_eq!(db.store.audit().query(query).await.unwrap().len(), 1);
+    let err = tokens
+        .issue(token(UserId::new(), reset, 4, later), unaudited())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}
+
+async fn tokens_serve_only_their_purpose_and_only_while_live(db: &TestDb) {
+    let user = db.user("ott2@example.com").await;
+    let tokens = db.store.one_time_tokens();
+    let (reset, verify) = (TokenPurpose::PasswordReset, TokenPurpose::EmailVerification);
+    tokens
+        .issue(
+            token(user.id, verify, 1, now() + Duration::hours(1)),
+            unaudited(),
+        )
+        .await
+        .unwrap();
+    tokens
+        .issue(
+            token(user.id, reset, 2, now() - Duration::seconds(1)),
+            unaudited(),
+        )
+        .await
+        .unwrap();
+    let hash = PasswordHash::new("$argon2id$v=19$other".into());
+    for (byte, redemption) in [
+        (1, Redemption::ResetPassword(hash.clone())),
+        (2, Redemption::ResetPassword(hash)),
+        (3, Redemption::VerifyEmail),
+    ] {
+        let err = tokens
+            .redeem(&TokenHash([byte; 32]), redemption, now(), audited("x"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound), "token {byte}: {err:?}");
+    }
+    assert_eq!(live(db, 1, reset).await, None);
+    assert_eq!(
+        live(db, 1, verify).await,
+        Some(user.id),
+        "a wrong-purpose try keeps it"
+    );
+    let stored = db.store.users().find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.password_hash,
+        new_user("x@example.com").password_hash
+    );
+}
+
+async fn verifying_marks_the_email_once(db: &TestDb) {
+    let user = db.user("ott3@example.com").await;
+    let tokens = db.store.one_time_tokens();
+    let verify = TokenPurpose::EmailVerification;
+    tokens
+        .issue(
+            token(user.id, verify, 1, now() + Duration::hours(1)),
+            unaudited(),
+        )
+        .await
+        .unwrap();
+    let at = now();
+    let owner = tokens
+        .redeem(
+            &TokenHash([1; 32]),
+            Redemption::VerifyEmail,
+            at,
+            audited("email.verify"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(owner, user.id);
+    let stored = db.store.users().find_by_id(user.id).await.unwrap().unwrap();
+    assert!(stored.email_verified);
+    assert!(stored.email_verified_at.is_some());
+    let again = tokens
+        .redeem(
+            &TokenHash([1; 32]),
+            Redemption::VerifyEmail,
+            now(),
+            audited("email.verify"),
+        )
+        .await;
+    assert!(matches!(again, Err(StoreError::NotFound)), "single use");
+    let query = AuditQuery {
+        action: Some("email.verify".into()),
+        limit: 10,
+        ..AuditQuery::default()
+    };
+    assert_eq!(db.store.audit().query(query).await.unwrap().len(), 1);
+}
+
+async fn a_reset_changes_the_hash_ends_sessions_and_clears_the_lock(db: &TestDb) {
+    let user = db.user("ott4@example.com").await;
+    let users = db.store.users();
+    let policy = LockoutPolicy {
+        threshold: 1,
+        duration: std::time::Duration::from_secs(900),
+    };
+    let locked = users
+        .record_failed_login(user.id, policy, now(), unaudited())
+        .await
+        .unwrap();
+    assert!(matches!(
+        locked,
+        FailedLogin::Counted {
+            locked_until: Some(_),
+            ..
+        }
+    ));
+    let session = crate::users::session_for(db, user.id, 7).await;
+    let tokens = db.store.one_time_tokens();
+    let reset = TokenPurpose::PasswordReset;
+    tokens
+        .issue(
+            token(user.id, reset, 1, now() + Duration::minutes(30)),
+            unaudited(),
+        )
+        .await
+        .unwrap();
+    let hash = PasswordHash::new("$argon2id$v=19$new".into());
+    tokens
+        .redeem(
+            &TokenHash([1; 32]),
+            Redemption::ResetPassword(hash.clone()),
+            now(),
+            audited("password.reset"),
+        )
+        .await
+        .unwrap();
+    let stored = users.find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, Some(hash));
+    assert_eq!(stored.locked_until, None);
+    assert_eq!(stored.failed_login_attempts, 0);
+    assert!(
+        stored.email_verified,
+        "the reset link came through the mailbox"
+    );
+    let active = db
+        .store
+        .sessions()
+        .list_active_for_user(user.id, now())
+        .await
+        .unwrap();
+    assert!(
+        active.iter().all(|s| s.id != session.id),
+        "every session ends"
+    );
+}
+
+async fn concurrent_redemptions_succeed_once(db: &TestDb) {
+    let user = db.user("ott5@example.com").await;
+    let tokens = db.store.one_time_tokens();
+    let verify = TokenPurpose::EmailVerification;
+    for round in 0..5u8 {
+        tokens
+            .issue(
+                token(user.id, verify, round, now() + Duration::hours(1)),
+                unaudited(),
+            )
+            .await
+            .unwrap();
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+        let outcomes = futures::future::join_all((0..8).map(|_| {
+            let (tokens, start) = (db.store.one_time_tokens(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                tokens
+                    .redeem(
+                        &TokenHash([round; 32]),
+                        Redemption::VerifyEmail,
+                        now(),
+                        audited("email.verify"),
+                    )
+                    .await
+            })
+        }))
+        .await;
+        let won = outcomes
+            .iter()
+            .filter(|o| o.as_ref().unwrap().is_ok())
+            .count();
+        assert_eq!(won, 1, "round {round}: {outcomes:?}");
+        for outcome in outcomes {
+            let outcome = outcome.unwrap();
+            assert!(
+                matches!(
+                    outcome,
+                    Ok(_) | Err(StoreError::NotFound | StoreError::Unavailable(_))
+                ),
+                "{outcome:?}"
+            );
+        }
+    }
+    let query = AuditQuery {
+        action: Some("email.verify".into()),
+        limit: 100,
+        ..AuditQuery::default()
+    };
+    assert_eq!(db.store.audit().query(query).await.unwrap().len(), 5);
+}
+
+async fn a_user_created_with_a_verification_token_can_redeem_it(db: &TestDb) {
+    let mut new = new_user("ott6@example.com");
+    new.verification = Some((TokenHash([6; 32]), now() + Duration::hours(24)));
+    let user = db.store.users().create(new, unaudited()).await.unwrap();
+    assert_eq!(
+        live(db, 6, TokenPurpose::EmailVerification).await,
+        Some(user.id)
+    );
 }

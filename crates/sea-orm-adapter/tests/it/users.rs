@@ -33,7 +33,8 @@ auth_testing::on_both_backends!(
     concurrent_guarded_suspensions_leave_one_active_admin,
 );
 
-async fn session_for(db: &TestDb, user: UserId, byte: u8) -> auth_ports::Session {
+/// A live session of `user` whose token hash is `[byte; 32]`.
+pub async fn session_for(db: &TestDb, user: UserId, byte: u8) -> auth_ports::Session {
     db.store
         .sessions()
         .create(

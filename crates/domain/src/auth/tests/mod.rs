@@ -4,9 +4,9 @@ use super::*;
 use crate::audit::Auditor;
 use auth_ports::AuditWith;
 use auth_ports::{
-    MockAuditRepository, MockClock, MockPasswordHasher, MockRateLimiter, MockRoleRepository,
-    MockSessionRepository, MockTokenGenerator, MockUserRepository, NewAuditEntry, PasswordHash,
-    Role, RoleId, SessionId, TokenHash, UserId,
+    MockAuditRepository, MockClock, MockMailer, MockOneTimeTokenRepository, MockPasswordHasher,
+    MockRateLimiter, MockRoleRepository, MockSessionRepository, MockTokenGenerator,
+    MockUserRepository, NewAuditEntry, PasswordHash, Role, RoleId, SessionId, TokenHash, UserId,
 };
 use chrono::TimeZone;
 use mockall::predicate::{always, eq};
@@ -33,6 +33,12 @@ const POLICY: AuthPolicy = AuthPolicy {
         max: 10,
         window: Duration::from_secs(60),
     },
+    recovery_limit: RateLimit {
+        max: 5,
+        window: Duration::from_secs(3600),
+    },
+    verification_ttl: Duration::from_secs(86_400),
+    reset_ttl: Duration::from_secs(1_800),
 };
 
 /// Every audit entry the service produced: appended alone, or handed to a write (mocked
@@ -83,6 +89,8 @@ struct Mocks {
     hasher: MockPasswordHasher,
     tokens: MockTokenGenerator,
     limiter: MockRateLimiter,
+    one_time_tokens: MockOneTimeTokenRepository,
+    mailer: MockMailer,
     trail: Trail,
     expected: Expected,
 }
@@ -130,8 +138,11 @@ impl Mocks {
                 tokens: Arc::new(self.tokens),
                 clock,
                 limiter: Arc::new(self.limiter),
+                one_time_tokens: Arc::new(self.one_time_tokens),
+                mailer: Arc::new(self.mailer),
             },
             policy,
+            Messages::new("https://auth.example.com"),
         )
     }
 }
@@ -233,8 +244,24 @@ async fn register_creates_an_active_user_with_the_default_role() {
                 && new.role.as_deref() == Some(DEFAULT_ROLE)
                 && new.last_name.is_none()
                 && !new.email_verified
+                && new.verification
+                    == Some((TokenHash([3; 32]), t0() + chrono::Duration::hours(24)))
         })
         .returning(move |_, audit| trail.write(audit, user()));
+    m.tokens
+        .expect_generate()
+        .times(1)
+        .returning(|| (BearerToken::new("verify-me".into()), TokenHash([3; 32])));
+    m.mailer
+        .expect_send()
+        .times(1)
+        .withf(|mail| {
+            mail.subject == "Confirm your email address"
+                && mail
+                    .text
+                    .contains("https://auth.example.com/verify-email?token=verify-me")
+        })
+        .return_const(());
     let created = m
         .service(POLICY)
         .register(registration("a fine long passphrase"), &client())
@@ -268,6 +295,10 @@ async fn register_with_a_taken_email_is_email_taken() {
     m.users
         .expect_create()
         .returning(|_, _| Err(StoreError::Conflict(auth_ports::Constraint::UserEmail)));
+    m.tokens
+        .expect_generate()
+        .returning(|| (BearerToken::new("t".into()), TokenHash([3; 32])));
+    m.mailer.expect_send().never();
     m.audit.expect_append().never();
     let err = m
         .service(POLICY)
@@ -914,7 +945,9 @@ async fn provision_creates_a_verified_user_with_the_given_role_without_rate_limi
     m.users
         .expect_create()
         .times(1)
-        .withf(|new, _| new.email_verified && new.role.as_deref() == Some("admin"))
+        .withf(|new, _| {
+            new.email_verified && new.role.as_deref() == Some("admin") && new.verification.is_none()
+        })
         .returning(move |_, audit| trail.write(audit, user()));
     m.service(POLICY)
         .provision(registration("a fine long passphrase"), "admin")
@@ -1053,3 +1086,5 @@ fn ipv6_clients_are_limited_per_64() {
     );
     assert_eq!(AuthService::ip_key(&client("192.0.2.1")), "192.0.2.1");
 }
+
+mod recovery;

@@ -1,0 +1,169 @@
+//! `/v1/auth/verify-email*` and `/v1/auth/password-reset*`: account recovery by mail
+//! (SPEC.md section 4.1). Tokens arrive in the JSON body, never in a URL authd serves.
+
+use super::extract::{ApiJson, Authenticated, Client};
+use super::openapi::errors::{
+    BadRequest, ErrorBody, Internal, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
+    UnsupportedMediaType, ValidationFailed,
+};
+use super::{ApiError, AppState};
+use auth_ports::Password;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/verify-email/request", post(request_verification))
+        .route("/v1/auth/verify-email", post(verify_email))
+        .route(
+            "/v1/auth/password-reset/request",
+            post(request_password_reset),
+        )
+        .route("/v1/auth/password-reset", post(reset_password))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct VerifyEmailRequest {
+    /// The token from the verification mail.
+    token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PasswordResetRequest {
+    /// The account's email address.
+    email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ResetPasswordRequest {
+    /// The token from the reset mail.
+    token: String,
+    /// The same rules as at registration.
+    #[schema(max_length = 128)]
+    new_password: String,
+}
+
+/// Mails the caller a new verification link; earlier links stop working. Nothing is
+/// sent when the address is verified already.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/verify-email/request",
+    tag = "auth",
+    security(("session" = [])),
+    responses(
+        (status = 202, description = "A link is on its way (or the address is verified)"),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn request_verification(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(principal): Authenticated,
+) -> Result<StatusCode, ApiError> {
+    state
+        .auth
+        .request_verification(&principal.user, &client)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Confirms the email address of the token's owner (`email.verify`).
+#[utoipa::path(
+    post,
+    path = "/v1/auth/verify-email",
+    tag = "auth",
+    request_body = VerifyEmailRequest,
+    responses(
+        (status = 204, description = "Verified"),
+        (status = 400, description = "Malformed JSON (`bad_request`), or a token that is unknown, used, expired or for a password reset (`invalid_token`)", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn verify_email(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<VerifyEmailRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.verify_email(&body.token, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mails a password-reset link if the email belongs to an active account. The answer,
+/// and the time it takes, are the same whether or not it does.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/password-reset/request",
+    tag = "auth",
+    request_body = PasswordResetRequest,
+    responses(
+        (status = 202, description = "If the account exists, a link is on its way"),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn request_password_reset(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<PasswordResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    let request = state
+        .auth
+        .request_password_reset(&body.email, &client)
+        .await?;
+    // Answered before the account is looked up, so the time tells nothing about it.
+    tokio::spawn(async move {
+        if let Err(err) = request.run().await {
+            tracing::error!(error = %err, "password reset request failed");
+        }
+    });
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Sets a new password with a reset token: every session of the account is revoked and
+/// any lockout cleared (`password.reset`).
+#[utoipa::path(
+    post,
+    path = "/v1/auth/password-reset",
+    tag = "auth",
+    request_body = ResetPasswordRequest,
+    responses(
+        (status = 204, description = "Changed; every session is revoked"),
+        (status = 400, description = "Malformed JSON (`bad_request`), or a token that is unknown, used, expired or for email verification (`invalid_token`)", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = ValidationFailed),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
+async fn reset_password(
+    State(state): State<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<ResetPasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    let new = Password::new(body.new_password);
+    state
+        .auth
+        .reset_password(&body.token, &new, &client)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,290 @@
+//! Account recovery by mail (SPEC.md section 4.1): verifying the email address and
+//! resetting a forgotten password with single-use tokens.
+
+use super::AuthService;
+use crate::audit::{AuditEvent, ClientInfo};
+use crate::error::{Failure, FieldErrors};
+use crate::password_policy::MAX_PASSWORD_CHARS;
+use auth_ports::{
+    BearerToken, Email, NewOneTimeToken, Password, Redemption, StoreError, TokenPurpose, User,
+    UserId, UserStatus,
+};
+use std::time::Duration;
+
+/// Why a verification or reset request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryRequestError {
+    /// Too many requests from this address or for this email.
+    #[error("rate limited")]
+    RateLimited {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// The email is malformed.
+    #[error("invalid request: {0}")]
+    Invalid(FieldErrors),
+    /// Not the caller's fault.
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+/// An accepted password-reset request, to be run after the answer has gone out.
+pub struct ResetRequest {
+    service: AuthService,
+    email: Email,
+    client: ClientInfo,
+}
+
+impl ResetRequest {
+    /// Looks the email up and, for an active account, stores a token and mails the link.
+    ///
+    /// # Errors
+    /// Storage failures (nothing is stored then; the user can ask again).
+    pub async fn run(self) -> Result<(), Failure> {
+        self.service
+            .send_password_reset(&self.email, &self.client)
+            .await
+    }
+}
+
+/// Why a token could not be redeemed.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Unknown, expired, used, or of the other purpose.
+    #[error("invalid token")]
+    InvalidToken,
+    /// The new password breaks the policy (the token is not used up).
+    #[error("invalid password: {0}")]
+    Invalid(FieldErrors),
+    /// Not the caller's fault.
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+impl AuthService {
+    /// Mails the caller a new verification link (earlier ones stop working); nothing
+    /// when the address is verified already.
+    ///
+    /// # Errors
+    /// `RateLimited` per IP and per email; storage failures.
+    pub async fn request_verification(
+        &self,
+        user: &User,
+        client: &ClientInfo,
+    ) -> Result<(), RecoveryRequestError> {
+        self.recovery_limits("verify", &user.email, client).await?;
+        if user.email_verified {
+            return Ok(());
+        }
+        let token = self
+            .issue(user.id, TokenPurpose::EmailVerification, None, client)
+            .await?;
+        let ttl = self.policy.verification_ttl;
+        let mail = self.messages.verification(&user.email, &token, ttl);
+        self.ports.mailer.send(mail);
+        Ok(())
+    }
+
+    /// Verifies the email of the token's owner (`email.verify`).
+    ///
+    /// # Errors
+    /// `InvalidToken`; storage failures.
+    pub async fn verify_email(&self, token: &str, client: &ClientInfo) -> Result<(), TokenError> {
+        let token = parse_token(token)?;
+        let hash = self.ports.tokens.hash(&token);
+        let audit = self.ports.audit.after(client, |user: &UserId| {
+            vec![AuditEvent::self_service("email.verify", *user)]
+        });
+        self.ports
+            .one_time_tokens
+            .redeem(
+                &hash,
+                Redemption::VerifyEmail,
+                self.ports.clock.now(),
+                audit,
+            )
+            .await
+            .map(|_| ())
+            .map_err(token_error)
+    }
+
+    /// Accepts a password-reset request: checks the email's form and the rate limits,
+    /// which do not depend on whether an account exists. The returned [`ResetRequest`]
+    /// does the rest; the caller answers first and runs it afterwards, so the answer
+    /// takes the same time for known and unknown emails.
+    ///
+    /// # Errors
+    /// `Invalid` for a malformed email; `RateLimited` per IP and per email.
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<ResetRequest, RecoveryRequestError> {
+        let email = Email::parse(email).map_err(|e| {
+            let mut errors = FieldErrors::default();
+            errors.add("email", e.to_string());
+            RecoveryRequestError::Invalid(errors)
+        })?;
+        self.recovery_limits("reset", &email, client).await?;
+        Ok(ResetRequest {
+            service: self.clone(),
+            email,
+            client: client.clone(),
+        })
+    }
+
+    /// Mails a reset link to `email` if it belongs to an active account
+    /// (`password.reset.request`, with the account as actor, or none for an unknown
+    /// email).
+    async fn send_password_reset(&self, email: &Email, client: &ClientInfo) -> Result<(), Failure> {
+        let user = self
+            .ports
+            .users
+            .find_by_email(email)
+            .await?
+            .filter(|user| user.status == UserStatus::Active);
+        let Some(user) = user else {
+            let event = AuditEvent::new("password.reset.request").with("sent", false);
+            self.ports.audit.record(event, client).await?;
+            return Ok(());
+        };
+        let event = AuditEvent::self_service("password.reset.request", user.id).with("sent", true);
+        let token = self
+            .issue(user.id, TokenPurpose::PasswordReset, Some(event), client)
+            .await?;
+        let mail = self
+            .messages
+            .password_reset(&user.email, &token, self.policy.reset_ttl);
+        self.ports.mailer.send(mail);
+        Ok(())
+    }
+
+    /// Sets a new password for the token's owner, revokes all their sessions and clears
+    /// any lockout (`password.reset`).
+    ///
+    /// # Errors
+    /// `InvalidToken`; `Invalid` when the password breaks the policy; storage failures.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &Password,
+        client: &ClientInfo,
+    ) -> Result<(), TokenError> {
+        let token = parse_token(token)?;
+        let hash = self.ports.tokens.hash(&token);
+        let now = self.ports.clock.now();
+        // The policy needs the owner's email, and a refused password keeps the token.
+        let owner = self
+            .ports
+            .one_time_tokens
+            .find_live(&hash, TokenPurpose::PasswordReset, now)
+            .await
+            .map_err(Failure::from)?
+            .ok_or(TokenError::InvalidToken)?;
+        let user = self
+            .ports
+            .users
+            .find_by_id(owner)
+            .await
+            .map_err(Failure::from)?
+            .ok_or(TokenError::InvalidToken)?;
+        let too_long = new_password.expose().chars().count() > MAX_PASSWORD_CHARS;
+        let rejection = if too_long {
+            Some(format!("must be at most {MAX_PASSWORD_CHARS} characters"))
+        } else {
+            self.policy
+                .password
+                .check(new_password, &user.email)
+                .err()
+                .map(|rejection| format!("password {rejection}"))
+        };
+        if let Some(rejection) = rejection {
+            let mut errors = FieldErrors::default();
+            errors.add("new_password", rejection);
+            return Err(TokenError::Invalid(errors));
+        }
+        let new_hash = self
+            .ports
+            .hasher
+            .hash(new_password)
+            .await
+            .map_err(Failure::from)?;
+        let audit = self.ports.audit.after(client, |user: &UserId| {
+            vec![AuditEvent::self_service("password.reset", *user)]
+        });
+        self.ports
+            .one_time_tokens
+            .redeem(&hash, Redemption::ResetPassword(new_hash), now, audit)
+            .await
+            .map(|_| ())
+            .map_err(token_error)
+    }
+
+    /// Stores a new token of `purpose` for `user`, with `event` in the same transaction,
+    /// and returns its secret.
+    async fn issue(
+        &self,
+        user: UserId,
+        purpose: TokenPurpose,
+        event: Option<AuditEvent>,
+        client: &ClientInfo,
+    ) -> Result<BearerToken, Failure> {
+        let (token, token_hash) = self.ports.tokens.generate();
+        let ttl = match purpose {
+            TokenPurpose::EmailVerification => self.policy.verification_ttl,
+            TokenPurpose::PasswordReset => self.policy.reset_ttl,
+        };
+        let new = NewOneTimeToken {
+            user_id: user,
+            purpose,
+            token_hash,
+            expires_at: self.expiry(ttl)?,
+            created_at: self.ports.clock.now(),
+        };
+        let audit = self
+            .ports
+            .audit
+            .after(client, move |(): &()| event.into_iter().collect());
+        self.ports.one_time_tokens.issue(new, audit).await?;
+        Ok(token)
+    }
+
+    /// Both recovery limits of a `flow`: per client address and per email.
+    async fn recovery_limits(
+        &self,
+        flow: &str,
+        email: &Email,
+        client: &ClientInfo,
+    ) -> Result<(), RecoveryRequestError> {
+        let limited = |retry_after| RecoveryRequestError::RateLimited { retry_after };
+        let limit = self.policy.recovery_limit;
+        self.limit(format!("{flow}:ip:{}", Self::ip_key(client)), limit)
+            .await
+            .map_err(limited)?;
+        self.limit(format!("{flow}:email:{email}"), limit)
+            .await
+            .map_err(limited)
+    }
+}
+
+/// A token as typed: anything but a plausible token is invalid without a lookup.
+fn parse_token(raw: &str) -> Result<BearerToken, TokenError> {
+    let raw = raw.trim();
+    let plausible = !raw.is_empty()
+        && raw.len() <= 128
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if plausible {
+        Ok(BearerToken::new(raw.to_owned()))
+    } else {
+        Err(TokenError::InvalidToken)
+    }
+}
+
+fn token_error(err: StoreError) -> TokenError {
+    match err {
+        StoreError::NotFound => TokenError::InvalidToken,
+        other => TokenError::Failure(other.into()),
+    }
+}

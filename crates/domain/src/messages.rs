@@ -1,0 +1,135 @@
+//! The mails authd sends, with links under the public base URL (`AUTHD_PUBLIC_URL`).
+//! Each carries the token twice: in a link for people, and as a code for clients that
+//! post it to the API themselves. Tokens are base64url, so they need no escaping.
+
+use auth_ports::{BearerToken, Email, MailMessage};
+use std::time::Duration;
+
+/// Builds the account mails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Messages {
+    public_url: String,
+}
+
+/// One mail's wording.
+struct Wording<'a> {
+    subject: &'a str,
+    action: &'a str,
+    path: &'a str,
+    note: &'a str,
+}
+
+impl Messages {
+    /// Messages whose links start with `public_url` (a trailing `/` is ignored).
+    #[must_use]
+    pub fn new(public_url: &str) -> Self {
+        Self {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// "Confirm your email address", with a link that works for `valid_for`.
+    #[must_use]
+    pub fn verification(
+        &self,
+        to: &Email,
+        token: &BearerToken,
+        valid_for: Duration,
+    ) -> MailMessage {
+        let wording = Wording {
+            subject: "Confirm your email address",
+            action: "Confirm that this is your email address",
+            path: "verify-email",
+            note: "",
+        };
+        self.message(to, token, valid_for, &wording)
+    }
+
+    /// "Reset your password", with a link that works for `valid_for`.
+    #[must_use]
+    pub fn password_reset(
+        &self,
+        to: &Email,
+        token: &BearerToken,
+        valid_for: Duration,
+    ) -> MailMessage {
+        let wording = Wording {
+            subject: "Reset your password",
+            action: "Choose a new password",
+            path: "reset-password",
+            note: "If you did not ask for this, ignore this mail: your password stays as it is.",
+        };
+        self.message(to, token, valid_for, &wording)
+    }
+
+    fn message(
+        &self,
+        to: &Email,
+        token: &BearerToken,
+        valid_for: Duration,
+        wording: &Wording<'_>,
+    ) -> MailMessage {
+        let Wording {
+            subject,
+            action,
+            path,
+            note,
+        } = wording;
+        let token = token.expose();
+        let link = format!("{}/{path}?token={token}", self.public_url);
+        let validity = in_words(valid_for);
+        MailMessage {
+            to: to.clone(),
+            subject: (*subject).to_owned(),
+            text: format!(
+                "{action}: {link}\n\nThe link works once, for {validity}. Code: {token}\n{note}\n"
+            ),
+            html: format!(
+                "<p><a href=\"{link}\">{action}</a></p>\
+                 <p>The link works once, for {validity}. Code: <code>{token}</code></p>\
+                 <p>{note}</p>"
+            ),
+        }
+    }
+}
+
+/// "24 hours", "1 hour", "30 minutes".
+fn in_words(duration: Duration) -> String {
+    let minutes = duration.as_secs() / 60;
+    let (n, unit) = if minutes >= 60 && minutes.is_multiple_of(60) {
+        (minutes / 60, "hour")
+    } else {
+        (minutes, "minute")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_sit_under_the_public_url_and_carry_the_token() {
+        let messages = Messages::new("https://auth.example.com/base/");
+        let to = Email::parse("ada@example.com").unwrap();
+        let token = BearerToken::new("abc_DEF-123".into());
+        let mail = messages.password_reset(&to, &token, Duration::from_secs(1800));
+        assert_eq!(mail.to, to);
+        assert!(
+            mail.text
+                .contains("https://auth.example.com/base/reset-password?token=abc_DEF-123"),
+            "{}",
+            mail.text
+        );
+        assert!(mail.text.contains("30 minutes"));
+        assert!(
+            mail.html.contains(
+                "href=\"https://auth.example.com/base/reset-password?token=abc_DEF-123\""
+            )
+        );
+        let mail = messages.verification(&to, &token, Duration::from_secs(86_400));
+        assert!(mail.text.contains("/base/verify-email?token=abc_DEF-123"));
+        assert!(mail.text.contains("24 hours"));
+        assert_eq!(in_words(Duration::from_secs(3600)), "1 hour");
+    }
+}
