@@ -13,12 +13,43 @@ auth_testing::on_both_backends!(
     every_event_is_written_once_with_actor_outcome_and_address,
 );
 
-/// A server that trusts the loopback proxy, so each request can name its client.
-pub struct ProxiedApp(TestApp);
+/// A server that trusts the loopback proxy, so each request can name its client, and
+/// mails into a directory.
+pub struct ProxiedApp(TestApp, tempfile::TempDir);
 
 impl ProxiedApp {
     pub async fn open(database: auth_testing::TestDatabase) -> Self {
-        Self(TestApp::open_with(database, &[("TRUSTED_PROXIES", "127.0.0.1")]).await)
+        let outbox = tempfile::tempdir().unwrap();
+        let transport = format!("file:{}", outbox.path().display());
+        let vars = [
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+            ("MAIL_TRANSPORT", transport.as_str()),
+        ];
+        Self(TestApp::open_with(database, &vars).await, outbox)
+    }
+
+    /// The token of the newest mail to `to` whose link contains `path`, waiting for it.
+    async fn token(&self, to: &str, path: &str) -> String {
+        for _ in 0..100 {
+            let mut files: Vec<_> = std::fs::read_dir(self.1.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect();
+            files.sort();
+            for file in files.iter().rev() {
+                let mail: Value =
+                    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+                let text = mail["text"].as_str().unwrap();
+                if mail["to"] == to
+                    && let Some((_, rest)) = text.split_once(&format!("{path}?token="))
+                {
+                    return rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no {path} mail to {to}");
     }
 }
 
@@ -65,9 +96,8 @@ impl<'a> Caller<'a> {
         self.send(Method::POST, "/v1/auth/login", None, body).await
     }
 
-    /// Checks that this client's trail is exactly `expected`: (action, actor, success),
-    /// each entry with the client's user agent.
-    async fn expect(&self, expected: &[(&str, Option<UserId>, bool)]) -> Vec<AuditEntry> {
+    /// This client's trail, oldest first.
+    async fn entries(&self) -> Vec<AuditEntry> {
         let query = AuditQuery {
             ip_address: Some(self.ip),
             limit: 100,
@@ -75,6 +105,13 @@ impl<'a> Caller<'a> {
         };
         let mut entries = self.app.store.audit().query(query).await.unwrap();
         entries.reverse();
+        entries
+    }
+
+    /// Checks that this client's trail is exactly `expected`: (action, actor, success),
+    /// each entry with the client's user agent.
+    async fn expect(&self, expected: &[(&str, Option<UserId>, bool)]) -> Vec<AuditEntry> {
+        let entries = self.entries().await;
         let found: Vec<_> = entries
             .iter()
             .map(|e| (e.action.as_str(), e.user_id, e.success))
@@ -91,8 +128,8 @@ fn id(body: &Value) -> UserId {
     UserId(body["user"]["id"].as_str().unwrap().parse().unwrap())
 }
 
-async fn every_event_is_written_once_with_actor_outcome_and_address(app: &ProxiedApp) {
-    let app = &app.0;
+async fn every_event_is_written_once_with_actor_outcome_and_address(fixture: &ProxiedApp) {
+    let app = &fixture.0;
     let register = |n, email: &str| {
         let body = json!({"email": email, "password": PASSWORD});
         async move {
@@ -169,6 +206,60 @@ async fn every_event_is_written_once_with_actor_outcome_and_address(app: &Proxie
     ])
     .await;
 
+    // Account recovery by mail.
+    let verification = fixture.token("ada@example.com", "/verify-email").await;
+    let from = Caller::new(app, 30);
+    let body = json!({"token": verification});
+    from.send(Method::POST, "/v1/auth/verify-email", None, body)
+        .await;
+    from.expect(&[("email.verify", Some(ada), true)]).await;
+    let from = Caller::new(app, 31);
+    for email in ["ada@example.com", "nobody@example.com"] {
+        let body = json!({"email": email});
+        from.send(Method::POST, "/v1/auth/password-reset/request", None, body)
+            .await;
+    }
+    let reset = fixture.token("ada@example.com", "/reset-password").await;
+    // Both run after their answers; wait for the second entry too.
+    let mut requests = Vec::new();
+    for _ in 0..100 {
+        requests = from.entries().await;
+        if requests.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    requests.sort_by_key(|e| e.user_id.is_none());
+    let found: Vec<_> = requests
+        .iter()
+        .map(|e| {
+            (
+                e.action.as_str(),
+                e.user_id,
+                e.success,
+                e.details["sent"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("password.reset.request", Some(ada), true, json!(true)),
+            ("password.reset.request", None, true, json!(false)),
+        ]
+    );
+    let from = Caller::new(app, 32);
+    let body = json!({"token": reset, "new_password": "yet another passphrase"});
+    from.send(Method::POST, "/v1/auth/password-reset", None, body)
+        .await;
+    from.expect(&[("password.reset", Some(ada), true)]).await;
+    let token = Caller::new(app, 33)
+        .login("ada@example.com", "yet another passphrase")
+        .await["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     let from = Caller::new(app, 8);
     from.send(
         Method::POST,
@@ -180,7 +271,7 @@ async fn every_event_is_written_once_with_actor_outcome_and_address(app: &Proxie
     let all = from.expect(&[("auth.logout", Some(ada), true)]).await;
     assert_eq!(all[0].details["all"], true);
     let token = Caller::new(app, 9)
-        .login("ada@example.com", "a brand new passphrase")
+        .login("ada@example.com", "yet another passphrase")
         .await;
     let from = Caller::new(app, 10);
     let token = token["session_token"].as_str().unwrap();
@@ -305,7 +396,10 @@ async fn every_event_is_written_once_with_actor_outcome_and_address(app: &Proxie
         PASSWORD,
         "wrong password!!",
         "a brand new passphrase",
+        "yet another passphrase",
         token,
+        &verification,
+        &reset,
     ] {
         assert!(!text.contains(secret), "an entry holds {secret:?}");
     }
