@@ -137,7 +137,6 @@ pub async fn build_state(
         AuthPorts {
             users: Arc::new(store.users()),
             sessions: Arc::new(store.sessions()),
-            roles: Arc::new(store.roles()),
             audit: auditor.clone(),
             hasher: Arc::new(hasher),
             tokens: Arc::new(RandomTokenGenerator::new()),

@@ -1,7 +1,7 @@
 //! Server-side sessions and the repository port that stores them. A session is found by
 //! the SHA-256 of its bearer token; the token itself is never stored.
 
-use crate::{AuditWith, SessionId, StoreError, UserId};
+use crate::{AuditWith, SessionId, StoreError, User, UserId};
 use chrono::{DateTime, Utc};
 use std::{fmt, net::IpAddr, time::Duration};
 
@@ -58,6 +58,19 @@ pub struct NewSession {
     pub created_at: DateTime<Utc>,
 }
 
+/// An active session with what a request needs to know about its caller, read together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveSession {
+    /// The session.
+    pub session: Session,
+    /// Its user, in whatever status.
+    pub user: User,
+    /// Names of the user's roles, sorted.
+    pub roles: Vec<String>,
+    /// The union of their permissions, sorted.
+    pub permissions: Vec<String>,
+}
+
 /// Stores sessions. Every method is atomic.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait::async_trait]
@@ -72,7 +85,9 @@ pub trait SessionRepository: Send + Sync {
         audit: AuditWith<Session>,
     ) -> Result<Session, StoreError>;
 
-    /// The session with this token hash if it is active and unexpired at `now`.
+    /// The session with this token hash if it is active and unexpired at `now`, with its
+    /// user and the user's roles and permissions, in one round trip (the hot path of
+    /// every authenticated request).
     ///
     /// # Errors
     /// Storage failures only.
@@ -80,7 +95,7 @@ pub trait SessionRepository: Send + Sync {
         &self,
         token_hash: &TokenHash,
         now: DateTime<Utc>,
-    ) -> Result<Option<Session>, StoreError>;
+    ) -> Result<Option<ActiveSession>, StoreError>;
 
     /// The user's active, unexpired sessions at `now`, newest first.
     ///

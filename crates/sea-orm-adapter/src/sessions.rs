@@ -1,17 +1,20 @@
 //! [`SessionRepository`] on sea-orm.
 
 use crate::audit::commit_with;
-use crate::entities::{Inet, sessions};
+use crate::entities::{Inet, roles, sessions, user_roles, users};
 use crate::error::{DbResultExt, begin_write, corrupt};
 use auth_ports::{
-    AuditWith, NewSession, Session, SessionId, SessionRepository, StoreError, TokenHash, UserId,
+    ActiveSession, AuditWith, NewSession, Session, SessionId, SessionRepository, StoreError,
+    TokenHash, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RelationDef,
+    RelationTrait, Set,
 };
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Stores sessions in the `sessions` table.
@@ -103,16 +106,47 @@ impl SessionRepository for SeaOrmSessionRepository {
         &self,
         token_hash: &TokenHash,
         now: DateTime<Utc>,
-    ) -> Result<Option<Session>, StoreError> {
-        sessions::Entity::find()
+    ) -> Result<Option<ActiveSession>, StoreError> {
+        // One row per role (one with NULL role columns for a user without roles): the
+        // session as `A_*`, its user as `B_*`, the role as `C_*`.
+        let user_of_session: RelationDef = sessions::Entity::belongs_to(users::Entity)
+            .from(sessions::Column::UserId)
+            .to(users::Column::Id)
+            .into();
+        let statement = sessions::Entity::find()
+            .select_also(users::Entity)
+            .join(JoinType::InnerJoin, user_of_session)
+            .join(JoinType::LeftJoin, user_roles::Relation::User.def().rev())
+            .join(JoinType::LeftJoin, user_roles::Relation::Role.def())
+            .column_as(roles::Column::Name, "C_name")
+            .column_as(roles::Column::Permissions, "C_permissions")
             .filter(sessions::Column::TokenHash.eq(token_hash.0.to_vec()))
             .filter(sessions::Column::IsActive.eq(true))
             .filter(sessions::Column::ExpiresAt.gt(now))
-            .one(&self.db)
-            .await
-            .store()?
-            .map(Session::try_from)
-            .transpose()
+            .build(self.db.get_database_backend());
+        let rows = self.db.query_all_raw(statement).await.store()?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let session = sessions::Model::from_query_result(first, "A_").store()?;
+        let user = users::Model::from_query_result(first, "B_").store()?;
+        let (mut names, mut permissions) = (BTreeSet::new(), BTreeSet::new());
+        for row in &rows {
+            if let Some(name) = row.try_get::<Option<String>>("C_", "name").store()? {
+                let granted: Option<serde_json::Value> =
+                    row.try_get("C_", "permissions").store()?;
+                let granted: Vec<String> = serde_json::from_value(granted.unwrap_or_default())
+                    .map_err(|e| corrupt("roles.permissions", e))?;
+                names.insert(name);
+                permissions.extend(granted);
+            }
+        }
+        Ok(Some(ActiveSession {
+            session: session.try_into()?,
+            user: user.try_into()?,
+            roles: names.into_iter().collect(),
+            permissions: permissions.into_iter().collect(),
+        }))
     }
 
     async fn list_active_for_user(

@@ -8,9 +8,9 @@ pub use crate::names::MAX_NAME_CHARS;
 use crate::names::{check_name, non_blank};
 use crate::password_policy::{MAX_PASSWORD_CHARS, PasswordPolicy};
 use auth_ports::{
-    BearerToken, Clock, Email, FailedLogin, LockoutPolicy, Mailer, NewSession, NewUser,
-    OneTimeTokenRepository, Password, PasswordChange, PasswordHasher, RateDecision, RateLimit,
-    RateLimiter, RevokeSessions, RoleRepository, Session, SessionId, SessionRepository, StoreError,
+    ActiveSession, BearerToken, Clock, Email, FailedLogin, LockoutPolicy, Mailer, NewSession,
+    NewUser, OneTimeTokenRepository, Password, PasswordChange, PasswordHasher, RateDecision,
+    RateLimit, RateLimiter, RevokeSessions, Session, SessionId, SessionRepository, StoreError,
     TokenGenerator, User, UserRepository, UserStatus, Verification,
 };
 use chrono::{DateTime, Utc};
@@ -64,8 +64,6 @@ pub struct AuthPorts {
     pub users: Arc<dyn UserRepository>,
     /// Sessions.
     pub sessions: Arc<dyn SessionRepository>,
-    /// Roles, for the principal's permissions.
-    pub roles: Arc<dyn RoleRepository>,
     /// The audit trail.
     pub audit: Auditor,
     /// Password hashing.
@@ -616,7 +614,9 @@ impl AuthService {
         }
     }
 
-    /// The principal behind a session token, counting the request as activity.
+    /// The principal behind a session token, counting the request as activity. One read
+    /// of the store; a write only when the stored last access is older than the touch
+    /// interval (at most once a minute per session).
     ///
     /// # Errors
     /// `Unauthorized` for a missing, unknown, expired, idle or revoked session, or a user
@@ -624,7 +624,12 @@ impl AuthService {
     pub async fn authenticate(&self, token: &BearerToken) -> Result<Principal, AuthenticateError> {
         let now = self.ports.clock.now();
         let hash = self.ports.tokens.hash(token);
-        let session = self
+        let ActiveSession {
+            session,
+            user,
+            roles,
+            permissions,
+        } = self
             .ports
             .sessions
             .find_active_by_token_hash(&hash, now)
@@ -634,38 +639,21 @@ impl AuthService {
         let idle = (now - session.last_accessed_at)
             .to_std()
             .unwrap_or_default();
-        if idle > self.policy.idle_timeout {
+        if idle > self.policy.idle_timeout || user.status != UserStatus::Active {
             return Err(AuthenticateError::Unauthorized);
         }
-        let user = self
-            .ports
-            .users
-            .find_by_id(session.user_id)
-            .await
-            .map_err(Failure::from)?
-            .filter(|user| user.status == UserStatus::Active)
-            .ok_or(AuthenticateError::Unauthorized)?;
-        let roles = self
-            .ports
-            .roles
-            .roles_of_user(user.id)
-            .await
-            .map_err(Failure::from)?;
-        let mut permissions: Vec<String> = roles
-            .iter()
-            .flat_map(|role| role.permissions.iter().cloned())
-            .collect();
-        permissions.sort();
-        permissions.dedup();
-        self.ports
-            .sessions
-            .touch(session.id, now, self.policy.touch_interval())
-            .await
-            .map_err(Failure::from)?;
+        let interval = self.policy.touch_interval();
+        if idle >= interval {
+            self.ports
+                .sessions
+                .touch(session.id, now, interval)
+                .await
+                .map_err(Failure::from)?;
+        }
         Ok(Principal {
             user,
             session,
-            roles: roles.into_iter().map(|r| r.name).collect(),
+            roles,
             permissions,
         })
     }

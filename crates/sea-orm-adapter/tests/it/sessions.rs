@@ -3,8 +3,8 @@
 use crate::audit::entry;
 use crate::harness::{TestDb, now};
 use auth_ports::{
-    AuditQuery, AuditRepository, AuditWith, NewSession, SessionRepository, StoreError, TokenHash,
-    UserId,
+    AuditQuery, AuditRepository, AuditWith, NewSession, RoleRepository, SessionRepository,
+    StoreError, TokenHash, UserId,
 };
 use auth_testing::unaudited;
 use chrono::Duration;
@@ -15,6 +15,7 @@ use std::time::Duration as StdDuration;
 auth_testing::on_both_backends!(
     crate::harness::TestDb;
     create_stores_every_field,
+    found_with_the_users_roles_and_permissions_in_one_read,
     found_by_token_hash_only_while_active_and_unexpired,
     list_shows_only_live_sessions_newest_first,
     touch_writes_at_most_once_per_interval,
@@ -63,8 +64,52 @@ async fn create_stores_every_field(db: &TestDb) {
             .find_active_by_token_hash(&new.token_hash, now())
             .await
             .unwrap();
-        assert_eq!(found, Some(session));
+        let found = found.unwrap();
+        assert_eq!(found.session, session);
+        assert_eq!(found.user, user);
     }
+}
+
+async fn found_with_the_users_roles_and_permissions_in_one_read(db: &TestDb) {
+    let sessions = db.store.sessions();
+    let roles = db.store.roles();
+    // `db.user` holds the seeded `user` role; give this one `moderator` too.
+    let user = db.user("s9@example.com").await;
+    let moderator = roles.find_by_name("moderator").await.unwrap().unwrap();
+    roles
+        .assign(user.id, moderator.id, None, now(), unaudited())
+        .await
+        .unwrap();
+    let session = sessions
+        .create(new_session(user.id, 1, Duration::hours(1)), unaudited())
+        .await
+        .unwrap();
+    let found = sessions
+        .find_active_by_token_hash(&session.token_hash, now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.roles, ["moderator", "user"]);
+    let mut expected: Vec<String> = roles.permissions_of_user(user.id).await.unwrap();
+    expected.sort();
+    assert_eq!(found.permissions, expected);
+    assert!(found.permissions.contains(&"users:suspend".to_owned()));
+
+    // Without roles: one row with empty role columns.
+    let user_role = roles.find_by_name("user").await.unwrap().unwrap();
+    for role in [moderator.id, user_role.id] {
+        roles
+            .unassign(user.id, role, false, unaudited())
+            .await
+            .unwrap();
+    }
+    let found = sessions
+        .find_active_by_token_hash(&session.token_hash, now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.session, session);
+    assert!(found.roles.is_empty() && found.permissions.is_empty());
 }
 
 async fn found_by_token_hash_only_while_active_and_unexpired(db: &TestDb) {
@@ -170,7 +215,7 @@ async fn touch_writes_at_most_once_per_interval(db: &TestDb) {
         .find_active_by_token_hash(&session.token_hash, later)
         .await
         .unwrap();
-    assert_eq!(stored.unwrap().last_accessed_at, later);
+    assert_eq!(stored.unwrap().session.last_accessed_at, later);
 }
 
 async fn revoke_is_limited_to_the_owner(db: &TestDb) {

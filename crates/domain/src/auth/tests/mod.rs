@@ -5,8 +5,8 @@ use crate::audit::Auditor;
 use auth_ports::AuditWith;
 use auth_ports::{
     MockAuditRepository, MockClock, MockMailer, MockOneTimeTokenRepository, MockPasswordHasher,
-    MockRateLimiter, MockRoleRepository, MockSessionRepository, MockTokenGenerator,
-    MockUserRepository, NewAuditEntry, PasswordHash, Role, RoleId, SessionId, TokenHash, UserId,
+    MockRateLimiter, MockSessionRepository, MockTokenGenerator, MockUserRepository, NewAuditEntry,
+    PasswordHash, SessionId, TokenHash, UserId,
 };
 use chrono::TimeZone;
 use mockall::predicate::{always, eq};
@@ -84,7 +84,6 @@ impl Drop for Expected {
 struct Mocks {
     users: MockUserRepository,
     sessions: MockSessionRepository,
-    roles: MockRoleRepository,
     audit: MockAuditRepository,
     hasher: MockPasswordHasher,
     tokens: MockTokenGenerator,
@@ -132,7 +131,6 @@ impl Mocks {
             AuthPorts {
                 users: Arc::new(self.users),
                 sessions: Arc::new(self.sessions),
-                roles: Arc::new(self.roles),
                 audit: Auditor::new(Arc::new(self.audit), clock.clone()),
                 hasher: Arc::new(self.hasher),
                 tokens: Arc::new(self.tokens),
@@ -688,6 +686,16 @@ async fn an_unknown_token_is_unauthorized() {
     assert!(matches!(err, Err(AuthenticateError::Unauthorized)));
 }
 
+/// What the store returns for a live session of `user`.
+fn active(session: Session, user: User) -> ActiveSession {
+    ActiveSession {
+        session,
+        user,
+        roles: vec!["moderator".into(), "user".into()],
+        permissions: vec!["audit:read".into(), "users:read".into()],
+    }
+}
+
 #[tokio::test]
 async fn an_idle_session_is_unauthorized() {
     let u = user();
@@ -697,7 +705,7 @@ async fn an_idle_session_is_unauthorized() {
     authenticating(&mut m);
     m.sessions
         .expect_find_active_by_token_hash()
-        .returning(move |_, _| Ok(Some(s.clone())));
+        .returning(move |_, _| Ok(Some(active(s.clone(), u.clone()))));
     m.sessions.expect_touch().never();
     let err = m
         .service(POLICY)
@@ -715,10 +723,8 @@ async fn a_session_of_an_inactive_user_is_unauthorized() {
     authenticating(&mut m);
     m.sessions
         .expect_find_active_by_token_hash()
-        .returning(move |_, _| Ok(Some(s.clone())));
-    m.users
-        .expect_find_by_id()
-        .returning(move |_| Ok(Some(u.clone())));
+        .returning(move |_, _| Ok(Some(active(s.clone(), u.clone()))));
+    m.sessions.expect_touch().never();
     let err = m
         .service(POLICY)
         .authenticate(&BearerToken::new("x".into()))
@@ -727,37 +733,18 @@ async fn a_session_of_an_inactive_user_is_unauthorized() {
 }
 
 #[tokio::test]
-async fn a_live_session_yields_the_principal_and_counts_as_activity() {
+async fn a_live_session_yields_the_principal_from_one_read() {
     let u = user();
     let s = session(&u);
-    let sid = s.id;
     let mut m = Mocks::default();
     authenticating(&mut m);
     m.sessions
         .expect_find_active_by_token_hash()
-        .returning(move |_, _| Ok(Some(s.clone())));
-    m.users
-        .expect_find_by_id()
-        .returning(move |_| Ok(Some(u.clone())));
-    m.roles.expect_roles_of_user().returning(|_| {
-        let role = |name: &str, perms: &[&str]| Role {
-            id: RoleId::new(),
-            name: name.into(),
-            description: None,
-            permissions: perms.iter().map(|p| (*p).to_owned()).collect(),
-            created_at: t0(),
-            updated_at: t0(),
-        };
-        Ok(vec![
-            role("moderator", &["users:read", "audit:read"]),
-            role("user", &["users:read"]),
-        ])
-    });
-    m.sessions
-        .expect_touch()
         .times(1)
-        .with(eq(sid), eq(t0()), eq(Duration::from_secs(60)))
-        .returning(|_, _, _| Ok(false));
+        .returning(move |_, _| Ok(Some(active(s.clone(), u.clone()))));
+    // Accessed just now: no write.
+    m.sessions.expect_touch().never();
+    m.users.expect_find_by_id().never();
     let principal = m
         .service(POLICY)
         .authenticate(&BearerToken::new("x".into()))
@@ -765,6 +752,28 @@ async fn a_live_session_yields_the_principal_and_counts_as_activity() {
         .unwrap();
     assert_eq!(principal.roles, ["moderator", "user"]);
     assert_eq!(principal.permissions, ["audit:read", "users:read"]);
+}
+
+#[tokio::test]
+async fn a_session_last_seen_a_touch_interval_ago_counts_as_activity() {
+    let u = user();
+    let mut s = session(&u);
+    s.last_accessed_at = t0() - chrono::Duration::seconds(60);
+    let sid = s.id;
+    let mut m = Mocks::default();
+    authenticating(&mut m);
+    m.sessions
+        .expect_find_active_by_token_hash()
+        .returning(move |_, _| Ok(Some(active(s.clone(), u.clone()))));
+    m.sessions
+        .expect_touch()
+        .times(1)
+        .with(eq(sid), eq(t0()), eq(Duration::from_secs(60)))
+        .returning(|_, _, _| Ok(true));
+    m.service(POLICY)
+        .authenticate(&BearerToken::new("x".into()))
+        .await
+        .unwrap();
 }
 
 #[test]
