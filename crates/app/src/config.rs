@@ -302,7 +302,7 @@ pub struct CredentialUrl(String);
 
 impl CredentialUrl {
     /// Checks that `raw` parses as a URL and keeps it verbatim.
-    fn parse(raw: &str) -> Result<(Self, Url), url::ParseError> {
+    pub(crate) fn parse(raw: &str) -> Result<(Self, Url), url::ParseError> {
         let url = Url::parse(raw)?;
         Ok((Self(raw.to_owned()), url))
     }
@@ -839,6 +839,22 @@ fn mail_transport<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> MailTran
     // From here on the value is never quoted back: an SMTP URL may contain a password.
     if value.starts_with("smtp://") || value.starts_with("smtps://") {
         return match CredentialUrl::parse(&value) {
+            Ok((_, parsed))
+                if parsed.scheme() == "smtp"
+                    && (!parsed.username().is_empty() || parsed.password().is_some())
+                    // lettre reads the first `tls` parameter.
+                    && parsed
+                        .query_pairs()
+                        .find(|(key, _)| key == "tls")
+                        .is_none_or(|(_, value)| value != "required") =>
+            {
+                // lettre would log in, and send every reset link, in plain text.
+                vars.report(
+                    "MAIL_TRANSPORT",
+                    "credentials need an encrypted connection: use smtps:// or add ?tls=required",
+                );
+                MailTransport::Log
+            }
             Ok((url, parsed)) if parsed.host_str().is_some_and(|h| !h.is_empty()) => {
                 MailTransport::Smtp(url)
             }
@@ -1352,6 +1368,7 @@ mod tests {
             ("MAIL_TRANSPORT", "file:", "expected a directory after file:"),
             ("MAIL_TRANSPORT", "sendmail", "expected log, file:<dir>, smtp://"),
             ("MAIL_TRANSPORT", "smtp://", "expected a host"),
+            ("MAIL_TRANSPORT", "smtp://u:p@mail.example.com", "need an encrypted connection"),
             ("MAIL_FROM", "no-reply", r#"expected an address such as `authd <no-reply@example.com>`, got "no-reply""#),
             ("MAIL_FROM", "authd <no-reply@>", "got \"authd <no-reply@>\""),
             ("TRUSTED_PROXIES", "10.0.0.1,proxy.local", r#"got "proxy.local""#),
@@ -1574,7 +1591,7 @@ mod tests {
             ("REDIS_URL", "redis://:redis-pass-1@cache:6379"),
             (
                 "MAIL_TRANSPORT",
-                "smtp://mailer:smtp-pass-2@smtp.example.com",
+                "smtp://mailer:smtp-pass-2@smtp.example.com?tls=required",
             ),
             ("JWT_SECRET", "jwt-secret-3-0123456789abcdef0123456789"),
             ("OAUTH_PROVIDERS", "google"),

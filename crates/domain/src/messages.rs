@@ -93,9 +93,9 @@ impl Messages {
     }
 }
 
-/// "24 hours", "1 hour", "30 minutes".
+/// "24 hours", "1 hour", "30 minutes"; under a minute counts as one.
 fn in_words(duration: Duration) -> String {
-    let minutes = duration.as_secs() / 60;
+    let minutes = (duration.as_secs() / 60).max(1);
     let (n, unit) = if minutes >= 60 && minutes.is_multiple_of(60) {
         (minutes / 60, "hour")
     } else {

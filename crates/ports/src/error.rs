@@ -19,6 +19,8 @@ pub enum Constraint {
     OAuthUserProvider,
     /// The change would leave a protected role (`admin`) without an active holder.
     LastActiveHolder,
+    /// The user is deleted, and a deleted account is final.
+    DeletedUser,
 }
 
 /// Why a storage operation failed.

@@ -271,11 +271,13 @@ pub trait UserRepository: Send + Sync {
     async fn list(&self, query: UserQuery) -> Result<Vec<User>, StoreError>;
 
     /// Changes names and/or status and appends `audit`; leaving `active` revokes all the
-    /// user's sessions at `at` in the same transaction.
+    /// user's sessions and uses up their one-time tokens at `at`, in the same
+    /// transaction, which holds the user's row locked.
     ///
     /// # Errors
-    /// `NotFound` if there is no such user; `Conflict(LastActiveHolder)` when
-    /// `keep_an_active_holder_of` refuses the change.
+    /// `NotFound` if there is no such user; `Conflict(DeletedUser)` if the user is
+    /// deleted; `Conflict(LastActiveHolder)` when `keep_an_active_holder_of` refuses the
+    /// change.
     async fn update(
         &self,
         id: UserId,
@@ -290,8 +292,9 @@ pub trait UserRepository: Send + Sync {
     /// `NotFound` if there is no such user.
     async fn delete(&self, id: UserId) -> Result<(), StoreError>;
 
-    /// Replaces the password hash, revoking sessions at `at` as the change says and
-    /// appending `audit`, in one transaction. Returns how many sessions were revoked.
+    /// Replaces the password hash, revoking sessions at `at` as the change says, using up
+    /// live reset links and appending `audit`, in one transaction. Returns how many
+    /// sessions were revoked.
     ///
     /// # Errors
     /// `NotFound` if there is no such user.

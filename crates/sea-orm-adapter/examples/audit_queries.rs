@@ -26,8 +26,9 @@ struct Args {
     /// Timed runs of each query, after as many untimed ones.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
-    /// A PostgreSQL server URL; default TEST_DATABASE_URL, then DATABASE_URL. Its database
-    /// is only used to create `authd_audit_bench`.
+    /// A PostgreSQL server URL; default TEST_DATABASE_URL (never DATABASE_URL: this seeds
+    /// a million rows, which must not happen on a production server by accident). Its
+    /// database is only used to create `authd_audit_bench`.
     url: Option<String>,
 }
 
@@ -37,8 +38,7 @@ async fn main() -> Result<ExitCode, Box<dyn Error>> {
     let server = args
         .url
         .or_else(|| std::env::var("TEST_DATABASE_URL").ok())
-        .or_else(|| std::env::var("DATABASE_URL").ok())
-        .ok_or("give a PostgreSQL URL, or set TEST_DATABASE_URL or DATABASE_URL")?;
+        .ok_or("give a PostgreSQL URL, or set TEST_DATABASE_URL")?;
     let mut url = url::Url::parse(&server)?;
     let admin = Database::connect(server.as_str()).await?;
     // Two calls: neither statement may run inside the implicit transaction of a batch.

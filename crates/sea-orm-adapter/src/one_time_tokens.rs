@@ -7,13 +7,13 @@ use crate::error::{DbResultExt, begin_write};
 use crate::users;
 use auth_ports::{
     AuditWith, NewOneTimeToken, OneTimeTokenRepository, PasswordChange, Redemption, RevokeSessions,
-    StoreError, TokenHash, TokenPurpose, UserId,
+    StoreError, TokenHash, TokenPurpose, UserId, UserStatus,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, Set,
+    QueryFilter, QueryTrait, Set,
 };
 
 /// Stores one-time tokens in the `one_time_tokens` table.
@@ -50,6 +50,27 @@ pub(crate) async fn insert(
     Ok(())
 }
 
+/// Uses up, at `at`, the user's live tokens of `purpose` (of every purpose for `None`),
+/// on the caller's transaction.
+pub(crate) async fn use_up(
+    conn: &impl ConnectionTrait,
+    user: UserId,
+    purpose: Option<TokenPurpose>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    one_time_tokens::Entity::update_many()
+        .col_expr(one_time_tokens::Column::UsedAt, Expr::val(at))
+        .filter(one_time_tokens::Column::UserId.eq(user.0))
+        .apply_if(purpose, |update, purpose| {
+            update.filter(one_time_tokens::Column::Purpose.eq(purpose.as_str()))
+        })
+        .filter(live_at(at))
+        .exec(conn)
+        .await
+        .store()?;
+    Ok(())
+}
+
 /// Condition "unused and unexpired at `now`".
 fn live_at(now: DateTime<Utc>) -> Condition {
     Condition::all()
@@ -61,14 +82,9 @@ fn live_at(now: DateTime<Utc>) -> Condition {
 impl OneTimeTokenRepository for SeaOrmOneTimeTokenRepository {
     async fn issue(&self, token: NewOneTimeToken, audit: AuditWith<()>) -> Result<(), StoreError> {
         let txn = begin_write(&self.db).await?;
-        one_time_tokens::Entity::update_many()
-            .col_expr(one_time_tokens::Column::UsedAt, Expr::val(token.created_at))
-            .filter(one_time_tokens::Column::UserId.eq(token.user_id.0))
-            .filter(one_time_tokens::Column::Purpose.eq(token.purpose.as_str()))
-            .filter(live_at(token.created_at))
-            .exec(&txn)
-            .await
-            .store()?;
+        // Serialises issues for one user, so only the newest token stays live.
+        users::lock(&txn, token.user_id).await?;
+        use_up(&txn, token.user_id, Some(token.purpose), token.created_at).await?;
         insert(&txn, token).await?;
         commit_with(txn, audit, &()).await
     }
@@ -106,6 +122,10 @@ impl OneTimeTokenRepository for SeaOrmOneTimeTokenRepository {
             .await
             .store()?;
         let user = UserId(used.first().ok_or(StoreError::NotFound)?.user_id);
+        // Only an active account may use its links (a rollback keeps the token).
+        if users::lock(&txn, user).await?.status != UserStatus::Active.as_str() {
+            return Err(StoreError::NotFound);
+        }
         match redemption {
             Redemption::VerifyEmail => users::mark_verified(&txn, user, at).await?,
             Redemption::ResetPassword(hash) => {

@@ -7,15 +7,15 @@ use crate::error::{DbResultExt, begin_write, corrupt};
 use crate::keyset;
 use crate::{oauth, one_time_tokens, roles as role_rules, sessions};
 use auth_ports::{
-    AuditWith, Email, FailedLogin, LockoutPolicy, NewOneTimeToken, NewUser, OAuthAccount,
-    OAuthLink, PasswordChange, PasswordHash, RevokeSessions, StoreError, TokenPurpose, User,
-    UserId, UserQuery, UserRepository, UserStatus, UserUpdate,
+    AuditWith, Constraint, Email, FailedLogin, LockoutPolicy, NewOneTimeToken, NewUser,
+    OAuthAccount, OAuthLink, PasswordChange, PasswordHash, RevokeSessions, StoreError,
+    TokenPurpose, User, UserId, UserQuery, UserRepository, UserStatus, UserUpdate,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 /// Stores users in the `users` table.
@@ -142,6 +142,8 @@ pub(crate) async fn apply_password_change(
     if update.exec(txn).await.store()?.rows_affected == 0 {
         return Err(StoreError::NotFound);
     }
+    // A reset link mailed before the change must not undo it.
+    one_time_tokens::use_up(txn, id, Some(TokenPurpose::PasswordReset), at).await?;
     match change.revoke {
         RevokeSessions::AllExcept(keep) => sessions::revoke_all(txn, id, Some(keep), at).await,
         RevokeSessions::All => sessions::revoke_all(txn, id, None, at).await,
@@ -172,6 +174,20 @@ fn like_literal(needle: &str) -> String {
 async fn fetch(conn: &impl ConnectionTrait, id: UserId) -> Result<users::Model, StoreError> {
     users::Entity::find_by_id(id.0)
         .one(conn)
+        .await
+        .store()?
+        .ok_or(StoreError::NotFound)
+}
+
+/// The user row, locked for the rest of the transaction (`FOR UPDATE` on PostgreSQL;
+/// SQLite's write transaction holds the database lock already); `NotFound` if none.
+pub(crate) async fn lock(
+    txn: &DatabaseTransaction,
+    id: UserId,
+) -> Result<users::Model, StoreError> {
+    users::Entity::find_by_id(id.0)
+        .lock_exclusive()
+        .one(txn)
         .await
         .store()?
         .ok_or(StoreError::NotFound)
@@ -271,7 +287,12 @@ impl UserRepository for SeaOrmUserRepository {
         audit: AuditWith<User>,
     ) -> Result<User, StoreError> {
         let txn = begin_write(&self.db).await?;
-        let current = fetch(&txn, id).await?;
+        // Locked, so concurrent changes of this user see each other's outcome: a
+        // delete stays final and "leaves active" is judged on the committed status.
+        let current = lock(&txn, id).await?;
+        if current.status == UserStatus::Deleted.as_str() {
+            return Err(StoreError::Conflict(Constraint::DeletedUser));
+        }
         let leaves_active = current.status == UserStatus::Active.as_str()
             && update.status.is_some_and(|s| s != UserStatus::Active);
         if leaves_active && let Some(role_id) = update.keep_an_active_holder_of {
@@ -288,6 +309,7 @@ impl UserRepository for SeaOrmUserRepository {
             row.status = Set(status.as_str().to_owned());
             if status != UserStatus::Active {
                 sessions::revoke_all(&txn, id, None, at).await?;
+                one_time_tokens::use_up(&txn, id, None, at).await?;
             }
         }
         if row.is_changed() {

@@ -334,6 +334,7 @@ impl From<AccountError> for ApiError {
             AccountError::NotFound => Self::NotFound,
             AccountError::Forbidden => Self::Forbidden,
             AccountError::Invalid(errors) => Self::Validation(fields(&errors)),
+            AccountError::Deleted => Self::invalid("status", "a deleted account cannot be changed"),
             AccountError::LastAdmin => Self::LastAdmin,
             AccountError::Failure(failure) => failure.into(),
         }

@@ -38,9 +38,12 @@ pub enum AccountError {
     /// The caller lacks the permission this change needs.
     #[error("forbidden")]
     Forbidden,
-    /// The change is malformed (or the account is deleted).
+    /// The change is malformed.
     #[error("invalid change")]
     Invalid(FieldErrors),
+    /// The account is deleted, which is final.
+    #[error("deleted account")]
+    Deleted,
     /// The user is the last active holder of `admin`.
     #[error("last admin")]
     LastAdmin,
@@ -55,8 +58,8 @@ impl AdminService {
     /// An empty change needs `users:write` and writes nothing.
     ///
     /// # Errors
-    /// `Forbidden`, `Invalid` (also for a deleted account), `NotFound`, `LastAdmin`, or
-    /// storage failures; nothing is written on error.
+    /// `Forbidden`, `Invalid`, `NotFound`, `Deleted`, `LastAdmin`, or storage failures;
+    /// nothing is written on error.
     pub async fn update_user(
         &self,
         actor: &Principal,
@@ -91,12 +94,6 @@ impl AdminService {
             );
         }
         errors.into_result().map_err(AccountError::Invalid)?;
-        let current = self.existing(id).await?;
-        if current.status == UserStatus::Deleted {
-            let mut errors = FieldErrors::default();
-            errors.add("status", "a deleted account cannot be changed");
-            return Err(AccountError::Invalid(errors));
-        }
 
         let event = |action| AuditEvent::new(action).by(actor.user.id).on("user", id);
         let mut fields = Vec::new();
@@ -117,7 +114,13 @@ impl AdminService {
             events.push(event("user.suspend").with("status", status.as_str()));
         }
         if events.is_empty() {
-            return Ok(current);
+            return self
+                .ports
+                .users
+                .find_by_id(id)
+                .await
+                .map_err(Failure::from)?
+                .ok_or(AccountError::NotFound);
         }
         let update = UserUpdate {
             first_name,
@@ -139,9 +142,6 @@ impl AdminService {
         id: UserId,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
-        if self.existing(id).await?.status == UserStatus::Deleted {
-            return Ok(());
-        }
         let update = UserUpdate {
             status: Some(UserStatus::Deleted),
             ..UserUpdate::default()
@@ -149,8 +149,11 @@ impl AdminService {
         let event = AuditEvent::new("user.delete")
             .by(actor.user.id)
             .on("user", id);
-        self.apply(id, update, vec![event], client).await?;
-        Ok(())
+        match self.apply(id, update, vec![event], client).await {
+            // Deleted already: nothing changes, nothing is recorded.
+            Ok(_) | Err(AccountError::Deleted) => Ok(()),
+            Err(other) => Err(other),
+        }
     }
 
     /// Lifts a lockout and clears the failure count (`user.unlock`).
@@ -171,16 +174,6 @@ impl AdminService {
             .unlock(id, self.ports.audit.event(event, client))
             .await
             .map_err(account_error)
-    }
-
-    /// The user, or `NotFound`.
-    async fn existing(&self, id: UserId) -> Result<User, AccountError> {
-        self.ports
-            .users
-            .find_by_id(id)
-            .await
-            .map_err(Failure::from)?
-            .ok_or(AccountError::NotFound)
     }
 
     /// Writes `update` with `events`; a change out of `active` keeps an active admin.
@@ -213,6 +206,7 @@ fn account_error(err: StoreError) -> AccountError {
     match err {
         StoreError::NotFound => AccountError::NotFound,
         StoreError::Conflict(Constraint::LastActiveHolder) => AccountError::LastAdmin,
+        StoreError::Conflict(Constraint::DeletedUser) => AccountError::Deleted,
         other => AccountError::Failure(other.into()),
     }
 }
@@ -408,17 +402,19 @@ mod tests {
 
     #[tokio::test]
     async fn deleted_accounts_are_neither_changed_nor_deleted_again() {
-        let mut target = user(1);
-        target.status = UserStatus::Deleted;
+        let target = user(1);
         let (mut users, roles) = mocks(&target);
-        users.expect_update().never();
+        users
+            .expect_update()
+            .times(2)
+            .returning(|_, _, _, _| Err(StoreError::Conflict(Constraint::DeletedUser)));
         let service = service_over(users, roles, MockAuditRepository::new());
         let actor = principal(&["*"]);
         let client = ClientInfo::default();
         let err = service
             .update_user(&actor, target.id, rename(), &client)
             .await;
-        assert!(matches!(err, Err(AccountError::Invalid(_))), "{err:?}");
+        assert!(matches!(err, Err(AccountError::Deleted)), "{err:?}");
         service
             .delete_user(&actor, target.id, &client)
             .await

@@ -72,7 +72,7 @@ impl AuthService {
         user: &User,
         client: &ClientInfo,
     ) -> Result<(), RecoveryRequestError> {
-        self.recovery_limits("verify", &user.email, client).await?;
+        self.recovery_limits(&user.email, client).await?;
         if user.email_verified {
             return Ok(());
         }
@@ -92,6 +92,17 @@ impl AuthService {
     pub async fn verify_email(&self, token: &str, client: &ClientInfo) -> Result<(), TokenError> {
         let token = parse_token(token)?;
         let hash = self.ports.tokens.hash(&token);
+        // A read first: guessing costs no write lock (SQLite has one writer).
+        self.ports
+            .one_time_tokens
+            .find_live(
+                &hash,
+                TokenPurpose::EmailVerification,
+                self.ports.clock.now(),
+            )
+            .await
+            .map_err(Failure::from)?
+            .ok_or(TokenError::InvalidToken)?;
         let audit = self.ports.audit.after(client, |user: &UserId| {
             vec![AuditEvent::self_service("email.verify", *user)]
         });
@@ -125,7 +136,7 @@ impl AuthService {
             errors.add("email", e.to_string());
             RecoveryRequestError::Invalid(errors)
         })?;
-        self.recovery_limits("reset", &email, client).await?;
+        self.recovery_limits(&email, client).await?;
         Ok(ResetRequest {
             service: self.clone(),
             email,
@@ -137,18 +148,19 @@ impl AuthService {
     /// (`password.reset.request`, with the account as actor, or none for an unknown
     /// email).
     async fn send_password_reset(&self, email: &Email, client: &ClientInfo) -> Result<(), Failure> {
-        let user = self
-            .ports
-            .users
-            .find_by_email(email)
-            .await?
-            .filter(|user| user.status == UserStatus::Active);
-        let Some(user) = user else {
-            let event = AuditEvent::new("password.reset.request").with("sent", false);
-            self.ports.audit.record(event, client).await?;
-            return Ok(());
+        let request = |user: Option<&User>| match user {
+            // SPEC 5: the account is the actor whenever it is known.
+            Some(user) => AuditEvent::self_service("password.reset.request", user.id),
+            None => AuditEvent::new("password.reset.request"),
         };
-        let event = AuditEvent::self_service("password.reset.request", user.id).with("sent", true);
+        let user = match self.ports.users.find_by_email(email).await? {
+            Some(user) if user.status == UserStatus::Active => user,
+            other => {
+                let event = request(other.as_ref()).with("sent", false);
+                return self.ports.audit.record(event, client).await;
+            }
+        };
+        let event = request(Some(&user)).with("sent", true);
         let token = self
             .issue(user.id, TokenPurpose::PasswordReset, Some(event), client)
             .await?;
@@ -249,19 +261,19 @@ impl AuthService {
         Ok(token)
     }
 
-    /// Both recovery limits of a `flow`: per client address and per email.
+    /// The recovery limits, one budget shared by verification and reset requests: per
+    /// client address and per email.
     async fn recovery_limits(
         &self,
-        flow: &str,
         email: &Email,
         client: &ClientInfo,
     ) -> Result<(), RecoveryRequestError> {
         let limited = |retry_after| RecoveryRequestError::RateLimited { retry_after };
         let limit = self.policy.recovery_limit;
-        self.limit(format!("{flow}:ip:{}", Self::ip_key(client)), limit)
+        self.limit(format!("recovery:ip:{}", Self::ip_key(client)), limit)
             .await
             .map_err(limited)?;
-        self.limit(format!("{flow}:email:{email}"), limit)
+        self.limit(format!("recovery:email:{email}"), limit)
             .await
             .map_err(limited)
     }

@@ -19,6 +19,8 @@ auth_testing::on_both_backends!(
     a_reset_changes_the_hash_ends_sessions_and_clears_the_lock,
     concurrent_redemptions_succeed_once,
     a_user_created_with_a_verification_token_can_redeem_it,
+    leaving_active_or_changing_the_password_voids_links,
+    only_active_accounts_redeem,
 );
 
 fn token(
@@ -328,5 +330,102 @@ async fn a_user_created_with_a_verification_token_can_redeem_it(db: &TestDb) {
     assert_eq!(
         live(db, 6, TokenPurpose::EmailVerification).await,
         Some(user.id)
+    );
+}
+
+async fn leaving_active_or_changing_the_password_voids_links(db: &TestDb) {
+    let user = db.user("ott7@example.com").await;
+    let tokens = db.store.one_time_tokens();
+    let later = now() + Duration::hours(1);
+    let (reset, verify) = (TokenPurpose::PasswordReset, TokenPurpose::EmailVerification);
+    tokens
+        .issue(token(user.id, reset, 1, later), unaudited())
+        .await
+        .unwrap();
+    tokens
+        .issue(token(user.id, verify, 2, later), unaudited())
+        .await
+        .unwrap();
+    let change = auth_ports::PasswordChange {
+        hash: PasswordHash::new("$argon2id$v=19$changed".into()),
+        revoke: auth_ports::RevokeSessions::All,
+        clear_lockout: false,
+    };
+    let users = db.store.users();
+    users
+        .change_password(user.id, change, now(), unaudited())
+        .await
+        .unwrap();
+    assert_eq!(
+        live(db, 1, reset).await,
+        None,
+        "a reset link dies with a password change"
+    );
+    assert_eq!(live(db, 2, verify).await, Some(user.id));
+    let suspend = auth_ports::UserUpdate {
+        status: Some(auth_ports::UserStatus::Suspended),
+        ..auth_ports::UserUpdate::default()
+    };
+    users
+        .update(user.id, suspend, now(), unaudited())
+        .await
+        .unwrap();
+    assert_eq!(
+        live(db, 2, verify).await,
+        None,
+        "every link dies when the user leaves active"
+    );
+}
+
+async fn only_active_accounts_redeem(db: &TestDb) {
+    let user = db.user("ott8@example.com").await;
+    let tokens = db.store.one_time_tokens();
+    let verify = TokenPurpose::EmailVerification;
+    tokens
+        .issue(
+            token(user.id, verify, 1, now() + Duration::hours(1)),
+            unaudited(),
+        )
+        .await
+        .unwrap();
+    // Suspended behind the repository's back, so the link is still live.
+    let raw = db.raw().await;
+    let suspend = format!(
+        "UPDATE users SET status = 'suspended' WHERE email = '{}'",
+        "ott8@example.com"
+    );
+    sea_orm::ConnectionTrait::execute_unprepared(&raw, &suspend)
+        .await
+        .unwrap();
+    let refused = tokens
+        .redeem(
+            &TokenHash([1; 32]),
+            Redemption::VerifyEmail,
+            now(),
+            audited("email.verify"),
+        )
+        .await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+    assert_eq!(
+        live(db, 1, verify).await,
+        Some(user.id),
+        "the refusal uses nothing up"
+    );
+    let deleted = auth_ports::UserUpdate {
+        status: Some(auth_ports::UserStatus::Deleted),
+        ..auth_ports::UserUpdate::default()
+    };
+    let users = db.store.users();
+    users
+        .update(user.id, deleted.clone(), now(), unaudited())
+        .await
+        .unwrap();
+    let again = users.update(user.id, deleted, now(), unaudited()).await;
+    assert!(
+        matches!(
+            again,
+            Err(StoreError::Conflict(auth_ports::Constraint::DeletedUser))
+        ),
+        "a deleted account is final: {again:?}"
     );
 }

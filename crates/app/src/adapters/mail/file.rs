@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use auth_ports::MailMessage;
 use serde::Serialize;
+use tokio::io::AsyncWriteExt as _;
 use uuid::Uuid;
 
 use super::Transport;
@@ -48,7 +49,15 @@ impl Transport for FileTransport {
         let name = Uuid::now_v7();
         let partial = self.dir.join(format!(".{name}.json.partial"));
         let path = self.dir.join(format!("{name}.json"));
-        tokio::fs::write(&partial, json)
+        // Owner-only: the files hold live one-time links.
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)
+            .await
+            .with_context(|| format!("cannot create {}", partial.display()))?;
+        file.write_all(&json)
             .await
             .with_context(|| format!("cannot write {}", partial.display()))?;
         if let Err(err) = tokio::fs::rename(&partial, &path).await {
@@ -97,6 +106,14 @@ mod tests {
                 "text": sent.text,
                 "html": sent.html,
             })
+        );
+        let mode = std::fs::metadata(dir.join(&names[0]))
+            .unwrap()
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600,
+            "live links are for the owner only"
         );
     }
 

@@ -27,6 +27,17 @@ const QUEUE_CAPACITY: usize = 1024;
 /// Tries per message: the first and three retries, `retry_base` × 1, 2 and 4 apart.
 const MAX_ATTEMPTS: u32 = 4;
 
+/// Marks a delivery error that trying again cannot fix (the server refused the recipient
+/// for good, say): the message is given up at once instead of holding the queue.
+#[derive(Debug)]
+struct Permanent;
+
+impl std::fmt::Display for Permanent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("permanent failure")
+    }
+}
+
 /// One way of delivering a message, tried once per call.
 trait Transport: Send + Sync + 'static {
     /// Delivers `message`, or says why not.
@@ -113,12 +124,13 @@ async fn deliver<T: Transport>(transport: &T, message: &MailMessage, retry_base:
         let Err(err) = transport.deliver(message).await else {
             return;
         };
-        if attempt == MAX_ATTEMPTS {
+        if attempt == MAX_ATTEMPTS || err.downcast_ref::<Permanent>().is_some() {
             tracing::error!(
                 to = %message.to,
                 subject = %message.subject,
                 error = format!("{err:#}"),
-                "mail delivery failed {MAX_ATTEMPTS} times; giving up"
+                attempt,
+                "mail delivery failed; giving up"
             );
             return;
         }
@@ -282,6 +294,34 @@ pub(super) mod tests {
         assert!(!logs.contains(SECRET), "{logs}");
     }
 
+    /// Refuses every message for good.
+    struct Refusing(Arc<Mutex<usize>>);
+
+    impl Transport for Refusing {
+        async fn deliver(&self, _: &MailMessage) -> anyhow::Result<()> {
+            *self.0.lock().unwrap() += 1;
+            Err(anyhow::anyhow!("550 no such mailbox").context(Permanent))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_permanent_failure_is_not_retried() {
+        let (logs, _guard) = Logs::capture(Level::INFO);
+        let attempts = Arc::new(Mutex::new(0));
+        let (mailer, worker) = spawn(Refusing(attempts.clone()), 8, Duration::from_secs(1));
+        let start = Instant::now();
+
+        mailer.send(message());
+        drop(mailer);
+        worker.await.unwrap();
+
+        assert_eq!(*attempts.lock().unwrap(), 1);
+        assert_eq!(Instant::now() - start, Duration::ZERO, "no pause");
+        let logs = logs.text();
+        assert_eq!(logs.matches("ERROR").count(), 1, "{logs}");
+        assert!(!logs.contains("WARN"), "{logs}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn messages_queued_behind_a_failing_one_are_delivered_in_order() {
         let flaky = Flaky::failing(1);
@@ -319,13 +359,13 @@ pub(super) mod tests {
 
     #[tokio::test]
     async fn a_bad_smtp_url_is_an_error_without_the_password() {
-        let config = crate::config::Config::from_vars(|name| {
-            (name == "MAIL_TRANSPORT")
-                .then(|| "smtp://u:pa55word@mail.example.com?tls=maybe".to_owned())
-        })
-        .unwrap();
+        // Past config, which refuses credentials without TLS: lettre's own check.
+        let (url, _) =
+            crate::config::CredentialUrl::parse("smtp://u:pa55word@mail.example.com?tls=maybe")
+                .unwrap();
+        let from = "authd <no-reply@example.com>".parse().unwrap();
 
-        let err = mailer(&config.mail, config.mail_from, Duration::from_secs(1))
+        let err = mailer(&MailTransport::Smtp(url), from, Duration::from_secs(1))
             .err()
             .unwrap();
 

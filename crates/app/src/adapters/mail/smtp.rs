@@ -8,8 +8,13 @@ use auth_ports::MailMessage;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 
-use super::Transport;
+use super::{Permanent, Transport};
 use crate::config::CredentialUrl;
+use std::time::Duration;
+
+/// Longest wait for the server at each step, so a server that stopped answering holds
+/// the queue for seconds, not minutes (lettre's default is 60 s).
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends through one SMTP server, reusing pooled connections.
 pub(super) struct SmtpTransport {
@@ -25,6 +30,7 @@ impl SmtpTransport {
     pub(super) fn new(url: &CredentialUrl, from: Mailbox) -> anyhow::Result<Self> {
         let client = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
             .with_context(|| format!("cannot use MAIL_TRANSPORT {url}"))?
+            .timeout(Some(TIMEOUT))
             .build();
         Ok(Self { client, from })
     }
@@ -36,6 +42,7 @@ impl Transport for SmtpTransport {
             .to
             .as_str()
             .parse()
+            .context(Permanent)
             .context("the recipient is not an address SMTP accepts")?;
         let email = Message::builder()
             .from(self.from.clone())
@@ -46,10 +53,14 @@ impl Transport for SmtpTransport {
                 message.html.clone(),
             ))
             .context("cannot build the message")?;
-        self.client
-            .send(email)
-            .await
-            .context("the SMTP server did not take the message")?;
-        Ok(())
+        match self.client.send(email).await {
+            Ok(_) => Ok(()),
+            Err(err) if err.is_permanent() => Err(anyhow::Error::new(err)
+                .context(Permanent)
+                .context("the SMTP server refused the message")),
+            Err(err) => {
+                Err(anyhow::Error::new(err).context("the SMTP server did not take the message"))
+            }
+        }
     }
 }

@@ -42,9 +42,11 @@ async fn a_reset_for_an_unknown_email_writes_one_anonymous_entry_and_sends_nothi
 async fn a_reset_for_a_disabled_account_is_treated_like_an_unknown_email() {
     let mut u = user();
     u.status = UserStatus::Suspended;
-    let mut m = Mocks::default()
-        .allow_all()
-        .audit(1, |e| assert_eq!(e.details["sent"], false));
+    let id = u.id;
+    let mut m = Mocks::default().allow_all().audit(1, move |e| {
+        assert_eq!(e.details["sent"], false);
+        assert_eq!(e.user_id, Some(id), "the known account is the actor");
+    });
     known(&mut m, &u);
     m.one_time_tokens.expect_issue().never();
     m.mailer.expect_send().never();
@@ -103,11 +105,11 @@ async fn reset_requests_are_limited_per_address_and_per_email_before_any_lookup(
     let mut m = Mocks::default();
     m.limiter
         .expect_check()
-        .withf(|key, limit| key == "reset:ip:192.0.2.9" && limit.max == 5)
+        .withf(|key, limit| key == "recovery:ip:192.0.2.9" && limit.max == 5)
         .returning(|_, _| RateDecision::Allowed);
     m.limiter
         .expect_check()
-        .withf(|key, _| key == "reset:email:ada@example.com")
+        .withf(|key, _| key == "recovery:email:ada@example.com")
         .returning(|_, _| RateDecision::Limited {
             retry_after: Duration::from_secs(60),
         });
@@ -200,6 +202,9 @@ async fn a_token_used_concurrently_is_invalid_for_the_loser() {
     let mut m = Mocks::default();
     tokens(&mut m, "unused");
     m.one_time_tokens
+        .expect_find_live()
+        .returning(|_, _, _| Ok(Some(UserId::new())));
+    m.one_time_tokens
         .expect_redeem()
         .returning(|_, _, _, _| Err(StoreError::NotFound));
     let err = m
@@ -217,6 +222,10 @@ async fn verifying_an_email_is_audited_as_its_owner() {
         assert_eq!(e.user_id, Some(id));
     });
     tokens(&mut m, "unused");
+    m.one_time_tokens
+        .expect_find_live()
+        .withf(|_, purpose, _| *purpose == TokenPurpose::EmailVerification)
+        .returning(move |_, _, _| Ok(Some(id)));
     let trail = m.trail.clone();
     m.one_time_tokens
         .expect_redeem()
