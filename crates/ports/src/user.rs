@@ -341,12 +341,6 @@ pub trait UserRepository: Send + Sync {
     /// `NotFound` if there is no such user.
     async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError>;
 
-    /// Locks the account until `until`.
-    ///
-    /// # Errors
-    /// `NotFound` if there is no such user.
-    async fn lock(&self, id: UserId, until: DateTime<Utc>) -> Result<(), StoreError>;
-
     /// Lifts any lock, clears the failure count and appends `audit`, in one transaction.
     ///
     /// # Errors

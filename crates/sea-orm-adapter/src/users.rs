@@ -432,15 +432,6 @@ impl UserRepository for SeaOrmUserRepository {
         fetch(&self.db, id).await.map(|_| false)
     }
 
-    async fn lock(&self, id: UserId, until: DateTime<Utc>) -> Result<(), StoreError> {
-        update_one(
-            &self.db,
-            id,
-            vec![(users::Column::LockedUntil, Expr::val(until))],
-        )
-        .await
-    }
-
     async fn unlock(&self, id: UserId, audit: AuditWith<()>) -> Result<(), StoreError> {
         let txn = begin_write(&self.db).await?;
         update_one(
