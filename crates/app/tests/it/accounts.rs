@@ -99,6 +99,15 @@ async fn each_change_needs_its_permission(app: &TestApp) {
     }
     let deleted = app.send(Method::DELETE, &user, &deleter, None).await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    // users:* is no match for a holder of `*`.
+    let (boss, _) = app.login_with_role("boss@example.com", "admin").await;
+    let boss = boss.to_string();
+    let denied = patch(app, &boss, &wildcard, suspend.clone()).await;
+    expect_error(denied, StatusCode::FORBIDDEN, "forbidden").await;
+    let path = format!("/v1/admin/users/{boss}");
+    let denied = app.send(Method::DELETE, &path, &wildcard, None).await;
+    expect_error(denied, StatusCode::FORBIDDEN, "forbidden").await;
+
     let other = app.register("other@example.com").await;
     let path = format!("/v1/admin/users/{other}");
     let deleted = app.send(Method::DELETE, &path, &wildcard, None).await;

@@ -55,7 +55,8 @@ pub enum AccountError {
 impl AdminService {
     /// Changes names (needs `users:write`) and/or status (needs `users:suspend`), as
     /// `user.update` (names, or back to `active`) and `user.suspend` (out of `active`).
-    /// An empty change needs `users:write` and writes nothing.
+    /// An empty change needs `users:write` and writes nothing. Only a holder of `*` may
+    /// change a holder of `*` (a moderator cannot suspend an administrator).
     ///
     /// # Errors
     /// `Forbidden`, `Invalid`, `NotFound`, `Deleted`, `LastAdmin`, or storage failures;
@@ -94,6 +95,7 @@ impl AdminService {
             );
         }
         errors.into_result().map_err(AccountError::Invalid)?;
+        self.outranks(actor, id).await?;
 
         let event = |action| AuditEvent::new(action).by(actor.user.id).on("user", id);
         let mut fields = Vec::new();
@@ -132,16 +134,18 @@ impl AdminService {
     }
 
     /// Soft-deletes the account (`user.delete`): status `deleted`, every session
-    /// revoked. Deleting a deleted account changes nothing.
+    /// revoked. Deleting a deleted account changes nothing. Only a holder of `*` may
+    /// delete a holder of `*`.
     ///
     /// # Errors
-    /// `NotFound`, `LastAdmin`, or storage failures.
+    /// `Forbidden`, `NotFound`, `LastAdmin`, or storage failures.
     pub async fn delete_user(
         &self,
         actor: &Principal,
         id: UserId,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
+        self.outranks(actor, id).await?;
         let update = UserUpdate {
             status: Some(UserStatus::Deleted),
             ..UserUpdate::default()
@@ -193,6 +197,24 @@ impl AdminService {
             .update(id, update, self.ports.clock.now(), audit)
             .await
             .map_err(account_error)
+    }
+
+    /// `Forbidden` when `target` holds `*` and the actor does not: a permission to manage
+    /// users is not one to manage those who hold every permission.
+    async fn outranks(&self, actor: &Principal, target: UserId) -> Result<(), AccountError> {
+        if is_granted(&actor.permissions, "*") {
+            return Ok(());
+        }
+        let held = self
+            .ports
+            .roles
+            .permissions_of_user(target)
+            .await
+            .map_err(Failure::from)?;
+        if held.iter().any(|p| p == "*") {
+            return Err(AccountError::Forbidden);
+        }
+        Ok(())
     }
 
     /// The id of the protected `admin` role.
@@ -259,8 +281,16 @@ mod tests {
         audit(outcome).into_iter().map(|e| e.action).collect()
     }
 
-    /// Users that hold `target`, and roles that know the admin role.
+    /// Users that hold `target` (a plain user), and roles that know the admin role.
     fn mocks(target: &User) -> (MockUserRepository, MockRoleRepository) {
+        mocks_holding(target, &["profile:read"])
+    }
+
+    /// As [`mocks`], with `target` holding `permissions`.
+    fn mocks_holding(
+        target: &User,
+        permissions: &'static [&'static str],
+    ) -> (MockUserRepository, MockRoleRepository) {
         let mut users = MockUserRepository::new();
         let found = target.clone();
         users
@@ -271,7 +301,31 @@ mod tests {
             .expect_find_by_name()
             .with(eq(ADMIN_ROLE))
             .returning(|_| Ok(Some(admin_role())));
+        roles
+            .expect_permissions_of_user()
+            .returning(move |_| Ok(permissions.iter().map(|p| (*p).to_owned()).collect()));
         (users, roles)
+    }
+
+    #[tokio::test]
+    async fn only_a_holder_of_star_changes_a_holder_of_star() {
+        let target = user(1);
+        let (mut users, roles) = mocks_holding(&target, &["*"]);
+        users.expect_update().never();
+        let service = service_over(users, roles, MockAuditRepository::new());
+        let moderator = principal(&["users:*"]);
+        let client = ClientInfo::default();
+        let err = service
+            .update_user(
+                &moderator,
+                target.id,
+                status(UserStatus::Suspended),
+                &client,
+            )
+            .await;
+        assert!(matches!(err, Err(AccountError::Forbidden)), "{err:?}");
+        let err = service.delete_user(&moderator, target.id, &client).await;
+        assert!(matches!(err, Err(AccountError::Forbidden)), "{err:?}");
     }
 
     fn status(status: UserStatus) -> AccountChanges {
