@@ -46,6 +46,9 @@ struct Args {
     database_url: String,
 }
 
+/// How long the hash throughput of the machine is measured before register and login.
+const HASH_SPAN: Duration = Duration::from_secs(2);
+
 /// The workspace root, for building `authd` and naming the commit.
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -161,6 +164,12 @@ async fn run_scenario(
 ) -> anyhow::Result<Row> {
     eprintln!("{}: preparing", scenario.name());
     let scripts = scenario.scripts(server.addr()).await?;
+    let hash_throughput = if scenario.hashes() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Some(hash::throughput(cores, HASH_SPAN)?)
+    } else {
+        None
+    };
     let (pid, own) = (server.pid(), std::process::id());
     procfs::reset_peak(pid)?;
     let sampler = Sampler::start(pid);
@@ -193,5 +202,11 @@ async fn run_scenario(
         rss_sampled_kib: sampler.finish()?,
         rss_peak_kib: procfs::memory_kib(pid, "VmHWM")?,
     };
-    Ok(Row::new(scenario, &result, phases.duration, &usage))
+    Ok(Row::new(
+        scenario,
+        &result,
+        phases.duration,
+        &usage,
+        hash_throughput,
+    ))
 }

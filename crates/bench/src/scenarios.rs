@@ -66,6 +66,11 @@ impl Scenario {
         }
     }
 
+    /// Whether each request hashes a password.
+    pub fn hashes(self) -> bool {
+        matches!(self, Self::Register | Self::Login)
+    }
+
     /// The status of a successful answer; any other counts as an error.
     pub fn expect(self) -> StatusCode {
         match self {
