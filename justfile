@@ -34,8 +34,10 @@ migrate *args:
 migration *args:
     cargo run -p migration -- {{ args }}
 
-# Load benchmark; the authd-bench crate arrives with the benchmark work
+# HTTP load benchmark of the release authd (docs/benchmarks.md; `--db postgres`, `--duration S`,
+# `--scenario NAME`); builds authd first so a stale binary is never measured
 bench *args:
+    cargo build --release -p authd
     cargo run --release -p authd-bench -- {{ args }}
 
 # Audit query benchmark on PostgreSQL (docs/benchmarks.md): recreates the database

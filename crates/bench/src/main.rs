@@ -1,0 +1,212 @@
+//! `authd-bench`: starts the release `authd` on a fresh database, drives it over real HTTP
+//! with a closed-loop load generator and writes `target/bench/report.md` and
+//! `report.json` (docs/benchmarks.md, issue 6).
+
+mod db;
+mod hash;
+mod load;
+mod procfs;
+mod report;
+mod scenarios;
+mod server;
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use db::{Backend, Database};
+use procfs::Sampler;
+use report::{Report, Row, Run, Usage};
+use scenarios::Scenario;
+use server::{Launch, Server};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Load benchmark of the release `authd` binary.
+#[derive(Debug, Parser)]
+#[command(name = "authd-bench", about)]
+struct Args {
+    /// The database backend of the run.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    db: Backend,
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    duration: u64,
+    /// Unmeasured seconds of load before each scenario's measurement.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// A scenario to run (repeatable); all of them when omitted.
+    #[arg(long = "scenario", value_enum)]
+    scenarios: Vec<Scenario>,
+    /// PostgreSQL server on which `authd_bench_<uuid>` is created (and dropped after).
+    #[arg(
+        long,
+        env = "TEST_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    database_url: String,
+}
+
+/// How long the hash throughput of the machine is measured before register and login.
+const HASH_SPAN: Duration = Duration::from_secs(2);
+
+/// The workspace root, for building `authd` and naming the commit.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut scenarios: Vec<Scenario> = Vec::new();
+    for scenario in args.scenarios.iter().copied() {
+        if !scenarios.contains(&scenario) {
+            scenarios.push(scenario);
+        }
+    }
+    if scenarios.is_empty() {
+        scenarios = Scenario::ALL.to_vec();
+    }
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let bin_dir = exe.parent().context("this executable has no directory")?;
+    let authd = locate_authd(bin_dir)?;
+    let phases = load::Phases {
+        warmup: Duration::from_secs(args.warmup),
+        duration: Duration::from_secs(args.duration),
+    };
+    let run = Run::here(args.db, phases, &workspace_root());
+    eprintln!("load average before the run: {}", run.machine.load_average);
+
+    eprintln!("timing argon2id (m=19456 KiB, t=2, p=1) on one core…");
+    let hash = hash::time_one()?;
+    let database = Database::create(args.db, &args.database_url).await?;
+    eprintln!("database: {}", database.describe());
+    let measured = measure(run, phases, &scenarios, &authd, database.url(), hash).await;
+    if let Err(err) = database.remove().await {
+        eprintln!("warning: {err:#}");
+    }
+    let report = measured?;
+
+    let out = bin_dir.parent().unwrap_or(bin_dir).join("bench");
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let markdown = report.markdown();
+    std::fs::write(out.join("report.md"), &markdown)?;
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    println!("{markdown}");
+    eprintln!("written: {}/report.{{md,json}}", out.display());
+    Ok(())
+}
+
+/// The `authd` next to this executable, built once with cargo when it is missing.
+fn locate_authd(bin_dir: &Path) -> anyhow::Result<PathBuf> {
+    let authd = bin_dir.join("authd");
+    if !authd.exists() {
+        eprintln!(
+            "{} is missing: running `cargo build --release -p authd`",
+            authd.display()
+        );
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "-p", "authd"])
+            .current_dir(workspace_root())
+            .status()
+            .context("cannot run cargo")?;
+        if !status.success() || !authd.exists() {
+            bail!(
+                "`cargo build --release -p authd` did not produce {}",
+                authd.display()
+            );
+        }
+    }
+    eprintln!("authd binary: {}", authd.display());
+    Ok(authd)
+}
+
+/// Start-up, idle memory and every scenario against one server on `database_url`.
+async fn measure(
+    run: Run,
+    phases: load::Phases,
+    scenarios: &[Scenario],
+    authd: &Path,
+    database_url: &str,
+    hash: Duration,
+) -> anyhow::Result<Report> {
+    let work = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let launch = Launch::new(authd, database_url, work.path())?;
+    // The first start migrates the database; only a start on a migrated one is timed.
+    drop(launch.start().await?);
+    launch.create_admin(scenarios::ADMIN_EMAIL, scenarios::PASSWORD)?;
+    let (server, startup) = launch.start().await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = procfs::memory_kib(server.pid(), "VmRSS")?;
+    eprintln!(
+        "start-up to ready: {:.0} ms; idle RSS {:.1} MiB",
+        startup.as_secs_f64() * 1e3,
+        report::mib(idle_rss)
+    );
+
+    let mut rows = Vec::new();
+    for &scenario in scenarios {
+        rows.push(run_scenario(&server, scenario, phases).await?);
+    }
+    drop(server);
+    Ok(Report::new(run, startup, idle_rss, hash, rows))
+}
+
+/// One scenario against `server`: its users and sessions made first, then the load, with
+/// authd's memory sampled and the CPU of both processes counted.
+async fn run_scenario(
+    server: &Server,
+    scenario: Scenario,
+    phases: load::Phases,
+) -> anyhow::Result<Row> {
+    eprintln!("{}: preparing", scenario.name());
+    let scripts = scenario.scripts(server.addr()).await?;
+    let hash_throughput = if scenario.hashes() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Some(hash::throughput(cores, HASH_SPAN)?)
+    } else {
+        None
+    };
+    let (pid, own) = (server.pid(), std::process::id());
+    procfs::reset_peak(pid)?;
+    let sampler = Sampler::start(pid);
+    let before = (
+        procfs::cpu_time(pid)?,
+        procfs::cpu_time(own)?,
+        procfs::machine_busy()?,
+    );
+    let started = Instant::now();
+    let result = load::run(
+        scenario.name(),
+        server.addr(),
+        scenario.expect(),
+        scripts,
+        phases,
+    )
+    .await?;
+    let wall = started.elapsed().as_secs_f64();
+    let after = (
+        procfs::cpu_time(pid)?,
+        procfs::cpu_time(own)?,
+        procfs::machine_busy()?,
+    );
+    let share = |now: Duration, before: Duration| now.saturating_sub(before).as_secs_f64() / wall;
+    let (authd, bench) = (share(after.0, before.0), share(after.1, before.1));
+    let usage = Usage {
+        authd_cpu: authd,
+        bench_cpu: bench,
+        other_cpu: (share(after.2, before.2) - authd - bench).max(0.0),
+        rss_sampled_kib: sampler.finish()?,
+        rss_peak_kib: procfs::memory_kib(pid, "VmHWM")?,
+    };
+    Ok(Row::new(
+        scenario,
+        &result,
+        phases.duration,
+        &usage,
+        hash_throughput,
+    ))
+}
