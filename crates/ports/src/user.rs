@@ -270,7 +270,8 @@ pub trait UserRepository: Send + Sync {
     /// Storage failures only.
     async fn list(&self, query: UserQuery) -> Result<Vec<User>, StoreError>;
 
-    /// Changes names and/or status and appends `audit`; leaving `active` revokes all the
+    /// Changes names and/or status and appends `audit`, made from the user before and
+    /// after the change; leaving `active` revokes all the
     /// user's sessions and uses up their one-time tokens at `at`, in the same
     /// transaction, which holds the user's row locked.
     ///
@@ -283,7 +284,7 @@ pub trait UserRepository: Send + Sync {
         id: UserId,
         update: UserUpdate,
         at: DateTime<Utc>,
-        audit: AuditWith<User>,
+        audit: AuditWith<(User, User)>,
     ) -> Result<User, StoreError>;
 
     /// Deletes the user and, by cascade, its sessions, roles, OAuth accounts and tokens.

@@ -284,7 +284,7 @@ impl UserRepository for SeaOrmUserRepository {
         id: UserId,
         update: UserUpdate,
         at: DateTime<Utc>,
-        audit: AuditWith<User>,
+        audit: AuditWith<(User, User)>,
     ) -> Result<User, StoreError> {
         let txn = begin_write(&self.db).await?;
         // Locked, so concurrent changes of this user see each other's outcome: a
@@ -293,7 +293,8 @@ impl UserRepository for SeaOrmUserRepository {
         if current.status == UserStatus::Deleted.as_str() {
             return Err(StoreError::Conflict(Constraint::DeletedUser));
         }
-        let leaves_active = current.status == UserStatus::Active.as_str()
+        let before: User = current.clone().try_into()?;
+        let leaves_active = before.status == UserStatus::Active
             && update.status.is_some_and(|s| s != UserStatus::Active);
         if leaves_active && let Some(role_id) = update.keep_an_active_holder_of {
             role_rules::refuse_last_active_holder(&txn, role_id, id).await?;
@@ -317,8 +318,9 @@ impl UserRepository for SeaOrmUserRepository {
         }
         // Read back: on SQLite the `updated_at` trigger runs after RETURNING is computed.
         let updated: User = fetch(&txn, id).await?.try_into()?;
-        commit_with(txn, audit, &updated).await?;
-        Ok(updated)
+        let change = (before, updated);
+        commit_with(txn, audit, &change).await?;
+        Ok(change.1)
     }
 
     async fn delete(&self, id: UserId) -> Result<(), StoreError> {

@@ -141,9 +141,11 @@ async fn patch_changes_names_and_status_and_ends_sessions(app: &TestApp) {
     assert_eq!(body["user"]["first_name"], "Ada", "absent fields are kept");
     assert_eq!(body["user"]["last_name"], Value::Null);
 
-    let suspended = patch(app, &target, &token, json!({"status": "suspended"})).await;
-    let body: Value = suspended.json().await.unwrap();
-    assert_eq!(body["user"]["status"], "suspended");
+    for _ in 0..2 {
+        let suspended = patch(app, &target, &token, json!({"status": "suspended"})).await;
+        let body: Value = suspended.json().await.unwrap();
+        assert_eq!(body["user"]["status"], "suspended");
+    }
     expect_error(
         app.get("/v1/auth/me", &session).await,
         StatusCode::UNAUTHORIZED,
@@ -164,7 +166,11 @@ async fn patch_changes_names_and_status_and_ends_sessions(app: &TestApp) {
     let updates = entries(app, "user.update", &target).await;
     assert_eq!(updates.len(), 3, "{updates:#?}");
     let suspends = entries(app, "user.suspend", &target).await;
-    assert_eq!(suspends.len(), 1);
+    assert_eq!(
+        suspends.len(),
+        1,
+        "suspending again changes nothing, so records nothing"
+    );
     for entry in updates.iter().chain(&suspends) {
         assert_eq!(entry.user_id, Some(admin), "the actor is the operator");
         assert!(entry.success);

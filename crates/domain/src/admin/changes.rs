@@ -97,25 +97,7 @@ impl AdminService {
         errors.into_result().map_err(AccountError::Invalid)?;
         self.outranks(actor, id).await?;
 
-        let event = |action| AuditEvent::new(action).by(actor.user.id).on("user", id);
-        let mut fields = Vec::new();
-        if first_name.is_some() {
-            fields.push("first_name");
-        }
-        if last_name.is_some() {
-            fields.push("last_name");
-        }
-        if changes.status == Some(UserStatus::Active) {
-            fields.push("status");
-        }
-        let mut events = Vec::new();
-        if !fields.is_empty() {
-            events.push(event("user.update").with("fields", fields));
-        }
-        if let Some(status) = changes.status.filter(|s| *s != UserStatus::Active) {
-            events.push(event("user.suspend").with("status", status.as_str()));
-        }
-        if events.is_empty() {
+        if first_name.is_none() && last_name.is_none() && changes.status.is_none() {
             return self
                 .ports
                 .users
@@ -130,7 +112,7 @@ impl AdminService {
             status: changes.status,
             keep_an_active_holder_of: None,
         };
-        self.apply(id, update, events, client).await
+        self.apply(actor, id, update, client).await
     }
 
     /// Soft-deletes the account (`user.delete`): status `deleted`, every session
@@ -150,10 +132,7 @@ impl AdminService {
             status: Some(UserStatus::Deleted),
             ..UserUpdate::default()
         };
-        let event = AuditEvent::new("user.delete")
-            .by(actor.user.id)
-            .on("user", id);
-        match self.apply(id, update, vec![event], client).await {
+        match self.apply(actor, id, update, client).await {
             // Deleted already: nothing changes, nothing is recorded.
             Ok(_) | Err(AccountError::Deleted) => Ok(()),
             Err(other) => Err(other),
@@ -180,18 +159,25 @@ impl AdminService {
             .map_err(account_error)
     }
 
-    /// Writes `update` with `events`; a change out of `active` keeps an active admin.
+    /// Writes `update` by `actor`, audited by what it changed; a change out of `active`
+    /// keeps an active admin.
     async fn apply(
         &self,
+        actor: &Principal,
         id: UserId,
         mut update: UserUpdate,
-        events: Vec<AuditEvent>,
         client: &ClientInfo,
     ) -> Result<User, AccountError> {
         if update.status.is_some_and(|s| s != UserStatus::Active) {
             update.keep_an_active_holder_of = self.admin_role().await?;
         }
-        let audit = self.ports.audit.after(client, move |_: &User| events);
+        let actor = actor.user.id;
+        let audit = self
+            .ports
+            .audit
+            .after(client, move |(before, after): &(User, User)| {
+                change_events(actor, before, after)
+            });
         self.ports
             .users
             .update(id, update, self.ports.clock.now(), audit)
@@ -224,6 +210,36 @@ impl AdminService {
     }
 }
 
+/// The events of a change by `actor`, from the user before and after it (under the row
+/// lock): `user.update` with the names of the changed fields (and `status` for a return
+/// to `active`), `user.suspend` for a move to `suspended` or `inactive`, `user.delete`;
+/// none for a change that changed nothing.
+fn change_events(actor: UserId, before: &User, after: &User) -> Vec<AuditEvent> {
+    let event = |action| AuditEvent::new(action).by(actor).on("user", after.id);
+    let status_changed = before.status != after.status;
+    let mut fields = Vec::new();
+    if before.first_name != after.first_name {
+        fields.push("first_name");
+    }
+    if before.last_name != after.last_name {
+        fields.push("last_name");
+    }
+    if status_changed && after.status == UserStatus::Active {
+        fields.push("status");
+    }
+    let mut events = Vec::new();
+    if !fields.is_empty() {
+        events.push(event("user.update").with("fields", fields));
+    }
+    match after.status {
+        _ if !status_changed => {}
+        UserStatus::Active => {}
+        UserStatus::Deleted => events.push(event("user.delete")),
+        left => events.push(event("user.suspend").with("status", left.as_str())),
+    }
+    events
+}
+
 fn account_error(err: StoreError) -> AccountError {
     match err {
         StoreError::NotFound => AccountError::NotFound,
@@ -237,6 +253,28 @@ fn account_error(err: StoreError) -> AccountError {
 mod tests {
     use super::*;
     use crate::admin::tests::{service_over, user};
+
+    #[test]
+    fn only_what_changed_is_recorded() {
+        let actor = UserId::new();
+        let before = user(1);
+        assert!(
+            change_events(actor, &before, &before).is_empty(),
+            "no change, no entry"
+        );
+        let mut after = before.clone();
+        after.status = UserStatus::Deleted;
+        let events = change_events(actor, &before, &after);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].action, "user.delete");
+        assert_eq!(events[0].actor, Some(actor));
+        let mut suspended = before.clone();
+        suspended.status = UserStatus::Suspended;
+        assert!(
+            change_events(actor, &suspended, &suspended).is_empty(),
+            "suspended again"
+        );
+    }
     use auth_ports::{
         AuditWith, MockAuditRepository, MockRoleRepository, MockUserRepository, Role, Session,
         SessionId,
@@ -277,8 +315,11 @@ mod tests {
     }
 
     /// The actions of the entries `audit` makes.
-    fn actions(audit: AuditWith<User>, outcome: &User) -> Vec<String> {
-        audit(outcome).into_iter().map(|e| e.action).collect()
+    fn actions(audit: AuditWith<(User, User)>, before: &User, after: &User) -> Vec<String> {
+        audit(&(before.clone(), after.clone()))
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
     }
 
     /// Users that hold `target` (a plain user), and roles that know the admin role.
@@ -375,7 +416,9 @@ mod tests {
     async fn suspending_is_guarded_and_audited_as_suspend() {
         let target = user(1);
         let (mut users, roles) = mocks(&target);
-        let updated = target.clone();
+        let before = target.clone();
+        let mut updated = target.clone();
+        updated.status = UserStatus::Suspended;
         users
             .expect_update()
             .times(1)
@@ -384,7 +427,7 @@ mod tests {
                     && update.keep_an_active_holder_of.is_some()
             })
             .returning(move |_, _, _, audit| {
-                assert_eq!(actions(audit, &updated), ["user.suspend"]);
+                assert_eq!(actions(audit, &before, &updated), ["user.suspend"]);
                 Ok(updated.clone())
             });
         service_over(users, roles, MockAuditRepository::new())
@@ -402,7 +445,10 @@ mod tests {
     async fn renaming_and_reactivating_is_one_update_event_without_a_guard() {
         let target = user(1);
         let (mut users, roles) = mocks(&target);
-        let updated = target.clone();
+        let mut before = target.clone();
+        before.status = UserStatus::Inactive;
+        let mut updated = target.clone();
+        updated.first_name = Some("Grace".into());
         users
             .expect_update()
             .times(1)
@@ -411,7 +457,7 @@ mod tests {
                     && update.keep_an_active_holder_of.is_none()
             })
             .returning(move |_, _, _, audit| {
-                let entries = audit(&updated);
+                let entries = audit(&(before.clone(), updated.clone()));
                 assert_eq!(entries.len(), 1);
                 assert_eq!(entries[0].action, "user.update");
                 assert_eq!(

@@ -290,10 +290,16 @@ async fn append_for_unknown_actor_is_not_found(db: &TestDb) {
 
 async fn a_write_and_its_audit_entries_commit_together(db: &TestDb) {
     let user = db.user("a8@example.com").await;
-    let audit: AuditWith<User> = Box::new(|updated| {
+    let audit: AuditWith<(User, User)> = Box::new(|(before, after)| {
+        assert_eq!(
+            before.status,
+            UserStatus::Active,
+            "the user before the change"
+        );
+        assert_eq!(after.status, UserStatus::Suspended, "and after it");
         vec![
-            entry(Some(updated.id), "user.update", now()),
-            entry(Some(updated.id), "user.suspend", now()),
+            entry(Some(after.id), "user.update", now()),
+            entry(Some(after.id), "user.suspend", now()),
         ]
     });
     let update = UserUpdate {
@@ -319,7 +325,7 @@ async fn a_write_and_its_audit_entries_commit_together(db: &TestDb) {
 async fn a_write_whose_audit_entry_fails_changes_nothing(db: &TestDb) {
     let user = db.user("a9@example.com").await;
     // An actor that does not exist breaks the entry's foreign key.
-    let audit: AuditWith<User> =
+    let audit: AuditWith<(User, User)> =
         Box::new(|_| vec![entry(Some(UserId::new()), "user.suspend", now())]);
     let update = UserUpdate {
         status: Some(UserStatus::Suspended),
