@@ -1,13 +1,11 @@
 //! Email verification and password reset over HTTP (SPEC.md section 4.1), with mail
 //! delivered through the `file:` transport and read back from its directory.
 
-use crate::server::{PASSWORD, TestApp, expect_error};
+use crate::server::{Outbox, PASSWORD, TestApp, expect_error, token_in};
 use auth_ports::{AuditQuery, AuditRepository};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::time::Duration;
-use tempfile::TempDir;
 
 auth_testing::on_both_backends!(
     crate::recovery::MailApp;
@@ -24,13 +22,13 @@ auth_testing::on_both_backends!(
 /// reset links live two seconds.
 pub struct MailApp {
     app: TestApp,
-    outbox: TempDir,
+    outbox: Outbox,
 }
 
 impl MailApp {
     pub async fn open(database: auth_testing::TestDatabase) -> Self {
-        let outbox = tempfile::tempdir().unwrap();
-        let transport = format!("file:{}", outbox.path().display());
+        let outbox = Outbox::new();
+        let transport = outbox.transport();
         let vars = [
             ("MAIL_TRANSPORT", transport.as_str()),
             ("RATE_LIMIT_RESET_PER_HOUR", "2"),
@@ -41,37 +39,10 @@ impl MailApp {
         Self { app, outbox }
     }
 
-    fn files(&self) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.outbox.path())
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .filter(|path| path.extension().is_some_and(|e| e == "json"))
-            .collect();
-        files.sort();
-        files
-    }
-
-    /// Waits for the `n`-th message (1-based) of the outbox and returns it.
-    async fn mail(&self, n: usize) -> Value {
-        for _ in 0..100 {
-            if let Some(path) = self.files().get(n - 1) {
-                return serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("mail {n} never arrived; outbox: {:?}", self.files());
-    }
-
-    /// Asserts that the outbox holds `n` messages after deliveries have had time to land.
-    async fn expect_mails(&self, n: usize) {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(self.files().len(), n, "{:?}", self.files());
-    }
-
     /// Registers `email` and returns the token of its verification mail (mail `n`).
     async fn register(&self, email: &str, n: usize) -> String {
         self.app.register(email).await;
-        let mail = self.mail(n).await;
+        let mail = self.outbox.mail(n).await;
         assert_eq!(mail["to"], email);
         assert_eq!(mail["subject"], "Confirm your email address");
         token_in(&mail, "https://auth.example.com/verify-email?token=")
@@ -117,19 +88,6 @@ impl MailApp {
     }
 }
 
-/// The token after `prefix` in a mail's text, also present in its HTML.
-fn token_in(mail: &Value, prefix: &str) -> String {
-    let text = mail["text"].as_str().unwrap();
-    let start = text.find(prefix).unwrap_or_else(|| panic!("{text}")) + prefix.len();
-    let token: String = text[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
-    assert_eq!(token.len(), 43, "256 bits in base64url");
-    assert!(mail["html"].as_str().unwrap().contains(&token));
-    token
-}
-
 async fn registration_mails_a_link_that_verifies_the_email(f: &MailApp) {
     let token = f.register("ada@example.com", 1).await;
     let session = f.app.login("ada@example.com", PASSWORD).await;
@@ -156,7 +114,7 @@ async fn registration_mails_a_link_that_verifies_the_email(f: &MailApp) {
         )
         .await;
     assert_eq!(again.status(), StatusCode::ACCEPTED);
-    f.expect_mails(1).await;
+    f.outbox.expect_mails(1).await;
 }
 
 async fn a_new_verification_link_replaces_the_old_one(f: &MailApp) {
@@ -170,7 +128,7 @@ async fn a_new_verification_link_replaces_the_old_one(f: &MailApp) {
         .send(Method::POST, "/v1/auth/verify-email/request", &bob, None)
         .await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    let mail = f.mail(3).await;
+    let mail = f.outbox.mail(3).await;
     assert_eq!(mail["to"], "bob@example.com");
     let second = token_in(&mail, "verify-email?token=");
 
@@ -199,7 +157,7 @@ async fn a_reset_sets_the_password_ends_sessions_and_clears_the_lock(f: &MailApp
 
     let accepted = f.request_reset("Dave@Example.com").await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    let mail = f.mail(2).await;
+    let mail = f.outbox.mail(2).await;
     assert_eq!(mail["subject"], "Reset your password");
     let reset = token_in(&mail, "https://auth.example.com/reset-password?token=");
 
@@ -234,9 +192,9 @@ async fn bad_tokens_are_invalid_token(f: &MailApp) {
     let verification = f.register("erin@example.com", 1).await;
     f.verify(&verification).await;
     f.request_reset("erin@example.com").await;
-    let reset = token_in(&f.mail(2).await, "reset-password?token=");
+    let reset = token_in(&f.outbox.mail(2).await, "reset-password?token=");
     f.register("frank@example.com", 3).await;
-    let frank = token_in(&f.mail(3).await, "verify-email?token=");
+    let frank = token_in(&f.outbox.mail(3).await, "verify-email?token=");
 
     let new = "a brand new passphrase";
     for (token, why) in [
@@ -298,8 +256,8 @@ async fn unknown_emails_get_the_same_answer_and_no_mail(f: &MailApp) {
     assert_eq!(unknown.status(), known.status());
     let (known, unknown) = (known.bytes().await.unwrap(), unknown.bytes().await.unwrap());
     assert_eq!(known, unknown);
-    f.expect_mails(2).await;
-    assert_eq!(f.mail(2).await["to"], "hank@example.com");
+    f.outbox.expect_mails(2).await;
+    assert_eq!(f.outbox.mail(2).await["to"], "hank@example.com");
     assert_eq!(f.count("password.reset.request").await, 2);
     let malformed = f.request_reset("not-an-email").await;
     expect_error(
@@ -322,5 +280,5 @@ async fn recovery_requests_are_rate_limited(f: &MailApp) {
         assert!(limited.headers().contains_key("retry-after"));
         expect_error(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     }
-    f.expect_mails(3).await;
+    f.outbox.expect_mails(3).await;
 }

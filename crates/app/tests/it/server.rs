@@ -8,6 +8,9 @@ use authd::config::Config;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use tempfile::TempDir;
 use tokio::sync::oneshot;
 
 /// Test defaults: cheap hashing and generous rate limits, so tests are fast and only the
@@ -200,4 +203,59 @@ pub async fn expect_error(response: Response, status: StatusCode, code: &str) ->
 #[allow(clippy::disallowed_methods)]
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
+}
+
+/// The directory of the `file:` mail transport, read back by tests.
+pub struct Outbox(TempDir);
+
+impl Outbox {
+    pub fn new() -> Self {
+        Self(tempfile::tempdir().unwrap())
+    }
+
+    /// The `MAIL_TRANSPORT` value that delivers here.
+    pub fn transport(&self) -> String {
+        format!("file:{}", self.0.path().display())
+    }
+
+    /// The delivered messages, oldest first.
+    pub fn files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.0.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Waits for the `n`-th message (1-based) and returns it.
+    pub async fn mail(&self, n: usize) -> Value {
+        for _ in 0..100 {
+            if let Some(path) = self.files().get(n - 1) {
+                return serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("mail {n} never arrived; outbox: {:?}", self.files());
+    }
+
+    /// Asserts that `n` messages arrived, after deliveries have had time to land.
+    pub async fn expect_mails(&self, n: usize) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(self.files().len(), n, "{:?}", self.files());
+    }
+}
+
+/// The token after `prefix` in a mail's text, also present in its HTML.
+pub fn token_in(mail: &Value, prefix: &str) -> String {
+    let text = mail["text"].as_str().unwrap();
+    let start = text.find(prefix).unwrap_or_else(|| panic!("{text}")) + prefix.len();
+    let token: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    assert_eq!(token.len(), 43, "256 bits in base64url");
+    assert!(mail["html"].as_str().unwrap().contains(&token));
+    token
 }
