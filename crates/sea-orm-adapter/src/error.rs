@@ -61,18 +61,31 @@ fn is_unavailable(err: &DbErr) -> bool {
     match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            match &**e {
-                sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed => true,
-                sqlx::Error::Database(db) => db
-                    .code()
-                    .is_some_and(|code| RETRYABLE_CODES.contains(&code.as_ref())),
-                _ => false,
-            }
+            connection_lost(e)
+                || match &**e {
+                    sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+                    sqlx::Error::Database(db) => db
+                        .code()
+                        .is_some_and(|code| RETRYABLE_CODES.contains(&code.as_ref())),
+                    _ => false,
+                }
         }
+        _ => false,
+    }
+}
+
+/// Whether the connection that returned the error cannot be used again: it broke, or
+/// PostgreSQL ended its session (class 08, connection exception; class 57P, the server
+/// shutting down or the backend terminated).
+pub(crate) fn connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
         _ => false,
     }
 }

@@ -11,6 +11,7 @@ mod keyset;
 mod migrate;
 mod oauth;
 mod one_time_tokens;
+mod read_lane;
 mod roles;
 mod sessions;
 mod store;

@@ -3,6 +3,7 @@
 use crate::audit::commit_with;
 use crate::entities::{Inet, roles, sessions, user_roles, users};
 use crate::error::{DbResultExt, begin_write, corrupt};
+use crate::read_lane::ReadLane;
 use auth_ports::{
     ActiveSession, AuditWith, NewSession, Session, SessionId, SessionRepository, StoreError,
     TokenHash, UserId,
@@ -21,13 +22,13 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct SeaOrmSessionRepository {
     db: DatabaseConnection,
+    /// For the lookup every authenticated request makes.
+    lane: ReadLane,
 }
 
 impl SeaOrmSessionRepository {
-    /// A repository over the pool.
-    #[must_use]
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub(crate) fn new(db: DatabaseConnection, lane: ReadLane) -> Self {
+        Self { db, lane }
     }
 }
 
@@ -124,7 +125,7 @@ impl SessionRepository for SeaOrmSessionRepository {
             .filter(sessions::Column::IsActive.eq(true))
             .filter(sessions::Column::ExpiresAt.gt(now))
             .build(self.db.get_database_backend());
-        let rows = self.db.query_all_raw(statement).await.store()?;
+        let rows = self.lane.query_all(statement).await.store()?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };

@@ -2,6 +2,7 @@
 //! repositories, all sharing one pool.
 
 use crate::error::DbResultExt;
+use crate::read_lane::ReadLane;
 use crate::{
     SeaOrmAuditRepository, SeaOrmOAuthAccountRepository, SeaOrmOneTimeTokenRepository,
     SeaOrmRoleRepository, SeaOrmSessionRepository, SeaOrmUserRepository,
@@ -43,6 +44,7 @@ impl std::fmt::Debug for PoolConfig {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) db: DatabaseConnection,
+    lane: ReadLane,
 }
 
 impl Store {
@@ -78,7 +80,9 @@ impl Store {
                 ));
             }
         }
-        let store = Self { db };
+        // Half the pool at most, so writes and other reads always find connections.
+        let lane = ReadLane::new(db.clone(), (config.max_connections / 2).max(1) as usize);
+        let store = Self { db, lane };
         store.ping().await?;
         Ok(store)
     }
@@ -108,7 +112,7 @@ impl Store {
     /// The session repository.
     #[must_use]
     pub fn sessions(&self) -> SeaOrmSessionRepository {
-        SeaOrmSessionRepository::new(self.db.clone())
+        SeaOrmSessionRepository::new(self.db.clone(), self.lane.clone())
     }
 
     /// The role repository.

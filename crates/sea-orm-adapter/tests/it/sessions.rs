@@ -6,7 +6,7 @@ use auth_ports::{
     AuditQuery, AuditRepository, AuditWith, NewSession, RoleRepository, SessionRepository,
     StoreError, TokenHash, UserId,
 };
-use auth_testing::unaudited;
+use auth_testing::{TestDatabase, unaudited};
 use chrono::Duration;
 use serde_json::json;
 use std::net::IpAddr;
@@ -23,6 +23,7 @@ auth_testing::on_both_backends!(
     revoke_all_ends_every_session_and_audits_the_count,
     delete_expired_removes_only_expired,
     create_for_unknown_user_is_not_found,
+    lookups_beyond_the_kept_connections_use_the_pool,
 );
 
 fn new_session(user_id: UserId, byte: u8, expires_in: Duration) -> NewSession {
@@ -333,4 +334,74 @@ async fn create_for_unknown_user_is_not_found(db: &TestDb) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}
+
+/// The lookup keeps at most half the pool's connections (5 of 10 here): many more
+/// concurrent lookups go through the pool, and writes still find connections.
+async fn lookups_beyond_the_kept_connections_use_the_pool(db: &TestDb) {
+    let user = db.user("s10@example.com").await;
+    let new = new_session(user.id, 10, Duration::hours(1));
+    db.store
+        .sessions()
+        .create(new.clone(), unaudited())
+        .await
+        .unwrap();
+    let lookups = (0..40).map(|_| {
+        let sessions = db.store.sessions();
+        let hash = new.token_hash;
+        async move { sessions.find_active_by_token_hash(&hash, now()).await }
+    });
+    let writes = (11..16).map(|byte| {
+        let sessions = db.store.sessions();
+        let new = new_session(user.id, byte, Duration::hours(1));
+        async move { sessions.create(new, unaudited()).await }
+    });
+    let (found, written) = tokio::join!(
+        futures::future::join_all(lookups),
+        futures::future::join_all(writes)
+    );
+    for found in found {
+        assert_eq!(found.unwrap().unwrap().session.user_id, user.id);
+    }
+    for written in written {
+        written.unwrap();
+    }
+}
+
+/// A kept connection whose server process went away (a restart, a pooler's reap) is
+/// replaced without the request seeing an error.
+#[tokio::test]
+async fn a_broken_kept_connection_is_replaced_on_postgres() {
+    let Some(database) = TestDatabase::postgres().await else {
+        return;
+    };
+    let db = TestDb::open(database).await;
+    let user = db.user("s11@example.com").await;
+    let new = new_session(user.id, 11, Duration::hours(1));
+    let sessions = db.store.sessions();
+    sessions.create(new.clone(), unaudited()).await.unwrap();
+    let lookups = (0..5).map(|_| sessions.find_active_by_token_hash(&new.token_hash, now()));
+    for found in futures::future::join_all(lookups).await {
+        assert!(found.unwrap().is_some());
+    }
+    let raw = db.raw().await;
+    use sea_orm::ConnectionTrait as _;
+    let killed = raw
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS killed \
+             FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "killed")
+        .unwrap();
+    assert!(killed >= 1, "the kept connections were terminated");
+    for _ in 0..10 {
+        let found = sessions
+            .find_active_by_token_hash(&new.token_hash, now())
+            .await;
+        assert!(found.unwrap().is_some());
+    }
 }
