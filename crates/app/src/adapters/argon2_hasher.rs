@@ -50,7 +50,7 @@ impl std::fmt::Debug for Argon2PasswordHasher {
 }
 
 impl Argon2PasswordHasher {
-    /// Builds the hasher and its dummy hash (one full hash, done here, at start-up).
+    /// Builds the hasher and its dummy hash.
     ///
     /// `max_concurrent` bounds the hashes running at once (pass the number of CPUs); each
     /// holds `memory_kib` KiB. A call that waits longer than `queue_timeout` for a slot
@@ -77,16 +77,12 @@ impl Argon2PasswordHasher {
             ));
         }
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret)
-            .map_err(|e| HashError::Failed(format!("the OS RNG failed: {e}")))?;
+        let dummy = dummy_phc(&params)?;
         let engine = Engine {
             argon2,
             params,
             memory: Mutex::new(Vec::new()),
         };
-        let dummy = Phc::new(engine.hash(&secret)?.expose())
-            .map_err(|e| HashError::Failed(format!("cannot make the dummy hash: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner { engine, dummy }),
             permits: Arc::new(Semaphore::new(max_concurrent.min(Semaphore::MAX_PERMITS))),
@@ -123,6 +119,26 @@ impl Argon2PasswordHasher {
             Err(_elapsed) => Err(HashError::Busy),
         }
     }
+}
+
+/// A PHC string with the configured parameters, a random salt and a random output: checking
+/// a password against it costs one full hash, like a real check, and never matches (the
+/// output is 256 random bits, not the hash of anything). Nothing is hashed at start-up, so
+/// no working memory is taken before the first login.
+fn dummy_phc(params: &Params) -> Result<Phc, HashError> {
+    let failed =
+        |e: &dyn std::fmt::Display| HashError::Failed(format!("cannot make the dummy hash: {e}"));
+    let mut salt = [0u8; 16];
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    getrandom::fill(&mut salt).map_err(|e| failed(&e))?;
+    getrandom::fill(&mut output).map_err(|e| failed(&e))?;
+    Ok(Phc {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+        hash: Some(Output::new(&output).map_err(|e| failed(&e))?),
+    })
 }
 
 impl Engine {
