@@ -155,8 +155,7 @@ async fn measure(
     Ok(Report::new(run, startup, idle_rss, hash, rows))
 }
 
-/// One scenario against `server`: its users and sessions made first, then the load, with
-/// authd's memory sampled and the CPU of both processes counted.
+/// One scenario against `server`: its users and sessions made first, then the load.
 async fn run_scenario(
     server: &Server,
     scenario: Scenario,
@@ -170,6 +169,18 @@ async fn run_scenario(
     } else {
         None
     };
+    run_load(server, scenario, scripts, hash_throughput, phases).await
+}
+
+/// The load of `scripts` against `server`, with authd's memory sampled and the CPU of
+/// both processes counted.
+async fn run_load(
+    server: &Server,
+    scenario: Scenario,
+    scripts: Vec<Box<dyn load::Script>>,
+    hash_throughput: Option<f64>,
+    phases: load::Phases,
+) -> anyhow::Result<Row> {
     let (pid, own) = (server.pid(), std::process::id());
     procfs::reset_peak(pid)?;
     let sampler = Sampler::start(pid);
