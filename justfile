@@ -35,7 +35,7 @@ migration *args:
     cargo run -p migration -- {{ args }}
 
 # HTTP load benchmark of the release authd (docs/benchmarks.md; `--db postgres`, `--duration S`,
-# `--scenario NAME`); builds authd first so a stale binary is never measured
+# `--scenario NAME`, `--sweep-users N,N,…`); builds authd first so a stale binary is never measured
 bench *args:
     cargo build --release -p authd
     cargo run --release -p authd-bench -- {{ args }}

@@ -8,14 +8,16 @@ mod load;
 mod procfs;
 mod report;
 mod scenarios;
+mod seed;
 mod server;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use db::{Backend, Database};
 use procfs::Sampler;
-use report::{Report, Row, Run, Usage};
+use report::{Report, Row, Run, SweepRow, Usage};
 use scenarios::Scenario;
+use seed::Population;
 use server::{Launch, Server};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,6 +39,15 @@ struct Args {
     /// A scenario to run (repeatable); all of them when omitted.
     #[arg(long = "scenario", value_enum)]
     scenarios: Vec<Scenario>,
+    /// Instead of the scenarios: `me` with the database grown by bulk inserts to each of
+    /// these total numbers of users, smallest first (e.g. 1000,10000,100000,1000000).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        conflicts_with = "scenarios",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    sweep_users: Vec<u64>,
     /// PostgreSQL server on which `authd_bench_<uuid>` is created (and dropped after).
     #[arg(
         long,
@@ -63,7 +74,10 @@ async fn main() -> anyhow::Result<()> {
             scenarios.push(scenario);
         }
     }
-    if scenarios.is_empty() {
+    let mut sweep = args.sweep_users;
+    sweep.sort_unstable();
+    sweep.dedup();
+    if scenarios.is_empty() && sweep.is_empty() {
         scenarios = Scenario::ALL.to_vec();
     }
     let exe = std::env::current_exe().context("cannot find this executable")?;
@@ -80,7 +94,16 @@ async fn main() -> anyhow::Result<()> {
     let hash = hash::time_one()?;
     let database = Database::create(args.db, &args.database_url).await?;
     eprintln!("database: {}", database.describe());
-    let measured = measure(run, phases, &scenarios, &authd, database.url(), hash).await;
+    let measured = measure(
+        run,
+        phases,
+        &scenarios,
+        &sweep,
+        &authd,
+        database.url(),
+        hash,
+    )
+    .await;
     if let Err(err) = database.remove().await {
         eprintln!("warning: {err:#}");
     }
@@ -124,11 +147,13 @@ fn locate_authd(bin_dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(authd)
 }
 
-/// Start-up, idle memory and every scenario against one server on `database_url`.
+/// Start-up, idle memory, every scenario and the sweep over `sweep` (total numbers of
+/// users, ascending) against one server on `database_url`.
 async fn measure(
     run: Run,
     phases: load::Phases,
     scenarios: &[Scenario],
+    sweep: &[u64],
     authd: &Path,
     database_url: &str,
     hash: Duration,
@@ -151,12 +176,47 @@ async fn measure(
     for &scenario in scenarios {
         rows.push(run_scenario(&server, scenario, phases).await?);
     }
+    let users_sweep = if sweep.is_empty() {
+        Vec::new()
+    } else {
+        run_sweep(&server, database_url, sweep, phases).await?
+    };
     drop(server);
-    Ok(Report::new(run, startup, idle_rss, hash, rows))
+    Ok(Report::new(run, startup, idle_rss, hash, rows, users_sweep))
 }
 
-/// One scenario against `server`: its users and sessions made first, then the load, with
-/// authd's memory sampled and the CPU of both processes counted.
+/// `me` at each total number of users: the database grown to it, then the users of `me`
+/// logged in again, so their token lookups search all the sessions.
+async fn run_sweep(
+    server: &Server,
+    database_url: &str,
+    totals: &[u64],
+    phases: load::Phases,
+) -> anyhow::Result<Vec<SweepRow>> {
+    let mut population = Population::connect(database_url).await?;
+    let emails = scenarios::register_me_users(server.addr()).await?;
+    let mut rows = Vec::new();
+    for &total in totals {
+        eprintln!("me at {total} users: seeding");
+        let started = Instant::now();
+        population.grow_to(total).await?;
+        let seeding = started.elapsed();
+        let scripts = scenarios::me_scripts(server.addr(), &emails).await?;
+        let counts = population.counts().await?;
+        eprintln!(
+            "me at {total} users: seeded in {:.1} s; {} users, {} sessions",
+            seeding.as_secs_f64(),
+            counts.users,
+            counts.sessions
+        );
+        let me = run_load(server, Scenario::Me, scripts, None, phases).await?;
+        rows.push(SweepRow::new(counts, seeding, me));
+    }
+    population.close().await?;
+    Ok(rows)
+}
+
+/// One scenario against `server`: its users and sessions made first, then the load.
 async fn run_scenario(
     server: &Server,
     scenario: Scenario,
@@ -170,6 +230,18 @@ async fn run_scenario(
     } else {
         None
     };
+    run_load(server, scenario, scripts, hash_throughput, phases).await
+}
+
+/// The load of `scripts` against `server`, with authd's memory sampled and the CPU of
+/// both processes counted.
+async fn run_load(
+    server: &Server,
+    scenario: Scenario,
+    scripts: Vec<Box<dyn load::Script>>,
+    hash_throughput: Option<f64>,
+    phases: load::Phases,
+) -> anyhow::Result<Row> {
     let (pid, own) = (server.pid(), std::process::id());
     procfs::reset_peak(pid)?;
     let sampler = Sampler::start(pid);

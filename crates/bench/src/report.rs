@@ -4,6 +4,7 @@
 use crate::db::Backend;
 use crate::load::{Measured, Phases};
 use crate::scenarios::Scenario;
+use crate::seed::Counts;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -28,6 +29,9 @@ pub struct Report {
     pub hash_p99_bound_ms: f64,
     /// One row per scenario, in the order they ran.
     pub scenarios: Vec<Row>,
+    /// `me` at each total number of users of `--sweep-users`, ascending.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub users_sweep: Vec<SweepRow>,
 }
 
 /// What ran where.
@@ -118,6 +122,31 @@ pub struct Row {
     pub fraction_of_bound: Option<f64>,
 }
 
+/// `me` at one total number of users.
+#[derive(Debug, Serialize)]
+pub struct SweepRow {
+    /// Users in the database during the load, the bench's own included.
+    pub users: u64,
+    /// Sessions in the database during the load: one per seeded user, plus the bench's.
+    pub sessions: u64,
+    /// Bulk inserts of the users added since the previous row, and the statistics update.
+    pub seed_s: f64,
+    /// The figures of `me`.
+    pub me: Row,
+}
+
+impl SweepRow {
+    /// The row of `me` measured on a database with `counts` rows, seeded in `seeding`.
+    pub fn new(counts: Counts, seeding: Duration, me: Row) -> Self {
+        Self {
+            users: counts.users,
+            sessions: counts.sessions,
+            seed_s: seeding.as_secs_f64(),
+            me,
+        }
+    }
+}
+
 /// Latency percentiles in milliseconds.
 #[derive(Debug, PartialEq, Serialize)]
 pub struct Latencies {
@@ -201,6 +230,7 @@ impl Report {
         idle_rss_kib: u64,
         hash: Duration,
         mut scenarios: Vec<Row>,
+        users_sweep: Vec<SweepRow>,
     ) -> Self {
         let cores = run.machine.cores as f64;
         let hash_s = hash.as_secs_f64();
@@ -218,21 +248,24 @@ impl Report {
             hash_bound_per_s,
             hash_p99_bound_ms: 3.0 * (16.0 / cores) * hash_s * 1e3,
             scenarios,
+            users_sweep,
         }
     }
 
-    /// The report as markdown: the table, then the figures of the whole run.
+    /// The report as markdown: the tables, then the figures of the whole run.
     pub fn markdown(&self) -> String {
         let run = &self.run;
         let mut md = format!(
             "### authd-bench: {} — {} cores ({}), warm-up {} s, {} s per scenario\n\n",
             run.db, run.machine.cores, run.machine.cpu, run.warmup_s, run.duration_s
         );
-        md.push_str(
-            "| scenario | c | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | peak RSS MiB \
-             | authd CPU | bench CPU | other CPU |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        );
+        if !self.scenarios.is_empty() {
+            md.push_str(
+                "| scenario | c | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | peak RSS MiB \
+                 | authd CPU | bench CPU | other CPU |\n\
+                 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            );
+        }
         for row in &self.scenarios {
             let l = &row.latency_ms;
             let _ = writeln!(
@@ -250,6 +283,35 @@ impl Report {
                 row.authd_cpu_pct,
                 row.bench_cpu_pct,
                 row.other_cpu_pct,
+            );
+        }
+        if !self.users_sweep.is_empty() {
+            md.push_str(
+                "#### me vs. number of users\n\n\
+                 Each seeded user is active with the `user` role and one live session; seeding \
+                 is the bulk inserts of the users added since the row before, then the \
+                 statistics update. The users of `me` log in again before each row.\n\n\
+                 | users | sessions | seeding s | req/s | p50 ms | p90 ms | p99 ms | max ms \
+                 | errors | authd CPU | other CPU |\n\
+                 |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            );
+        }
+        for row in &self.users_sweep {
+            let (me, l) = (&row.me, &row.me.latency_ms);
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.2} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.0} % | {:.0} % |",
+                row.users,
+                row.sessions,
+                row.seed_s,
+                rate(me.per_s),
+                l.p50,
+                l.p90,
+                l.p99,
+                l.max,
+                me.errors,
+                me.authd_cpu_pct,
+                me.other_cpu_pct,
             );
         }
         let _ = write!(
@@ -367,8 +429,8 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn the_markdown_has_a_row_per_scenario_and_the_bound() -> anyhow::Result<()> {
+    /// 950 answers in 10 s of `scenario`, 2 errors.
+    fn row(scenario: Scenario, hash_throughput: Option<f64>) -> anyhow::Result<Row> {
         let measured = Measured {
             ok: 950,
             errors: 2,
@@ -381,13 +443,17 @@ mod tests {
             bench_cpu: 0.02,
             other_cpu: 0.001,
         };
-        let login = Row::new(
-            Scenario::Login,
+        Ok(Row::new(
+            scenario,
             &measured,
             Duration::from_secs(10),
             &usage,
-            Some(100.0),
-        );
+            hash_throughput,
+        ))
+    }
+
+    /// A report of `scenarios` and `users_sweep` on PostgreSQL, with a 20 ms hash.
+    fn report(scenarios: Vec<Row>, users_sweep: Vec<SweepRow>) -> Report {
         let run = Run {
             date: "2026-01-01T00:00:00Z".to_owned(),
             commit: "abc1234".to_owned(),
@@ -400,13 +466,19 @@ mod tests {
             warmup_s: 2,
             duration_s: 10,
         };
-        let report = Report::new(
+        Report::new(
             run,
             Duration::from_millis(123),
             20 * 1024,
             Duration::from_millis(20),
-            vec![login],
-        );
+            scenarios,
+            users_sweep,
+        )
+    }
+
+    #[test]
+    fn the_markdown_has_a_row_per_scenario_and_the_bound() -> anyhow::Result<()> {
+        let report = report(vec![row(Scenario::Login, Some(100.0))?], Vec::new());
         let md = report.markdown();
         assert!(md.contains("### authd-bench: postgres — 2 cores (Test CPU)"));
         assert!(md.contains(
@@ -423,6 +495,37 @@ mod tests {
         assert!(md.contains(
             "- commit abc1234, 2026-01-01T00:00:00Z, load average before the run 0.10 0.20 0.30;"
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_sweep_has_a_row_per_number_of_users_and_no_scenario_table() -> anyhow::Result<()> {
+        let counts = Counts {
+            users: 1000,
+            sessions: 1031,
+        };
+        let sweep = SweepRow::new(
+            counts,
+            Duration::from_millis(1250),
+            row(Scenario::Me, None)?,
+        );
+        let report = report(Vec::new(), vec![sweep]);
+        let md = report.markdown();
+        assert!(!md.contains("| scenario |"));
+        assert!(md.contains("#### me vs. number of users"));
+        assert!(md.contains(
+            "| 1000 | 1031 | 1.25 | 95.0 | 1.50 | 2.00 | 2.00 | 2.00 | 2 | 183 % | 0 % |"
+        ));
+        let json = serde_json::to_value(&report)?;
+        assert_eq!(json["users_sweep"][0]["sessions"], 1031);
+        assert_eq!(json["users_sweep"][0]["me"]["scenario"], "me");
+        Ok(())
+    }
+
+    #[test]
+    fn a_run_without_sweep_has_no_sweep_in_json() -> anyhow::Result<()> {
+        let json = serde_json::to_value(report(vec![row(Scenario::Me, None)?], Vec::new()))?;
+        assert!(json.get("users_sweep").is_none());
         Ok(())
     }
 

@@ -101,15 +101,7 @@ impl Scenario {
                     })
                     .collect()
             }
-            Self::Me => {
-                let emails = emails("me", self.concurrency());
-                fan_out(addr, &emails, register).await?;
-                fan_out(addr, &emails, login)
-                    .await?
-                    .into_iter()
-                    .map(|token| Box::new(Me { token }) as Box<dyn Script>)
-                    .collect()
-            }
+            Self::Me => me_scripts(addr, &register_me_users(addr).await?).await?,
             Self::MeInvalid => workers
                 .map(|_| Box::new(MeInvalid) as Box<dyn Script>)
                 .collect(),
@@ -126,6 +118,25 @@ impl Scenario {
             }
         })
     }
+}
+
+/// Registers the users of `me`, one per worker, and returns their emails.
+pub async fn register_me_users(addr: SocketAddr) -> anyhow::Result<Vec<String>> {
+    let emails = emails("me", Scenario::Me.concurrency());
+    fan_out(addr, &emails, register).await?;
+    Ok(emails)
+}
+
+/// Logs the users of `me` in (again): one script per new session.
+pub async fn me_scripts(
+    addr: SocketAddr,
+    emails: &[String],
+) -> anyhow::Result<Vec<Box<dyn Script>>> {
+    Ok(fan_out(addr, emails, login)
+        .await?
+        .into_iter()
+        .map(|token| Box::new(Me { token }) as Box<dyn Script>)
+        .collect())
 }
 
 /// `count` emails named after `prefix`.
