@@ -134,53 +134,95 @@ where
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
         if let Some(connection) = idle {
-            return Some(Ok(Borrowed::new(self, connection)));
+            return Some(Ok(Borrowed {
+                lane: self,
+                connection: Some(connection),
+                kept: false,
+            }));
         }
         if self.held.fetch_add(1, Ordering::AcqRel) >= self.capacity {
             self.held.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
+        // Counted from here: a failed or cancelled acquire gives the count back on drop.
+        let mut borrowed = Borrowed {
+            lane: self,
+            connection: None,
+            kept: false,
+        };
         match self.pool.acquire().await {
-            Ok(connection) => Some(Ok(Borrowed::new(self, connection))),
-            Err(error) => {
-                self.held.fetch_sub(1, Ordering::AcqRel);
-                Some(Err(error))
+            Ok(connection) => {
+                borrowed.connection = Some(connection);
+                Some(Ok(borrowed))
             }
+            Err(error) => Some(Err(error)),
         }
     }
 }
 
-/// A connection in use. Unless given back after a successful statement (an error, or
-/// the request being cancelled mid-statement, may leave it unusable), dropping it
-/// returns it to the pool, which tests it and closes it if broken.
+/// One of the lane's `held` connections, in use. Unless given back after a successful
+/// statement (an error, or the request being cancelled mid-statement, may leave it
+/// unusable), dropping it returns the connection to the pool, which tests it and closes
+/// it if broken, and frees its place in the lane.
 struct Borrowed<'a, DB: Database> {
     lane: &'a Lane<DB>,
     connection: Option<PoolConnection<DB>>,
+    kept: bool,
 }
 
-impl<'a, DB: Database> Borrowed<'a, DB> {
-    fn new(lane: &'a Lane<DB>, connection: PoolConnection<DB>) -> Self {
-        Self {
-            lane,
-            connection: Some(connection),
-        }
-    }
-
-    fn give_back(&mut self) {
+impl<DB: Database> Borrowed<'_, DB> {
+    /// Back among the idle, still held by the lane.
+    fn give_back(mut self) {
         if let Some(connection) = self.connection.take() {
             self.lane
                 .idle
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(connection);
+            self.kept = true;
         }
     }
 }
 
 impl<DB: Database> Drop for Borrowed<'_, DB> {
     fn drop(&mut self) {
-        if self.connection.take().is_some() {
+        if !self.kept {
             self.lane.held.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::sqlx::sqlite::SqlitePoolOptions;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_connection_is_kept_and_a_cancelled_borrow_frees_its_place() {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let lane = Lane::new(&pool, 1);
+        let statement = Statement::from_string(DbBackend::Sqlite, "SELECT 1");
+
+        // The pool's only connection is taken: the lane waits for it, then gives up.
+        let busy = pool.acquire().await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_millis(50), lane.query_all(&statement));
+        assert!(waited.await.is_err(), "the borrow waited for the pool");
+        assert_eq!(lane.held.load(Ordering::Acquire), 0, "the place is free again");
+
+        drop(busy);
+        let rows = lane.query_all(&statement).await.unwrap().unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(lane.held.load(Ordering::Acquire), 1);
+        assert_eq!(lane.idle.lock().unwrap().len(), 1, "kept, not given back");
+        assert_eq!(pool.num_idle(), 0);
+
+        // Full: the next statement is left to the pool.
+        let _in_use = lane.borrow().await.unwrap().unwrap();
+        assert!(lane.query_all(&statement).await.is_none());
     }
 }
