@@ -129,7 +129,7 @@ pub struct SweepRow {
     pub users: u64,
     /// Sessions in the database during the load: one per seeded user, plus the bench's.
     pub sessions: u64,
-    /// Bulk inserts of the users added since the previous row, and the statistics update.
+    /// Bulk inserts of the users added since the previous row, and on PostgreSQL `VACUUM (ANALYZE)`.
     pub seed_s: f64,
     /// The figures of `me`.
     pub me: Row,
@@ -289,8 +289,8 @@ impl Report {
             md.push_str(
                 "#### me vs. number of users\n\n\
                  Each seeded user is active with the `user` role and one live session; seeding \
-                 is the bulk inserts of the users added since the row before, then the \
-                 statistics update. The users of `me` log in again before each row.\n\n\
+                 is the bulk inserts of the users added since the row before (then, on \
+                 PostgreSQL, `VACUUM (ANALYZE)`). The users of `me` log in again before each row.\n\n\
                  | users | sessions | seeding s | req/s | p50 ms | p90 ms | p99 ms | max ms \
                  | errors | authd CPU | other CPU |\n\
                  |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",

@@ -212,7 +212,11 @@ mod tests {
         let busy = pool.acquire().await.unwrap();
         let waited = tokio::time::timeout(Duration::from_millis(50), lane.query_all(&statement));
         assert!(waited.await.is_err(), "the borrow waited for the pool");
-        assert_eq!(lane.held.load(Ordering::Acquire), 0, "the place is free again");
+        assert_eq!(
+            lane.held.load(Ordering::Acquire),
+            0,
+            "the place is free again"
+        );
 
         drop(busy);
         let rows = lane.query_all(&statement).await.unwrap().unwrap();
