@@ -61,33 +61,50 @@ fn is_unavailable(err: &DbErr) -> bool {
     match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            connection_lost(e)
-                || match &**e {
-                    sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-                    sqlx::Error::Database(db) => db
-                        .code()
-                        .is_some_and(|code| RETRYABLE_CODES.contains(&code.as_ref())),
-                    _ => false,
+            match &**e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(db) => {
+                    session_ended(db.as_ref())
+                        || db
+                            .code()
+                            .is_some_and(|code| RETRYABLE_CODES.contains(&code.as_ref()))
                 }
+                _ => false,
+            }
         }
         _ => false,
     }
 }
 
-/// Whether the connection that returned the error cannot be used again: it broke, or
-/// PostgreSQL ended its session (class 08, connection exception; class 57P, the server
-/// shutting down or the backend terminated).
+/// Whether the connection that returned the error cannot be used again: it broke, its
+/// protocol state is unknown, or the server ended the session.
 pub(crate) fn connection_lost(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        sqlx::Error::Database(db) => session_ended(db.as_ref()),
         _ => false,
     }
+}
+
+/// A PostgreSQL error of severity FATAL or PANIC: the server closes the session after it
+/// (a terminated backend, a shutdown), unlike an ERROR, after which the connection
+/// goes on.
+fn session_ended(error: &dyn sqlx::error::DatabaseError) -> bool {
+    error
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some_and(|pg| {
+            matches!(
+                pg.severity(),
+                sqlx::postgres::PgSeverity::Fatal | sqlx::postgres::PgSeverity::Panic
+            )
+        })
 }
 
 /// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`

@@ -8,12 +8,18 @@
 use crate::error::connection_lost;
 use sea_orm::sqlx::{self, Database, Executor, IntoArguments, Pool, pool::PoolConnection};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, RuntimeErr, Statement,
-    Values,
+    ConnAcquireErr, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, RuntimeErr,
+    Statement, Values,
 };
 use sea_query_sqlx::SqlxValues;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How long a kept connection may serve before it goes back to the pool, like sqlx's
+/// default `max_lifetime`: connections move to a failed-over server, and server-side
+/// memory of a long-lived session is released.
+const MAX_KEPT: Duration = Duration::from_secs(30 * 60);
 
 /// Runs read-only statements on kept connections, or through the pool when all of them
 /// are busy.
@@ -27,18 +33,34 @@ pub(crate) struct ReadLane {
 enum Kept {
     Postgres(Lane<sqlx::Postgres>),
     Sqlite(Lane<sqlx::Sqlite>),
-    /// Another backend (refused by `Store::connect`; tests may build one): no lane.
+    /// Another backend (refused by `Store::connect`): no lane.
     None,
 }
 
+/// What a lane made of a statement.
+enum Outcome {
+    Rows(Vec<QueryResult>),
+    /// Every kept connection is busy, or the lane is closed: use the pool.
+    Busy,
+    /// The kept connection broke (the server restarted, say): try again through the pool,
+    /// which tests the connection it hands out.
+    Lost,
+    Failed(DbErr),
+}
+
 impl ReadLane {
-    /// A lane that keeps at most `capacity` connections of the pool behind `db`.
-    pub(crate) fn new(db: DatabaseConnection, capacity: usize) -> Self {
+    /// A lane that keeps at most `capacity` connections of the pool behind `db`, each no
+    /// longer than `idle_timeout` unused (the pool's own limit).
+    pub(crate) fn new(db: DatabaseConnection, capacity: usize, idle_timeout: Duration) -> Self {
+        let limits = Limits {
+            capacity,
+            idle_timeout,
+        };
         let kept = match db.get_database_backend() {
             DbBackend::Postgres => {
-                Kept::Postgres(Lane::new(db.get_postgres_connection_pool(), capacity))
+                Kept::Postgres(Lane::new(db.get_postgres_connection_pool(), limits))
             }
-            DbBackend::Sqlite => Kept::Sqlite(Lane::new(db.get_sqlite_connection_pool(), capacity)),
+            DbBackend::Sqlite => Kept::Sqlite(Lane::new(db.get_sqlite_connection_pool(), limits)),
             _ => Kept::None,
         };
         Self {
@@ -50,41 +72,84 @@ impl ReadLane {
     /// All rows of a read-only statement.
     ///
     /// # Errors
-    /// The database's error. A kept connection that turns out to be broken (the server
-    /// restarted, say) is dropped and the statement retried once through the pool, which
-    /// tests the connection it hands out.
+    /// The database's error; failing to get a connection is a connection error, as on
+    /// the pool's path.
     pub(crate) async fn query_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let outcome = match &*self.kept {
             Kept::Postgres(lane) => lane.query_all(&statement).await,
             Kept::Sqlite(lane) => lane.query_all(&statement).await,
-            Kept::None => None,
+            Kept::None => Outcome::Busy,
         };
         match outcome {
-            Some(Ok(rows)) => Ok(rows),
-            Some(Err(error)) if !connection_lost(&error) => {
-                Err(DbErr::Query(RuntimeErr::SqlxError(Arc::new(error))))
-            }
-            _ => self.db.query_all_raw(statement).await,
+            Outcome::Rows(rows) => Ok(rows),
+            Outcome::Failed(error) => Err(error),
+            Outcome::Busy | Outcome::Lost => self.db.query_all_raw(statement).await,
         }
     }
+
+    /// Gives every kept connection back to the pool and keeps none from now on, so the
+    /// pool can close (it waits for all of its connections).
+    pub(crate) fn close(&self) {
+        match &*self.kept {
+            Kept::Postgres(lane) => lane.close(),
+            Kept::Sqlite(lane) => lane.close(),
+            Kept::None => {}
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    capacity: usize,
+    idle_timeout: Duration,
 }
 
 /// The kept connections of one backend.
 struct Lane<DB: Database> {
     pool: Pool<DB>,
-    /// Connections not in use right now.
-    idle: Mutex<Vec<PoolConnection<DB>>>,
+    idle: Mutex<Idle<DB>>,
     /// Connections taken from the pool and not given back (idle or in use).
     held: AtomicUsize,
-    capacity: usize,
+    limits: Limits,
+}
+
+/// The kept connections not in use right now.
+struct Idle<DB: Database> {
+    connections: Vec<Idler<DB>>,
+    /// Set by `close`: nothing is kept any more.
+    closed: bool,
+}
+
+struct Idler<DB: Database> {
+    connection: PoolConnection<DB>,
+    /// When the lane took it from the pool.
+    taken: Instant,
+    /// When it was last given back.
+    since: Instant,
 }
 
 impl<DB: Database> std::fmt::Debug for Lane<DB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lane")
             .field("held", &self.held)
-            .field("capacity", &self.capacity)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
+    }
+}
+
+impl<DB: Database> Lane<DB> {
+    fn idle(&self) -> MutexGuard<'_, Idle<DB>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The idle connections go back to the pool, and none is kept any more.
+    fn close(&self) {
+        let connections = {
+            let mut idle = self.idle();
+            idle.closed = true;
+            std::mem::take(&mut idle.connections)
+        };
+        self.held.fetch_sub(connections.len(), Ordering::AcqRel);
     }
 }
 
@@ -95,68 +160,74 @@ where
     SqlxValues: IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
-    fn new(pool: &Pool<DB>, capacity: usize) -> Self {
+    fn new(pool: &Pool<DB>, limits: Limits) -> Self {
         Self {
             pool: pool.clone(),
-            idle: Mutex::new(Vec::with_capacity(capacity)),
+            idle: Mutex::new(Idle {
+                connections: Vec::with_capacity(limits.capacity),
+                closed: false,
+            }),
             held: AtomicUsize::new(0),
-            capacity,
+            limits,
         }
     }
 
-    /// The rows, or `None` when every kept connection is busy and no more may be taken.
-    async fn query_all(
-        &self,
-        statement: &Statement,
-    ) -> Option<Result<Vec<QueryResult>, sqlx::Error>> {
-        let mut borrowed = match self.borrow().await? {
-            Ok(borrowed) => borrowed,
-            Err(error) => return Some(Err(error)),
+    async fn query_all(&self, statement: &Statement) -> Outcome {
+        let mut borrowed = match self.borrow().await {
+            Ok(Some(borrowed)) => borrowed,
+            Ok(None) => return Outcome::Busy,
+            Err(error) => return Outcome::Failed(acquire_error(error)),
         };
         let values = statement.values.clone().unwrap_or(Values(Vec::new()));
         let query = sqlx::query_with(
             sqlx::AssertSqlSafe(statement.sql.as_str()),
             SqlxValues(values),
         );
-        let rows = query.fetch_all(&mut **borrowed.connection.as_mut()?).await;
-        if rows.is_ok() {
-            borrowed.give_back();
+        let Some(connection) = borrowed.connection.as_mut() else {
+            return Outcome::Busy;
+        };
+        match query.fetch_all(&mut **connection).await {
+            Ok(rows) => {
+                borrowed.give_back();
+                Outcome::Rows(rows.into_iter().map(QueryResult::from).collect())
+            }
+            Err(error) if connection_lost(&error) => Outcome::Lost,
+            Err(error) => Outcome::Failed(DbErr::Query(RuntimeErr::SqlxError(Arc::new(error)))),
         }
-        Some(rows.map(|rows| rows.into_iter().map(QueryResult::from).collect()))
     }
 
-    /// An idle kept connection, or a new one from the pool while fewer than `capacity`
-    /// are held; `None` when neither.
-    async fn borrow(&self) -> Option<Result<Borrowed<'_, DB>, sqlx::Error>> {
-        let idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        if let Some(connection) = idle {
-            return Some(Ok(Borrowed {
+    /// A kept connection that is still fresh, or a new one from the pool while fewer
+    /// than `capacity` are held; `None` when neither.
+    async fn borrow(&self) -> Result<Option<Borrowed<'_, DB>>, sqlx::Error> {
+        let now = Instant::now();
+        loop {
+            let Some(idler) = self.idle().connections.pop() else {
+                break;
+            };
+            let borrowed = Borrowed {
                 lane: self,
-                connection: Some(connection),
+                connection: Some(idler.connection),
+                taken: idler.taken,
                 kept: false,
-            }));
+            };
+            if now - idler.since < self.limits.idle_timeout && now - idler.taken < MAX_KEPT {
+                return Ok(Some(borrowed));
+            }
+            // Stale: dropping it returns it to the pool, which closes or renews it.
         }
-        if self.held.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+        if self.held.fetch_add(1, Ordering::AcqRel) >= self.limits.capacity {
             self.held.fetch_sub(1, Ordering::AcqRel);
-            return None;
+            return Ok(None);
         }
         // Counted from here: a failed or cancelled acquire gives the count back on drop.
         let mut borrowed = Borrowed {
             lane: self,
             connection: None,
+            taken: now,
             kept: false,
         };
-        match self.pool.acquire().await {
-            Ok(connection) => {
-                borrowed.connection = Some(connection);
-                Some(Ok(borrowed))
-            }
-            Err(error) => Some(Err(error)),
-        }
+        borrowed.connection = Some(self.pool.acquire().await?);
+        Ok(Some(borrowed))
     }
 }
 
@@ -166,19 +237,25 @@ where
 /// it if broken, and frees its place in the lane.
 struct Borrowed<'a, DB: Database> {
     lane: &'a Lane<DB>,
+    /// `None` while it is being acquired.
     connection: Option<PoolConnection<DB>>,
+    taken: Instant,
     kept: bool,
 }
 
 impl<DB: Database> Borrowed<'_, DB> {
-    /// Back among the idle, still held by the lane.
+    /// Back among the idle, unless the lane was closed meanwhile.
     fn give_back(mut self) {
+        let mut idle = self.lane.idle();
+        if idle.closed {
+            return;
+        }
         if let Some(connection) = self.connection.take() {
-            self.lane
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(connection);
+            idle.connections.push(Idler {
+                connection,
+                taken: self.taken,
+                since: Instant::now(),
+            });
             self.kept = true;
         }
     }
@@ -192,24 +269,57 @@ impl<DB: Database> Drop for Borrowed<'_, DB> {
     }
 }
 
+/// A failure to get a connection, classified as on sea-orm's own path.
+fn acquire_error(error: sqlx::Error) -> DbErr {
+    match error {
+        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        other => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(other))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use sea_orm::sqlx::sqlite::SqlitePoolOptions;
-    use std::time::Duration;
+
+    async fn pool(size: u32) -> Pool<sqlx::Sqlite> {
+        SqlitePoolOptions::new()
+            .max_connections(size)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap()
+    }
+
+    fn lane(pool: &Pool<sqlx::Sqlite>, idle_timeout: Duration) -> Lane<sqlx::Sqlite> {
+        let limits = Limits {
+            capacity: 1,
+            idle_timeout,
+        };
+        Lane::new(pool, limits)
+    }
+
+    fn select_one() -> Statement {
+        Statement::from_string(DbBackend::Sqlite, "SELECT 1")
+    }
+
+    fn rows(outcome: Outcome) -> usize {
+        match outcome {
+            Outcome::Rows(rows) => rows.len(),
+            Outcome::Busy => panic!("busy"),
+            Outcome::Lost => panic!("lost"),
+            Outcome::Failed(error) => panic!("{error}"),
+        }
+    }
 
     #[tokio::test]
     async fn a_connection_is_kept_and_a_cancelled_borrow_frees_its_place() {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        let lane = Lane::new(&pool, 1);
-        let statement = Statement::from_string(DbBackend::Sqlite, "SELECT 1");
+        let pool = pool(1).await;
+        let lane = lane(&pool, Duration::from_secs(60));
 
         // The pool's only connection is taken: the lane waits for it, then gives up.
         let busy = pool.acquire().await.unwrap();
+        let statement = select_one();
         let waited = tokio::time::timeout(Duration::from_millis(50), lane.query_all(&statement));
         assert!(waited.await.is_err(), "the borrow waited for the pool");
         assert_eq!(
@@ -219,14 +329,45 @@ mod tests {
         );
 
         drop(busy);
-        let rows = lane.query_all(&statement).await.unwrap().unwrap();
-        assert_eq!(rows.len(), 1);
+        assert_eq!(rows(lane.query_all(&select_one()).await), 1);
         assert_eq!(lane.held.load(Ordering::Acquire), 1);
-        assert_eq!(lane.idle.lock().unwrap().len(), 1, "kept, not given back");
+        assert_eq!(lane.idle().connections.len(), 1, "kept, not given back");
         assert_eq!(pool.num_idle(), 0);
 
         // Full: the next statement is left to the pool.
         let _in_use = lane.borrow().await.unwrap().unwrap();
-        assert!(lane.query_all(&statement).await.is_none());
+        assert!(matches!(lane.query_all(&select_one()).await, Outcome::Busy));
+    }
+
+    #[tokio::test]
+    async fn a_failed_statement_gives_its_connection_back_to_the_pool() {
+        let pool = pool(2).await;
+        let lane = lane(&pool, Duration::from_secs(60));
+        let wrong = Statement::from_string(DbBackend::Sqlite, "SELECT nothing FROM nowhere");
+        assert!(matches!(lane.query_all(&wrong).await, Outcome::Failed(_)));
+        assert_eq!(lane.held.load(Ordering::Acquire), 0);
+        assert!(lane.idle().connections.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_connection_idle_too_long_is_renewed_and_close_keeps_none() {
+        let pool = pool(2).await;
+        let lane = lane(&pool, Duration::ZERO);
+        assert_eq!(rows(lane.query_all(&select_one()).await), 1);
+        assert_eq!(rows(lane.query_all(&select_one()).await), 1);
+        assert_eq!(
+            lane.held.load(Ordering::Acquire),
+            1,
+            "the stale one went back"
+        );
+
+        lane.close();
+        assert_eq!(lane.held.load(Ordering::Acquire), 0);
+        assert_eq!(rows(lane.query_all(&select_one()).await), 1);
+        assert!(
+            lane.idle().connections.is_empty(),
+            "nothing kept after close"
+        );
+        assert_eq!(lane.held.load(Ordering::Acquire), 0);
     }
 }

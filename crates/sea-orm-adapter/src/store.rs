@@ -80,8 +80,13 @@ impl Store {
                 ));
             }
         }
-        // Half the pool at most, so writes and other reads always find connections.
-        let lane = ReadLane::new(db.clone(), (config.max_connections / 2).max(1) as usize);
+        // Half the pool at most (none of a pool of one), so writes and other reads
+        // always find connections.
+        let lane = ReadLane::new(
+            db.clone(),
+            (config.max_connections / 2) as usize,
+            config.idle_timeout,
+        );
         let store = Self { db, lane };
         store.ping().await?;
         Ok(store)
@@ -100,6 +105,7 @@ impl Store {
     /// # Errors
     /// When the pool cannot be closed cleanly.
     pub async fn close(self) -> Result<(), StoreError> {
+        self.lane.close();
         self.db.close().await.store()
     }
 

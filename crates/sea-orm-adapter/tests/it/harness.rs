@@ -15,11 +15,16 @@ pub struct TestDb {
 }
 
 impl TestDb {
-    /// Connects to the fresh database and migrates it.
+    /// Connects to the fresh database with a pool of 10 and migrates it.
     pub async fn open(database: TestDatabase) -> Self {
+        Self::open_with(database, 10).await
+    }
+
+    /// Connects to the fresh database with a pool of `max_connections` and migrates it.
+    pub async fn open_with(database: TestDatabase, max_connections: u32) -> Self {
         let store = Store::connect(&PoolConfig {
             url: database.url().to_owned(),
-            max_connections: 10,
+            max_connections,
             min_connections: 1,
             idle_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),

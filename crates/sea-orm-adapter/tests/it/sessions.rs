@@ -389,7 +389,7 @@ async fn a_broken_kept_connection_is_replaced_on_postgres() {
     let killed = raw
         .query_one_raw(sea_orm::Statement::from_string(
             sea_orm::DbBackend::Postgres,
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) AS killed \
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) AS killed \
              FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
         ))
         .await
@@ -403,5 +403,30 @@ async fn a_broken_kept_connection_is_replaced_on_postgres() {
             .find_active_by_token_hash(&new.token_hash, now())
             .await;
         assert!(found.unwrap().is_some());
+    }
+}
+
+/// With a pool of one connection nothing is kept for lookups: writes still get it.
+async fn a_pool_of_one_keeps_nothing_for_lookups(database: TestDatabase) {
+    let db = TestDb::open_with(database, 1).await;
+    let user = db.user("s12@example.com").await;
+    let sessions = db.store.sessions();
+    for byte in 20..23 {
+        let new = new_session(user.id, byte, Duration::hours(1));
+        sessions.create(new.clone(), unaudited()).await.unwrap();
+        let found = sessions.find_active_by_token_hash(&new.token_hash, now());
+        assert!(found.await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_pool_of_one_keeps_nothing_for_lookups_on_sqlite() {
+    a_pool_of_one_keeps_nothing_for_lookups(TestDatabase::sqlite()).await;
+}
+
+#[tokio::test]
+async fn a_pool_of_one_keeps_nothing_for_lookups_on_postgres() {
+    if let Some(database) = TestDatabase::postgres().await {
+        a_pool_of_one_keeps_nothing_for_lookups(database).await;
     }
 }
