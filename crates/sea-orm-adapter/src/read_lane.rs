@@ -40,7 +40,7 @@ enum Kept {
 /// What a lane made of a statement.
 enum Outcome {
     Rows(Vec<QueryResult>),
-    /// Every kept connection is busy, or the lane is closed: use the pool.
+    /// Every kept connection is busy: use the pool.
     Busy,
     /// The kept connection broke (the server restarted, say): try again through the pool,
     /// which tests the connection it hands out.
@@ -199,21 +199,25 @@ where
     /// A kept connection that is still fresh, or a new one from the pool while fewer
     /// than `capacity` are held; `None` when neither.
     async fn borrow(&self) -> Result<Option<Borrowed<'_, DB>>, sqlx::Error> {
-        let now = Instant::now();
-        loop {
-            let Some(idler) = self.idle().connections.pop() else {
-                break;
-            };
-            let borrowed = Borrowed {
-                lane: self,
-                connection: Some(idler.connection),
-                taken: idler.taken,
-                kept: false,
-            };
-            if now - idler.since < self.limits.idle_timeout && now - idler.taken < MAX_KEPT {
-                return Ok(Some(borrowed));
-            }
-            // Stale: dropping it returns it to the pool, which closes or renews it.
+        let (stale, fresh) = {
+            let mut idle = self.idle();
+            // Checked on every borrow, so that connections at the bottom of the stack,
+            // unused under light load, are returned too.
+            let now = Instant::now();
+            let stale: Vec<_> = idle
+                .connections
+                .extract_if(.., |idler| {
+                    now - idler.since >= self.limits.idle_timeout || now - idler.taken >= MAX_KEPT
+                })
+                .collect();
+            (stale, idle.connections.pop())
+        };
+        // Dropped, the stale go back to the pool, which closes or renews them.
+        for idler in stale {
+            drop(self.borrowed(idler.connection, idler.taken));
+        }
+        if let Some(idler) = fresh {
+            return Ok(Some(self.borrowed(idler.connection, idler.taken)));
         }
         if self.held.fetch_add(1, Ordering::AcqRel) >= self.limits.capacity {
             self.held.fetch_sub(1, Ordering::AcqRel);
@@ -223,11 +227,20 @@ where
         let mut borrowed = Borrowed {
             lane: self,
             connection: None,
-            taken: now,
+            taken: Instant::now(),
             kept: false,
         };
         borrowed.connection = Some(self.pool.acquire().await?);
         Ok(Some(borrowed))
+    }
+
+    fn borrowed(&self, connection: PoolConnection<DB>, taken: Instant) -> Borrowed<'_, DB> {
+        Borrowed {
+            lane: self,
+            connection: Some(connection),
+            taken,
+            kept: false,
+        }
     }
 }
 
@@ -293,7 +306,7 @@ mod tests {
 
     fn lane(pool: &Pool<sqlx::Sqlite>, idle_timeout: Duration) -> Lane<sqlx::Sqlite> {
         let limits = Limits {
-            capacity: 1,
+            capacity: pool.options().get_max_connections() as usize / 2,
             idle_timeout,
         };
         Lane::new(pool, limits)
@@ -314,10 +327,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_is_kept_and_a_cancelled_borrow_frees_its_place() {
-        let pool = pool(1).await;
+        let pool = pool(2).await;
         let lane = lane(&pool, Duration::from_secs(60));
+        let _other = pool.acquire().await.unwrap();
 
-        // The pool's only connection is taken: the lane waits for it, then gives up.
+        // The pool's only free connection is taken: the lane waits for it, then gives up.
         let busy = pool.acquire().await.unwrap();
         let statement = select_one();
         let waited = tokio::time::timeout(Duration::from_millis(50), lane.query_all(&statement));
@@ -346,6 +360,22 @@ mod tests {
         let wrong = Statement::from_string(DbBackend::Sqlite, "SELECT nothing FROM nowhere");
         assert!(matches!(lane.query_all(&wrong).await, Outcome::Failed(_)));
         assert_eq!(lane.held.load(Ordering::Acquire), 0);
+        assert!(lane.idle().connections.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_connection_left_unused_below_a_busy_one_goes_back_to_the_pool() {
+        let pool = pool(4).await;
+        let lane = lane(&pool, Duration::from_millis(100));
+        let (first, second) = (lane.borrow().await.unwrap(), lane.borrow().await.unwrap());
+        first.unwrap().give_back();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        second.unwrap().give_back();
+        assert_eq!(lane.held.load(Ordering::Acquire), 2);
+
+        // The fresh one is used; the stale one below it is returned on the way.
+        let _in_use = lane.borrow().await.unwrap().unwrap();
+        assert_eq!(lane.held.load(Ordering::Acquire), 1);
         assert!(lane.idle().connections.is_empty());
     }
 
