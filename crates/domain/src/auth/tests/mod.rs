@@ -668,22 +668,19 @@ async fn a_saturated_hasher_is_unavailable() {
 
 // ---- authenticate ----
 
-fn authenticating(m: &mut Mocks) {
+/// Expects exactly one lookup of the presented token, which finds `found`.
+fn authenticating(m: &mut Mocks, found: Option<ActiveSession>) {
     m.tokens.expect_hash().returning(|_| TokenHash([7; 32]));
-}
-
-#[tokio::test]
-async fn an_unknown_token_is_unauthorized() {
-    let mut m = Mocks::default();
-    authenticating(&mut m);
     m.sessions
         .expect_find_active_by_token_hash()
-        .returning(|_, _| Ok(None));
-    let err = m
-        .service(POLICY)
+        .times(1)
+        .returning(move |_, _| Ok(found.clone()));
+}
+
+async fn authenticate(m: Mocks) -> Result<Principal, AuthenticateError> {
+    m.service(POLICY)
         .authenticate(&BearerToken::new("x".into()))
-        .await;
-    assert!(matches!(err, Err(AuthenticateError::Unauthorized)));
+        .await
 }
 
 /// What the store returns for a live session of `user`.
@@ -697,20 +694,22 @@ fn active(session: Session, user: User) -> ActiveSession {
 }
 
 #[tokio::test]
+async fn an_unknown_token_is_unauthorized() {
+    let mut m = Mocks::default();
+    authenticating(&mut m, None);
+    let err = authenticate(m).await;
+    assert!(matches!(err, Err(AuthenticateError::Unauthorized)));
+}
+
+#[tokio::test]
 async fn an_idle_session_is_unauthorized() {
     let u = user();
     let mut s = session(&u);
     s.last_accessed_at = t0() - chrono::Duration::seconds(1_801);
     let mut m = Mocks::default();
-    authenticating(&mut m);
-    m.sessions
-        .expect_find_active_by_token_hash()
-        .returning(move |_, _| Ok(Some(active(s.clone(), u.clone()))));
+    authenticating(&mut m, Some(active(s, u)));
     m.sessions.expect_touch().never();
-    let err = m
-        .service(POLICY)
-        .authenticate(&BearerToken::new("x".into()))
-        .await;
+    let err = authenticate(m).await;
     assert!(matches!(err, Err(AuthenticateError::Unauthorized)));
 }
 
@@ -720,15 +719,9 @@ async fn a_session_of_an_inactive_user_is_unauthorized() {
     u.status = UserStatus::Deleted;
     let s = session(&u);
     let mut m = Mocks::default();
-    authenticating(&mut m);
-    m.sessions
-        .expect_find_active_by_token_hash()
-        .returning(move |_, _| Ok(Some(active(s.clone(), u.clone()))));
+    authenticating(&mut m, Some(active(s, u)));
     m.sessions.expect_touch().never();
-    let err = m
-        .service(POLICY)
-        .authenticate(&BearerToken::new("x".into()))
-        .await;
+    let err = authenticate(m).await;
     assert!(matches!(err, Err(AuthenticateError::Unauthorized)));
 }
 
@@ -737,19 +730,11 @@ async fn a_live_session_yields_the_principal_from_one_read() {
     let u = user();
     let s = session(&u);
     let mut m = Mocks::default();
-    authenticating(&mut m);
-    m.sessions
-        .expect_find_active_by_token_hash()
-        .times(1)
-        .returning(move |_, _| Ok(Some(active(s.clone(), u.clone()))));
+    authenticating(&mut m, Some(active(s, u)));
     // Accessed just now: no write.
     m.sessions.expect_touch().never();
     m.users.expect_find_by_id().never();
-    let principal = m
-        .service(POLICY)
-        .authenticate(&BearerToken::new("x".into()))
-        .await
-        .unwrap();
+    let principal = authenticate(m).await.unwrap();
     assert_eq!(principal.roles, ["moderator", "user"]);
     assert_eq!(principal.permissions, ["audit:read", "users:read"]);
 }
@@ -761,19 +746,13 @@ async fn a_session_last_seen_a_touch_interval_ago_counts_as_activity() {
     s.last_accessed_at = t0() - chrono::Duration::seconds(60);
     let sid = s.id;
     let mut m = Mocks::default();
-    authenticating(&mut m);
-    m.sessions
-        .expect_find_active_by_token_hash()
-        .returning(move |_, _| Ok(Some(active(s.clone(), u.clone()))));
+    authenticating(&mut m, Some(active(s, u)));
     m.sessions
         .expect_touch()
         .times(1)
         .with(eq(sid), eq(t0()), eq(Duration::from_secs(60)))
         .returning(|_, _, _| Ok(true));
-    m.service(POLICY)
-        .authenticate(&BearerToken::new("x".into()))
-        .await
-        .unwrap();
+    authenticate(m).await.unwrap();
 }
 
 #[test]
