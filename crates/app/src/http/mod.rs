@@ -40,15 +40,27 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// short enough that a stuck dependency cannot pile up connections.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What every handler can reach.
+/// What every handler can reach. One `Arc`, because axum clones the state for every
+/// extractor and middleware of every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+/// The contents of [`AppState`].
+pub struct AppStateInner {
     store: Store,
     auth: AuthService,
     admin: AdminService,
     rbac: RbacService,
     metrics: Metrics,
-    trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -61,14 +73,14 @@ impl AppState {
         rbac: RbacService,
         trusted_proxies: Vec<ipnet::IpNet>,
     ) -> Self {
-        Self {
+        Self(Arc::new(AppStateInner {
             store,
             auth,
             admin,
             rbac,
             metrics: Metrics::default(),
-            trusted_proxies: Arc::new(trusted_proxies),
-        }
+            trusted_proxies,
+        }))
     }
 
     /// The authentication service.
