@@ -3,8 +3,8 @@
 use crate::audit::entry;
 use crate::harness::{TestDb, now};
 use auth_ports::{
-    AuditQuery, AuditRepository, AuditWith, NewSession, RoleRepository, SessionRepository,
-    StoreError, TokenHash, UserId,
+    AuditQuery, AuditRepository, AuditWith, LockoutPolicy, NewSession, RoleRepository,
+    SessionRepository, StoreError, TokenHash, UserId, UserRepository,
 };
 use auth_testing::{TestDatabase, unaudited};
 use chrono::Duration;
@@ -15,6 +15,7 @@ use std::time::Duration as StdDuration;
 auth_testing::on_both_backends!(
     crate::harness::TestDb;
     create_stores_every_field,
+    found_with_every_column_of_session_and_user,
     found_with_the_users_roles_and_permissions_in_one_read,
     found_by_token_hash_only_while_active_and_unexpired,
     list_shows_only_live_sessions_newest_first,
@@ -69,6 +70,56 @@ async fn create_stores_every_field(db: &TestDb) {
         assert_eq!(found.session, session);
         assert_eq!(found.user, user);
     }
+}
+
+/// The lookup reads columns by position: every nullable time set to a different value
+/// shows that none is read from its neighbour's place.
+async fn found_with_every_column_of_session_and_user(db: &TestDb) {
+    let users = db.store.users();
+    let user = db.user("s10@example.com").await;
+    let start = now();
+    let at = |hours| start - Duration::hours(hours);
+    users.record_login(user.id, at(4)).await.unwrap();
+    users.mark_email_verified(user.id, at(3)).await.unwrap();
+    let policy = LockoutPolicy {
+        threshold: 1,
+        duration: StdDuration::from_secs(60),
+    };
+    users
+        .record_failed_login(user.id, policy, at(2), unaudited())
+        .await
+        .unwrap();
+    let sessions = db.store.sessions();
+    let session = sessions
+        .create(new_session(user.id, 1, Duration::hours(12)), unaudited())
+        .await
+        .unwrap();
+    assert!(
+        sessions
+            .touch(session.id, at(-1), StdDuration::ZERO)
+            .await
+            .unwrap()
+    );
+
+    let found = sessions
+        .find_active_by_token_hash(&session.token_hash, now())
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = users.find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(found.user, stored);
+    let times = [
+        stored.last_login_at,
+        stored.email_verified_at,
+        stored.last_failed_login_at,
+        stored.locked_until,
+    ];
+    assert!(times.iter().all(Option::is_some), "{times:?}");
+    let expected = auth_ports::Session {
+        last_accessed_at: at(-1),
+        ..session
+    };
+    assert_eq!(found.session, expected);
 }
 
 async fn found_with_the_users_roles_and_permissions_in_one_read(db: &TestDb) {
