@@ -159,7 +159,13 @@ async fn reject_declared_oversize(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
-        return ApiError::PayloadTooLarge.into_response();
+        // The body is never read, so the connection cannot carry another request: say
+        // so, or a client may reuse it and see its next request fail.
+        let mut response = ApiError::PayloadTooLarge.into_response();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
     }
     next.run(request).await
 }

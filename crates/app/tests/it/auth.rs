@@ -620,6 +620,8 @@ async fn a_lying_content_length_is_refused_at_once(app: &TestApp) {
     let text = String::from_utf8_lossy(&response[..read.unwrap().unwrap()]).into_owned();
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     assert!(text.contains("payload_too_large"), "{text}");
+    // The unread body leaves the connection unusable: clients are told not to reuse it.
+    assert!(text.contains("connection: close"), "{text}");
 }
 
 /// Logins must have a verified email.
