@@ -336,11 +336,12 @@ pub trait UserRepository: Send + Sync {
 
     /// Records a successful login at `at`: clears the failure count and sets
     /// `last_login_at`, unless a lock is in force at `at` (then nothing changes and the
-    /// result is `false`).
+    /// result is `None`). Returns the user as written, in the same round trip.
     ///
     /// # Errors
     /// `NotFound` if there is no such user.
-    async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    async fn record_login(&self, id: UserId, at: DateTime<Utc>)
+    -> Result<Option<User>, StoreError>;
 
     /// Lifts any lock, clears the failure count and appends `audit`, in one transaction.
     ///

@@ -415,23 +415,30 @@ impl UserRepository for SeaOrmUserRepository {
         Ok(outcome)
     }
 
-    async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let result = users::Entity::update_many()
+    async fn record_login(
+        &self,
+        id: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let updated = users::Entity::update_many()
             .col_expr(users::Column::FailedLoginAttempts, Expr::val(0))
             .col_expr(
                 users::Column::LockedUntil,
                 Expr::val(Option::<DateTime<Utc>>::None),
             )
             .col_expr(users::Column::LastLoginAt, Expr::val(at))
+            // Set here because RETURNING does not show what SQLite's AFTER UPDATE
+            // trigger writes; PostgreSQL's BEFORE trigger sets it either way.
+            .col_expr(users::Column::UpdatedAt, Expr::val(at))
             .filter(users::Column::Id.eq(id.0))
             .filter(not_locked_at(at))
-            .exec(&self.db)
+            .exec_with_returning(&self.db)
             .await
             .store()?;
-        if result.rows_affected > 0 {
-            return Ok(true);
+        match updated.into_iter().next() {
+            Some(user) => Ok(Some(user.try_into()?)),
+            None => fetch(&self.db, id).await.map(|_| None),
         }
-        fetch(&self.db, id).await.map(|_| false)
     }
 
     async fn unlock(&self, id: UserId, audit: AuditWith<()>) -> Result<(), StoreError> {

@@ -503,13 +503,13 @@ impl AuthService {
         }
 
         let now = self.ports.clock.now();
-        if !self
+        let Some(mut logged_in) = self
             .ports
             .users
             .record_login(user.id, now)
             .await
             .map_err(Failure::from)?
-        {
+        else {
             // A concurrent failure locked the account after our check.
             let until = self
                 .ports
@@ -523,7 +523,7 @@ impl AuthService {
                 .record(login(Some(&user)).failed("account_locked"), client)
                 .await?;
             return Err(LoginError::AccountLocked { until });
-        }
+        };
         if needs_rehash && let Some(verified) = user.password_hash.clone() {
             let hash = self
                 .ports
@@ -532,11 +532,22 @@ impl AuthService {
                 .await
                 .map_err(Failure::from)?;
             // Only over the hash just verified: a password change that landed since wins.
-            self.ports
+            let rehashed = self
+                .ports
                 .users
                 .rehash_password(user.id, verified, hash)
                 .await
                 .map_err(Failure::from)?;
+            if rehashed {
+                // The answer shows the row as it is now (`updated_at` moved again).
+                logged_in = self
+                    .ports
+                    .users
+                    .find_by_id(user.id)
+                    .await
+                    .map_err(Failure::from)?
+                    .unwrap_or(logged_in);
+            }
         }
 
         let (token, token_hash) = self.ports.tokens.generate();
@@ -559,17 +570,10 @@ impl AuthService {
             .create(new_session, audit)
             .await
             .map_err(Failure::from)?;
-        let user = self
-            .ports
-            .users
-            .find_by_id(user.id)
-            .await
-            .map_err(Failure::from)?
-            .unwrap_or(user);
         Ok(LoginSuccess {
             token,
             session,
-            user,
+            user: logged_in,
         })
     }
 

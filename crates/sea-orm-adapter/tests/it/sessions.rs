@@ -79,7 +79,7 @@ async fn found_with_every_column_of_session_and_user(db: &TestDb) {
     let user = db.user("s10@example.com").await;
     let start = now();
     let at = |hours| start - Duration::hours(hours);
-    users.record_login(user.id, at(4)).await.unwrap();
+    users.record_login(user.id, at(4)).await.unwrap().unwrap();
     users.mark_email_verified(user.id, at(3)).await.unwrap();
     let policy = LockoutPolicy {
         threshold: 1,

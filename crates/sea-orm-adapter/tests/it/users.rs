@@ -533,8 +533,10 @@ async fn record_login_resets_the_count_unless_locked(db: &TestDb) {
         .record_failed_login(user.id, POLICY, at, unaudited())
         .await
         .unwrap();
-    assert!(users.record_login(user.id, at).await.unwrap());
+    let recorded = users.record_login(user.id, at).await.unwrap().unwrap();
     let stored = users.find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(recorded, stored, "the user as written, updated_at included");
+    assert!(stored.updated_at > user.updated_at);
     assert_eq!(stored.failed_login_attempts, 0);
     assert_eq!(stored.last_login_at, Some(at));
 
@@ -547,12 +549,13 @@ async fn record_login_resets_the_count_unless_locked(db: &TestDb) {
         .record_failed_login(user.id, once, at, unaudited())
         .await
         .unwrap();
-    assert!(
-        !users.record_login(user.id, at).await.unwrap(),
+    assert_eq!(
+        users.record_login(user.id, at).await.unwrap(),
+        None,
         "no login while locked"
     );
     let after = at + chrono::Duration::from_std(POLICY.duration).unwrap() + Duration::seconds(1);
-    assert!(users.record_login(user.id, after).await.unwrap());
+    assert!(users.record_login(user.id, after).await.unwrap().is_some());
 }
 
 async fn lock_unlock_and_verify_email(db: &TestDb) {

@@ -535,11 +535,14 @@ async fn login_success_opens_a_session_for_the_ttl() {
             needs_rehash: false,
         })
     });
+    let mut recorded = u.clone();
+    recorded.last_login_at = Some(t0());
+    let written = recorded.clone();
     m.users
         .expect_record_login()
         .times(1)
         .with(eq(id), eq(t0()))
-        .returning(|_, _| Ok(true));
+        .returning(move |_, _| Ok(Some(written.clone())));
     m.users.expect_change_password().never();
     m.tokens
         .expect_generate()
@@ -554,16 +557,15 @@ async fn login_success_opens_a_session_for_the_ttl() {
                 && new.token_hash == TokenHash([1; 32])
         })
         .returning(move |_, audit| trail.write(audit, session(&session_user)));
-    m.users
-        .expect_find_by_id()
-        .returning(move |_| Ok(Some(u.clone())));
+    // The user as `record_login` wrote it: no second read.
+    m.users.expect_find_by_id().never();
     let ok = m
         .service(POLICY)
         .login("ADA@example.com", &password("the right one!"), &client())
         .await
         .unwrap();
     assert_eq!(ok.token.expose(), "tok");
-    assert_eq!(ok.user.id, id);
+    assert_eq!(ok.user, recorded);
 }
 
 #[tokio::test]
@@ -581,7 +583,10 @@ async fn login_rehashes_an_outdated_hash() {
         .expect_hash()
         .times(1)
         .returning(|_| Ok(PasswordHash::new("new".into())));
-    m.users.expect_record_login().returning(|_, _| Ok(true));
+    let recorded = u.clone();
+    m.users
+        .expect_record_login()
+        .returning(move |_, _| Ok(Some(recorded.clone())));
     m.users
         .expect_rehash_password()
         .times(1)
@@ -596,15 +601,20 @@ async fn login_rehashes_an_outdated_hash() {
     m.sessions
         .expect_create()
         .returning(move |_, audit| trail.write(audit, s.clone()));
+    // The rehash moved `updated_at` again: the answer shows the row as it is now.
+    let mut rehashed = u.clone();
+    rehashed.password_hash = Some(PasswordHash::new("new".into()));
+    let reread = rehashed.clone();
     m.users
         .expect_find_by_id()
-        .returning(move |_| Ok(Some(u.clone())));
-    assert!(
-        m.service(POLICY)
-            .login("ada@example.com", &password("the right one!"), &client())
-            .await
-            .is_ok()
-    );
+        .times(1)
+        .returning(move |_| Ok(Some(reread.clone())));
+    let ok = m
+        .service(POLICY)
+        .login("ada@example.com", &password("the right one!"), &client())
+        .await
+        .unwrap();
+    assert_eq!(ok.user, rehashed);
 }
 
 #[tokio::test]
@@ -1026,7 +1036,7 @@ async fn a_success_racing_a_lock_answers_locked_and_opens_no_session() {
     m.users
         .expect_record_login()
         .times(1)
-        .returning(|_, _| Ok(false));
+        .returning(|_, _| Ok(None));
     m.users.expect_find_by_id().returning(move |_| {
         let mut locked = u.clone();
         locked.locked_until = Some(until);
