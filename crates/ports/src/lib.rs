@@ -28,7 +28,9 @@ pub use one_time_token::{NewOneTimeToken, OneTimeTokenRepository, Redemption, To
 pub use rate_limit::{RateDecision, RateLimit, RateLimiter};
 pub use role::{NewRole, Role, RoleRepository, RoleUpdate};
 pub use secret::{BearerToken, Password};
-pub use session::{ActiveSession, NewSession, Session, SessionRepository, TokenHash};
+pub use session::{
+    ActiveSession, NewSession, OpenedSession, Session, SessionRepository, TokenHash,
+};
 pub use user::{
     FailedLogin, LockoutPolicy, NewUser, PasswordChange, PasswordHash, RevokeSessions, User,
     UserCursor, UserQuery, UserRepository, UserStatus, UserUpdate,

@@ -58,6 +58,15 @@ pub struct NewSession {
     pub created_at: DateTime<Utc>,
 }
 
+/// A session opened at login, with its user as the login left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedSession {
+    /// The new session.
+    pub session: Session,
+    /// Its user, with the login recorded.
+    pub user: User,
+}
+
 /// An active session with what a request needs to know about its caller, read together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveSession {
@@ -75,15 +84,19 @@ pub struct ActiveSession {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait::async_trait]
 pub trait SessionRepository: Send + Sync {
-    /// Stores a new active session and appends `audit`, in one transaction.
+    /// Opens a session at a successful login, in one transaction: records the login on
+    /// the user (failure count cleared, `last_login_at` = `session.created_at`), stores
+    /// the new active session and appends `audit`. `None`, with nothing written, when a
+    /// lock is in force at `session.created_at` (set by a concurrent failure since the
+    /// caller checked).
     ///
     /// # Errors
     /// `NotFound` if the user does not exist; `Conflict(SessionToken)` on a hash collision.
-    async fn create(
+    async fn open_at_login(
         &self,
         session: NewSession,
         audit: AuditWith<Session>,
-    ) -> Result<Session, StoreError>;
+    ) -> Result<Option<OpenedSession>, StoreError>;
 
     /// The session with this token hash if it is active and unexpired at `now`, with its
     /// user and the user's roles and permissions, in one round trip (the hot path of

@@ -334,15 +334,6 @@ pub trait UserRepository: Send + Sync {
         audit: AuditWith<FailedLogin>,
     ) -> Result<FailedLogin, StoreError>;
 
-    /// Records a successful login at `at`: clears the failure count and sets
-    /// `last_login_at`, unless a lock is in force at `at` (then nothing changes and the
-    /// result is `None`). Returns the user as written, in the same round trip.
-    ///
-    /// # Errors
-    /// `NotFound` if there is no such user.
-    async fn record_login(&self, id: UserId, at: DateTime<Utc>)
-    -> Result<Option<User>, StoreError>;
-
     /// Lifts any lock, clears the failure count and appends `audit`, in one transaction.
     ///
     /// # Errors

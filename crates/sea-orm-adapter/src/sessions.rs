@@ -4,9 +4,10 @@ use crate::audit::commit_with;
 use crate::entities::{Inet, roles, sessions, user_roles, users};
 use crate::error::{DbResultExt, begin_write, corrupt};
 use crate::read_lane::ReadLane;
+use crate::users::record_login;
 use auth_ports::{
-    ActiveSession, AuditWith, NewSession, Session, SessionId, SessionRepository, StoreError,
-    TokenHash, UserId,
+    ActiveSession, AuditWith, NewSession, OpenedSession, Session, SessionId, SessionRepository,
+    StoreError, TokenHash, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -184,12 +185,16 @@ pub(crate) async fn revoke_all(
 
 #[async_trait::async_trait]
 impl SessionRepository for SeaOrmSessionRepository {
-    async fn create(
+    async fn open_at_login(
         &self,
         session: NewSession,
         audit: AuditWith<Session>,
-    ) -> Result<Session, StoreError> {
+    ) -> Result<Option<OpenedSession>, StoreError> {
         let txn = begin_write(&self.db).await?;
+        // Dropped uncommitted, the transaction rolls back.
+        let Some(user) = record_login(&txn, session.user_id, session.created_at).await? else {
+            return Ok(None);
+        };
         let created: Session = sessions::ActiveModel {
             id: Set(SessionId::new().0),
             user_id: Set(session.user_id.0),
@@ -207,7 +212,10 @@ impl SessionRepository for SeaOrmSessionRepository {
         .store()?
         .try_into()?;
         commit_with(txn, audit, &created).await?;
-        Ok(created)
+        Ok(Some(OpenedSession {
+            session: created,
+            user,
+        }))
     }
 
     async fn find_active_by_token_hash(

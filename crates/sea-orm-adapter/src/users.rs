@@ -169,6 +169,35 @@ fn like_literal(needle: &str) -> String {
     escaped
 }
 
+/// Records a successful login at `at` on the caller's transaction: clears the failure
+/// count and sets `last_login_at`, unless a lock is in force at `at` (then `None`, and
+/// nothing changes). Returns the row as written, in the same round trip.
+pub(crate) async fn record_login(
+    conn: &impl ConnectionTrait,
+    id: UserId,
+    at: DateTime<Utc>,
+) -> Result<Option<User>, StoreError> {
+    let updated = users::Entity::update_many()
+        .col_expr(users::Column::FailedLoginAttempts, Expr::val(0))
+        .col_expr(
+            users::Column::LockedUntil,
+            Expr::val(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(users::Column::LastLoginAt, Expr::val(at))
+        // Set here because RETURNING does not show what SQLite's AFTER UPDATE trigger
+        // writes; PostgreSQL's BEFORE trigger sets it either way.
+        .col_expr(users::Column::UpdatedAt, Expr::val(at))
+        .filter(users::Column::Id.eq(id.0))
+        .filter(not_locked_at(at))
+        .exec_with_returning(conn)
+        .await
+        .store()?;
+    match updated.into_iter().next() {
+        Some(user) => Ok(Some(user.try_into()?)),
+        None => fetch(conn, id).await.map(|_| None),
+    }
+}
+
 /// The user row; `NotFound` if there is none. Also tells "no such user" from "condition
 /// not met" after a conditional update matched no row.
 async fn fetch(conn: &impl ConnectionTrait, id: UserId) -> Result<users::Model, StoreError> {
@@ -413,32 +442,6 @@ impl UserRepository for SeaOrmUserRepository {
         };
         commit_with(txn, audit, &outcome).await?;
         Ok(outcome)
-    }
-
-    async fn record_login(
-        &self,
-        id: UserId,
-        at: DateTime<Utc>,
-    ) -> Result<Option<User>, StoreError> {
-        let updated = users::Entity::update_many()
-            .col_expr(users::Column::FailedLoginAttempts, Expr::val(0))
-            .col_expr(
-                users::Column::LockedUntil,
-                Expr::val(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(users::Column::LastLoginAt, Expr::val(at))
-            // Set here because RETURNING does not show what SQLite's AFTER UPDATE
-            // trigger writes; PostgreSQL's BEFORE trigger sets it either way.
-            .col_expr(users::Column::UpdatedAt, Expr::val(at))
-            .filter(users::Column::Id.eq(id.0))
-            .filter(not_locked_at(at))
-            .exec_with_returning(&self.db)
-            .await
-            .store()?;
-        match updated.into_iter().next() {
-            Some(user) => Ok(Some(user.try_into()?)),
-            None => fetch(&self.db, id).await.map(|_| None),
-        }
     }
 
     async fn unlock(&self, id: UserId, audit: AuditWith<()>) -> Result<(), StoreError> {

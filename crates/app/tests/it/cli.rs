@@ -270,7 +270,9 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
             user_agent: None,
             created_at: now - chrono::Duration::hours(2),
         };
-        store.sessions().create(session, unaudited()).await.unwrap();
+        let sessions = store.sessions();
+        let opened = sessions.open_at_login(session, unaudited()).await;
+        opened.unwrap().unwrap();
     }
     for (action, age_days) in [("old", 91), ("recent", 89)] {
         let entry = NewAuditEntry {

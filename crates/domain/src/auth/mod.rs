@@ -502,11 +502,40 @@ impl AuthService {
             return Err(LoginError::EmailNotVerified);
         }
 
+        if needs_rehash && let Some(verified) = user.password_hash.clone() {
+            let hash = self
+                .ports
+                .hasher
+                .hash(password)
+                .await
+                .map_err(Failure::from)?;
+            // Only over the hash just verified: a password change that landed since wins.
+            self.ports
+                .users
+                .rehash_password(user.id, verified, hash)
+                .await
+                .map_err(Failure::from)?;
+        }
+
         let now = self.ports.clock.now();
-        let Some(mut logged_in) = self
+        let (token, token_hash) = self.ports.tokens.generate();
+        let expires_at = self.expiry(self.policy.session_ttl)?;
+        let event = login(Some(&user));
+        let audit = self.ports.audit.after(client, move |session: &Session| {
+            vec![event.with("session_id", session.id.to_string())]
+        });
+        let new_session = NewSession {
+            user_id: user.id,
+            token_hash,
+            expires_at,
+            ip_address: client.ip,
+            user_agent: client.user_agent.clone(),
+            created_at: now,
+        };
+        let Some(opened) = self
             .ports
-            .users
-            .record_login(user.id, now)
+            .sessions
+            .open_at_login(new_session, audit)
             .await
             .map_err(Failure::from)?
         else {
@@ -524,56 +553,10 @@ impl AuthService {
                 .await?;
             return Err(LoginError::AccountLocked { until });
         };
-        if needs_rehash && let Some(verified) = user.password_hash.clone() {
-            let hash = self
-                .ports
-                .hasher
-                .hash(password)
-                .await
-                .map_err(Failure::from)?;
-            // Only over the hash just verified: a password change that landed since wins.
-            let rehashed = self
-                .ports
-                .users
-                .rehash_password(user.id, verified, hash)
-                .await
-                .map_err(Failure::from)?;
-            if rehashed {
-                // The answer shows the row as it is now (`updated_at` moved again).
-                logged_in = self
-                    .ports
-                    .users
-                    .find_by_id(user.id)
-                    .await
-                    .map_err(Failure::from)?
-                    .unwrap_or(logged_in);
-            }
-        }
-
-        let (token, token_hash) = self.ports.tokens.generate();
-        let expires_at = self.expiry(self.policy.session_ttl)?;
-        let event = login(Some(&user));
-        let audit = self.ports.audit.after(client, move |session: &Session| {
-            vec![event.with("session_id", session.id.to_string())]
-        });
-        let new_session = NewSession {
-            user_id: user.id,
-            token_hash,
-            expires_at,
-            ip_address: client.ip,
-            user_agent: client.user_agent.clone(),
-            created_at: now,
-        };
-        let session = self
-            .ports
-            .sessions
-            .create(new_session, audit)
-            .await
-            .map_err(Failure::from)?;
         Ok(LoginSuccess {
             token,
-            session,
-            user: logged_in,
+            session: opened.session,
+            user: opened.user,
         })
     }
 

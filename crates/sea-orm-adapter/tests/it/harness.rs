@@ -1,6 +1,6 @@
 //! A fresh, migrated database per test (see `auth-testing`) and helpers to fill it.
 
-use auth_ports::{Email, NewUser, User, UserRepository};
+use auth_ports::{Email, NewSession, NewUser, Session, SessionRepository, User, UserRepository};
 use auth_sea_orm::{PoolConfig, Store};
 use auth_testing::TestDatabase;
 use auth_testing::unaudited;
@@ -48,6 +48,16 @@ impl TestDb {
             .await
             .unwrap()
     }
+}
+
+/// Opens a session as a login does (unaudited); the user must not be locked.
+pub async fn open(sessions: &impl SessionRepository, new: NewSession) -> Session {
+    sessions
+        .open_at_login(new, unaudited())
+        .await
+        .unwrap()
+        .expect("the user is not locked")
+        .session
 }
 
 /// Now, at the microsecond precision PostgreSQL keeps, so stored times compare equal.

@@ -216,6 +216,7 @@ async fn verifying_marks_the_email_once(db: &TestDb) {
 async fn a_reset_changes_the_hash_ends_sessions_and_clears_the_lock(db: &TestDb) {
     let user = db.user("ott4@example.com").await;
     let users = db.store.users();
+    let session = crate::users::session_for(db, user.id, 7).await;
     let policy = LockoutPolicy {
         threshold: 1,
         duration: std::time::Duration::from_secs(900),
@@ -231,7 +232,6 @@ async fn a_reset_changes_the_hash_ends_sessions_and_clears_the_lock(db: &TestDb)
             ..
         }
     ));
-    let session = crate::users::session_for(db, user.id, 7).await;
     let tokens = db.store.one_time_tokens();
     let reset = TokenPurpose::PasswordReset;
     tokens

@@ -1,7 +1,7 @@
 //! The session repository contract.
 
 use crate::audit::entry;
-use crate::harness::{TestDb, now};
+use crate::harness::{TestDb, now, open};
 use auth_ports::{
     AuditQuery, AuditRepository, AuditWith, LockoutPolicy, NewSession, RoleRepository,
     SessionRepository, StoreError, TokenHash, UserId, UserRepository,
@@ -16,6 +16,7 @@ auth_testing::on_both_backends!(
     crate::harness::TestDb;
     create_stores_every_field,
     found_with_every_column_of_session_and_user,
+    open_at_login_records_the_login_unless_locked,
     found_with_the_users_roles_and_permissions_in_one_read,
     found_by_token_hash_only_while_active_and_unexpired,
     list_shows_only_live_sessions_newest_first,
@@ -43,12 +44,14 @@ async fn create_stores_every_field(db: &TestDb) {
     for (byte, ip) in [(1u8, "198.51.100.1"), (2, "2001:db8::1")] {
         let mut new = new_session(user.id, byte, Duration::hours(12));
         new.ip_address = Some(ip.parse::<IpAddr>().unwrap());
-        let session = db
+        let opened = db
             .store
             .sessions()
-            .create(new.clone(), unaudited())
+            .open_at_login(new.clone(), unaudited())
             .await
+            .unwrap()
             .unwrap();
+        let session = opened.session;
         assert_eq!(session.user_id, user.id);
         assert_eq!(session.token_hash, new.token_hash);
         assert_eq!(session.expires_at, new.expires_at);
@@ -68,7 +71,10 @@ async fn create_stores_every_field(db: &TestDb) {
             .unwrap();
         let found = found.unwrap();
         assert_eq!(found.session, session);
-        assert_eq!(found.user, user);
+        assert_eq!(found.user, opened.user);
+        let stored = db.store.users().find_by_id(user.id).await.unwrap();
+        assert_eq!(stored.as_ref(), Some(&opened.user), "the user as written");
+        assert_eq!(opened.user.last_login_at, Some(new.created_at));
     }
 }
 
@@ -79,7 +85,10 @@ async fn found_with_every_column_of_session_and_user(db: &TestDb) {
     let user = db.user("s10@example.com").await;
     let start = now();
     let at = |hours| start - Duration::hours(hours);
-    users.record_login(user.id, at(4)).await.unwrap().unwrap();
+    let sessions = db.store.sessions();
+    let mut new = new_session(user.id, 1, Duration::hours(12));
+    new.created_at = at(5);
+    let session = open(&sessions, new).await;
     users.mark_email_verified(user.id, at(3)).await.unwrap();
     let policy = LockoutPolicy {
         threshold: 1,
@@ -87,11 +96,6 @@ async fn found_with_every_column_of_session_and_user(db: &TestDb) {
     };
     users
         .record_failed_login(user.id, policy, at(2), unaudited())
-        .await
-        .unwrap();
-    let sessions = db.store.sessions();
-    let session = sessions
-        .create(new_session(user.id, 1, Duration::hours(12)), unaudited())
         .await
         .unwrap();
     assert!(
@@ -122,6 +126,49 @@ async fn found_with_every_column_of_session_and_user(db: &TestDb) {
     assert_eq!(found.session, expected);
 }
 
+/// A login opens its session only if no lock is in force at its time, and clears the
+/// failure count with it.
+async fn open_at_login_records_the_login_unless_locked(db: &TestDb) {
+    let users = db.store.users();
+    let sessions = db.store.sessions();
+    let user = db.user("kim@example.com").await;
+    let at = now();
+    let policy = LockoutPolicy {
+        threshold: 1,
+        duration: StdDuration::from_secs(900),
+    };
+    users
+        .record_failed_login(user.id, policy, at, unaudited())
+        .await
+        .unwrap();
+    let mut locked = new_session(user.id, 1, Duration::hours(1));
+    locked.created_at = at;
+    let refused = sessions.open_at_login(locked.clone(), unaudited()).await;
+    assert_eq!(refused.unwrap(), None, "no session while locked");
+    let found = sessions.find_active_by_token_hash(&locked.token_hash, at);
+    assert!(found.await.unwrap().is_none(), "nothing written");
+    let stored = users.find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(stored.failed_login_attempts, 1);
+    assert_eq!(stored.last_login_at, None);
+
+    let mut after = new_session(user.id, 2, Duration::hours(1));
+    after.created_at = at + Duration::seconds(901);
+    let opened = sessions
+        .open_at_login(after.clone(), unaudited())
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = users.find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(
+        opened.user, stored,
+        "the user as written, updated_at included"
+    );
+    assert!(stored.updated_at > user.updated_at);
+    assert_eq!(stored.failed_login_attempts, 0);
+    assert_eq!(stored.locked_until, None);
+    assert_eq!(stored.last_login_at, Some(after.created_at));
+}
+
 async fn found_with_the_users_roles_and_permissions_in_one_read(db: &TestDb) {
     let sessions = db.store.sessions();
     let roles = db.store.roles();
@@ -132,10 +179,7 @@ async fn found_with_the_users_roles_and_permissions_in_one_read(db: &TestDb) {
         .assign(user.id, moderator.id, None, now(), unaudited())
         .await
         .unwrap();
-    let session = sessions
-        .create(new_session(user.id, 1, Duration::hours(1)), unaudited())
-        .await
-        .unwrap();
+    let session = open(&sessions, new_session(user.id, 1, Duration::hours(1))).await;
     let found = sessions
         .find_active_by_token_hash(&session.token_hash, now())
         .await
@@ -167,18 +211,9 @@ async fn found_with_the_users_roles_and_permissions_in_one_read(db: &TestDb) {
 async fn found_by_token_hash_only_while_active_and_unexpired(db: &TestDb) {
     let sessions = db.store.sessions();
     let user = db.user("s2@example.com").await;
-    let live = sessions
-        .create(new_session(user.id, 1, Duration::hours(1)), unaudited())
-        .await
-        .unwrap();
-    let expired = sessions
-        .create(new_session(user.id, 2, Duration::seconds(-1)), unaudited())
-        .await
-        .unwrap();
-    let revoked = sessions
-        .create(new_session(user.id, 3, Duration::hours(1)), unaudited())
-        .await
-        .unwrap();
+    let live = open(&sessions, new_session(user.id, 1, Duration::hours(1))).await;
+    let expired = open(&sessions, new_session(user.id, 2, Duration::seconds(-1))).await;
+    let revoked = open(&sessions, new_session(user.id, 3, Duration::hours(1))).await;
     sessions
         .revoke(user.id, revoked.id, now(), unaudited())
         .await
@@ -230,19 +265,10 @@ async fn list_shows_only_live_sessions_newest_first(db: &TestDb) {
     let other = db.user("s3-other@example.com").await;
     let mut older = new_session(user.id, 1, Duration::hours(1));
     older.created_at = now() - Duration::minutes(5);
-    let older = sessions.create(older, unaudited()).await.unwrap();
-    let newer = sessions
-        .create(new_session(user.id, 2, Duration::hours(1)), unaudited())
-        .await
-        .unwrap();
-    sessions
-        .create(new_session(user.id, 3, Duration::seconds(-1)), unaudited())
-        .await
-        .unwrap();
-    sessions
-        .create(new_session(other.id, 4, Duration::hours(1)), unaudited())
-        .await
-        .unwrap();
+    let older = open(&sessions, older).await;
+    let newer = open(&sessions, new_session(user.id, 2, Duration::hours(1))).await;
+    open(&sessions, new_session(user.id, 3, Duration::seconds(-1))).await;
+    open(&sessions, new_session(other.id, 4, Duration::hours(1))).await;
     let listed = sessions.list_active_for_user(user.id, now()).await.unwrap();
     assert_eq!(
         listed.iter().map(|s| s.id).collect::<Vec<_>>(),
@@ -253,10 +279,7 @@ async fn list_shows_only_live_sessions_newest_first(db: &TestDb) {
 async fn touch_writes_at_most_once_per_interval(db: &TestDb) {
     let sessions = db.store.sessions();
     let user = db.user("s4@example.com").await;
-    let session = sessions
-        .create(new_session(user.id, 1, Duration::hours(1)), unaudited())
-        .await
-        .unwrap();
+    let session = open(&sessions, new_session(user.id, 1, Duration::hours(1))).await;
     let interval = StdDuration::from_secs(60);
     let soon = session.created_at + Duration::seconds(30);
     assert!(!sessions.touch(session.id, soon, interval).await.unwrap());
@@ -274,10 +297,7 @@ async fn revoke_is_limited_to_the_owner(db: &TestDb) {
     let sessions = db.store.sessions();
     let owner = db.user("s5@example.com").await;
     let intruder = db.user("s5-intruder@example.com").await;
-    let session = sessions
-        .create(new_session(owner.id, 1, Duration::hours(1)), unaudited())
-        .await
-        .unwrap();
+    let session = open(&sessions, new_session(owner.id, 1, Duration::hours(1))).await;
     let err = sessions
         .revoke(intruder.id, session.id, now(), unaudited())
         .await
@@ -313,10 +333,7 @@ async fn revoke_all_ends_every_session_and_audits_the_count(db: &TestDb) {
     let sessions = db.store.sessions();
     let user = db.user("s6@example.com").await;
     for byte in 1..5 {
-        sessions
-            .create(new_session(user.id, byte, Duration::hours(1)), unaudited())
-            .await
-            .unwrap();
+        open(&sessions, new_session(user.id, byte, Duration::hours(1))).await;
     }
     let audit: AuditWith<u64> = Box::new(move |revoked| {
         let mut logout = entry(Some(user.id), "auth.logout", now());
@@ -351,18 +368,9 @@ async fn revoke_all_ends_every_session_and_audits_the_count(db: &TestDb) {
 async fn delete_expired_removes_only_expired(db: &TestDb) {
     let sessions = db.store.sessions();
     let user = db.user("s7@example.com").await;
-    let live = sessions
-        .create(new_session(user.id, 1, Duration::hours(1)), unaudited())
-        .await
-        .unwrap();
-    sessions
-        .create(new_session(user.id, 2, Duration::seconds(-10)), unaudited())
-        .await
-        .unwrap();
-    sessions
-        .create(new_session(user.id, 3, Duration::seconds(-20)), unaudited())
-        .await
-        .unwrap();
+    let live = open(&sessions, new_session(user.id, 1, Duration::hours(1))).await;
+    open(&sessions, new_session(user.id, 2, Duration::seconds(-10))).await;
+    open(&sessions, new_session(user.id, 3, Duration::seconds(-20))).await;
     assert_eq!(sessions.delete_expired(now()).await.unwrap(), 2);
     assert_eq!(sessions.delete_expired(now()).await.unwrap(), 0);
     assert!(
@@ -378,7 +386,7 @@ async fn create_for_unknown_user_is_not_found(db: &TestDb) {
     let err = db
         .store
         .sessions()
-        .create(
+        .open_at_login(
             new_session(UserId::new(), 1, Duration::hours(1)),
             unaudited(),
         )
@@ -392,11 +400,7 @@ async fn create_for_unknown_user_is_not_found(db: &TestDb) {
 async fn lookups_beyond_the_kept_connections_use_the_pool(db: &TestDb) {
     let user = db.user("s10@example.com").await;
     let new = new_session(user.id, 10, Duration::hours(1));
-    db.store
-        .sessions()
-        .create(new.clone(), unaudited())
-        .await
-        .unwrap();
+    open(&db.store.sessions(), new.clone()).await;
     let lookups = (0..40).map(|_| {
         let sessions = db.store.sessions();
         let hash = new.token_hash;
@@ -405,7 +409,7 @@ async fn lookups_beyond_the_kept_connections_use_the_pool(db: &TestDb) {
     let writes = (11..16).map(|byte| {
         let sessions = db.store.sessions();
         let new = new_session(user.id, byte, Duration::hours(1));
-        async move { sessions.create(new, unaudited()).await }
+        async move { sessions.open_at_login(new, unaudited()).await }
     });
     let (found, written) = tokio::join!(
         futures::future::join_all(lookups),
@@ -430,7 +434,7 @@ async fn a_broken_kept_connection_is_replaced_on_postgres() {
     let user = db.user("s11@example.com").await;
     let new = new_session(user.id, 11, Duration::hours(1));
     let sessions = db.store.sessions();
-    sessions.create(new.clone(), unaudited()).await.unwrap();
+    open(&sessions, new.clone()).await;
     let lookups = (0..5).map(|_| sessions.find_active_by_token_hash(&new.token_hash, now()));
     for found in futures::future::join_all(lookups).await {
         assert!(found.unwrap().is_some());
@@ -464,7 +468,7 @@ async fn a_pool_of_one_keeps_nothing_for_lookups(database: TestDatabase) {
     let sessions = db.store.sessions();
     for byte in 20..23 {
         let new = new_session(user.id, byte, Duration::hours(1));
-        sessions.create(new.clone(), unaudited()).await.unwrap();
+        open(&sessions, new.clone()).await;
         let found = sessions.find_active_by_token_hash(&new.token_hash, now());
         assert!(found.await.unwrap().is_some());
     }

@@ -1,6 +1,6 @@
 //! The user repository contract.
 
-use crate::harness::{TestDb, new_user, now};
+use crate::harness::{TestDb, new_user, now, open};
 use auth_ports::{
     AuditRepository, Constraint, Email, FailedLogin, LockoutPolicy, NewSession,
     OAuthAccountRepository, PasswordChange, PasswordHash, RevokeSessions, RoleRepository,
@@ -25,7 +25,6 @@ auth_testing::on_both_backends!(
     failed_logins_lock_at_the_threshold_and_restart_after_expiry,
     concurrent_failed_logins_lose_no_count,
     concurrent_failed_logins_lock_exactly_once,
-    record_login_resets_the_count_unless_locked,
     lock_unlock_and_verify_email,
     unknown_users_are_not_found,
     rehash_applies_only_over_the_expected_hash,
@@ -35,21 +34,15 @@ auth_testing::on_both_backends!(
 
 /// A live session of `user` whose token hash is `[byte; 32]`.
 pub async fn session_for(db: &TestDb, user: UserId, byte: u8) -> auth_ports::Session {
-    db.store
-        .sessions()
-        .create(
-            NewSession {
-                user_id: user,
-                token_hash: TokenHash([byte; 32]),
-                expires_at: now() + Duration::hours(1),
-                ip_address: None,
-                user_agent: None,
-                created_at: now(),
-            },
-            unaudited(),
-        )
-        .await
-        .unwrap()
+    let new = NewSession {
+        user_id: user,
+        token_hash: TokenHash([byte; 32]),
+        expires_at: now() + Duration::hours(1),
+        ip_address: None,
+        user_agent: None,
+        created_at: now(),
+    };
+    open(&db.store.sessions(), new).await
 }
 
 const POLICY: LockoutPolicy = LockoutPolicy {
@@ -525,39 +518,6 @@ async fn concurrent_failed_logins_lock_exactly_once(db: &TestDb) {
     );
 }
 
-async fn record_login_resets_the_count_unless_locked(db: &TestDb) {
-    let users = db.store.users();
-    let user = db.user("kim@example.com").await;
-    let at = now();
-    users
-        .record_failed_login(user.id, POLICY, at, unaudited())
-        .await
-        .unwrap();
-    let recorded = users.record_login(user.id, at).await.unwrap().unwrap();
-    let stored = users.find_by_id(user.id).await.unwrap().unwrap();
-    assert_eq!(recorded, stored, "the user as written, updated_at included");
-    assert!(stored.updated_at > user.updated_at);
-    assert_eq!(stored.failed_login_attempts, 0);
-    assert_eq!(stored.last_login_at, Some(at));
-
-    // Locked by the threshold: no login recorded until the lock ends.
-    let once = LockoutPolicy {
-        threshold: 1,
-        ..POLICY
-    };
-    users
-        .record_failed_login(user.id, once, at, unaudited())
-        .await
-        .unwrap();
-    assert_eq!(
-        users.record_login(user.id, at).await.unwrap(),
-        None,
-        "no login while locked"
-    );
-    let after = at + chrono::Duration::from_std(POLICY.duration).unwrap() + Duration::seconds(1);
-    assert!(users.record_login(user.id, after).await.unwrap().is_some());
-}
-
 async fn lock_unlock_and_verify_email(db: &TestDb) {
     let users = db.store.users();
     let user = db.user("liam@example.com").await;
@@ -605,10 +565,6 @@ async fn unknown_users_are_not_found(db: &TestDb) {
     ));
     assert!(matches!(
         users.unlock(ghost, unaudited()).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        users.record_login(ghost, at).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(

@@ -6,7 +6,7 @@ use auth_ports::AuditWith;
 use auth_ports::{
     MockAuditRepository, MockClock, MockMailer, MockOneTimeTokenRepository, MockPasswordHasher,
     MockRateLimiter, MockSessionRepository, MockTokenGenerator, MockUserRepository, NewAuditEntry,
-    PasswordHash, SessionId, TokenHash, UserId,
+    OpenedSession, PasswordHash, SessionId, TokenHash, UserId,
 };
 use chrono::TimeZone;
 use mockall::predicate::{always, eq};
@@ -376,7 +376,7 @@ async fn login_with_wrong_password_counts_the_failure() {
                 },
             )
         });
-    m.sessions.expect_create().never();
+    m.sessions.expect_open_at_login().never();
     let err = m
         .service(POLICY)
         .login("ada@example.com", &password("wrong password!"), &client())
@@ -476,7 +476,7 @@ async fn a_disabled_account_is_reported_only_after_the_right_password() {
                     },
                 )
             });
-        m.sessions.expect_create().never();
+        m.sessions.expect_open_at_login().never();
         let err = m
             .service(POLICY)
             .login("ada@example.com", &password("some password"), &client())
@@ -507,7 +507,7 @@ async fn login_requires_a_verified_email_when_configured() {
             needs_rehash: false,
         })
     });
-    m.sessions.expect_create().never();
+    m.sessions.expect_open_at_login().never();
     let policy = AuthPolicy {
         require_verified_email: true,
         ..POLICY
@@ -535,29 +535,29 @@ async fn login_success_opens_a_session_for_the_ttl() {
             needs_rehash: false,
         })
     });
-    let mut recorded = u.clone();
-    recorded.last_login_at = Some(t0());
-    let written = recorded.clone();
-    m.users
-        .expect_record_login()
-        .times(1)
-        .with(eq(id), eq(t0()))
-        .returning(move |_, _| Ok(Some(written.clone())));
     m.users.expect_change_password().never();
     m.tokens
         .expect_generate()
         .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
-    let session_user = u.clone();
+    let mut recorded = u.clone();
+    recorded.last_login_at = Some(t0());
+    let opened_for = recorded.clone();
     let trail = m.trail.clone();
     m.sessions
-        .expect_create()
+        .expect_open_at_login()
         .times(1)
-        .withf(|new, _| {
-            new.expires_at == t0() + chrono::Duration::hours(12)
+        .withf(move |new, _| {
+            new.user_id == id
+                && new.created_at == t0()
+                && new.expires_at == t0() + chrono::Duration::hours(12)
                 && new.token_hash == TokenHash([1; 32])
         })
-        .returning(move |_, audit| trail.write(audit, session(&session_user)));
-    // The user as `record_login` wrote it: no second read.
+        .returning(move |_, audit| {
+            let session = trail.write(audit, session(&opened_for))?;
+            let user = opened_for.clone();
+            Ok(Some(OpenedSession { session, user }))
+        });
+    // The user as the login wrote it: no second read.
     m.users.expect_find_by_id().never();
     let ok = m
         .service(POLICY)
@@ -583,10 +583,6 @@ async fn login_rehashes_an_outdated_hash() {
         .expect_hash()
         .times(1)
         .returning(|_| Ok(PasswordHash::new("new".into())));
-    let recorded = u.clone();
-    m.users
-        .expect_record_login()
-        .returning(move |_, _| Ok(Some(recorded.clone())));
     m.users
         .expect_rehash_password()
         .times(1)
@@ -596,25 +592,20 @@ async fn login_rehashes_an_outdated_hash() {
     m.tokens
         .expect_generate()
         .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
-    let s = session(&u);
     let trail = m.trail.clone();
     m.sessions
-        .expect_create()
-        .returning(move |_, audit| trail.write(audit, s.clone()));
-    // The rehash moved `updated_at` again: the answer shows the row as it is now.
-    let mut rehashed = u.clone();
-    rehashed.password_hash = Some(PasswordHash::new("new".into()));
-    let reread = rehashed.clone();
-    m.users
-        .expect_find_by_id()
-        .times(1)
-        .returning(move |_| Ok(Some(reread.clone())));
-    let ok = m
-        .service(POLICY)
-        .login("ada@example.com", &password("the right one!"), &client())
-        .await
-        .unwrap();
-    assert_eq!(ok.user, rehashed);
+        .expect_open_at_login()
+        .returning(move |_, audit| {
+            let session = trail.write(audit, session(&u))?;
+            let user = u.clone();
+            Ok(Some(OpenedSession { session, user }))
+        });
+    assert!(
+        m.service(POLICY)
+            .login("ada@example.com", &password("the right one!"), &client())
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -1033,8 +1024,11 @@ async fn a_success_racing_a_lock_answers_locked_and_opens_no_session() {
             needs_rehash: false,
         })
     });
-    m.users
-        .expect_record_login()
+    m.tokens
+        .expect_generate()
+        .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
+    m.sessions
+        .expect_open_at_login()
         .times(1)
         .returning(|_, _| Ok(None));
     m.users.expect_find_by_id().returning(move |_| {
@@ -1042,7 +1036,6 @@ async fn a_success_racing_a_lock_answers_locked_and_opens_no_session() {
         locked.locked_until = Some(until);
         Ok(Some(locked))
     });
-    m.sessions.expect_create().never();
     let err = m
         .service(POLICY)
         .login("ada@example.com", &password("the right one!"), &client())
