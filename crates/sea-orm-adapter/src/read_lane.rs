@@ -1,9 +1,11 @@
-//! Connections kept aside for the session lookup that every authenticated request makes.
+//! Connections kept aside for the reads of the hot paths: the session lookup that every
+//! authenticated request makes, and the account lookup of every login.
 //!
-//! sqlx pings each connection it takes back into its pool: a second round trip per
-//! statement (on SQLite, a second hand-off to the connection's thread). For the one
-//! statement of every request that doubled the database work, so the lookup borrows a
-//! few connections from the pool and keeps them instead of giving them back.
+//! sqlx pings each connection when it hands it out and when it takes it back: two more
+//! round trips per statement (on SQLite, two more hand-offs to the connection's thread).
+//! For the one statement of every request that tripled the database work, so these
+//! reads borrow a few connections from the pool and keep them instead of giving them
+//! back.
 
 use crate::error::connection_lost;
 use sea_orm::sqlx::{self, Database, Executor, IntoArguments, Pool, pool::PoolConnection};

@@ -112,7 +112,7 @@ impl Store {
     /// The user repository.
     #[must_use]
     pub fn users(&self) -> SeaOrmUserRepository {
-        SeaOrmUserRepository::new(self.db.clone())
+        SeaOrmUserRepository::new(self.db.clone(), self.lane.clone())
     }
 
     /// The session repository.

@@ -5,6 +5,7 @@ use crate::audit::commit_with;
 use crate::entities::{roles, user_roles, users};
 use crate::error::{DbResultExt, begin_write, corrupt};
 use crate::keyset;
+use crate::read_lane::ReadLane;
 use crate::{oauth, one_time_tokens, roles as role_rules, sessions};
 use auth_ports::{
     AuditWith, Constraint, Email, FailedLogin, LockoutPolicy, NewOneTimeToken, NewUser,
@@ -15,20 +16,21 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Set,
 };
 
 /// Stores users in the `users` table.
 #[derive(Clone, Debug)]
 pub struct SeaOrmUserRepository {
     db: DatabaseConnection,
+    /// For the account lookup every login makes.
+    lane: ReadLane,
 }
 
 impl SeaOrmUserRepository {
-    /// A repository over the pool.
-    #[must_use]
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub(crate) fn new(db: DatabaseConnection, lane: ReadLane) -> Self {
+        Self { db, lane }
     }
 }
 
@@ -269,12 +271,12 @@ impl UserRepository for SeaOrmUserRepository {
     }
 
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        users::Entity::find()
+        let statement = users::Entity::find()
             .filter(users::Column::Email.eq(email.as_str()))
-            .one(&self.db)
-            .await
-            .store()?
-            .map(User::try_from)
+            .build(self.db.get_database_backend());
+        let rows = self.lane.query_all(statement).await.store()?;
+        rows.first()
+            .map(|row| users::Model::from_query_result(row, "").store()?.try_into())
             .transpose()
     }
 
