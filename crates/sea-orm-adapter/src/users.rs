@@ -13,7 +13,7 @@ use auth_ports::{
     TokenPurpose, User, UserId, UserQuery, UserRepository, UserStatus, UserUpdate,
 };
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
@@ -66,18 +66,6 @@ async fn insert_user(
     user: NewUser,
     oauth_providers: &[&str],
 ) -> Result<users::Model, StoreError> {
-    let role_id = match &user.role {
-        Some(name) => Some(
-            roles::Entity::find()
-                .filter(roles::Column::Name.eq(name.as_str()))
-                .one(txn)
-                .await
-                .store()?
-                .ok_or(StoreError::NotFound)?
-                .id,
-        ),
-        None => None,
-    };
     let created = users::ActiveModel {
         id: Set(UserId::new().0),
         email: Set(user.email.as_str().to_owned()),
@@ -108,16 +96,30 @@ async fn insert_user(
         };
         one_time_tokens::insert(txn, token).await?;
     }
-    if let Some(role_id) = role_id {
-        user_roles::ActiveModel {
-            user_id: Set(created.id),
-            role_id: Set(role_id),
-            assigned_at: Set(user.created_at),
-            assigned_by: Set(None),
+    if let Some(name) = &user.role {
+        // The role is found by the insert itself: one statement, no lookup before it.
+        let assign = Query::insert()
+            .into_table(user_roles::Entity)
+            .columns([
+                user_roles::Column::UserId,
+                user_roles::Column::RoleId,
+                user_roles::Column::AssignedAt,
+            ])
+            .select_from(
+                Query::select()
+                    .expr(Expr::val(created.id))
+                    .column(roles::Column::Id)
+                    .expr(Expr::val(user.created_at))
+                    .from(roles::Entity)
+                    .and_where(roles::Column::Name.eq(name.as_str()))
+                    .to_owned(),
+            )
+            .map_err(|e| StoreError::Other(e.into()))?
+            .to_owned();
+        let assigned = txn.execute(&assign).await.store()?;
+        if assigned.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
         }
-        .insert(txn)
-        .await
-        .store()?;
     }
     Ok(created)
 }
