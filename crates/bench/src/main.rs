@@ -39,6 +39,10 @@ struct Args {
     /// A scenario to run (repeatable); all of them when omitted.
     #[arg(long = "scenario", value_enum)]
     scenarios: Vec<Scenario>,
+    /// Runs of each scenario, one after another on the same server; with more than one,
+    /// the report adds each scenario's median and range.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
     /// Instead of the scenarios: `me` with the database grown by bulk inserts to each of
     /// these total numbers of users, smallest first (e.g. 1000,10000,100000,1000000).
     #[arg(
@@ -98,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
         run,
         phases,
         &scenarios,
+        args.repeat,
         &sweep,
         &authd,
         database.url(),
@@ -147,12 +152,14 @@ fn locate_authd(bin_dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(authd)
 }
 
-/// Start-up, idle memory, every scenario and the sweep over `sweep` (total numbers of
-/// users, ascending) against one server on `database_url`.
+/// Start-up, idle memory, every scenario `repeat` times and the sweep over `sweep` (total
+/// numbers of users, ascending) against one server on `database_url`.
+#[allow(clippy::too_many_arguments)] // one call, in `main`
 async fn measure(
     run: Run,
     phases: load::Phases,
     scenarios: &[Scenario],
+    repeat: u32,
     sweep: &[u64],
     authd: &Path,
     database_url: &str,
@@ -174,7 +181,9 @@ async fn measure(
 
     let mut rows = Vec::new();
     for &scenario in scenarios {
-        rows.push(run_scenario(&server, scenario, phases).await?);
+        for _ in 0..repeat {
+            rows.push(run_scenario(&server, scenario, phases).await?);
+        }
     }
     let users_sweep = if sweep.is_empty() {
         Vec::new()

@@ -252,6 +252,19 @@ impl Report {
         }
     }
 
+    /// The rows of each scenario that ran more than once, in order of first run.
+    fn repeated(&self) -> Vec<(&'static str, Vec<&Row>)> {
+        let mut groups: Vec<(&'static str, Vec<&Row>)> = Vec::new();
+        for row in &self.scenarios {
+            match groups.iter_mut().find(|(name, _)| *name == row.scenario) {
+                Some((_, runs)) => runs.push(row),
+                None => groups.push((row.scenario, vec![row])),
+            }
+        }
+        groups.retain(|(_, runs)| runs.len() > 1);
+        groups
+    }
+
     /// The report as markdown: the tables, then the figures of the whole run.
     pub fn markdown(&self) -> String {
         let run = &self.run;
@@ -349,6 +362,27 @@ impl Report {
                 );
             }
         }
+        for (scenario, runs) in self.repeated() {
+            let _ = write!(
+                md,
+                "- {scenario} over {} runs: median {} req/s ({}–{})",
+                runs.len(),
+                rate(median(&runs, |row| row.per_s)),
+                rate(min(&runs, |row| row.per_s)),
+                rate(max(&runs, |row| row.per_s)),
+            );
+            if runs.iter().all(|row| row.fraction_of_bound.is_some()) {
+                let bound = |row: &Row| row.fraction_of_bound.unwrap_or_default() * 100.0;
+                let _ = write!(
+                    md,
+                    "; median {:.1} % of the hashing bound ({:.1}–{:.1} %)",
+                    median(&runs, bound),
+                    min(&runs, bound),
+                    max(&runs, bound),
+                );
+            }
+            md.push('\n');
+        }
         let _ = writeln!(
             md,
             "- commit {}, {}, load average before the run {}; peak RSS is VmHWM reset \
@@ -358,6 +392,30 @@ impl Report {
         );
         md
     }
+}
+
+/// The median of `figure` over `rows` (the mean of the middle two for an even count).
+fn median(rows: &[&Row], figure: impl Fn(&Row) -> f64) -> f64 {
+    let mut values: Vec<f64> = rows.iter().map(|row| figure(row)).collect();
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        f64::midpoint(values[middle - 1], values[middle])
+    } else {
+        values[middle]
+    }
+}
+
+fn min(rows: &[&Row], figure: impl Fn(&Row) -> f64) -> f64 {
+    rows.iter()
+        .map(|row| figure(row))
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn max(rows: &[&Row], figure: impl Fn(&Row) -> f64) -> f64 {
+    rows.iter()
+        .map(|row| figure(row))
+        .fold(f64::NEG_INFINITY, f64::max)
 }
 
 /// Requests per second, to a precision that means something.
@@ -519,6 +577,25 @@ mod tests {
         let json = serde_json::to_value(&report)?;
         assert_eq!(json["users_sweep"][0]["sessions"], 1031);
         assert_eq!(json["users_sweep"][0]["me"]["scenario"], "me");
+        Ok(())
+    }
+
+    #[test]
+    fn repeated_scenarios_get_their_median_and_range() -> anyhow::Result<()> {
+        let mut logins = Vec::new();
+        for ok in [900, 950, 1000, 1100] {
+            let mut login = row(Scenario::Login, Some(100.0))?;
+            login.per_s = f64::from(ok) / 10.0;
+            logins.push(login);
+        }
+        logins.push(row(Scenario::Me, None)?);
+        let md = report(logins, Vec::new()).markdown();
+        // 90, 95, 100, 110 logins/s against a bound of 100/s.
+        assert!(md.contains(
+            "- login over 4 runs: median 97.5 req/s (90.0–110); median 97.5 % of the hashing \
+             bound (90.0–110.0 %)\n"
+        ));
+        assert!(!md.contains("me over"), "a single run has no summary");
         Ok(())
     }
 
