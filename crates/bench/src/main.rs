@@ -181,8 +181,8 @@ async fn measure(
 
     let mut rows = Vec::new();
     for &scenario in scenarios {
-        for _ in 0..repeat {
-            rows.push(run_scenario(&server, scenario, phases).await?);
+        for run in 0..repeat {
+            rows.push(run_scenario(&server, scenario, run, phases).await?);
         }
     }
     let users_sweep = if sweep.is_empty() {
@@ -203,7 +203,7 @@ async fn run_sweep(
     phases: load::Phases,
 ) -> anyhow::Result<Vec<SweepRow>> {
     let mut population = Population::connect(database_url).await?;
-    let emails = scenarios::register_me_users(server.addr()).await?;
+    let emails = scenarios::register_me_users(server.addr(), 0).await?;
     let mut rows = Vec::new();
     for &total in totals {
         eprintln!("me at {total} users: seeding");
@@ -225,14 +225,16 @@ async fn run_sweep(
     Ok(rows)
 }
 
-/// One scenario against `server`: its users and sessions made first, then the load.
+/// Run `run` of a scenario against `server`: its users and sessions made first, then
+/// the load.
 async fn run_scenario(
     server: &Server,
     scenario: Scenario,
+    run: u32,
     phases: load::Phases,
 ) -> anyhow::Result<Row> {
     eprintln!("{}: preparing", scenario.name());
-    let scripts = scenario.scripts(server.addr()).await?;
+    let scripts = scenario.scripts(server.addr(), run).await?;
     let hash_throughput = if scenario.hashes() {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         Some(hash::throughput(cores, HASH_SPAN)?)

@@ -81,14 +81,21 @@ impl Scenario {
     }
 
     /// Makes the users and sessions the scenario needs, then one script per worker.
-    pub async fn scripts(self, addr: SocketAddr) -> anyhow::Result<Vec<Box<dyn Script>>> {
+    /// Their emails carry `run`, so a repeated scenario makes new ones.
+    pub async fn scripts(self, addr: SocketAddr, run: u32) -> anyhow::Result<Vec<Box<dyn Script>>> {
         let workers = 0..self.concurrency();
         Ok(match self {
             Self::Register => workers
-                .map(|worker| Box::new(Register { worker, seq: 0 }) as Box<dyn Script>)
+                .map(|worker| {
+                    Box::new(Register {
+                        run,
+                        worker,
+                        seq: 0,
+                    }) as Box<dyn Script>
+                })
                 .collect(),
             Self::Login => {
-                let emails = emails("login", LOGIN_USERS);
+                let emails = emails(&format!("login-{run}"), LOGIN_USERS);
                 fan_out(addr, &emails, register).await?;
                 let bodies: Arc<[Bytes]> = emails.iter().map(|e| credentials(e)).collect();
                 workers
@@ -101,7 +108,7 @@ impl Scenario {
                     })
                     .collect()
             }
-            Self::Me => me_scripts(addr, &register_me_users(addr).await?).await?,
+            Self::Me => me_scripts(addr, &register_me_users(addr, run).await?).await?,
             Self::MeInvalid => workers
                 .map(|_| Box::new(MeInvalid) as Box<dyn Script>)
                 .collect(),
@@ -120,9 +127,10 @@ impl Scenario {
     }
 }
 
-/// Registers the users of `me`, one per worker, and returns their emails.
-pub async fn register_me_users(addr: SocketAddr) -> anyhow::Result<Vec<String>> {
-    let emails = emails("me", Scenario::Me.concurrency());
+/// Registers the users of `me`, one per worker, and returns their emails (which carry
+/// `run`).
+pub async fn register_me_users(addr: SocketAddr, run: u32) -> anyhow::Result<Vec<String>> {
+    let emails = emails(&format!("me-{run}"), Scenario::Me.concurrency());
     fan_out(addr, &emails, register).await?;
     Ok(emails)
 }
@@ -197,6 +205,7 @@ async fn login(conn: &mut Conn, email: &str) -> anyhow::Result<String> {
 
 /// New users: `register-<worker>-<n>@bench.example`.
 struct Register {
+    run: u32,
     worker: usize,
     seq: u64,
 }
@@ -204,7 +213,10 @@ struct Register {
 impl Script for Register {
     fn next(&mut self) -> anyhow::Result<Request<Body>> {
         self.seq += 1;
-        let email = format!("register-{}-{}@bench.example", self.worker, self.seq);
+        let email = format!(
+            "register-{}-{}-{}@bench.example",
+            self.run, self.worker, self.seq
+        );
         load::post_json("/v1/auth/register", credentials(&email))
     }
 }
