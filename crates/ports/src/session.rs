@@ -1,7 +1,7 @@
 //! Server-side sessions and the repository port that stores them. A session is found by
 //! the SHA-256 of its bearer token; the token itself is never stored.
 
-use crate::{AuditWith, SessionId, StoreError, User, UserId};
+use crate::{AuditWith, PasswordHash, SessionId, StoreError, User, UserId};
 use chrono::{DateTime, Utc};
 use std::{fmt, net::IpAddr, time::Duration};
 
@@ -86,15 +86,17 @@ pub struct ActiveSession {
 pub trait SessionRepository: Send + Sync {
     /// Opens a session at a successful login, in one transaction: records the login on
     /// the user (failure count cleared, `last_login_at` = `session.created_at`), stores
-    /// the new active session and appends `audit`. `None`, with nothing written, when a
-    /// lock is in force at `session.created_at` (set by a concurrent failure since the
-    /// caller checked).
+    /// the new active session and appends `audit`. `None`, with nothing written, when
+    /// something changed since the caller checked the password against `verified`: a
+    /// lock is in force at `session.created_at` (a concurrent failure), or the user's
+    /// hash is no longer `verified` (a password change or reset).
     ///
     /// # Errors
     /// `NotFound` if the user does not exist; `Conflict(SessionToken)` on a hash collision.
     async fn open_at_login(
         &self,
         session: NewSession,
+        verified: &PasswordHash,
         audit: AuditWith<Session>,
     ) -> Result<Option<OpenedSession>, StoreError>;
 

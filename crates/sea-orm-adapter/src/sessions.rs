@@ -6,8 +6,8 @@ use crate::error::{DbResultExt, begin_write, corrupt};
 use crate::read_lane::ReadLane;
 use crate::users::record_login;
 use auth_ports::{
-    ActiveSession, AuditWith, NewSession, OpenedSession, Session, SessionId, SessionRepository,
-    StoreError, TokenHash, UserId,
+    ActiveSession, AuditWith, NewSession, OpenedSession, PasswordHash, Session, SessionId,
+    SessionRepository, StoreError, TokenHash, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -188,11 +188,13 @@ impl SessionRepository for SeaOrmSessionRepository {
     async fn open_at_login(
         &self,
         session: NewSession,
+        verified: &PasswordHash,
         audit: AuditWith<Session>,
     ) -> Result<Option<OpenedSession>, StoreError> {
         let txn = begin_write(&self.db).await?;
+        let recorded = record_login(&txn, session.user_id, verified, session.created_at).await?;
         // Dropped uncommitted, the transaction rolls back.
-        let Some(user) = record_login(&txn, session.user_id, session.created_at).await? else {
+        let Some(user) = recorded else {
             return Ok(None);
         };
         let created: Session = sessions::ActiveModel {

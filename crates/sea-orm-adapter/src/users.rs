@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Set,
+    DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Set,
 };
 
 /// Stores users in the `users` table.
@@ -174,13 +174,21 @@ fn like_literal(needle: &str) -> String {
 }
 
 /// Records a successful login at `at` on the caller's transaction: clears the failure
-/// count and sets `last_login_at`, unless a lock is in force at `at` (then `None`, and
-/// nothing changes). Returns the row as written, in the same round trip.
+/// count and sets `last_login_at`, unless a lock is in force at `at` or the password hash
+/// is no longer `verified` (a password change landed since the check); then `None`, and
+/// nothing changes. Returns the row as written, in the same round trip.
 pub(crate) async fn record_login(
     conn: &impl ConnectionTrait,
     id: UserId,
+    verified: &PasswordHash,
     at: DateTime<Utc>,
 ) -> Result<Option<User>, StoreError> {
+    // RETURNING does not show what SQLite's AFTER UPDATE trigger writes, so the statement
+    // writes what the trigger would; PostgreSQL's BEFORE trigger sets it either way.
+    let updated_at = match conn.get_database_backend() {
+        DbBackend::Sqlite => Expr::cust(SQLITE_NOW),
+        _ => Expr::val(at),
+    };
     let updated = users::Entity::update_many()
         .col_expr(users::Column::FailedLoginAttempts, Expr::val(0))
         .col_expr(
@@ -188,10 +196,9 @@ pub(crate) async fn record_login(
             Expr::val(Option::<DateTime<Utc>>::None),
         )
         .col_expr(users::Column::LastLoginAt, Expr::val(at))
-        // Set here because RETURNING does not show what SQLite's AFTER UPDATE trigger
-        // writes; PostgreSQL's BEFORE trigger sets it either way.
-        .col_expr(users::Column::UpdatedAt, Expr::val(at))
+        .col_expr(users::Column::UpdatedAt, updated_at)
         .filter(users::Column::Id.eq(id.0))
+        .filter(users::Column::PasswordHash.eq(verified.expose()))
         .filter(not_locked_at(at))
         .exec_with_returning(conn)
         .await
@@ -201,6 +208,9 @@ pub(crate) async fn record_login(
         None => fetch(conn, id).await.map(|_| None),
     }
 }
+
+/// SQLite's current time as the `updated_at` trigger of migration 000001 writes it.
+const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')";
 
 /// The user row; `NotFound` if there is none. Also tells "no such user" from "condition
 /// not met" after a conditional update matched no row.

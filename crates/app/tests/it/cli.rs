@@ -249,7 +249,7 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
     let now = crate::server::now();
     let new_user = auth_ports::NewUser {
         email: auth_ports::Email::parse("clean@example.com").unwrap(),
-        password_hash: None,
+        password_hash: Some(auth_ports::PasswordHash::new("h".into())),
         first_name: None,
         last_name: None,
         email_verified: true,
@@ -271,7 +271,8 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
             created_at: now - chrono::Duration::hours(2),
         };
         let sessions = store.sessions();
-        let opened = sessions.open_at_login(session, unaudited()).await;
+        let hash = auth_ports::PasswordHash::new("h".into());
+        let opened = sessions.open_at_login(session, &hash, unaudited()).await;
         opened.unwrap().unwrap();
     }
     for (action, age_days) in [("old", 91), ("recent", 89)] {

@@ -481,7 +481,10 @@ impl AuthService {
             .verify(password, user.password_hash.clone())
             .await
             .map_err(Failure::from)?;
-        let Verification::Match { needs_rehash } = verification else {
+        // A match implies a stored hash: the one the session will be opened against.
+        let (Verification::Match { needs_rehash }, Some(mut verified)) =
+            (verification, user.password_hash.clone())
+        else {
             return Err(self
                 .count_failure(&user, client, login(Some(&user)))
                 .await?);
@@ -502,19 +505,32 @@ impl AuthService {
             return Err(LoginError::EmailNotVerified);
         }
 
-        if needs_rehash && let Some(verified) = user.password_hash.clone() {
+        // A password changed since the check wins over this login: the stale password
+        // opens nothing (the rehash and `open_at_login` both check the hash).
+        let password_changed = || async {
+            self.ports
+                .audit
+                .record(login(Some(&user)).failed("invalid_credentials"), client)
+                .await?;
+            Ok::<_, LoginError>(LoginError::InvalidCredentials)
+        };
+        if needs_rehash {
             let hash = self
                 .ports
                 .hasher
                 .hash(password)
                 .await
                 .map_err(Failure::from)?;
-            // Only over the hash just verified: a password change that landed since wins.
-            self.ports
+            let rehashed = self
+                .ports
                 .users
-                .rehash_password(user.id, verified, hash)
+                .rehash_password(user.id, verified.clone(), hash.clone())
                 .await
                 .map_err(Failure::from)?;
+            if !rehashed {
+                return Err(password_changed().await?);
+            }
+            verified = hash;
         }
 
         let now = self.ports.clock.now();
@@ -535,18 +551,24 @@ impl AuthService {
         let Some(opened) = self
             .ports
             .sessions
-            .open_at_login(new_session, audit)
+            .open_at_login(new_session, &verified, audit)
             .await
             .map_err(Failure::from)?
         else {
-            // A concurrent failure locked the account after our check.
-            let until = self
+            // Refused by a change since the checks: a lock set by a concurrent failure,
+            // or a new password.
+            let current = self
                 .ports
                 .users
                 .find_by_id(user.id)
                 .await
                 .map_err(Failure::from)?;
-            let until = until.and_then(|u| u.locked_until).unwrap_or(now);
+            let Some(until) = current
+                .and_then(|u| u.locked_until)
+                .filter(|until| *until > now)
+            else {
+                return Err(password_changed().await?);
+            };
             self.ports
                 .audit
                 .record(login(Some(&user)).failed("account_locked"), client)

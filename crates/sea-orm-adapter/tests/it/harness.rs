@@ -1,6 +1,8 @@
 //! A fresh, migrated database per test (see `auth-testing`) and helpers to fill it.
 
-use auth_ports::{Email, NewSession, NewUser, Session, SessionRepository, User, UserRepository};
+use auth_ports::{
+    Email, NewSession, NewUser, PasswordHash, Session, SessionRepository, User, UserRepository,
+};
 use auth_sea_orm::{PoolConfig, Store};
 use auth_testing::TestDatabase;
 use auth_testing::unaudited;
@@ -53,7 +55,7 @@ impl TestDb {
 /// Opens a session as a login does (unaudited); the user must not be locked.
 pub async fn open(sessions: &impl SessionRepository, new: NewSession) -> Session {
     sessions
-        .open_at_login(new, unaudited())
+        .open_at_login(new, &stub_hash(), unaudited())
         .await
         .unwrap()
         .expect("the user is not locked")
@@ -66,11 +68,16 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// The password hash of the users of [`new_user`].
+pub fn stub_hash() -> PasswordHash {
+    PasswordHash::new("$argon2id$v=19$stub".into())
+}
+
 /// A password user to create, with the `user` role.
 pub fn new_user(email: &str) -> NewUser {
     NewUser {
         email: Email::parse(email).unwrap(),
-        password_hash: Some(auth_ports::PasswordHash::new("$argon2id$v=19$stub".into())),
+        password_hash: Some(stub_hash()),
         first_name: Some("Ada".into()),
         last_name: Some("Lovelace".into()),
         email_verified: false,

@@ -1,10 +1,10 @@
 //! The session repository contract.
 
 use crate::audit::entry;
-use crate::harness::{TestDb, now, open};
+use crate::harness::{TestDb, now, open, stub_hash};
 use auth_ports::{
-    AuditQuery, AuditRepository, AuditWith, LockoutPolicy, NewSession, RoleRepository,
-    SessionRepository, StoreError, TokenHash, UserId, UserRepository,
+    AuditQuery, AuditRepository, AuditWith, Constraint, LockoutPolicy, NewSession, PasswordHash,
+    RoleRepository, SessionRepository, StoreError, TokenHash, UserId, UserRepository,
 };
 use auth_testing::{TestDatabase, unaudited};
 use chrono::Duration;
@@ -17,6 +17,8 @@ auth_testing::on_both_backends!(
     create_stores_every_field,
     found_with_every_column_of_session_and_user,
     open_at_login_records_the_login_unless_locked,
+    open_at_login_is_refused_after_a_password_change,
+    a_failed_session_insert_undoes_the_login_record,
     found_with_the_users_roles_and_permissions_in_one_read,
     found_by_token_hash_only_while_active_and_unexpired,
     list_shows_only_live_sessions_newest_first,
@@ -47,7 +49,7 @@ async fn create_stores_every_field(db: &TestDb) {
         let opened = db
             .store
             .sessions()
-            .open_at_login(new.clone(), unaudited())
+            .open_at_login(new.clone(), &stub_hash(), unaudited())
             .await
             .unwrap()
             .unwrap();
@@ -143,7 +145,9 @@ async fn open_at_login_records_the_login_unless_locked(db: &TestDb) {
         .unwrap();
     let mut locked = new_session(user.id, 1, Duration::hours(1));
     locked.created_at = at;
-    let refused = sessions.open_at_login(locked.clone(), unaudited()).await;
+    let refused = sessions
+        .open_at_login(locked.clone(), &stub_hash(), unaudited())
+        .await;
     assert_eq!(refused.unwrap(), None, "no session while locked");
     let found = sessions.find_active_by_token_hash(&locked.token_hash, at);
     assert!(found.await.unwrap().is_none(), "nothing written");
@@ -154,7 +158,7 @@ async fn open_at_login_records_the_login_unless_locked(db: &TestDb) {
     let mut after = new_session(user.id, 2, Duration::hours(1));
     after.created_at = at + Duration::seconds(901);
     let opened = sessions
-        .open_at_login(after.clone(), unaudited())
+        .open_at_login(after.clone(), &stub_hash(), unaudited())
         .await
         .unwrap()
         .unwrap();
@@ -167,6 +171,54 @@ async fn open_at_login_records_the_login_unless_locked(db: &TestDb) {
     assert_eq!(stored.failed_login_attempts, 0);
     assert_eq!(stored.locked_until, None);
     assert_eq!(stored.last_login_at, Some(after.created_at));
+}
+
+/// The password was checked against a hash that a change has replaced since: the
+/// login opens nothing and records nothing.
+async fn open_at_login_is_refused_after_a_password_change(db: &TestDb) {
+    let sessions = db.store.sessions();
+    let user = db.user("s13@example.com").await;
+    let new = new_session(user.id, 1, Duration::hours(1));
+    let stale = PasswordHash::new("$argon2id$v=19$before-the-change".into());
+    let refused = sessions.open_at_login(new.clone(), &stale, unaudited());
+    assert_eq!(refused.await.unwrap(), None);
+    let found = sessions.find_active_by_token_hash(&new.token_hash, now());
+    assert!(found.await.unwrap().is_none(), "no session");
+    let stored = db.store.users().find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(stored, user, "no login recorded");
+}
+
+/// The login is recorded in the transaction that stores the session: when the session
+/// cannot be stored, the user row is left as it was.
+async fn a_failed_session_insert_undoes_the_login_record(db: &TestDb) {
+    let users = db.store.users();
+    let sessions = db.store.sessions();
+    let user = db.user("s14@example.com").await;
+    let first = new_session(user.id, 1, Duration::hours(1));
+    open(&sessions, first.clone()).await;
+    let policy = LockoutPolicy {
+        threshold: 5,
+        duration: StdDuration::from_secs(60),
+    };
+    users
+        .record_failed_login(user.id, policy, now(), unaudited())
+        .await
+        .unwrap();
+    let before = users.find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(before.failed_login_attempts, 1);
+
+    let mut again = first.clone();
+    again.created_at = now() + Duration::seconds(1);
+    let err = sessions
+        .open_at_login(again, &stub_hash(), unaudited())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict(Constraint::SessionToken)),
+        "{err:?}"
+    );
+    let after = users.find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(after, before, "the login's UPDATE was rolled back");
 }
 
 async fn found_with_the_users_roles_and_permissions_in_one_read(db: &TestDb) {
@@ -388,6 +440,7 @@ async fn create_for_unknown_user_is_not_found(db: &TestDb) {
         .sessions()
         .open_at_login(
             new_session(UserId::new(), 1, Duration::hours(1)),
+            &stub_hash(),
             unaudited(),
         )
         .await
@@ -409,7 +462,10 @@ async fn lookups_beyond_the_kept_connections_use_the_pool(db: &TestDb) {
     let writes = (11..16).map(|byte| {
         let sessions = db.store.sessions();
         let new = new_session(user.id, byte, Duration::hours(1));
-        async move { sessions.open_at_login(new, unaudited()).await }
+        async move {
+            let hash = stub_hash();
+            sessions.open_at_login(new, &hash, unaudited()).await
+        }
     });
     let (found, written) = tokio::join!(
         futures::future::join_all(lookups),

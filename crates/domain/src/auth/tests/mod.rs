@@ -546,13 +546,14 @@ async fn login_success_opens_a_session_for_the_ttl() {
     m.sessions
         .expect_open_at_login()
         .times(1)
-        .withf(move |new, _| {
+        .withf(move |new, verified, _| {
             new.user_id == id
                 && new.created_at == t0()
                 && new.expires_at == t0() + chrono::Duration::hours(12)
                 && new.token_hash == TokenHash([1; 32])
+                && verified.expose() == "stored-hash"
         })
-        .returning(move |_, audit| {
+        .returning(move |_, _, audit| {
             let session = trail.write(audit, session(&opened_for))?;
             let user = opened_for.clone();
             Ok(Some(OpenedSession { session, user }))
@@ -593,9 +594,12 @@ async fn login_rehashes_an_outdated_hash() {
         .expect_generate()
         .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
     let trail = m.trail.clone();
+    // Opened against the new hash: the one stored now.
     m.sessions
         .expect_open_at_login()
-        .returning(move |_, audit| {
+        .times(1)
+        .withf(|_, verified, _| verified.expose() == "new")
+        .returning(move |_, _, audit| {
             let session = trail.write(audit, session(&u))?;
             let user = u.clone();
             Ok(Some(OpenedSession { session, user }))
@@ -1008,6 +1012,78 @@ async fn a_failure_racing_a_lock_answers_locked() {
     assert!(matches!(err, Err(LoginError::AccountLocked { until: u }) if u == until));
 }
 
+/// A login whose password was verified just before a password change: matched, then
+/// refused by `open_at_login` (the stored hash is no longer the one verified).
+#[tokio::test]
+async fn a_success_racing_a_password_change_answers_invalid_credentials() {
+    let u = user();
+    let found = u.clone();
+    let mut m = Mocks::default().allow_all().audit(1, |e| {
+        assert_eq!(e.details["reason"], "invalid_credentials")
+    });
+    m.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(found.clone())));
+    m.hasher.expect_verify().returning(|_, _| {
+        Ok(Verification::Match {
+            needs_rehash: false,
+        })
+    });
+    m.tokens
+        .expect_generate()
+        .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
+    m.sessions
+        .expect_open_at_login()
+        .times(1)
+        .returning(|_, _, _| Ok(None));
+    m.users.expect_find_by_id().returning(move |_| {
+        let mut changed = u.clone();
+        changed.password_hash = Some(PasswordHash::new("someone else's".into()));
+        Ok(Some(changed))
+    });
+    let err = m
+        .service(POLICY)
+        .login("ada@example.com", &password("the right one!"), &client())
+        .await;
+    assert!(
+        matches!(err, Err(LoginError::InvalidCredentials)),
+        "{err:?}"
+    );
+}
+
+/// The rehash finds another hash than the one verified: a password change landed in
+/// between, and this login opens nothing.
+#[tokio::test]
+async fn a_rehash_that_finds_a_new_password_opens_no_session() {
+    let u = user();
+    let found = u.clone();
+    let mut m = Mocks::default().allow_all().audit(1, |e| {
+        assert_eq!(e.details["reason"], "invalid_credentials")
+    });
+    m.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(found.clone())));
+    m.hasher
+        .expect_verify()
+        .returning(|_, _| Ok(Verification::Match { needs_rehash: true }));
+    m.hasher
+        .expect_hash()
+        .returning(|_| Ok(PasswordHash::new("new".into())));
+    m.users
+        .expect_rehash_password()
+        .times(1)
+        .returning(|_, _, _| Ok(false));
+    m.sessions.expect_open_at_login().never();
+    let err = m
+        .service(POLICY)
+        .login("ada@example.com", &password("the right one!"), &client())
+        .await;
+    assert!(
+        matches!(err, Err(LoginError::InvalidCredentials)),
+        "{err:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_success_racing_a_lock_answers_locked_and_opens_no_session() {
     let u = user();
@@ -1030,7 +1106,7 @@ async fn a_success_racing_a_lock_answers_locked_and_opens_no_session() {
     m.sessions
         .expect_open_at_login()
         .times(1)
-        .returning(|_, _| Ok(None));
+        .returning(|_, _, _| Ok(None));
     m.users.expect_find_by_id().returning(move |_| {
         let mut locked = u.clone();
         locked.locked_until = Some(until);
