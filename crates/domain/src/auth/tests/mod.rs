@@ -1012,15 +1012,14 @@ async fn a_failure_racing_a_lock_answers_locked() {
     assert!(matches!(err, Err(LoginError::AccountLocked { until: u }) if u == until));
 }
 
-/// A login whose password was verified just before a password change: matched, then
-/// refused by `open_at_login` (the stored hash is no longer the one verified).
-#[tokio::test]
-async fn a_success_racing_a_password_change_answers_invalid_credentials() {
-    let u = user();
-    let found = u.clone();
-    let mut m = Mocks::default().allow_all().audit(1, |e| {
-        assert_eq!(e.details["reason"], "invalid_credentials")
-    });
+/// Mocks for a login whose password matches but whose `open_at_login` is refused
+/// (something changed since the check), after which the user reads as `current`; the
+/// one audit entry has `reason`.
+fn refused_when_opening(reason: &'static str, current: User) -> Mocks {
+    let found = user();
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, move |e| assert_eq!(e.details["reason"], reason));
     m.users
         .expect_find_by_email()
         .returning(move |_| Ok(Some(found.clone())));
@@ -1036,12 +1035,19 @@ async fn a_success_racing_a_password_change_answers_invalid_credentials() {
         .expect_open_at_login()
         .times(1)
         .returning(|_, _, _| Ok(None));
-    m.users.expect_find_by_id().returning(move |_| {
-        let mut changed = u.clone();
-        changed.password_hash = Some(PasswordHash::new("someone else's".into()));
-        Ok(Some(changed))
-    });
-    let err = m
+    m.users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(current.clone())));
+    m
+}
+
+/// A login whose password was verified just before a password change: matched, then
+/// refused by `open_at_login` (the stored hash is no longer the one verified).
+#[tokio::test]
+async fn a_success_racing_a_password_change_answers_invalid_credentials() {
+    let mut changed = user();
+    changed.password_hash = Some(PasswordHash::new("someone else's".into()));
+    let err = refused_when_opening("invalid_credentials", changed)
         .service(POLICY)
         .login("ada@example.com", &password("the right one!"), &client())
         .await;
@@ -1086,33 +1092,10 @@ async fn a_rehash_that_finds_a_new_password_opens_no_session() {
 
 #[tokio::test]
 async fn a_success_racing_a_lock_answers_locked_and_opens_no_session() {
-    let u = user();
     let until = t0() + chrono::Duration::minutes(15);
-    let found = u.clone();
-    let mut m = Mocks::default()
-        .allow_all()
-        .audit(1, |e| assert_eq!(e.details["reason"], "account_locked"));
-    m.users
-        .expect_find_by_email()
-        .returning(move |_| Ok(Some(found.clone())));
-    m.hasher.expect_verify().returning(|_, _| {
-        Ok(Verification::Match {
-            needs_rehash: false,
-        })
-    });
-    m.tokens
-        .expect_generate()
-        .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
-    m.sessions
-        .expect_open_at_login()
-        .times(1)
-        .returning(|_, _, _| Ok(None));
-    m.users.expect_find_by_id().returning(move |_| {
-        let mut locked = u.clone();
-        locked.locked_until = Some(until);
-        Ok(Some(locked))
-    });
-    let err = m
+    let mut locked = user();
+    locked.locked_until = Some(until);
+    let err = refused_when_opening("account_locked", locked)
         .service(POLICY)
         .login("ada@example.com", &password("the right one!"), &client())
         .await;
