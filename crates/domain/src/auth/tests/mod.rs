@@ -1061,8 +1061,7 @@ async fn a_success_racing_a_password_change_answers_invalid_credentials() {
 /// between, and this login opens nothing.
 #[tokio::test]
 async fn a_rehash_that_finds_a_new_password_opens_no_session() {
-    let u = user();
-    let found = u.clone();
+    let found = user();
     let mut m = Mocks::default().allow_all().audit(1, |e| {
         assert_eq!(e.details["reason"], "invalid_credentials")
     });
