@@ -620,8 +620,13 @@ async fn a_lying_content_length_is_refused_at_once(app: &TestApp) {
     let text = String::from_utf8_lossy(&response[..read.unwrap().unwrap()]).into_owned();
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     assert!(text.contains("payload_too_large"), "{text}");
-    // The unread body leaves the connection unusable: clients are told not to reuse it.
+    // The unread body leaves the connection unusable: clients are told not to reuse it,
+    // and the server closes it.
     assert!(text.contains("connection: close"), "{text}");
+    let mut rest = Vec::new();
+    // End of stream, or a reset if the close found the body's bytes unread.
+    let closed = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut rest));
+    assert!(closed.await.is_ok(), "the server closed the connection");
 }
 
 /// Logins must have a verified email.
