@@ -80,6 +80,25 @@ fn is_unavailable(err: &DbErr) -> bool {
     }
 }
 
+/// SQLite's BUSY (any extended form) when opening a connection: the file is locked by
+/// another connection in a way the busy timeout does not wait out.
+pub(crate) fn sqlite_busy_at_connect(err: &DbErr) -> bool {
+    let DbErr::Conn(RuntimeErr::SqlxError(e)) = err else {
+        return false;
+    };
+    let sqlx::Error::Database(db) = &**e else {
+        return false;
+    };
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+        && db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| code & 0xff == SQLITE_BUSY)
+}
+
+/// SQLite's primary result code for "the database file is locked".
+const SQLITE_BUSY: i32 = 5;
+
 /// Whether the connection that returned the error cannot be used again: it broke, its
 /// protocol state is unknown, or the server ended the session.
 pub(crate) fn connection_lost(error: &sqlx::Error) -> bool {

@@ -1,15 +1,15 @@
 //! The connection pool and the handle the composition root holds: it hands out the
 //! repositories, all sharing one pool.
 
-use crate::error::DbResultExt;
+use crate::error::{DbResultExt, sqlite_busy_at_connect};
 use crate::read_lane::ReadLane;
 use crate::{
     SeaOrmAuditRepository, SeaOrmOAuthAccountRepository, SeaOrmOneTimeTokenRepository,
     SeaOrmRoleRepository, SeaOrmSessionRepository, SeaOrmUserRepository,
 };
 use auth_ports::StoreError;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
-use std::time::Duration;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use std::time::{Duration, Instant};
 
 /// How to reach the database and size the pool (SPEC.md section 3).
 #[derive(Clone)]
@@ -39,6 +39,25 @@ impl std::fmt::Debug for PoolConfig {
             .finish()
     }
 }
+
+/// Opens the pool. The first connection to a new SQLite file switches it to WAL; an
+/// instance starting while another holds that file's first write transaction gets
+/// SQLITE_BUSY at once (the busy timeout does not cover the switch), so it tries again
+/// until `patience` has passed.
+async fn open(options: &ConnectOptions, patience: Duration) -> Result<DatabaseConnection, DbErr> {
+    let deadline = Instant::now() + patience;
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(err) if sqlite_busy_at_connect(&err) && Instant::now() < deadline => {
+                tokio::time::sleep(LOCKED_FILE_RETRY).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// The pause between attempts to open a locked SQLite file.
+const LOCKED_FILE_RETRY: Duration = Duration::from_millis(50);
 
 /// The database behind authd: a pool shared by every repository.
 #[derive(Clone, Debug)]
@@ -71,7 +90,7 @@ impl Store {
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
             });
-        let db = Database::connect(options).await.store()?;
+        let db = open(&options, config.connect_timeout).await.store()?;
         match db.get_database_backend() {
             DbBackend::Postgres | DbBackend::Sqlite => {}
             other => {

@@ -337,3 +337,35 @@ async fn concurrent_start_ups_migrate_once_on_postgres() {
     };
     concurrent_start_ups_migrate_once(db.url()).await;
 }
+
+/// An instance starting on a new SQLite file while another holds the file's first write
+/// transaction (before the file is in WAL mode) waits for it instead of failing at once.
+#[tokio::test]
+async fn a_start_up_waits_for_the_first_writer_of_a_new_sqlite_file() {
+    use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+    use sea_orm::sqlx::{ConnectOptions as _, Executor as _};
+    use std::str::FromStr as _;
+    let db = auth_testing::TestDatabase::sqlite();
+    let mut first = SqliteConnectOptions::from_str(db.url())
+        .unwrap()
+        .journal_mode(SqliteJournalMode::Delete)
+        .connect()
+        .await
+        .unwrap();
+    first.execute("BEGIN IMMEDIATE").await.unwrap();
+    first.execute("CREATE TABLE other (x)").await.unwrap();
+    let config = auth_sea_orm::PoolConfig {
+        url: db.url().to_owned(),
+        max_connections: 2,
+        min_connections: 0,
+        idle_timeout: std::time::Duration::from_secs(10),
+        connect_timeout: std::time::Duration::from_secs(10),
+    };
+    let commit_later = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        first.execute("COMMIT").await.unwrap();
+    };
+    let (store, ()) = tokio::join!(auth_sea_orm::Store::connect(&config), commit_later);
+    let store = store.expect("opened once the first writer committed");
+    store.migrate_up().await.unwrap();
+}
