@@ -1,67 +1,81 @@
-//! argon2id password hashing behind the `PasswordHasher` port. Hashes run on tokio's
-//! blocking pool, at most `max_concurrent` at a time, so a login flood can neither stall
-//! the async runtime nor exhaust memory.
+//! argon2id password hashing behind the `PasswordHasher` port. Hashes run on a few
+//! dedicated threads (one per CPU), so a login flood can neither stall the async runtime
+//! nor exhaust memory.
 
-use std::sync::{Arc, Mutex};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as Phc, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use auth_ports::{HashError, Password, PasswordHash, PasswordHasher, Verification};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::oneshot;
 
 use crate::config::Argon2Config;
 
 /// The argon2id adapter: version 0x13, the configured m/t/p, a 16-byte salt from the OS
 /// RNG, PHC strings in and out.
+///
+/// Each hashing thread takes the next job from one queue as soon as it finishes the last,
+/// without a round trip through the async runtime: on a machine busy hashing, no core
+/// waits between two hashes.
 pub struct Argon2PasswordHasher {
-    inner: Arc<Inner>,
-    /// One permit per hash allowed to run; held until the blocking work ends, even when
-    /// the caller has gone away.
-    permits: Arc<Semaphore>,
+    jobs: flume::Sender<Job>,
+    params: Params,
+    threads: usize,
     queue_timeout: Duration,
 }
 
-/// argon2 with the configured parameters and its reusable working memory.
+/// Work for a hashing thread.
+type Job = Box<dyn FnOnce(&mut Engine) + Send>;
+
+/// Where a job stands: a caller that has waited `queue_timeout` withdraws it, unless a
+/// hashing thread has taken it first (then the caller waits for the result).
+const QUEUED: u8 = 0;
+const TAKEN: u8 = 1;
+const WITHDRAWN: u8 = 2;
+
+/// One hashing thread's argon2: the configured parameters, the dummy hash, and the
+/// working memory it reuses from hash to hash.
+#[derive(Clone)]
 struct Engine {
     argon2: Argon2<'static>,
-    params: Params,
-    /// argon2's working memory, allocated once per concurrent slot and reused: a fresh
-    /// 19 MiB allocation per hash would be kept by the allocator of each blocking thread
-    /// that ever hashed, and peak memory would grow with the thread count, not the slots.
-    memory: Mutex<Vec<Vec<Block>>>,
-}
-
-/// What the blocking closures need; shared so each hash clones an `Arc`, not the context.
-struct Inner {
-    engine: Engine,
     /// Verified against when there is no stored hash, so unknown users cost a full hash.
     dummy: Phc,
+    memory: Memory,
+}
+
+/// argon2's working memory, allocated at the first hash and kept at the configured size.
+#[derive(Clone)]
+struct Memory {
+    blocks: Vec<Block>,
+    configured: usize,
 }
 
 impl std::fmt::Debug for Argon2PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Argon2PasswordHasher")
-            .field("params", &self.inner.engine.params)
-            .field("available_permits", &self.permits.available_permits())
+            .field("params", &self.params)
+            .field("threads", &self.threads)
+            .field("queued", &self.jobs.len())
             .field("queue_timeout", &self.queue_timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl Argon2PasswordHasher {
-    /// Builds the hasher and its dummy hash.
-    ///
-    /// `max_concurrent` bounds the hashes running at once (pass the number of CPUs); each
-    /// holds `memory_kib` KiB. A call that waits longer than `queue_timeout` for a slot
-    /// answers [`HashError::Busy`].
+    /// Builds the hasher and starts its `threads` hashing threads (pass the number of
+    /// CPUs); each holds `memory_kib` KiB once it has hashed. A call not taken by a thread
+    /// within `queue_timeout` answers [`HashError::Busy`]. The threads end when the hasher
+    /// is dropped.
     ///
     /// # Errors
-    /// [`HashError::Failed`] when argon2 rejects the parameters, `max_concurrent` is 0,
-    /// or the OS RNG fails.
+    /// [`HashError::Failed`] when argon2 rejects the parameters, `threads` is 0, the OS
+    /// RNG fails or a thread cannot be started.
     pub fn new(
         config: &Argon2Config,
-        max_concurrent: usize,
+        threads: usize,
         queue_timeout: Duration,
     ) -> Result<Self, HashError> {
         let params = Params::new(
@@ -71,52 +85,74 @@ impl Argon2PasswordHasher {
             None,
         )
         .map_err(|e| HashError::Failed(format!("invalid argon2 parameters: {e}")))?;
-        if max_concurrent == 0 {
+        if threads == 0 {
             return Err(HashError::Failed(
-                "at least one concurrent password hash must be allowed".into(),
+                "at least one hashing thread is needed".into(),
             ));
         }
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-        let dummy = dummy_phc(&params)?;
         let engine = Engine {
-            argon2,
-            params,
-            memory: Mutex::new(Vec::new()),
+            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone()),
+            dummy: dummy_phc(&params)?,
+            memory: Memory {
+                blocks: Vec::new(),
+                configured: params.block_count(),
+            },
         };
+        let (jobs, queue) = flume::unbounded::<Job>();
+        for _ in 0..threads {
+            let (queue, mut engine) = (queue.clone(), engine.clone());
+            std::thread::Builder::new()
+                .name("authd-hash".into())
+                .spawn(move || {
+                    // Ends when the hasher, the only sender, is dropped. A panicking job
+                    // drops its result sender (its caller gets an error), not the thread.
+                    for job in queue.iter() {
+                        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut engine)));
+                    }
+                })
+                .map_err(|e| HashError::Failed(format!("cannot start a hashing thread: {e}")))?;
+        }
         Ok(Self {
-            inner: Arc::new(Inner { engine, dummy }),
-            permits: Arc::new(Semaphore::new(max_concurrent.min(Semaphore::MAX_PERMITS))),
+            jobs,
+            params,
+            threads,
             queue_timeout,
         })
     }
 
-    /// Runs `work` on the blocking pool once a slot is free; the slot is released when
-    /// `work` returns, not when the caller stops waiting.
+    /// Queues `work` for a hashing thread and waits for its result; withdraws it with
+    /// [`HashError::Busy`] if no thread has taken it within the queue timeout. Work once
+    /// taken runs to the end, even when the caller has gone away; work whose caller has
+    /// gone before it was taken is skipped.
     async fn run<T, F>(&self, work: F) -> Result<T, HashError>
     where
         T: Send + 'static,
-        F: FnOnce(&Inner) -> Result<T, HashError> + Send + 'static,
+        F: FnOnce(&mut Engine) -> Result<T, HashError> + Send + 'static,
     {
-        let permit = self.acquire().await?;
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work(&inner)
-        })
-        .await
-        .map_err(|e| HashError::Failed(format!("the hashing worker died: {e}")))?
-    }
-
-    async fn acquire(&self) -> Result<OwnedSemaphorePermit, HashError> {
-        match tokio::time::timeout(
-            self.queue_timeout,
-            Arc::clone(&self.permits).acquire_owned(),
-        )
-        .await
-        {
-            Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(_closed)) => Err(HashError::Failed("the hasher is shut down".into())),
-            Err(_elapsed) => Err(HashError::Busy),
+        let state = Arc::new(AtomicU8::new(QUEUED));
+        let (done, mut result) = oneshot::channel();
+        let job_state = Arc::clone(&state);
+        let job: Job = Box::new(move |engine| {
+            let take =
+                job_state.compare_exchange(QUEUED, TAKEN, Ordering::AcqRel, Ordering::Acquire);
+            if !done.is_closed() && take.is_ok() {
+                let _ = done.send(work(engine));
+            }
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| HashError::Failed("the hasher is shut down".into()))?;
+        let died = |_| HashError::Failed("a hashing thread failed".into());
+        match tokio::time::timeout(self.queue_timeout, &mut result).await {
+            Ok(outcome) => outcome.map_err(died)?,
+            Err(_elapsed) => {
+                let withdraw =
+                    state.compare_exchange(QUEUED, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire);
+                if withdraw.is_ok() {
+                    return Err(HashError::Busy);
+                }
+                result.await.map_err(died)?
+            }
         }
     }
 }
@@ -141,61 +177,32 @@ fn dummy_phc(params: &Params) -> Result<Phc, HashError> {
     })
 }
 
-impl Engine {
-    /// Runs argon2 with `argon2`'s parameters into `out`, on a reused memory buffer.
-    fn compute(
-        &self,
+impl Memory {
+    /// Runs `argon2` into `out` on these blocks, grown as needed and shrunk back to the
+    /// configured size after, so a stored hash of a costlier past configuration leaves no
+    /// lasting extra memory.
+    fn hash_into(
+        &mut self,
         argon2: &Argon2<'_>,
-        blocks: usize,
         password: &[u8],
         salt: &[u8],
         out: &mut [u8],
     ) -> argon2::Result<()> {
-        let lock = |m: &Mutex<Vec<Vec<Block>>>| {
-            m.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .pop()
-        };
-        let mut buffer = lock(&self.memory).unwrap_or_default();
-        if buffer.len() < blocks {
-            buffer.resize(blocks, Block::new());
+        let needed = argon2.params().block_count();
+        if self.blocks.len() < needed {
+            self.blocks.resize(needed, Block::new());
         }
         let result =
-            argon2.hash_password_into_with_memory(password, salt, out, &mut buffer[..blocks]);
-        self.memory
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(buffer);
+            argon2.hash_password_into_with_memory(password, salt, out, &mut self.blocks[..needed]);
+        if self.blocks.len() > self.configured {
+            self.blocks.truncate(self.configured);
+            self.blocks.shrink_to_fit();
+        }
         result
     }
 
-    /// A new PHC string for `password` with the configured parameters and a fresh salt.
-    fn hash(&self, password: &[u8]) -> Result<PasswordHash, HashError> {
-        let failed =
-            |e: &dyn std::fmt::Display| HashError::Failed(format!("cannot hash the password: {e}"));
-        let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).map_err(|e| failed(&e))?;
-        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-        self.compute(
-            &self.argon2,
-            self.params.block_count(),
-            password,
-            &salt,
-            &mut out,
-        )
-        .map_err(|e| failed(&e))?;
-        let phc = Phc {
-            algorithm: Algorithm::Argon2id.ident(),
-            version: Some(Version::V0x13.into()),
-            params: ParamsString::try_from(&self.params).map_err(|e| failed(&e))?,
-            salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
-            hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
-        };
-        Ok(PasswordHash::new(phc.to_string()))
-    }
-
     /// Whether `password` produces `phc`'s output (compared in constant time).
-    fn matches(&self, password: &[u8], phc: &Phc) -> Result<bool, HashError> {
+    fn matches(&mut self, password: &[u8], phc: &Phc) -> Result<bool, HashError> {
         let malformed = |e: &dyn std::fmt::Display| {
             HashError::Failed(format!("the stored password hash is malformed: {e}"))
         };
@@ -215,29 +222,40 @@ impl Engine {
             Some(expected.len()),
         )
         .map_err(|e| malformed(&e))?;
-        let blocks = params.block_count();
         let argon2 = Argon2::new(algorithm, version, params);
         let mut out = vec![0u8; expected.len()];
-        self.compute(&argon2, blocks, password, salt.as_ref(), &mut out)
+        self.hash_into(&argon2, password, salt.as_ref(), &mut out)
             .map_err(|e| malformed(&e))?;
         let computed = Output::new(&out).map_err(|e| malformed(&e))?;
         Ok(computed == *expected)
     }
-
-    fn same_cost(&self, stored: &Params) -> bool {
-        let len = |p: &Params| p.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
-        stored.m_cost() == self.params.m_cost()
-            && stored.t_cost() == self.params.t_cost()
-            && stored.p_cost() == self.params.p_cost()
-            && len(stored) == len(&self.params)
-    }
 }
 
-impl Inner {
-    fn verify(&self, password: &[u8], stored: Option<&str>) -> Result<Verification, HashError> {
+impl Engine {
+    /// A new PHC string for `password` with the configured parameters and a fresh salt.
+    fn hash(&mut self, password: &[u8]) -> Result<PasswordHash, HashError> {
+        let failed =
+            |e: &dyn std::fmt::Display| HashError::Failed(format!("cannot hash the password: {e}"));
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).map_err(|e| failed(&e))?;
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        self.memory
+            .hash_into(&self.argon2, password, &salt, &mut out)
+            .map_err(|e| failed(&e))?;
+        let phc = Phc {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(self.argon2.params()).map_err(|e| failed(&e))?,
+            salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+            hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+        };
+        Ok(PasswordHash::new(phc.to_string()))
+    }
+
+    fn verify(&mut self, password: &[u8], stored: Option<&str>) -> Result<Verification, HashError> {
         let Some(stored) = stored else {
             // Same work as a real check; the outcome is ignored on purpose.
-            let _ = self.engine.matches(password, &self.dummy);
+            let _ = self.memory.matches(password, &self.dummy);
             return Ok(Verification::Mismatch);
         };
         // Error messages name what is wrong, never the stored string itself.
@@ -247,14 +265,23 @@ impl Inner {
         let phc = Phc::new(stored).map_err(|e| malformed(&e))?;
         let algorithm = Algorithm::try_from(phc.algorithm.as_str()).map_err(|e| malformed(&e))?;
         let stored_params = Params::try_from(&phc).map_err(|e| malformed(&e))?;
-        if !self.engine.matches(password, &phc)? {
+        if !self.memory.matches(password, &phc)? {
             return Ok(Verification::Mismatch);
         }
         Ok(Verification::Match {
             needs_rehash: algorithm != Algorithm::Argon2id
                 || phc.version != Some(Version::V0x13.into())
-                || !self.engine.same_cost(&stored_params),
+                || !self.same_cost(&stored_params),
         })
+    }
+
+    fn same_cost(&self, stored: &Params) -> bool {
+        let len = |p: &Params| p.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let configured = self.argon2.params();
+        stored.m_cost() == configured.m_cost()
+            && stored.t_cost() == configured.t_cost()
+            && stored.p_cost() == configured.p_cost()
+            && len(stored) == len(configured)
     }
 }
 
@@ -262,7 +289,7 @@ impl Inner {
 impl PasswordHasher for Argon2PasswordHasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         let password = password.expose().to_owned();
-        self.run(move |inner| inner.engine.hash(password.as_bytes()))
+        self.run(move |engine| engine.hash(password.as_bytes()))
             .await
     }
 
@@ -272,8 +299,8 @@ impl PasswordHasher for Argon2PasswordHasher {
         hash: Option<PasswordHash>,
     ) -> Result<Verification, HashError> {
         let password = password.expose().to_owned();
-        self.run(move |inner| {
-            inner.verify(password.as_bytes(), hash.as_ref().map(PasswordHash::expose))
+        self.run(move |engine| {
+            engine.verify(password.as_bytes(), hash.as_ref().map(PasswordHash::expose))
         })
         .await
     }
@@ -430,12 +457,24 @@ mod tests {
         assert!(Argon2PasswordHasher::new(&config(1024, 1), 0, timeout).is_err());
     }
 
+    /// Occupies one hashing thread until the returned sender is dropped, as a long hash
+    /// would.
+    fn occupy(hasher: &Argon2PasswordHasher) -> std::sync::mpsc::Sender<()> {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        hasher
+            .jobs
+            .send(Box::new(move |_| {
+                let _ = released.recv();
+            }))
+            .unwrap();
+        release
+    }
+
     #[tokio::test]
     async fn a_saturated_hasher_answers_busy_then_recovers() {
         let hasher =
             Argon2PasswordHasher::new(&config(1024, 1), 1, Duration::from_millis(50)).unwrap();
-        // Hold the only slot, as a long-running hash would.
-        let held = Arc::clone(&hasher.permits).acquire_owned().await.unwrap();
+        let held = occupy(&hasher);
         let started = std::time::Instant::now();
         assert!(matches!(
             hasher.hash(&password("pw")).await,
@@ -448,5 +487,57 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
         drop(held);
         assert!(hasher.hash(&password("pw")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn work_taken_in_time_answers_even_after_the_queue_timeout() {
+        let hasher =
+            Argon2PasswordHasher::new(&config(1024, 1), 1, Duration::from_millis(100)).unwrap();
+        let started = std::time::Instant::now();
+        let slow = hasher
+            .run(|engine| {
+                std::thread::sleep(Duration::from_millis(400));
+                engine.hash(b"pw")
+            })
+            .await;
+        assert!(slow.is_ok(), "{slow:?}");
+        assert!(started.elapsed() >= Duration::from_millis(400));
+    }
+
+    #[tokio::test]
+    async fn work_whose_caller_has_gone_is_skipped() {
+        let hasher =
+            Argon2PasswordHasher::new(&config(1024, 1), 1, Duration::from_secs(5)).unwrap();
+        let held = occupy(&hasher);
+        let (ran, was_run) = std::sync::mpsc::channel::<()>();
+        let abandoned = hasher.run(move |_| {
+            let _ = ran.send(());
+            Ok(())
+        });
+        // Queued, then dropped before a thread is free, like a client that disconnects.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), abandoned)
+                .await
+                .is_err()
+        );
+        drop(held);
+        assert!(hasher.hash(&password("pw")).await.is_ok());
+        assert!(was_run.try_recv().is_err(), "the abandoned work ran");
+    }
+
+    #[tokio::test]
+    async fn every_thread_hashes_at_once() {
+        let hasher =
+            Argon2PasswordHasher::new(&config(1024, 1), 2, Duration::from_secs(5)).unwrap();
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let meet = |barrier: Arc<std::sync::Barrier>| {
+            hasher.run(move |engine| {
+                barrier.wait();
+                engine.hash(b"pw")
+            })
+        };
+        // Both jobs must run at the same time to pass the barrier.
+        let (a, b) = tokio::join!(meet(Arc::clone(&barrier)), meet(barrier));
+        assert!(a.is_ok() && b.is_ok());
     }
 }
