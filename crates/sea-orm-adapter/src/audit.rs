@@ -47,11 +47,8 @@ impl From<audit_logs::Model> for AuditEntry {
     }
 }
 
-/// Inserts one entry on the caller's connection or transaction.
-async fn insert(
-    conn: &impl ConnectionTrait,
-    entry: NewAuditEntry,
-) -> Result<audit_logs::Model, StoreError> {
+/// The row of one entry (its id left to the database).
+pub(crate) fn row(entry: NewAuditEntry) -> audit_logs::ActiveModel {
     audit_logs::ActiveModel {
         id: NotSet,
         user_id: Set(entry.user_id.map(|id| id.0)),
@@ -65,9 +62,14 @@ async fn insert(
         error_message: Set(entry.error_message),
         created_at: Set(entry.created_at),
     }
-    .insert(conn)
-    .await
-    .store()
+}
+
+/// Inserts one entry on the caller's connection or transaction.
+async fn insert(
+    conn: &impl ConnectionTrait,
+    entry: NewAuditEntry,
+) -> Result<audit_logs::Model, StoreError> {
+    row(entry).insert(conn).await.store()
 }
 
 /// Appends the entries `audit` makes of `outcome` to the write in `txn`, then commits:

@@ -1,20 +1,23 @@
 //! [`SessionRepository`] on sea-orm.
 
-use crate::audit::commit_with;
+use crate::audit::{self, commit_with};
 use crate::entities::{Inet, roles, sessions, user_roles, users};
 use crate::error::{DbResultExt, begin_write, corrupt};
-use crate::read_lane::ReadLane;
-use crate::users::record_login;
+use crate::hot_lane::HotLane;
+use crate::one_statement::insert_for_each;
+use crate::users::{login_update, not_recorded, record_login};
 use auth_ports::{
-    ActiveSession, AuditWith, NewSession, OpenedSession, PasswordHash, Session, SessionId,
-    SessionRepository, StoreError, TokenHash, UserId,
+    ActiveSession, AuditWith, NewAuditEntry, NewSession, OpenedSession, PasswordHash, Session,
+    SessionId, SessionRepository, StoreError, TokenHash, UserId,
 };
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{
+    Alias, Asterisk, CommonTableExpression, Expr, Query, SubQueryStatement, WithClause,
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, JoinType, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait,
-    RelationDef, RelationTrait, SelectTwo, Set, Statement, TryGetable,
+    EntityTrait, FromQueryResult, Iterable, JoinType, QueryFilter, QueryOrder, QueryResult,
+    QuerySelect, QueryTrait, RelationDef, RelationTrait, SelectTwo, Set, Statement, TryGetable,
 };
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -25,12 +28,12 @@ use std::time::Duration;
 pub struct SeaOrmSessionRepository {
     db: DatabaseConnection,
     /// For the lookup every authenticated request makes.
-    lane: ReadLane,
+    lane: HotLane,
     lookup: Arc<Lookup>,
 }
 
 impl SeaOrmSessionRepository {
-    pub(crate) fn new(db: DatabaseConnection, lane: ReadLane) -> Self {
+    pub(crate) fn new(db: DatabaseConnection, lane: HotLane) -> Self {
         let lookup = Arc::new(Lookup::new(db.get_database_backend()));
         Self { db, lane, lookup }
     }
@@ -183,6 +186,61 @@ pub(crate) async fn revoke_all(
     Ok(update.exec(conn).await.store()?.rows_affected)
 }
 
+/// The row of a session.
+fn row(session: &Session) -> sessions::ActiveModel {
+    sessions::ActiveModel {
+        id: Set(session.id.0),
+        user_id: Set(session.user_id.0),
+        token_hash: Set(session.token_hash.0.to_vec()),
+        expires_at: Set(session.expires_at),
+        ip_address: Set(session.ip_address.map(Inet::from)),
+        user_agent: Set(session.user_agent.clone()),
+        is_active: Set(session.is_active),
+        last_accessed_at: Set(session.last_accessed_at),
+        created_at: Set(session.created_at),
+        revoked_at: Set(session.revoked_at),
+    }
+}
+
+/// A login on PostgreSQL as one statement, which returns the user row as written, or no
+/// row when the login update matched none (and then writes nothing):
+///
+/// `WITH recorded AS (UPDATE users … RETURNING …),
+///       opened AS (INSERT INTO sessions … SELECT … FROM recorded),
+///       audited_0 AS (INSERT INTO audit_logs … SELECT … FROM recorded), …
+///  SELECT * FROM recorded`
+fn login_statement(
+    verified: &PasswordHash,
+    session: &Session,
+    audit: Vec<NewAuditEntry>,
+) -> Result<Statement, DbErr> {
+    let backend = DbBackend::Postgres;
+    let mut update =
+        login_update(backend, session.user_id, verified, session.created_at).into_query();
+    update.returning(
+        Query::returning()
+            .exprs(users::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend)))),
+    );
+    let cte = |name: String, query: SubQueryStatement| {
+        CommonTableExpression::new()
+            .query(query)
+            .table_name(Alias::new(name))
+            .to_owned()
+    };
+    let mut with = WithClause::new();
+    with.cte(cte("recorded".into(), update.into()));
+    with.cte(cte(
+        "opened".into(),
+        insert_for_each(row(session), "recorded")?.into(),
+    ));
+    for (i, entry) in audit.into_iter().enumerate() {
+        let insert = insert_for_each(audit::row(entry), "recorded")?;
+        with.cte(cte(format!("audited_{i}"), insert.into()));
+    }
+    let select = Query::select().column(Asterisk).from("recorded").to_owned();
+    Ok(backend.build(&select.with(with)))
+}
+
 #[async_trait::async_trait]
 impl SessionRepository for SeaOrmSessionRepository {
     async fn open_at_login(
@@ -191,30 +249,46 @@ impl SessionRepository for SeaOrmSessionRepository {
         verified: &PasswordHash,
         audit: AuditWith<Session>,
     ) -> Result<Option<OpenedSession>, StoreError> {
-        let txn = begin_write(&self.db).await?;
-        let recorded = record_login(&txn, session.user_id, verified, session.created_at).await?;
-        // Dropped uncommitted, the transaction rolls back.
-        let Some(user) = recorded else {
-            return Ok(None);
+        // Every column of the new session is known before it is written.
+        let created = Session {
+            id: SessionId::new(),
+            user_id: session.user_id,
+            token_hash: session.token_hash,
+            expires_at: session.expires_at,
+            ip_address: session.ip_address,
+            user_agent: session.user_agent,
+            is_active: true,
+            last_accessed_at: session.created_at,
+            created_at: session.created_at,
+            revoked_at: None,
         };
-        let created: Session = sessions::ActiveModel {
-            id: Set(SessionId::new().0),
-            user_id: Set(session.user_id.0),
-            token_hash: Set(session.token_hash.0.to_vec()),
-            expires_at: Set(session.expires_at),
-            ip_address: Set(session.ip_address.map(Inet::from)),
-            user_agent: Set(session.user_agent),
-            is_active: Set(true),
-            last_accessed_at: Set(session.created_at),
-            created_at: Set(session.created_at),
-            revoked_at: Set(None),
-        }
-        .insert(&txn)
-        .await
-        .store()?
-        .try_into()?;
-        commit_with(txn, audit, &created).await?;
-        Ok(Some(OpenedSession {
+        let user = match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                let statement = login_statement(verified, &created, audit(&created)).store()?;
+                let rows = self.lane.query_all(statement).await.store()?;
+                match rows.first() {
+                    Some(row) => Some(
+                        users::Model::from_query_result(row, "")
+                            .store()?
+                            .try_into()?,
+                    ),
+                    None => not_recorded(&self.db, created.user_id).await?,
+                }
+            }
+            _ => {
+                let txn = begin_write(&self.db).await?;
+                let recorded =
+                    record_login(&txn, created.user_id, verified, created.created_at).await?;
+                // Dropped uncommitted, the transaction rolls back.
+                let Some(user) = recorded else {
+                    return Ok(None);
+                };
+                row(&created).insert(&txn).await.store()?;
+                commit_with(txn, audit, &created).await?;
+                Some(user)
+            }
+        };
+        Ok(user.map(|user| OpenedSession {
             session: created,
             user,
         }))

@@ -2,7 +2,7 @@
 //! repositories, all sharing one pool.
 
 use crate::error::{DbResultExt, sqlite_busy_at_connect};
-use crate::read_lane::ReadLane;
+use crate::hot_lane::HotLane;
 use crate::{
     SeaOrmAuditRepository, SeaOrmOAuthAccountRepository, SeaOrmOneTimeTokenRepository,
     SeaOrmRoleRepository, SeaOrmSessionRepository, SeaOrmUserRepository,
@@ -63,7 +63,7 @@ const LOCKED_FILE_RETRY: Duration = Duration::from_millis(50);
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) db: DatabaseConnection,
-    lane: ReadLane,
+    lane: HotLane,
 }
 
 impl Store {
@@ -101,7 +101,7 @@ impl Store {
         }
         // Half the pool at most (none of a pool of one), so writes and other reads
         // always find connections.
-        let lane = ReadLane::new(
+        let lane = HotLane::new(
             db.clone(),
             (config.max_connections / 2) as usize,
             config.idle_timeout,

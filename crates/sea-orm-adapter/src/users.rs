@@ -4,8 +4,8 @@
 use crate::audit::commit_with;
 use crate::entities::{roles, user_roles, users};
 use crate::error::{DbResultExt, begin_write, corrupt};
+use crate::hot_lane::HotLane;
 use crate::keyset;
-use crate::read_lane::ReadLane;
 use crate::{oauth, one_time_tokens, roles as role_rules, sessions};
 use auth_ports::{
     AuditWith, Constraint, Email, FailedLogin, LockoutPolicy, NewOneTimeToken, NewUser,
@@ -17,7 +17,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Set,
+    QuerySelect, QueryTrait, Set, UpdateMany,
 };
 
 /// Stores users in the `users` table.
@@ -25,11 +25,11 @@ use sea_orm::{
 pub struct SeaOrmUserRepository {
     db: DatabaseConnection,
     /// For the account lookup every login makes.
-    lane: ReadLane,
+    lane: HotLane,
 }
 
 impl SeaOrmUserRepository {
-    pub(crate) fn new(db: DatabaseConnection, lane: ReadLane) -> Self {
+    pub(crate) fn new(db: DatabaseConnection, lane: HotLane) -> Self {
         Self { db, lane }
     }
 }
@@ -173,23 +173,22 @@ fn like_literal(needle: &str) -> String {
     escaped
 }
 
-/// Records a successful login at `at` on the caller's transaction: clears the failure
-/// count and sets `last_login_at`, unless a lock is in force at `at` or the password hash
-/// is no longer `verified` (a password change landed since the check); then `None`, and
-/// nothing changes. Returns the row as written, in the same round trip.
-pub(crate) async fn record_login(
-    conn: &impl ConnectionTrait,
+/// The update that records a successful login at `at`: clears the failure count and sets
+/// `last_login_at`, unless a lock is in force at `at` or the password hash is no longer
+/// `verified` (a password change landed since the check); then it matches no row.
+pub(crate) fn login_update(
+    backend: DbBackend,
     id: UserId,
     verified: &PasswordHash,
     at: DateTime<Utc>,
-) -> Result<Option<User>, StoreError> {
+) -> UpdateMany<users::Entity> {
     // RETURNING does not show what SQLite's AFTER UPDATE trigger writes, so the statement
     // writes what the trigger would; PostgreSQL's BEFORE trigger sets it either way.
-    let updated_at = match conn.get_database_backend() {
+    let updated_at = match backend {
         DbBackend::Sqlite => Expr::cust(SQLITE_NOW),
         _ => Expr::val(at),
     };
-    let updated = users::Entity::update_many()
+    users::Entity::update_many()
         .col_expr(users::Column::FailedLoginAttempts, Expr::val(0))
         .col_expr(
             users::Column::LockedUntil,
@@ -200,13 +199,32 @@ pub(crate) async fn record_login(
         .filter(users::Column::Id.eq(id.0))
         .filter(users::Column::PasswordHash.eq(verified.expose()))
         .filter(not_locked_at(at))
+}
+
+/// Runs [`login_update`] on the caller's transaction and returns the row as written, in
+/// the same round trip; `None` when it matched no row (`NotFound` when there is no user).
+pub(crate) async fn record_login(
+    conn: &impl ConnectionTrait,
+    id: UserId,
+    verified: &PasswordHash,
+    at: DateTime<Utc>,
+) -> Result<Option<User>, StoreError> {
+    let updated = login_update(conn.get_database_backend(), id, verified, at)
         .exec_with_returning(conn)
         .await
         .store()?;
     match updated.into_iter().next() {
         Some(user) => Ok(Some(user.try_into()?)),
-        None => fetch(conn, id).await.map(|_| None),
+        None => not_recorded(conn, id).await,
     }
+}
+
+/// Why a login update matched no row: `NotFound` without a user, else `None`.
+pub(crate) async fn not_recorded<T>(
+    conn: &impl ConnectionTrait,
+    id: UserId,
+) -> Result<Option<T>, StoreError> {
+    fetch(conn, id).await.map(|_| None)
 }
 
 /// SQLite's current time as the `updated_at` trigger of migration 000001 writes it.

@@ -19,6 +19,7 @@ auth_testing::on_both_backends!(
     open_at_login_records_the_login_unless_locked,
     open_at_login_is_refused_after_a_password_change,
     a_failed_session_insert_undoes_the_login_record,
+    a_login_stores_its_audit_entries_with_the_session,
     found_with_the_users_roles_and_permissions_in_one_read,
     found_by_token_hash_only_while_active_and_unexpired,
     list_shows_only_live_sessions_newest_first,
@@ -219,6 +220,67 @@ async fn a_failed_session_insert_undoes_the_login_record(db: &TestDb) {
     );
     let after = users.find_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(after, before, "the login's UPDATE was rolled back");
+}
+
+/// The entries the audit closure makes of the new session are stored with it, every
+/// field as given; a refused login stores none.
+async fn a_login_stores_its_audit_entries_with_the_session(db: &TestDb) {
+    let sessions = db.store.sessions();
+    let user = db.user("s15@example.com").await;
+    let audited = |note: &'static str| -> AuditWith<auth_ports::Session> {
+        Box::new(move |session| {
+            let mut login = entry(Some(session.user_id), "auth.login", session.created_at);
+            login.details = json!({ "session_id": session.id.to_string(), "note": note });
+            let mut other = entry(None, "session.create", session.created_at);
+            other.ip_address = None;
+            other.user_agent = None;
+            other.resource_type = None;
+            other.success = false;
+            other.error_message = Some("second entry".into());
+            vec![login, other]
+        })
+    };
+    let new = new_session(user.id, 1, Duration::hours(1));
+    let opened = sessions
+        .open_at_login(new.clone(), &stub_hash(), audited("opened"))
+        .await
+        .unwrap()
+        .unwrap();
+    let stale = PasswordHash::new("$argon2id$v=19$before-the-change".into());
+    let mut refused = new_session(user.id, 2, Duration::hours(1));
+    refused.created_at = now() + Duration::seconds(1);
+    let refused = sessions.open_at_login(refused, &stale, audited("refused"));
+    assert_eq!(refused.await.unwrap(), None);
+
+    let audit = db.store.audit();
+    let trail = audit.query(AuditQuery {
+        limit: 10,
+        ..AuditQuery::default()
+    });
+    let mut trail = trail.await.unwrap();
+    trail.sort_by_key(|e| e.action.clone());
+    assert_eq!(trail.len(), 2, "{trail:?}");
+    let (login, other) = (&trail[0], &trail[1]);
+    assert_eq!(login.action, "auth.login");
+    assert_eq!(login.user_id, Some(user.id));
+    assert_eq!(
+        login.details,
+        json!({ "session_id": opened.session.id.to_string(), "note": "opened" })
+    );
+    assert_eq!(login.ip_address, Some("192.0.2.1".parse().unwrap()));
+    assert_eq!(login.user_agent.as_deref(), Some("test-agent"));
+    assert_eq!(login.created_at, new.created_at);
+    assert!(login.success);
+    assert_eq!(other.action, "session.create");
+    assert_eq!((other.user_id, other.ip_address), (None, None));
+    assert_eq!(
+        (other.user_agent.as_deref(), other.resource_type.as_deref()),
+        (None, None)
+    );
+    assert!(!other.success);
+    assert_eq!(other.error_message.as_deref(), Some("second entry"));
+    let stored = sessions.find_active_by_token_hash(&new.token_hash, now());
+    assert_eq!(stored.await.unwrap().unwrap().session, opened.session);
 }
 
 async fn found_with_the_users_roles_and_permissions_in_one_read(db: &TestDb) {

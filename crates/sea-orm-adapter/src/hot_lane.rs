@@ -1,11 +1,12 @@
-//! Connections kept aside for the reads of the hot paths: the session lookup that every
-//! authenticated request makes, and the account lookup of every login.
+//! Connections kept aside for the single statements of the hot paths: the session lookup
+//! that every authenticated request makes, the account lookup of every login, and
+//! PostgreSQL's login statement.
 //!
 //! sqlx pings each connection when it hands it out and when it takes it back: two more
 //! round trips per statement (on SQLite, two more hand-offs to the connection's thread).
 //! For the one statement of every request that tripled the database work, so these
-//! reads borrow a few connections from the pool and keep them instead of giving them
-//! back.
+//! statements borrow a few connections from the pool and keep them instead of giving
+//! them back.
 
 use crate::error::connection_lost;
 use sea_orm::sqlx::{self, Database, Executor, IntoArguments, Pool, pool::PoolConnection};
@@ -23,10 +24,10 @@ use std::time::{Duration, Instant};
 /// memory of a long-lived session is released.
 const MAX_KEPT: Duration = Duration::from_secs(30 * 60);
 
-/// Runs read-only statements on kept connections, or through the pool when all of them
+/// Runs single statements on kept connections, or through the pool when all of them
 /// are busy.
 #[derive(Clone, Debug)]
-pub(crate) struct ReadLane {
+pub(crate) struct HotLane {
     db: DatabaseConnection,
     kept: Arc<Kept>,
 }
@@ -50,7 +51,7 @@ enum Outcome {
     Failed(DbErr),
 }
 
-impl ReadLane {
+impl HotLane {
     /// A lane that keeps at most `capacity` connections of the pool behind `db`, each no
     /// longer than `idle_timeout` unused (the pool's own limit).
     pub(crate) fn new(db: DatabaseConnection, capacity: usize, idle_timeout: Duration) -> Self {
@@ -71,7 +72,10 @@ impl ReadLane {
         }
     }
 
-    /// All rows of a read-only statement.
+    /// All rows of a statement that runs whole or not at all, and that is safe to run again
+    /// after a lost connection: a read, or a write whose second run after a committed
+    /// first one fails without writing (PostgreSQL's login statement, whose session
+    /// token is unique).
     ///
     /// # Errors
     /// The database's error; failing to get a connection is a connection error, as on
