@@ -2,7 +2,9 @@
 //! together or not at all, in one round trip instead of a transaction's five or more.
 //! (SQLite has no data-modifying CTEs; it runs the same writes in a transaction.)
 
-use sea_orm::sea_query::{Expr, InsertStatement, Query};
+use sea_orm::sea_query::{
+    Alias, CommonTableExpression, Expr, InsertStatement, Query, SubQueryStatement,
+};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, DbErr, EntityName, EntityTrait, Iterable,
 };
@@ -30,4 +32,15 @@ pub(crate) fn insert_for_each<A: ActiveModelTrait>(
         .select_from(select)
         .map_err(|e| DbErr::Custom(format!("cannot build the insert: {e}")))?;
     Ok(insert)
+}
+
+/// The CTE `name AS (query)`.
+pub(crate) fn cte(
+    name: impl Into<String>,
+    query: impl Into<SubQueryStatement>,
+) -> CommonTableExpression {
+    CommonTableExpression::new()
+        .query(query)
+        .table_name(Alias::new(name.into()))
+        .to_owned()
 }

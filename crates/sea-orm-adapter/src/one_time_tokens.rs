@@ -30,11 +30,8 @@ impl SeaOrmOneTimeTokenRepository {
     }
 }
 
-/// Inserts `token` on the caller's connection or transaction.
-pub(crate) async fn insert(
-    conn: &impl ConnectionTrait,
-    token: NewOneTimeToken,
-) -> Result<(), StoreError> {
+/// The row of `token`.
+pub(crate) fn row(token: NewOneTimeToken) -> one_time_tokens::ActiveModel {
     one_time_tokens::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),
         user_id: Set(token.user_id.0),
@@ -44,9 +41,14 @@ pub(crate) async fn insert(
         used_at: Set(None),
         created_at: Set(token.created_at),
     }
-    .insert(conn)
-    .await
-    .store()?;
+}
+
+/// Inserts `token` on the caller's connection or transaction.
+pub(crate) async fn insert(
+    conn: &impl ConnectionTrait,
+    token: NewOneTimeToken,
+) -> Result<(), StoreError> {
+    row(token).insert(conn).await.store()?;
     Ok(())
 }
 

@@ -4,16 +4,14 @@ use crate::audit::{self, commit_with};
 use crate::entities::{Inet, roles, sessions, user_roles, users};
 use crate::error::{DbResultExt, begin_write, corrupt};
 use crate::hot_lane::HotLane;
-use crate::one_statement::insert_for_each;
+use crate::one_statement::{cte, insert_for_each};
 use crate::users::{login_update, not_recorded, record_login};
 use auth_ports::{
     ActiveSession, AuditWith, NewAuditEntry, NewSession, OpenedSession, PasswordHash, Session,
     SessionId, SessionRepository, StoreError, TokenHash, UserId,
 };
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{
-    Alias, Asterisk, CommonTableExpression, Expr, Query, SubQueryStatement, WithClause,
-};
+use sea_orm::sea_query::{Asterisk, Expr, Query, WithClause};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
     EntityTrait, FromQueryResult, Iterable, JoinType, QueryFilter, QueryOrder, QueryResult,
@@ -221,21 +219,12 @@ fn login_statement(
         Query::returning()
             .exprs(users::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend)))),
     );
-    let cte = |name: String, query: SubQueryStatement| {
-        CommonTableExpression::new()
-            .query(query)
-            .table_name(Alias::new(name))
-            .to_owned()
-    };
     let mut with = WithClause::new();
-    with.cte(cte("recorded".into(), update.into()));
-    with.cte(cte(
-        "opened".into(),
-        insert_for_each(row(session), "recorded")?.into(),
-    ));
+    with.cte(cte("recorded", update));
+    with.cte(cte("opened", insert_for_each(row(session), "recorded")?));
     for (i, entry) in audit.into_iter().enumerate() {
         let insert = insert_for_each(audit::row(entry), "recorded")?;
-        with.cte(cte(format!("audited_{i}"), insert.into()));
+        with.cte(cte(format!("audited_{i}"), insert));
     }
     let select = Query::select().column(Asterisk).from("recorded").to_owned();
     Ok(backend.build(&select.with(with)))

@@ -2,22 +2,23 @@
 //! `UPDATE … RETURNING` statements so concurrent requests never lose a count.
 
 use crate::audit::commit_with;
-use crate::entities::{roles, user_roles, users};
+use crate::entities::{one_time_tokens as tokens, roles, user_roles, users};
 use crate::error::{DbResultExt, begin_write, corrupt};
 use crate::hot_lane::HotLane;
 use crate::keyset;
-use crate::{oauth, one_time_tokens, roles as role_rules, sessions};
+use crate::one_statement::{cte, insert_for_each};
+use crate::{audit, oauth, one_time_tokens, roles as role_rules, sessions};
 use auth_ports::{
-    AuditWith, Constraint, Email, FailedLogin, LockoutPolicy, NewOneTimeToken, NewUser,
-    OAuthAccount, OAuthLink, PasswordChange, PasswordHash, RevokeSessions, StoreError,
+    AuditWith, Constraint, Email, FailedLogin, LockoutPolicy, NewAuditEntry, NewOneTimeToken,
+    NewUser, OAuthAccount, OAuthLink, PasswordChange, PasswordHash, RevokeSessions, StoreError,
     TokenPurpose, User, UserId, UserQuery, UserRepository, UserStatus, UserUpdate,
 };
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, LikeExpr, Query, WithClause};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Set, UpdateMany,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult, Insert, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Set, Statement, TryIntoModel, UpdateMany,
 };
 
 /// Stores users in the `users` table.
@@ -60,68 +61,134 @@ impl TryFrom<users::Model> for User {
     }
 }
 
-/// Inserts the user row and its initial role; the caller owns the transaction.
-async fn insert_user(
-    txn: &impl ConnectionTrait,
-    user: NewUser,
-    oauth_providers: &[&str],
-) -> Result<users::Model, StoreError> {
-    let created = users::ActiveModel {
-        id: Set(UserId::new().0),
-        email: Set(user.email.as_str().to_owned()),
-        password_hash: Set(user.password_hash.map(|h| h.expose().to_owned())),
-        status: Set(UserStatus::Active.as_str().to_owned()),
-        email_verified: Set(user.email_verified),
-        email_verified_at: Set(user.email_verified.then_some(user.created_at)),
-        failed_login_attempts: Set(0),
-        last_failed_login_at: Set(None),
-        locked_until: Set(None),
-        first_name: Set(user.first_name),
-        last_name: Set(user.last_name),
-        oauth_providers: Set(serde_json::json!(oauth_providers)),
-        last_login_at: Set(None),
-        created_at: Set(user.created_at),
-        updated_at: Set(user.created_at),
-    }
-    .insert(txn)
-    .await
-    .store()?;
-    if let Some((token_hash, expires_at)) = user.verification {
-        let token = NewOneTimeToken {
-            user_id: UserId(created.id),
-            purpose: TokenPurpose::EmailVerification,
-            token_hash,
-            expires_at,
-            created_at: user.created_at,
+/// A new account's rows, built once for either way of writing them.
+struct NewAccount {
+    user: users::ActiveModel,
+    verification: Option<tokens::ActiveModel>,
+    /// The role named by the insert itself (`… SELECT …, roles.id, … FROM roles WHERE
+    /// name = ?`): one statement, no lookup before it.
+    role: Option<(String, InsertStatement)>,
+}
+
+impl NewAccount {
+    fn new(user: NewUser, oauth_providers: &[&str]) -> Result<Self, StoreError> {
+        let id = UserId::new();
+        let verification = user.verification.map(|(token_hash, expires_at)| {
+            one_time_tokens::row(NewOneTimeToken {
+                user_id: id,
+                purpose: TokenPurpose::EmailVerification,
+                token_hash,
+                expires_at,
+                created_at: user.created_at,
+            })
+        });
+        let role = match user.role {
+            Some(name) => {
+                let assign = Query::insert()
+                    .into_table(user_roles::Entity)
+                    .columns([
+                        user_roles::Column::UserId,
+                        user_roles::Column::RoleId,
+                        user_roles::Column::AssignedAt,
+                    ])
+                    .select_from(
+                        Query::select()
+                            .expr(Expr::val(id.0))
+                            .column(roles::Column::Id)
+                            .expr(Expr::val(user.created_at))
+                            .from(roles::Entity)
+                            .and_where(roles::Column::Name.eq(name.as_str()))
+                            .to_owned(),
+                    )
+                    .map_err(|e| StoreError::Other(e.into()))?
+                    .to_owned();
+                Some((name, assign))
+            }
+            None => None,
         };
-        one_time_tokens::insert(txn, token).await?;
+        let user = users::ActiveModel {
+            id: Set(id.0),
+            email: Set(user.email.as_str().to_owned()),
+            password_hash: Set(user.password_hash.map(|h| h.expose().to_owned())),
+            status: Set(UserStatus::Active.as_str().to_owned()),
+            email_verified: Set(user.email_verified),
+            email_verified_at: Set(user.email_verified.then_some(user.created_at)),
+            failed_login_attempts: Set(0),
+            last_failed_login_at: Set(None),
+            locked_until: Set(None),
+            first_name: Set(user.first_name),
+            last_name: Set(user.last_name),
+            oauth_providers: Set(serde_json::json!(oauth_providers)),
+            last_login_at: Set(None),
+            created_at: Set(user.created_at),
+            updated_at: Set(user.created_at),
+        };
+        Ok(Self {
+            user,
+            verification,
+            role,
+        })
     }
-    if let Some(name) = &user.role {
-        // The role is found by the insert itself: one statement, no lookup before it.
-        let assign = Query::insert()
-            .into_table(user_roles::Entity)
-            .columns([
-                user_roles::Column::UserId,
-                user_roles::Column::RoleId,
-                user_roles::Column::AssignedAt,
-            ])
-            .select_from(
-                Query::select()
-                    .expr(Expr::val(created.id))
+
+    /// Inserts the rows on the caller's transaction; `NotFound` when the role does not
+    /// exist.
+    async fn insert(self, txn: &impl ConnectionTrait) -> Result<users::Model, StoreError> {
+        let created = self.user.insert(txn).await.store()?;
+        if let Some(token) = self.verification {
+            token.insert(txn).await.store()?;
+        }
+        if let Some((_, assign)) = self.role {
+            let assigned = txn.execute(&assign).await.store()?;
+            if assigned.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        Ok(created)
+    }
+
+    /// The rows and `audit`'s entries as one PostgreSQL statement, which returns the new
+    /// user's id, or no row (and writes nothing) when the role does not exist:
+    ///
+    /// `WITH role AS (SELECT id FROM roles WHERE name = ?),
+    ///       created AS (INSERT INTO users … SELECT … FROM role RETURNING id),
+    ///       verification AS (INSERT INTO one_time_tokens … SELECT … FROM created),
+    ///       assigned AS (INSERT INTO user_roles … FROM roles WHERE name = ?),
+    ///       audited_0 AS (INSERT INTO audit_logs … SELECT … FROM created), …
+    ///  SELECT id FROM created`
+    fn statement(self, audit: Vec<NewAuditEntry>) -> Result<Statement, DbErr> {
+        let mut with = WithClause::new();
+        let mut create = match &self.role {
+            Some((name, _)) => {
+                let role = Query::select()
                     .column(roles::Column::Id)
-                    .expr(Expr::val(user.created_at))
                     .from(roles::Entity)
                     .and_where(roles::Column::Name.eq(name.as_str()))
-                    .to_owned(),
-            )
-            .map_err(|e| StoreError::Other(e.into()))?
-            .to_owned();
-        let assigned = txn.execute(&assign).await.store()?;
-        if assigned.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+                    .to_owned();
+                with.cte(cte("role", role));
+                insert_for_each(self.user, "role")?
+            }
+            None => Insert::one(self.user).into_query(),
+        };
+        create.returning_col(users::Column::Id);
+        with.cte(cte("created", create));
+        if let Some(token) = self.verification {
+            with.cte(cte("verification", insert_for_each(token, "created")?));
         }
+        if let Some((_, assign)) = self.role {
+            with.cte(cte("assigned", assign));
+        }
+        for (i, entry) in audit.into_iter().enumerate() {
+            with.cte(cte(
+                format!("audited_{i}"),
+                insert_for_each(audit::row(entry), "created")?,
+            ));
+        }
+        let select = Query::select()
+            .column(users::Column::Id)
+            .from("created")
+            .to_owned();
+        Ok(DbBackend::Postgres.build(&select.with(with)))
     }
-    Ok(created)
 }
 
 /// Replaces the hash and revokes sessions as `change` says, on the caller's transaction.
@@ -273,8 +340,20 @@ async fn update_one(
 #[async_trait::async_trait]
 impl UserRepository for SeaOrmUserRepository {
     async fn create(&self, user: NewUser, audit: AuditWith<User>) -> Result<User, StoreError> {
+        let account = NewAccount::new(user, &[])?;
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            // Every column of the new user is known before it is written.
+            let created: User = account.user.clone().try_into_model().store()?.try_into()?;
+            let statement = account.statement(audit(&created)).store()?;
+            let rows = self.lane.query_all(statement).await.store()?;
+            return if rows.is_empty() {
+                Err(StoreError::NotFound)
+            } else {
+                Ok(created)
+            };
+        }
         let txn = begin_write(&self.db).await?;
-        let created: User = insert_user(&txn, user, &[]).await?.try_into()?;
+        let created: User = account.insert(&txn).await?.try_into()?;
         commit_with(txn, audit, &created).await?;
         Ok(created)
     }
@@ -285,7 +364,8 @@ impl UserRepository for SeaOrmUserRepository {
         link: OAuthLink,
     ) -> Result<(User, OAuthAccount), StoreError> {
         let txn = begin_write(&self.db).await?;
-        let created = insert_user(&txn, user, &[link.provider.as_str()]).await?;
+        let account = NewAccount::new(user, &[link.provider.as_str()])?;
+        let created = account.insert(&txn).await?;
         let account = oauth::insert_account(&txn, UserId(created.id), link).await?;
         txn.commit().await.store()?;
         Ok((created.try_into()?, account))

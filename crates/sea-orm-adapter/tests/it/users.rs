@@ -1,14 +1,16 @@
 //! The user repository contract.
 
+use crate::audit::entry;
 use crate::harness::{TestDb, new_user, now, open};
 use auth_ports::{
-    AuditRepository, Constraint, Email, FailedLogin, LockoutPolicy, NewSession,
-    OAuthAccountRepository, PasswordChange, PasswordHash, RevokeSessions, RoleRepository,
-    SessionRepository, StoreError, TokenHash, UserCursor, UserId, UserQuery, UserRepository,
-    UserStatus, UserUpdate,
+    AuditQuery, AuditRepository, AuditWith, Constraint, Email, FailedLogin, LockoutPolicy,
+    NewSession, OAuthAccountRepository, OneTimeTokenRepository, PasswordChange, PasswordHash,
+    RevokeSessions, RoleRepository, SessionRepository, StoreError, TokenHash, TokenPurpose, User,
+    UserCursor, UserId, UserQuery, UserRepository, UserStatus, UserUpdate,
 };
 use auth_testing::unaudited;
 use chrono::Duration;
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration as StdDuration;
 
@@ -17,6 +19,8 @@ auth_testing::on_both_backends!(
     create_stores_every_field_and_assigns_the_role,
     email_is_unique_case_insensitively,
     create_with_unknown_role_writes_nothing,
+    create_stores_the_verification_token_and_audit_entries,
+    create_without_a_role_assigns_none,
     list_pages_newest_first_with_filters,
     update_changes_names_and_touches_updated_at,
     leaving_active_revokes_sessions,
@@ -114,6 +118,52 @@ async fn create_with_unknown_role_writes_nothing(db: &TestDb) {
     assert_eq!(
         db.store.users().find_by_email(&new.email).await.unwrap(),
         None
+    );
+}
+
+/// The verification token and the entries the audit closure makes of the new user are
+/// stored with it.
+async fn create_stores_the_verification_token_and_audit_entries(db: &TestDb) {
+    let mut new = new_user("dora@example.com");
+    let token = TokenHash([7; 32]);
+    new.verification = Some((token, now() + Duration::hours(1)));
+    let audit: AuditWith<User> = Box::new(|user| {
+        let mut register = entry(Some(user.id), "user.register", user.created_at);
+        register.details = json!({ "email": user.email.as_str() });
+        vec![register, entry(None, "other.event", user.created_at)]
+    });
+    let user = db.store.users().create(new, audit).await.unwrap();
+    let tokens = db.store.one_time_tokens();
+    let owner = tokens.find_live(&token, TokenPurpose::EmailVerification, now());
+    assert_eq!(owner.await.unwrap(), Some(user.id));
+    let audit = db.store.audit();
+    let trail = audit.query(AuditQuery {
+        limit: 10,
+        ..AuditQuery::default()
+    });
+    let mut trail = trail.await.unwrap();
+    trail.sort_by_key(|e| e.action.clone());
+    let actions: Vec<_> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["other.event", "user.register"]);
+    assert_eq!(trail[1].user_id, Some(user.id));
+    assert_eq!(trail[1].details, json!({ "email": "dora@example.com" }));
+}
+
+async fn create_without_a_role_assigns_none(db: &TestDb) {
+    let mut new = new_user("eve@example.com");
+    new.role = None;
+    let user = db.store.users().create(new, unaudited()).await.unwrap();
+    assert_eq!(
+        db.store.users().find_by_id(user.id).await.unwrap(),
+        Some(user.clone())
+    );
+    assert!(
+        db.store
+            .roles()
+            .roles_of_user(user.id)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 
