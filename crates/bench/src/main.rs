@@ -52,6 +52,10 @@ struct Args {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     sweep_users: Vec<u64>,
+    /// Instead of the scenarios: how argon2id hashing scales from one core to all of them
+    /// at several memory costs, printed as a table (no server, no database).
+    #[arg(long, conflicts_with_all = ["scenarios", "sweep_users"])]
+    hash_scaling: bool,
     /// PostgreSQL server on which `authd_bench_<uuid>` is created (and dropped after).
     #[arg(
         long,
@@ -64,6 +68,9 @@ struct Args {
 /// How long the hash throughput of the machine is measured before register and login.
 const HASH_SPAN: Duration = Duration::from_secs(2);
 
+/// How long each figure of `--hash-scaling` is measured.
+const HASH_SCALING_SPAN: Duration = Duration::from_secs(4);
+
 /// The workspace root, for building `authd` and naming the commit.
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -72,6 +79,12 @@ fn workspace_root() -> PathBuf {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.hash_scaling {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        eprintln!("argon2id (t=2, p=1) at each memory cost, {HASH_SCALING_SPAN:?} per figure…");
+        println!("{}", hash::scaling(cores, HASH_SCALING_SPAN)?);
+        return Ok(());
+    }
     let mut scenarios: Vec<Scenario> = Vec::new();
     for scenario in args.scenarios.iter().copied() {
         if !scenarios.contains(&scenario) {
