@@ -15,7 +15,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use db::{Backend, Database};
 use procfs::Sampler;
-use report::{Report, Row, Run, SweepRow, Usage};
+use report::{Hashing, Report, Row, Run, SweepRow, Usage};
 use scenarios::Scenario;
 use seed::Population;
 use server::{Launch, Server};
@@ -248,13 +248,16 @@ async fn run_scenario(
 ) -> anyhow::Result<Row> {
     eprintln!("{}: preparing", scenario.name());
     let scripts = scenario.scripts(server.addr(), run).await?;
-    let hash_throughput = if scenario.hashes() {
+    let hashing = if scenario.hashes() {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        Some(hash::throughput(cores, HASH_SPAN)?)
+        Some(Hashing {
+            one_core: hash::time_one()?,
+            all_cores_per_s: hash::throughput(cores, HASH_SPAN)?,
+        })
     } else {
         None
     };
-    run_load(server, scenario, scripts, hash_throughput, phases).await
+    run_load(server, scenario, scripts, hashing, phases).await
 }
 
 /// The load of `scripts` against `server`, with authd's memory sampled and the CPU of
@@ -263,7 +266,7 @@ async fn run_load(
     server: &Server,
     scenario: Scenario,
     scripts: Vec<Box<dyn load::Script>>,
-    hash_throughput: Option<f64>,
+    hashing: Option<Hashing>,
     phases: load::Phases,
 ) -> anyhow::Result<Row> {
     let (pid, own) = (server.pid(), std::process::id());
@@ -303,6 +306,6 @@ async fn run_load(
         &result,
         phases.duration,
         &usage,
-        hash_throughput,
+        hashing,
     ))
 }
