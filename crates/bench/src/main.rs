@@ -68,6 +68,9 @@ struct Args {
 /// How long the hash throughput of the machine is measured before register and login.
 const HASH_SPAN: Duration = Duration::from_secs(2);
 
+/// The name authd's hashing threads give themselves (`adapters/argon2_hasher.rs`).
+const HASH_THREAD: &str = "authd-hash";
+
 /// How long each figure of `--hash-scaling` is measured.
 const HASH_SCALING_SPAN: Duration = Duration::from_secs(4);
 
@@ -276,6 +279,7 @@ async fn run_load(
         procfs::cpu_time(pid)?,
         procfs::cpu_time(own)?,
         procfs::machine_busy()?,
+        procfs::threads_cpu_time(pid, HASH_THREAD)?,
     );
     let started = Instant::now();
     let result = load::run(
@@ -291,6 +295,7 @@ async fn run_load(
         procfs::cpu_time(pid)?,
         procfs::cpu_time(own)?,
         procfs::machine_busy()?,
+        procfs::threads_cpu_time(pid, HASH_THREAD)?,
     );
     let share = |now: Duration, before: Duration| now.saturating_sub(before).as_secs_f64() / wall;
     let (authd, bench) = (share(after.0, before.0), share(after.1, before.1));
@@ -298,6 +303,7 @@ async fn run_load(
         authd_cpu: authd,
         bench_cpu: bench,
         other_cpu: (share(after.2, before.2) - authd - bench).max(0.0),
+        hashing_cpu: share(after.3, before.3),
         rss_sampled_kib: sampler.finish()?,
         rss_peak_kib: procfs::memory_kib(pid, "VmHWM")?,
     };

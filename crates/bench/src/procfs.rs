@@ -1,5 +1,5 @@
-//! What the kernel reports in `/proc`: memory and CPU time of a process, busy time of the
-//! whole machine.
+//! What the kernel reports in `/proc`: memory and CPU time of a process (or of its threads
+//! of one name), busy time of the whole machine.
 
 use anyhow::Context as _;
 use std::sync::Arc;
@@ -31,6 +31,27 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let ticks = parse_cpu_ticks(&stat).with_context(|| format!("bad /proc/{pid}/stat"))?;
     Ok(Duration::from_millis(ticks.saturating_mul(TICK_MS)))
+}
+
+/// CPU time used so far by the threads of `pid` named `name` (the name a thread gave
+/// itself, as in `/proc/<pid>/task/<tid>/comm`).
+pub fn threads_cpu_time(pid: u32, name: &str) -> anyhow::Result<Duration> {
+    let mut ticks = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        // A thread may end between the listing and the read.
+        let Ok(stat) = std::fs::read_to_string(task?.path().join("stat")) else {
+            continue;
+        };
+        if thread_name(&stat) == Some(name) {
+            ticks += parse_cpu_ticks(&stat).context("bad /proc/<pid>/task/<tid>/stat")?;
+        }
+    }
+    Ok(Duration::from_millis(ticks * TICK_MS))
+}
+
+/// The command name (field 2) of a `/proc/.../stat` line, without its parentheses.
+fn thread_name(stat: &str) -> Option<&str> {
+    stat.get(stat.find('(')? + 1..stat.rfind(')')?)
 }
 
 /// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line, in clock ticks.
@@ -105,7 +126,7 @@ impl Sampler {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_busy_ticks, parse_cpu_ticks, parse_kib};
+    use super::{parse_busy_ticks, parse_cpu_ticks, parse_kib, thread_name};
 
     const STATUS: &str = "Name:\tauthd\nVmPeak:\t  812345 kB\nVmHWM:\t   23456 kB\n\
                           VmRSS:\t   12345 kB\nRssAnon:\t    8000 kB\n";
@@ -128,6 +149,8 @@ mod tests {
                     5 0 435177 3133440 388 18446744073709551615";
         assert_eq!(parse_cpu_ticks(stat), Some(281));
         assert_eq!(parse_cpu_ticks("4242 (authd) S 1"), None);
+        assert_eq!(thread_name(stat), Some("authd (x) y"));
+        assert_eq!(thread_name("4243 (authd-hash) R 1"), Some("authd-hash"));
     }
 
     #[test]

@@ -125,6 +125,9 @@ pub struct Row {
     pub fraction_of_bound: Option<f64>,
     /// For register and login: 3 × (16 ÷ cores) × `hash_ms`, issue 6's p99 bound.
     pub p99_bound_ms: Option<f64>,
+    /// CPU of authd's hashing threads during the load, in % of one core: what of
+    /// `authd_cpu_pct` went to argon2.
+    pub hashing_cpu_pct: f64,
 }
 
 /// What the machine hashes, measured just before a scenario that hashes passwords.
@@ -204,6 +207,8 @@ pub struct Usage {
     pub bench_cpu: f64,
     /// CPU time of the rest of the machine ÷ wall time.
     pub other_cpu: f64,
+    /// CPU time of authd's hashing threads ÷ wall time.
+    pub hashing_cpu: f64,
 }
 
 impl Row {
@@ -234,6 +239,7 @@ impl Row {
             fraction_of_throughput: None,
             fraction_of_bound: None,
             p99_bound_ms: None,
+            hashing_cpu_pct: usage.hashing_cpu * 100.0,
         }
     }
 }
@@ -372,7 +378,8 @@ impl Report {
                     md,
                     "- {}: {:.1} % of the hashing bound ({} ÷ {:.1} ms, one core, timed just \
                      before); {:.1} % of the {:.1} hashes/s measured in-process on all cores \
-                     just before; p99 {:.0} ms (bound {:.0} ms)",
+                     just before; p99 {:.0} ms (bound {:.0} ms); hashing threads {:.0} % of \
+                     authd's {:.0} % CPU: per answer {:.1} ms hashing, {:.2} ms the rest",
                     row.scenario,
                     bound * 100.0,
                     run.machine.cores,
@@ -380,7 +387,11 @@ impl Report {
                     of_throughput * 100.0,
                     throughput,
                     row.latency_ms.p99,
-                    p99
+                    p99,
+                    row.hashing_cpu_pct,
+                    row.authd_cpu_pct,
+                    row.hashing_cpu_pct * 10.0 / row.per_s,
+                    (row.authd_cpu_pct - row.hashing_cpu_pct) * 10.0 / row.per_s,
                 );
             }
         }
@@ -522,6 +533,7 @@ mod tests {
             authd_cpu: 1.834,
             bench_cpu: 0.02,
             other_cpu: 0.001,
+            hashing_cpu: 1.52,
         };
         Ok(Row::new(
             scenario,
@@ -579,7 +591,8 @@ mod tests {
         assert!(md.contains(
             "- login: 95.0 % of the hashing bound (2 ÷ 20.0 ms, one core, timed just before); \
              95.0 % of the 100.0 hashes/s measured in-process on all cores just before; \
-             p99 2 ms (bound 480 ms)"
+             p99 2 ms (bound 480 ms); hashing threads 152 % of authd's 183 % CPU: per answer \
+             16.0 ms hashing, 3.31 ms the rest"
         ));
         assert!(md.contains(
             "- commit abc1234, 2026-01-01T00:00:00Z, load average before the run 0.10 0.20 0.30;"
