@@ -82,6 +82,10 @@ impl Store {
             // A request waits for a pooled connection no longer than for a new one, so
             // an outage surfaces as `Unavailable` instead of a hang.
             .acquire_timeout(config.connect_timeout)
+            // A SQLite connection is a handle into this process, with nothing at the far
+            // end to go away: pinging it before each use is a wasted hand-off to its
+            // thread. PostgreSQL connections are still tested (the server may restart).
+            .test_before_acquire(!config.url.starts_with("sqlite:"))
             .sqlx_logging(false)
             .map_sqlx_sqlite_opts(|opts| {
                 // WAL lets readers run beside the single writer; the busy timeout makes
