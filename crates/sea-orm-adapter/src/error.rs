@@ -51,6 +51,11 @@ pub(crate) fn store_error(err: DbErr) -> StoreError {
     }
 }
 
+/// Whether `err` is a unique-key violation, of any key.
+pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
 /// Database error codes that mean "busy now, retry later": SQLite's BUSY, BUSY_SNAPSHOT
 /// and LOCKED; PostgreSQL's serialization failure and deadlock.
 const RETRYABLE_CODES: [&str; 5] = ["5", "517", "6", "40001", "40P01"];

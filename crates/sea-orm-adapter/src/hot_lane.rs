@@ -46,7 +46,7 @@ enum Outcome {
     /// Every kept connection is busy: use the pool.
     Busy,
     /// The kept connection broke (the server restarted, say): try again through the pool,
-    /// which tests the connection it hands out.
+    /// which tests a PostgreSQL connection before handing it out.
     Lost,
     Failed(DbErr),
 }
@@ -74,8 +74,9 @@ impl HotLane {
 
     /// All rows of a statement that runs whole or not at all, and that is safe to run again
     /// after a lost connection: a read, or a write whose second run after a committed
-    /// first one fails without writing (PostgreSQL's login statement, whose session
-    /// token is unique).
+    /// first one fails on a unique key without writing, and whose caller then finds its
+    /// own first run stored (PostgreSQL's login and account statements, keyed by ids they
+    /// generate).
     ///
     /// # Errors
     /// The database's error; failing to get a connection is a connection error, as on

@@ -2,13 +2,13 @@
 
 use crate::audit::{self, commit_with};
 use crate::entities::{Inet, roles, sessions, user_roles, users};
-use crate::error::{DbResultExt, begin_write, corrupt};
+use crate::error::{DbResultExt, begin_write, corrupt, is_unique_violation, store_error};
 use crate::hot_lane::HotLane;
 use crate::one_statement::{cte, insert_for_each};
-use crate::users::{login_update, not_recorded, record_login};
+use crate::users::{fetch, login_update, not_recorded, record_login};
 use auth_ports::{
     ActiveSession, AuditWith, NewAuditEntry, NewSession, OpenedSession, PasswordHash, Session,
-    SessionId, SessionRepository, StoreError, TokenHash, UserId,
+    SessionId, SessionRepository, StoreError, TokenHash, User, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Asterisk, Expr, Query, WithClause};
@@ -200,6 +200,41 @@ fn row(session: &Session) -> sessions::ActiveModel {
     }
 }
 
+impl SeaOrmSessionRepository {
+    /// PostgreSQL's login: [`login_statement`] on the hot lane; the user as written, or
+    /// `None` when the login update matched no row.
+    ///
+    /// The lane runs the statement again if its connection was lost. When the first run
+    /// had committed, the second fails on a unique key and the login already stands: the
+    /// session's id is new, so finding it stored means this very login wrote it.
+    async fn open_in_one_statement(
+        &self,
+        created: &Session,
+        verified: &PasswordHash,
+        audit: Vec<NewAuditEntry>,
+    ) -> Result<Option<User>, StoreError> {
+        let statement = login_statement(verified, created, audit).store()?;
+        match self.lane.query_all(statement).await {
+            Ok(rows) => match rows.first() {
+                Some(row) => Ok(Some(
+                    users::Model::from_query_result(row, "")
+                        .store()?
+                        .try_into()?,
+                )),
+                None => not_recorded(&self.db, created.user_id).await,
+            },
+            Err(err) if is_unique_violation(&err) => {
+                let stored = sessions::Entity::find_by_id(created.id.0).one(&self.db);
+                if stored.await.store()?.is_some() {
+                    return Ok(Some(fetch(&self.db, created.user_id).await?.try_into()?));
+                }
+                Err(store_error(err))
+            }
+            Err(err) => Err(store_error(err)),
+        }
+    }
+}
+
 /// A login on PostgreSQL as one statement, which returns the user row as written, or no
 /// row when the login update matched none (and then writes nothing):
 ///
@@ -253,16 +288,8 @@ impl SessionRepository for SeaOrmSessionRepository {
         };
         let user = match self.db.get_database_backend() {
             DbBackend::Postgres => {
-                let statement = login_statement(verified, &created, audit(&created)).store()?;
-                let rows = self.lane.query_all(statement).await.store()?;
-                match rows.first() {
-                    Some(row) => Some(
-                        users::Model::from_query_result(row, "")
-                            .store()?
-                            .try_into()?,
-                    ),
-                    None => not_recorded(&self.db, created.user_id).await?,
-                }
+                self.open_in_one_statement(&created, verified, audit(&created))
+                    .await?
             }
             _ => {
                 let txn = begin_write(&self.db).await?;
@@ -405,6 +432,75 @@ impl SessionRepository for SeaOrmSessionRepository {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::migrated_postgres;
+    use auth_ports::{AuditRepository, Email, NewUser, UserRepository};
+    use auth_testing::unaudited;
+
+    /// The statement run again after its first run committed (its connection lost before
+    /// the answer, so the hot lane retries) answers as the first run did, and writes
+    /// nothing more.
+    #[tokio::test]
+    async fn a_login_statement_run_again_after_it_committed_answers_as_it_did() {
+        let Some((_database, store)) = migrated_postgres().await else {
+            return;
+        };
+        let at = DateTime::UNIX_EPOCH + chrono::Duration::days(20_000);
+        let hash = PasswordHash::new("$argon2id$v=19$stub".into());
+        let new_user = NewUser {
+            email: Email::parse("login-retry@example.com").unwrap(),
+            password_hash: Some(hash.clone()),
+            first_name: None,
+            last_name: None,
+            email_verified: true,
+            role: None,
+            verification: None,
+            created_at: at,
+        };
+        let user = store.users().create(new_user, unaudited()).await.unwrap();
+        let created = Session {
+            id: SessionId::new(),
+            user_id: user.id,
+            token_hash: TokenHash([3; 32]),
+            expires_at: at + chrono::Duration::hours(1),
+            ip_address: None,
+            user_agent: None,
+            is_active: true,
+            last_accessed_at: at,
+            created_at: at,
+            revoked_at: None,
+        };
+        let entry = || {
+            vec![NewAuditEntry {
+                user_id: Some(user.id),
+                action: "auth.login".into(),
+                resource_type: None,
+                resource_id: None,
+                ip_address: None,
+                user_agent: None,
+                details: serde_json::json!({}),
+                success: true,
+                error_message: None,
+                created_at: at,
+            }]
+        };
+        let sessions = store.sessions();
+        let first = sessions
+            .open_in_one_statement(&created, &hash, entry())
+            .await;
+        let first = first.unwrap().expect("the login is recorded");
+        let again = sessions
+            .open_in_one_statement(&created, &hash, entry())
+            .await;
+        assert_eq!(again.unwrap(), Some(first));
+        let listed = sessions.list_active_for_user(user.id, at).await.unwrap();
+        assert_eq!(listed.len(), 1, "one session");
+        let audit = store.audit();
+        let trail = audit.query(auth_ports::AuditQuery {
+            limit: 10,
+            ..auth_ports::AuditQuery::default()
+        });
+        assert_eq!(trail.await.unwrap().len(), 1, "audited once");
+    }
 
     #[test]
     fn the_lookup_built_once_is_the_query_with_this_requests_values() {

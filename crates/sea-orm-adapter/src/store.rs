@@ -168,3 +168,21 @@ impl Store {
         SeaOrmOneTimeTokenRepository::new(self.db.clone())
     }
 }
+
+/// A migrated PostgreSQL database of its own, for the adapter's tests of PostgreSQL-only
+/// paths; `None` (the test skips) without `TEST_DATABASE_URL`.
+#[cfg(test)]
+pub(crate) async fn migrated_postgres() -> Option<(auth_testing::TestDatabase, Store)> {
+    let database = auth_testing::TestDatabase::postgres().await?;
+    let store = Store::connect(&PoolConfig {
+        url: database.url().to_owned(),
+        max_connections: 4,
+        min_connections: 1,
+        idle_timeout: Duration::from_secs(30),
+        connect_timeout: Duration::from_secs(10),
+    })
+    .await
+    .expect("the test database answers");
+    store.migrate_up().await.expect("the migrations apply");
+    Some((database, store))
+}

@@ -3,7 +3,7 @@
 
 use crate::audit::commit_with;
 use crate::entities::{one_time_tokens as tokens, roles, user_roles, users};
-use crate::error::{DbResultExt, begin_write, corrupt};
+use crate::error::{DbResultExt, begin_write, corrupt, is_unique_violation, store_error};
 use crate::hot_lane::HotLane;
 use crate::keyset;
 use crate::one_statement::{cte, insert_for_each};
@@ -62,6 +62,7 @@ impl TryFrom<users::Model> for User {
 }
 
 /// A new account's rows, built once for either way of writing them.
+#[derive(Clone)]
 struct NewAccount {
     user: users::ActiveModel,
     verification: Option<tokens::ActiveModel>,
@@ -299,7 +300,10 @@ const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')";
 
 /// The user row; `NotFound` if there is none. Also tells "no such user" from "condition
 /// not met" after a conditional update matched no row.
-async fn fetch(conn: &impl ConnectionTrait, id: UserId) -> Result<users::Model, StoreError> {
+pub(crate) async fn fetch(
+    conn: &impl ConnectionTrait,
+    id: UserId,
+) -> Result<users::Model, StoreError> {
     users::Entity::find_by_id(id.0)
         .one(conn)
         .await
@@ -337,20 +341,51 @@ async fn update_one(
     }
 }
 
+impl SeaOrmUserRepository {
+    /// PostgreSQL's account creation: [`NewAccount::statement`] on the hot lane; the user
+    /// as written, `NotFound` when the role does not exist.
+    ///
+    /// The lane runs the statement again if its connection was lost. When the first run
+    /// had committed, the second fails on a unique key and the account already stands:
+    /// the user's id is new, so finding it stored means this very call wrote it.
+    async fn create_in_one_statement(
+        &self,
+        account: NewAccount,
+        audit: AuditWith<User>,
+    ) -> Result<User, StoreError> {
+        // Every column of the new user is known before it is written.
+        let created: User = account.user.clone().try_into_model().store()?.try_into()?;
+        let statement = account.statement(audit(&created)).store()?;
+        match self.lane.query_all(statement).await {
+            Ok(rows) if rows.is_empty() => {
+                // No such role, so nothing was inserted and the email went unchecked; a
+                // taken email is still the first answer, as in the transaction.
+                let email = created.email.as_str();
+                let taken = users::Entity::find().filter(users::Column::Email.eq(email));
+                if taken.one(&self.db).await.store()?.is_some() {
+                    return Err(StoreError::Conflict(Constraint::UserEmail));
+                }
+                Err(StoreError::NotFound)
+            }
+            Ok(_) => Ok(created),
+            Err(err) if is_unique_violation(&err) => {
+                let stored = users::Entity::find_by_id(created.id.0).one(&self.db);
+                if stored.await.store()?.is_some() {
+                    return Ok(created);
+                }
+                Err(store_error(err))
+            }
+            Err(err) => Err(store_error(err)),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl UserRepository for SeaOrmUserRepository {
     async fn create(&self, user: NewUser, audit: AuditWith<User>) -> Result<User, StoreError> {
         let account = NewAccount::new(user, &[])?;
         if self.db.get_database_backend() == DbBackend::Postgres {
-            // Every column of the new user is known before it is written.
-            let created: User = account.user.clone().try_into_model().store()?.try_into()?;
-            let statement = account.statement(audit(&created)).store()?;
-            let rows = self.lane.query_all(statement).await.store()?;
-            return if rows.is_empty() {
-                Err(StoreError::NotFound)
-            } else {
-                Ok(created)
-            };
+            return self.create_in_one_statement(account, audit).await;
         }
         let txn = begin_write(&self.db).await?;
         let created: User = account.insert(&txn).await?.try_into()?;
@@ -601,7 +636,69 @@ pub(crate) async fn mark_verified(
 
 #[cfg(test)]
 mod tests {
-    use super::like_literal;
+    use super::*;
+    use crate::store::migrated_postgres;
+    use auth_ports::AuditRepository;
+    use auth_testing::unaudited;
+
+    fn new_user(email: &str) -> NewUser {
+        NewUser {
+            email: Email::parse(email).unwrap(),
+            password_hash: Some(PasswordHash::new("$argon2id$v=19$stub".into())),
+            first_name: None,
+            last_name: None,
+            email_verified: false,
+            role: Some("user".into()),
+            verification: Some((auth_ports::TokenHash([9; 32]), chrono::DateTime::UNIX_EPOCH)),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    /// The statement run again after its first run committed (its connection lost before
+    /// the answer, so the hot lane retries) answers as the first run did, and writes
+    /// nothing more.
+    #[tokio::test]
+    async fn an_account_statement_run_again_after_it_committed_answers_as_it_did() {
+        let Some((_database, store)) = migrated_postgres().await else {
+            return;
+        };
+        let users = store.users();
+        let account = NewAccount::new(new_user("retry@example.com"), &[]).unwrap();
+        let audited = || -> AuditWith<User> {
+            Box::new(|user| {
+                vec![NewAuditEntry {
+                    user_id: Some(user.id),
+                    action: "user.register".into(),
+                    resource_type: None,
+                    resource_id: None,
+                    ip_address: None,
+                    user_agent: None,
+                    details: serde_json::json!({}),
+                    success: true,
+                    error_message: None,
+                    created_at: user.created_at,
+                }]
+            })
+        };
+        let first = users.create_in_one_statement(account.clone(), audited());
+        let first = first.await.unwrap();
+        let again = users.create_in_one_statement(account, audited()).await;
+        assert_eq!(again.unwrap(), first);
+        let audit = store.audit();
+        let trail = audit.query(auth_ports::AuditQuery {
+            limit: 10,
+            ..auth_ports::AuditQuery::default()
+        });
+        assert_eq!(trail.await.unwrap().len(), 1, "audited once");
+
+        // Another account with the address taken is still refused.
+        let other = NewAccount::new(new_user("retry@example.com"), &[]).unwrap();
+        let taken = users.create_in_one_statement(other, unaudited()).await;
+        assert!(
+            matches!(taken, Err(StoreError::Conflict(Constraint::UserEmail))),
+            "{taken:?}"
+        );
+    }
 
     #[test]
     fn like_literal_escapes_wildcards() {

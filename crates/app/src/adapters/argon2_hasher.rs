@@ -470,6 +470,14 @@ mod tests {
         release
     }
 
+    /// `work`'s answer, or a failed test if none comes within 10 s (a broken hasher
+    /// would otherwise hang the test run).
+    async fn answer<T>(work: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), work)
+            .await
+            .expect("the hasher answers")
+    }
+
     #[tokio::test]
     async fn a_saturated_hasher_answers_busy_then_recovers() {
         let hasher =
@@ -477,31 +485,30 @@ mod tests {
         let held = occupy(&hasher);
         let started = std::time::Instant::now();
         assert!(matches!(
-            hasher.hash(&password("pw")).await,
+            answer(hasher.hash(&password("pw"))).await,
             Err(HashError::Busy)
         ));
         assert!(matches!(
-            hasher.verify(&password("pw"), None).await,
+            answer(hasher.verify(&password("pw"), None)).await,
             Err(HashError::Busy)
         ));
         assert!(started.elapsed() < Duration::from_secs(2));
         drop(held);
-        assert!(hasher.hash(&password("pw")).await.is_ok());
+        assert!(answer(hasher.hash(&password("pw"))).await.is_ok());
     }
 
     #[tokio::test]
     async fn work_taken_in_time_answers_even_after_the_queue_timeout() {
         let hasher =
-            Argon2PasswordHasher::new(&config(1024, 1), 1, Duration::from_millis(100)).unwrap();
+            Argon2PasswordHasher::new(&config(1024, 1), 1, Duration::from_millis(500)).unwrap();
         let started = std::time::Instant::now();
-        let slow = hasher
-            .run(|engine| {
-                std::thread::sleep(Duration::from_millis(400));
-                engine.hash(b"pw")
-            })
-            .await;
+        let slow = hasher.run(|engine| {
+            std::thread::sleep(Duration::from_millis(1500));
+            engine.hash(b"pw")
+        });
+        let slow = answer(slow).await;
         assert!(slow.is_ok(), "{slow:?}");
-        assert!(started.elapsed() >= Duration::from_millis(400));
+        assert!(started.elapsed() >= Duration::from_millis(1500));
     }
 
     #[tokio::test]
@@ -521,23 +528,42 @@ mod tests {
                 .is_err()
         );
         drop(held);
-        assert!(hasher.hash(&password("pw")).await.is_ok());
+        assert!(answer(hasher.hash(&password("pw"))).await.is_ok());
         assert!(was_run.try_recv().is_err(), "the abandoned work ran");
+    }
+
+    #[tokio::test]
+    async fn a_costlier_stored_hash_leaves_no_extra_memory() {
+        let current =
+            Argon2PasswordHasher::new(&config(1024, 1), 1, Duration::from_secs(5)).unwrap();
+        let costlier = hasher(4096, 1).hash(&password("pw")).await.unwrap();
+        let checked = current.verify(&password("pw"), Some(costlier)).await;
+        assert_eq!(checked.unwrap(), Verification::Match { needs_rehash: true });
+        let kept = answer(current.run(|engine| Ok(engine.memory.blocks.len()))).await;
+        let configured = Params::new(1024, 1, 1, None).unwrap().block_count();
+        assert_eq!(kept.unwrap(), configured);
     }
 
     #[tokio::test]
     async fn every_thread_hashes_at_once() {
         let hasher =
             Argon2PasswordHasher::new(&config(1024, 1), 2, Duration::from_secs(5)).unwrap();
-        let barrier = Arc::new(std::sync::Barrier::new(2));
-        let meet = |barrier: Arc<std::sync::Barrier>| {
+        // Each job tells the other it started, then waits to hear the same: both pass
+        // only if they run at the same time.
+        let (a_started, a_heard) = std::sync::mpsc::channel::<()>();
+        let (b_started, b_heard) = std::sync::mpsc::channel::<()>();
+        let meet = |started: std::sync::mpsc::Sender<()>, other: std::sync::mpsc::Receiver<()>| {
             hasher.run(move |engine| {
-                barrier.wait();
+                let _ = started.send(());
+                other
+                    .recv_timeout(Duration::from_secs(5))
+                    .map_err(|_| HashError::Failed("the other job did not run meanwhile".into()))?;
                 engine.hash(b"pw")
             })
         };
-        // Both jobs must run at the same time to pass the barrier.
-        let (a, b) = tokio::join!(meet(Arc::clone(&barrier)), meet(barrier));
-        assert!(a.is_ok() && b.is_ok());
+        let (a, b) =
+            answer(async { tokio::join!(meet(a_started, b_heard), meet(b_started, a_heard)) })
+                .await;
+        assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
     }
 }

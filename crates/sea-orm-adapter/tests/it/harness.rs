@@ -1,7 +1,8 @@
 //! A fresh, migrated database per test (see `auth-testing`) and helpers to fill it.
 
 use auth_ports::{
-    Email, NewSession, NewUser, PasswordHash, Session, SessionRepository, User, UserRepository,
+    AuditEntry, AuditQuery, AuditRepository, Email, NewSession, NewUser, PasswordHash,
+    RoleRepository, Session, SessionRepository, User, UserId, UserRepository,
 };
 use auth_sea_orm::{PoolConfig, Store};
 use auth_testing::TestDatabase;
@@ -40,6 +41,24 @@ impl TestDb {
     /// A separate raw connection, for reading the catalog.
     pub async fn raw(&self) -> DatabaseConnection {
         Database::connect(self.database.url()).await.unwrap()
+    }
+
+    /// Every audit entry (up to 100), sorted by action.
+    pub async fn trail(&self) -> Vec<AuditEntry> {
+        let audit = self.store.audit();
+        let query = AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        };
+        let mut trail = audit.query(query).await.unwrap();
+        trail.sort_by(|a, b| a.action.cmp(&b.action));
+        trail
+    }
+
+    /// The names of `user`'s roles.
+    pub async fn role_names(&self, user: UserId) -> Vec<String> {
+        let roles = self.store.roles().roles_of_user(user).await.unwrap();
+        roles.into_iter().map(|role| role.name).collect()
     }
 
     /// Creates an active password user with the `user` role.

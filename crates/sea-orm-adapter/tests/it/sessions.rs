@@ -252,13 +252,7 @@ async fn a_login_stores_its_audit_entries_with_the_session(db: &TestDb) {
     let refused = sessions.open_at_login(refused, &stale, audited("refused"));
     assert_eq!(refused.await.unwrap(), None);
 
-    let audit = db.store.audit();
-    let trail = audit.query(AuditQuery {
-        limit: 10,
-        ..AuditQuery::default()
-    });
-    let mut trail = trail.await.unwrap();
-    trail.sort_by_key(|e| e.action.clone());
+    let trail = db.trail().await;
     assert_eq!(trail.len(), 2, "{trail:?}");
     let (login, other) = (&trail[0], &trail[1]);
     assert_eq!(login.action, "auth.login");

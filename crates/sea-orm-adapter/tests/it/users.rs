@@ -3,10 +3,10 @@
 use crate::audit::entry;
 use crate::harness::{TestDb, new_user, now, open};
 use auth_ports::{
-    AuditQuery, AuditRepository, AuditWith, Constraint, Email, FailedLogin, LockoutPolicy,
-    NewSession, OAuthAccountRepository, OneTimeTokenRepository, PasswordChange, PasswordHash,
-    RevokeSessions, RoleRepository, SessionRepository, StoreError, TokenHash, TokenPurpose, User,
-    UserCursor, UserId, UserQuery, UserRepository, UserStatus, UserUpdate,
+    AuditRepository, AuditWith, Constraint, Email, FailedLogin, LockoutPolicy, NewSession,
+    OAuthAccountRepository, OneTimeTokenRepository, PasswordChange, PasswordHash, RevokeSessions,
+    RoleRepository, SessionRepository, StoreError, TokenHash, TokenPurpose, User, UserCursor,
+    UserId, UserQuery, UserRepository, UserStatus, UserUpdate,
 };
 use auth_testing::unaudited;
 use chrono::Duration;
@@ -84,11 +84,7 @@ async fn create_stores_every_field_and_assigns_the_role(db: &TestDb) {
         .unwrap();
     assert_eq!(by_email, Some(user.clone()));
 
-    let roles = db.store.roles().roles_of_user(user.id).await.unwrap();
-    assert_eq!(
-        roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
-        ["user"]
-    );
+    assert_eq!(db.role_names(user.id).await, ["user"]);
 }
 
 async fn email_is_unique_case_insensitively(db: &TestDb) {
@@ -136,13 +132,7 @@ async fn create_stores_the_verification_token_and_audit_entries(db: &TestDb) {
     let tokens = db.store.one_time_tokens();
     let owner = tokens.find_live(&token, TokenPurpose::EmailVerification, now());
     assert_eq!(owner.await.unwrap(), Some(user.id));
-    let audit = db.store.audit();
-    let trail = audit.query(AuditQuery {
-        limit: 10,
-        ..AuditQuery::default()
-    });
-    let mut trail = trail.await.unwrap();
-    trail.sort_by_key(|e| e.action.clone());
+    let trail = db.trail().await;
     let actions: Vec<_> = trail.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["other.event", "user.register"]);
     assert_eq!(trail[1].user_id, Some(user.id));
@@ -157,14 +147,7 @@ async fn create_without_a_role_assigns_none(db: &TestDb) {
         db.store.users().find_by_id(user.id).await.unwrap(),
         Some(user.clone())
     );
-    assert!(
-        db.store
-            .roles()
-            .roles_of_user(user.id)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(db.role_names(user.id).await.is_empty());
 }
 
 async fn list_pages_newest_first_with_filters(db: &TestDb) {
@@ -329,14 +312,7 @@ async fn delete_cascades_to_dependents(db: &TestDb) {
             .unwrap(),
         None
     );
-    assert!(
-        db.store
-            .roles()
-            .roles_of_user(user.id)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(db.role_names(user.id).await.is_empty());
     assert!(
         db.store
             .oauth_accounts()
