@@ -56,6 +56,25 @@ pub struct NewAuditEntry {
     pub created_at: DateTime<Utc>,
 }
 
+impl NewAuditEntry {
+    /// A successful `action` of `user_id` at `at`, with no subject, client or details.
+    #[must_use]
+    pub fn new(user_id: Option<UserId>, action: impl Into<String>, at: DateTime<Utc>) -> Self {
+        Self {
+            user_id,
+            action: action.into(),
+            resource_type: None,
+            resource_id: None,
+            ip_address: None,
+            user_agent: None,
+            details: serde_json::json!({}),
+            success: true,
+            error_message: None,
+            created_at: at,
+        }
+    }
+}
+
 /// The audit entries a write appends in its own transaction, made from the write's
 /// outcome (e.g. the id of the session it created): an action and its trail are stored
 /// together or not at all. An empty list when the outcome calls for no entry.

@@ -469,20 +469,7 @@ mod tests {
             created_at: at,
             revoked_at: None,
         };
-        let entry = || {
-            vec![NewAuditEntry {
-                user_id: Some(user.id),
-                action: "auth.login".into(),
-                resource_type: None,
-                resource_id: None,
-                ip_address: None,
-                user_agent: None,
-                details: serde_json::json!({}),
-                success: true,
-                error_message: None,
-                created_at: at,
-            }]
-        };
+        let entry = || vec![NewAuditEntry::new(Some(user.id), "auth.login", at)];
         let sessions = store.sessions();
         let first = sessions
             .open_in_one_statement(&created, &hash, entry())

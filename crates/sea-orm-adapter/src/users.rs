@@ -666,18 +666,11 @@ mod tests {
         let account = NewAccount::new(new_user("retry@example.com"), &[]).unwrap();
         let audited = || -> AuditWith<User> {
             Box::new(|user| {
-                vec![NewAuditEntry {
-                    user_id: Some(user.id),
-                    action: "user.register".into(),
-                    resource_type: None,
-                    resource_id: None,
-                    ip_address: None,
-                    user_agent: None,
-                    details: serde_json::json!({}),
-                    success: true,
-                    error_message: None,
-                    created_at: user.created_at,
-                }]
+                vec![NewAuditEntry::new(
+                    Some(user.id),
+                    "user.register",
+                    user.created_at,
+                )]
             })
         };
         let first = users.create_in_one_statement(account.clone(), audited());

@@ -276,18 +276,7 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
         opened.unwrap().unwrap();
     }
     for (action, age_days) in [("old", 91), ("recent", 89)] {
-        let entry = NewAuditEntry {
-            user_id: None,
-            action: action.into(),
-            resource_type: None,
-            resource_id: None,
-            ip_address: None,
-            user_agent: None,
-            details: serde_json::json!({}),
-            success: true,
-            error_message: None,
-            created_at: now - chrono::Duration::days(age_days),
-        };
+        let entry = NewAuditEntry::new(None, action, now - chrono::Duration::days(age_days));
         store.audit().append(entry).await.unwrap();
     }
 
