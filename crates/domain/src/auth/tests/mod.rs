@@ -95,6 +95,29 @@ struct Mocks {
 }
 
 impl Mocks {
+    /// Ada logs in with her right password, under `POLICY`.
+    async fn ada_logs_in(self) -> Result<LoginSuccess, LoginError> {
+        self.service(POLICY)
+            .login("ada@example.com", &password("the right one!"), &client())
+            .await
+    }
+
+    /// `found` is the account, its password matches a hash of outdated cost, and the
+    /// new hash is computed once.
+    fn finds_with_an_outdated_hash(mut self, found: User) -> Self {
+        self.users
+            .expect_find_by_email()
+            .returning(move |_| Ok(Some(found.clone())));
+        self.hasher
+            .expect_verify()
+            .returning(|_, _| Ok(Verification::Match { needs_rehash: true }));
+        self.hasher
+            .expect_hash()
+            .times(1)
+            .returning(|_| Ok(PasswordHash::new("new".into())));
+        self
+    }
+
     fn allow_all(mut self) -> Self {
         self.limiter
             .expect_check()
@@ -437,10 +460,7 @@ async fn login_while_locked_answers_locked_without_checking_the_password() {
         .returning(move |_| Ok(Some(u.clone())));
     m.hasher.expect_verify().never();
     m.users.expect_record_failed_login().never();
-    let err = m
-        .service(POLICY)
-        .login("ada@example.com", &password("the right one!"), &client())
-        .await;
+    let err = m.ada_logs_in().await;
     assert!(matches!(err, Err(LoginError::AccountLocked { until: u }) if u == until));
 }
 
@@ -573,17 +593,10 @@ async fn login_success_opens_a_session_for_the_ttl() {
 async fn login_rehashes_an_outdated_hash() {
     let u = user();
     let found = u.clone();
-    let mut m = Mocks::default().allow_all().audit(1, |_| {});
-    m.users
-        .expect_find_by_email()
-        .returning(move |_| Ok(Some(found.clone())));
-    m.hasher
-        .expect_verify()
-        .returning(|_, _| Ok(Verification::Match { needs_rehash: true }));
-    m.hasher
-        .expect_hash()
-        .times(1)
-        .returning(|_| Ok(PasswordHash::new("new".into())));
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, |_| {})
+        .finds_with_an_outdated_hash(found);
     m.users
         .expect_rehash_password()
         .times(1)
@@ -604,12 +617,7 @@ async fn login_rehashes_an_outdated_hash() {
             let user = u.clone();
             Ok(Some(OpenedSession { session, user }))
         });
-    assert!(
-        m.service(POLICY)
-            .login("ada@example.com", &password("the right one!"), &client())
-            .await
-            .is_ok()
-    );
+    assert!(m.ada_logs_in().await.is_ok());
 }
 
 #[tokio::test]
@@ -627,10 +635,7 @@ async fn login_is_rate_limited_per_account_before_the_password() {
         });
     m.users.expect_find_by_email().never();
     m.hasher.expect_verify().never();
-    let err = m
-        .service(POLICY)
-        .login("ada@example.com", &password("the right one!"), &client())
-        .await;
+    let err = m.ada_logs_in().await;
     assert!(matches!(err, Err(LoginError::RateLimited { .. })));
 }
 
@@ -640,10 +645,7 @@ async fn an_unavailable_store_is_a_failure_not_a_wrong_password() {
     m.users
         .expect_find_by_email()
         .returning(|_| Err(unavailable()));
-    let err = m
-        .service(POLICY)
-        .login("ada@example.com", &password("the right one!"), &client())
-        .await;
+    let err = m.ada_logs_in().await;
     assert!(matches!(
         err,
         Err(LoginError::Failure(Failure::Unavailable(_)))
@@ -661,10 +663,7 @@ async fn a_saturated_hasher_is_unavailable() {
         .expect_verify()
         .returning(|_, _| Err(auth_ports::HashError::Busy));
     m.users.expect_record_failed_login().never();
-    let err = m
-        .service(POLICY)
-        .login("ada@example.com", &password("the right one!"), &client())
-        .await;
+    let err = m.ada_logs_in().await;
     assert!(matches!(
         err,
         Err(LoginError::Failure(Failure::Unavailable(_)))
@@ -1048,8 +1047,7 @@ async fn a_success_racing_a_password_change_answers_invalid_credentials() {
     let mut changed = user();
     changed.password_hash = Some(PasswordHash::new("someone else's".into()));
     let err = refused_when_opening("invalid_credentials", changed)
-        .service(POLICY)
-        .login("ada@example.com", &password("the right one!"), &client())
+        .ada_logs_in()
         .await;
     assert!(
         matches!(err, Err(LoginError::InvalidCredentials)),
@@ -1062,27 +1060,18 @@ async fn a_success_racing_a_password_change_answers_invalid_credentials() {
 #[tokio::test]
 async fn a_rehash_that_finds_a_new_password_opens_no_session() {
     let found = user();
-    let mut m = Mocks::default().allow_all().audit(1, |e| {
-        assert_eq!(e.details["reason"], "invalid_credentials")
-    });
-    m.users
-        .expect_find_by_email()
-        .returning(move |_| Ok(Some(found.clone())));
-    m.hasher
-        .expect_verify()
-        .returning(|_, _| Ok(Verification::Match { needs_rehash: true }));
-    m.hasher
-        .expect_hash()
-        .returning(|_| Ok(PasswordHash::new("new".into())));
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, |e| {
+            assert_eq!(e.details["reason"], "invalid_credentials")
+        })
+        .finds_with_an_outdated_hash(found);
     m.users
         .expect_rehash_password()
         .times(1)
         .returning(|_, _, _| Ok(false));
     m.sessions.expect_open_at_login().never();
-    let err = m
-        .service(POLICY)
-        .login("ada@example.com", &password("the right one!"), &client())
-        .await;
+    let err = m.ada_logs_in().await;
     assert!(
         matches!(err, Err(LoginError::InvalidCredentials)),
         "{err:?}"
@@ -1095,8 +1084,7 @@ async fn a_success_racing_a_lock_answers_locked_and_opens_no_session() {
     let mut locked = user();
     locked.locked_until = Some(until);
     let err = refused_when_opening("account_locked", locked)
-        .service(POLICY)
-        .login("ada@example.com", &password("the right one!"), &client())
+        .ada_logs_in()
         .await;
     assert!(matches!(err, Err(LoginError::AccountLocked { until: u }) if u == until));
 }
