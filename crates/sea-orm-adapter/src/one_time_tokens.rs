@@ -43,15 +43,6 @@ pub(crate) fn row(token: NewOneTimeToken) -> one_time_tokens::ActiveModel {
     }
 }
 
-/// Inserts `token` on the caller's connection or transaction.
-pub(crate) async fn insert(
-    conn: &impl ConnectionTrait,
-    token: NewOneTimeToken,
-) -> Result<(), StoreError> {
-    row(token).insert(conn).await.store()?;
-    Ok(())
-}
-
 /// Uses up, at `at`, the user's live tokens of `purpose` (of every purpose for `None`),
 /// on the caller's transaction.
 pub(crate) async fn use_up(
@@ -87,7 +78,7 @@ impl OneTimeTokenRepository for SeaOrmOneTimeTokenRepository {
         // Serialises issues for one user, so only the newest token stays live.
         users::lock(&txn, token.user_id).await?;
         use_up(&txn, token.user_id, Some(token.purpose), token.created_at).await?;
-        insert(&txn, token).await?;
+        row(token).insert(&txn).await.store()?;
         commit_with(txn, audit, &()).await
     }
 
