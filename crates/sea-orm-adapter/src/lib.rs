@@ -14,6 +14,7 @@ mod oauth;
 mod one_statement;
 mod one_time_tokens;
 mod roles;
+mod session_lookup;
 mod sessions;
 mod store;
 mod users;

@@ -1,10 +1,11 @@
 //! [`SessionRepository`] on sea-orm.
 
 use crate::audit::{self, commit_with};
-use crate::entities::{Inet, roles, sessions, user_roles, users};
+use crate::entities::{Inet, sessions, users};
 use crate::error::{DbResultExt, begin_write, corrupt, is_unique_violation, store_error};
 use crate::hot_lane::HotLane;
 use crate::one_statement::{cte, insert_for_each};
+use crate::session_lookup::SessionLookups;
 use crate::users::{fetch, login_update, not_recorded, record_login};
 use auth_ports::{
     ActiveSession, AuditWith, NewAuditEntry, NewSession, OpenedSession, PasswordHash, Session,
@@ -14,130 +15,22 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Asterisk, Expr, Query, WithClause};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, FromQueryResult, Iterable, JoinType, QueryFilter, QueryOrder, QueryResult,
-    QuerySelect, QueryTrait, RelationDef, RelationTrait, SelectTwo, Set, Statement, TryGetable,
+    EntityTrait, FromQueryResult, Iterable, QueryFilter, QueryOrder, QueryTrait, Set, Statement,
 };
-use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Stores sessions in the `sessions` table.
 #[derive(Clone, Debug)]
 pub struct SeaOrmSessionRepository {
     db: DatabaseConnection,
-    /// For the lookup every authenticated request makes.
+    /// For PostgreSQL's login statement.
     lane: HotLane,
-    lookup: Arc<Lookup>,
+    lookups: SessionLookups,
 }
 
 impl SeaOrmSessionRepository {
-    pub(crate) fn new(db: DatabaseConnection, lane: HotLane) -> Self {
-        let lookup = Arc::new(Lookup::new(db.get_database_backend()));
-        Self { db, lane, lookup }
-    }
-}
-
-/// The session lookup every authenticated request makes: one row per role of the user
-/// (one with NULL role columns for a user without roles), holding the session's columns,
-/// then its user's, then the role's name and permissions.
-fn lookup_query(
-    token_hash: &TokenHash,
-    now: DateTime<Utc>,
-) -> SelectTwo<sessions::Entity, users::Entity> {
-    let user_of_session: RelationDef = sessions::Entity::belongs_to(users::Entity)
-        .from(sessions::Column::UserId)
-        .to(users::Column::Id)
-        .into();
-    sessions::Entity::find()
-        .select_also(users::Entity)
-        .join(JoinType::InnerJoin, user_of_session)
-        .join(JoinType::LeftJoin, user_roles::Relation::User.def().rev())
-        .join(JoinType::LeftJoin, user_roles::Relation::Role.def())
-        .column(roles::Column::Name)
-        .column(roles::Column::Permissions)
-        .filter(sessions::Column::TokenHash.eq(token_hash.0.to_vec()))
-        .filter(sessions::Column::IsActive.eq(true))
-        .filter(sessions::Column::ExpiresAt.gt(now))
-}
-
-/// [`lookup_query`] built once: its SQL is the same on every request, so only the
-/// values are new (building it per request had cost a third of `me`'s throughput).
-#[derive(Debug)]
-struct Lookup {
-    backend: DbBackend,
-    sql: String,
-}
-
-impl Lookup {
-    fn new(backend: DbBackend) -> Self {
-        let sql = lookup_query(&TokenHash([0; 32]), DateTime::UNIX_EPOCH)
-            .build(backend)
-            .sql;
-        Self { backend, sql }
-    }
-
-    /// The values in the order of [`lookup_query`]'s filters.
-    fn statement(&self, token_hash: &TokenHash, now: DateTime<Utc>) -> Statement {
-        Statement::from_sql_and_values(
-            self.backend,
-            self.sql.clone(),
-            [token_hash.0.to_vec().into(), true.into(), now.into()],
-        )
-    }
-}
-
-/// Reads a lookup row's columns by position, in the order they were selected (by name,
-/// each read would format and search for its prefixed name).
-struct Columns<'r> {
-    row: &'r QueryResult,
-    at: usize,
-}
-
-impl<'r> Columns<'r> {
-    fn of(row: &'r QueryResult) -> Self {
-        Self { row, at: 0 }
-    }
-
-    fn next<T: TryGetable>(&mut self) -> Result<T, DbErr> {
-        let value = self.row.try_get_by_index(self.at);
-        self.at += 1;
-        value
-    }
-
-    /// The fields in the order of the entity's columns, as `select_also` selects them.
-    fn session(&mut self) -> Result<sessions::Model, DbErr> {
-        Ok(sessions::Model {
-            id: self.next()?,
-            user_id: self.next()?,
-            token_hash: self.next()?,
-            expires_at: self.next()?,
-            ip_address: self.next()?,
-            user_agent: self.next()?,
-            is_active: self.next()?,
-            last_accessed_at: self.next()?,
-            created_at: self.next()?,
-            revoked_at: self.next()?,
-        })
-    }
-
-    fn user(&mut self) -> Result<users::Model, DbErr> {
-        Ok(users::Model {
-            id: self.next()?,
-            email: self.next()?,
-            password_hash: self.next()?,
-            status: self.next()?,
-            email_verified: self.next()?,
-            email_verified_at: self.next()?,
-            failed_login_attempts: self.next()?,
-            last_failed_login_at: self.next()?,
-            locked_until: self.next()?,
-            first_name: self.next()?,
-            last_name: self.next()?,
-            oauth_providers: self.next()?,
-            last_login_at: self.next()?,
-            created_at: self.next()?,
-            updated_at: self.next()?,
-        })
+    pub(crate) fn new(db: DatabaseConnection, lane: HotLane, lookups: SessionLookups) -> Self {
+        Self { db, lane, lookups }
     }
 }
 
@@ -315,35 +208,7 @@ impl SessionRepository for SeaOrmSessionRepository {
         token_hash: &TokenHash,
         now: DateTime<Utc>,
     ) -> Result<Option<ActiveSession>, StoreError> {
-        let rows = self
-            .lane
-            .query_all(self.lookup.statement(token_hash, now))
-            .await
-            .store()?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let mut columns = Columns::of(first);
-        let session = columns.session().store()?;
-        let user = columns.user().store()?;
-        let role_at = columns.at;
-        let (mut names, mut permissions) = (BTreeSet::new(), BTreeSet::new());
-        for row in &rows {
-            let mut columns = Columns { row, at: role_at };
-            if let Some(name) = columns.next::<Option<String>>().store()? {
-                let granted: Option<serde_json::Value> = columns.next().store()?;
-                let granted: Vec<String> = serde_json::from_value(granted.unwrap_or_default())
-                    .map_err(|e| corrupt("roles.permissions", e))?;
-                names.insert(name);
-                permissions.extend(granted);
-            }
-        }
-        Ok(Some(ActiveSession {
-            session: session.try_into()?,
-            user: user.try_into()?,
-            roles: names.into_iter().collect(),
-            permissions: permissions.into_iter().collect(),
-        }))
+        self.lookups.find(token_hash, now).await
     }
 
     async fn list_active_for_user(
@@ -487,17 +352,5 @@ mod tests {
             ..auth_ports::AuditQuery::default()
         });
         assert_eq!(trail.await.unwrap().len(), 1, "audited once");
-    }
-
-    #[test]
-    fn the_lookup_built_once_is_the_query_with_this_requests_values() {
-        let now = DateTime::UNIX_EPOCH + chrono::Duration::days(20_000);
-        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
-            let token_hash = TokenHash([7; 32]);
-            assert_eq!(
-                Lookup::new(backend).statement(&token_hash, now),
-                lookup_query(&token_hash, now).build(backend),
-            );
-        }
     }
 }

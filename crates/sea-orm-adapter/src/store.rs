@@ -3,6 +3,7 @@
 
 use crate::error::{DbResultExt, sqlite_busy_at_connect};
 use crate::hot_lane::HotLane;
+use crate::session_lookup::SessionLookups;
 use crate::{
     SeaOrmAuditRepository, SeaOrmOAuthAccountRepository, SeaOrmOneTimeTokenRepository,
     SeaOrmRoleRepository, SeaOrmSessionRepository, SeaOrmUserRepository,
@@ -64,6 +65,7 @@ const LOCKED_FILE_RETRY: Duration = Duration::from_millis(50);
 pub struct Store {
     pub(crate) db: DatabaseConnection,
     lane: HotLane,
+    lookups: SessionLookups,
 }
 
 impl Store {
@@ -105,12 +107,10 @@ impl Store {
         }
         // Half the pool at most (none of a pool of one), so writes and other reads
         // always find connections.
-        let lane = HotLane::new(
-            db.clone(),
-            (config.max_connections / 2) as usize,
-            config.idle_timeout,
-        );
-        let store = Self { db, lane };
+        let kept = (config.max_connections / 2) as usize;
+        let lane = HotLane::new(db.clone(), kept, config.idle_timeout);
+        let lookups = SessionLookups::new(lane.clone(), db.get_database_backend(), kept);
+        let store = Self { db, lane, lookups };
         store.ping().await?;
         Ok(store)
     }
@@ -141,7 +141,7 @@ impl Store {
     /// The session repository.
     #[must_use]
     pub fn sessions(&self) -> SeaOrmSessionRepository {
-        SeaOrmSessionRepository::new(self.db.clone(), self.lane.clone())
+        SeaOrmSessionRepository::new(self.db.clone(), self.lane.clone(), self.lookups.clone())
     }
 
     /// The role repository.

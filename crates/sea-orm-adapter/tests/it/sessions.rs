@@ -597,3 +597,67 @@ async fn a_pool_of_one_keeps_nothing_for_lookups_on_postgres() {
         a_pool_of_one_keeps_nothing_for_lookups(database).await;
     }
 }
+
+/// Many lookups at once (on PostgreSQL asked together in batches, one asker here)
+/// each find what a lone lookup of their token finds: their own session, user and
+/// roles, or nothing for a revoked, expired or unknown token, also when several
+/// lookups share a token.
+async fn concurrent_lookups_each_find_their_own_session(database: TestDatabase) {
+    let db = TestDb::open_with(database, 2).await;
+    let sessions = db.store.sessions();
+    let roles = db.store.roles();
+    let moderator = roles.find_by_name("moderator").await.unwrap().unwrap();
+    let mut tokens = vec![TokenHash([99; 32])];
+    for n in 0..6u8 {
+        let user = db.user(&format!("c{n}@example.com")).await;
+        if n % 2 == 0 {
+            roles
+                .assign(user.id, moderator.id, None, now(), unaudited())
+                .await
+                .unwrap();
+        }
+        let live = open(&sessions, new_session(user.id, 30 + n, Duration::hours(1))).await;
+        let expired = open(
+            &sessions,
+            new_session(user.id, 40 + n, Duration::seconds(-1)),
+        )
+        .await;
+        let revoked = open(&sessions, new_session(user.id, 50 + n, Duration::hours(1))).await;
+        sessions
+            .revoke(user.id, revoked.id, now(), unaudited())
+            .await
+            .unwrap();
+        tokens.extend([live.token_hash, expired.token_hash, revoked.token_hash]);
+    }
+    let mut alone = Vec::new();
+    for token in &tokens {
+        alone.push(
+            sessions
+                .find_active_by_token_hash(token, now())
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(alone.iter().filter(|found| found.is_some()).count(), 6);
+    let rounds = 4;
+    let together = (0..rounds).flat_map(|_| &tokens).map(|token| {
+        let sessions = db.store.sessions();
+        async move { sessions.find_active_by_token_hash(token, now()).await }
+    });
+    let together = futures::future::join_all(together).await;
+    for (at, found) in together.into_iter().enumerate() {
+        assert_eq!(found.unwrap(), alone[at % tokens.len()], "lookup {at}");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_lookups_each_find_their_own_session_on_sqlite() {
+    concurrent_lookups_each_find_their_own_session(TestDatabase::sqlite()).await;
+}
+
+#[tokio::test]
+async fn concurrent_lookups_each_find_their_own_session_on_postgres() {
+    if let Some(database) = TestDatabase::postgres().await {
+        concurrent_lookups_each_find_their_own_session(database).await;
+    }
+}
