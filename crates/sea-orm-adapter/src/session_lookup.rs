@@ -1,9 +1,10 @@
 //! The session lookup every authenticated request makes: one statement joining the
-//! session, its user and the user's roles. On PostgreSQL, lookups that arrive while
-//! others are in flight are asked together, in one statement for up to
-//! [`MAX_BATCH`] tokens: the server starts one executor instead of one per request,
-//! and one round trip wakes both sides once. Nothing is cached: every lookup reads
-//! the database after it was asked, so a revocation counts at once on every instance.
+//! session, its user and the user's roles. Lookups that arrive while others are in
+//! flight are asked together, in one statement for up to [`MAX_BATCH`] tokens: the
+//! database prepares and starts one query instead of one per request, and one round
+//! trip (on SQLite one hand-off to the connection's thread) wakes both sides once.
+//! Nothing is cached: every lookup reads the database after it was asked, so a
+//! revocation counts at once on every instance.
 
 use crate::entities::{roles, sessions, user_roles, users};
 use crate::error::{DbResultExt, corrupt};
@@ -27,7 +28,7 @@ const MAX_BATCH: usize = 64;
 /// lookups flowing while one connection stalls.
 const ASKERS: usize = 2;
 
-/// Looks sessions up, batching concurrent lookups on PostgreSQL.
+/// Looks sessions up, batching concurrent lookups.
 #[derive(Clone, Debug)]
 pub(crate) struct SessionLookups {
     lane: HotLane,
@@ -35,9 +36,8 @@ pub(crate) struct SessionLookups {
     /// third of `me`'s throughput).
     single: String,
     backend: DbBackend,
-    /// Where lookups wait for a batch; `None` on SQLite, whose lookups run in this
-    /// process and have no round trip to share.
-    batches: Option<flume::Sender<Waiting>>,
+    /// Where lookups wait for a batch.
+    batches: flume::Sender<Waiting>,
 }
 
 /// A lookup waiting to be asked in a batch.
@@ -51,20 +51,17 @@ struct Waiting {
 }
 
 impl SessionLookups {
-    /// Lookups through `lane`, which keeps `kept` connections; on PostgreSQL up to
-    /// [`ASKERS`] tasks (no more than `kept`, so each batch has a kept connection) each
+    /// Lookups through `lane`, which keeps `kept` connections; up to [`ASKERS`] tasks (no more than `kept`, so each batch has a kept connection) each
     /// ask one batch at a time. Call inside a Tokio runtime; the tasks end when the last
     /// clone is dropped.
     pub(crate) fn new(lane: HotLane, backend: DbBackend, kept: usize) -> Self {
         let single = single_sql(backend);
-        let batches = (backend == DbBackend::Postgres).then(|| {
-            let (sender, receiver) = flume::unbounded();
-            let sql = batch_sql();
-            for _ in 0..ASKERS.min(kept).max(1) {
-                tokio::spawn(ask_batches(receiver.clone(), lane.clone(), sql.clone()));
-            }
-            sender
-        });
+        let (batches, queue) = flume::unbounded();
+        let sql = batch_sql(backend);
+        for _ in 0..ASKERS.min(kept).max(1) {
+            let asker = ask_batches(queue.clone(), lane.clone(), backend, sql.clone());
+            tokio::spawn(asker);
+        }
         Self {
             lane,
             single,
@@ -79,18 +76,16 @@ impl SessionLookups {
         token_hash: &TokenHash,
         now: DateTime<Utc>,
     ) -> Result<Option<ActiveSession>, StoreError> {
-        if let Some(batches) = &self.batches {
-            let (answer, answered) = oneshot::channel();
-            let waiting = Waiting {
-                token_hash: *token_hash,
-                now,
-                answer,
-            };
-            if batches.send(waiting).is_ok()
-                && let Ok(found) = answered.await
-            {
-                return Ok(found);
-            }
+        let (answer, answered) = oneshot::channel();
+        let waiting = Waiting {
+            token_hash: *token_hash,
+            now,
+            answer,
+        };
+        if self.batches.send(waiting).is_ok()
+            && let Ok(found) = answered.await
+        {
+            return Ok(found);
         }
         let statement = single_statement(self.backend, &self.single, token_hash, now);
         let rows = self.lane.query_all(statement).await.store()?;
@@ -118,20 +113,62 @@ fn single_statement(
     )
 }
 
-/// The lookup's SQL on PostgreSQL for many tokens: `token_hash = ANY($1)`.
-fn batch_sql() -> String {
-    lookup_query(any_token_hash(Vec::new()), DateTime::UNIX_EPOCH)
-        .build(DbBackend::Postgres)
-        .sql
+/// The lookup's SQL for a batch of tokens.
+fn batch_sql(backend: DbBackend) -> String {
+    lookup_query(
+        in_token_set(backend, token_set(backend, &[])),
+        DateTime::UNIX_EPOCH,
+    )
+    .build(backend)
+    .sql
 }
 
-fn any_token_hash(token_hashes: Vec<Vec<u8>>) -> Expr {
-    Expr::col((sessions::Entity, sessions::Column::TokenHash))
-        .eq(PgFunc::any(Expr::val(Value::from(token_hashes))))
+/// The tokens of a batch as one value, so the batch's SQL is the same for any number of
+/// them: a `bytea[]` on PostgreSQL; on SQLite, which has no arrays, a JSON array of hex
+/// strings.
+fn token_set(backend: DbBackend, hashes: &[&TokenHash]) -> Value {
+    match backend {
+        DbBackend::Sqlite => {
+            let hex = hashes.iter().map(|hash| {
+                hash.0
+                    .iter()
+                    .fold(String::with_capacity(64), |mut hex, byte| {
+                        hex.push_str(&format!("{byte:02x}"));
+                        hex
+                    })
+            });
+            serde_json::Value::from(hex.collect::<Vec<_>>())
+                .to_string()
+                .into()
+        }
+        _ => Value::from(
+            hashes
+                .iter()
+                .map(|hash| hash.0.to_vec())
+                .collect::<Vec<_>>(),
+        ),
+    }
+}
+
+/// `sessions.token_hash` is one of the [`token_set`].
+fn in_token_set(backend: DbBackend, set: Value) -> Expr {
+    match backend {
+        DbBackend::Sqlite => Expr::cust_with_values(
+            r#""sessions"."token_hash" IN (SELECT unhex("value") FROM json_each(?))"#,
+            [set],
+        ),
+        _ => Expr::col((sessions::Entity, sessions::Column::TokenHash))
+            .eq(PgFunc::any(Expr::val(set))),
+    }
 }
 
 /// Asks the waiting lookups, up to [`MAX_BATCH`] at a time, until every sender is gone.
-async fn ask_batches(queue: flume::Receiver<Waiting>, lane: HotLane, sql: String) {
+async fn ask_batches(
+    queue: flume::Receiver<Waiting>,
+    lane: HotLane,
+    backend: DbBackend,
+    sql: String,
+) {
     while let Ok(first) = queue.recv_async().await {
         // The latest clock of the batch: a session that expired before any of its
         // lookups were answered is not found.
@@ -141,11 +178,11 @@ async fn ask_batches(queue: flume::Receiver<Waiting>, lane: HotLane, sql: String
         for waiting in &batch {
             now = Ord::max(now, waiting.now);
         }
-        let hashes: Vec<Vec<u8>> = batch.iter().map(|w| w.token_hash.0.to_vec()).collect();
+        let hashes: Vec<&TokenHash> = batch.iter().map(|w| &w.token_hash).collect();
         let statement = Statement::from_sql_and_values(
-            DbBackend::Postgres,
+            backend,
             sql.clone(),
-            [Value::from(hashes), true.into(), now.into()],
+            [token_set(backend, &hashes), true.into(), now.into()],
         );
         // On a failure the senders drop with the batch, and each lookup runs alone.
         let Ok(rows) = lane.query_all(statement).await else {
@@ -312,30 +349,80 @@ impl<'r> Columns<'r> {
 mod tests {
     use super::*;
 
+    const BACKENDS: [DbBackend; 2] = [DbBackend::Postgres, DbBackend::Sqlite];
+
     #[test]
     fn the_statements_built_once_are_the_lookup_with_this_requests_values() {
         let now = DateTime::UNIX_EPOCH + chrono::Duration::days(20_000);
-        let token_hash = TokenHash([7; 32]);
-        let hash = token_hash.0.to_vec();
-        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+        let (one, two) = (TokenHash([7; 32]), TokenHash([8; 32]));
+        for backend in BACKENDS {
             assert_eq!(
-                single_statement(backend, &single_sql(backend), &token_hash, now),
-                lookup_query(sessions::Column::TokenHash.eq(hash.clone()), now).build(backend),
+                single_statement(backend, &single_sql(backend), &one, now),
+                lookup_query(sessions::Column::TokenHash.eq(one.0.to_vec()), now).build(backend),
+            );
+            let set = || token_set(backend, &[&one, &two]);
+            assert_eq!(
+                Statement::from_sql_and_values(
+                    backend,
+                    batch_sql(backend),
+                    [set(), true.into(), now.into()]
+                ),
+                lookup_query(in_token_set(backend, set()), now).build(backend),
             );
         }
-        let batch =
-            lookup_query(any_token_hash(vec![hash.clone(), hash]), now).build(DbBackend::Postgres);
-        assert_eq!(batch.sql, batch_sql());
-        assert!(batch.sql.contains(r#""sessions"."token_hash" = ANY($1)"#));
+    }
+
+    #[test]
+    fn sqlite_gets_the_tokens_of_a_batch_as_a_json_array_of_hex() {
+        let set = token_set(
+            DbBackend::Sqlite,
+            &[&TokenHash([0xab; 32]), &TokenHash([1; 32])],
+        );
+        let expected = format!(r#"["{}","{}"]"#, "ab".repeat(32), "01".repeat(32));
+        assert_eq!(set, Value::from(expected));
     }
 
     #[test]
     fn the_token_hash_is_the_third_column_of_a_lookup_row() {
-        let sql = batch_sql();
-        let columns = sql.split(" FROM ").next().unwrap_or_default();
-        assert_eq!(
-            columns.split(", ").nth(TOKEN_HASH_AT),
-            Some(r#""sessions"."token_hash" AS "A_token_hash""#)
+        for backend in BACKENDS {
+            let sql = batch_sql(backend);
+            let columns = sql.split(" FROM ").next().unwrap_or_default();
+            assert_eq!(
+                columns.split(", ").nth(TOKEN_HASH_AT),
+                Some(r#""sessions"."token_hash" AS "A_token_hash""#)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_finds_its_sessions_through_the_token_hash_index_on_sqlite() {
+        use sea_orm::ConnectionTrait as _;
+        let database = auth_testing::TestDatabase::sqlite();
+        let store = crate::store::migrated(&database).await;
+        let backend = DbBackend::Sqlite;
+        let set = token_set(backend, &[&TokenHash([1; 32]), &TokenHash([2; 32])]);
+        let plan = store
+            .db
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                format!("EXPLAIN QUERY PLAN {}", batch_sql(backend)),
+                [set, true.into(), DateTime::UNIX_EPOCH.into()],
+            ))
+            .await
+            .unwrap();
+        let steps: Vec<String> = plan
+            .iter()
+            .map(|row| row.try_get::<String>("", "detail").unwrap())
+            .collect();
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.starts_with("SEARCH sessions USING INDEX")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.iter().any(|step| step.starts_with("SCAN sessions")),
+            "{steps:?}"
         );
     }
 }

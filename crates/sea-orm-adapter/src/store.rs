@@ -174,6 +174,13 @@ impl Store {
 #[cfg(test)]
 pub(crate) async fn migrated_postgres() -> Option<(auth_testing::TestDatabase, Store)> {
     let database = auth_testing::TestDatabase::postgres().await?;
+    let store = migrated(&database).await;
+    Some((database, store))
+}
+
+/// A store on `database`, migrated.
+#[cfg(test)]
+pub(crate) async fn migrated(database: &auth_testing::TestDatabase) -> Store {
     let store = Store::connect(&PoolConfig {
         url: database.url().to_owned(),
         max_connections: 4,
@@ -184,5 +191,5 @@ pub(crate) async fn migrated_postgres() -> Option<(auth_testing::TestDatabase, S
     .await
     .expect("the test database answers");
     store.migrate_up().await.expect("the migrations apply");
-    Some((database, store))
+    store
 }
