@@ -9,6 +9,7 @@ mod entities;
 mod error;
 mod hot_lane;
 mod keyset;
+mod lookup_batches;
 mod migrate;
 mod oauth;
 mod one_statement;

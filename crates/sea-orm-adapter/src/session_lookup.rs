@@ -1,70 +1,48 @@
 //! The session lookup every authenticated request makes: one statement joining the
-//! session, its user and the user's roles. Lookups that arrive while others are in
-//! flight are asked together, in one statement for up to [`MAX_BATCH`] tokens: the
-//! database prepares and starts one query instead of one per request, and one round
-//! trip (on SQLite one hand-off to the connection's thread) wakes both sides once.
-//! Nothing is cached: every lookup reads the database after it was asked, so a
-//! revocation counts at once on every instance.
+//! session, its user and the user's roles, for one token or, through
+//! [`Batches`](crate::lookup_batches::Batches), for every token whose lookup arrived
+//! while others were in flight. Nothing is cached: every lookup reads the database
+//! after it was asked, so a revocation counts at once on every instance.
+//!
+//! The statements filter on the token alone, so the database always finds sessions
+//! through the unique `token_hash` index (PostgreSQL's generic plan for
+//! `token_hash = ANY($1) AND expires_at > $2` scanned every unexpired session);
+//! whether a session is active and unexpired at the request's clock is checked here.
 
 use crate::entities::{roles, sessions, user_roles, users};
 use crate::error::{DbResultExt, corrupt};
 use crate::hot_lane::HotLane;
+use crate::lookup_batches::Batches;
 use auth_ports::{ActiveSession, StoreError, TokenHash};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait as _, extension::postgres::PgFunc};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait as _};
 use sea_orm::{
     ColumnTrait, DbBackend, DbErr, EntityTrait, JoinType, QueryFilter, QueryResult, QuerySelect,
     QueryTrait, RelationDef, RelationTrait, SelectTwo, Statement, TryGetable, Value,
 };
 use std::collections::BTreeSet;
-use tokio::sync::oneshot;
-
-/// Most tokens one batched statement asks for.
-const MAX_BATCH: usize = 64;
-
-/// How many batches may be in flight at once. Fewer make bigger batches, and the
-/// server's cost is mostly per statement: on the bench machine one asker answered 27k
-/// lookups/s at a third of a core of PostgreSQL, ten 14k at a whole core. Two keep
-/// lookups flowing while one connection stalls.
-const ASKERS: usize = 2;
+use std::fmt::Write as _;
 
 /// Looks sessions up, batching concurrent lookups.
 #[derive(Clone, Debug)]
 pub(crate) struct SessionLookups {
     lane: HotLane,
+    backend: DbBackend,
     /// The statement for one token, built once (building it per request had cost a
     /// third of `me`'s throughput).
     single: String,
-    backend: DbBackend,
-    /// Where lookups wait for a batch.
-    batches: flume::Sender<Waiting>,
-}
-
-/// A lookup waiting to be asked in a batch.
-#[derive(Debug)]
-struct Waiting {
-    token_hash: TokenHash,
-    now: DateTime<Utc>,
-    /// Dropped unanswered when the batch failed: the lookup then runs alone and meets
-    /// the failure itself.
-    answer: oneshot::Sender<Option<ActiveSession>>,
+    batches: Batches,
 }
 
 impl SessionLookups {
-    /// Lookups through `lane`, which keeps `kept` connections; up to [`ASKERS`] tasks (no more than `kept`, so each batch has a kept connection) each
-    /// ask one batch at a time. Call inside a Tokio runtime; the tasks end when the last
-    /// clone is dropped.
-    pub(crate) fn new(lane: HotLane, backend: DbBackend, kept: usize) -> Self {
-        let single = single_sql(backend);
-        let (batches, queue) = flume::unbounded();
-        let sql = batch_sql(backend);
-        for _ in 0..ASKERS.min(kept).max(1) {
-            let asker = ask_batches(queue.clone(), lane.clone(), backend, sql.clone());
-            tokio::spawn(asker);
-        }
+    /// Lookups asked in `batches`, or alone through `lane`.
+    pub(crate) fn new(lane: HotLane, batches: Batches) -> Self {
+        let backend = lane.backend();
         Self {
+            single: lookup_query(sessions::Column::TokenHash.eq(Vec::<u8>::new()))
+                .build(backend)
+                .sql,
             lane,
-            single,
             backend,
             batches,
         }
@@ -76,64 +54,58 @@ impl SessionLookups {
         token_hash: &TokenHash,
         now: DateTime<Utc>,
     ) -> Result<Option<ActiveSession>, StoreError> {
-        let (answer, answered) = oneshot::channel();
-        let waiting = Waiting {
-            token_hash: *token_hash,
-            now,
-            answer,
+        let found = match self.batches.ask(*token_hash).await {
+            Some(answer) => answer?,
+            // The batch failed for its own reasons, or took too long: this lookup runs
+            // alone and meets any failure itself.
+            None => {
+                let statement = Statement::from_sql_and_values(
+                    self.backend,
+                    &self.single,
+                    [token_hash.0.to_vec().into()],
+                );
+                active_session(&self.lane.query_all(statement).await.store()?)?
+            }
         };
-        if self.batches.send(waiting).is_ok()
-            && let Ok(found) = answered.await
-        {
-            return Ok(found);
-        }
-        let statement = single_statement(self.backend, &self.single, token_hash, now);
-        let rows = self.lane.query_all(statement).await.store()?;
-        active_session(&rows)
+        Ok(found.filter(|found| found.session.is_active && found.session.expires_at > now))
     }
 }
 
-/// The lookup's SQL for one token.
-fn single_sql(backend: DbBackend) -> String {
-    let token = sessions::Column::TokenHash.eq(Vec::<u8>::new());
-    lookup_query(token, DateTime::UNIX_EPOCH).build(backend).sql
-}
-
-/// The lookup of one token: `sql` (from [`single_sql`]) with this request's values.
-fn single_statement(
-    backend: DbBackend,
-    sql: &str,
-    token_hash: &TokenHash,
-    now: DateTime<Utc>,
-) -> Statement {
-    Statement::from_sql_and_values(
-        backend,
-        sql,
-        [token_hash.0.to_vec().into(), true.into(), now.into()],
-    )
-}
-
-/// The lookup's SQL for a batch of tokens.
-fn batch_sql(backend: DbBackend) -> String {
-    lookup_query(
-        in_token_set(backend, token_set(backend, &[])),
-        DateTime::UNIX_EPOCH,
-    )
-    .build(backend)
-    .sql
+/// The lookup's SQL for a batch of tokens, given as one [`token_set`]. On PostgreSQL
+/// the lookup of one token runs for each of them (a lateral join, kept apart by
+/// `OFFSET 0` so the planner cannot merge it into a hash join): each probes the unique
+/// index, whatever the planner thinks of the table's size (for `token_hash = ANY($1)`
+/// its generic plan scanned a small `sessions` table whole, at a core of CPU). SQLite
+/// searches the index for `IN (…)` itself.
+pub(crate) fn batch_sql(backend: DbBackend) -> String {
+    match backend {
+        DbBackend::Sqlite => {
+            let in_set = r#""sessions"."token_hash" IN (SELECT unhex("value") FROM json_each(?))"#;
+            lookup_query(Expr::cust(in_set)).build(backend).sql
+        }
+        _ => {
+            let token = (Alias::new("t"), Alias::new("token_hash"));
+            let per_token =
+                Expr::col((sessions::Entity, sessions::Column::TokenHash)).equals(token);
+            let per_token = lookup_query(per_token).build(backend).sql;
+            format!(
+                r#"SELECT "x".* FROM unnest($1) AS "t"("token_hash") CROSS JOIN LATERAL ({per_token} OFFSET 0) AS "x""#
+            )
+        }
+    }
 }
 
 /// The tokens of a batch as one value, so the batch's SQL is the same for any number of
 /// them: a `bytea[]` on PostgreSQL; on SQLite, which has no arrays, a JSON array of hex
 /// strings.
-fn token_set(backend: DbBackend, hashes: &[&TokenHash]) -> Value {
+pub(crate) fn token_set(backend: DbBackend, hashes: &[TokenHash]) -> Value {
     match backend {
         DbBackend::Sqlite => {
             let hex = hashes.iter().map(|hash| {
                 hash.0
                     .iter()
                     .fold(String::with_capacity(64), |mut hex, byte| {
-                        hex.push_str(&format!("{byte:02x}"));
+                        let _ = write!(hex, "{byte:02x}");
                         hex
                     })
             });
@@ -150,59 +122,10 @@ fn token_set(backend: DbBackend, hashes: &[&TokenHash]) -> Value {
     }
 }
 
-/// `sessions.token_hash` is one of the [`token_set`].
-fn in_token_set(backend: DbBackend, set: Value) -> Expr {
-    match backend {
-        DbBackend::Sqlite => Expr::cust_with_values(
-            r#""sessions"."token_hash" IN (SELECT unhex("value") FROM json_each(?))"#,
-            [set],
-        ),
-        _ => Expr::col((sessions::Entity, sessions::Column::TokenHash))
-            .eq(PgFunc::any(Expr::val(set))),
-    }
-}
-
-/// Asks the waiting lookups, up to [`MAX_BATCH`] at a time, until every sender is gone.
-async fn ask_batches(
-    queue: flume::Receiver<Waiting>,
-    lane: HotLane,
-    backend: DbBackend,
-    sql: String,
-) {
-    while let Ok(first) = queue.recv_async().await {
-        // The latest clock of the batch: a session that expired before any of its
-        // lookups were answered is not found.
-        let mut now = first.now;
-        let mut batch = vec![first];
-        batch.extend(queue.try_iter().take(MAX_BATCH - 1));
-        for waiting in &batch {
-            now = Ord::max(now, waiting.now);
-        }
-        let hashes: Vec<&TokenHash> = batch.iter().map(|w| &w.token_hash).collect();
-        let statement = Statement::from_sql_and_values(
-            backend,
-            sql.clone(),
-            [token_set(backend, &hashes), true.into(), now.into()],
-        );
-        // On a failure the senders drop with the batch, and each lookup runs alone.
-        let Ok(rows) = lane.query_all(statement).await else {
-            continue;
-        };
-        let Ok(found) = answers(&batch, &rows) else {
-            continue;
-        };
-        for (waiting, found) in batch.into_iter().zip(found) {
-            // A lookup whose request has gone no longer listens.
-            let _ = waiting.answer.send(found);
-        }
-    }
-}
-
-/// What each lookup of `batch` found among `rows` (several lookups may share a token).
-fn answers(
-    batch: &[Waiting],
+/// Each token's session (in whatever state) among the rows of a batch.
+pub(crate) fn sessions_by_token(
     rows: &[QueryResult],
-) -> Result<Vec<Option<ActiveSession>>, StoreError> {
+) -> Result<Vec<(TokenHash, ActiveSession)>, StoreError> {
     let mut by_token: Vec<(TokenHash, Vec<&QueryResult>)> = Vec::new();
     for row in rows {
         let hash: Vec<u8> = row.try_get_by_index(TOKEN_HASH_AT).store()?;
@@ -217,27 +140,18 @@ fn answers(
         }
     }
     let mut found = Vec::with_capacity(by_token.len());
-    for (token, of_token) in &by_token {
-        found.push((*token, active_session(of_token)?));
+    for (token, of_token) in by_token {
+        if let Some(session) = active_session(&of_token)? {
+            found.push((token, session));
+        }
     }
-    Ok(batch
-        .iter()
-        .map(|waiting| {
-            found
-                .iter()
-                .find(|(token, _)| *token == waiting.token_hash)
-                .and_then(|(_, session)| session.clone())
-        })
-        .collect())
+    Ok(found)
 }
 
 /// The lookup: one row per role of the user (one with NULL role columns for a user
 /// without roles), holding the session's columns, then its user's, then the role's
 /// name and permissions.
-fn lookup_query(
-    token: impl Into<Expr>,
-    now: DateTime<Utc>,
-) -> SelectTwo<sessions::Entity, users::Entity> {
+fn lookup_query(token: impl Into<Expr>) -> SelectTwo<sessions::Entity, users::Entity> {
     let user_of_session: RelationDef = sessions::Entity::belongs_to(users::Entity)
         .from(sessions::Column::UserId)
         .to(users::Column::Id)
@@ -250,14 +164,12 @@ fn lookup_query(
         .column(roles::Column::Name)
         .column(roles::Column::Permissions)
         .filter(token.into())
-        .filter(sessions::Column::IsActive.eq(true))
-        .filter(sessions::Column::ExpiresAt.gt(now))
 }
 
 /// The position of `sessions.token_hash` in a lookup row.
 const TOKEN_HASH_AT: usize = 2;
 
-/// The session in the rows of one token, if any.
+/// The session in the rows of one token (in whatever state), if any.
 fn active_session<R: std::borrow::Borrow<QueryResult>>(
     rows: &[R],
 ) -> Result<Option<ActiveSession>, StoreError> {
@@ -349,34 +261,11 @@ impl<'r> Columns<'r> {
 mod tests {
     use super::*;
 
-    const BACKENDS: [DbBackend; 2] = [DbBackend::Postgres, DbBackend::Sqlite];
-
-    #[test]
-    fn the_statements_built_once_are_the_lookup_with_this_requests_values() {
-        let now = DateTime::UNIX_EPOCH + chrono::Duration::days(20_000);
-        let (one, two) = (TokenHash([7; 32]), TokenHash([8; 32]));
-        for backend in BACKENDS {
-            assert_eq!(
-                single_statement(backend, &single_sql(backend), &one, now),
-                lookup_query(sessions::Column::TokenHash.eq(one.0.to_vec()), now).build(backend),
-            );
-            let set = || token_set(backend, &[&one, &two]);
-            assert_eq!(
-                Statement::from_sql_and_values(
-                    backend,
-                    batch_sql(backend),
-                    [set(), true.into(), now.into()]
-                ),
-                lookup_query(in_token_set(backend, set()), now).build(backend),
-            );
-        }
-    }
-
     #[test]
     fn sqlite_gets_the_tokens_of_a_batch_as_a_json_array_of_hex() {
         let set = token_set(
             DbBackend::Sqlite,
-            &[&TokenHash([0xab; 32]), &TokenHash([1; 32])],
+            &[TokenHash([0xab; 32]), TokenHash([1; 32])],
         );
         let expected = format!(r#"["{}","{}"]"#, "ab".repeat(32), "01".repeat(32));
         assert_eq!(set, Value::from(expected));
@@ -384,29 +273,67 @@ mod tests {
 
     #[test]
     fn the_token_hash_is_the_third_column_of_a_lookup_row() {
-        for backend in BACKENDS {
-            let sql = batch_sql(backend);
-            let columns = sql.split(" FROM ").next().unwrap_or_default();
-            assert_eq!(
-                columns.split(", ").nth(TOKEN_HASH_AT),
-                Some(r#""sessions"."token_hash" AS "A_token_hash""#)
-            );
-        }
+        let sql = lookup_query(Expr::cust("true"))
+            .build(DbBackend::Postgres)
+            .sql;
+        let columns = sql.split(" FROM ").next().unwrap_or_default();
+        assert_eq!(
+            columns.split(", ").nth(TOKEN_HASH_AT),
+            Some(r#""sessions"."token_hash" AS "A_token_hash""#)
+        );
     }
 
+    /// PostgreSQL's generic plan of the batch (the one a kept connection settles on)
+    /// probes the unique index once per token, even on a table never analyzed, where
+    /// the planner guesses hundreds of rows.
+    #[tokio::test]
+    async fn a_batch_probes_the_token_hash_index_for_each_token_on_postgres() {
+        use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
+        let Some((_database, store)) = crate::store::migrated_postgres().await else {
+            return;
+        };
+        let txn = store.db.begin().await.unwrap();
+        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan")
+            .await
+            .unwrap();
+        let sql = batch_sql(DbBackend::Postgres).replace("$1", "$1::bytea[]");
+        txn.execute_unprepared(&format!("PREPARE batch AS {sql}"))
+            .await
+            .unwrap();
+        let plan = txn
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "EXPLAIN EXECUTE batch('{}')",
+            ))
+            .await
+            .unwrap();
+        let plan: Vec<String> = plan
+            .iter()
+            .map(|row| row.try_get_by_index::<String>(0).unwrap())
+            .collect();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("Index Cond: (token_hash = t.token_hash)"),
+            "{plan}"
+        );
+        assert!(plan.contains("Function Scan on unnest t"), "{plan}");
+        assert!(!plan.contains("Seq Scan on sessions"), "{plan}");
+    }
+
+    /// The batch statement searches the unique index for each token.
     #[tokio::test]
     async fn a_batch_finds_its_sessions_through_the_token_hash_index_on_sqlite() {
         use sea_orm::ConnectionTrait as _;
         let database = auth_testing::TestDatabase::sqlite();
         let store = crate::store::migrated(&database).await;
         let backend = DbBackend::Sqlite;
-        let set = token_set(backend, &[&TokenHash([1; 32]), &TokenHash([2; 32])]);
+        let set = token_set(backend, &[TokenHash([1; 32]), TokenHash([2; 32])]);
         let plan = store
             .db
             .query_all_raw(Statement::from_sql_and_values(
                 backend,
                 format!("EXPLAIN QUERY PLAN {}", batch_sql(backend)),
-                [set, true.into(), DateTime::UNIX_EPOCH.into()],
+                [set],
             ))
             .await
             .unwrap();

@@ -3,6 +3,7 @@
 
 use crate::error::{DbResultExt, sqlite_busy_at_connect};
 use crate::hot_lane::HotLane;
+use crate::lookup_batches::{ASKERS, Batches};
 use crate::session_lookup::SessionLookups;
 use crate::{
     SeaOrmAuditRepository, SeaOrmOAuthAccountRepository, SeaOrmOneTimeTokenRepository,
@@ -64,8 +65,10 @@ const LOCKED_FILE_RETRY: Duration = Duration::from_millis(50);
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) db: DatabaseConnection,
-    lane: HotLane,
+    pub(crate) lane: HotLane,
     lookups: SessionLookups,
+    /// On PostgreSQL, the pool of the batched lookups and its lane.
+    batch: Option<(DatabaseConnection, HotLane)>,
 }
 
 impl Store {
@@ -109,8 +112,36 @@ impl Store {
         // always find connections.
         let kept = (config.max_connections / 2) as usize;
         let lane = HotLane::new(db.clone(), kept, config.idle_timeout);
-        let lookups = SessionLookups::new(lane.clone(), db.get_database_backend(), kept);
-        let store = Self { db, lane, lookups };
+        let askers = ASKERS.min(kept).max(1);
+        let (batch, batch_lane) = match db.get_database_backend() {
+            DbBackend::Postgres => {
+                // The batched lookups' own connections, on PostgreSQL's generic plan: a
+                // batch of fewer than ten tokens looks cheaper to plan anew (the generic
+                // plan guesses ten), so PostgreSQL re-planned the six-table join for
+                // nearly every batch, at most of a core.
+                let mut options = options.clone();
+                options
+                    .max_connections(askers as u32)
+                    .min_connections(0)
+                    .map_sqlx_postgres_opts(|opts| {
+                        opts.options([("plan_cache_mode", "force_generic_plan")])
+                    });
+                let batch_db = open(&options, config.connect_timeout).await.store()?;
+                let batch_lane = HotLane::new(batch_db.clone(), askers, config.idle_timeout);
+                (Some((batch_db, batch_lane.clone())), batch_lane)
+            }
+            _ => (None, lane.clone()),
+        };
+        let lookups = SessionLookups::new(
+            lane.clone(),
+            Batches::start(batch_lane, askers, config.connect_timeout),
+        );
+        let store = Self {
+            db,
+            lane,
+            lookups,
+            batch,
+        };
         store.ping().await?;
         Ok(store)
     }
@@ -129,6 +160,10 @@ impl Store {
     /// When the pool cannot be closed cleanly.
     pub async fn close(self) -> Result<(), StoreError> {
         self.lane.close();
+        if let Some((batch_db, batch_lane)) = self.batch {
+            batch_lane.close();
+            batch_db.close().await.store()?;
+        }
         self.db.close().await.store()
     }
 

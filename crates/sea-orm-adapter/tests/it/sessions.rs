@@ -28,7 +28,7 @@ auth_testing::on_both_backends!(
     revoke_all_ends_every_session_and_audits_the_count,
     delete_expired_removes_only_expired,
     create_for_unknown_user_is_not_found,
-    lookups_beyond_the_kept_connections_use_the_pool,
+    writes_find_connections_among_many_lookups,
 );
 
 fn new_session(user_id: UserId, byte: u8, expires_in: Duration) -> NewSession {
@@ -504,9 +504,9 @@ async fn create_for_unknown_user_is_not_found(db: &TestDb) {
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
 }
 
-/// The lookup keeps at most half the pool's connections (5 of 10 here): many more
-/// concurrent lookups go through the pool, and writes still find connections.
-async fn lookups_beyond_the_kept_connections_use_the_pool(db: &TestDb) {
+/// Lookups keep at most half the pool's connections (5 of 10 here): with many
+/// concurrent lookups, writes still find connections.
+async fn writes_find_connections_among_many_lookups(db: &TestDb) {
     let user = db.user("s10@example.com").await;
     let new = new_session(user.id, 10, Duration::hours(1));
     open(&db.store.sessions(), new.clone()).await;
@@ -598,7 +598,7 @@ async fn a_pool_of_one_keeps_nothing_for_lookups_on_postgres() {
     }
 }
 
-/// Many lookups at once (on PostgreSQL asked together in batches, one asker here)
+/// Many lookups at once (asked together in batches, by one asker here)
 /// each find what a lone lookup of their token finds: their own session, user and
 /// roles, or nothing for a revoked, expired or unknown token, also when several
 /// lookups share a token.
