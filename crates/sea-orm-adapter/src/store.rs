@@ -123,6 +123,8 @@ impl Store {
                 options
                     .max_connections(askers as u32)
                     .min_connections(0)
+                    // Connected by the first batch, so start-up waits for one pool only.
+                    .connect_lazy(true)
                     .map_sqlx_postgres_opts(|opts| {
                         opts.options([("plan_cache_mode", "force_generic_plan")])
                     });
