@@ -149,8 +149,8 @@ impl Asker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::migrated;
-    use auth_ports::{Email, NewSession, NewUser, PasswordHash, SessionRepository, UserRepository};
+    use crate::store::{migrated, stub_user};
+    use auth_ports::{NewSession, SessionRepository};
     use auth_testing::{TestDatabase, unaudited};
     use chrono::{DateTime, Duration as Span};
 
@@ -159,18 +159,7 @@ mod tests {
     async fn a_batch_finds_each_tokens_session(database: TestDatabase) {
         let store = migrated(&database).await;
         let at = DateTime::UNIX_EPOCH + Span::days(20_000);
-        let verified = PasswordHash::new("$argon2id$v=19$stub".into());
-        let new_user = NewUser {
-            email: Email::parse("batch@example.com").unwrap(),
-            password_hash: Some(verified.clone()),
-            first_name: None,
-            last_name: None,
-            email_verified: true,
-            role: None,
-            verification: None,
-            created_at: at,
-        };
-        let user = store.users().create(new_user, unaudited()).await.unwrap();
+        let (user, verified) = stub_user(&store, "batch@example.com", at).await;
         let sessions = store.sessions();
         let mut opened = Vec::new();
         for byte in [1, 2] {

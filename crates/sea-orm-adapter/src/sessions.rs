@@ -297,9 +297,8 @@ impl SessionRepository for SeaOrmSessionRepository {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::migrated_postgres;
-    use auth_ports::{AuditRepository, Email, NewUser, UserRepository};
-    use auth_testing::unaudited;
+    use crate::store::{migrated_postgres, stub_user};
+    use auth_ports::AuditRepository;
 
     /// The statement run again after its first run committed (its connection lost before
     /// the answer, so the hot lane retries) answers as the first run did, and writes
@@ -310,18 +309,7 @@ mod tests {
             return;
         };
         let at = DateTime::UNIX_EPOCH + chrono::Duration::days(20_000);
-        let hash = PasswordHash::new("$argon2id$v=19$stub".into());
-        let new_user = NewUser {
-            email: Email::parse("login-retry@example.com").unwrap(),
-            password_hash: Some(hash.clone()),
-            first_name: None,
-            last_name: None,
-            email_verified: true,
-            role: None,
-            verification: None,
-            created_at: at,
-        };
-        let user = store.users().create(new_user, unaudited()).await.unwrap();
+        let (user, hash) = stub_user(&store, "login-retry@example.com", at).await;
         let created = Session {
             id: SessionId::new(),
             user_id: user.id,

@@ -230,3 +230,27 @@ pub(crate) async fn migrated(database: &auth_testing::TestDatabase) -> Store {
     store.migrate_up().await.expect("the migrations apply");
     store
 }
+
+/// A verified user with a stub password hash, created at `at`, and that hash.
+#[cfg(test)]
+pub(crate) async fn stub_user(
+    store: &Store,
+    email: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> (auth_ports::User, auth_ports::PasswordHash) {
+    use auth_ports::UserRepository as _;
+    let hash = auth_ports::PasswordHash::new("$argon2id$v=19$stub".into());
+    let new_user = auth_ports::NewUser {
+        email: auth_ports::Email::parse(email).expect("a valid email"),
+        password_hash: Some(hash.clone()),
+        first_name: None,
+        last_name: None,
+        email_verified: true,
+        role: None,
+        verification: None,
+        created_at: at,
+    };
+    let users = store.users();
+    let created = users.create(new_user, auth_testing::unaudited()).await;
+    (created.expect("the user is created"), hash)
+}
