@@ -198,7 +198,10 @@ where
         let Some(connection) = borrowed.connection.as_mut() else {
             return Outcome::Busy;
         };
-        match query.fetch_all(&mut **connection).await {
+        borrowed.running = true;
+        let outcome = query.fetch_all(&mut **connection).await;
+        borrowed.running = false;
+        match outcome {
             Ok(rows) => {
                 borrowed.give_back();
                 Outcome::Rows(rows.into_iter().map(QueryResult::from).collect())
@@ -241,6 +244,7 @@ where
             connection: None,
             taken: Instant::now(),
             kept: false,
+            running: false,
         };
         borrowed.connection = Some(self.pool.acquire().await?);
         Ok(Some(borrowed))
@@ -252,6 +256,7 @@ where
             connection: Some(connection),
             taken,
             kept: false,
+            running: false,
         }
     }
 }
@@ -266,6 +271,9 @@ struct Borrowed<'a, DB: Database> {
     connection: Option<PoolConnection<DB>>,
     taken: Instant,
     kept: bool,
+    /// A statement is in flight: dropped now (the caller gave up on it), the connection
+    /// is closed, since the pool's test of it would wait for the statement to end.
+    running: bool,
 }
 
 impl<DB: Database> Borrowed<'_, DB> {
@@ -288,6 +296,11 @@ impl<DB: Database> Borrowed<'_, DB> {
 
 impl<DB: Database> Drop for Borrowed<'_, DB> {
     fn drop(&mut self) {
+        if self.running
+            && let Some(connection) = self.connection.as_mut()
+        {
+            connection.close_on_drop();
+        }
         if !self.kept {
             self.lane.held.fetch_sub(1, Ordering::AcqRel);
         }

@@ -1,15 +1,17 @@
 //! Session lookups that arrive while others are in flight are asked together, in one
 //! statement for up to [`MAX_BATCH`] tokens: the database prepares and starts one query
 //! instead of one per request, and one round trip (on SQLite one hand-off to the
-//! connection's thread) wakes both sides once. Under light load a lookup is asked alone
-//! at once; under load batches grow by themselves.
+//! connection's thread) wakes both sides once. Under light load a batch holds one
+//! lookup, asked at once; under load batches grow by themselves. A failed batch leaves
+//! its lookups to run alone, as every lookup does for a [`PAUSE`] after it.
 
 use crate::error::store_error;
 use crate::hot_lane::HotLane;
 use crate::session_lookup::{batch_sql, sessions_by_token, token_set};
 use auth_ports::{ActiveSession, StoreError, TokenHash};
 use sea_orm::{DbBackend, Statement};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Most tokens one statement asks for.
@@ -21,50 +23,76 @@ const MAX_BATCH: usize = 64;
 /// Two keep lookups flowing while one connection stalls.
 pub(crate) const ASKERS: usize = 2;
 
-/// What a batch answers a lookup: its token's session in whatever state, or the
-/// database's unavailability.
-type Answer = Result<Option<ActiveSession>, StoreError>;
+/// How long lookups run alone after a batch failed, before the next batch is tried: a
+/// failure of the batches' own connections (a pooler refusing their settings, a server
+/// out of connections) must not cost every request a timeout.
+const PAUSE: Duration = Duration::from_secs(1);
 
 /// The queue of lookups waiting for a batch, served by asker tasks.
 #[derive(Clone, Debug)]
 pub(crate) struct Batches {
     queue: flume::Sender<Waiting>,
+    paused: Arc<Paused>,
     patience: Duration,
+}
+
+/// Until when lookups run alone.
+#[derive(Debug, Default)]
+struct Paused(Mutex<Option<Instant>>);
+
+impl Paused {
+    fn now(&self) -> bool {
+        let until = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        until.is_some_and(|until| Instant::now() < until)
+    }
+
+    fn start(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + PAUSE);
+    }
 }
 
 #[derive(Debug)]
 struct Waiting {
     token_hash: TokenHash,
-    /// Dropped unanswered when the batch failed for its own reasons: the lookup then
-    /// runs alone and meets any failure itself.
-    answer: oneshot::Sender<Answer>,
+    /// Dropped unanswered when the batch failed: the lookup then runs alone and meets
+    /// any failure itself.
+    answer: oneshot::Sender<Option<ActiveSession>>,
 }
 
 impl Batches {
     /// Starts `askers` tasks (no more than `lane` keeps connections) that each ask one
-    /// batch at a time through `lane`, giving up on a batch after `patience`. Call inside
-    /// a Tokio runtime; the tasks end when the last clone is dropped.
+    /// batch at a time through `lane`, giving up on a statement after `patience`. Call
+    /// inside a Tokio runtime; the tasks end when the last clone is dropped.
     pub(crate) fn start(lane: HotLane, askers: usize, patience: Duration) -> Self {
         let backend = lane.backend();
         let (queue, waiting) = flume::unbounded();
+        let paused = Arc::new(Paused::default());
         let sql = batch_sql(backend);
         for _ in 0..askers {
             let asker = Asker {
                 waiting: waiting.clone(),
                 lane: lane.clone(),
+                paused: paused.clone(),
                 backend,
                 sql: sql.clone(),
                 patience,
             };
             tokio::spawn(asker.run());
         }
-        Self { queue, patience }
+        Self {
+            queue,
+            paused,
+            patience,
+        }
     }
 
-    /// The answer of the batch `token_hash` was asked in; `None` when it should be asked
-    /// alone: the batch failed for its own reasons, or no answer came within the
-    /// patience (no asker left, or a stuck connection).
-    pub(crate) async fn ask(&self, token_hash: TokenHash) -> Option<Answer> {
+    /// What the batch `token_hash` was asked in found for it (its session in whatever
+    /// state); `None` when the lookup should run alone: batches are paused after a
+    /// failure, this one failed, or no answer came within the patience (no asker left).
+    pub(crate) async fn ask(&self, token_hash: TokenHash) -> Option<Option<ActiveSession>> {
+        if self.paused.now() {
+            return None;
+        }
         let (answer, answered) = oneshot::channel();
         self.queue.send(Waiting { token_hash, answer }).ok()?;
         tokio::time::timeout(self.patience, answered)
@@ -78,6 +106,7 @@ impl Batches {
 struct Asker {
     waiting: flume::Receiver<Waiting>,
     lane: HotLane,
+    paused: Arc<Paused>,
     backend: DbBackend,
     sql: String,
     patience: Duration,
@@ -107,30 +136,27 @@ impl Asker {
                             .iter()
                             .find(|(token, _)| *token == waiting.token_hash)
                             .map(|(_, session)| session.clone());
-                        let _ = waiting.answer.send(Ok(session));
+                        let _ = waiting.answer.send(session);
                     }
                 }
                 Err(error) => {
                     if !std::mem::replace(&mut failing, true) {
-                        tracing::warn!(error = %error, "a batched session lookup failed");
+                        tracing::warn!(
+                            error = %error,
+                            "a batched session lookup failed; lookups run alone until a batch works"
+                        );
                     }
-                    if let StoreError::Unavailable(source) = &error {
-                        // The pool found no working connection in time: every lookup
-                        // waiting now would wait as long again, so all of them answer
-                        // as a lone lookup would have.
-                        let message = source.to_string();
-                        for waiting in batch.into_iter().chain(self.waiting.drain()) {
-                            let unavailable = StoreError::Unavailable(message.clone().into());
-                            let _ = waiting.answer.send(Err(unavailable));
-                        }
-                    }
+                    // This batch's lookups and all queued run alone at once.
+                    self.paused.start();
+                    drop(batch);
+                    self.waiting.drain().for_each(drop);
                 }
             }
         }
     }
 
-    /// Each token's session among the batch's; a batch taking longer than the patience
-    /// is `Other` (a stuck connection is dropped with it, and the lookups run alone).
+    /// Each token's session among the batch's; a statement taking longer than the
+    /// patience is `Other` (its connection is closed, not returned to the pool).
     async fn ask(&self, batch: &[Waiting]) -> Result<Vec<(TokenHash, ActiveSession)>, StoreError> {
         let tokens: Vec<TokenHash> = batch.iter().map(|waiting| waiting.token_hash).collect();
         let statement = Statement::from_sql_and_values(
@@ -183,6 +209,7 @@ mod tests {
         let asker = Asker {
             waiting,
             lane: store.lane.clone(),
+            paused: Arc::default(),
             backend,
             sql: batch_sql(backend),
             patience: std::time::Duration::from_secs(10),
@@ -220,6 +247,27 @@ mod tests {
                 (opened[1].token_hash, opened[1].id, false, user.id),
             ]
         );
+    }
+
+    /// A batch that fails (here: no `sessions` table) leaves its lookup to run alone, and
+    /// the next lookups too, without queueing, for a pause.
+    #[tokio::test]
+    async fn a_failed_batch_leaves_lookups_to_run_alone_for_a_pause() {
+        let database = TestDatabase::sqlite();
+        let store = crate::Store::connect(&crate::PoolConfig {
+            url: database.url().to_owned(),
+            max_connections: 4,
+            min_connections: 1,
+            idle_timeout: std::time::Duration::from_secs(30),
+            connect_timeout: std::time::Duration::from_secs(10),
+        })
+        .await
+        .unwrap();
+        let batches = Batches::start(store.lane.clone(), 1, std::time::Duration::from_secs(10));
+        assert!(!batches.paused.now());
+        assert_eq!(batches.ask(TokenHash([1; 32])).await, None);
+        assert!(batches.paused.now());
+        assert_eq!(batches.ask(TokenHash([2; 32])).await, None);
     }
 
     #[tokio::test]

@@ -55,9 +55,9 @@ impl SessionLookups {
         now: DateTime<Utc>,
     ) -> Result<Option<ActiveSession>, StoreError> {
         let found = match self.batches.ask(*token_hash).await {
-            Some(answer) => answer?,
-            // The batch failed for its own reasons, or took too long: this lookup runs
-            // alone and meets any failure itself.
+            Some(found) => found,
+            // Batches failed or paused, or no answer in time: this lookup runs alone and
+            // meets any failure itself.
             None => {
                 let statement = Statement::from_sql_and_values(
                     self.backend,

@@ -123,6 +123,10 @@ impl Store {
                 options
                     .max_connections(askers as u32)
                     .min_connections(0)
+                    // A batch that gets no connection soon leaves its lookups to run
+                    // alone on the main pool, so an outage answers about as fast as
+                    // without batches.
+                    .acquire_timeout(config.connect_timeout / 4)
                     // Connected by the first batch, so start-up waits for one pool only.
                     .connect_lazy(true)
                     .map_sqlx_postgres_opts(|opts| {
@@ -162,11 +166,15 @@ impl Store {
     /// When the pool cannot be closed cleanly.
     pub async fn close(self) -> Result<(), StoreError> {
         self.lane.close();
-        if let Some((batch_db, batch_lane)) = self.batch {
-            batch_lane.close();
-            batch_db.close().await.store()?;
-        }
-        self.db.close().await.store()
+        let batch = match self.batch {
+            Some((batch_db, batch_lane)) => {
+                batch_lane.close();
+                batch_db.close().await.store()
+            }
+            None => Ok(()),
+        };
+        let main = self.db.close().await.store();
+        batch.and(main)
     }
 
     /// The user repository.
@@ -253,4 +261,26 @@ pub(crate) async fn stub_user(
     let users = store.users();
     let created = users.create(new_user, auth_testing::unaudited()).await;
     (created.expect("the user is created"), hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Statement;
+
+    /// The batched lookups' connections run on PostgreSQL's generic plan; the main
+    /// pool's keep the default.
+    #[tokio::test]
+    async fn only_the_batch_pool_forces_generic_plans_on_postgres() {
+        let Some((_database, store)) = migrated_postgres().await else {
+            return;
+        };
+        let show = Statement::from_string(DbBackend::Postgres, "SHOW plan_cache_mode");
+        let (_, batch_lane) = store.batch.as_ref().expect("a pool of its own");
+        for (lane, expected) in [(batch_lane, "force_generic_plan"), (&store.lane, "auto")] {
+            let rows = lane.query_all(show.clone()).await.unwrap();
+            let mode: String = rows[0].try_get_by_index(0).unwrap();
+            assert_eq!(mode, expected);
+        }
+    }
 }
