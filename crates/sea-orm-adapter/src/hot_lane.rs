@@ -262,9 +262,9 @@ where
 }
 
 /// One of the lane's `held` connections, in use. Unless given back after a successful
-/// statement (an error, or the request being cancelled mid-statement, may leave it
-/// unusable), dropping it returns the connection to the pool, which tests it and closes
-/// it if broken, and frees its place in the lane.
+/// statement (an error may leave it unusable), dropping it returns the connection to the
+/// pool, which tests it and closes it if broken, and frees its place in the lane;
+/// dropped mid-statement (the caller gave up), it is closed instead.
 struct Borrowed<'a, DB: Database> {
     lane: &'a Lane<DB>,
     /// `None` while it is being acquired.
@@ -272,7 +272,8 @@ struct Borrowed<'a, DB: Database> {
     taken: Instant,
     kept: bool,
     /// A statement is in flight: dropped now (the caller gave up on it), the connection
-    /// is closed, since the pool's test of it would wait for the statement to end.
+    /// leaves the pool and closes, since the pool's test of it would wait for the
+    /// statement to end.
     running: bool,
 }
 
@@ -297,9 +298,12 @@ impl<DB: Database> Borrowed<'_, DB> {
 impl<DB: Database> Drop for Borrowed<'_, DB> {
     fn drop(&mut self) {
         if self.running
-            && let Some(connection) = self.connection.as_mut()
+            && let Some(connection) = self.connection.take()
         {
-            connection.close_on_drop();
+            // Out of the pool, which opens a replacement when asked; the socket closes
+            // with it (a graceful close, like the pool's test, would wait for the
+            // statement to end).
+            drop(connection.detach());
         }
         if !self.kept {
             self.lane.held.fetch_sub(1, Ordering::AcqRel);
@@ -424,5 +428,37 @@ mod tests {
             "nothing kept after close"
         );
         assert_eq!(lane.held.load(Ordering::Acquire), 0);
+    }
+
+    /// A statement given up on mid-flight closes its connection, so its place in the
+    /// pool is free at once: returned, the pool's test of it would wait for the
+    /// statement to end (here five seconds).
+    #[tokio::test]
+    async fn a_statement_given_up_on_frees_its_pool_place_at_once_on_postgres() {
+        let Some(database) = auth_testing::TestDatabase::postgres().await else {
+            return;
+        };
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(database.url())
+            .await
+            .unwrap();
+        let limits = Limits {
+            capacity: 1,
+            idle_timeout: Duration::from_secs(30),
+        };
+        let lane = Lane::new(&pool, limits);
+        let sleep = Statement::from_string(DbBackend::Postgres, "SELECT pg_sleep(5)");
+        let given_up = tokio::time::timeout(Duration::from_millis(200), lane.query_all(&sleep));
+        assert!(given_up.await.is_err(), "the statement is still running");
+        let started = Instant::now();
+        let again = pool.acquire().await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(again);
     }
 }
