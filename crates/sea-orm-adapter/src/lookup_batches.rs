@@ -7,7 +7,7 @@
 
 use crate::error::store_error;
 use crate::hot_lane::HotLane;
-use crate::session_lookup::{batch_sql, sessions_by_token, token_set};
+use crate::session_lookup::{batch_sql, sessions_in, token_set};
 use auth_ports::{ActiveSession, StoreError, TokenHash};
 use sea_orm::{DbBackend, Statement};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -134,8 +134,8 @@ impl Asker {
                     for waiting in batch {
                         let session = found
                             .iter()
-                            .find(|(token, _)| *token == waiting.token_hash)
-                            .map(|(_, session)| session.clone());
+                            .find(|found| found.session.token_hash == waiting.token_hash)
+                            .cloned();
                         let _ = waiting.answer.send(session);
                     }
                 }
@@ -143,6 +143,7 @@ impl Asker {
                     if !std::mem::replace(&mut failing, true) {
                         tracing::warn!(
                             error = %error,
+                            source = ?std::error::Error::source(&error),
                             "a batched session lookup failed; lookups run alone until a batch works"
                         );
                     }
@@ -155,9 +156,9 @@ impl Asker {
         }
     }
 
-    /// Each token's session among the batch's; a statement taking longer than the
+    /// The sessions of the batch's tokens; a statement taking longer than the
     /// patience is `Other` (its connection is closed, not returned to the pool).
-    async fn ask(&self, batch: &[Waiting]) -> Result<Vec<(TokenHash, ActiveSession)>, StoreError> {
+    async fn ask(&self, batch: &[Waiting]) -> Result<Vec<ActiveSession>, StoreError> {
         let tokens: Vec<TokenHash> = batch.iter().map(|waiting| waiting.token_hash).collect();
         let statement = Statement::from_sql_and_values(
             self.backend,
@@ -168,7 +169,7 @@ impl Asker {
             .await
             .map_err(|elapsed| StoreError::Other(Box::new(elapsed)))?
             .map_err(store_error)?;
-        sessions_by_token(&rows)
+        sessions_in(&rows)
     }
 }
 
@@ -230,9 +231,9 @@ mod tests {
         let found = asker.ask(&batch).await.unwrap();
         let mut states: Vec<_> = found
             .iter()
-            .map(|(token, found)| {
+            .map(|found| {
                 (
-                    *token,
+                    found.session.token_hash,
                     found.session.id,
                     found.session.is_active,
                     found.user.id,

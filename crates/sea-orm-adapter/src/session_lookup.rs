@@ -122,28 +122,19 @@ pub(crate) fn token_set(backend: DbBackend, hashes: &[TokenHash]) -> Value {
     }
 }
 
-/// Each token's session (in whatever state) among the rows of a batch.
-pub(crate) fn sessions_by_token(
-    rows: &[QueryResult],
-) -> Result<Vec<(TokenHash, ActiveSession)>, StoreError> {
-    let mut by_token: Vec<(TokenHash, Vec<&QueryResult>)> = Vec::new();
+/// The sessions (in whatever state) among the rows of a batch, one per token found.
+pub(crate) fn sessions_in(rows: &[QueryResult]) -> Result<Vec<ActiveSession>, StoreError> {
+    let mut by_token: Vec<(Vec<u8>, Vec<&QueryResult>)> = Vec::new();
     for row in rows {
-        let hash: Vec<u8> = row.try_get_by_index(TOKEN_HASH_AT).store()?;
-        let hash = TokenHash(
-            hash.as_slice()
-                .try_into()
-                .map_err(|e| corrupt("sessions.token_hash", e))?,
-        );
-        match by_token.iter_mut().find(|(token, _)| *token == hash) {
+        let token: Vec<u8> = row.try_get_by_index(TOKEN_HASH_AT).store()?;
+        match by_token.iter_mut().find(|(seen, _)| *seen == token) {
             Some((_, of_token)) => of_token.push(row),
-            None => by_token.push((hash, vec![row])),
+            None => by_token.push((token, vec![row])),
         }
     }
     let mut found = Vec::with_capacity(by_token.len());
-    for (token, of_token) in by_token {
-        if let Some(session) = active_session(&of_token)? {
-            found.push((token, session));
-        }
+    for (_, of_token) in by_token {
+        found.extend(active_session(&of_token)?);
     }
     Ok(found)
 }
