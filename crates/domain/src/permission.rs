@@ -50,10 +50,18 @@ pub fn covers(granted: &str, required: &str) -> bool {
     }
 }
 
-/// Whether any of `granted` covers `required`.
+/// Whether any of `granted` covers `required`. A wildcard `required` counts as all it
+/// stands for: `users:*` is covered only by `users:*` or `*`, never by a list of actions.
 #[must_use]
 pub fn is_granted<S: AsRef<str>>(granted: &[S], required: &str) -> bool {
     granted.iter().any(|g| covers(g.as_ref(), required))
+}
+
+/// Whether `granted` covers each of `requested`: what a caller must hold to grant,
+/// revoke or assign those permissions, so no one hands out more than they have.
+#[must_use]
+pub fn holds_all<S: AsRef<str>, R: AsRef<str>>(granted: &[S], requested: &[R]) -> bool {
+    requested.iter().all(|r| is_granted(granted, r.as_ref()))
 }
 
 #[cfg(test)]
@@ -94,6 +102,20 @@ mod tests {
         assert!(is_granted(&granted, "sessions:write"));
         assert!(!is_granted(&granted, "profile:write"));
         assert!(!is_granted::<&str>(&[], "profile:read"));
+    }
+
+    #[test]
+    fn only_a_grant_as_wide_as_a_wildcard_holds_it() {
+        let actions = ["users:read", "users:write", "users:suspend", "users:delete"];
+        assert!(!holds_all(&actions, &["users:*"]), "actions are open-ended");
+        assert!(!holds_all(&["users:*"], &["*"]));
+        assert!(holds_all(&["users:*"], &["users:*", "users:read"]));
+        assert!(holds_all(&["*"], &["*", "audit:read"]));
+        assert!(!holds_all(&["users:*"], &["users:read", "audit:read"]));
+        assert!(
+            holds_all::<&str, &str>(&[], &[]),
+            "nothing asked, nothing needed"
+        );
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! RbacService: roles and their permissions (SPEC.md section 4.2). Names and
 //! permission strings are validated here; the seeded `admin` role is protected: it
-//! cannot be deleted, renamed, or lose `*`.
+//! cannot be deleted, renamed, or lose `*`. No caller grants, takes away or assigns a
+//! permission it does not hold itself, whatever route let it in.
 
 use crate::audit::{AuditEvent, Auditor, ClientInfo};
+use crate::auth::Principal;
 use crate::error::{Failure, FieldErrors};
-use crate::permission;
+use crate::permission::{self, holds_all, is_granted};
 use auth_ports::{Clock, NewRole, Role, RoleId, RoleRepository, RoleUpdate, StoreError, UserId};
 use std::sync::Arc;
 
@@ -35,6 +37,10 @@ pub enum RoleError {
     /// The change would leave no active holder of the `admin` role.
     #[error("last admin")]
     LastAdmin,
+    /// The caller lacks a permission the change grants or takes away, or the user it
+    /// changes holds `*` and the caller does not.
+    #[error("forbidden")]
+    Forbidden,
     /// Not the caller's fault.
     #[error(transparent)]
     Failure(#[from] Failure),
@@ -119,6 +125,32 @@ fn conflict_or_failure(err: StoreError) -> RoleError {
     }
 }
 
+/// `Forbidden` unless `actor` holds each of `permissions`.
+fn require(actor: &Principal, permissions: &[String]) -> Result<(), RoleError> {
+    if holds_all(&actor.permissions, permissions) {
+        Ok(())
+    } else {
+        Err(RoleError::Forbidden)
+    }
+}
+
+/// Whether `actor` may change the user `target`: only a holder of `*` may change a
+/// holder of `*`, since managing users or roles is no power over those who hold all.
+///
+/// # Errors
+/// Storage failures.
+pub(crate) async fn outranks(
+    roles: &dyn RoleRepository,
+    actor: &Principal,
+    target: UserId,
+) -> Result<bool, Failure> {
+    if is_granted(&actor.permissions, "*") {
+        return Ok(true);
+    }
+    let held = roles.permissions_of_user(target).await?;
+    Ok(!held.iter().any(|p| p == "*"))
+}
+
 impl RbacService {
     /// A service over the role repository.
     #[must_use]
@@ -150,17 +182,19 @@ impl RbacService {
             .ok_or(RoleError::NotFound)
     }
 
-    /// Creates a role (`role.create`).
+    /// Creates a role (`role.create`) of permissions all held by `actor`.
     ///
     /// # Errors
-    /// `Invalid`, `Exists`, or storage failures; nothing is written on error.
+    /// `Invalid`, `Forbidden`, `Exists`, or storage failures; nothing is written on error.
     pub async fn create(
         &self,
-        actor: UserId,
+        actor: &Principal,
         changes: RoleChanges,
         client: &ClientInfo,
     ) -> Result<Role, RoleError> {
         validate(&changes, true)?;
+        require(actor, changes.permissions.as_deref().unwrap_or_default())?;
+        let actor = actor.user.id;
         let new_role = NewRole {
             name: changes.name.unwrap_or_default(),
             description: changes.description.flatten(),
@@ -182,19 +216,24 @@ impl RbacService {
             .map_err(conflict_or_failure)
     }
 
-    /// Changes a role (`role.update`). The `admin` role keeps its name and `*`.
+    /// Changes a role (`role.update`). The `admin` role keeps its name and `*`. `actor`
+    /// must hold every permission the role has and every one it is given: renaming a
+    /// role, or rewriting its permissions, reaches all who hold it.
     ///
     /// # Errors
-    /// `NotFound`, `Invalid`, `Exists`, `Protected`, or storage failures.
+    /// `NotFound`, `Invalid`, `Forbidden`, `Exists`, `Protected`, or storage failures.
     pub async fn update(
         &self,
-        actor: UserId,
+        actor: &Principal,
         id: RoleId,
         changes: RoleChanges,
         client: &ClientInfo,
     ) -> Result<Role, RoleError> {
         validate(&changes, false)?;
         let current = self.get(id).await?;
+        require(actor, &current.permissions)?;
+        require(actor, changes.permissions.as_deref().unwrap_or_default())?;
+        let actor = actor.user.id;
         if current.name == ADMIN_ROLE {
             let renamed = changes
                 .name
@@ -228,21 +267,23 @@ impl RbacService {
             .map_err(conflict_or_failure)
     }
 
-    /// Deletes a role and its assignments (`role.delete`). Never the `admin` role.
+    /// Deletes a role and its assignments (`role.delete`), which takes its permissions
+    /// from its holders, so `actor` must hold them all. Never the `admin` role.
     ///
     /// # Errors
-    /// `NotFound`, `Protected`, or storage failures.
+    /// `NotFound`, `Forbidden`, `Protected`, or storage failures.
     pub async fn delete(
         &self,
-        actor: UserId,
+        actor: &Principal,
         id: RoleId,
         client: &ClientInfo,
     ) -> Result<(), RoleError> {
         let role = self.get(id).await?;
+        require(actor, &role.permissions)?;
         if role.name == ADMIN_ROLE {
             return Err(RoleError::Protected);
         }
-        let event = role_event("role.delete", actor, "role", id, &role.name);
+        let event = role_event("role.delete", actor.user.id, "role", id, &role.name);
         self.roles
             .delete(id, self.audit.event(event, client))
             .await
@@ -255,15 +296,18 @@ impl RbacService {
     /// holding it already is not an error).
     ///
     /// # Errors
-    /// `NotFound` for an unknown user or role; storage failures.
+    /// `NotFound` for an unknown user or role; `Forbidden` (see [`Self::may_change`]);
+    /// storage failures.
     pub async fn assign(
         &self,
-        actor: UserId,
+        actor: &Principal,
         user: UserId,
         role_id: RoleId,
         client: &ClientInfo,
     ) -> Result<(), RoleError> {
         let role = self.get(role_id).await?;
+        self.may_change(actor, user, &role).await?;
+        let actor = actor.user.id;
         let event = role_event("role.assign", actor, "user", user, &role.name);
         self.roles
             .assign(
@@ -282,17 +326,19 @@ impl RbacService {
     /// holder of `admin` keeps it.
     ///
     /// # Errors
-    /// `NotFound` for an unknown role or user, `LastAdmin`, storage failures.
+    /// `NotFound` for an unknown role or user, `Forbidden` (see [`Self::may_change`]),
+    /// `LastAdmin`, storage failures.
     pub async fn unassign(
         &self,
-        actor: UserId,
+        actor: &Principal,
         user: UserId,
         role_id: RoleId,
         client: &ClientInfo,
     ) -> Result<(), RoleError> {
         let role = self.get(role_id).await?;
+        self.may_change(actor, user, &role).await?;
         let guarded = role.name == ADMIN_ROLE;
-        let event = role_event("role.unassign", actor, "user", user, &role.name);
+        let event = role_event("role.unassign", actor.user.id, "user", user, &role.name);
         self.roles
             .unassign(
                 user,
@@ -303,6 +349,22 @@ impl RbacService {
             .await
             .map_err(conflict_or_failure)?;
         Ok(())
+    }
+
+    /// `Forbidden` unless `actor` holds every permission of `role` and outranks `user`
+    /// (only a holder of `*` changes the roles of a holder of `*`).
+    async fn may_change(
+        &self,
+        actor: &Principal,
+        user: UserId,
+        role: &Role,
+    ) -> Result<(), RoleError> {
+        require(actor, &role.permissions)?;
+        if outranks(self.roles.as_ref(), actor, user).await? {
+            Ok(())
+        } else {
+            Err(RoleError::Forbidden)
+        }
     }
 }
 
@@ -323,6 +385,7 @@ fn role_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::tests::principal;
     use auth_ports::{AuditWith, MockAuditRepository, MockClock, MockRoleRepository};
     use chrono::{TimeZone, Utc};
 
@@ -380,7 +443,7 @@ mod tests {
             roles.expect_create().never();
             let err = service(roles)
                 .create(
-                    UserId::new(),
+                    &principal(&["*"]),
                     changes(name, permissions),
                     &ClientInfo::default(),
                 )
@@ -406,7 +469,7 @@ mod tests {
             });
         let created = service(roles)
             .create(
-                UserId::new(),
+                &principal(&["*"]),
                 changes(Some("support"), Some(&["users:*", "audit:read", "users:*"])),
                 &ClientInfo::default(),
             )
@@ -422,7 +485,7 @@ mod tests {
             .returning(|_, _| Err(StoreError::Conflict(auth_ports::Constraint::RoleName)));
         let err = service(roles)
             .create(
-                UserId::new(),
+                &principal(&["*"]),
                 changes(Some("user"), Some(&[])),
                 &ClientInfo::default(),
             )
@@ -445,7 +508,7 @@ mod tests {
                 .returning(move |_| Ok(Some(found.clone())));
             roles.expect_update().never();
             let err = service(roles)
-                .update(UserId::new(), id, change, &ClientInfo::default())
+                .update(&principal(&["*"]), id, change, &ClientInfo::default())
                 .await;
             assert!(matches!(err, Err(RoleError::Protected)));
         }
@@ -456,7 +519,7 @@ mod tests {
             .returning(move |_| Ok(Some(found.clone())));
         roles.expect_delete().never();
         let err = service(roles)
-            .delete(UserId::new(), id, &ClientInfo::default())
+            .delete(&principal(&["*"]), id, &ClientInfo::default())
             .await;
         assert!(matches!(err, Err(RoleError::Protected)));
     }
@@ -480,7 +543,7 @@ mod tests {
         };
         assert!(
             service(roles)
-                .update(UserId::new(), id, change, &ClientInfo::default())
+                .update(&principal(&["*"]), id, change, &ClientInfo::default())
                 .await
                 .is_ok()
         );
@@ -500,7 +563,7 @@ mod tests {
         });
         assert!(
             service(roles)
-                .delete(UserId::new(), id, &ClientInfo::default())
+                .delete(&principal(&["*"]), id, &ClientInfo::default())
                 .await
                 .is_ok()
         );
@@ -525,7 +588,12 @@ mod tests {
                     ))
                 });
             let err = service(roles)
-                .unassign(UserId::new(), UserId::new(), id, &ClientInfo::default())
+                .unassign(
+                    &principal(&["*"]),
+                    UserId::new(),
+                    id,
+                    &ClientInfo::default(),
+                )
                 .await;
             assert!(matches!(err, Err(RoleError::LastAdmin)));
         }
@@ -548,9 +616,168 @@ mod tests {
             });
         assert!(
             service(roles)
-                .assign(UserId::new(), UserId::new(), id, &ClientInfo::default())
+                .assign(
+                    &principal(&["*"]),
+                    UserId::new(),
+                    id,
+                    &ClientInfo::default()
+                )
                 .await
                 .is_ok()
         );
+    }
+
+    /// Roles that find `found` by id and say the user holds `held`.
+    fn roles_with(found: &Role, held: &'static [&'static str]) -> MockRoleRepository {
+        let mut roles = MockRoleRepository::new();
+        let found = found.clone();
+        roles
+            .expect_find_by_id()
+            .returning(move |_| Ok(Some(found.clone())));
+        roles
+            .expect_permissions_of_user()
+            .returning(move |_| Ok(held.iter().map(|p| (*p).to_owned()).collect()));
+        roles
+    }
+
+    #[tokio::test]
+    async fn a_role_is_created_only_of_permissions_the_caller_holds() {
+        let caller = principal(&["roles:write", "users:read"]);
+        for permissions in [&["*"][..], &["users:*"], &["users:read", "audit:read"]] {
+            let mut roles = MockRoleRepository::new();
+            roles.expect_create().never();
+            let err = service(roles)
+                .create(
+                    &caller,
+                    changes(Some("mine"), Some(permissions)),
+                    &ClientInfo::default(),
+                )
+                .await;
+            assert!(
+                matches!(err, Err(RoleError::Forbidden)),
+                "{permissions:?}: {err:?}"
+            );
+        }
+        let mut roles = MockRoleRepository::new();
+        roles
+            .expect_create()
+            .times(1)
+            .returning(|new, _| Ok(role(&new.name, &["users:read"])));
+        let created = service(roles)
+            .create(
+                &caller,
+                changes(Some("mine"), Some(&["users:read"])),
+                &ClientInfo::default(),
+            )
+            .await;
+        assert!(created.is_ok(), "{created:?}");
+    }
+
+    #[tokio::test]
+    async fn a_role_is_changed_only_by_a_holder_of_its_old_and_new_permissions() {
+        let caller = principal(&["roles:write", "users:read", "profile:*"]);
+        for (current, change) in [
+            (role("user", &["profile:read"]), changes(None, Some(&["*"]))),
+            (
+                role("user", &["profile:read"]),
+                changes(None, Some(&["profile:read", "users:*"])),
+            ),
+            (role("root", &["*"]), changes(Some("rooted"), None)),
+            (
+                role("support", &["audit:read", "users:read"]),
+                changes(None, Some(&["users:read"])),
+            ),
+            (
+                role("support", &["audit:read"]),
+                changes(Some("helpdesk"), None),
+            ),
+        ] {
+            let mut roles = roles_with(&current, &[]);
+            roles.expect_update().never();
+            let err = service(roles)
+                .update(&caller, current.id, change.clone(), &ClientInfo::default())
+                .await;
+            assert!(
+                matches!(err, Err(RoleError::Forbidden)),
+                "{current:?} {change:?}: {err:?}"
+            );
+        }
+        let current = role("support", &["users:read"]);
+        let mut roles = roles_with(&current, &[]);
+        roles
+            .expect_update()
+            .times(1)
+            .returning(|_, _, _| Ok(role("support", &["profile:read", "users:read"])));
+        let changed = service(roles)
+            .update(
+                &caller,
+                current.id,
+                changes(None, Some(&["users:read", "profile:read"])),
+                &ClientInfo::default(),
+            )
+            .await;
+        assert!(changed.is_ok(), "{changed:?}");
+    }
+
+    #[tokio::test]
+    async fn a_role_is_deleted_only_by_a_holder_of_its_permissions() {
+        let caller = principal(&["roles:write", "users:*"]);
+        for current in [role("root", &["*"]), role("auditor", &["audit:read"])] {
+            let mut roles = roles_with(&current, &[]);
+            roles.expect_delete().never();
+            let err = service(roles)
+                .delete(&caller, current.id, &ClientInfo::default())
+                .await;
+            assert!(matches!(err, Err(RoleError::Forbidden)), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_role_is_assigned_only_by_a_holder_of_its_permissions() {
+        let caller = principal(&["roles:assign", "users:*"]);
+        for (current, target) in [
+            (role(ADMIN_ROLE, &["*"]), caller.user.id),
+            (role(ADMIN_ROLE, &["*"]), UserId::new()),
+            (role("auditor", &["audit:read"]), UserId::new()),
+        ] {
+            let mut roles = roles_with(&current, &[]);
+            roles.expect_assign().never();
+            roles.expect_unassign().never();
+            let rbac = service(roles);
+            let client = ClientInfo::default();
+            let err = rbac.assign(&caller, target, current.id, &client).await;
+            assert!(matches!(err, Err(RoleError::Forbidden)), "{err:?}");
+            let err = rbac.unassign(&caller, target, current.id, &client).await;
+            assert!(matches!(err, Err(RoleError::Forbidden)), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_a_holder_of_star_changes_the_roles_of_a_holder_of_star() {
+        let caller = principal(&["roles:assign", "users:read"]);
+        let support = role("support", &["users:read"]);
+        let mut roles = roles_with(&support, &["*"]);
+        roles.expect_assign().never();
+        roles.expect_unassign().never();
+        let rbac = service(roles);
+        let client = ClientInfo::default();
+        let err = rbac
+            .assign(&caller, UserId::new(), support.id, &client)
+            .await;
+        assert!(matches!(err, Err(RoleError::Forbidden)), "{err:?}");
+        let err = rbac
+            .unassign(&caller, UserId::new(), support.id, &client)
+            .await;
+        assert!(matches!(err, Err(RoleError::Forbidden)), "{err:?}");
+
+        let mut roles = roles_with(&support, &["profile:read"]);
+        roles
+            .expect_assign()
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(true));
+        let assigned = service(roles)
+            .assign(&caller, UserId::new(), support.id, &client)
+            .await;
+        assert!(assigned.is_ok(), "{assigned:?}");
     }
 }

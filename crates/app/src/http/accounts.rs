@@ -119,7 +119,8 @@ async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Lifts a lockout and clears the failure count (`user.unlock`). Needs `users:write`.
+/// Lifts a lockout and clears the failure count (`user.unlock`). Needs `users:write`, and
+/// `*` to unlock a holder of `*`.
 #[utoipa::path(
     post,
     path = "/v1/admin/users/{id}/unlock",
@@ -129,7 +130,7 @@ async fn delete_user(
     responses(
         (status = 204, description = "Unlocked"),
         (status = 401, response = Unauthorized),
-        (status = 403, description = "The caller lacks `users:write` (`forbidden`)", body = ErrorBody),
+        (status = 403, description = "The caller lacks `users:write`, or the user holds `*` and the caller does not (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),

@@ -349,6 +349,7 @@ impl From<RoleError> for ApiError {
             RoleError::Exists => Self::RoleExists,
             RoleError::Protected => Self::ProtectedRole,
             RoleError::LastAdmin => Self::LastAdmin,
+            RoleError::Forbidden => Self::Forbidden,
             RoleError::Failure(failure) => failure.into(),
         }
     }

@@ -150,7 +150,7 @@ async fn get_role(
         (status = 201, description = "The new role", body = RoleResponse),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
-        (status = 403, description = "The caller lacks `roles:write` (`forbidden`)", body = ErrorBody),
+        (status = 403, description = "The caller lacks `roles:write` or a permission the change grants or takes away (`forbidden`)", body = ErrorBody),
         (status = 409, description = "A role has that name (`role_exists`)", body = ErrorBody),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
@@ -170,10 +170,7 @@ async fn create_role(
         description: Some(body.description),
         permissions: Some(body.permissions),
     };
-    let role = state
-        .rbac
-        .create(principal.user.id, changes, &client)
-        .await?;
+    let role = state.rbac.create(&principal, changes, &client).await?;
     Ok((
         StatusCode::CREATED,
         Json(RoleResponse { role: role.into() }),
@@ -193,7 +190,7 @@ async fn create_role(
         (status = 200, description = "The changed role", body = RoleResponse),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
-        (status = 403, description = "The caller lacks `roles:write` (`forbidden`)", body = ErrorBody),
+        (status = 403, description = "The caller lacks `roles:write` or a permission the change grants or takes away (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such role (`not_found`)", body = ErrorBody),
         (status = 409, description = "`role_exists`, or `protected_role` for the admin role", body = ErrorBody),
         (status = 413, response = PayloadTooLarge),
@@ -217,7 +214,7 @@ async fn update_role(
     };
     let role = state
         .rbac
-        .update(principal.user.id, RoleId(id), changes, &client)
+        .update(&principal, RoleId(id), changes, &client)
         .await?;
     Ok(Json(RoleResponse { role: role.into() }))
 }
@@ -233,7 +230,7 @@ async fn update_role(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, response = Unauthorized),
-        (status = 403, description = "The caller lacks `roles:write` (`forbidden`)", body = ErrorBody),
+        (status = 403, description = "The caller lacks `roles:write` or a permission the change grants or takes away (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such role (`not_found`)", body = ErrorBody),
         (status = 409, description = "The admin role (`protected_role`)", body = ErrorBody),
         (status = 500, response = Internal),
@@ -246,10 +243,7 @@ async fn delete_role(
     Authorized(principal, _): Authorized<RolesWrite>,
     IdPath(id): IdPath,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .rbac
-        .delete(principal.user.id, RoleId(id), &client)
-        .await?;
+    state.rbac.delete(&principal, RoleId(id), &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -267,7 +261,7 @@ async fn delete_role(
     responses(
         (status = 204, description = "The user holds the role"),
         (status = 401, response = Unauthorized),
-        (status = 403, description = "The caller lacks `roles:assign` (`forbidden`)", body = ErrorBody),
+        (status = 403, description = "The caller lacks `roles:assign` or a permission of the role, or the user holds `*` and the caller does not (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such user or role (`not_found`)", body = ErrorBody),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
@@ -281,7 +275,7 @@ async fn assign_role(
 ) -> Result<StatusCode, ApiError> {
     state
         .rbac
-        .assign(principal.user.id, UserId(user), RoleId(role), &client)
+        .assign(&principal, UserId(user), RoleId(role), &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -300,7 +294,7 @@ async fn assign_role(
     responses(
         (status = 204, description = "The user does not hold the role"),
         (status = 401, response = Unauthorized),
-        (status = 403, description = "The caller lacks `roles:assign` (`forbidden`)", body = ErrorBody),
+        (status = 403, description = "The caller lacks `roles:assign` or a permission of the role, or the user holds `*` and the caller does not (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such user or role (`not_found`)", body = ErrorBody),
         (status = 409, description = "The last active admin (`last_admin`)", body = ErrorBody),
         (status = 500, response = Internal),
@@ -315,7 +309,7 @@ async fn unassign_role(
 ) -> Result<StatusCode, ApiError> {
     state
         .rbac
-        .unassign(principal.user.id, UserId(user), RoleId(role), &client)
+        .unassign(&principal, UserId(user), RoleId(role), &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

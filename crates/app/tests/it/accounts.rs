@@ -14,12 +14,18 @@ auth_testing::on_both_backends!(
     patch_rejects_bad_changes_without_writing,
     delete_is_soft_final_and_idempotent,
     unlock_lifts_a_lockout,
+    only_a_holder_of_star_unlocks_a_holder_of_star,
     the_last_active_admin_cannot_be_suspended_or_deleted,
     two_admins_suspending_each_other_leave_one_active,
 );
 
-/// A role of these permissions, held by a fresh logged-in user.
-async fn login_with_permissions(app: &TestApp, email: &str, permissions: &[&str]) -> String {
+/// A role of these permissions (named after the email's local part), held by a fresh
+/// logged-in user.
+pub(crate) async fn login_with_permissions(
+    app: &TestApp,
+    email: &str,
+    permissions: &[&str],
+) -> String {
     let role = NewRole {
         name: email.split('@').next().unwrap().into(),
         description: None,
@@ -281,6 +287,31 @@ async fn unlock_lifts_a_lockout(app: &TestApp) {
     let unlocks = entries(app, "user.unlock", &target).await;
     assert_eq!(unlocks.len(), 1);
     assert_eq!(unlocks[0].user_id, Some(admin));
+}
+
+async fn only_a_holder_of_star_unlocks_a_holder_of_star(app: &TestApp) {
+    let (boss, token) = app.login_with_role("boss@example.com", "admin").await;
+    let writer = login_with_permissions(app, "writer@example.com", &["users:write"]).await;
+    for _ in 0..5 {
+        app.try_login("boss@example.com", "wrong password!!").await;
+    }
+    let path = format!("/v1/admin/users/{boss}/unlock");
+    let denied = app.send(Method::POST, &path, &writer, None).await;
+    expect_error(denied, StatusCode::FORBIDDEN, "forbidden").await;
+    expect_error(
+        app.try_login("boss@example.com", PASSWORD).await,
+        StatusCode::LOCKED,
+        "account_locked",
+    )
+    .await;
+    assert!(
+        entries(app, "user.unlock", &boss.to_string())
+            .await
+            .is_empty()
+    );
+    let unlocked = app.send(Method::POST, &path, &token, None).await;
+    assert_eq!(unlocked.status(), StatusCode::NO_CONTENT);
+    app.login("boss@example.com", PASSWORD).await;
 }
 
 async fn the_last_active_admin_cannot_be_suspended_or_deleted(app: &TestApp) {

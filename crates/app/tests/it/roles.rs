@@ -1,7 +1,12 @@
 //! Role management over HTTP (SPEC.md section 4.2).
 
+use crate::accounts::login_with_permissions;
+use crate::server::now;
 use crate::server::{PASSWORD, TestApp, expect_error};
-use auth_ports::{AuditQuery, AuditRepository, RoleRepository, UserId};
+use auth_ports::{
+    AuditQuery, AuditRepository, Email, NewRole, RoleId, RoleRepository, UserId, UserRepository,
+};
+use auth_testing::unaudited;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -11,6 +16,8 @@ auth_testing::on_both_backends!(
     the_admin_role_is_protected,
     role_input_is_validated,
     roles_are_assigned_and_the_last_admin_keeps_admin,
+    only_permissions_the_caller_holds_are_granted,
+    only_roles_of_permissions_the_caller_holds_are_assigned,
 );
 
 async fn roles_are_managed_with_roles_permissions(app: &TestApp) {
@@ -326,4 +333,134 @@ async fn roles_are_assigned_and_the_last_admin_keeps_admin(app: &TestApp) {
             ("role.unassign", Some(root_id)),
         ]
     );
+}
+
+async fn only_permissions_the_caller_holds_are_granted(app: &TestApp) {
+    use reqwest::Method;
+    let writer =
+        login_with_permissions(app, "writer@example.com", &["roles:read", "roles:write"]).await;
+    let roles = app.store.roles();
+    let create =
+        |name: &str, permissions: &[&str]| Some(json!({"name": name, "permissions": permissions}));
+    for permissions in [&["*"][..], &["users:*"], &["roles:read", "users:read"]] {
+        let denied = app
+            .send(
+                Method::POST,
+                "/v1/admin/roles",
+                &writer,
+                create("mine", permissions),
+            )
+            .await;
+        expect_error(denied, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    assert!(roles.find_by_name("mine").await.unwrap().is_none());
+
+    // The writer holds what `user` grants (as every registered user does), no more.
+    let user = roles.find_by_name("user").await.unwrap().unwrap();
+    let moderator = roles.find_by_name("moderator").await.unwrap().unwrap();
+    let path = |id| format!("/v1/admin/roles/{id}");
+    for (role, patch) in [
+        (&user, json!({"permissions": ["*"]})),
+        (
+            &user,
+            json!({"permissions": ["profile:read", "users:read"]}),
+        ),
+        (&moderator, json!({"permissions": []})),
+        (&moderator, json!({"name": "renamed"})),
+    ] {
+        let denied = app
+            .send(Method::PATCH, &path(role.id), &writer, Some(patch))
+            .await;
+        expect_error(denied, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    expect_error(
+        app.send(Method::DELETE, &path(moderator.id), &writer, None)
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    for role in [user, moderator] {
+        assert_eq!(roles.find_by_id(role.id).await.unwrap().unwrap(), role);
+    }
+
+    let narrow =
+        login_with_permissions(app, "narrow@example.com", &["roles:write", "users:read"]).await;
+    let created = app
+        .send(
+            Method::POST,
+            "/v1/admin/roles",
+            &narrow,
+            create("readers", &["users:read"]),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let entries = app
+        .store
+        .audit()
+        .query(AuditQuery {
+            action: Some("role.create".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1, "only the granted role was written");
+}
+
+async fn only_roles_of_permissions_the_caller_holds_are_assigned(app: &TestApp) {
+    use reqwest::Method;
+    let roles = app.store.roles();
+    let readers = NewRole {
+        name: "readers".into(),
+        description: None,
+        permissions: vec!["users:read".into()],
+        created_at: now(),
+    };
+    let readers = roles.create(readers, unaudited()).await.unwrap().id;
+    let (root, _) = app.login_with_role("root@example.com", "admin").await;
+    let assigner =
+        login_with_permissions(app, "assigner@example.com", &["roles:assign", "users:*"]).await;
+    let email = Email::parse("assigner@example.com").unwrap();
+    let me = app
+        .store
+        .users()
+        .find_by_email(&email)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let member = UserId(app.register("member@example.com").await.parse().unwrap());
+    let admin = roles.find_by_name("admin").await.unwrap().unwrap().id;
+    let moderator = roles.find_by_name("moderator").await.unwrap().unwrap().id;
+    let path = |user: UserId, role: RoleId| format!("/v1/admin/users/{user}/roles/{role}");
+
+    // `admin` to oneself or another, a role with `audit:read`, any change to a holder of `*`.
+    for (target, role) in [
+        (me, admin),
+        (member, admin),
+        (member, moderator),
+        (root, readers),
+    ] {
+        for method in [Method::PUT, Method::DELETE] {
+            let denied = app.send(method, &path(target, role), &assigner, None).await;
+            expect_error(denied, StatusCode::FORBIDDEN, "forbidden").await;
+        }
+    }
+    for user in [me, member, root] {
+        let held = roles.roles_of_user(user).await.unwrap();
+        let names: Vec<&str> = held.iter().map(|r| r.name.as_str()).collect();
+        assert!(
+            !names.contains(&"moderator") && !names.contains(&"readers"),
+            "{names:?}"
+        );
+        assert_eq!(names.contains(&"admin"), user == root, "{names:?}");
+    }
+
+    for method in [Method::PUT, Method::DELETE] {
+        let allowed = app
+            .send(method, &path(member, readers), &assigner, None)
+            .await;
+        assert_eq!(allowed.status(), StatusCode::NO_CONTENT);
+    }
 }

@@ -8,7 +8,7 @@ use crate::auth::Principal;
 use crate::error::{Failure, FieldErrors};
 use crate::names::{check_name, non_blank};
 use crate::permission::is_granted;
-use crate::rbac::ADMIN_ROLE;
+use crate::rbac::{ADMIN_ROLE, outranks};
 use auth_ports::{Constraint, RoleId, StoreError, User, UserId, UserStatus, UserUpdate};
 
 /// The permission to change names.
@@ -139,16 +139,18 @@ impl AdminService {
         }
     }
 
-    /// Lifts a lockout and clears the failure count (`user.unlock`).
+    /// Lifts a lockout and clears the failure count (`user.unlock`). Only a holder of
+    /// `*` may unlock a holder of `*`.
     ///
     /// # Errors
-    /// `NotFound`, or storage failures.
+    /// `Forbidden`, `NotFound`, or storage failures.
     pub async fn unlock_user(
         &self,
         actor: &Principal,
         id: UserId,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
+        self.outranks(actor, id).await?;
         let event = AuditEvent::new("user.unlock")
             .by(actor.user.id)
             .on("user", id);
@@ -188,19 +190,11 @@ impl AdminService {
     /// `Forbidden` when `target` holds `*` and the actor does not: a permission to manage
     /// users is not one to manage those who hold every permission.
     async fn outranks(&self, actor: &Principal, target: UserId) -> Result<(), AccountError> {
-        if is_granted(&actor.permissions, "*") {
-            return Ok(());
+        if outranks(self.ports.roles.as_ref(), actor, target).await? {
+            Ok(())
+        } else {
+            Err(AccountError::Forbidden)
         }
-        let held = self
-            .ports
-            .roles
-            .permissions_of_user(target)
-            .await
-            .map_err(Failure::from)?;
-        if held.iter().any(|p| p == "*") {
-            return Err(AccountError::Forbidden);
-        }
-        Ok(())
     }
 
     /// The id of the protected `admin` role.
@@ -252,7 +246,7 @@ fn account_error(err: StoreError) -> AccountError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::tests::{service_over, user};
+    use crate::admin::tests::{principal, service_over, user};
 
     #[test]
     fn only_what_changed_is_recorded() {
@@ -276,32 +270,10 @@ mod tests {
         );
     }
     use auth_ports::{
-        AuditWith, MockAuditRepository, MockRoleRepository, MockUserRepository, Role, Session,
-        SessionId,
+        AuditWith, MockAuditRepository, MockRoleRepository, MockUserRepository, Role,
     };
     use chrono::DateTime;
     use mockall::predicate::{always, eq};
-
-    fn principal(permissions: &[&str]) -> Principal {
-        let user = user(0);
-        Principal {
-            session: Session {
-                id: SessionId::new(),
-                user_id: user.id,
-                token_hash: auth_ports::TokenHash([0; 32]),
-                expires_at: DateTime::default(),
-                ip_address: None,
-                user_agent: None,
-                is_active: true,
-                last_accessed_at: DateTime::default(),
-                created_at: DateTime::default(),
-                revoked_at: None,
-            },
-            user,
-            roles: vec![],
-            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
-        }
-    }
 
     fn admin_role() -> Role {
         Role {
@@ -366,6 +338,17 @@ mod tests {
             .await;
         assert!(matches!(err, Err(AccountError::Forbidden)), "{err:?}");
         let err = service.delete_user(&moderator, target.id, &client).await;
+        assert!(matches!(err, Err(AccountError::Forbidden)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn only_a_holder_of_star_unlocks_a_holder_of_star() {
+        let target = user(1);
+        let (mut users, roles) = mocks_holding(&target, &["*"]);
+        users.expect_unlock().never();
+        let err = service_over(users, roles, MockAuditRepository::new())
+            .unlock_user(&principal(&["users:*"]), target.id, &ClientInfo::default())
+            .await;
         assert!(matches!(err, Err(AccountError::Forbidden)), "{err:?}");
     }
 

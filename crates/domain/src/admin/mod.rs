@@ -200,10 +200,34 @@ impl AdminService {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::auth::Principal;
     use auth_ports::{
-        Email, MockAuditRepository, MockClock, MockRoleRepository, MockUserRepository,
+        Email, MockAuditRepository, MockClock, MockRoleRepository, MockUserRepository, Session,
+        SessionId, TokenHash,
     };
     use chrono::{TimeZone, Utc};
+
+    /// A caller, user 0, holding `permissions`.
+    pub(crate) fn principal(permissions: &[&str]) -> Principal {
+        let user = user(0);
+        Principal {
+            session: Session {
+                id: SessionId::new(),
+                user_id: user.id,
+                token_hash: TokenHash([0; 32]),
+                expires_at: DateTime::default(),
+                ip_address: None,
+                user_agent: None,
+                is_active: true,
+                last_accessed_at: DateTime::default(),
+                created_at: DateTime::default(),
+                revoked_at: None,
+            },
+            user,
+            roles: vec![],
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
 
     pub(super) fn user(n: u32) -> User {
         let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
