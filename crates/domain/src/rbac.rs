@@ -296,8 +296,8 @@ impl RbacService {
     /// holding it already is not an error).
     ///
     /// # Errors
-    /// `NotFound` for an unknown user or role; `Forbidden` (see [`Self::may_change`]);
-    /// storage failures.
+    /// `NotFound` for an unknown user or role; `Forbidden` unless `actor` holds every
+    /// permission of the role and, when `user` holds `*`, holds `*`; storage failures.
     pub async fn assign(
         &self,
         actor: &Principal,
@@ -326,7 +326,7 @@ impl RbacService {
     /// holder of `admin` keeps it.
     ///
     /// # Errors
-    /// `NotFound` for an unknown role or user, `Forbidden` (see [`Self::may_change`]),
+    /// `NotFound` for an unknown role or user, `Forbidden` (as for [`Self::assign`]),
     /// `LastAdmin`, storage failures.
     pub async fn unassign(
         &self,
