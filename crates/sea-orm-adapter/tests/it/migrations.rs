@@ -3,7 +3,7 @@
 
 use crate::audit::entry;
 use crate::harness::{TestDb, now};
-use auth_ports::{AuditRepository, RoleRepository};
+use auth_ports::{AuditRepository, RoleRepository, UserRepository};
 use chrono::Duration;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use std::collections::BTreeSet;
@@ -12,6 +12,7 @@ auth_testing::on_both_backends!(
     crate::harness::TestDb;
     status_lists_every_migration_applied,
     down_one_step_then_all_then_up_again,
+    fresh_on_a_database_in_use_starts_over,
     catalog_holds_the_schema,
 );
 
@@ -148,6 +149,23 @@ async fn down_one_step_then_all_then_up_again(db: &TestDb) {
         3,
         "roles seeded again"
     );
+}
+
+/// `fresh` on a migrated database with data: every row is gone, the schema is whole
+/// again (sea-orm's own `fresh` dropped the tables only, and the view and functions
+/// left behind made the first `up` fail).
+async fn fresh_on_a_database_in_use_starts_over(db: &TestDb) {
+    let raw = db.raw().await;
+    let user = db.user("fresh@example.com").await;
+    db.store.migrate_fresh().await.unwrap();
+    let status = db.store.migration_status().await.unwrap();
+    assert!(status.iter().all(|m| m.applied), "{status:?}");
+    assert_eq!(
+        tables(&raw).await,
+        TABLES.iter().map(|t| (*t).to_owned()).collect()
+    );
+    assert_eq!(db.store.users().find_by_id(user.id).await.unwrap(), None);
+    assert_eq!(db.store.roles().list().await.unwrap().len(), 3);
 }
 
 async fn catalog_holds_the_schema(db: &TestDb) {
