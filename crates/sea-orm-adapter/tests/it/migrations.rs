@@ -387,3 +387,39 @@ async fn a_start_up_waits_for_the_first_writer_of_a_new_sqlite_file() {
     let store = store.expect("opened once the first writer committed");
     store.migrate_up().await.unwrap();
 }
+
+/// A SQLite file that authd creates is its owner's only (0600), and so are the `-wal`
+/// and `-shm` files SQLite makes beside it; an existing file keeps its mode.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_sqlite_file_is_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |name: &str| {
+        let meta = std::fs::metadata(dir.path().join(name)).unwrap();
+        meta.permissions().mode() & 0o777
+    };
+    let config = |name: &str| auth_sea_orm::PoolConfig {
+        url: format!("sqlite://{}?mode=rwc", dir.path().join(name).display()),
+        max_connections: 2,
+        min_connections: 1,
+        idle_timeout: std::time::Duration::from_secs(10),
+        connect_timeout: std::time::Duration::from_secs(10),
+    };
+    let store = auth_sea_orm::Store::connect(&config("new.db"))
+        .await
+        .unwrap();
+    store.migrate_up().await.unwrap();
+    for name in ["new.db", "new.db-wal", "new.db-shm"] {
+        assert_eq!(mode(name), 0o600, "{name}");
+    }
+
+    let existing = dir.path().join("old.db");
+    std::fs::write(&existing, b"").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let store = auth_sea_orm::Store::connect(&config("old.db"))
+        .await
+        .unwrap();
+    store.migrate_up().await.unwrap();
+    assert_eq!(mode("old.db"), 0o640, "an existing file is left as it is");
+}
