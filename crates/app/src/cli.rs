@@ -64,6 +64,11 @@ pub enum MigrateCommand {
     },
     /// List every migration and whether it is applied.
     Status,
-    /// Drop every table, then apply all migrations (destroys all data).
-    Fresh,
+    /// Roll back every migration, then apply all again (destroys all data). On a
+    /// terminal it runs only with `--yes`.
+    Fresh {
+        /// Confirm that every table's data may be destroyed.
+        #[arg(long)]
+        yes: bool,
+    },
 }

@@ -32,6 +32,15 @@ const MAX_RETENTION_DAYS: u64 = 36_500;
 /// a handful of logins exhaust the host's memory.
 const MAX_ARGON2_MEMORY_KIB: u64 = 4 * 1024 * 1024;
 
+/// OWASP's minimum argon2id cost (19 MiB, two passes): less needs `ARGON2_ALLOW_WEAK`.
+const OWASP_MIN_MEMORY_KIB: u64 = 19_456;
+const OWASP_MIN_ITERATIONS: u64 = 2;
+
+/// The message for an argon2 cost below OWASP's `minimum`.
+fn weak(minimum: u64, got: u64) -> String {
+    format!("must be at least {minimum} (OWASP's minimum) unless ARGON2_ALLOW_WEAK=true, got {got}")
+}
+
 /// Upper bound for `ARGON2_ITERATIONS`: beyond this a single login takes seconds.
 const MAX_ARGON2_ITERATIONS: u64 = 100;
 
@@ -778,10 +787,13 @@ fn trusted_proxies<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Vec<IpN
 
 /// `ARGON2_MEMORY_KIB`, `ARGON2_ITERATIONS` and `ARGON2_PARALLELISM`, within argon2's
 /// own limits (memory at least 8 KiB per lane) and below values that can only be typos.
+/// Below OWASP's minimum only with `ARGON2_ALLOW_WEAK=true` (tests, benchmarks): a
+/// weaker cost is a cheaper offline attack on every hash written with it.
 fn argon2<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Argon2Config {
     let memory_kib = vars.number("ARGON2_MEMORY_KIB", 19_456, 8, MAX_ARGON2_MEMORY_KIB);
     let iterations = vars.number("ARGON2_ITERATIONS", 2, 1, MAX_ARGON2_ITERATIONS);
     let parallelism = vars.number("ARGON2_PARALLELISM", 1, 1, MAX_ARGON2_PARALLELISM);
+    let allow_weak = vars.flag("ARGON2_ALLOW_WEAK", false);
     if memory_kib < 8 * parallelism {
         vars.report(
             "ARGON2_MEMORY_KIB",
@@ -790,6 +802,11 @@ fn argon2<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Argon2Config {
                 8 * parallelism
             ),
         );
+    } else if memory_kib < OWASP_MIN_MEMORY_KIB && !allow_weak {
+        vars.report("ARGON2_MEMORY_KIB", weak(OWASP_MIN_MEMORY_KIB, memory_kib));
+    }
+    if iterations < OWASP_MIN_ITERATIONS && !allow_weak {
+        vars.report("ARGON2_ITERATIONS", weak(OWASP_MIN_ITERATIONS, iterations));
     }
     // Every bound above is below u32::MAX, so the conversions cannot fail.
     Argon2Config {
@@ -1405,6 +1422,30 @@ mod tests {
 
         assert_eq!(problem_vars(&err), ["DB_SSLMODE"]);
         assert!(err.to_string().contains("verify-full"));
+    }
+
+    #[test]
+    fn argon2_below_owasp_minimum_is_refused_unless_allowed() {
+        let weak = [("ARGON2_MEMORY_KIB", "19455"), ("ARGON2_ITERATIONS", "1")];
+        let err = load(&weak).unwrap_err();
+        assert_eq!(
+            problem_vars(&err),
+            ["ARGON2_MEMORY_KIB", "ARGON2_ITERATIONS"]
+        );
+        assert!(
+            err.problems()[0].message.contains("at least 19456"),
+            "{err}"
+        );
+        assert!(
+            err.problems()[1].message.contains("ARGON2_ALLOW_WEAK=true"),
+            "{err}"
+        );
+
+        let allowed = load(&[weak[0], weak[1], ("ARGON2_ALLOW_WEAK", "true")]).unwrap();
+        assert_eq!(allowed.argon2.memory_kib, 19_455);
+        assert_eq!(allowed.argon2.iterations, 1);
+        let refused = load(&[weak[1], ("ARGON2_ALLOW_WEAK", "false")]).unwrap_err();
+        assert_eq!(problem_vars(&refused), ["ARGON2_ITERATIONS"]);
     }
 
     #[test]

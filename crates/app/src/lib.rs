@@ -39,6 +39,9 @@ pub const RATE_LIMIT_PREFIX: &str = "authd:rl:";
 /// # Errors
 /// Whatever stops the command; `main` prints it and exits non-zero.
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    if let Command::Migrate(migrate) = &command {
+        migrate::confirm(migrate)?;
+    }
     let store = connect(&config).await?;
     match command {
         Command::Migrate(command) => migrate::run(&store, command).await,

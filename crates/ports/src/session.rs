@@ -88,8 +88,9 @@ pub trait SessionRepository: Send + Sync {
     /// the user (failure count cleared, `last_login_at` = `session.created_at`), stores
     /// the new active session and appends `audit`. `None`, with nothing written, when
     /// something changed since the caller checked the password against `verified`: a
-    /// lock is in force at `session.created_at` (a concurrent failure), or the user's
-    /// hash is no longer `verified` (a password change or reset).
+    /// lock is in force at `session.created_at` (a concurrent failure), the account is
+    /// no longer active (suspended since), or the user's hash is no longer `verified` (a
+    /// password change or reset).
     ///
     /// # Errors
     /// `NotFound` if the user does not exist; `Conflict(SessionToken)` on a hash collision.

@@ -48,12 +48,18 @@ impl Store {
         Ok(txn.commit().await?)
     }
 
-    /// Drops every table and applies all migrations again.
+    /// Rolls back every applied migration and applies all again, in one transaction.
+    /// The migrations' own `down`s remove what their `up`s made, including the views,
+    /// functions and triggers that sea-orm's table-only `fresh` leaves behind (and that
+    /// then make the first `up` fail); tables no migration made are left alone.
     ///
     /// # Errors
-    /// The failing step's error.
+    /// The failing step's error; then nothing changes.
     pub async fn migrate_fresh(&self) -> Result<(), MigrationsError> {
-        Ok(Migrator::fresh(&self.db).await?)
+        let txn = self.locked().await?;
+        Migrator::down(&txn, None).await?;
+        Migrator::up(&txn, None).await?;
+        Ok(txn.commit().await?)
     }
 
     /// Every known migration, oldest first, with whether it is applied.

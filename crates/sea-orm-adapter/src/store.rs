@@ -58,6 +58,67 @@ async fn open(options: &ConnectOptions, patience: Duration) -> Result<DatabaseCo
     }
 }
 
+/// Creates the file of a SQLite URL with `mode=rwc` that does not exist yet, readable
+/// and writable by its owner only (0600), before SQLite would create it with the
+/// umask's mode: it holds password hashes and session data. SQLite gives its `-wal`
+/// and `-shm` files the database file's mode. An existing file is left as it is, with
+/// a warning if others may read it.
+fn private_sqlite_file(url: &str) -> Result<(), StoreError> {
+    use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+    use std::str::FromStr as _;
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let mode = query.split('&').find_map(|pair| pair.strip_prefix("mode="));
+    if mode != Some("rwc") || url.contains(":memory:") {
+        return Ok(());
+    }
+    let options = SqliteConnectOptions::from_str(url).map_err(|e| StoreError::Other(e.into()))?;
+    let path = options.get_filename();
+    let created = create_private(path);
+    match created {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            warn_if_shared(path);
+            Ok(())
+        }
+        Err(err) => Err(StoreError::Other(
+            format!("cannot create the SQLite file {}: {err}", path.display()).into(),
+        )),
+    }
+}
+
+#[cfg(unix)]
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}
+
+#[cfg(not(unix))]
+fn create_private(_path: &std::path::Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn warn_if_shared(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            file = %path.display(),
+            mode = format_args!("{:o}", meta.permissions().mode() & 0o777),
+            "the SQLite database file is accessible to other users; `chmod 600` it"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_shared(_path: &std::path::Path) {}
+
 /// The pause between attempts to open a locked SQLite file.
 const LOCKED_FILE_RETRY: Duration = Duration::from_millis(50);
 
@@ -99,6 +160,9 @@ impl Store {
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
             });
+        if config.url.starts_with("sqlite:") {
+            private_sqlite_file(&config.url)?;
+        }
         let db = open(&options, config.connect_timeout).await.store()?;
         match db.get_database_backend() {
             DbBackend::Postgres | DbBackend::Sqlite => {}

@@ -242,8 +242,9 @@ fn like_literal(needle: &str) -> String {
 }
 
 /// The update that records a successful login at `at`: clears the failure count and sets
-/// `last_login_at`, unless a lock is in force at `at` or the password hash is no longer
-/// `verified` (a password change landed since the check); then it matches no row.
+/// `last_login_at`, unless a lock is in force at `at`, the account is no longer active
+/// (suspended since the check), or the password hash is no longer `verified` (a
+/// password change landed since the check); then it matches no row.
 pub(crate) fn login_update(
     backend: DbBackend,
     id: UserId,
@@ -266,6 +267,7 @@ pub(crate) fn login_update(
         .col_expr(users::Column::UpdatedAt, updated_at)
         .filter(users::Column::Id.eq(id.0))
         .filter(users::Column::PasswordHash.eq(verified.expose()))
+        .filter(users::Column::Status.eq(UserStatus::Active.as_str()))
         .filter(not_locked_at(at))
 }
 

@@ -271,17 +271,17 @@ impl Engine {
         Ok(Verification::Match {
             needs_rehash: algorithm != Algorithm::Argon2id
                 || phc.version != Some(Version::V0x13.into())
-                || !self.same_cost(&stored_params),
+                || self.weaker_than_configured(&stored_params),
         })
     }
 
-    fn same_cost(&self, stored: &Params) -> bool {
-        let len = |p: &Params| p.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    /// Whether `stored` costs an attacker less than the configured parameters: less
+    /// memory or fewer passes. Rehashing only then means lowering the configuration
+    /// never weakens hashes made under a stronger one. Lanes are left out: fewer lanes
+    /// over the same memory cost an attacker no less.
+    fn weaker_than_configured(&self, stored: &Params) -> bool {
         let configured = self.argon2.params();
-        stored.m_cost() == configured.m_cost()
-            && stored.t_cost() == configured.t_cost()
-            && stored.p_cost() == configured.p_cost()
-            && len(stored) == len(configured)
+        stored.m_cost() < configured.m_cost() || stored.t_cost() < configured.t_cost()
     }
 }
 
@@ -379,13 +379,38 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn other_params_need_a_rehash() {
-        let current = hasher(1024, 1);
-        for old in [hasher(2048, 1), hasher(1024, 2)] {
+    async fn weaker_params_need_a_rehash() {
+        let current = hasher(2048, 2);
+        for old in [
+            hasher(1024, 2),
+            hasher(2048, 1),
+            hasher(4096, 1),
+            hasher(1024, 3),
+        ] {
             let hash = old.hash(&password("pw")).await.unwrap();
             assert_eq!(
                 current.verify(&password("pw"), Some(hash)).await.unwrap(),
                 Verification::Match { needs_rehash: true }
+            );
+        }
+    }
+
+    /// Never rehashed to a weaker cost: a stored hash with more memory or passes (or
+    /// fewer lanes, which costs an attacker no less) stays as it is.
+    #[tokio::test]
+    async fn stronger_params_are_kept() {
+        let two_lanes = Argon2Config {
+            parallelism: 2,
+            ..config(1024, 1)
+        };
+        let current = Argon2PasswordHasher::new(&two_lanes, 1, Duration::from_secs(5)).unwrap();
+        for stronger in [hasher(2048, 1), hasher(1024, 2), hasher(1024, 1)] {
+            let hash = stronger.hash(&password("pw")).await.unwrap();
+            assert_eq!(
+                current.verify(&password("pw"), Some(hash)).await.unwrap(),
+                Verification::Match {
+                    needs_rehash: false
+                }
             );
         }
     }
@@ -538,7 +563,12 @@ mod tests {
             Argon2PasswordHasher::new(&config(1024, 1), 1, Duration::from_secs(5)).unwrap();
         let costlier = hasher(4096, 1).hash(&password("pw")).await.unwrap();
         let checked = current.verify(&password("pw"), Some(costlier)).await;
-        assert_eq!(checked.unwrap(), Verification::Match { needs_rehash: true });
+        assert_eq!(
+            checked.unwrap(),
+            Verification::Match {
+                needs_rehash: false
+            }
+        );
         let kept = answer(current.run(|engine| Ok(engine.memory.blocks.len()))).await;
         let configured = Params::new(1024, 1, 1, None).unwrap().block_count();
         assert_eq!(kept.unwrap(), configured);

@@ -63,8 +63,76 @@ fn migrate_commands_walk_the_schema(url: &str) {
         "rolled back 4 migration(s)"
     );
     assert_eq!(status(url), (0, 8));
-    assert_eq!(migrate(url, &["fresh"]).trim(), "applied 8 migration(s)");
+    assert_eq!(
+        migrate(url, &["fresh"]).trim(),
+        "rolled back 0, applied 8 migration(s)"
+    );
     assert_eq!(status(url), (8, 0));
+    assert_eq!(
+        migrate(url, &["fresh"]).trim(),
+        "rolled back 8, applied 8 migration(s)",
+        "fresh on a migrated database"
+    );
+    assert_eq!(status(url), (8, 0));
+}
+
+/// `authd migrate fresh` with stdin on a pseudo-terminal (through `script`), or `None`
+/// when `script` is missing (a failure under CI).
+fn fresh_at_a_terminal(url: &str, yes: bool) -> Option<Output> {
+    let program = env!("CARGO_BIN_EXE_authd");
+    let flag = if yes { " --yes" } else { "" };
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new("script")
+        .args([
+            "-qec",
+            &format!("'{program}' migrate fresh{flag}"),
+            "/dev/null",
+        ])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("DATABASE_URL", url)
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output();
+    match output {
+        Ok(output) => Some(output),
+        Err(err) => {
+            assert!(std::env::var_os("CI").is_none(), "no `script`: {err}");
+            eprintln!("skipped: no `script` to run authd on a terminal ({err})");
+            None
+        }
+    }
+}
+
+fn fresh_asks_for_yes_at_a_terminal(url: &str) {
+    migrate(url, &["up"]);
+    let Some(refused) = fresh_at_a_terminal(url, false) else {
+        return;
+    };
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(stdout(&refused).contains("--yes"), "{refused:?}");
+    assert_eq!(status(url), (8, 0));
+
+    let confirmed = fresh_at_a_terminal(url, true).unwrap();
+    assert!(confirmed.status.success(), "{confirmed:?}");
+    assert!(
+        stdout(&confirmed).contains("rolled back 8, applied 8"),
+        "{confirmed:?}"
+    );
+}
+
+#[test]
+fn fresh_asks_for_yes_at_a_terminal_on_sqlite() {
+    let db = TestDatabase::sqlite();
+    fresh_asks_for_yes_at_a_terminal(db.url());
+}
+
+#[tokio::test]
+async fn fresh_asks_for_yes_at_a_terminal_on_postgres() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    fresh_asks_for_yes_at_a_terminal(db.url());
 }
 
 #[test]
@@ -145,6 +213,7 @@ fn create_user(url: &str, email: &str, role: &str, password: &str) -> Output {
             ("DATABASE_URL", url),
             ("ARGON2_MEMORY_KIB", "1024"),
             ("ARGON2_ITERATIONS", "1"),
+            ("ARGON2_ALLOW_WEAK", "true"),
         ])
         .current_dir(dir.path())
         .stdin(std::process::Stdio::piped())

@@ -14,6 +14,7 @@ auth_testing::on_both_backends!(
     a_reset_sets_the_password_ends_sessions_and_clears_the_lock,
     bad_tokens_are_invalid_token,
     a_token_used_twice_at_once_works_once,
+    ten_parallel_resets_with_one_token_give_one_success,
     unknown_emails_get_the_same_answer_and_no_mail,
     recovery_requests_are_rate_limited,
 );
@@ -246,6 +247,28 @@ async fn a_token_used_twice_at_once_works_once(f: &MailApp) {
         "{statuses:?}"
     );
     assert_eq!(f.count("email.verify").await, 1);
+}
+
+async fn ten_parallel_resets_with_one_token_give_one_success(f: &MailApp) {
+    f.register("gus@example.com", 1).await;
+    let session = f.app.login("gus@example.com", PASSWORD).await;
+    f.request_reset("gus@example.com").await;
+    let token = token_in(&f.outbox.mail(2).await, "reset-password?token=");
+    let new = "a brand new passphrase";
+    let attempts = futures::future::join_all((0..10).map(|_| f.reset(&token, new))).await;
+    let mut won = 0;
+    for attempt in attempts {
+        if attempt.status() == StatusCode::NO_CONTENT {
+            won += 1;
+        } else {
+            expect_error(attempt, StatusCode::BAD_REQUEST, "invalid_token").await;
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(f.count("password.reset").await, 1);
+    let revoked = f.app.get("/v1/auth/me", &session).await;
+    expect_error(revoked, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    f.app.login("gus@example.com", new).await;
 }
 
 async fn unknown_emails_get_the_same_answer_and_no_mail(f: &MailApp) {

@@ -556,7 +556,7 @@ impl AuthService {
             .map_err(Failure::from)?
         else {
             // Refused by a change since the checks: a lock set by a concurrent failure,
-            // or a new password.
+            // an account no longer active, or a new password.
             let current = self
                 .ports
                 .users
@@ -564,9 +564,17 @@ impl AuthService {
                 .await
                 .map_err(Failure::from)?;
             let Some(until) = current
+                .as_ref()
                 .and_then(|u| u.locked_until)
                 .filter(|until| *until > now)
             else {
+                if current.is_some_and(|u| u.status != UserStatus::Active) {
+                    self.ports
+                        .audit
+                        .record(login(Some(&user)).failed("account_disabled"), client)
+                        .await?;
+                    return Err(LoginError::AccountDisabled);
+                }
                 return Err(password_changed().await?);
             };
             self.ports

@@ -3,7 +3,7 @@
 
 use crate::audit::entry;
 use crate::harness::{TestDb, now};
-use auth_ports::{AuditRepository, RoleRepository};
+use auth_ports::{AuditRepository, RoleRepository, UserRepository};
 use chrono::Duration;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use std::collections::BTreeSet;
@@ -12,6 +12,7 @@ auth_testing::on_both_backends!(
     crate::harness::TestDb;
     status_lists_every_migration_applied,
     down_one_step_then_all_then_up_again,
+    fresh_on_a_database_in_use_starts_over,
     catalog_holds_the_schema,
 );
 
@@ -148,6 +149,23 @@ async fn down_one_step_then_all_then_up_again(db: &TestDb) {
         3,
         "roles seeded again"
     );
+}
+
+/// `fresh` on a migrated database with data: every row is gone, the schema is whole
+/// again (sea-orm's own `fresh` dropped the tables only, and the view and functions
+/// left behind made the first `up` fail).
+async fn fresh_on_a_database_in_use_starts_over(db: &TestDb) {
+    let raw = db.raw().await;
+    let user = db.user("fresh@example.com").await;
+    db.store.migrate_fresh().await.unwrap();
+    let status = db.store.migration_status().await.unwrap();
+    assert!(status.iter().all(|m| m.applied), "{status:?}");
+    assert_eq!(
+        tables(&raw).await,
+        TABLES.iter().map(|t| (*t).to_owned()).collect()
+    );
+    assert_eq!(db.store.users().find_by_id(user.id).await.unwrap(), None);
+    assert_eq!(db.store.roles().list().await.unwrap().len(), 3);
 }
 
 async fn catalog_holds_the_schema(db: &TestDb) {
@@ -368,4 +386,40 @@ async fn a_start_up_waits_for_the_first_writer_of_a_new_sqlite_file() {
     let (store, ()) = tokio::join!(auth_sea_orm::Store::connect(&config), commit_later);
     let store = store.expect("opened once the first writer committed");
     store.migrate_up().await.unwrap();
+}
+
+/// A SQLite file that authd creates is its owner's only (0600), and so are the `-wal`
+/// and `-shm` files SQLite makes beside it; an existing file keeps its mode.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_sqlite_file_is_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |name: &str| {
+        let meta = std::fs::metadata(dir.path().join(name)).unwrap();
+        meta.permissions().mode() & 0o777
+    };
+    let config = |name: &str| auth_sea_orm::PoolConfig {
+        url: format!("sqlite://{}?mode=rwc", dir.path().join(name).display()),
+        max_connections: 2,
+        min_connections: 1,
+        idle_timeout: std::time::Duration::from_secs(10),
+        connect_timeout: std::time::Duration::from_secs(10),
+    };
+    let store = auth_sea_orm::Store::connect(&config("new.db"))
+        .await
+        .unwrap();
+    store.migrate_up().await.unwrap();
+    for name in ["new.db", "new.db-wal", "new.db-shm"] {
+        assert_eq!(mode(name), 0o600, "{name}");
+    }
+
+    let existing = dir.path().join("old.db");
+    std::fs::write(&existing, b"").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let store = auth_sea_orm::Store::connect(&config("old.db"))
+        .await
+        .unwrap();
+    store.migrate_up().await.unwrap();
+    assert_eq!(mode("old.db"), 0o640, "an existing file is left as it is");
 }

@@ -4,7 +4,8 @@ use crate::audit::entry;
 use crate::harness::{TestDb, now, open, stub_hash};
 use auth_ports::{
     AuditQuery, AuditRepository, AuditWith, Constraint, LockoutPolicy, NewSession, PasswordHash,
-    RoleRepository, SessionRepository, StoreError, TokenHash, UserId, UserRepository,
+    RoleRepository, SessionRepository, StoreError, TokenHash, UserId, UserRepository, UserStatus,
+    UserUpdate,
 };
 use auth_testing::{TestDatabase, unaudited};
 use chrono::Duration;
@@ -18,6 +19,7 @@ auth_testing::on_both_backends!(
     found_with_every_column_of_session_and_user,
     open_at_login_records_the_login_unless_locked,
     open_at_login_is_refused_after_a_password_change,
+    open_at_login_is_refused_for_an_account_no_longer_active,
     a_failed_session_insert_undoes_the_login_record,
     a_login_stores_its_audit_entries_with_the_session,
     found_with_the_users_roles_and_permissions_in_one_read,
@@ -187,6 +189,28 @@ async fn open_at_login_is_refused_after_a_password_change(db: &TestDb) {
     assert!(found.await.unwrap().is_none(), "no session");
     let stored = db.store.users().find_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(stored, user, "no login recorded");
+}
+
+/// The password was checked while the account was active, and an admin suspended it
+/// since: the login opens nothing and records nothing.
+async fn open_at_login_is_refused_for_an_account_no_longer_active(db: &TestDb) {
+    let sessions = db.store.sessions();
+    let users = db.store.users();
+    let user = db.user("s16@example.com").await;
+    let update = UserUpdate {
+        status: Some(UserStatus::Suspended),
+        ..UserUpdate::default()
+    };
+    let suspended = users.update(user.id, update, now(), Box::new(|_| vec![]));
+    let suspended = suspended.await.unwrap();
+    let new = new_session(user.id, 1, Duration::hours(1));
+    let verified = stub_hash();
+    let refused = sessions.open_at_login(new.clone(), &verified, unaudited());
+    assert_eq!(refused.await.unwrap(), None);
+    let found = sessions.find_active_by_token_hash(&new.token_hash, now());
+    assert!(found.await.unwrap().is_none(), "no session");
+    let stored = users.find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(stored, suspended, "no login recorded");
 }
 
 /// The login is recorded in the transaction that stores the session: when the session

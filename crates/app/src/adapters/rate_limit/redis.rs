@@ -344,6 +344,167 @@ mod tests {
         assert!(!limiter.lock_health().down);
     }
 
+    /// A `redis-server` of this test's own on `port`, stopped when dropped.
+    struct OwnRedis(std::process::Child);
+
+    impl OwnRedis {
+        /// Starts it and waits until it answers, or `None` to skip when `redis-server`
+        /// is not installed (a failure under CI).
+        async fn start(port: u16) -> Option<Self> {
+            let spawned = std::process::Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .stdout(std::process::Stdio::null())
+                .spawn();
+            let child = match spawned {
+                Ok(child) => child,
+                Err(_) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+                    panic!("redis-server is not on PATH: CI must run the Redis tests")
+                }
+                Err(err) => {
+                    eprintln!("skipped: cannot start redis-server ({err})");
+                    return None;
+                }
+            };
+            let own = Self(child);
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err()
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "redis-server did not start"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Some(own)
+        }
+    }
+
+    impl Drop for OwnRedis {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// A TCP port nothing listens on now.
+    fn free_port() -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    /// Two limiters on the Redis at `port` sharing a fresh prefix, as two instances.
+    async fn two_instances(port: u16) -> (RedisRateLimiter, RedisRateLimiter) {
+        let url = format!("redis://127.0.0.1:{port}");
+        let prefix = prefix();
+        let a = RedisRateLimiter::connect(&url, prefix.clone()).await;
+        let b = RedisRateLimiter::connect(&url, prefix).await;
+        (a.unwrap(), b.unwrap())
+    }
+
+    /// Checks with `limiter` until it answers from Redis again (its outage has ended),
+    /// for at most 10 s.
+    async fn until_shared(limiter: &RedisRateLimiter) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let probe = RateLimit {
+            max: 1_000,
+            ..MINUTE
+        };
+        loop {
+            limiter.check("probe", probe).await;
+            if !limiter.lock_health().down {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Redis is not used again after it came back"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_coming_back_is_used_again_without_restart() {
+        let port = free_port();
+        let Some(redis) = OwnRedis::start(port).await else {
+            return;
+        };
+        let (a, b) = two_instances(port).await;
+        let one = RateLimit { max: 1, ..MINUTE };
+        assert_eq!(a.check("before", one).await, RateDecision::Allowed);
+        assert_ne!(b.check("before", one).await, RateDecision::Allowed);
+
+        drop(redis);
+        assert_eq!(a.check("during", one).await, RateDecision::Allowed);
+        assert!(a.lock_health().down, "the outage is noticed");
+        assert_eq!(
+            b.check("during", one).await,
+            RateDecision::Allowed,
+            "counted per instance"
+        );
+
+        let _redis = OwnRedis::start(port).await.unwrap();
+        until_shared(&a).await;
+        until_shared(&b).await;
+        assert_eq!(a.check("after", one).await, RateDecision::Allowed);
+        assert_ne!(
+            b.check("after", one).await,
+            RateDecision::Allowed,
+            "the instances share their counts again"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_down_at_start_up_is_used_once_it_answers() {
+        let port = free_port();
+        let (a, b) = two_instances(port).await;
+        assert!(a.lock_health().down);
+        let one = RateLimit { max: 1, ..MINUTE };
+        assert_eq!(a.check("during", one).await, RateDecision::Allowed);
+        assert_eq!(b.check("during", one).await, RateDecision::Allowed);
+
+        let Some(_redis) = OwnRedis::start(port).await else {
+            return;
+        };
+        until_shared(&a).await;
+        until_shared(&b).await;
+        assert_eq!(a.check("after", one).await, RateDecision::Allowed);
+        assert_ne!(b.check("after", one).await, RateDecision::Allowed);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_that_hung_is_used_again() {
+        let port = free_port();
+        let Some(redis) = OwnRedis::start(port).await else {
+            return;
+        };
+        let (a, b) = two_instances(port).await;
+        let one = RateLimit { max: 1, ..MINUTE };
+        assert_eq!(a.check("before", one).await, RateDecision::Allowed);
+        let signal = |sig: &str| {
+            std::process::Command::new("kill")
+                .args([sig, &redis.0.id().to_string()])
+                .status()
+                .unwrap()
+        };
+        signal("-STOP");
+        for _ in 0..3 {
+            a.check("during", one).await;
+            b.check("during", one).await;
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        assert!(a.lock_health().down);
+        signal("-CONT");
+        until_shared(&a).await;
+        until_shared(&b).await;
+        for key in ["after1", "after2", "after3"] {
+            assert_eq!(a.check(key, one).await, RateDecision::Allowed, "{key}");
+            assert_ne!(b.check(key, one).await, RateDecision::Allowed, "{key}");
+        }
+    }
+
     #[tokio::test]
     async fn a_malformed_url_is_an_error() {
         assert!(

@@ -1089,6 +1089,18 @@ async fn a_success_racing_a_lock_answers_locked_and_opens_no_session() {
     assert!(matches!(err, Err(LoginError::AccountLocked { until: u }) if u == until));
 }
 
+/// A login whose password was verified just before an admin suspended the account:
+/// refused by `open_at_login` (the account is no longer active).
+#[tokio::test]
+async fn a_success_racing_a_suspension_answers_account_disabled() {
+    let mut suspended = user();
+    suspended.status = UserStatus::Suspended;
+    let err = refused_when_opening("account_disabled", suspended)
+        .ada_logs_in()
+        .await;
+    assert!(matches!(err, Err(LoginError::AccountDisabled)), "{err:?}");
+}
+
 #[tokio::test]
 async fn names_with_invisible_characters_are_rejected_before_hashing() {
     let mut m = Mocks::default().allow_all();
