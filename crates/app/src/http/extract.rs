@@ -4,11 +4,12 @@
 use super::{ApiError, AppState};
 use auth_domain::{ClientInfo, Principal};
 use auth_ports::BearerToken;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use uuid::Uuid;
@@ -24,7 +25,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
+        let (parts, body) = req.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::BadRequest(rejection.body_text())
+                }
+            })?;
+        // Syntax (and content type) first: serde stops at the first field it cannot use,
+        // so a body broken after an unknown or mistyped field would read as a 422.
+        let whole = Request::from_parts(parts, Body::from(bytes.clone()));
+        let axum::Json(IgnoredAny) = axum::Json::<IgnoredAny>::from_request(whole, state)
+            .await
+            .map_err(|rejection| json_rejection(&rejection))?;
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(&rejection)),
         }

@@ -132,6 +132,7 @@ pub fn router(state: AppState) -> Router {
                 }))
                 .timeout(REQUEST_TIMEOUT)
                 .layer(axum::middleware::from_fn(reject_declared_oversize))
+                .layer(axum::middleware::from_fn(reject_nul_in_url))
                 .layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
 }
@@ -166,6 +167,23 @@ async fn reject_declared_oversize(
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return response;
+    }
+    next.run(request).await
+}
+
+/// Answers 400 when the path or query holds an encoded NUL byte (`%00`): no resource
+/// or filter of the API contains one, and PostgreSQL refuses NUL in text, so letting it
+/// through would turn a typo or a probe into a 500.
+async fn reject_nul_in_url(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let url = request
+        .uri()
+        .path_and_query()
+        .map_or("", axum::http::uri::PathAndQuery::as_str);
+    if url.contains("%00") {
+        return ApiError::BadRequest("the URL contains a NUL byte".into()).into_response();
     }
     next.run(request).await
 }

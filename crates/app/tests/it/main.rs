@@ -8,6 +8,7 @@ mod admin;
 mod audit_events;
 mod auth;
 mod cli;
+mod hardening;
 mod health;
 mod mail;
 mod openapi;
