@@ -28,6 +28,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -92,16 +93,26 @@ impl AppState {
 
 /// The whole API as one router.
 pub fn router(state: AppState) -> Router {
+    with_middleware(
+        Router::new()
+            .merge(health::routes())
+            .merge(auth::routes())
+            .merge(recovery::routes())
+            .merge(admin::routes())
+            .merge(accounts::routes())
+            .merge(roles::routes())
+            .route("/metrics", get(metrics::render))
+            .route("/openapi.json", get(openapi::document)),
+        state,
+    )
+}
+
+/// The fallbacks and the middleware every request passes through, around `routes`: one
+/// function, so tests can put a route of their own (one that panics) behind the same
+/// stack.
+fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     let request_id = header::HeaderName::from_static("x-request-id");
-    Router::new()
-        .merge(health::routes())
-        .merge(auth::routes())
-        .merge(recovery::routes())
-        .merge(admin::routes())
-        .merge(accounts::routes())
-        .merge(roles::routes())
-        .route("/metrics", get(metrics::render))
-        .route("/openapi.json", get(openapi::document))
+    routes
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
@@ -133,8 +144,23 @@ pub fn router(state: AppState) -> Router {
                 .timeout(REQUEST_TIMEOUT)
                 .layer(axum::middleware::from_fn(reject_declared_oversize))
                 .layer(axum::middleware::from_fn(reject_nul_in_url))
-                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+                .layer(DefaultBodyLimit::max(BODY_LIMIT))
+                // Innermost, so the 500 still gets the headers, the request id and its
+                // log line above.
+                .layer(CatchPanicLayer::custom(panic_response)),
         )
+}
+
+/// A panicking handler answers the opaque 500 of every other bug instead of dropping the
+/// connection. The payload is logged (the panic hook prints where it happened).
+fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "handler panicked");
+    ApiError::Internal.into_response()
 }
 
 /// One INFO span per request, carrying its id, so every log line of a request (a 500's
@@ -232,4 +258,50 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt as _;
+
+    async fn state() -> (AppState, auth_testing::TestDatabase) {
+        let database = auth_testing::TestDatabase::sqlite();
+        let url = database.url().to_owned();
+        let config =
+            crate::config::Config::from_vars(|name| (name == "DATABASE_URL").then(|| url.clone()))
+                .unwrap();
+        let store = crate::connect(&config).await.unwrap();
+        store.migrate_up().await.unwrap();
+        let state = crate::build_state(&config, store, "test:").await.unwrap();
+        (state, database)
+    }
+
+    #[allow(clippy::panic)]
+    async fn boom() -> StatusCode {
+        panic!("secret detail")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_an_opaque_json_500() {
+        let (state, _database) = state().await;
+        let routes = Router::new().route("/boom", get(boom));
+        let response = with_middleware(routes, state)
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert!(response.headers().contains_key("x-request-id"));
+        let body = axum::body::to_bytes(response.into_body(), BODY_LIMIT)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {"code": "internal_error", "message": "Something went wrong"}})
+        );
+    }
 }
