@@ -60,7 +60,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {}", config.http.bind))?;
             let state = build_state(&config, store, RATE_LIMIT_PREFIX).await?;
-            http::serve(listener, state, http::shutdown_signal()).await
+            http::serve(listener, state, &config.http, http::shutdown_signal()).await
         }
     }
 }

@@ -15,18 +15,24 @@ mod roles;
 pub use error::ApiError;
 pub use metrics::Metrics;
 
+use crate::config::HttpConfig;
 use auth_domain::{AdminService, AuthService, RbacService};
 use auth_sea_orm::Store;
 use axum::error_handling::HandleErrorLayer;
+use axum::extract::ConnectInfo;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{BoxError, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -214,25 +220,85 @@ async fn reject_nul_in_url(
     next.run(request).await
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish.
+/// Serves the API over HTTP/1.1 on `listener` until `shutdown` resolves, then lets
+/// in-flight requests finish.
+///
+/// Slow clients cannot hold the service: a connection that has not sent a request's
+/// headers within `header_read_timeout` (idle keep-alive connections included) is
+/// closed, and at most `max_connections` are served at once; beyond that, new
+/// connections wait in the kernel's listen backlog (not accepted, so not dropped) until
+/// one closes, which the header timeout guarantees for idle ones.
 ///
 /// # Errors
 /// When the listener fails.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    config: &HttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "authd listening");
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let app = router(state);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout);
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let connections = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = accept(&listener, &slots) => accepted,
+        };
+        let Some((stream, peer, slot)) = accepted else {
+            continue;
+        };
+        // What `into_make_service_with_connect_info` does: the peer for `extract::Client`.
+        let service = TowerToHyperService::new(tower::Layer::layer(
+            &axum::Extension(ConnectInfo(peer)),
+            app.clone(),
+        ));
+        let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
     tracing::info!("authd stopped");
     Ok(())
+}
+
+/// Waits for a free connection slot, then for a connection. `None` after an accept
+/// error, which is logged; errors such as running out of file descriptors pause
+/// accepting for a second rather than spinning.
+async fn accept(
+    listener: &tokio::net::TcpListener,
+    slots: &Arc<Semaphore>,
+) -> Option<(tokio::net::TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    // The semaphore is never closed, so acquiring only waits.
+    let slot = Arc::clone(slots).acquire_owned().await.ok()?;
+    match listener.accept().await {
+        Ok((stream, peer)) => Some((stream, peer, slot)),
+        Err(err) if is_per_connection(&err) => None,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot accept connections; retrying in 1 s");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            None
+        }
+    }
+}
+
+/// Errors that concern one connection only, not the listener.
+fn is_per_connection(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        err.kind(),
+        K::ConnectionRefused | K::ConnectionAborted | K::ConnectionReset
+    )
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
