@@ -147,3 +147,38 @@ async fn nul_bytes_in_json_strings_are_clean_4xx(app: &TestApp) {
         );
     }
 }
+
+/// A server with the registration limit of SPEC.md section 3 (10 per minute per IP).
+pub struct DefaultRegisterLimit(TestApp);
+
+impl DefaultRegisterLimit {
+    pub async fn open(database: auth_testing::TestDatabase) -> Self {
+        Self(TestApp::open_with(database, &[("RATE_LIMIT_REGISTER_PER_MIN", "10")]).await)
+    }
+}
+
+mod register_limit {
+    auth_testing::on_both_backends!(
+        crate::hardening::DefaultRegisterLimit;
+        one_ip_registering_many_emails_is_limited,
+    );
+
+    async fn one_ip_registering_many_emails_is_limited(f: &super::DefaultRegisterLimit) {
+        let app = &f.0;
+        for n in 0..10 {
+            let response = app
+                .try_register(&format!("user{n}@example.com"), crate::server::PASSWORD)
+                .await;
+            assert_eq!(
+                response.status(),
+                reqwest::StatusCode::CREATED,
+                "registration {n}"
+            );
+        }
+        let response = app
+            .try_register("user10@example.com", crate::server::PASSWORD)
+            .await;
+        assert_eq!(response.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+        assert!(response.headers().contains_key("retry-after"));
+    }
+}
