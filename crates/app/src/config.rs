@@ -45,6 +45,9 @@ const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 /// Upper bound for `HTTP_MAX_CONNECTIONS`.
 const MAX_CONNECTIONS: u64 = 1_000_000;
 
+/// Upper bound for `ARGON2_MAX_QUEUE`.
+const MAX_ARGON2_QUEUE: u64 = 1_000_000;
+
 /// Upper bound for `ARGON2_PARALLELISM` (lanes).
 const MAX_ARGON2_PARALLELISM: u64 = 64;
 
@@ -199,6 +202,9 @@ pub struct Argon2Config {
     pub iterations: u32,
     /// Lanes (`ARGON2_PARALLELISM`).
     pub parallelism: u32,
+    /// Calls that may wait for a hashing thread (`ARGON2_MAX_QUEUE`); more answer 503
+    /// at once. `None`: 64 per hashing thread.
+    pub max_queue: Option<usize>,
 }
 
 /// Request rate limits.
@@ -826,6 +832,10 @@ fn argon2<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Argon2Config {
         memory_kib: u32::try_from(memory_kib).unwrap_or(19_456),
         iterations: u32::try_from(iterations).unwrap_or(2),
         parallelism: u32::try_from(parallelism).unwrap_or(1),
+        max_queue: vars
+            .get("ARGON2_MAX_QUEUE")
+            .map(|_| vars.number("ARGON2_MAX_QUEUE", 1, 1, MAX_ARGON2_QUEUE))
+            .and_then(|n| usize::try_from(n).ok()),
     }
 }
 
@@ -1173,6 +1183,7 @@ mod tests {
                 memory_kib: 19_456,
                 iterations: 2,
                 parallelism: 1,
+                max_queue: None,
             }
         );
         assert_eq!(
@@ -1242,6 +1253,7 @@ mod tests {
             ("ARGON2_MEMORY_KIB", "65536"),
             ("ARGON2_ITERATIONS", "3"),
             ("ARGON2_PARALLELISM", "4"),
+            ("ARGON2_MAX_QUEUE", "8"),
             ("REDIS_URL", "redis://cache:6379/0"),
             ("RATE_LIMIT_LOGIN_PER_MIN", "20"),
             ("RATE_LIMIT_REGISTER_PER_MIN", "2"),
@@ -1292,6 +1304,7 @@ mod tests {
                 memory_kib: 65_536,
                 iterations: 3,
                 parallelism: 4,
+                max_queue: Some(8),
             }
         );
         assert_eq!(
@@ -1399,6 +1412,7 @@ mod tests {
             ("ARGON2_MEMORY_KIB", "4", "must be between 8 and 4194304, got 4"),
             ("ARGON2_ITERATIONS", "0", "expected a positive integer"),
             ("ARGON2_PARALLELISM", "65", "must be between 1 and 64, got 65"),
+            ("ARGON2_MAX_QUEUE", "0", "expected a positive integer"),
             ("REDIS_URL", "http://cache:6379", "expected a redis:// or rediss:// URL"),
             ("RATE_LIMIT_LOGIN_PER_MIN", "0", "expected a positive integer"),
             ("RATE_LIMIT_REGISTER_PER_MIN", "ten", "expected a positive integer"),
