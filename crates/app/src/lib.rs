@@ -155,12 +155,13 @@ pub async fn build_state(
         audit: auditor.clone(),
         clock: clock.clone(),
     });
-    let rbac = RbacService::new(Arc::new(store.roles()), auditor, clock);
+    let rbac = RbacService::new(Arc::new(store.roles()), auditor.clone(), clock);
     Ok(http::AppState::new(
         store,
         auth,
         admin,
         rbac,
+        auditor,
         config.http.trusted_proxies.clone(),
     ))
 }

@@ -195,6 +195,9 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = (status, Json(body)).into_response();
+        response
+            .extensions_mut()
+            .insert(super::refusals::ErrorCode(code));
         let headers = response.headers_mut();
         match self {
             // RFC 9110: every 401 carries a challenge.

@@ -1,6 +1,7 @@
 //! Extractors that turn requests into domain inputs and every rejection into the SPEC
 //! error shape: JSON bodies, the bearer session, the client's address, ids in paths.
 
+use super::refusals::CallerSlot;
 use super::{ApiError, AppState};
 use auth_domain::{ClientInfo, Principal};
 use auth_ports::BearerToken;
@@ -95,7 +96,12 @@ impl FromRequestParts<AppState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(&parts.headers).ok_or(ApiError::Unauthorized)?;
-        Ok(Self(state.auth.authenticate(&token).await?))
+        let principal = state.auth.authenticate(&token).await?;
+        if let Some(slot) = parts.extensions.get::<CallerSlot>().cloned() {
+            let Client(client) = Client::from_request_parts(parts, state).await?;
+            slot.set(principal.user.id, client);
+        }
+        Ok(Self(principal))
     }
 }
 
@@ -162,6 +168,9 @@ impl<P: Permission> FromRequestParts<AppState> for Authorized<P> {
         if auth_domain::permission::is_granted(&principal.permissions, P::NAME) {
             Ok(Self(principal, std::marker::PhantomData))
         } else {
+            if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+                slot.lacked(P::NAME);
+            }
             Err(ApiError::Forbidden)
         }
     }

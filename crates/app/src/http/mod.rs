@@ -10,13 +10,14 @@ mod health;
 mod metrics;
 mod openapi;
 mod recovery;
+mod refusals;
 mod roles;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
 
 use crate::config::HttpConfig;
-use auth_domain::{AdminService, AuthService, RbacService};
+use auth_domain::{AdminService, Auditor, AuthService, RbacService};
 use auth_sea_orm::Store;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::ConnectInfo;
@@ -60,6 +61,8 @@ pub struct AppStateInner {
     rbac: RbacService,
     metrics: Metrics,
     trusted_proxies: Vec<ipnet::IpNet>,
+    auditor: Auditor,
+    refusals: refusals::RefusalThrottle,
 }
 
 impl std::ops::Deref for AppState {
@@ -71,13 +74,15 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// State over the given database and services.
+    /// State over the given database and services; `auditor` writes the refusals of
+    /// authenticated callers.
     #[must_use]
     pub fn new(
         store: Store,
         auth: AuthService,
         admin: AdminService,
         rbac: RbacService,
+        auditor: Auditor,
         trusted_proxies: Vec<ipnet::IpNet>,
     ) -> Self {
         Self(Arc::new(AppStateInner {
@@ -87,6 +92,8 @@ impl AppState {
             rbac,
             metrics: Metrics::default(),
             trusted_proxies,
+            auditor,
+            refusals: refusals::RefusalThrottle::default(),
         }))
     }
 
@@ -121,6 +128,10 @@ fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refusals::audit,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -182,3 +182,76 @@ mod register_limit {
         assert!(response.headers().contains_key("retry-after"));
     }
 }
+
+/// One verification or reset request per hour, so a second one is a 429.
+pub struct OneRecoveryPerHour(TestApp);
+
+impl OneRecoveryPerHour {
+    pub async fn open(database: auth_testing::TestDatabase) -> Self {
+        Self(TestApp::open_with(database, &[("RATE_LIMIT_RESET_PER_HOUR", "1")]).await)
+    }
+}
+
+mod refusals {
+    use auth_ports::{AuditEntry, AuditQuery, AuditRepository};
+    use reqwest::{Method, StatusCode};
+
+    auth_testing::on_both_backends!(
+        crate::hardening::OneRecoveryPerHour;
+        refusals_of_authenticated_callers_are_audited_once_a_minute,
+    );
+
+    async fn entries(app: &crate::server::TestApp, action: &str) -> Vec<AuditEntry> {
+        let query = AuditQuery {
+            action: Some(action.to_owned()),
+            limit: 100,
+            ..AuditQuery::default()
+        };
+        app.store.audit().query(query).await.unwrap()
+    }
+
+    async fn refusals_of_authenticated_callers_are_audited_once_a_minute(
+        f: &super::OneRecoveryPerHour,
+    ) {
+        let app = &f.0;
+        let (user, token) = app.login_with_role("plain@example.com", "user").await;
+        for _ in 0..3 {
+            let response = app.get("/v1/admin/users", &token).await;
+            assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        }
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            let response = app
+                .send(Method::POST, "/v1/auth/verify-email/request", &token, None)
+                .await;
+            statuses.push(response.status());
+        }
+        assert!(
+            statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+            "{statuses:?}"
+        );
+        // Anonymous refusals (a 401, a 429 of the login limit) are not this entry.
+        let anonymous = app
+            .client
+            .get(app.url("/v1/admin/users"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+        let forbidden = entries(app, "auth.forbidden").await;
+        assert_eq!(forbidden.len(), 1, "{forbidden:?}");
+        let entry = &forbidden[0];
+        assert_eq!(entry.user_id, Some(user));
+        assert!(!entry.success);
+        assert_eq!(entry.details["permission"], "users:read");
+        assert_eq!(entry.details["route"], "/v1/admin/users");
+        assert_eq!(entry.details["method"], "GET");
+        assert!(entry.ip_address.is_some());
+
+        let limited = entries(app, "auth.rate_limited").await;
+        assert_eq!(limited.len(), 1, "{limited:?}");
+        assert_eq!(limited[0].user_id, Some(user));
+        assert_eq!(limited[0].details["route"], "/v1/auth/verify-email/request");
+    }
+}
