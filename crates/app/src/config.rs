@@ -44,6 +44,19 @@ fn weak(minimum: u64, got: u64) -> String {
 /// Upper bound for `ARGON2_ITERATIONS`: beyond this a single login takes seconds.
 const MAX_ARGON2_ITERATIONS: u64 = 100;
 
+/// Upper bound for `HTTP_HEADER_READ_TIMEOUT_SECS`: longer only helps slow-header attacks.
+const MAX_HEADER_READ_TIMEOUT_SECS: u64 = 600;
+
+/// Default `HTTP_MAX_CONNECTIONS`: far above what a proxy in front of authd opens; the
+/// open-files limit (`ulimit -n`) must leave room above it.
+const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
+
+/// Upper bound for `HTTP_MAX_CONNECTIONS`.
+const MAX_CONNECTIONS: u64 = 1_000_000;
+
+/// Upper bound for `ARGON2_MAX_QUEUE`.
+const MAX_ARGON2_QUEUE: u64 = 1_000_000;
+
 /// Upper bound for `ARGON2_PARALLELISM` (lanes).
 const MAX_ARGON2_PARALLELISM: u64 = 64;
 
@@ -143,6 +156,13 @@ pub struct HttpConfig {
     /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`); empty: the header is
     /// ignored. Single addresses are stored as /32 or /128 networks.
     pub trusted_proxies: Vec<IpNet>,
+    /// Time a client has to send a request's headers, counted from when the connection
+    /// is ready for one, so it also closes a keep-alive connection left idle that long
+    /// (`HTTP_HEADER_READ_TIMEOUT_SECS`).
+    pub header_read_timeout: Duration,
+    /// Connections served at once (`HTTP_MAX_CONNECTIONS`); further ones wait in the
+    /// listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 /// Session lifetimes.
@@ -191,6 +211,9 @@ pub struct Argon2Config {
     pub iterations: u32,
     /// Lanes (`ARGON2_PARALLELISM`).
     pub parallelism: u32,
+    /// Calls that may wait for a hashing thread (`ARGON2_MAX_QUEUE`); more answer 503
+    /// at once. `None`: 64 per hashing thread.
+    pub max_queue: Option<usize>,
 }
 
 /// Request rate limits.
@@ -748,6 +771,19 @@ fn http<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> HttpConfig {
         bind,
         public_url,
         trusted_proxies: trusted_proxies(vars),
+        header_read_timeout: Duration::from_secs(vars.number(
+            "HTTP_HEADER_READ_TIMEOUT_SECS",
+            10,
+            1,
+            MAX_HEADER_READ_TIMEOUT_SECS,
+        )),
+        max_connections: usize::try_from(vars.number(
+            "HTTP_MAX_CONNECTIONS",
+            DEFAULT_MAX_CONNECTIONS,
+            1,
+            MAX_CONNECTIONS,
+        ))
+        .unwrap_or(1),
     }
 }
 
@@ -813,6 +849,10 @@ fn argon2<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Argon2Config {
         memory_kib: u32::try_from(memory_kib).unwrap_or(19_456),
         iterations: u32::try_from(iterations).unwrap_or(2),
         parallelism: u32::try_from(parallelism).unwrap_or(1),
+        max_queue: vars
+            .get("ARGON2_MAX_QUEUE")
+            .map(|_| vars.number("ARGON2_MAX_QUEUE", 1, 1, MAX_ARGON2_QUEUE))
+            .and_then(|n| usize::try_from(n).ok()),
     }
 }
 
@@ -1122,6 +1162,8 @@ mod tests {
                 bind: "127.0.0.1:8080".parse().unwrap(),
                 public_url: "http://127.0.0.1:8080".to_owned(),
                 trusted_proxies: vec![],
+                header_read_timeout: Duration::from_secs(10),
+                max_connections: 10_000,
             }
         );
         assert_eq!(
@@ -1158,6 +1200,7 @@ mod tests {
                 memory_kib: 19_456,
                 iterations: 2,
                 parallelism: 1,
+                max_queue: None,
             }
         );
         assert_eq!(
@@ -1227,6 +1270,7 @@ mod tests {
             ("ARGON2_MEMORY_KIB", "65536"),
             ("ARGON2_ITERATIONS", "3"),
             ("ARGON2_PARALLELISM", "4"),
+            ("ARGON2_MAX_QUEUE", "8"),
             ("REDIS_URL", "redis://cache:6379/0"),
             ("RATE_LIMIT_LOGIN_PER_MIN", "20"),
             ("RATE_LIMIT_REGISTER_PER_MIN", "2"),
@@ -1234,6 +1278,8 @@ mod tests {
             ("MAIL_TRANSPORT", "file:/var/spool/authd"),
             ("MAIL_FROM", "Example Sign-in <accounts@example.com>"),
             ("TRUSTED_PROXIES", "10.0.0.1, 192.168.0.0/16,::1,fd00::/8"),
+            ("HTTP_HEADER_READ_TIMEOUT_SECS", "5"),
+            ("HTTP_MAX_CONNECTIONS", "100"),
             ("AUDIT_RETENTION_DAYS", "1"),
             ("JWT_PRIVATE_KEY_FILE", "/etc/authd/jwt.pem"),
             ("JWT_TTL_SECS", "60"),
@@ -1247,6 +1293,8 @@ mod tests {
         assert!(!config.database.auto_migrate);
         assert_eq!(config.http.bind, "[::]:0".parse().unwrap());
         assert_eq!(config.http.public_url, "https://auth.example.com/base");
+        assert_eq!(config.http.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(config.http.max_connections, 100);
         assert_eq!(
             config.http.trusted_proxies,
             vec![
@@ -1273,6 +1321,7 @@ mod tests {
                 memory_kib: 65_536,
                 iterations: 3,
                 parallelism: 4,
+                max_queue: Some(8),
             }
         );
         assert_eq!(
@@ -1366,6 +1415,8 @@ mod tests {
             ("DATABASE_URL", "mysql://db/authd", "expected a sqlite: or postgres:// URL"),
             ("DATABASE_URL", "not a url", "not a valid URL"),
             ("AUTHD_BIND", "localhost", "expected an address and port"),
+            ("HTTP_HEADER_READ_TIMEOUT_SECS", "601", "must be between 1 and 600, got 601"),
+            ("HTTP_MAX_CONNECTIONS", "0", "expected a positive integer"),
             ("AUTHD_AUTO_MIGRATE", "maybe", r#"expected true/false/1/0/yes/no, got "maybe""#),
             ("REQUIRE_VERIFIED_EMAIL", "2", "expected true/false/1/0/yes/no"),
             ("AUTHD_PUBLIC_URL", "ftp://example.com", "expected an http(s) URL"),
@@ -1378,6 +1429,7 @@ mod tests {
             ("ARGON2_MEMORY_KIB", "4", "must be between 8 and 4194304, got 4"),
             ("ARGON2_ITERATIONS", "0", "expected a positive integer"),
             ("ARGON2_PARALLELISM", "65", "must be between 1 and 64, got 65"),
+            ("ARGON2_MAX_QUEUE", "0", "expected a positive integer"),
             ("REDIS_URL", "http://cache:6379", "expected a redis:// or rediss:// URL"),
             ("RATE_LIMIT_LOGIN_PER_MIN", "0", "expected a positive integer"),
             ("RATE_LIMIT_REGISTER_PER_MIN", "ten", "expected a positive integer"),

@@ -63,7 +63,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {}", config.http.bind))?;
             let state = build_state(&config, store, RATE_LIMIT_PREFIX).await?;
-            http::serve(listener, state, http::shutdown_signal()).await
+            http::serve(listener, state, &config.http, http::shutdown_signal()).await
         }
     }
 }
@@ -158,12 +158,13 @@ pub async fn build_state(
         audit: auditor.clone(),
         clock: clock.clone(),
     });
-    let rbac = RbacService::new(Arc::new(store.roles()), auditor, clock);
+    let rbac = RbacService::new(Arc::new(store.roles()), auditor.clone(), clock);
     Ok(http::AppState::new(
         store,
         auth,
         admin,
         rbac,
+        auditor,
         config.http.trusted_proxies.clone(),
     ))
 }

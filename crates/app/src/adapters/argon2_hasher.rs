@@ -30,6 +30,11 @@ pub struct Argon2PasswordHasher {
 /// Work for a hashing thread.
 type Job = Box<dyn FnOnce(&mut Engine) + Send>;
 
+/// Default queue length per hashing thread: at the default cost a hash takes 30–60 ms
+/// of one core, so 64 queued calls are 2–4 s of work, inside the 5 s queue timeout; a
+/// call beyond that would only wait to be refused.
+const QUEUE_PER_THREAD: usize = 64;
+
 /// Where a job stands: a caller that has waited `queue_timeout` withdraws it, unless a
 /// hashing thread has taken it first (then the caller waits for the result).
 const QUEUED: u8 = 0;
@@ -67,8 +72,9 @@ impl std::fmt::Debug for Argon2PasswordHasher {
 impl Argon2PasswordHasher {
     /// Builds the hasher and starts its `threads` hashing threads (pass the number of
     /// CPUs); each holds `memory_kib` KiB once it has hashed. A call not taken by a thread
-    /// within `queue_timeout` answers [`HashError::Busy`]. The threads end when the hasher
-    /// is dropped.
+    /// within `queue_timeout` answers [`HashError::Busy`], and so does, at once, a call
+    /// that finds `max_queue` calls waiting already. The threads end when the hasher is
+    /// dropped.
     ///
     /// # Errors
     /// [`HashError::Failed`] when argon2 rejects the parameters, `threads` is 0, the OS
@@ -98,7 +104,10 @@ impl Argon2PasswordHasher {
                 configured: params.block_count(),
             },
         };
-        let (jobs, queue) = flume::unbounded::<Job>();
+        let max_queue = config
+            .max_queue
+            .unwrap_or(QUEUE_PER_THREAD.saturating_mul(threads));
+        let (jobs, queue) = flume::bounded::<Job>(max_queue);
         for _ in 0..threads {
             let (queue, mut engine) = (queue.clone(), engine.clone());
             std::thread::Builder::new()
@@ -120,8 +129,9 @@ impl Argon2PasswordHasher {
         })
     }
 
-    /// Queues `work` for a hashing thread and waits for its result; withdraws it with
-    /// [`HashError::Busy`] if no thread has taken it within the queue timeout. Work once
+    /// Queues `work` for a hashing thread and waits for its result; [`HashError::Busy`]
+    /// at once when the queue is full, or when no thread has taken the work within the
+    /// queue timeout (then it is withdrawn). Work once
     /// taken runs to the end, even when the caller has gone away; work whose caller has
     /// gone before it was taken is skipped.
     async fn run<T, F>(&self, work: F) -> Result<T, HashError>
@@ -139,9 +149,13 @@ impl Argon2PasswordHasher {
                 let _ = done.send(work(engine));
             }
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| HashError::Failed("the hasher is shut down".into()))?;
+        self.jobs.try_send(job).map_err(|err| match err {
+            // A flood: answer now rather than after the queue timeout.
+            flume::TrySendError::Full(_) => HashError::Busy,
+            flume::TrySendError::Disconnected(_) => {
+                HashError::Failed("the hasher is shut down".into())
+            }
+        })?;
         let died = |_| HashError::Failed("a hashing thread failed".into());
         match tokio::time::timeout(self.queue_timeout, &mut result).await {
             Ok(outcome) => outcome.map_err(died)?,
@@ -316,6 +330,7 @@ mod tests {
             memory_kib,
             iterations,
             parallelism: 1,
+            max_queue: None,
         }
     }
 
@@ -520,6 +535,44 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
         drop(held);
         assert!(answer(hasher.hash(&password("pw"))).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once() {
+        let config = Argon2Config {
+            max_queue: Some(1),
+            ..config(1024, 1)
+        };
+        let hasher =
+            Arc::new(Argon2PasswordHasher::new(&config, 1, Duration::from_secs(5)).unwrap());
+        let held = occupy(&hasher);
+        wait_until(|| hasher.jobs.is_empty()).await;
+        let queued = tokio::spawn({
+            let hasher = Arc::clone(&hasher);
+            async move { hasher.hash(&password("pw")).await }
+        });
+        wait_until(|| hasher.jobs.len() == 1).await;
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            answer(hasher.verify(&password("pw"), None)).await,
+            Err(HashError::Busy)
+        ));
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "waited for a slot"
+        );
+        drop(held);
+        assert!(answer(queued).await.unwrap().is_ok());
+    }
+
+    /// Polls `condition` every millisecond for up to 5 s.
+    async fn wait_until(condition: impl Fn() -> bool) {
+        answer(async {
+            while !condition() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ use std::time::Duration;
 /// An error answer of the API.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// 400 `bad_request`: the body is not valid JSON.
+    /// 400 `bad_request`: the body is not valid JSON, or the URL holds a NUL byte.
     #[error("malformed request: {0}")]
     BadRequest(String),
     /// 400 `invalid_token`: a one-time token that is unknown, expired, used or of the
@@ -92,11 +92,7 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use StatusCode as S;
         match self {
-            Self::BadRequest(_) => (
-                S::BAD_REQUEST,
-                "bad_request",
-                "The request body is not valid JSON",
-            ),
+            Self::BadRequest(_) => (S::BAD_REQUEST, "bad_request", "The request is malformed"),
             Self::InvalidToken => (
                 S::BAD_REQUEST,
                 "invalid_token",
@@ -199,6 +195,9 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = (status, Json(body)).into_response();
+        response
+            .extensions_mut()
+            .insert(super::refusals::ErrorCode(code));
         let headers = response.headers_mut();
         match self {
             // RFC 9110: every 401 carries a challenge.

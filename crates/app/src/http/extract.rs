@@ -1,14 +1,16 @@
 //! Extractors that turn requests into domain inputs and every rejection into the SPEC
 //! error shape: JSON bodies, the bearer session, the client's address, ids in paths.
 
+use super::refusals::CallerSlot;
 use super::{ApiError, AppState};
 use auth_domain::{ClientInfo, Principal};
 use auth_ports::BearerToken;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use uuid::Uuid;
@@ -24,7 +26,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
+        let (parts, body) = req.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::BadRequest(rejection.body_text())
+                }
+            })?;
+        // Syntax (and content type) first: serde stops at the first field it cannot use,
+        // so a body broken after an unknown or mistyped field would read as a 422.
+        let whole = Request::from_parts(parts, Body::from(bytes.clone()));
+        let axum::Json(IgnoredAny) = axum::Json::<IgnoredAny>::from_request(whole, state)
+            .await
+            .map_err(|rejection| json_rejection(&rejection))?;
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(&rejection)),
         }
@@ -78,7 +96,12 @@ impl FromRequestParts<AppState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(&parts.headers).ok_or(ApiError::Unauthorized)?;
-        Ok(Self(state.auth.authenticate(&token).await?))
+        let principal = state.auth.authenticate(&token).await?;
+        if let Some(slot) = parts.extensions.get::<CallerSlot>().cloned() {
+            let Client(client) = Client::from_request_parts(parts, state).await?;
+            slot.set(principal.user.id, client);
+        }
+        Ok(Self(principal))
     }
 }
 
@@ -145,6 +168,9 @@ impl<P: Permission> FromRequestParts<AppState> for Authorized<P> {
         if auth_domain::permission::is_granted(&principal.permissions, P::NAME) {
             Ok(Self(principal, std::marker::PhantomData))
         } else {
+            if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+                slot.lacked(P::NAME);
+            }
             Err(ApiError::Forbidden)
         }
     }

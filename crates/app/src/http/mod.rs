@@ -10,24 +10,32 @@ mod health;
 mod metrics;
 mod openapi;
 mod recovery;
+mod refusals;
 mod roles;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
 
-use auth_domain::{AdminService, AuthService, RbacService};
+use crate::config::HttpConfig;
+use auth_domain::{AdminService, Auditor, AuthService, RbacService};
 use auth_sea_orm::Store;
 use axum::error_handling::HandleErrorLayer;
+use axum::extract::ConnectInfo;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{BoxError, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -53,6 +61,8 @@ pub struct AppStateInner {
     rbac: RbacService,
     metrics: Metrics,
     trusted_proxies: Vec<ipnet::IpNet>,
+    auditor: Auditor,
+    refusals: refusals::RefusalThrottle,
 }
 
 impl std::ops::Deref for AppState {
@@ -64,13 +74,15 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// State over the given database and services.
+    /// State over the given database and services; `auditor` writes the refusals of
+    /// authenticated callers.
     #[must_use]
     pub fn new(
         store: Store,
         auth: AuthService,
         admin: AdminService,
         rbac: RbacService,
+        auditor: Auditor,
         trusted_proxies: Vec<ipnet::IpNet>,
     ) -> Self {
         Self(Arc::new(AppStateInner {
@@ -80,6 +92,8 @@ impl AppState {
             rbac,
             metrics: Metrics::default(),
             trusted_proxies,
+            auditor,
+            refusals: refusals::RefusalThrottle::default(),
         }))
     }
 
@@ -92,18 +106,32 @@ impl AppState {
 
 /// The whole API as one router.
 pub fn router(state: AppState) -> Router {
+    with_middleware(
+        Router::new()
+            .merge(health::routes())
+            .merge(auth::routes())
+            .merge(recovery::routes())
+            .merge(admin::routes())
+            .merge(accounts::routes())
+            .merge(roles::routes())
+            .route("/metrics", get(metrics::render))
+            .route("/openapi.json", get(openapi::document)),
+        state,
+    )
+}
+
+/// The fallbacks and the middleware every request passes through, around `routes`: one
+/// function, so tests can put a route of their own (one that panics) behind the same
+/// stack.
+fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     let request_id = header::HeaderName::from_static("x-request-id");
-    Router::new()
-        .merge(health::routes())
-        .merge(auth::routes())
-        .merge(recovery::routes())
-        .merge(admin::routes())
-        .merge(accounts::routes())
-        .merge(roles::routes())
-        .route("/metrics", get(metrics::render))
-        .route("/openapi.json", get(openapi::document))
+    routes
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refusals::audit,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
@@ -132,8 +160,24 @@ pub fn router(state: AppState) -> Router {
                 }))
                 .timeout(REQUEST_TIMEOUT)
                 .layer(axum::middleware::from_fn(reject_declared_oversize))
-                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+                .layer(axum::middleware::from_fn(reject_nul_in_url))
+                .layer(DefaultBodyLimit::max(BODY_LIMIT))
+                // Innermost, so the 500 still gets the headers, the request id and its
+                // log line above.
+                .layer(CatchPanicLayer::custom(panic_response)),
         )
+}
+
+/// A panicking handler answers the opaque 500 of every other bug instead of dropping the
+/// connection. The payload is logged (the panic hook prints where it happened).
+fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "handler panicked");
+    ApiError::Internal.into_response()
 }
 
 /// One INFO span per request, carrying its id, so every log line of a request (a 500's
@@ -170,25 +214,102 @@ async fn reject_declared_oversize(
     next.run(request).await
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish.
+/// Answers 400 when the path or query holds an encoded NUL byte (`%00`): no resource
+/// or filter of the API contains one, and PostgreSQL refuses NUL in text, so letting it
+/// through would turn a typo or a probe into a 500.
+async fn reject_nul_in_url(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let url = request
+        .uri()
+        .path_and_query()
+        .map_or("", axum::http::uri::PathAndQuery::as_str);
+    if url.contains("%00") {
+        return ApiError::BadRequest("the URL contains a NUL byte".into()).into_response();
+    }
+    next.run(request).await
+}
+
+/// Serves the API over HTTP/1.1 on `listener` until `shutdown` resolves, then lets
+/// in-flight requests finish.
+///
+/// Slow clients cannot hold the service: a connection that has not sent a request's
+/// headers within `header_read_timeout` (idle keep-alive connections included) is
+/// closed, and at most `max_connections` are served at once; beyond that, new
+/// connections wait in the kernel's listen backlog (not accepted, so not dropped) until
+/// one closes, which the header timeout guarantees for idle ones.
 ///
 /// # Errors
 /// When the listener fails.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    config: &HttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "authd listening");
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let app = router(state);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout);
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let connections = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = accept(&listener, &slots) => accepted,
+        };
+        let Some((stream, peer, slot)) = accepted else {
+            continue;
+        };
+        // What `into_make_service_with_connect_info` does: the peer for `extract::Client`.
+        let service = TowerToHyperService::new(tower::Layer::layer(
+            &axum::Extension(ConnectInfo(peer)),
+            app.clone(),
+        ));
+        let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
     tracing::info!("authd stopped");
     Ok(())
+}
+
+/// Waits for a free connection slot, then for a connection. `None` after an accept
+/// error, which is logged; errors such as running out of file descriptors pause
+/// accepting for a second rather than spinning.
+async fn accept(
+    listener: &tokio::net::TcpListener,
+    slots: &Arc<Semaphore>,
+) -> Option<(tokio::net::TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    // The semaphore is never closed, so acquiring only waits.
+    let slot = Arc::clone(slots).acquire_owned().await.ok()?;
+    match listener.accept().await {
+        Ok((stream, peer)) => Some((stream, peer, slot)),
+        Err(err) if is_per_connection(&err) => None,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot accept connections; retrying in 1 s");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            None
+        }
+    }
+}
+
+/// Errors that concern one connection only, not the listener.
+fn is_per_connection(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        err.kind(),
+        K::ConnectionRefused | K::ConnectionAborted | K::ConnectionReset
+    )
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -214,4 +335,50 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt as _;
+
+    async fn state() -> (AppState, auth_testing::TestDatabase) {
+        let database = auth_testing::TestDatabase::sqlite();
+        let url = database.url().to_owned();
+        let config =
+            crate::config::Config::from_vars(|name| (name == "DATABASE_URL").then(|| url.clone()))
+                .unwrap();
+        let store = crate::connect(&config).await.unwrap();
+        store.migrate_up().await.unwrap();
+        let state = crate::build_state(&config, store, "test:").await.unwrap();
+        (state, database)
+    }
+
+    #[allow(clippy::panic)]
+    async fn boom() -> StatusCode {
+        panic!("secret detail")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_an_opaque_json_500() {
+        let (state, _database) = state().await;
+        let routes = Router::new().route("/boom", get(boom));
+        let response = with_middleware(routes, state)
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert!(response.headers().contains_key("x-request-id"));
+        let body = axum::body::to_bytes(response.into_body(), BODY_LIMIT)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {"code": "internal_error", "message": "Something went wrong"}})
+        );
+    }
 }

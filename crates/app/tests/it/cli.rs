@@ -400,3 +400,125 @@ async fn cleanup_on_postgres() {
     };
     cleanup_removes_only_what_is_spent(db.url()).await;
 }
+
+/// `authd serve` with `RUST_LOG=trace`, its stderr collected line by line.
+struct LoggingServer {
+    child: std::process::Child,
+    base: String,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl LoggingServer {
+    fn start(url: &str) -> Self {
+        use std::io::BufRead as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_authd"))
+            .arg("serve")
+            .env_clear()
+            .envs([
+                ("DATABASE_URL", url),
+                ("AUTHD_BIND", "127.0.0.1:0"),
+                ("ARGON2_MEMORY_KIB", "1024"),
+                ("ARGON2_ITERATIONS", "1"),
+                ("RUST_LOG", "trace"),
+            ])
+            .current_dir(dir.path())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (address, listening) = std::sync::mpsc::channel();
+        let collected = lines.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if line.contains("authd listening") {
+                    let _ = address.send(line.rsplit('=').next().unwrap_or("").to_owned());
+                }
+                collected.lock().unwrap().push(line);
+            }
+        });
+        let address = listening
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("authd starts listening");
+        Self {
+            child,
+            base: format!("http://{address}"),
+            lines,
+        }
+    }
+
+    /// Waits until `count` log lines contain `needle`.
+    async fn wait_for(&self, needle: &str, count: usize) {
+        for _ in 0..500 {
+            let seen = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(needle))
+                .count();
+            if seen >= count {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("fewer than {count} log lines with {needle:?}");
+    }
+}
+
+impl Drop for LoggingServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Registration and a reset request log neither an email address above DEBUG nor a
+/// mail's link at any level, with the default `log` mail transport.
+async fn logs_hold_no_address_at_info_and_no_link_at_all(url: &str) {
+    let server = LoggingServer::start(url);
+    let client = reqwest::Client::new();
+    let email = "leaky.person@example.com";
+    let registered = client
+        .post(format!("{}/v1/auth/register", server.base))
+        .json(&serde_json::json!({"email": email, "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), reqwest::StatusCode::CREATED);
+    let reset = client
+        .post(format!("{}/v1/auth/password-reset/request", server.base))
+        .json(&serde_json::json!({"email": email}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), reqwest::StatusCode::ACCEPTED);
+    // Both mails (verification, reset) have gone through the log transport.
+    server.wait_for("mail sent", 2).await;
+    let lines = server.lines.lock().unwrap().clone();
+    for line in &lines {
+        assert!(!line.contains("token="), "a link in the log: {line}");
+        let level = line.split_whitespace().nth(1).unwrap_or("");
+        if matches!(level, "INFO" | "WARN" | "ERROR") {
+            assert!(
+                !line.contains("leaky.person"),
+                "an address at {level}: {line}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn logs_hold_no_address_at_info_and_no_link_at_all_on_sqlite() {
+    let db = TestDatabase::sqlite();
+    logs_hold_no_address_at_info_and_no_link_at_all(db.url()).await;
+}
+
+#[tokio::test]
+async fn logs_hold_no_address_at_info_and_no_link_at_all_on_postgres() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    logs_hold_no_address_at_info_and_no_link_at_all(db.url()).await;
+}

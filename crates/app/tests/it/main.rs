@@ -8,6 +8,7 @@ mod admin;
 mod audit_events;
 mod auth;
 mod cli;
+mod hardening;
 mod health;
 mod mail;
 mod openapi;
@@ -15,6 +16,7 @@ mod operations;
 mod recovery;
 mod roles;
 mod server;
+mod slow_clients;
 
 /// `TEST_REDIS_URL`, or `None` after saying the Redis test is skipped (a failure under
 /// `CI=true`).

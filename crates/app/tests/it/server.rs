@@ -9,6 +9,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -34,7 +35,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The server's database, for checking what a request wrote.
     pub store: Store,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    server: Mutex<Option<tokio::task::JoinHandle<()>>>,
     _database: Option<TestDatabase>,
 }
 
@@ -74,9 +76,14 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(authd::http::serve(listener, state, async {
-            let _ = stopped.await;
-        }));
+        let http = config.http.clone();
+        let server = tokio::spawn(async move {
+            authd::http::serve(listener, state, &http, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
         let client = reqwest::Client::builder()
             .user_agent("authd-tests")
             .redirect(reqwest::redirect::Policy::none())
@@ -86,9 +93,19 @@ impl TestApp {
             base,
             client,
             store,
-            stop: Some(stop),
+            stop: Mutex::new(Some(stop)),
+            server: Mutex::new(Some(server)),
             _database: None,
         }
+    }
+
+    /// Asks the server to shut down and returns its task, which ends once the in-flight
+    /// requests are answered.
+    pub fn shut_down(&self) -> tokio::task::JoinHandle<()> {
+        if let Some(stop) = self.stop.lock().unwrap().take() {
+            let _ = stop.send(());
+        }
+        self.server.lock().unwrap().take().unwrap()
     }
 
     /// The absolute URL of `path`.
@@ -184,7 +201,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
+        if let Some(stop) = self.stop.get_mut().unwrap().take() {
             let _ = stop.send(());
         }
     }
