@@ -1,8 +1,9 @@
-//! [`OneTimeTokenRepository`] on sea-orm. A token is used up by one conditional
-//! `UPDATE … RETURNING`, so of concurrent redemptions exactly one gets the row.
+//! [`OneTimeTokenRepository`] on sea-orm. A redemption locks the owner's row, then uses
+//! the token up with one conditional `UPDATE`, so of concurrent redemptions exactly one
+//! gets the row, in the user-then-tokens order every other writer keeps.
 
 use crate::audit::commit_with;
-use crate::entities::one_time_tokens;
+use crate::entities::{one_time_tokens, users as users_entity};
 use crate::error::{DbResultExt, begin_write};
 use crate::users;
 use auth_ports::{
@@ -12,8 +13,8 @@ use auth_ports::{
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryTrait, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
 /// Stores one-time tokens in the `one_time_tokens` table.
@@ -64,6 +65,30 @@ pub(crate) async fn use_up(
     Ok(())
 }
 
+/// The owner of the live token `token_hash` of `purpose`, locked for the rest of the
+/// transaction as [`users::lock`] does; `NotFound` if there is no such token.
+async fn lock_owner(
+    txn: &DatabaseTransaction,
+    token_hash: &TokenHash,
+    purpose: TokenPurpose,
+    at: DateTime<Utc>,
+) -> Result<users_entity::Model, StoreError> {
+    let owner = one_time_tokens::Entity::find()
+        .select_only()
+        .column(one_time_tokens::Column::UserId)
+        .filter(one_time_tokens::Column::TokenHash.eq(token_hash.0.to_vec()))
+        .filter(one_time_tokens::Column::Purpose.eq(purpose.as_str()))
+        .filter(live_at(at))
+        .into_query();
+    users_entity::Entity::find()
+        .filter(users_entity::Column::Id.in_subquery(owner))
+        .lock_exclusive()
+        .one(txn)
+        .await
+        .store()?
+        .ok_or(StoreError::NotFound)
+}
+
 /// Condition "unused and unexpired at `now`".
 fn live_at(now: DateTime<Utc>) -> Condition {
     Condition::all()
@@ -106,17 +131,26 @@ impl OneTimeTokenRepository for SeaOrmOneTimeTokenRepository {
         audit: AuditWith<UserId>,
     ) -> Result<UserId, StoreError> {
         let txn = begin_write(&self.db).await?;
+        let purpose = redemption.purpose();
+        // The user row first, as every writer that also touches tokens does (`issue`,
+        // password changes, status changes): the opposite order deadlocks with them.
+        let owner = lock_owner(&txn, token_hash, purpose, at).await?;
+        // Only an active account may use its links (a rollback keeps the token).
+        if owner.status != UserStatus::Active.as_str() {
+            return Err(StoreError::NotFound);
+        }
+        let user = UserId(owner.id);
+        // Conditional, so of concurrent redemptions only the first one to commit counts.
         let used = one_time_tokens::Entity::update_many()
             .col_expr(one_time_tokens::Column::UsedAt, Expr::val(at))
             .filter(one_time_tokens::Column::TokenHash.eq(token_hash.0.to_vec()))
-            .filter(one_time_tokens::Column::Purpose.eq(redemption.purpose().as_str()))
+            .filter(one_time_tokens::Column::UserId.eq(user.0))
+            .filter(one_time_tokens::Column::Purpose.eq(purpose.as_str()))
             .filter(live_at(at))
-            .exec_with_returning(&txn)
+            .exec(&txn)
             .await
             .store()?;
-        let user = UserId(used.first().ok_or(StoreError::NotFound)?.user_id);
-        // Only an active account may use its links (a rollback keeps the token).
-        if users::lock(&txn, user).await?.status != UserStatus::Active.as_str() {
+        if used.rows_affected == 0 {
             return Err(StoreError::NotFound);
         }
         match redemption {

@@ -21,6 +21,7 @@ auth_testing::on_both_backends!(
     a_user_created_with_a_verification_token_can_redeem_it,
     leaving_active_or_changing_the_password_voids_links,
     only_active_accounts_redeem,
+    a_redemption_racing_a_new_link_a_password_change_or_a_suspension_never_fails,
 );
 
 fn token(
@@ -428,4 +429,108 @@ async fn only_active_accounts_redeem(db: &TestDb) {
         ),
         "a deleted account is final: {again:?}"
     );
+}
+
+/// What races a redemption of the user's reset link in
+/// [`a_redemption_racing_a_new_link_a_password_change_or_a_suspension_never_fails`].
+#[derive(Debug, Clone, Copy)]
+enum Rival {
+    NewLink,
+    PasswordChange,
+    Suspension,
+}
+
+impl Rival {
+    /// Runs the rival write for `user` in round `round`.
+    async fn run(self, db: &TestDb, user: UserId, round: u8) -> Result<(), StoreError> {
+        let later = now() + Duration::hours(1);
+        match self {
+            Self::NewLink => {
+                let link = token(user, TokenPurpose::PasswordReset, round + 128, later);
+                db.store.one_time_tokens().issue(link, unaudited()).await
+            }
+            Self::PasswordChange => {
+                let change = auth_ports::PasswordChange {
+                    hash: PasswordHash::new(format!("$argon2id$v=19$rival{round}")),
+                    revoke: auth_ports::RevokeSessions::All,
+                    clear_lockout: false,
+                };
+                let users = db.store.users();
+                users
+                    .change_password(user, change, now(), unaudited())
+                    .await
+                    .map(drop)
+            }
+            Self::Suspension => set_status(db, user, auth_ports::UserStatus::Suspended).await,
+        }
+    }
+}
+
+async fn set_status(
+    db: &TestDb,
+    user: UserId,
+    status: auth_ports::UserStatus,
+) -> Result<(), StoreError> {
+    let update = auth_ports::UserUpdate {
+        status: Some(status),
+        ..auth_ports::UserUpdate::default()
+    };
+    db.store
+        .users()
+        .update(user, update, now(), unaudited())
+        .await
+        .map(drop)
+}
+
+/// The rivals lock the user row and then its tokens; a redemption that took them the
+/// other way round deadlocked with them on PostgreSQL (40P01, answered `Unavailable`).
+async fn a_redemption_racing_a_new_link_a_password_change_or_a_suspension_never_fails(db: &TestDb) {
+    let user = db.user("ott9@example.com").await.id;
+    let rivals = [Rival::NewLink, Rival::PasswordChange, Rival::Suspension];
+    for round in 0..120u8 {
+        let rival = rivals[usize::from(round) % rivals.len()];
+        let reset = token(
+            user,
+            TokenPurpose::PasswordReset,
+            round,
+            now() + Duration::hours(1),
+        );
+        db.store
+            .one_time_tokens()
+            .issue(reset, unaudited())
+            .await
+            .unwrap();
+        let start = tokio::sync::Barrier::new(2);
+        let redemption = async {
+            start.wait().await;
+            let hash = PasswordHash::new(format!("$argon2id$v=19$reset{round}"));
+            db.store
+                .one_time_tokens()
+                .redeem(
+                    &TokenHash([round; 32]),
+                    Redemption::ResetPassword(hash),
+                    now(),
+                    audited("password.reset"),
+                )
+                .await
+        };
+        let rivalry = async {
+            start.wait().await;
+            rival.run(db, user, round).await
+        };
+        let (redeemed, rivalled) = tokio::join!(redemption, rivalry);
+        assert!(
+            matches!(redeemed, Ok(_) | Err(StoreError::NotFound)),
+            "round {round}, {rival:?}: the redemption failed: {redeemed:?}"
+        );
+        assert!(
+            rivalled.is_ok(),
+            "round {round}, {rival:?}: the rival failed: {rivalled:?}"
+        );
+        if matches!(rival, Rival::Suspension) {
+            set_status(db, user, auth_ports::UserStatus::Active)
+                .await
+                .unwrap();
+        }
+    }
 }
