@@ -15,6 +15,7 @@ mod operations;
 mod recovery;
 mod roles;
 mod server;
+mod sources;
 
 /// `TEST_REDIS_URL`, or `None` after saying the Redis test is skipped (a failure under
 /// `CI=true`).

@@ -3,7 +3,7 @@
 
 use crate::audit::{AuditEvent, Auditor, ClientInfo};
 use crate::error::{Failure, FieldErrors};
-use crate::messages::Messages;
+use crate::messages::{Messages, PasswordChangeKind};
 pub use crate::names::MAX_NAME_CHARS;
 use crate::names::{check_name, non_blank};
 use crate::password_policy::{MAX_PASSWORD_CHARS, PasswordPolicy};
@@ -19,6 +19,10 @@ use std::time::Duration;
 
 /// The role every registered user gets.
 pub const DEFAULT_ROLE: &str = "user";
+
+/// How many times the per-address limit an IPv6 /56 and a /48 may use: a /56 is commonly
+/// one household or small site (several /64 networks), a /48 one organisation.
+pub const WIDE_PREFIX_FACTORS: (u32, u32) = (4, 16);
 
 /// The longest the stored last-access time may lag behind real activity.
 const MAX_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
@@ -260,17 +264,41 @@ impl AuthService {
         }
     }
 
-    /// The rate-limit key of a client address: the address itself for IPv4, its /64 for
-    /// IPv6 (one subscriber usually holds a whole /64, so single addresses are free).
+    /// The key of a client address as one source: the address itself for IPv4, its /64
+    /// for IPv6 (one subscriber usually holds a whole /64, so single addresses are free).
+    /// The lockout counts failures per account and source.
     fn ip_key(client: &ClientInfo) -> String {
         match client.ip {
-            Some(std::net::IpAddr::V6(ip)) => {
-                let s = ip.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
+            Some(std::net::IpAddr::V6(ip)) => ipv6_prefix(ip, 64),
             Some(ip) => ip.to_string(),
             None => "unknown".to_owned(),
         }
+    }
+
+    /// Counts an attempt from `client` against `limit` under `scope`, once for each key
+    /// of the address: IPv4 the address; IPv6 its /64 at `limit`, its /56 at
+    /// [`WIDE_PREFIX_FACTORS`]`.0` × and its /48 at `.1` × `limit`, so rotating through
+    /// the /64s of one allocation does not multiply the budget. Refused when any is over.
+    async fn limit_ip(
+        &self,
+        scope: &str,
+        client: &ClientInfo,
+        limit: RateLimit,
+    ) -> Result<(), Duration> {
+        self.limit(format!("{scope}:ip:{}", Self::ip_key(client)), limit)
+            .await?;
+        if let Some(std::net::IpAddr::V6(ip)) = client.ip {
+            let (f56, f48) = WIDE_PREFIX_FACTORS;
+            for (bits, factor) in [(56, f56), (48, f48)] {
+                let wider = RateLimit {
+                    max: limit.max.saturating_mul(factor),
+                    window: limit.window,
+                };
+                self.limit(format!("{scope}:ip:{}", ipv6_prefix(ip, bits)), wider)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Creates an active account with the `user` role and records `user.register`.
@@ -282,8 +310,7 @@ impl AuthService {
         registration: Registration,
         client: &ClientInfo,
     ) -> Result<User, RegisterError> {
-        let ip_key = format!("register:ip:{}", Self::ip_key(client));
-        self.limit(ip_key, self.policy.register_limit)
+        self.limit_ip("register", client, self.policy.register_limit)
             .await
             .map_err(|retry_after| RegisterError::RateLimited { retry_after })?;
         let account = NewAccount {
@@ -429,12 +456,9 @@ impl AuthService {
 
         // Both limits count every attempt, and come before the password.
         let limited = |retry_after| LoginError::RateLimited { retry_after };
-        self.limit(
-            format!("login:ip:{}", Self::ip_key(client)),
-            self.policy.login_limit,
-        )
-        .await
-        .map_err(limited)?;
+        self.limit_ip("login", client, self.policy.login_limit)
+            .await
+            .map_err(limited)?;
         self.limit(format!("login:account:{email}"), self.policy.login_limit)
             .await
             .map_err(limited)?;
@@ -811,13 +835,43 @@ impl AuthService {
         let audit = self.ports.audit.after(client, move |revoked: &u64| {
             vec![event.with("revoked_sessions", *revoked)]
         });
+        let now = self.ports.clock.now();
         self.ports
             .users
-            .change_password(user.id, change, self.ports.clock.now(), audit)
+            .change_password(user.id, change, now, audit)
             .await
             .map_err(Failure::from)?;
+        self.notify_password_changed(&user.email, PasswordChangeKind::Changed, now, client);
         Ok(())
     }
+
+    /// Mails the owner that the password changed, so a change they did not make is
+    /// noticed.
+    fn notify_password_changed(
+        &self,
+        to: &Email,
+        how: PasswordChangeKind,
+        at: DateTime<Utc>,
+        client: &ClientInfo,
+    ) {
+        let mail = self.messages.password_changed(to, how, at, client.ip);
+        self.ports.mailer.send(mail);
+    }
+}
+
+/// `ip`'s network of `bits` (a multiple of 16, at most 64) as `a:b:c::/bits`.
+fn ipv6_prefix(ip: std::net::Ipv6Addr, bits: usize) -> String {
+    let groups: Vec<String> = ip.segments()[..bits / 16]
+        .iter()
+        .map(|g| format!("{g:x}"))
+        .collect();
+    let partial = if bits % 16 == 0 {
+        String::new()
+    } else {
+        let g = ip.segments()[bits / 16] & (0xffff_u16 << (16 - bits % 16));
+        format!(":{g:x}")
+    };
+    format!("{}{partial}::/{bits}", groups.join(":"))
 }
 
 mod recovery;

@@ -836,7 +836,7 @@ async fn change_password_with_a_wrong_current_password_changes_nothing() {
 }
 
 #[tokio::test]
-async fn change_password_revokes_every_other_session() {
+async fn change_password_revokes_every_other_session_and_mails_a_notice() {
     let p = principal();
     let keep = p.session.id;
     let mut m = Mocks::default()
@@ -856,6 +856,15 @@ async fn change_password_revokes_every_other_session() {
         .times(1)
         .withf(move |_, change, _, _| change.revoke == RevokeSessions::AllExcept(keep))
         .returning(move |_, _, _, audit| trail.write(audit, 2));
+    m.mailer
+        .expect_send()
+        .times(1)
+        .withf(|mail| {
+            mail.to.as_str() == "ada@example.com"
+                && mail.subject == "Your password was changed"
+                && mail.text.contains("from 192.0.2.9")
+        })
+        .return_const(());
     m.service(POLICY)
         .change_password(
             &p,
@@ -1108,7 +1117,7 @@ async fn names_with_invisible_characters_are_rejected_before_hashing() {
 }
 
 #[test]
-fn ipv6_clients_are_limited_per_64() {
+fn ipv6_clients_are_one_source_per_64() {
     let client = |ip: &str| ClientInfo {
         ip: Some(ip.parse().unwrap()),
         user_agent: None,
@@ -1122,6 +1131,51 @@ fn ipv6_clients_are_limited_per_64() {
         "2001:db8:1:2::/64"
     );
     assert_eq!(AuthService::ip_key(&client("192.0.2.1")), "192.0.2.1");
+    let ip = "2001:db8:1:2ab::1".parse().unwrap();
+    assert_eq!(ipv6_prefix(ip, 56), "2001:db8:1:200::/56");
+    assert_eq!(ipv6_prefix(ip, 48), "2001:db8:1::/48");
+}
+
+/// An IPv6 login is counted against its /64, /56 and /48, the wider ones with a larger
+/// budget, and refused when the /48 is over even though its /64 is not.
+#[tokio::test]
+async fn ipv6_logins_are_limited_per_64_56_and_48() {
+    let mut m = Mocks::default();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let keys = seen.clone();
+    m.limiter.expect_check().returning(move |key, limit| {
+        keys.lock().unwrap().push((key.to_owned(), limit.max));
+        if key.ends_with("/48") {
+            RateDecision::Limited {
+                retry_after: Duration::from_secs(7),
+            }
+        } else {
+            RateDecision::Allowed
+        }
+    });
+    m.users.expect_find_by_email().never();
+    m.hasher.expect_verify().never();
+    let client = ClientInfo {
+        ip: Some("2001:db8:1:2ab::1".parse().unwrap()),
+        user_agent: None,
+    };
+    let err = m
+        .service(POLICY)
+        .login("ada@example.com", &password("the right one!"), &client)
+        .await;
+    assert!(
+        matches!(err, Err(LoginError::RateLimited { retry_after }) if retry_after.as_secs() == 7),
+        "{err:?}"
+    );
+    let (f56, f48) = WIDE_PREFIX_FACTORS;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            ("login:ip:2001:db8:1:2ab::/64".to_owned(), 10),
+            ("login:ip:2001:db8:1:200::/56".to_owned(), 10 * f56),
+            ("login:ip:2001:db8:1::/48".to_owned(), 10 * f48),
+        ]
+    );
 }
 
 mod recovery;
