@@ -2,6 +2,7 @@
 //! trusted proxy forwards, so one test can play the attacker and the owner.
 
 use crate::server::{Outbox, PASSWORD, TestApp, expect_error, token_in};
+use auth_ports::{AuditQuery, AuditRepository};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -71,6 +72,9 @@ auth_testing::on_both_backends!(
     crate::sources::Sources;
     one_sources_reset_budget_does_not_stop_another,
     a_password_change_and_a_reset_mail_a_notice,
+    a_strangers_failures_lock_out_only_the_strangers_source,
+    the_global_cap_locks_every_source,
+    wrong_current_passwords_count_towards_the_lockout,
 );
 
 mod ipv6 {
@@ -165,4 +169,75 @@ async fn ipv6_logins_are_limited_per_56_and_48_across_64s(app: &TestApp) {
     // Another /48 is not affected.
     let other = login_from("2001:db8:2::1".to_owned()).await.unwrap();
     assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+}
+
+const STRANGER: &str = "203.0.113.66";
+const OWNER: &str = "198.51.100.7";
+
+async fn a_strangers_failures_lock_out_only_the_strangers_source(f: &Sources) {
+    f.app.register("cat@example.com").await;
+    for _ in 0..5 {
+        let wrong = f
+            .login_from(STRANGER, "cat@example.com", "wrong password!")
+            .await;
+        expect_error(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+    let locked = f.login_from(STRANGER, "cat@example.com", PASSWORD).await;
+    expect_error(locked, StatusCode::LOCKED, "account_locked").await;
+    let owner = f.login_from(OWNER, "cat@example.com", PASSWORD).await;
+    assert_eq!(owner.status(), StatusCode::OK, "the owner still logs in");
+    let still = f.login_from(STRANGER, "cat@example.com", PASSWORD).await;
+    expect_error(still, StatusCode::LOCKED, "account_locked").await;
+
+    let lockouts = f
+        .app
+        .store
+        .audit()
+        .query(AuditQuery {
+            action: Some("auth.lockout".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(lockouts.len(), 1);
+    assert_eq!(lockouts[0].details["scope"], "source");
+    assert_eq!(lockouts[0].ip_address, STRANGER.parse().ok());
+}
+
+async fn the_global_cap_locks_every_source(f: &Sources) {
+    f.app.register("dan@example.com").await;
+    // Ten failures in all (the global threshold here), two from each of five sources.
+    for i in 1..=5 {
+        let ip = format!("203.0.113.{i}");
+        for _ in 0..2 {
+            let wrong = f
+                .login_from(&ip, "dan@example.com", "wrong password!")
+                .await;
+            expect_error(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+        }
+    }
+    let owner = f.login_from(OWNER, "dan@example.com", PASSWORD).await;
+    expect_error(owner, StatusCode::LOCKED, "account_locked").await;
+}
+
+async fn wrong_current_passwords_count_towards_the_lockout(f: &Sources) {
+    f.app.register("eve@example.com").await;
+    let body = json!({"email": "eve@example.com", "password": PASSWORD});
+    let login = f.post_from(STRANGER, "/v1/auth/login", None, body).await;
+    let session: Value = login.json().await.unwrap();
+    let session = session["session_token"].as_str().unwrap().to_owned();
+    let change = |current: &'static str| {
+        let body = json!({"current_password": current, "new_password": "a brand new passphrase"});
+        f.post_from(STRANGER, "/v1/auth/password", Some(&session), body)
+    };
+    for _ in 0..5 {
+        let wrong = change("wrong password!").await;
+        expect_error(wrong, StatusCode::FORBIDDEN, "invalid_credentials").await;
+    }
+    expect_error(change(PASSWORD).await, StatusCode::LOCKED, "account_locked").await;
+    let login = f.login_from(STRANGER, "eve@example.com", PASSWORD).await;
+    expect_error(login, StatusCode::LOCKED, "account_locked").await;
+    let owner = f.login_from(OWNER, "eve@example.com", PASSWORD).await;
+    assert_eq!(owner.status(), StatusCode::OK);
 }

@@ -8,10 +8,10 @@ pub use crate::names::MAX_NAME_CHARS;
 use crate::names::{check_name, non_blank};
 use crate::password_policy::{MAX_PASSWORD_CHARS, PasswordPolicy};
 use auth_ports::{
-    ActiveSession, BearerToken, Clock, Email, FailedLogin, LockoutPolicy, Mailer, NewSession,
-    NewUser, OneTimeTokenRepository, Password, PasswordChange, PasswordHasher, RateDecision,
-    RateLimit, RateLimiter, RevokeSessions, Session, SessionId, SessionRepository, StoreError,
-    TokenGenerator, User, UserRepository, UserStatus, Verification,
+    ActiveSession, BearerToken, Clock, Email, FailedLogin, LockScope, LockoutPolicy, LoginSource,
+    Mailer, NewSession, NewUser, OneTimeTokenRepository, Password, PasswordChange, PasswordHasher,
+    RateDecision, RateLimit, RateLimiter, RevokeSessions, Session, SessionId, SessionRepository,
+    StoreError, TokenGenerator, User, UserRepository, UserStatus, Verification,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -221,6 +221,12 @@ pub enum ChangePasswordError {
     /// The current password is wrong.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// Too many wrong passwords from this source, or for the account: locked until then.
+    #[error("account locked")]
+    AccountLocked {
+        /// When the lock ends.
+        until: DateTime<Utc>,
+    },
     /// The new password breaks a rule.
     #[error("invalid password: {0}")]
     Invalid(FieldErrors),
@@ -470,10 +476,11 @@ impl AuthService {
                 None => event,
             }
         };
-        let Some(user) = self
+        let source = Self::ip_key(client);
+        let Some(account) = self
             .ports
             .users
-            .find_by_email(&email)
+            .find_for_login(&email, &source)
             .await
             .map_err(Failure::from)?
         else {
@@ -491,10 +498,11 @@ impl AuthService {
         };
 
         let now = self.ports.clock.now();
-        if let Some(until) = user.locked_until.filter(|until| *until > now) {
+        let user = &account.user;
+        if let Some(until) = account.locked_until(now) {
             self.ports
                 .audit
-                .record(login(Some(&user)).failed("account_locked"), client)
+                .record(login(Some(user)).failed("account_locked"), client)
                 .await?;
             return Err(LoginError::AccountLocked { until });
         }
@@ -509,22 +517,27 @@ impl AuthService {
         let (Verification::Match { needs_rehash }, Some(mut verified)) =
             (verification, user.password_hash.clone())
         else {
-            return Err(self
-                .count_failure(&user, client, login(Some(&user)))
-                .await?);
+            let event = login(Some(user));
+            return Err(
+                match self.count_failure(user, &source, client, event).await? {
+                    Some(until) => LoginError::AccountLocked { until },
+                    // The failure that sets a lock still answers "invalid credentials".
+                    None => LoginError::InvalidCredentials,
+                },
+            );
         };
 
         if user.status != UserStatus::Active {
             self.ports
                 .audit
-                .record(login(Some(&user)).failed("account_disabled"), client)
+                .record(login(Some(user)).failed("account_disabled"), client)
                 .await?;
             return Err(LoginError::AccountDisabled);
         }
         if self.policy.require_verified_email && !user.email_verified {
             self.ports
                 .audit
-                .record(login(Some(&user)).failed("email_not_verified"), client)
+                .record(login(Some(user)).failed("email_not_verified"), client)
                 .await?;
             return Err(LoginError::EmailNotVerified);
         }
@@ -534,7 +547,7 @@ impl AuthService {
         let password_changed = || async {
             self.ports
                 .audit
-                .record(login(Some(&user)).failed("invalid_credentials"), client)
+                .record(login(Some(user)).failed("invalid_credentials"), client)
                 .await?;
             Ok::<_, LoginError>(LoginError::InvalidCredentials)
         };
@@ -560,7 +573,7 @@ impl AuthService {
         let now = self.ports.clock.now();
         let (token, token_hash) = self.ports.tokens.generate();
         let expires_at = self.expiry(self.policy.session_ttl)?;
-        let event = login(Some(&user));
+        let event = login(Some(user));
         let audit = self.ports.audit.after(client, move |session: &Session| {
             vec![event.with("session_id", session.id.to_string())]
         });
@@ -572,10 +585,14 @@ impl AuthService {
             user_agent: client.user_agent.clone(),
             created_at: now,
         };
+        let login_source = LoginSource {
+            key: source.clone(),
+            failures: account.source_failures,
+        };
         let Some(opened) = self
             .ports
             .sessions
-            .open_at_login(new_session, &verified, audit)
+            .open_at_login(new_session, &verified, &login_source, audit)
             .await
             .map_err(Failure::from)?
         else {
@@ -584,18 +601,15 @@ impl AuthService {
             let current = self
                 .ports
                 .users
-                .find_by_id(user.id)
+                .find_for_login(&user.email, &source)
                 .await
                 .map_err(Failure::from)?;
-            let Some(until) = current
-                .and_then(|u| u.locked_until)
-                .filter(|until| *until > now)
-            else {
+            let Some(until) = current.and_then(|current| current.locked_until(now)) else {
                 return Err(password_changed().await?);
             };
             self.ports
                 .audit
-                .record(login(Some(&user)).failed("account_locked"), client)
+                .record(login(Some(user)).failed("account_locked"), client)
                 .await?;
             return Err(LoginError::AccountLocked { until });
         };
@@ -606,13 +620,15 @@ impl AuthService {
         })
     }
 
-    /// Counts a wrong password and audits it (and the lock it may set).
+    /// Counts a wrong password from `source` and audits it as `event` (and the lock it
+    /// may set). `Some(until)` when a lock was in force already, so nothing was counted.
     async fn count_failure(
         &self,
         user: &User,
+        source: &str,
         client: &ClientInfo,
         event: AuditEvent,
-    ) -> Result<LoginError, Failure> {
+    ) -> Result<Option<DateTime<Utc>>, Failure> {
         let now = self.ports.clock.now();
         let user_id = user.id;
         let audit = self
@@ -621,12 +637,18 @@ impl AuthService {
             .after(client, move |outcome: &FailedLogin| match *outcome {
                 FailedLogin::Counted {
                     attempts,
-                    locked_until,
+                    account_attempts,
+                    locked,
                 } => {
                     let mut events = vec![event.failed("invalid_credentials")];
-                    if let Some(until) = locked_until {
+                    if let Some((scope, until)) = locked {
+                        let attempts = match scope {
+                            LockScope::Source => attempts,
+                            LockScope::Account => account_attempts,
+                        };
                         events.push(
                             AuditEvent::self_service("auth.lockout", user_id)
+                                .with("scope", scope.as_str())
                                 .with("attempts", attempts)
                                 .with("locked_until", until.to_rfc3339()),
                         );
@@ -635,16 +657,15 @@ impl AuthService {
                 }
                 FailedLogin::AlreadyLocked { .. } => vec![event.failed("account_locked")],
             });
-        match self
+        let outcome = self
             .ports
             .users
-            .record_failed_login(user.id, self.policy.lockout, now, audit)
-            .await?
-        {
-            // The failure that sets the lock still answers "invalid credentials".
-            FailedLogin::Counted { .. } => Ok(LoginError::InvalidCredentials),
-            FailedLogin::AlreadyLocked { until } => Ok(LoginError::AccountLocked { until }),
-        }
+            .record_failed_login(user.id, source, self.policy.lockout, now, audit)
+            .await?;
+        Ok(match outcome {
+            FailedLogin::Counted { .. } => None,
+            FailedLogin::AlreadyLocked { until } => Some(until),
+        })
     }
 
     /// The principal behind a session token, counting the request as activity. One read
@@ -788,8 +809,9 @@ impl AuthService {
     /// other session of theirs (`password.change`).
     ///
     /// # Errors
-    /// `InvalidCredentials` for a wrong current password (audited as a failure);
-    /// `Invalid` when the new one breaks the policy.
+    /// `InvalidCredentials` for a wrong current password (audited as a failure and
+    /// counted towards the lockout); `AccountLocked` while the caller's source or the
+    /// account is locked; `Invalid` when the new one breaks the policy.
     pub async fn change_password(
         &self,
         principal: &Principal,
@@ -805,6 +827,22 @@ impl AuthService {
         .await
         .map_err(|retry_after| ChangePasswordError::RateLimited { retry_after })?;
         let event = AuditEvent::self_service("password.change", user.id);
+        // Guessing the current password is counted and locked out like guessing at login.
+        let source = Self::ip_key(client);
+        let now = self.ports.clock.now();
+        let account = self
+            .ports
+            .users
+            .find_for_login(&user.email, &source)
+            .await
+            .map_err(Failure::from)?;
+        if let Some(until) = account.and_then(|account| account.locked_until(now)) {
+            self.ports
+                .audit
+                .record(event.failed("account_locked"), client)
+                .await?;
+            return Err(ChangePasswordError::AccountLocked { until });
+        }
         let verification = if current.expose().chars().count() > MAX_PASSWORD_CHARS {
             Verification::Mismatch
         } else {
@@ -815,11 +853,12 @@ impl AuthService {
                 .map_err(Failure::from)?
         };
         if verification == Verification::Mismatch {
-            self.ports
-                .audit
-                .record(event.failed("invalid_credentials"), client)
-                .await?;
-            return Err(ChangePasswordError::InvalidCredentials);
+            return Err(
+                match self.count_failure(user, &source, client, event).await? {
+                    Some(until) => ChangePasswordError::AccountLocked { until },
+                    None => ChangePasswordError::InvalidCredentials,
+                },
+            );
         }
         if let Err(rejection) = self.policy.password.check(new, &user.email) {
             let mut errors = FieldErrors::default();
@@ -865,7 +904,7 @@ fn ipv6_prefix(ip: std::net::Ipv6Addr, bits: usize) -> String {
         .iter()
         .map(|g| format!("{g:x}"))
         .collect();
-    let partial = if bits % 16 == 0 {
+    let partial = if bits.is_multiple_of(16) {
         String::new()
     } else {
         let g = ip.segments()[bits / 16] & (0xffff_u16 << (16 - bits % 16));
