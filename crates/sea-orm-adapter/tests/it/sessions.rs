@@ -19,6 +19,7 @@ auth_testing::on_both_backends!(
     open_at_login_records_the_login_unless_locked,
     open_at_login_is_refused_after_a_password_change,
     open_at_login_is_refused_while_its_source_is_locked,
+    a_login_waits_for_a_lock_of_its_source_being_set,
     a_failed_session_insert_undoes_the_login_record,
     a_login_stores_its_audit_entries_with_the_session,
     found_with_the_users_roles_and_permissions_in_one_read,
@@ -177,6 +178,13 @@ async fn open_at_login_records_the_login_unless_locked(db: &TestDb) {
     assert_eq!(stored.last_login_at, Some(after.created_at));
 }
 
+/// Two failures from one source lock it; the account takes a hundred.
+const POLICY_OF_ONE_SOURCE: LockoutPolicy = LockoutPolicy {
+    threshold: 2,
+    global_threshold: 100,
+    duration: StdDuration::from_secs(900),
+};
+
 /// A login from a locked-out source opens nothing while one from another source does;
 /// a login clears its own source's failures and no other's.
 async fn open_at_login_is_refused_while_its_source_is_locked(db: &TestDb) {
@@ -231,6 +239,47 @@ async fn open_at_login_is_refused_while_its_source_is_locked(db: &TestDb) {
         .unwrap();
     assert_eq!(stranger.source_failures, 2, "the stranger's stay");
     assert!(stranger.locked_until(at).is_some());
+}
+
+/// A login racing a failure from its own source that locks the source: while the
+/// failure's transaction holds the source's record, the login waits, and once the lock
+/// is committed it opens nothing (the per-source form of the account lock's guarantee).
+async fn a_login_waits_for_a_lock_of_its_source_being_set(db: &TestDb) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let users = db.store.users();
+    let user = db.user("s21@example.com").await;
+    let at = now();
+    users
+        .record_failed_login(user.id, SRC, POLICY_OF_ONE_SOURCE, at, unaudited())
+        .await
+        .unwrap();
+    let raw = db.raw().await;
+    let failure = raw.begin().await.unwrap();
+    let until = (at + Duration::minutes(15)).to_rfc3339();
+    let sql = format!(
+        "UPDATE login_failures SET attempts = 2, locked_until = '{until}' WHERE source = '{SRC}'"
+    );
+    failure.execute_unprepared(&sql).await.unwrap();
+
+    let sessions = db.store.sessions();
+    let mut attempt = new_session(user.id, 1, Duration::hours(1));
+    attempt.created_at = at;
+    let login = tokio::spawn(async move {
+        let source = LoginSource {
+            key: SRC.to_owned(),
+            failures: 1,
+        };
+        sessions
+            .open_at_login(attempt, &stub_hash(), &source, unaudited())
+            .await
+    });
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    assert!(!login.is_finished(), "the login waits for the failure");
+    failure.commit().await.unwrap();
+    let opened = login.await.unwrap().unwrap();
+    assert_eq!(opened, None, "the lock committed first wins");
+    let stored = users.find_for_login(&user.email, SRC).await.unwrap().unwrap();
+    assert_eq!(stored.source_failures, 2, "the failures stay on record");
 }
 
 /// The password was checked against a hash that a change has replaced since: the
