@@ -115,6 +115,11 @@ impl OneTimeTokenRepository for SeaOrmOneTimeTokenRepository {
             .await
             .store()?;
         let user = UserId(used.first().ok_or(StoreError::NotFound)?.user_id);
+        if matches!(redemption, Redemption::ResetPassword(_)) {
+            // The sources' failure records before the user row: the order logins and
+            // failures lock them in, so a reset never deadlocks with them.
+            users::clear_sources(&txn, user).await?;
+        }
         // Only an active account may use its links (a rollback keeps the token).
         if users::lock(&txn, user).await?.status != UserStatus::Active.as_str() {
             return Err(StoreError::NotFound);

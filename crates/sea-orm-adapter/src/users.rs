@@ -228,7 +228,10 @@ pub(crate) async fn apply_password_change(
 }
 
 /// Deletes every per-source failure record of the user, on the caller's transaction.
-async fn clear_sources(conn: &impl ConnectionTrait, id: UserId) -> Result<u64, StoreError> {
+pub(crate) async fn clear_sources(
+    conn: &impl ConnectionTrait,
+    id: UserId,
+) -> Result<u64, StoreError> {
     let deleted = login_failures::Entity::delete_many()
         .filter(login_failures::Column::UserId.eq(id.0))
         .exec(conn)

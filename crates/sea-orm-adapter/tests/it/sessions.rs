@@ -278,7 +278,11 @@ async fn a_login_waits_for_a_lock_of_its_source_being_set(db: &TestDb) {
     failure.commit().await.unwrap();
     let opened = login.await.unwrap().unwrap();
     assert_eq!(opened, None, "the lock committed first wins");
-    let stored = users.find_for_login(&user.email, SRC).await.unwrap().unwrap();
+    let stored = users
+        .find_for_login(&user.email, SRC)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.source_failures, 2, "the failures stay on record");
 }
 
