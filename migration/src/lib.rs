@@ -12,6 +12,7 @@ mod m20261127_000005_seed_default_roles;
 mod m20261127_000006_create_audit_logs;
 mod m20261127_000007_create_oauth_accounts;
 mod m20261127_000008_create_one_time_tokens;
+mod m20261206_000009_create_login_failures;
 mod sql;
 
 /// The ordered list of authd migrations.
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000006_create_audit_logs::Migration),
             Box::new(m20261127_000007_create_oauth_accounts::Migration),
             Box::new(m20261127_000008_create_one_time_tokens::Migration),
+            Box::new(m20261206_000009_create_login_failures::Migration),
         ]
     }
 

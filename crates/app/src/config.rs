@@ -196,8 +196,12 @@ pub struct AccountPolicyConfig {
 /// Account lockout after repeated failed logins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockoutConfig {
-    /// Consecutive failed logins that lock the account (`LOCKOUT_THRESHOLD`).
+    /// Consecutive failed logins from one client source that lock that source out of the
+    /// account (`LOCKOUT_THRESHOLD`).
     pub threshold: u32,
+    /// Failed logins from all sources together that lock the account for every source
+    /// (`LOCKOUT_GLOBAL_THRESHOLD`, at least `threshold`; default 10 × `threshold`).
+    pub global_threshold: u32,
     /// How long the lock lasts (`LOCKOUT_DURATION_SECS`).
     pub duration: Duration,
 }
@@ -482,10 +486,7 @@ impl Config {
                 // NIST SP 800-63B floor of 8; SPEC caps passwords at 128 characters.
                 password_min_length: vars.number("PASSWORD_MIN_LENGTH", 12, 8, 128) as usize,
             },
-            lockout: LockoutConfig {
-                threshold: vars.positive("LOCKOUT_THRESHOLD", 5),
-                duration: vars.secs("LOCKOUT_DURATION_SECS", 900),
-            },
+            lockout: lockout(&mut vars),
             argon2: argon2(&mut vars),
             rate_limit: RateLimitConfig {
                 redis_url: redis_url(&mut vars),
@@ -516,6 +517,25 @@ impl Config {
                 problems: vars.problems,
             })
         }
+    }
+}
+
+/// `LOCKOUT_*`: the global threshold defaults to ten sources' worth of failures and may
+/// not be below the per-source one (the per-source lock would then never be reached).
+fn lockout<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> LockoutConfig {
+    let threshold = vars.positive("LOCKOUT_THRESHOLD", 5);
+    let default_global = threshold.saturating_mul(10);
+    let global_threshold = vars.positive("LOCKOUT_GLOBAL_THRESHOLD", default_global);
+    if global_threshold < threshold {
+        vars.report(
+            "LOCKOUT_GLOBAL_THRESHOLD",
+            format!("must be at least LOCKOUT_THRESHOLD ({threshold}), got {global_threshold}"),
+        );
+    }
+    LockoutConfig {
+        threshold,
+        global_threshold,
+        duration: vars.secs("LOCKOUT_DURATION_SECS", 900),
     }
 }
 
@@ -1191,6 +1211,7 @@ mod tests {
             config.lockout,
             LockoutConfig {
                 threshold: 5,
+                global_threshold: 50,
                 duration: Duration::from_secs(900),
             }
         );
@@ -1265,6 +1286,7 @@ mod tests {
             ("RESET_TOKEN_TTL_SECS", "900"),
             ("REQUIRE_VERIFIED_EMAIL", "YES"),
             ("LOCKOUT_THRESHOLD", "3"),
+            ("LOCKOUT_GLOBAL_THRESHOLD", "7"),
             ("LOCKOUT_DURATION_SECS", "60"),
             ("PASSWORD_MIN_LENGTH", "8"),
             ("ARGON2_MEMORY_KIB", "65536"),
@@ -1314,6 +1336,7 @@ mod tests {
         assert!(config.accounts.require_verified_email);
         assert_eq!(config.accounts.password_min_length, 8);
         assert_eq!(config.lockout.threshold, 3);
+        assert_eq!(config.lockout.global_threshold, 7);
         assert_eq!(config.lockout.duration, Duration::from_secs(60));
         assert_eq!(
             config.argon2,
@@ -1423,6 +1446,7 @@ mod tests {
             ("AUTHD_PUBLIC_URL", "example.com", "expected an http(s) URL"),
             ("AUTHD_PUBLIC_URL", "https://example.com/?a=b", "must not have a query"),
             ("LOCKOUT_THRESHOLD", "0", "expected a positive integer"),
+            ("LOCKOUT_GLOBAL_THRESHOLD", "4", "must be at least LOCKOUT_THRESHOLD (5), got 4"),
             ("LOCKOUT_DURATION_SECS", "soon", "expected a positive integer"),
             ("PASSWORD_MIN_LENGTH", "7", "must be between 8 and 128, got 7"),
             ("PASSWORD_MIN_LENGTH", "129", "must be between 8 and 128, got 129"),

@@ -46,7 +46,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Migrate(command) => migrate::run(&store, command).await,
         Command::Maintenance(cli::MaintenanceCommand::Cleanup) => {
-            maintenance::cleanup(&store, config.audit.retention).await
+            maintenance::cleanup(&store, config.audit.retention, config.lockout.duration).await
         }
         Command::User(command) => {
             let state = build_state(&config, store, RATE_LIMIT_PREFIX).await?;
@@ -116,6 +116,7 @@ pub async fn build_state(
         },
         lockout: LockoutPolicy {
             threshold: config.lockout.threshold,
+            global_threshold: config.lockout.global_threshold,
             duration: config.lockout.duration,
         },
         session_ttl: config.session.ttl,

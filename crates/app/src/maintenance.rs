@@ -1,20 +1,28 @@
 //! `authd maintenance cleanup`: removes what no longer serves anyone — expired sessions,
-//! used or expired one-time tokens, and audit entries past `AUDIT_RETENTION_DAYS` — and
+//! used or expired one-time tokens, stale per-source login failures, and audit entries
+//! past `AUDIT_RETENTION_DAYS` — and
 //! says how much it removed. Safe to run from cron on any instance, at any time.
 
 use crate::adapters::SystemClock;
 use anyhow::Context as _;
-use auth_ports::{AuditRepository, Clock, OneTimeTokenRepository, SessionRepository};
+use auth_ports::{
+    AuditRepository, Clock, OneTimeTokenRepository, SessionRepository, UserRepository,
+};
 use auth_sea_orm::Store;
 use std::time::Duration;
 
-/// Deletes expired sessions, spent one-time tokens and audit entries older than
-/// `retention`, printing the counts.
+/// Deletes expired sessions, spent one-time tokens, per-source login failures that
+/// neither failed nor locked within the last `lockout` duration, and audit entries older
+/// than `retention`, printing the counts.
 ///
 /// # Errors
 /// Storage failures; each deletion is one statement, so a failure leaves the earlier
 /// ones done and nothing half-deleted.
-pub(crate) async fn cleanup(store: &Store, retention: Duration) -> anyhow::Result<()> {
+pub(crate) async fn cleanup(
+    store: &Store,
+    retention: Duration,
+    lockout: Duration,
+) -> anyhow::Result<()> {
     let now = SystemClock::new().now();
     let sessions = store
         .sessions()
@@ -32,8 +40,15 @@ pub(crate) async fn cleanup(store: &Store, retention: Duration) -> anyhow::Resul
         .delete_older_than(cutoff)
         .await
         .context("cannot delete old audit entries")?;
+    let stale = now - chrono::Duration::from_std(lockout).context("lockout out of range")?;
+    let failures = store
+        .users()
+        .delete_stale_login_failures(stale)
+        .await
+        .context("cannot delete stale login failure records")?;
     println!("removed {sessions} expired session(s)");
     println!("removed {tokens} used or expired one-time token(s)");
+    println!("removed {failures} stale login failure record(s)");
     println!(
         "removed {audit} audit entr{} older than {} days",
         if audit == 1 { "y" } else { "ies" },

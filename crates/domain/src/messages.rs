@@ -3,7 +3,18 @@
 //! post it to the API themselves. Tokens are base64url, so they need no escaping.
 
 use auth_ports::{BearerToken, Email, MailMessage};
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::net::IpAddr;
 use std::time::Duration;
+
+/// How a password came to change, for the notice mailed afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordChangeKind {
+    /// By its owner, with the current password.
+    Changed,
+    /// Through a reset link.
+    Reset,
+}
 
 /// Builds the account mails.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +71,35 @@ impl Messages {
             note: "If you did not ask for this, ignore this mail: your password stays as it is.",
         };
         self.message(to, token, valid_for, &wording)
+    }
+
+    /// "Your password was changed" (or reset, after a reset link): a "was this you?"
+    /// notice with the time and the client address, and what to do if it was not. It
+    /// carries no token: the reset page it points to asks for the address.
+    #[must_use]
+    pub fn password_changed(
+        &self,
+        to: &Email,
+        how: PasswordChangeKind,
+        at: DateTime<Utc>,
+        from: Option<IpAddr>,
+    ) -> MailMessage {
+        let verb = match how {
+            PasswordChangeKind::Changed => "changed",
+            PasswordChangeKind::Reset => "reset",
+        };
+        let when = at.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let from = from.map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string());
+        let reset = format!("{}/reset-password", self.public_url);
+        let fact = format!("The password of your account was {verb} at {when} from {from}.");
+        let advice = "If this was you, there is nothing to do. If it was not, reset your \
+                      password now and tell the people who run this service.";
+        MailMessage {
+            to: to.clone(),
+            subject: format!("Your password was {verb}"),
+            text: format!("{fact}\n\n{advice} {reset}\n"),
+            html: format!("<p>{fact}</p><p>{advice} <a href=\"{reset}\">{reset}</a></p>"),
+        }
     }
 
     fn message(
@@ -131,5 +171,27 @@ mod tests {
         assert!(mail.text.contains("/base/verify-email?token=abc_DEF-123"));
         assert!(mail.text.contains("24 hours"));
         assert_eq!(in_words(Duration::from_secs(3600)), "1 hour");
+    }
+
+    #[test]
+    fn the_change_notice_says_when_and_from_where() {
+        let messages = Messages::new("https://auth.example.com/");
+        let to = Email::parse("ada@example.com").unwrap();
+        let at = DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let ip = "192.0.2.9".parse().ok();
+        let mail = messages.password_changed(&to, PasswordChangeKind::Reset, at, ip);
+        assert_eq!(mail.subject, "Your password was reset");
+        assert!(
+            mail.text.contains("2026-11-27T12:00:00Z from 192.0.2.9"),
+            "{}",
+            mail.text
+        );
+        assert!(
+            mail.text
+                .contains("https://auth.example.com/reset-password\n")
+        );
+        assert!(!mail.text.contains("token"), "{}", mail.text);
     }
 }

@@ -32,8 +32,9 @@ pub use session::{
     ActiveSession, NewSession, OpenedSession, Session, SessionRepository, TokenHash,
 };
 pub use user::{
-    FailedLogin, LockoutPolicy, NewUser, PasswordChange, PasswordHash, RevokeSessions, User,
-    UserCursor, UserQuery, UserRepository, UserStatus, UserUpdate,
+    FailedLogin, LockScope, LockoutPolicy, LoginAccount, LoginSource, NewUser, PasswordChange,
+    PasswordHash, RevokeSessions, User, UserCursor, UserQuery, UserRepository, UserStatus,
+    UserUpdate,
 };
 
 #[cfg(any(test, feature = "mock"))]

@@ -1,7 +1,7 @@
 //! Server-side sessions and the repository port that stores them. A session is found by
 //! the SHA-256 of its bearer token; the token itself is never stored.
 
-use crate::{AuditWith, PasswordHash, SessionId, StoreError, User, UserId};
+use crate::{AuditWith, LoginSource, PasswordHash, SessionId, StoreError, User, UserId};
 use chrono::{DateTime, Utc};
 use std::{fmt, net::IpAddr, time::Duration};
 
@@ -84,13 +84,15 @@ pub struct ActiveSession {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait::async_trait]
 pub trait SessionRepository: Send + Sync {
-    /// Opens a session at a successful login, in one transaction: records the login on
-    /// the user (failure count cleared, `last_login_at` = `session.created_at`), stores
-    /// the new active session and appends `audit`. `None`, with nothing written, when
-    /// something changed since the caller checked the password against `verified`: a
-    /// lock is in force at `session.created_at` (a concurrent failure), the account is
-    /// no longer active (suspended since), or the user's hash is no longer `verified` (a
-    /// password change or reset).
+    /// Opens a session at a successful login from `source`, in one transaction: records
+    /// the login on the user (account failure count cleared, `last_login_at` =
+    /// `session.created_at`), clears the source's failures when `source.failures` says
+    /// there are some, stores the new active session and appends `audit`. `None`, with
+    /// nothing written, when something changed since the caller checked the password
+    /// against `verified`: a lock of the account or of `source` is in force at
+    /// `session.created_at` (a concurrent failure), the account is no longer active
+    /// (suspended since), or the user's hash is no longer `verified` (a password change
+    /// or reset).
     ///
     /// # Errors
     /// `NotFound` if the user does not exist; `Conflict(SessionToken)` on a hash collision.
@@ -98,6 +100,7 @@ pub trait SessionRepository: Send + Sync {
         &self,
         session: NewSession,
         verified: &PasswordHash,
+        source: &LoginSource,
         audit: AuditWith<Session>,
     ) -> Result<Option<OpenedSession>, StoreError>;
 

@@ -180,30 +180,89 @@ pub struct PasswordChange {
     pub hash: PasswordHash,
     /// Sessions to end.
     pub revoke: RevokeSessions,
-    /// Whether to clear failed attempts and any lock (a reset proves ownership).
+    /// Whether to clear failed attempts and every lock, the account's and each
+    /// source's (a reset proves ownership).
     pub clear_lockout: bool,
 }
 
-/// When failed logins lock an account.
+/// When failed logins lock an account: per source (the client's address key), and for
+/// every source once failures from all of them reach a global cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockoutPolicy {
-    /// Consecutive failures that lock the account.
+    /// Consecutive failures from one source that lock that source out of the account.
     pub threshold: u32,
-    /// How long the lock lasts.
+    /// Failures from all sources together that lock the account for everyone.
+    pub global_threshold: u32,
+    /// How long a lock lasts.
     pub duration: Duration,
+}
+
+/// Where a login attempt comes from, as the lockout counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginSource {
+    /// The client's address key: an IPv4 address, an IPv6 /64, or `unknown`.
+    pub key: String,
+    /// Failures from this source on record when the account was looked up; a successful
+    /// login clears them (nothing to clear, nothing written).
+    pub failures: u32,
+}
+
+/// An account as a login from one source finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginAccount {
+    /// The user.
+    pub user: User,
+    /// Consecutive failures from the source on record.
+    pub source_failures: u32,
+    /// The source is locked out of the account until then.
+    pub source_locked_until: Option<DateTime<Utc>>,
+}
+
+impl LoginAccount {
+    /// The lock in force at `now` for this source, its own or the account's, whichever
+    /// ends later.
+    #[must_use]
+    pub fn locked_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.user
+            .locked_until
+            .max(self.source_locked_until)
+            .filter(|until| *until > now)
+    }
+}
+
+/// Which lock a failure set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockScope {
+    /// Only the source the failures came from.
+    Source,
+    /// The account, for every source (the global cap).
+    Account,
+}
+
+impl LockScope {
+    /// The name in audit details.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Source => "source",
+            Self::Account => "account",
+        }
+    }
 }
 
 /// The outcome of recording one failed login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailedLogin {
-    /// The failure was counted; `locked_until` is set when this one reached the threshold.
+    /// The failure was counted; `locked` is set when this one reached a threshold.
     Counted {
-        /// Consecutive failures now on record.
+        /// Consecutive failures from this source now on record.
         attempts: u32,
-        /// The lock this failure set, if any.
-        locked_until: Option<DateTime<Utc>>,
+        /// Failures from every source now on record for the account.
+        account_attempts: u32,
+        /// The lock this failure set, if any (the account's when both were reached).
+        locked: Option<(LockScope, DateTime<Utc>)>,
     },
-    /// The account was locked already: nothing was counted or extended.
+    /// The account or the source was locked already: nothing was counted or extended.
     AlreadyLocked {
         /// When the existing lock ends.
         until: DateTime<Utc>,
@@ -264,6 +323,17 @@ pub trait UserRepository: Send + Sync {
     /// Storage failures only.
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
 
+    /// The user with this email together with the lockout state of `source` (an
+    /// address key) on it, in one read: what a login checks before the password.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    async fn find_for_login(
+        &self,
+        email: &Email,
+        source: &str,
+    ) -> Result<Option<LoginAccount>, StoreError>;
+
     /// A page of users, newest first, stable while users are added.
     ///
     /// # Errors
@@ -319,26 +389,37 @@ pub trait UserRepository: Send + Sync {
         new: PasswordHash,
     ) -> Result<bool, StoreError>;
 
-    /// Counts a failed login at `at` in one statement: unless the account is locked, the
-    /// count goes up (starting again at 1 after an expired lock) and reaching
-    /// `policy.threshold` sets the lock. Concurrent calls never lose a count. `audit` is
-    /// appended in the same transaction.
+    /// Counts a failed login from `source` at `at`, atomically: unless the account or
+    /// the source is locked, the source's count and the account's count go up (each
+    /// starting again at 1 after its lock expired); the source reaching
+    /// `policy.threshold` locks the source out, the account reaching
+    /// `policy.global_threshold` locks it for every source. Concurrent calls never lose
+    /// a count and set a lock once. `audit` is appended in the same transaction.
     ///
     /// # Errors
     /// `NotFound` if there is no such user.
     async fn record_failed_login(
         &self,
         id: UserId,
+        source: &str,
         policy: LockoutPolicy,
         at: DateTime<Utc>,
         audit: AuditWith<FailedLogin>,
     ) -> Result<FailedLogin, StoreError>;
 
-    /// Lifts any lock, clears the failure count and appends `audit`, in one transaction.
+    /// Lifts every lock (the account's and each source's), clears the failure counts and
+    /// appends `audit`, in one transaction.
     ///
     /// # Errors
     /// `NotFound` if there is no such user.
     async fn unlock(&self, id: UserId, audit: AuditWith<()>) -> Result<(), StoreError>;
+
+    /// Deletes the per-source failure records that last failed before `before` and hold
+    /// no lock in force then: they no longer lock anything. Returns how many.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    async fn delete_stale_login_failures(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Marks the email verified at `at` (idempotent: the first time is kept).
     ///

@@ -56,6 +56,14 @@ pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// Whether the error is a foreign-key violation (a row naming a user that is gone).
+pub(crate) fn is_foreign_key_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(SqlErr::ForeignKeyConstraintViolation(_))
+    )
+}
+
 /// Database error codes that mean "busy now, retry later": SQLite's BUSY, BUSY_SNAPSHOT
 /// and LOCKED; PostgreSQL's serialization failure and deadlock.
 const RETRYABLE_CODES: [&str; 5] = ["5", "517", "6", "40001", "40P01"];

@@ -198,7 +198,11 @@ mod tests {
                 user_agent: None,
                 created_at: at,
             };
-            let login = sessions.open_at_login(new, &verified, unaudited());
+            let source = auth_ports::LoginSource {
+                key: "192.0.2.1".into(),
+                failures: 0,
+            };
+            let login = sessions.open_at_login(new, &verified, &source, unaudited());
             opened.push(login.await.unwrap().unwrap().session);
         }
         let revoke = sessions.revoke(user.id, opened[1].id, at, unaudited());

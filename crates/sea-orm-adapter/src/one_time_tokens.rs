@@ -89,6 +89,23 @@ async fn lock_owner(
         .ok_or(StoreError::NotFound)
 }
 
+/// The owner of the live token `token_hash` of `purpose`, read without a lock.
+async fn live_owner(
+    conn: &impl ConnectionTrait,
+    token_hash: &TokenHash,
+    purpose: TokenPurpose,
+    now: DateTime<Utc>,
+) -> Result<Option<UserId>, StoreError> {
+    Ok(one_time_tokens::Entity::find()
+        .filter(one_time_tokens::Column::TokenHash.eq(token_hash.0.to_vec()))
+        .filter(one_time_tokens::Column::Purpose.eq(purpose.as_str()))
+        .filter(live_at(now))
+        .one(conn)
+        .await
+        .store()?
+        .map(|row| UserId(row.user_id)))
+}
+
 /// Condition "unused and unexpired at `now`".
 fn live_at(now: DateTime<Utc>) -> Condition {
     Condition::all()
@@ -113,14 +130,7 @@ impl OneTimeTokenRepository for SeaOrmOneTimeTokenRepository {
         purpose: TokenPurpose,
         now: DateTime<Utc>,
     ) -> Result<Option<UserId>, StoreError> {
-        Ok(one_time_tokens::Entity::find()
-            .filter(one_time_tokens::Column::TokenHash.eq(token_hash.0.to_vec()))
-            .filter(one_time_tokens::Column::Purpose.eq(purpose.as_str()))
-            .filter(live_at(now))
-            .one(&self.db)
-            .await
-            .store()?
-            .map(|row| UserId(row.user_id)))
+        live_owner(&self.db, token_hash, purpose, now).await
     }
 
     async fn redeem(
@@ -132,8 +142,15 @@ impl OneTimeTokenRepository for SeaOrmOneTimeTokenRepository {
     ) -> Result<UserId, StoreError> {
         let txn = begin_write(&self.db).await?;
         let purpose = redemption.purpose();
-        // The user row first, as every writer that also touches tokens does (`issue`,
-        // password changes, status changes): the opposite order deadlocks with them.
+        // A reset clears the sources' failure records, and those go before the user row:
+        // the order logins and failures lock them in.
+        if matches!(redemption, Redemption::ResetPassword(_))
+            && let Some(user) = live_owner(&txn, token_hash, purpose, at).await?
+        {
+            users::clear_sources(&txn, user).await?;
+        }
+        // The user row before the token, as every writer that also touches tokens does
+        // (`issue`, password changes, status changes): the opposite order deadlocks.
         let owner = lock_owner(&txn, token_hash, purpose, at).await?;
         // Only an active account may use its links (a rollback keeps the token).
         if owner.status != UserStatus::Active.as_str() {

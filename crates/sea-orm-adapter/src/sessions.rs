@@ -6,10 +6,10 @@ use crate::error::{DbResultExt, begin_write, corrupt, is_unique_violation, store
 use crate::hot_lane::HotLane;
 use crate::one_statement::{cte, insert_for_each};
 use crate::session_lookup::SessionLookups;
-use crate::users::{fetch, login_update, not_recorded, record_login};
+use crate::users::{clear_source, fetch, login_update, not_recorded, record_login};
 use auth_ports::{
-    ActiveSession, AuditWith, NewAuditEntry, NewSession, OpenedSession, PasswordHash, Session,
-    SessionId, SessionRepository, StoreError, TokenHash, User, UserId,
+    ActiveSession, AuditWith, LoginSource, NewAuditEntry, NewSession, OpenedSession, PasswordHash,
+    Session, SessionId, SessionRepository, StoreError, TokenHash, User, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Asterisk, Expr, Query, WithClause};
@@ -104,9 +104,10 @@ impl SeaOrmSessionRepository {
         &self,
         created: &Session,
         verified: &PasswordHash,
+        source: &LoginSource,
         audit: Vec<NewAuditEntry>,
     ) -> Result<Option<User>, StoreError> {
-        let statement = login_statement(verified, created, audit).store()?;
+        let statement = login_statement(verified, source, created, audit).store()?;
         match self.lane.query_all(statement).await {
             Ok(rows) => match rows.first() {
                 Some(row) => Ok(Some(
@@ -131,24 +132,39 @@ impl SeaOrmSessionRepository {
 /// A login on PostgreSQL as one statement, which returns the user row as written, or no
 /// row when the login update matched none (and then writes nothing):
 ///
-/// `WITH recorded AS (UPDATE users … RETURNING …),
+/// `WITH recorded AS (UPDATE users … WHERE … AND COALESCE((SELECT locked_until FROM
+///                    login_failures WHERE user_id = ? AND source = ? FOR SHARE), ?) <= ?
+///                    RETURNING …),
+///       cleared AS (DELETE FROM login_failures WHERE user_id = ? AND source = ?
+///                   AND EXISTS (SELECT 1 FROM recorded)),  -- when it had failures
 ///       opened AS (INSERT INTO sessions … SELECT … FROM recorded),
 ///       audited_0 AS (INSERT INTO audit_logs … SELECT … FROM recorded), …
 ///  SELECT * FROM recorded`
 fn login_statement(
     verified: &PasswordHash,
+    source: &LoginSource,
     session: &Session,
     audit: Vec<NewAuditEntry>,
 ) -> Result<Statement, DbErr> {
     let backend = DbBackend::Postgres;
-    let mut update =
-        login_update(backend, session.user_id, verified, session.created_at).into_query();
+    let at = session.created_at;
+    let mut update = login_update(backend, session.user_id, verified, &source.key, at).into_query();
     update.returning(
         Query::returning()
             .exprs(users::Column::iter().map(|c| c.select_as(c.into_returning_expr(backend)))),
     );
     let mut with = WithClause::new();
     with.cte(cte("recorded", update));
+    if source.failures > 0 {
+        let recorded = Query::select()
+            .expr(Expr::val(1))
+            .from("recorded")
+            .to_owned();
+        let clear = clear_source(session.user_id, &source.key)
+            .filter(Expr::exists(recorded))
+            .into_query();
+        with.cte(cte("cleared", clear));
+    }
     with.cte(cte("opened", insert_for_each(row(session), "recorded")?));
     for (i, entry) in audit.into_iter().enumerate() {
         let insert = insert_for_each(audit::row(entry), "recorded")?;
@@ -164,6 +180,7 @@ impl SessionRepository for SeaOrmSessionRepository {
         &self,
         session: NewSession,
         verified: &PasswordHash,
+        source: &LoginSource,
         audit: AuditWith<Session>,
     ) -> Result<Option<OpenedSession>, StoreError> {
         // Every column of the new session is known before it is written.
@@ -181,17 +198,20 @@ impl SessionRepository for SeaOrmSessionRepository {
         };
         let user = match self.db.get_database_backend() {
             DbBackend::Postgres => {
-                self.open_in_one_statement(&created, verified, audit(&created))
+                self.open_in_one_statement(&created, verified, source, audit(&created))
                     .await?
             }
             _ => {
                 let txn = begin_write(&self.db).await?;
-                let recorded =
-                    record_login(&txn, created.user_id, verified, created.created_at).await?;
+                let (id, at) = (created.user_id, created.created_at);
+                let recorded = record_login(&txn, id, verified, &source.key, at).await?;
                 // Dropped uncommitted, the transaction rolls back.
                 let Some(user) = recorded else {
                     return Ok(None);
                 };
+                if source.failures > 0 {
+                    clear_source(id, &source.key).exec(&txn).await.store()?;
+                }
                 row(&created).insert(&txn).await.store()?;
                 commit_with(txn, audit, &created).await?;
                 Some(user)
@@ -323,13 +343,17 @@ mod tests {
             revoked_at: None,
         };
         let entry = || vec![NewAuditEntry::new(Some(user.id), "auth.login", at)];
+        let source = LoginSource {
+            key: "192.0.2.1".into(),
+            failures: 0,
+        };
         let sessions = store.sessions();
         let first = sessions
-            .open_in_one_statement(&created, &hash, entry())
+            .open_in_one_statement(&created, &hash, &source, entry())
             .await;
         let first = first.unwrap().expect("the login is recorded");
         let again = sessions
-            .open_in_one_statement(&created, &hash, entry())
+            .open_in_one_statement(&created, &hash, &source, entry())
             .await;
         assert_eq!(again.unwrap(), Some(first));
         let listed = sessions.list_active_for_user(user.id, at).await.unwrap();

@@ -2,19 +2,22 @@
 //! `UPDATE … RETURNING` statements so concurrent requests never lose a count.
 
 use crate::audit::commit_with;
-use crate::entities::{one_time_tokens as tokens, roles, user_roles, users};
+use crate::entities::{login_failures, one_time_tokens as tokens, roles, user_roles, users};
 use crate::error::{DbResultExt, begin_write, corrupt, is_unique_violation, store_error};
 use crate::hot_lane::HotLane;
 use crate::keyset;
 use crate::one_statement::{cte, insert_for_each};
 use crate::{audit, oauth, one_time_tokens, roles as role_rules, sessions};
 use auth_ports::{
-    AuditWith, Constraint, Email, FailedLogin, LockoutPolicy, NewAuditEntry, NewOneTimeToken,
-    NewUser, OAuthAccount, OAuthLink, PasswordChange, PasswordHash, RevokeSessions, StoreError,
-    TokenPurpose, User, UserId, UserQuery, UserRepository, UserStatus, UserUpdate,
+    AuditWith, Constraint, Email, FailedLogin, LockScope, LockoutPolicy, LoginAccount,
+    NewAuditEntry, NewOneTimeToken, NewUser, OAuthAccount, OAuthLink, PasswordChange, PasswordHash,
+    RevokeSessions, StoreError, TokenPurpose, User, UserId, UserQuery, UserRepository, UserStatus,
+    UserUpdate,
 };
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, LikeExpr, Query, WithClause};
+use sea_orm::sea_query::{
+    Expr, ExprTrait, Func, InsertStatement, LikeExpr, OnConflict, Query, WithClause,
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult, Insert, QueryFilter,
@@ -204,6 +207,8 @@ pub(crate) async fn apply_password_change(
         .col_expr(users::Column::PasswordHash, Expr::val(change.hash.expose()))
         .filter(users::Column::Id.eq(id.0));
     if change.clear_lockout {
+        // Sources before the user row: the order a login locks them in.
+        clear_sources(txn, id).await?;
         update = update
             .col_expr(users::Column::FailedLoginAttempts, Expr::val(0))
             .col_expr(
@@ -220,6 +225,47 @@ pub(crate) async fn apply_password_change(
         RevokeSessions::AllExcept(keep) => sessions::revoke_all(txn, id, Some(keep), at).await,
         RevokeSessions::All => sessions::revoke_all(txn, id, None, at).await,
     }
+}
+
+/// Deletes every per-source failure record of the user, on the caller's transaction.
+pub(crate) async fn clear_sources(
+    conn: &impl ConnectionTrait,
+    id: UserId,
+) -> Result<u64, StoreError> {
+    let deleted = login_failures::Entity::delete_many()
+        .filter(login_failures::Column::UserId.eq(id.0))
+        .exec(conn)
+        .await
+        .store()?;
+    Ok(deleted.rows_affected)
+}
+
+/// Deletes the failure record of `source` on the user, on the caller's connection.
+pub(crate) fn clear_source(
+    id: UserId,
+    source: &str,
+) -> sea_orm::DeleteMany<login_failures::Entity> {
+    login_failures::Entity::delete_many()
+        .filter(login_failures::Column::UserId.eq(id.0))
+        .filter(login_failures::Column::Source.eq(source))
+}
+
+/// Condition "`source` is not locked out of user `id` at `at`":
+/// `COALESCE((SELECT locked_until FROM login_failures WHERE user_id = ? AND source = ?
+/// FOR SHARE), at) <= at`. On PostgreSQL the row lock makes a login wait for a
+/// concurrent failure from the same source and then read the lock it committed, as the
+/// account's lock is read from the user row the login updates; SQLite's single writer
+/// has no such race (and no `FOR SHARE`).
+fn source_not_locked_at(id: UserId, source: &str, at: DateTime<Utc>) -> Expr {
+    let locked_until = Query::select()
+        .column(login_failures::Column::LockedUntil)
+        .from(login_failures::Entity)
+        .and_where(login_failures::Column::UserId.eq(id.0))
+        .and_where(login_failures::Column::Source.eq(source))
+        .lock_shared()
+        .to_owned();
+    let locked_until = Expr::SubQuery(None, Box::new(locked_until.into()));
+    Expr::expr(Func::coalesce([locked_until, Expr::val(at)])).lte(at)
 }
 
 /// Condition "no lock is in force at `at`".
@@ -241,14 +287,16 @@ fn like_literal(needle: &str) -> String {
     escaped
 }
 
-/// The update that records a successful login at `at`: clears the failure count and sets
-/// `last_login_at`, unless a lock is in force at `at`, the account is no longer active
-/// (suspended since the check), or the password hash is no longer `verified` (a
+/// The update that records a successful login from `source` at `at`: clears the
+/// account's failure count and sets `last_login_at`, unless a lock of the account or of
+/// `source` is in force at `at`, the account is no longer active (suspended since the
+/// check), or the password hash is no longer `verified` (a
 /// password change landed since the check); then it matches no row.
 pub(crate) fn login_update(
     backend: DbBackend,
     id: UserId,
     verified: &PasswordHash,
+    source: &str,
     at: DateTime<Utc>,
 ) -> UpdateMany<users::Entity> {
     // RETURNING does not show what SQLite's AFTER UPDATE trigger writes, so the statement
@@ -269,6 +317,7 @@ pub(crate) fn login_update(
         .filter(users::Column::PasswordHash.eq(verified.expose()))
         .filter(users::Column::Status.eq(UserStatus::Active.as_str()))
         .filter(not_locked_at(at))
+        .filter(source_not_locked_at(id, source, at))
 }
 
 /// Runs [`login_update`] on the caller's transaction and returns the row as written, in
@@ -277,9 +326,10 @@ pub(crate) async fn record_login(
     conn: &impl ConnectionTrait,
     id: UserId,
     verified: &PasswordHash,
+    source: &str,
     at: DateTime<Utc>,
 ) -> Result<Option<User>, StoreError> {
-    let updated = login_update(conn.get_database_backend(), id, verified, at)
+    let updated = login_update(conn.get_database_backend(), id, verified, source, at)
         .exec_with_returning(conn)
         .await
         .store()?;
@@ -427,6 +477,53 @@ impl UserRepository for SeaOrmUserRepository {
             .transpose()
     }
 
+    async fn find_for_login(
+        &self,
+        email: &Email,
+        source: &str,
+    ) -> Result<Option<LoginAccount>, StoreError> {
+        // `SELECT users.*, f.attempts, f.locked_until FROM users LEFT JOIN
+        // login_failures f ON f.user_id = users.id AND f.source = ? WHERE email = ?`:
+        // the lookup every login makes, so still one indexed read.
+        let failures = login_failures::Entity;
+        let mut select = users::Entity::find()
+            .filter(users::Column::Email.eq(email.as_str()))
+            .into_query();
+        select
+            .expr_as(
+                Expr::col((failures, login_failures::Column::Attempts)),
+                "source_attempts",
+            )
+            .expr_as(
+                Expr::col((failures, login_failures::Column::LockedUntil)),
+                "source_locked_until",
+            )
+            .left_join(
+                failures,
+                Condition::all()
+                    .add(
+                        Expr::col((failures, login_failures::Column::UserId))
+                            .equals((users::Entity, users::Column::Id)),
+                    )
+                    .add(Expr::col((failures, login_failures::Column::Source)).eq(source)),
+            );
+        let statement = self.db.get_database_backend().build(&select);
+        let rows = self.lane.query_all(statement).await.store()?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let user: User = users::Model::from_query_result(row, "")
+            .store()?
+            .try_into()?;
+        let attempts: Option<i32> = row.try_get("", "source_attempts").store()?;
+        Ok(Some(LoginAccount {
+            user,
+            source_failures: u32::try_from(attempts.unwrap_or(0))
+                .map_err(|e| corrupt("login_failures.attempts", e))?,
+            source_locked_until: row.try_get("", "source_locked_until").store()?,
+        }))
+    }
+
     async fn list(&self, query: UserQuery) -> Result<Vec<User>, StoreError> {
         let mut select = users::Entity::find();
         if let Some(status) = query.status {
@@ -545,6 +642,7 @@ impl UserRepository for SeaOrmUserRepository {
     async fn record_failed_login(
         &self,
         id: UserId,
+        source: &str,
         policy: LockoutPolicy,
         at: DateTime<Utc>,
         audit: AuditWith<FailedLogin>,
@@ -552,42 +650,40 @@ impl UserRepository for SeaOrmUserRepository {
         let lock_end = at
             + chrono::Duration::from_std(policy.duration)
                 .map_err(|e| corrupt("lockout duration", e))?;
-        let threshold = i32::try_from(policy.threshold).unwrap_or(i32::MAX);
-        // All right-hand sides see the row as it was before this statement.
-        let lock_expired = Expr::col(users::Column::LockedUntil)
-            .is_not_null()
-            .and(Expr::col(users::Column::LockedUntil).lte(at));
-        let attempts = Expr::case(lock_expired, 1)
-            .finally(Expr::col(users::Column::FailedLoginAttempts).add(1));
-        let lock = Expr::case(Expr::expr(attempts.clone()).gte(threshold), lock_end)
-            .finally(Expr::val(Option::<DateTime<Utc>>::None));
         let txn = begin_write(&self.db).await?;
-        let updated = users::Entity::update_many()
-            .col_expr(users::Column::FailedLoginAttempts, attempts.into())
-            .col_expr(users::Column::LockedUntil, lock.into())
-            .col_expr(users::Column::LastFailedLoginAt, Expr::val(at))
-            .filter(users::Column::Id.eq(id.0))
-            .filter(not_locked_at(at))
-            .exec_with_returning(&txn)
-            .await
-            .store()?;
-        let outcome = match updated.into_iter().next() {
-            Some(row) => FailedLogin::Counted {
-                attempts: u32::try_from(row.failed_login_attempts)
-                    .map_err(|e| corrupt("users.failed_login_attempts", e))?,
-                locked_until: row.locked_until,
-            },
-            // Locked at `at`, unless an unlock committed since the update: then the
-            // caller may simply try again.
-            None => FailedLogin::AlreadyLocked {
-                until: fetch(&txn, id)
-                    .await?
-                    .locked_until
-                    .filter(|until| *until > at)
-                    .ok_or_else(|| {
-                        StoreError::Unavailable("account unlocked concurrently".into())
-                    })?,
-            },
+        // The source first, the user row second: the order a login locks them in.
+        let counted = count_source_failure(&txn, id, source, policy.threshold, lock_end, at);
+        let Some(counted) = counted.await? else {
+            let until = source_lock(&txn, id, source, at).await?;
+            let outcome = FailedLogin::AlreadyLocked { until };
+            commit_with(txn, audit, &outcome).await?;
+            return Ok(outcome);
+        };
+        let Some(account) =
+            count_account_failure(&txn, id, policy.global_threshold, lock_end, at).await?
+        else {
+            // Locked for every source: the source's count is rolled back with the rest.
+            let until = fetch(&txn, id)
+                .await?
+                .locked_until
+                .filter(|until| *until > at)
+                .ok_or_else(|| StoreError::Unavailable("account unlocked concurrently".into()))?;
+            txn.rollback().await.store()?;
+            let outcome = FailedLogin::AlreadyLocked { until };
+            commit_with(begin_write(&self.db).await?, audit, &outcome).await?;
+            return Ok(outcome);
+        };
+        let locked = match (account.locked_until, counted.locked_until) {
+            (Some(until), _) => Some((LockScope::Account, until)),
+            (None, Some(until)) => Some((LockScope::Source, until)),
+            (None, None) => None,
+        };
+        let outcome = FailedLogin::Counted {
+            attempts: u32::try_from(counted.attempts)
+                .map_err(|e| corrupt("login_failures.attempts", e))?,
+            account_attempts: u32::try_from(account.failed_login_attempts)
+                .map_err(|e| corrupt("users.failed_login_attempts", e))?,
+            locked,
         };
         commit_with(txn, audit, &outcome).await?;
         Ok(outcome)
@@ -595,6 +691,7 @@ impl UserRepository for SeaOrmUserRepository {
 
     async fn unlock(&self, id: UserId, audit: AuditWith<()>) -> Result<(), StoreError> {
         let txn = begin_write(&self.db).await?;
+        clear_sources(&txn, id).await?;
         update_one(
             &txn,
             id,
@@ -610,8 +707,129 @@ impl UserRepository for SeaOrmUserRepository {
         commit_with(txn, audit, &()).await
     }
 
+    async fn delete_stale_login_failures(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let no_lock_then = Condition::any()
+            .add(login_failures::Column::LockedUntil.is_null())
+            .add(login_failures::Column::LockedUntil.lt(before));
+        let deleted = login_failures::Entity::delete_many()
+            .filter(login_failures::Column::LastFailedAt.lt(before))
+            .filter(no_lock_then)
+            .exec(&self.db)
+            .await
+            .store()?;
+        Ok(deleted.rows_affected)
+    }
+
     async fn mark_email_verified(&self, id: UserId, at: DateTime<Utc>) -> Result<(), StoreError> {
         mark_verified(&self.db, id, at).await
+    }
+}
+
+/// Counts a failure from `source` in one upsert: a new record starts at 1; an existing
+/// one goes up by 1 (again from 1 after its lock expired) unless its lock is in force,
+/// and reaching `threshold` sets the lock to `lock_end`. The record as written, or
+/// `None` (nothing written) when the source is locked at `at`.
+async fn count_source_failure(
+    conn: &impl ConnectionTrait,
+    id: UserId,
+    source: &str,
+    threshold: u32,
+    lock_end: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Result<Option<login_failures::Model>, StoreError> {
+    use login_failures::Column as F;
+    let threshold = i64::from(threshold);
+    let table = login_failures::Entity;
+    // Columns of the stored row (not `excluded`); all see it as it was before.
+    let stored = |column: F| Expr::col((table, column));
+    let lock_expired = stored(F::LockedUntil)
+        .is_not_null()
+        .and(stored(F::LockedUntil).lte(at));
+    let attempts = Expr::case(lock_expired, 1).finally(stored(F::Attempts).add(1));
+    let lock_at = |attempts: Expr| {
+        Expr::case(attempts.gte(threshold), lock_end)
+            .finally(Expr::val(Option::<DateTime<Utc>>::None))
+    };
+    let first_lock = if threshold <= 1 { Some(lock_end) } else { None };
+    let row = login_failures::ActiveModel {
+        user_id: Set(id.0),
+        source: Set(source.to_owned()),
+        attempts: Set(1),
+        last_failed_at: Set(at),
+        locked_until: Set(first_lock),
+    };
+    let not_locked = stored(F::LockedUntil)
+        .is_null()
+        .or(stored(F::LockedUntil).lte(at));
+    let on_conflict = OnConflict::columns([F::UserId, F::Source])
+        .value(F::Attempts, Expr::expr(attempts.clone()))
+        .value(F::LockedUntil, lock_at(attempts.into()))
+        .value(F::LastFailedAt, Expr::val(at))
+        .action_and_where(not_locked)
+        .to_owned();
+    let mut insert = login_failures::Entity::insert(row)
+        .on_conflict(on_conflict)
+        .into_query();
+    insert.returning_all();
+    let statement = conn.get_database_backend().build(&insert);
+    match conn.query_one_raw(statement).await {
+        Ok(Some(row)) => Ok(Some(
+            login_failures::Model::from_query_result(&row, "").store()?,
+        )),
+        Ok(None) => Ok(None),
+        Err(err) if crate::error::is_foreign_key_violation(&err) => Err(StoreError::NotFound),
+        Err(err) => Err(store_error(err)),
+    }
+}
+
+/// When the lock of `source` on the user ends, as found after an upsert refused to count;
+/// `Unavailable` if it was lifted since (the caller may simply try again).
+async fn source_lock(
+    conn: &impl ConnectionTrait,
+    id: UserId,
+    source: &str,
+    at: DateTime<Utc>,
+) -> Result<DateTime<Utc>, StoreError> {
+    login_failures::Entity::find_by_id((id.0, source.to_owned()))
+        .one(conn)
+        .await
+        .store()?
+        .and_then(|row| row.locked_until)
+        .filter(|until| *until > at)
+        .ok_or_else(|| StoreError::Unavailable("source unlocked concurrently".into()))
+}
+
+/// Counts a failure on the user row in one conditional update, as the source's count:
+/// the row as written, or `None` when the account is locked at `at`; `NotFound` when
+/// there is no user.
+async fn count_account_failure(
+    conn: &impl ConnectionTrait,
+    id: UserId,
+    threshold: u32,
+    lock_end: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Result<Option<users::Model>, StoreError> {
+    let threshold = i64::from(threshold);
+    // All right-hand sides see the row as it was before this statement.
+    let lock_expired = Expr::col(users::Column::LockedUntil)
+        .is_not_null()
+        .and(Expr::col(users::Column::LockedUntil).lte(at));
+    let attempts =
+        Expr::case(lock_expired, 1).finally(Expr::col(users::Column::FailedLoginAttempts).add(1));
+    let lock = Expr::case(Expr::expr(attempts.clone()).gte(threshold), lock_end)
+        .finally(Expr::val(Option::<DateTime<Utc>>::None));
+    let updated = users::Entity::update_many()
+        .col_expr(users::Column::FailedLoginAttempts, attempts.into())
+        .col_expr(users::Column::LockedUntil, lock.into())
+        .col_expr(users::Column::LastFailedLoginAt, Expr::val(at))
+        .filter(users::Column::Id.eq(id.0))
+        .filter(not_locked_at(at))
+        .exec_with_returning(conn)
+        .await
+        .store()?;
+    match updated.into_iter().next() {
+        Some(row) => Ok(Some(row)),
+        None => not_recorded(conn, id).await,
     }
 }
 

@@ -182,8 +182,8 @@ struct LoginResponse {
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = ValidationFailed),
-        (status = 423, description = "Locked after too many failed logins (`account_locked`), \
-            whatever the password", body = ErrorBody, example = json!({"error": {
+        (status = 423, description = "Locked after too many failed logins from this client, \
+            or from all clients together (`account_locked`), whatever the password", body = ErrorBody, example = json!({"error": {
                 "code": "account_locked", "message": "Too many failed logins; try again later"}})),
         (status = 429, response = RateLimited),
         (status = 500, response = Internal),
@@ -405,6 +405,11 @@ struct ChangePasswordRequest {
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = ValidationFailed),
+        (status = 423, description = "Too many wrong passwords from this client, or for the \
+            account, at login or here (`account_locked`)", body = ErrorBody,
+            example = json!({"error": {"code": "account_locked",
+                "message": "Too many failed logins; try again later"}})),
+        (status = 429, response = RateLimited),
         (status = 500, response = Internal),
         (status = 503, response = Unavailable),
     )

@@ -292,6 +292,7 @@ impl From<ChangePasswordError> for ApiError {
         match err {
             ChangePasswordError::RateLimited { retry_after } => Self::RateLimited(retry_after),
             ChangePasswordError::InvalidCredentials => Self::WrongCurrentPassword,
+            ChangePasswordError::AccountLocked { .. } => Self::AccountLocked,
             ChangePasswordError::Invalid(errors) => Self::Validation(fields(&errors)),
             ChangePasswordError::Failure(failure) => failure.into(),
         }

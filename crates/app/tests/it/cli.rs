@@ -41,39 +41,39 @@ fn migrate(url: &str, args: &[&str]) -> String {
 fn migrate_commands_walk_the_schema(url: &str) {
     assert_eq!(
         status(url),
-        (0, 8),
+        (0, 9),
         "an empty database has everything pending"
     );
-    assert_eq!(migrate(url, &["up"]).trim(), "applied 8 migration(s)");
-    assert_eq!(status(url), (8, 0));
-    assert_eq!(migrate(url, &["up"]).trim(), "nothing to do (8 applied)");
+    assert_eq!(migrate(url, &["up"]).trim(), "applied 9 migration(s)");
+    assert_eq!(status(url), (9, 0));
+    assert_eq!(migrate(url, &["up"]).trim(), "nothing to do (9 applied)");
     assert_eq!(
         migrate(url, &["down"]).trim(),
         "rolled back 1 migration(s)",
         "one step by default"
     );
-    assert_eq!(status(url), (7, 1));
+    assert_eq!(status(url), (8, 1));
     assert_eq!(
         migrate(url, &["down", "-n", "3"]).trim(),
         "rolled back 3 migration(s)"
     );
-    assert_eq!(status(url), (4, 4));
+    assert_eq!(status(url), (5, 4));
     assert_eq!(
         migrate(url, &["down", "-n", "100"]).trim(),
-        "rolled back 4 migration(s)"
+        "rolled back 5 migration(s)"
     );
-    assert_eq!(status(url), (0, 8));
+    assert_eq!(status(url), (0, 9));
     assert_eq!(
         migrate(url, &["fresh"]).trim(),
-        "rolled back 0, applied 8 migration(s)"
+        "rolled back 0, applied 9 migration(s)"
     );
-    assert_eq!(status(url), (8, 0));
+    assert_eq!(status(url), (9, 0));
     assert_eq!(
         migrate(url, &["fresh"]).trim(),
-        "rolled back 8, applied 8 migration(s)",
+        "rolled back 9, applied 9 migration(s)",
         "fresh on a migrated database"
     );
-    assert_eq!(status(url), (8, 0));
+    assert_eq!(status(url), (9, 0));
 }
 
 /// `authd migrate fresh` with stdin on a pseudo-terminal (through `script`), or `None`
@@ -111,12 +111,12 @@ fn fresh_asks_for_yes_at_a_terminal(url: &str) {
     };
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
     assert!(stdout(&refused).contains("--yes"), "{refused:?}");
-    assert_eq!(status(url), (8, 0));
+    assert_eq!(status(url), (9, 0));
 
     let confirmed = fresh_at_a_terminal(url, true).unwrap();
     assert!(confirmed.status.success(), "{confirmed:?}");
     assert!(
-        stdout(&confirmed).contains("rolled back 8, applied 8"),
+        stdout(&confirmed).contains("rolled back 9, applied 9"),
         "{confirmed:?}"
     );
 }
@@ -341,8 +341,26 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
         };
         let sessions = store.sessions();
         let hash = auth_ports::PasswordHash::new("h".into());
-        let opened = sessions.open_at_login(session, &hash, unaudited()).await;
-        opened.unwrap().unwrap();
+        let source = auth_ports::LoginSource {
+            key: "192.0.2.1".into(),
+            failures: 0,
+        };
+        let opened = sessions.open_at_login(session, &hash, &source, unaudited());
+        opened.await.unwrap().unwrap();
+    }
+    // Failures from two sources: one two hours ago (stale), one now.
+    let policy = auth_ports::LockoutPolicy {
+        threshold: 5,
+        global_threshold: 50,
+        duration: std::time::Duration::from_secs(900),
+    };
+    for (source, at) in [
+        ("192.0.2.1", now - chrono::Duration::hours(2)),
+        ("192.0.2.2", now),
+    ] {
+        let users = store.users();
+        let failed = users.record_failed_login(user.id, source, policy, at, unaudited());
+        failed.await.unwrap();
     }
     for (action, age_days) in [("old", 91), ("recent", 89)] {
         let entry = NewAuditEntry::new(None, action, now - chrono::Duration::days(age_days));
@@ -358,6 +376,10 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
     assert!(text.contains("removed 1 expired session(s)"), "{text}");
     assert!(
         text.contains("removed 0 used or expired one-time token(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("removed 1 stale login failure record(s)"),
         "{text}"
     );
     assert!(

@@ -17,6 +17,7 @@ mod recovery;
 mod roles;
 mod server;
 mod slow_clients;
+mod sources;
 
 /// `TEST_REDIS_URL`, or `None` after saying the Redis test is skipped (a failure under
 /// `CI=true`).

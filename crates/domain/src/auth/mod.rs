@@ -3,15 +3,15 @@
 
 use crate::audit::{AuditEvent, Auditor, ClientInfo};
 use crate::error::{Failure, FieldErrors};
-use crate::messages::Messages;
+use crate::messages::{Messages, PasswordChangeKind};
 pub use crate::names::MAX_NAME_CHARS;
 use crate::names::{check_name, non_blank};
 use crate::password_policy::{MAX_PASSWORD_CHARS, PasswordPolicy};
 use auth_ports::{
-    ActiveSession, BearerToken, Clock, Email, FailedLogin, LockoutPolicy, Mailer, NewSession,
-    NewUser, OneTimeTokenRepository, Password, PasswordChange, PasswordHasher, RateDecision,
-    RateLimit, RateLimiter, RevokeSessions, Session, SessionId, SessionRepository, StoreError,
-    TokenGenerator, User, UserRepository, UserStatus, Verification,
+    ActiveSession, BearerToken, Clock, Email, FailedLogin, LockScope, LockoutPolicy, LoginSource,
+    Mailer, NewSession, NewUser, OneTimeTokenRepository, Password, PasswordChange, PasswordHasher,
+    RateDecision, RateLimit, RateLimiter, RevokeSessions, Session, SessionId, SessionRepository,
+    StoreError, TokenGenerator, User, UserRepository, UserStatus, Verification,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -19,6 +19,10 @@ use std::time::Duration;
 
 /// The role every registered user gets.
 pub const DEFAULT_ROLE: &str = "user";
+
+/// How many times the per-address limit an IPv6 /56 and a /48 may use: a /56 is commonly
+/// one household or small site (several /64 networks), a /48 one organisation.
+pub const WIDE_PREFIX_FACTORS: (u32, u32) = (4, 16);
 
 /// The longest the stored last-access time may lag behind real activity.
 const MAX_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
@@ -217,6 +221,12 @@ pub enum ChangePasswordError {
     /// The current password is wrong.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// Too many wrong passwords from this source, or for the account: locked until then.
+    #[error("account locked")]
+    AccountLocked {
+        /// When the lock ends.
+        until: DateTime<Utc>,
+    },
     /// The new password breaks a rule.
     #[error("invalid password: {0}")]
     Invalid(FieldErrors),
@@ -260,17 +270,41 @@ impl AuthService {
         }
     }
 
-    /// The rate-limit key of a client address: the address itself for IPv4, its /64 for
-    /// IPv6 (one subscriber usually holds a whole /64, so single addresses are free).
+    /// The key of a client address as one source: the address itself for IPv4, its /64
+    /// for IPv6 (one subscriber usually holds a whole /64, so single addresses are free).
+    /// The lockout counts failures per account and source.
     fn ip_key(client: &ClientInfo) -> String {
         match client.ip {
-            Some(std::net::IpAddr::V6(ip)) => {
-                let s = ip.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
+            Some(std::net::IpAddr::V6(ip)) => ipv6_prefix(ip, 64),
             Some(ip) => ip.to_string(),
             None => "unknown".to_owned(),
         }
+    }
+
+    /// Counts an attempt from `client` against `limit` under `scope`, once for each key
+    /// of the address: IPv4 the address; IPv6 its /64 at `limit`, its /56 at
+    /// [`WIDE_PREFIX_FACTORS`]`.0` × and its /48 at `.1` × `limit`, so rotating through
+    /// the /64s of one allocation does not multiply the budget. Refused when any is over.
+    async fn limit_ip(
+        &self,
+        scope: &str,
+        client: &ClientInfo,
+        limit: RateLimit,
+    ) -> Result<(), Duration> {
+        self.limit(format!("{scope}:ip:{}", Self::ip_key(client)), limit)
+            .await?;
+        if let Some(std::net::IpAddr::V6(ip)) = client.ip {
+            let (f56, f48) = WIDE_PREFIX_FACTORS;
+            for (bits, factor) in [(56, f56), (48, f48)] {
+                let wider = RateLimit {
+                    max: limit.max.saturating_mul(factor),
+                    window: limit.window,
+                };
+                self.limit(format!("{scope}:ip:{}", ipv6_prefix(ip, bits)), wider)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Creates an active account with the `user` role and records `user.register`.
@@ -282,8 +316,7 @@ impl AuthService {
         registration: Registration,
         client: &ClientInfo,
     ) -> Result<User, RegisterError> {
-        let ip_key = format!("register:ip:{}", Self::ip_key(client));
-        self.limit(ip_key, self.policy.register_limit)
+        self.limit_ip("register", client, self.policy.register_limit)
             .await
             .map_err(|retry_after| RegisterError::RateLimited { retry_after })?;
         let account = NewAccount {
@@ -429,12 +462,9 @@ impl AuthService {
 
         // Both limits count every attempt, and come before the password.
         let limited = |retry_after| LoginError::RateLimited { retry_after };
-        self.limit(
-            format!("login:ip:{}", Self::ip_key(client)),
-            self.policy.login_limit,
-        )
-        .await
-        .map_err(limited)?;
+        self.limit_ip("login", client, self.policy.login_limit)
+            .await
+            .map_err(limited)?;
         self.limit(format!("login:account:{email}"), self.policy.login_limit)
             .await
             .map_err(limited)?;
@@ -446,10 +476,11 @@ impl AuthService {
                 None => event,
             }
         };
-        let Some(user) = self
+        let source = Self::ip_key(client);
+        let Some(account) = self
             .ports
             .users
-            .find_by_email(&email)
+            .find_for_login(&email, &source)
             .await
             .map_err(Failure::from)?
         else {
@@ -467,10 +498,11 @@ impl AuthService {
         };
 
         let now = self.ports.clock.now();
-        if let Some(until) = user.locked_until.filter(|until| *until > now) {
+        let user = &account.user;
+        if let Some(until) = account.locked_until(now) {
             self.ports
                 .audit
-                .record(login(Some(&user)).failed("account_locked"), client)
+                .record(login(Some(user)).failed("account_locked"), client)
                 .await?;
             return Err(LoginError::AccountLocked { until });
         }
@@ -485,22 +517,27 @@ impl AuthService {
         let (Verification::Match { needs_rehash }, Some(mut verified)) =
             (verification, user.password_hash.clone())
         else {
-            return Err(self
-                .count_failure(&user, client, login(Some(&user)))
-                .await?);
+            let event = login(Some(user));
+            return Err(
+                match self.count_failure(user, &source, client, event).await? {
+                    Some(until) => LoginError::AccountLocked { until },
+                    // The failure that sets a lock still answers "invalid credentials".
+                    None => LoginError::InvalidCredentials,
+                },
+            );
         };
 
         if user.status != UserStatus::Active {
             self.ports
                 .audit
-                .record(login(Some(&user)).failed("account_disabled"), client)
+                .record(login(Some(user)).failed("account_disabled"), client)
                 .await?;
             return Err(LoginError::AccountDisabled);
         }
         if self.policy.require_verified_email && !user.email_verified {
             self.ports
                 .audit
-                .record(login(Some(&user)).failed("email_not_verified"), client)
+                .record(login(Some(user)).failed("email_not_verified"), client)
                 .await?;
             return Err(LoginError::EmailNotVerified);
         }
@@ -510,7 +547,7 @@ impl AuthService {
         let password_changed = || async {
             self.ports
                 .audit
-                .record(login(Some(&user)).failed("invalid_credentials"), client)
+                .record(login(Some(user)).failed("invalid_credentials"), client)
                 .await?;
             Ok::<_, LoginError>(LoginError::InvalidCredentials)
         };
@@ -536,7 +573,7 @@ impl AuthService {
         let now = self.ports.clock.now();
         let (token, token_hash) = self.ports.tokens.generate();
         let expires_at = self.expiry(self.policy.session_ttl)?;
-        let event = login(Some(&user));
+        let event = login(Some(user));
         let audit = self.ports.audit.after(client, move |session: &Session| {
             vec![event.with("session_id", session.id.to_string())]
         });
@@ -548,10 +585,14 @@ impl AuthService {
             user_agent: client.user_agent.clone(),
             created_at: now,
         };
+        let login_source = LoginSource {
+            key: source.clone(),
+            failures: account.source_failures,
+        };
         let Some(opened) = self
             .ports
             .sessions
-            .open_at_login(new_session, &verified, audit)
+            .open_at_login(new_session, &verified, &login_source, audit)
             .await
             .map_err(Failure::from)?
         else {
@@ -560,18 +601,17 @@ impl AuthService {
             let current = self
                 .ports
                 .users
-                .find_by_id(user.id)
+                .find_for_login(&user.email, &source)
                 .await
                 .map_err(Failure::from)?;
             let Some(until) = current
                 .as_ref()
-                .and_then(|u| u.locked_until)
-                .filter(|until| *until > now)
+                .and_then(|current| current.locked_until(now))
             else {
-                if current.is_some_and(|u| u.status != UserStatus::Active) {
+                if current.is_some_and(|current| current.user.status != UserStatus::Active) {
                     self.ports
                         .audit
-                        .record(login(Some(&user)).failed("account_disabled"), client)
+                        .record(login(Some(user)).failed("account_disabled"), client)
                         .await?;
                     return Err(LoginError::AccountDisabled);
                 }
@@ -579,7 +619,7 @@ impl AuthService {
             };
             self.ports
                 .audit
-                .record(login(Some(&user)).failed("account_locked"), client)
+                .record(login(Some(user)).failed("account_locked"), client)
                 .await?;
             return Err(LoginError::AccountLocked { until });
         };
@@ -590,13 +630,15 @@ impl AuthService {
         })
     }
 
-    /// Counts a wrong password and audits it (and the lock it may set).
+    /// Counts a wrong password from `source` and audits it as `event` (and the lock it
+    /// may set). `Some(until)` when a lock was in force already, so nothing was counted.
     async fn count_failure(
         &self,
         user: &User,
+        source: &str,
         client: &ClientInfo,
         event: AuditEvent,
-    ) -> Result<LoginError, Failure> {
+    ) -> Result<Option<DateTime<Utc>>, Failure> {
         let now = self.ports.clock.now();
         let user_id = user.id;
         let audit = self
@@ -605,12 +647,18 @@ impl AuthService {
             .after(client, move |outcome: &FailedLogin| match *outcome {
                 FailedLogin::Counted {
                     attempts,
-                    locked_until,
+                    account_attempts,
+                    locked,
                 } => {
                     let mut events = vec![event.failed("invalid_credentials")];
-                    if let Some(until) = locked_until {
+                    if let Some((scope, until)) = locked {
+                        let attempts = match scope {
+                            LockScope::Source => attempts,
+                            LockScope::Account => account_attempts,
+                        };
                         events.push(
                             AuditEvent::self_service("auth.lockout", user_id)
+                                .with("scope", scope.as_str())
                                 .with("attempts", attempts)
                                 .with("locked_until", until.to_rfc3339()),
                         );
@@ -619,16 +667,15 @@ impl AuthService {
                 }
                 FailedLogin::AlreadyLocked { .. } => vec![event.failed("account_locked")],
             });
-        match self
+        let outcome = self
             .ports
             .users
-            .record_failed_login(user.id, self.policy.lockout, now, audit)
-            .await?
-        {
-            // The failure that sets the lock still answers "invalid credentials".
-            FailedLogin::Counted { .. } => Ok(LoginError::InvalidCredentials),
-            FailedLogin::AlreadyLocked { until } => Ok(LoginError::AccountLocked { until }),
-        }
+            .record_failed_login(user.id, source, self.policy.lockout, now, audit)
+            .await?;
+        Ok(match outcome {
+            FailedLogin::Counted { .. } => None,
+            FailedLogin::AlreadyLocked { until } => Some(until),
+        })
     }
 
     /// The principal behind a session token, counting the request as activity. One read
@@ -772,8 +819,9 @@ impl AuthService {
     /// other session of theirs (`password.change`).
     ///
     /// # Errors
-    /// `InvalidCredentials` for a wrong current password (audited as a failure);
-    /// `Invalid` when the new one breaks the policy.
+    /// `InvalidCredentials` for a wrong current password (audited as a failure and
+    /// counted towards the lockout); `AccountLocked` while the caller's source or the
+    /// account is locked; `Invalid` when the new one breaks the policy.
     pub async fn change_password(
         &self,
         principal: &Principal,
@@ -789,6 +837,22 @@ impl AuthService {
         .await
         .map_err(|retry_after| ChangePasswordError::RateLimited { retry_after })?;
         let event = AuditEvent::self_service("password.change", user.id);
+        // Guessing the current password is counted and locked out like guessing at login.
+        let source = Self::ip_key(client);
+        let now = self.ports.clock.now();
+        let account = self
+            .ports
+            .users
+            .find_for_login(&user.email, &source)
+            .await
+            .map_err(Failure::from)?;
+        if let Some(until) = account.and_then(|account| account.locked_until(now)) {
+            self.ports
+                .audit
+                .record(event.failed("account_locked"), client)
+                .await?;
+            return Err(ChangePasswordError::AccountLocked { until });
+        }
         let verification = if current.expose().chars().count() > MAX_PASSWORD_CHARS {
             Verification::Mismatch
         } else {
@@ -799,11 +863,12 @@ impl AuthService {
                 .map_err(Failure::from)?
         };
         if verification == Verification::Mismatch {
-            self.ports
-                .audit
-                .record(event.failed("invalid_credentials"), client)
-                .await?;
-            return Err(ChangePasswordError::InvalidCredentials);
+            return Err(
+                match self.count_failure(user, &source, client, event).await? {
+                    Some(until) => ChangePasswordError::AccountLocked { until },
+                    None => ChangePasswordError::InvalidCredentials,
+                },
+            );
         }
         if let Err(rejection) = self.policy.password.check(new, &user.email) {
             let mut errors = FieldErrors::default();
@@ -819,13 +884,43 @@ impl AuthService {
         let audit = self.ports.audit.after(client, move |revoked: &u64| {
             vec![event.with("revoked_sessions", *revoked)]
         });
+        let now = self.ports.clock.now();
         self.ports
             .users
-            .change_password(user.id, change, self.ports.clock.now(), audit)
+            .change_password(user.id, change, now, audit)
             .await
             .map_err(Failure::from)?;
+        self.notify_password_changed(&user.email, PasswordChangeKind::Changed, now, client);
         Ok(())
     }
+
+    /// Mails the owner that the password changed, so a change they did not make is
+    /// noticed.
+    fn notify_password_changed(
+        &self,
+        to: &Email,
+        how: PasswordChangeKind,
+        at: DateTime<Utc>,
+        client: &ClientInfo,
+    ) {
+        let mail = self.messages.password_changed(to, how, at, client.ip);
+        self.ports.mailer.send(mail);
+    }
+}
+
+/// `ip`'s network of `bits` (a multiple of 16, at most 64) as `a:b:c::/bits`.
+fn ipv6_prefix(ip: std::net::Ipv6Addr, bits: usize) -> String {
+    let groups: Vec<String> = ip.segments()[..bits / 16]
+        .iter()
+        .map(|g| format!("{g:x}"))
+        .collect();
+    let partial = if bits.is_multiple_of(16) {
+        String::new()
+    } else {
+        let g = ip.segments()[bits / 16] & (0xffff_u16 << (16 - bits % 16));
+        format!(":{g:x}")
+    };
+    format!("{}{partial}::/{bits}", groups.join(":"))
 }
 
 mod recovery;

@@ -4,6 +4,7 @@
 use super::AuthService;
 use crate::audit::{AuditEvent, ClientInfo};
 use crate::error::{Failure, FieldErrors};
+use crate::messages::PasswordChangeKind;
 use crate::password_policy::MAX_PASSWORD_CHARS;
 use auth_ports::{
     BearerToken, Email, NewOneTimeToken, Password, Redemption, StoreError, TokenPurpose, User,
@@ -228,8 +229,9 @@ impl AuthService {
             .one_time_tokens
             .redeem(&hash, Redemption::ResetPassword(new_hash), now, audit)
             .await
-            .map(|_| ())
-            .map_err(token_error)
+            .map_err(token_error)?;
+        self.notify_password_changed(&user.email, PasswordChangeKind::Reset, now, client);
+        Ok(())
     }
 
     /// Stores a new token of `purpose` for `user`, with `event` in the same transaction,
@@ -262,7 +264,9 @@ impl AuthService {
     }
 
     /// The recovery limits, one budget shared by verification and reset requests: per
-    /// client address and per email.
+    /// client address, and per email from that address. Keyed on the email alone, a
+    /// stranger could spend the owner's budget from anywhere; this way each source
+    /// spends its own, and the per-address limit bounds what one source can send.
     async fn recovery_limits(
         &self,
         email: &Email,
@@ -270,12 +274,11 @@ impl AuthService {
     ) -> Result<(), RecoveryRequestError> {
         let limited = |retry_after| RecoveryRequestError::RateLimited { retry_after };
         let limit = self.policy.recovery_limit;
-        self.limit(format!("recovery:ip:{}", Self::ip_key(client)), limit)
+        self.limit_ip("recovery", client, limit)
             .await
             .map_err(limited)?;
-        self.limit(format!("recovery:email:{email}"), limit)
-            .await
-            .map_err(limited)
+        let key = format!("recovery:email:{email}:ip:{}", Self::ip_key(client));
+        self.limit(key, limit).await.map_err(limited)
     }
 }
 

@@ -2,6 +2,7 @@
 //! them into the port models, so no entity ever crosses the boundary.
 
 pub mod audit_logs;
+pub mod login_failures;
 pub mod oauth_accounts;
 pub mod one_time_tokens;
 pub mod roles;

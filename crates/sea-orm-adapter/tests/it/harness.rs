@@ -71,10 +71,21 @@ impl TestDb {
     }
 }
 
+/// The client source the tests' failures and logins come from.
+pub const SRC: &str = "192.0.2.1";
+
+/// [`SRC`] as a login from it sees it, with no failures on record.
+pub fn source() -> auth_ports::LoginSource {
+    auth_ports::LoginSource {
+        key: SRC.to_owned(),
+        failures: 0,
+    }
+}
+
 /// Opens a session as a login does (unaudited); the user must not be locked.
 pub async fn open(sessions: &impl SessionRepository, new: NewSession) -> Session {
     sessions
-        .open_at_login(new, &stub_hash(), unaudited())
+        .open_at_login(new, &stub_hash(), &source(), unaudited())
         .await
         .unwrap()
         .expect("the user is not locked")

@@ -16,8 +16,9 @@ auth_testing::on_both_backends!(
     catalog_holds_the_schema,
 );
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
     "audit_logs",
+    "login_failures",
     "oauth_accounts",
     "one_time_tokens",
     "roles",
@@ -27,7 +28,7 @@ const TABLES: [&str; 8] = [
     "users",
 ];
 
-const INDEXES: [&str; 18] = [
+const INDEXES: [&str; 19] = [
     "idx_audit_logs_action",
     "idx_audit_logs_action_created_at",
     "idx_audit_logs_created_at",
@@ -36,6 +37,7 @@ const INDEXES: [&str; 18] = [
     "idx_audit_logs_resource",
     "idx_audit_logs_user_id",
     "idx_audit_logs_user_id_created_at",
+    "idx_login_failures_last_failed_at",
     "idx_one_time_tokens_expires_at",
     "idx_one_time_tokens_user_id_purpose",
     "idx_sessions_expires_at",
@@ -91,7 +93,7 @@ async fn tables(db: &DatabaseConnection) -> BTreeSet<String> {
 
 async fn status_lists_every_migration_applied(db: &TestDb) {
     let status = db.store.migration_status().await.unwrap();
-    assert_eq!(status.len(), 8);
+    assert_eq!(status.len(), 9);
     assert!(status.iter().all(|m| m.applied), "{status:?}");
     assert!(status[0].name.ends_with("create_users"));
 }
@@ -100,9 +102,10 @@ async fn down_one_step_then_all_then_up_again(db: &TestDb) {
     let raw = db.raw().await;
     db.store.migrate_down(1).await.unwrap();
     let status = db.store.migration_status().await.unwrap();
-    assert_eq!(status.iter().filter(|m| m.applied).count(), 7);
-    assert!(!status[7].applied, "the newest step is rolled back first");
-    assert!(!tables(&raw).await.contains("one_time_tokens"));
+    assert_eq!(status.iter().filter(|m| m.applied).count(), 8);
+    assert!(!status[8].applied, "the newest step is rolled back first");
+    assert!(!tables(&raw).await.contains("login_failures"));
+    assert!(tables(&raw).await.contains("one_time_tokens"));
 
     // More steps than applied: everything is rolled back.
     db.store.migrate_down(100).await.unwrap();

@@ -1,7 +1,7 @@
 //! The one-time token repository contract.
 
 use crate::audit::entry;
-use crate::harness::{TestDb, new_user, now};
+use crate::harness::{SRC, TestDb, new_user, now};
 use auth_ports::{
     AuditQuery, AuditRepository, AuditWith, FailedLogin, LockoutPolicy, NewOneTimeToken,
     OneTimeTokenRepository, PasswordHash, Redemption, SessionRepository, StoreError, TokenHash,
@@ -220,16 +220,17 @@ async fn a_reset_changes_the_hash_ends_sessions_and_clears_the_lock(db: &TestDb)
     let session = crate::users::session_for(db, user.id, 7).await;
     let policy = LockoutPolicy {
         threshold: 1,
+        global_threshold: 1,
         duration: std::time::Duration::from_secs(900),
     };
     let locked = users
-        .record_failed_login(user.id, policy, now(), unaudited())
+        .record_failed_login(user.id, SRC, policy, now(), unaudited())
         .await
         .unwrap();
     assert!(matches!(
         locked,
         FailedLogin::Counted {
-            locked_until: Some(_),
+            locked: Some(_),
             ..
         }
     ));

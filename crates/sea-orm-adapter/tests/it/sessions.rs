@@ -1,11 +1,11 @@
 //! The session repository contract.
 
 use crate::audit::entry;
-use crate::harness::{TestDb, now, open, stub_hash};
+use crate::harness::{SRC, TestDb, now, open, source, stub_hash};
 use auth_ports::{
-    AuditQuery, AuditRepository, AuditWith, Constraint, LockoutPolicy, NewSession, PasswordHash,
-    RoleRepository, SessionRepository, StoreError, TokenHash, UserId, UserRepository, UserStatus,
-    UserUpdate,
+    AuditQuery, AuditRepository, AuditWith, Constraint, LockoutPolicy, LoginSource, NewSession,
+    PasswordHash, RoleRepository, SessionRepository, StoreError, TokenHash, UserId, UserRepository,
+    UserStatus, UserUpdate,
 };
 use auth_testing::{TestDatabase, unaudited};
 use chrono::Duration;
@@ -20,6 +20,8 @@ auth_testing::on_both_backends!(
     open_at_login_records_the_login_unless_locked,
     open_at_login_is_refused_after_a_password_change,
     open_at_login_is_refused_for_an_account_no_longer_active,
+    open_at_login_is_refused_while_its_source_is_locked,
+    a_login_waits_for_a_lock_of_its_source_being_set,
     a_failed_session_insert_undoes_the_login_record,
     a_login_stores_its_audit_entries_with_the_session,
     found_with_the_users_roles_and_permissions_in_one_read,
@@ -52,7 +54,7 @@ async fn create_stores_every_field(db: &TestDb) {
         let opened = db
             .store
             .sessions()
-            .open_at_login(new.clone(), &stub_hash(), unaudited())
+            .open_at_login(new.clone(), &stub_hash(), &source(), unaudited())
             .await
             .unwrap()
             .unwrap();
@@ -97,10 +99,11 @@ async fn found_with_every_column_of_session_and_user(db: &TestDb) {
     users.mark_email_verified(user.id, at(3)).await.unwrap();
     let policy = LockoutPolicy {
         threshold: 1,
+        global_threshold: 1,
         duration: StdDuration::from_secs(60),
     };
     users
-        .record_failed_login(user.id, policy, at(2), unaudited())
+        .record_failed_login(user.id, SRC, policy, at(2), unaudited())
         .await
         .unwrap();
     assert!(
@@ -140,16 +143,17 @@ async fn open_at_login_records_the_login_unless_locked(db: &TestDb) {
     let at = now();
     let policy = LockoutPolicy {
         threshold: 1,
+        global_threshold: 1,
         duration: StdDuration::from_secs(900),
     };
     users
-        .record_failed_login(user.id, policy, at, unaudited())
+        .record_failed_login(user.id, SRC, policy, at, unaudited())
         .await
         .unwrap();
     let mut locked = new_session(user.id, 1, Duration::hours(1));
     locked.created_at = at;
     let refused = sessions
-        .open_at_login(locked.clone(), &stub_hash(), unaudited())
+        .open_at_login(locked.clone(), &stub_hash(), &source(), unaudited())
         .await;
     assert_eq!(refused.unwrap(), None, "no session while locked");
     let found = sessions.find_active_by_token_hash(&locked.token_hash, at);
@@ -161,7 +165,7 @@ async fn open_at_login_records_the_login_unless_locked(db: &TestDb) {
     let mut after = new_session(user.id, 2, Duration::hours(1));
     after.created_at = at + Duration::seconds(901);
     let opened = sessions
-        .open_at_login(after.clone(), &stub_hash(), unaudited())
+        .open_at_login(after.clone(), &stub_hash(), &source(), unaudited())
         .await
         .unwrap()
         .unwrap();
@@ -176,6 +180,114 @@ async fn open_at_login_records_the_login_unless_locked(db: &TestDb) {
     assert_eq!(stored.last_login_at, Some(after.created_at));
 }
 
+/// Two failures from one source lock it; the account takes a hundred.
+const POLICY_OF_ONE_SOURCE: LockoutPolicy = LockoutPolicy {
+    threshold: 2,
+    global_threshold: 100,
+    duration: StdDuration::from_secs(900),
+};
+
+/// A login from a locked-out source opens nothing while one from another source does;
+/// a login clears its own source's failures and no other's.
+async fn open_at_login_is_refused_while_its_source_is_locked(db: &TestDb) {
+    let users = db.store.users();
+    let sessions = db.store.sessions();
+    let user = db.user("s20@example.com").await;
+    let at = now();
+    let policy = LockoutPolicy {
+        threshold: 2,
+        global_threshold: 100,
+        duration: StdDuration::from_secs(900),
+    };
+    let from = |key: &str, failures| LoginSource {
+        key: key.to_owned(),
+        failures,
+    };
+    for source in ["198.51.100.1", "198.51.100.1", "198.51.100.2"] {
+        users
+            .record_failed_login(user.id, source, policy, at, unaudited())
+            .await
+            .unwrap();
+    }
+    let mut attempt = new_session(user.id, 1, Duration::hours(1));
+    attempt.created_at = at;
+    let (hash, locked) = (stub_hash(), from("198.51.100.1", 2));
+    let refused = sessions.open_at_login(attempt.clone(), &hash, &locked, unaudited());
+    assert_eq!(
+        refused.await.unwrap(),
+        None,
+        "the locked source opens nothing"
+    );
+    let stored = users.find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(stored.failed_login_attempts, 3, "nothing written");
+
+    let owner = from("198.51.100.2", 1);
+    let opened = sessions.open_at_login(attempt, &hash, &owner, unaudited());
+    let opened = opened.await.unwrap().expect("another source logs in");
+    assert_eq!(opened.user.failed_login_attempts, 0);
+    let owner = users
+        .find_for_login(&user.email, "198.51.100.2")
+        .await
+        .unwrap();
+    assert_eq!(
+        owner.unwrap().source_failures,
+        0,
+        "its own failures are cleared"
+    );
+    let stranger = users
+        .find_for_login(&user.email, "198.51.100.1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stranger.source_failures, 2, "the stranger's stay");
+    assert!(stranger.locked_until(at).is_some());
+}
+
+/// A login racing a failure from its own source that locks the source: while the
+/// failure's transaction holds the source's record, the login waits, and once the lock
+/// is committed it opens nothing (the per-source form of the account lock's guarantee).
+async fn a_login_waits_for_a_lock_of_its_source_being_set(db: &TestDb) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let users = db.store.users();
+    let user = db.user("s21@example.com").await;
+    let at = now();
+    users
+        .record_failed_login(user.id, SRC, POLICY_OF_ONE_SOURCE, at, unaudited())
+        .await
+        .unwrap();
+    let raw = db.raw().await;
+    let failure = raw.begin().await.unwrap();
+    let until = (at + Duration::minutes(15)).to_rfc3339();
+    let sql = format!(
+        "UPDATE login_failures SET attempts = 2, locked_until = '{until}' WHERE source = '{SRC}'"
+    );
+    failure.execute_unprepared(&sql).await.unwrap();
+
+    let sessions = db.store.sessions();
+    let mut attempt = new_session(user.id, 1, Duration::hours(1));
+    attempt.created_at = at;
+    let login = tokio::spawn(async move {
+        let source = LoginSource {
+            key: SRC.to_owned(),
+            failures: 1,
+        };
+        sessions
+            .open_at_login(attempt, &stub_hash(), &source, unaudited())
+            .await
+    });
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    assert!(!login.is_finished(), "the login waits for the failure");
+    failure.commit().await.unwrap();
+    let opened = login.await.unwrap().unwrap();
+    assert_eq!(opened, None, "the lock committed first wins");
+    let stored = users
+        .find_for_login(&user.email, SRC)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.source_failures, 2, "the failures stay on record");
+}
+
 /// The password was checked against a hash that a change has replaced since: the
 /// login opens nothing and records nothing.
 async fn open_at_login_is_refused_after_a_password_change(db: &TestDb) {
@@ -183,7 +295,8 @@ async fn open_at_login_is_refused_after_a_password_change(db: &TestDb) {
     let user = db.user("s13@example.com").await;
     let new = new_session(user.id, 1, Duration::hours(1));
     let stale = PasswordHash::new("$argon2id$v=19$before-the-change".into());
-    let refused = sessions.open_at_login(new.clone(), &stale, unaudited());
+    let src = source();
+    let refused = sessions.open_at_login(new.clone(), &stale, &src, unaudited());
     assert_eq!(refused.await.unwrap(), None);
     let found = sessions.find_active_by_token_hash(&new.token_hash, now());
     assert!(found.await.unwrap().is_none(), "no session");
@@ -204,8 +317,8 @@ async fn open_at_login_is_refused_for_an_account_no_longer_active(db: &TestDb) {
     let suspended = users.update(user.id, update, now(), Box::new(|_| vec![]));
     let suspended = suspended.await.unwrap();
     let new = new_session(user.id, 1, Duration::hours(1));
-    let verified = stub_hash();
-    let refused = sessions.open_at_login(new.clone(), &verified, unaudited());
+    let (verified, src) = (stub_hash(), source());
+    let refused = sessions.open_at_login(new.clone(), &verified, &src, unaudited());
     assert_eq!(refused.await.unwrap(), None);
     let found = sessions.find_active_by_token_hash(&new.token_hash, now());
     assert!(found.await.unwrap().is_none(), "no session");
@@ -223,10 +336,11 @@ async fn a_failed_session_insert_undoes_the_login_record(db: &TestDb) {
     open(&sessions, first.clone()).await;
     let policy = LockoutPolicy {
         threshold: 5,
+        global_threshold: 5,
         duration: StdDuration::from_secs(60),
     };
     users
-        .record_failed_login(user.id, policy, now(), unaudited())
+        .record_failed_login(user.id, SRC, policy, now(), unaudited())
         .await
         .unwrap();
     let before = users.find_by_id(user.id).await.unwrap().unwrap();
@@ -235,7 +349,7 @@ async fn a_failed_session_insert_undoes_the_login_record(db: &TestDb) {
     let mut again = first.clone();
     again.created_at = now() + Duration::seconds(1);
     let err = sessions
-        .open_at_login(again, &stub_hash(), unaudited())
+        .open_at_login(again, &stub_hash(), &source(), unaudited())
         .await
         .unwrap_err();
     assert!(
@@ -266,14 +380,15 @@ async fn a_login_stores_its_audit_entries_with_the_session(db: &TestDb) {
     };
     let new = new_session(user.id, 1, Duration::hours(1));
     let opened = sessions
-        .open_at_login(new.clone(), &stub_hash(), audited("opened"))
+        .open_at_login(new.clone(), &stub_hash(), &source(), audited("opened"))
         .await
         .unwrap()
         .unwrap();
     let stale = PasswordHash::new("$argon2id$v=19$before-the-change".into());
     let mut refused = new_session(user.id, 2, Duration::hours(1));
     refused.created_at = now() + Duration::seconds(1);
-    let refused = sessions.open_at_login(refused, &stale, audited("refused"));
+    let src = source();
+    let refused = sessions.open_at_login(refused, &stale, &src, audited("refused"));
     assert_eq!(refused.await.unwrap(), None);
 
     let trail = db.trail().await;
@@ -521,6 +636,7 @@ async fn create_for_unknown_user_is_not_found(db: &TestDb) {
         .open_at_login(
             new_session(UserId::new(), 1, Duration::hours(1)),
             &stub_hash(),
+            &source(),
             unaudited(),
         )
         .await
@@ -544,7 +660,9 @@ async fn writes_find_connections_among_many_lookups(db: &TestDb) {
         let new = new_session(user.id, byte, Duration::hours(1));
         async move {
             let hash = stub_hash();
-            sessions.open_at_login(new, &hash, unaudited()).await
+            sessions
+                .open_at_login(new, &hash, &source(), unaudited())
+                .await
         }
     });
     let (found, written) = tokio::join!(

@@ -1,12 +1,12 @@
 //! The user repository contract.
 
 use crate::audit::entry;
-use crate::harness::{TestDb, new_user, now, open};
+use crate::harness::{SRC, TestDb, new_user, now, open};
 use auth_ports::{
-    AuditRepository, AuditWith, Constraint, Email, FailedLogin, LockoutPolicy, NewSession,
-    OAuthAccountRepository, OneTimeTokenRepository, PasswordChange, PasswordHash, RevokeSessions,
-    RoleRepository, SessionRepository, StoreError, TokenHash, TokenPurpose, User, UserCursor,
-    UserId, UserQuery, UserRepository, UserStatus, UserUpdate,
+    AuditRepository, AuditWith, Constraint, Email, FailedLogin, LockScope, LockoutPolicy,
+    NewSession, OAuthAccountRepository, OneTimeTokenRepository, PasswordChange, PasswordHash,
+    RevokeSessions, RoleRepository, SessionRepository, StoreError, TokenHash, TokenPurpose, User,
+    UserCursor, UserId, UserQuery, UserRepository, UserStatus, UserUpdate,
 };
 use auth_testing::unaudited;
 use chrono::Duration;
@@ -29,6 +29,9 @@ auth_testing::on_both_backends!(
     failed_logins_lock_at_the_threshold_and_restart_after_expiry,
     concurrent_failed_logins_lose_no_count,
     concurrent_failed_logins_lock_exactly_once,
+    a_locked_source_leaves_others_free_until_the_global_cap,
+    stale_source_records_are_deleted,
+    concurrent_failures_from_many_sources_lock_the_account_once,
     lock_unlock_and_verify_email,
     unknown_users_are_not_found,
     rehash_applies_only_over_the_expected_hash,
@@ -51,6 +54,7 @@ pub async fn session_for(db: &TestDb, user: UserId, byte: u8) -> auth_ports::Ses
 
 const POLICY: LockoutPolicy = LockoutPolicy {
     threshold: 5,
+    global_threshold: 10,
     duration: StdDuration::from_secs(900),
 };
 
@@ -341,7 +345,7 @@ async fn change_password_revokes_sessions_as_asked(db: &TestDb) {
     let keep = session_for(db, user.id, 4).await;
     session_for(db, user.id, 5).await;
     users
-        .record_failed_login(user.id, POLICY, now(), unaudited())
+        .record_failed_login(user.id, SRC, POLICY, now(), unaudited())
         .await
         .unwrap();
 
@@ -403,66 +407,204 @@ async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestD
     for expected in 1..=4 {
         assert_eq!(
             users
-                .record_failed_login(user.id, POLICY, t0, unaudited())
+                .record_failed_login(user.id, SRC, POLICY, t0, unaudited())
                 .await
                 .unwrap(),
             FailedLogin::Counted {
                 attempts: expected,
-                locked_until: None
+                account_attempts: expected,
+                locked: None
             }
         );
     }
     let lock_end = t0 + Duration::seconds(900);
     assert_eq!(
         users
-            .record_failed_login(user.id, POLICY, t0, unaudited())
+            .record_failed_login(user.id, SRC, POLICY, t0, unaudited())
             .await
             .unwrap(),
         FailedLogin::Counted {
             attempts: 5,
-            locked_until: Some(lock_end)
+            account_attempts: 5,
+            locked: Some((LockScope::Source, lock_end))
         }
     );
     // While locked: neither counted nor extended.
     let later = t0 + Duration::seconds(60);
     assert_eq!(
         users
-            .record_failed_login(user.id, POLICY, later, unaudited())
+            .record_failed_login(user.id, SRC, POLICY, later, unaudited())
             .await
             .unwrap(),
         FailedLogin::AlreadyLocked { until: lock_end }
     );
-    let stored = users.find_by_id(user.id).await.unwrap().unwrap();
-    assert_eq!(stored.failed_login_attempts, 5);
-    assert_eq!(stored.locked_until, Some(lock_end));
-    assert!(stored.is_locked_at(later));
-    // After the lock: the count starts again.
+    let found = users
+        .find_for_login(&user.email, SRC)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.source_failures, 5);
+    assert_eq!(found.source_locked_until, Some(lock_end));
+    assert_eq!(found.locked_until(later), Some(lock_end));
+    assert_eq!(found.user.failed_login_attempts, 5);
+    assert_eq!(found.user.locked_until, None, "only the source is locked");
+    // After the lock: the source's count starts again.
     let after_lock = lock_end + Duration::seconds(1);
     assert_eq!(
         users
-            .record_failed_login(user.id, POLICY, after_lock, unaudited())
+            .record_failed_login(user.id, SRC, POLICY, after_lock, unaudited())
             .await
             .unwrap(),
         FailedLogin::Counted {
             attempts: 1,
-            locked_until: None
+            account_attempts: 6,
+            locked: None
+        }
+    );
+    let found = users
+        .find_for_login(&user.email, SRC)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.source_locked_until, None);
+}
+
+/// A locked source stops only itself: another source is counted on its own, and the
+/// account-wide count locks every source at the global threshold.
+async fn a_locked_source_leaves_others_free_until_the_global_cap(db: &TestDb) {
+    let users = db.store.users();
+    let user = db.user("src@example.com").await;
+    let at = now();
+    let lock_end = at + Duration::seconds(900);
+    let fail = |source: &'static str| {
+        let users = db.store.users();
+        async move {
+            users
+                .record_failed_login(user.id, source, POLICY, at, unaudited())
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..5 {
+        fail("198.51.100.1").await;
+    }
+    assert!(matches!(
+        fail("198.51.100.1").await,
+        FailedLogin::AlreadyLocked { .. }
+    ));
+    assert_eq!(
+        fail("198.51.100.2").await,
+        FailedLogin::Counted {
+            attempts: 1,
+            account_attempts: 6,
+            locked: None
+        }
+    );
+    let other = users
+        .find_for_login(&user.email, "198.51.100.2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.locked_until(at), None, "the owner's source is free");
+    let stranger = users
+        .find_for_login(&user.email, "198.51.100.1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stranger.locked_until(at), Some(lock_end));
+
+    // The global threshold (10) is reached by failures from several sources.
+    for _ in 0..3 {
+        fail("198.51.100.2").await;
+    }
+    assert_eq!(
+        fail("198.51.100.3").await,
+        FailedLogin::Counted {
+            attempts: 1,
+            account_attempts: 10,
+            locked: Some((LockScope::Account, lock_end))
         }
     );
     assert_eq!(
-        users
-            .find_by_id(user.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .locked_until,
-        None
+        fail("198.51.100.4").await,
+        FailedLogin::AlreadyLocked { until: lock_end },
+        "every source is locked now, and nothing is counted"
     );
+    let fresh = users
+        .find_for_login(&user.email, "198.51.100.4")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        fresh.source_failures, 0,
+        "the refused failure left no record"
+    );
+    assert_eq!(fresh.locked_until(at), Some(lock_end));
+    assert_eq!(fresh.user.failed_login_attempts, 10);
+
+    // Unlocking lifts every lock, the sources' too.
+    users.unlock(user.id, unaudited()).await.unwrap();
+    let stranger = users
+        .find_for_login(&user.email, "198.51.100.1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stranger.source_failures, stranger.locked_until(at)),
+        (0, None)
+    );
+    assert_eq!(
+        users
+            .delete_stale_login_failures(at + Duration::days(1))
+            .await
+            .unwrap(),
+        0,
+        "nothing left to clean"
+    );
+}
+
+/// Cleanup deletes the records that neither count recently nor lock.
+async fn stale_source_records_are_deleted(db: &TestDb) {
+    let users = db.store.users();
+    let user = db.user("stale@example.com").await;
+    let at = now();
+    let old = at - Duration::hours(2);
+    for _ in 0..5 {
+        users
+            .record_failed_login(user.id, "198.51.100.1", POLICY, old, unaudited())
+            .await
+            .unwrap();
+    }
+    users
+        .record_failed_login(user.id, "198.51.100.2", POLICY, old, unaudited())
+        .await
+        .unwrap();
+    users
+        .record_failed_login(user.id, "198.51.100.3", POLICY, at, unaudited())
+        .await
+        .unwrap();
+    // An hour ago: the lock of .1 ended 45 minutes before, .2 never locked.
+    let deleted = users
+        .delete_stale_login_failures(at - Duration::hours(1))
+        .await;
+    assert_eq!(deleted.unwrap(), 2);
+    let recent = users
+        .find_for_login(&user.email, "198.51.100.3")
+        .await
+        .unwrap();
+    assert_eq!(recent.unwrap().source_failures, 1, "recent failures stay");
+    let gone = users
+        .find_for_login(&user.email, "198.51.100.1")
+        .await
+        .unwrap();
+    assert_eq!(gone.unwrap().source_failures, 0);
 }
 
 async fn concurrent_failed_logins_lose_no_count(db: &TestDb) {
     let user = db.user("ivy@example.com").await;
     let policy = LockoutPolicy {
         threshold: 50,
+        global_threshold: 50,
         duration: StdDuration::from_secs(900),
     };
     let at = now();
@@ -470,7 +612,7 @@ async fn concurrent_failed_logins_lose_no_count(db: &TestDb) {
         let users = db.store.users();
         tokio::spawn(async move {
             users
-                .record_failed_login(user.id, policy, at, unaudited())
+                .record_failed_login(user.id, SRC, policy, at, unaudited())
                 .await
                 .unwrap()
         })
@@ -482,10 +624,11 @@ async fn concurrent_failed_logins_lose_no_count(db: &TestDb) {
         match outcome.unwrap() {
             FailedLogin::Counted {
                 attempts: n,
-                locked_until,
+                locked,
+                ..
             } => {
                 attempts.insert(n);
-                if locked_until.is_some() {
+                if locked.is_some() {
                     assert_eq!(n, 50, "only the 50th failure locks");
                     locks += 1;
                 }
@@ -507,7 +650,7 @@ async fn concurrent_failed_logins_lock_exactly_once(db: &TestDb) {
         let users = db.store.users();
         tokio::spawn(async move {
             users
-                .record_failed_login(user.id, POLICY, at, unaudited())
+                .record_failed_login(user.id, SRC, POLICY, at, unaudited())
                 .await
                 .unwrap()
         })
@@ -524,7 +667,7 @@ async fn concurrent_failed_logins_lock_exactly_once(db: &TestDb) {
             matches!(
                 o,
                 FailedLogin::Counted {
-                    locked_until: Some(_),
+                    locked: Some((LockScope::Source, _)),
                     ..
                 }
             )
@@ -532,16 +675,58 @@ async fn concurrent_failed_logins_lock_exactly_once(db: &TestDb) {
         .count();
     assert_eq!(counted, 5, "failures after the lock are not counted");
     assert_eq!(locking, 1, "the lock is set once");
+    let users = db.store.users();
+    let found = users
+        .find_for_login(&user.email, "198.51.100.9")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.user.failed_login_attempts, 5);
+    assert_eq!(found.locked_until(at), None, "another source is not locked");
+}
+
+/// Failures from many sources at once: the account-wide count loses none and the global
+/// cap locks the account exactly once.
+async fn concurrent_failures_from_many_sources_lock_the_account_once(db: &TestDb) {
+    let user = db.user("many@example.com").await;
+    let at = now();
+    let outcomes = futures::future::join_all((0..40).map(|i| {
+        let users = db.store.users();
+        tokio::spawn(async move {
+            let source = format!("198.51.100.{}", i % 20);
+            users
+                .record_failed_login(user.id, &source, POLICY, at, unaudited())
+                .await
+                .unwrap()
+        })
+    }))
+    .await;
+    let outcomes: Vec<_> = outcomes.into_iter().map(Result::unwrap).collect();
+    let mut account_counts = BTreeSet::new();
+    let mut locks = 0;
+    for outcome in &outcomes {
+        if let FailedLogin::Counted {
+            account_attempts,
+            locked,
+            ..
+        } = outcome
+        {
+            account_counts.insert(*account_attempts);
+            if let Some((scope, _)) = locked {
+                assert_eq!(*scope, LockScope::Account);
+                locks += 1;
+            }
+        }
+    }
     assert_eq!(
-        db.store
-            .users()
-            .find_by_id(user.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .failed_login_attempts,
-        5
+        account_counts,
+        (1..=10).collect(),
+        "every counted failure once"
     );
+    assert_eq!(locks, 1, "the account is locked once");
+    let stored = db.store.users().find_by_id(user.id).await.unwrap().unwrap();
+    assert_eq!(stored.failed_login_attempts, 10);
+    assert!(stored.is_locked_at(at));
 }
 
 async fn lock_unlock_and_verify_email(db: &TestDb) {
@@ -550,7 +735,7 @@ async fn lock_unlock_and_verify_email(db: &TestDb) {
     let at = now();
     for _ in 0..5 {
         users
-            .record_failed_login(user.id, POLICY, at, unaudited())
+            .record_failed_login(user.id, SRC, POLICY, at, unaudited())
             .await
             .unwrap();
     }
@@ -595,7 +780,7 @@ async fn unknown_users_are_not_found(db: &TestDb) {
     ));
     assert!(matches!(
         users
-            .record_failed_login(ghost, POLICY, at, unaudited())
+            .record_failed_login(ghost, SRC, POLICY, at, unaudited())
             .await,
         Err(StoreError::NotFound)
     ));

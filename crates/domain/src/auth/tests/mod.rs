@@ -4,9 +4,9 @@ use super::*;
 use crate::audit::Auditor;
 use auth_ports::AuditWith;
 use auth_ports::{
-    MockAuditRepository, MockClock, MockMailer, MockOneTimeTokenRepository, MockPasswordHasher,
-    MockRateLimiter, MockSessionRepository, MockTokenGenerator, MockUserRepository, NewAuditEntry,
-    OpenedSession, PasswordHash, SessionId, TokenHash, UserId,
+    LoginAccount, MockAuditRepository, MockClock, MockMailer, MockOneTimeTokenRepository,
+    MockPasswordHasher, MockRateLimiter, MockSessionRepository, MockTokenGenerator,
+    MockUserRepository, NewAuditEntry, OpenedSession, PasswordHash, SessionId, TokenHash, UserId,
 };
 use chrono::TimeZone;
 use mockall::predicate::{always, eq};
@@ -20,6 +20,7 @@ const POLICY: AuthPolicy = AuthPolicy {
     password: PasswordPolicy { min_chars: 12 },
     lockout: LockoutPolicy {
         threshold: 5,
+        global_threshold: 50,
         duration: Duration::from_secs(900),
     },
     session_ttl: Duration::from_secs(43_200),
@@ -106,8 +107,8 @@ impl Mocks {
     /// new hash is computed once.
     fn finds_with_an_outdated_hash(mut self, found: User) -> Self {
         self.users
-            .expect_find_by_email()
-            .returning(move |_| Ok(Some(found.clone())));
+            .expect_find_for_login()
+            .returning(move |_, _| Ok(Some(found_by_login(found.clone()))));
         self.hasher
             .expect_verify()
             .returning(|_, _| Ok(Verification::Match { needs_rehash: true }));
@@ -115,6 +116,16 @@ impl Mocks {
             .expect_hash()
             .times(1)
             .returning(|_| Ok(PasswordHash::new("new".into())));
+        self
+    }
+
+    /// The caller of a password change is found unlocked from the test client.
+    fn finds_the_caller_unlocked(mut self) -> Self {
+        self.users
+            .expect_find_for_login()
+            .times(1)
+            .withf(|email, source| email.as_str() == "ada@example.com" && source == "192.0.2.9")
+            .returning(|_, _| Ok(Some(found_by_login(user()))));
         self
     }
 
@@ -188,6 +199,15 @@ fn client() -> ClientInfo {
     ClientInfo {
         ip: Some("192.0.2.9".parse().unwrap()),
         user_agent: Some("test".into()),
+    }
+}
+
+/// `user` as a login from the test client finds it: no failures from that source.
+fn found_by_login(user: User) -> LoginAccount {
+    LoginAccount {
+        user,
+        source_failures: 0,
+        source_locked_until: None,
     }
 }
 
@@ -358,7 +378,7 @@ async fn login_with_unknown_email_returns_invalid_credentials_after_a_dummy_veri
         assert_eq!(e.user_id, None);
         assert_eq!(e.details["reason"], "unknown_email");
     });
-    m.users.expect_find_by_email().returning(|_| Ok(None));
+    m.users.expect_find_for_login().returning(|_, _| Ok(None));
     m.hasher
         .expect_verify()
         .times(1)
@@ -380,8 +400,8 @@ async fn login_with_wrong_password_counts_the_failure() {
         assert_eq!(e.details["reason"], "invalid_credentials");
     });
     m.users
-        .expect_find_by_email()
-        .returning(move |_| Ok(Some(u.clone())));
+        .expect_find_for_login()
+        .returning(move |_, _| Ok(Some(found_by_login(u.clone()))));
     m.hasher
         .expect_verify()
         .returning(|_, _| Ok(Verification::Mismatch));
@@ -389,13 +409,16 @@ async fn login_with_wrong_password_counts_the_failure() {
     m.users
         .expect_record_failed_login()
         .times(1)
-        .with(eq(id), eq(POLICY.lockout), eq(t0()), always())
-        .returning(move |_, _, _, audit| {
+        .withf(move |user, source, policy, at, _| {
+            *user == id && source == "192.0.2.9" && *policy == POLICY.lockout && *at == t0()
+        })
+        .returning(move |_, _, _, _, audit| {
             trail.write(
                 audit,
                 FailedLogin::Counted {
                     attempts: 1,
-                    locked_until: None,
+                    account_attempts: 1,
+                    locked: None,
                 },
             )
         });
@@ -416,20 +439,21 @@ async fn the_failure_that_locks_still_answers_invalid_credentials_and_audits_the
         seen.lock().unwrap().push((e.action.clone(), e.success));
     });
     m.users
-        .expect_find_by_email()
-        .returning(move |_| Ok(Some(u.clone())));
+        .expect_find_for_login()
+        .returning(move |_, _| Ok(Some(found_by_login(u.clone()))));
     m.hasher
         .expect_verify()
         .returning(|_, _| Ok(Verification::Mismatch));
     let trail = m.trail.clone();
     m.users
         .expect_record_failed_login()
-        .returning(move |_, _, _, audit| {
+        .returning(move |_, _, _, _, audit| {
             trail.write(
                 audit,
                 FailedLogin::Counted {
                     attempts: 5,
-                    locked_until: Some(t0() + chrono::Duration::minutes(15)),
+                    account_attempts: 5,
+                    locked: Some((LockScope::Source, t0() + chrono::Duration::minutes(15))),
                 },
             )
         });
@@ -456,8 +480,8 @@ async fn login_while_locked_answers_locked_without_checking_the_password() {
         .allow_all()
         .audit(1, |e| assert_eq!(e.details["reason"], "account_locked"));
     m.users
-        .expect_find_by_email()
-        .returning(move |_| Ok(Some(u.clone())));
+        .expect_find_for_login()
+        .returning(move |_, _| Ok(Some(found_by_login(u.clone()))));
     m.hasher.expect_verify().never();
     m.users.expect_record_failed_login().never();
     let err = m.ada_logs_in().await;
@@ -479,20 +503,21 @@ async fn a_disabled_account_is_reported_only_after_the_right_password() {
         u.status = UserStatus::Suspended;
         let mut m = Mocks::default().allow_all().audit(1, |_| {});
         m.users
-            .expect_find_by_email()
-            .returning(move |_| Ok(Some(u.clone())));
+            .expect_find_for_login()
+            .returning(move |_, _| Ok(Some(found_by_login(u.clone()))));
         m.hasher
             .expect_verify()
             .returning(move |_, _| Ok(verification));
         let trail = m.trail.clone();
         m.users
             .expect_record_failed_login()
-            .returning(move |_, _, _, audit| {
+            .returning(move |_, _, _, _, audit| {
                 trail.write(
                     audit,
                     FailedLogin::Counted {
                         attempts: 1,
-                        locked_until: None,
+                        account_attempts: 1,
+                        locked: None,
                     },
                 )
             });
@@ -520,8 +545,8 @@ async fn login_requires_a_verified_email_when_configured() {
         .allow_all()
         .audit(1, |e| assert_eq!(e.details["reason"], "email_not_verified"));
     m.users
-        .expect_find_by_email()
-        .returning(move |_| Ok(Some(u.clone())));
+        .expect_find_for_login()
+        .returning(move |_, _| Ok(Some(found_by_login(u.clone()))));
     m.hasher.expect_verify().returning(|_, _| {
         Ok(Verification::Match {
             needs_rehash: false,
@@ -548,8 +573,8 @@ async fn login_success_opens_a_session_for_the_ttl() {
         .allow_all()
         .audit(1, |e| assert!(e.success));
     m.users
-        .expect_find_by_email()
-        .returning(move |_| Ok(Some(found.clone())));
+        .expect_find_for_login()
+        .returning(move |_, _| Ok(Some(found_by_login(found.clone()))));
     m.hasher.expect_verify().returning(|_, _| {
         Ok(Verification::Match {
             needs_rehash: false,
@@ -566,14 +591,14 @@ async fn login_success_opens_a_session_for_the_ttl() {
     m.sessions
         .expect_open_at_login()
         .times(1)
-        .withf(move |new, verified, _| {
+        .withf(move |new, verified, _, _| {
             new.user_id == id
                 && new.created_at == t0()
                 && new.expires_at == t0() + chrono::Duration::hours(12)
                 && new.token_hash == TokenHash([1; 32])
                 && verified.expose() == "stored-hash"
         })
-        .returning(move |_, _, audit| {
+        .returning(move |_, _, _, audit| {
             let session = trail.write(audit, session(&opened_for))?;
             let user = opened_for.clone();
             Ok(Some(OpenedSession { session, user }))
@@ -611,8 +636,8 @@ async fn login_rehashes_an_outdated_hash() {
     m.sessions
         .expect_open_at_login()
         .times(1)
-        .withf(|_, verified, _| verified.expose() == "new")
-        .returning(move |_, _, audit| {
+        .withf(|_, verified, _, _| verified.expose() == "new")
+        .returning(move |_, _, _, audit| {
             let session = trail.write(audit, session(&u))?;
             let user = u.clone();
             Ok(Some(OpenedSession { session, user }))
@@ -633,7 +658,7 @@ async fn login_is_rate_limited_per_account_before_the_password() {
         .returning(|_, _| RateDecision::Limited {
             retry_after: Duration::from_secs(30),
         });
-    m.users.expect_find_by_email().never();
+    m.users.expect_find_for_login().never();
     m.hasher.expect_verify().never();
     let err = m.ada_logs_in().await;
     assert!(matches!(err, Err(LoginError::RateLimited { .. })));
@@ -643,8 +668,8 @@ async fn login_is_rate_limited_per_account_before_the_password() {
 async fn an_unavailable_store_is_a_failure_not_a_wrong_password() {
     let mut m = Mocks::default().allow_all();
     m.users
-        .expect_find_by_email()
-        .returning(|_| Err(unavailable()));
+        .expect_find_for_login()
+        .returning(|_, _| Err(unavailable()));
     let err = m.ada_logs_in().await;
     assert!(matches!(
         err,
@@ -657,8 +682,8 @@ async fn a_saturated_hasher_is_unavailable() {
     let u = user();
     let mut m = Mocks::default().allow_all();
     m.users
-        .expect_find_by_email()
-        .returning(move |_| Ok(Some(u.clone())));
+        .expect_find_for_login()
+        .returning(move |_, _| Ok(Some(found_by_login(u.clone()))));
     m.hasher
         .expect_verify()
         .returning(|_, _| Err(auth_ports::HashError::Busy));
@@ -814,13 +839,30 @@ async fn logout_all_revokes_every_session_and_says_so() {
 }
 
 #[tokio::test]
-async fn change_password_with_a_wrong_current_password_changes_nothing() {
+async fn change_password_with_a_wrong_current_password_counts_the_failure_and_changes_nothing() {
     let mut m = Mocks::default()
         .allow_all()
-        .audit(1, |e| assert!(!e.success));
+        .finds_the_caller_unlocked()
+        .audit(1, |e| {
+            assert_eq!(e.action, "password.change");
+            assert!(!e.success);
+        });
     m.hasher
         .expect_verify()
         .returning(|_, _| Ok(Verification::Mismatch));
+    let trail = m.trail.clone();
+    m.users
+        .expect_record_failed_login()
+        .times(1)
+        .withf(|_, source, policy, _, _| source == "192.0.2.9" && *policy == POLICY.lockout)
+        .returning(move |_, _, _, _, audit| {
+            let counted = FailedLogin::Counted {
+                attempts: 1,
+                account_attempts: 1,
+                locked: None,
+            };
+            trail.write(audit, counted)
+        });
     m.hasher.expect_hash().never();
     m.users.expect_change_password().never();
     let err = m
@@ -835,12 +877,155 @@ async fn change_password_with_a_wrong_current_password_changes_nothing() {
     assert!(matches!(err, Err(ChangePasswordError::InvalidCredentials)));
 }
 
+/// The failure that locks audits the lockout; one that finds a lock answers locked.
 #[tokio::test]
-async fn change_password_revokes_every_other_session() {
+async fn a_wrong_current_password_can_lock_and_then_answers_locked() {
+    let until = t0() + chrono::Duration::minutes(15);
+    for (outcome, events) in [
+        (
+            FailedLogin::Counted {
+                attempts: 5,
+                account_attempts: 5,
+                locked: Some((LockScope::Source, until)),
+            },
+            2,
+        ),
+        (FailedLogin::AlreadyLocked { until }, 1),
+    ] {
+        let mut m = Mocks::default()
+            .allow_all()
+            .finds_the_caller_unlocked()
+            .audit(events, |_| {});
+        m.hasher
+            .expect_verify()
+            .returning(|_, _| Ok(Verification::Mismatch));
+        let trail = m.trail.clone();
+        m.users
+            .expect_record_failed_login()
+            .times(1)
+            .returning(move |_, _, _, _, audit| trail.write(audit, outcome));
+        let trail = m.trail.clone();
+        let err = m
+            .service(POLICY)
+            .change_password(
+                &principal(),
+                &password("wrong"),
+                &password("a new long passphrase"),
+                &client(),
+            )
+            .await;
+        let actions: Vec<_> = trail
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.action.clone())
+            .collect();
+        match outcome {
+            FailedLogin::Counted { .. } => {
+                assert!(matches!(err, Err(ChangePasswordError::InvalidCredentials)));
+                assert_eq!(actions, ["password.change", "auth.lockout"]);
+            }
+            FailedLogin::AlreadyLocked { .. } => {
+                assert!(
+                    matches!(err, Err(ChangePasswordError::AccountLocked { until: u }) if u == until)
+                );
+                assert_eq!(actions, ["password.change"]);
+            }
+        }
+    }
+}
+
+/// While the caller's source is locked out, no password is checked, right or wrong.
+#[tokio::test]
+async fn change_password_from_a_locked_source_answers_locked_without_checking() {
+    let until = t0() + chrono::Duration::minutes(10);
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, |e| assert_eq!(e.details["reason"], "account_locked"));
+    m.users.expect_find_for_login().returning(move |_, _| {
+        let mut found = found_by_login(user());
+        found.source_locked_until = Some(until);
+        Ok(Some(found))
+    });
+    m.hasher.expect_verify().never();
+    m.users.expect_record_failed_login().never();
+    m.users.expect_change_password().never();
+    let err = m
+        .service(POLICY)
+        .change_password(
+            &principal(),
+            &password("current one!"),
+            &password("a new long passphrase"),
+            &client(),
+        )
+        .await;
+    assert!(matches!(err, Err(ChangePasswordError::AccountLocked { until: u }) if u == until));
+}
+
+/// A source locked out of the account is refused before the password, though the
+/// account itself is not locked.
+#[tokio::test]
+async fn login_from_a_locked_source_answers_locked_without_checking_the_password() {
+    let until = t0() + chrono::Duration::minutes(10);
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, |e| assert_eq!(e.details["reason"], "account_locked"));
+    m.users
+        .expect_find_for_login()
+        .withf(|_, source| source == "192.0.2.9")
+        .returning(move |_, _| {
+            let mut found = found_by_login(user());
+            found.source_failures = 5;
+            found.source_locked_until = Some(until);
+            Ok(Some(found))
+        });
+    m.hasher.expect_verify().never();
+    m.users.expect_record_failed_login().never();
+    let err = m.ada_logs_in().await;
+    assert!(matches!(err, Err(LoginError::AccountLocked { until: u }) if u == until));
+}
+
+/// The login hands its source and the failures seen from it to `open_at_login`, which
+/// refuses while the source is locked and clears those failures.
+#[tokio::test]
+async fn a_login_opens_its_session_for_its_source() {
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, |e| assert!(e.success));
+    m.users.expect_find_for_login().returning(|_, _| {
+        let mut found = found_by_login(user());
+        found.source_failures = 3;
+        Ok(Some(found))
+    });
+    m.hasher.expect_verify().returning(|_, _| {
+        Ok(Verification::Match {
+            needs_rehash: false,
+        })
+    });
+    m.tokens
+        .expect_generate()
+        .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
+    let trail = m.trail.clone();
+    m.sessions
+        .expect_open_at_login()
+        .times(1)
+        .withf(|_, _, source, _| source.key == "192.0.2.9" && source.failures == 3)
+        .returning(move |_, _, _, audit| {
+            let user = user();
+            let session = trail.write(audit, session(&user))?;
+            Ok(Some(OpenedSession { session, user }))
+        });
+    assert!(m.ada_logs_in().await.is_ok());
+}
+
+#[tokio::test]
+async fn change_password_revokes_every_other_session_and_mails_a_notice() {
     let p = principal();
     let keep = p.session.id;
     let mut m = Mocks::default()
         .allow_all()
+        .finds_the_caller_unlocked()
         .audit(1, |e| assert_eq!(e.action, "password.change"));
     m.hasher.expect_verify().returning(|_, _| {
         Ok(Verification::Match {
@@ -856,6 +1041,15 @@ async fn change_password_revokes_every_other_session() {
         .times(1)
         .withf(move |_, change, _, _| change.revoke == RevokeSessions::AllExcept(keep))
         .returning(move |_, _, _, audit| trail.write(audit, 2));
+    m.mailer
+        .expect_send()
+        .times(1)
+        .withf(|mail| {
+            mail.to.as_str() == "ada@example.com"
+                && mail.subject == "Your password was changed"
+                && mail.text.contains("from 192.0.2.9")
+        })
+        .return_const(());
     m.service(POLICY)
         .change_password(
             &p,
@@ -869,7 +1063,7 @@ async fn change_password_revokes_every_other_session() {
 
 #[tokio::test]
 async fn change_password_enforces_the_policy_on_the_new_one() {
-    let mut m = Mocks::default().allow_all();
+    let mut m = Mocks::default().allow_all().finds_the_caller_unlocked();
     m.hasher.expect_verify().returning(|_, _| {
         Ok(Verification::Match {
             needs_rehash: false,
@@ -994,8 +1188,8 @@ async fn a_failure_racing_a_lock_answers_locked() {
         .allow_all()
         .audit(1, |e| assert_eq!(e.details["reason"], "account_locked"));
     m.users
-        .expect_find_by_email()
-        .returning(move |_| Ok(Some(u.clone())));
+        .expect_find_for_login()
+        .returning(move |_, _| Ok(Some(found_by_login(u.clone()))));
     m.hasher
         .expect_verify()
         .returning(|_, _| Ok(Verification::Mismatch));
@@ -1003,7 +1197,9 @@ async fn a_failure_racing_a_lock_answers_locked() {
     m.users
         .expect_record_failed_login()
         .times(1)
-        .returning(move |_, _, _, audit| trail.write(audit, FailedLogin::AlreadyLocked { until }));
+        .returning(move |_, _, _, _, audit| {
+            trail.write(audit, FailedLogin::AlreadyLocked { until })
+        });
     let err = m
         .service(POLICY)
         .login("ada@example.com", &password("wrong one!"), &client())
@@ -1019,9 +1215,16 @@ fn refused_when_opening(reason: &'static str, current: User) -> Mocks {
     let mut m = Mocks::default()
         .allow_all()
         .audit(1, move |e| assert_eq!(e.details["reason"], reason));
+    // Found as it was at the first read, as it is now at the second.
+    let reads = std::sync::atomic::AtomicUsize::new(0);
     m.users
-        .expect_find_by_email()
-        .returning(move |_| Ok(Some(found.clone())));
+        .expect_find_for_login()
+        .times(2)
+        .returning(move |_, _| {
+            let read = reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let user = if read == 0 { &found } else { &current };
+            Ok(Some(found_by_login(user.clone())))
+        });
     m.hasher.expect_verify().returning(|_, _| {
         Ok(Verification::Match {
             needs_rehash: false,
@@ -1033,10 +1236,7 @@ fn refused_when_opening(reason: &'static str, current: User) -> Mocks {
     m.sessions
         .expect_open_at_login()
         .times(1)
-        .returning(|_, _, _| Ok(None));
-    m.users
-        .expect_find_by_id()
-        .returning(move |_| Ok(Some(current.clone())));
+        .returning(|_, _, _, _| Ok(None));
     m
 }
 
@@ -1120,7 +1320,7 @@ async fn names_with_invisible_characters_are_rejected_before_hashing() {
 }
 
 #[test]
-fn ipv6_clients_are_limited_per_64() {
+fn ipv6_clients_are_one_source_per_64() {
     let client = |ip: &str| ClientInfo {
         ip: Some(ip.parse().unwrap()),
         user_agent: None,
@@ -1134,6 +1334,51 @@ fn ipv6_clients_are_limited_per_64() {
         "2001:db8:1:2::/64"
     );
     assert_eq!(AuthService::ip_key(&client("192.0.2.1")), "192.0.2.1");
+    let ip = "2001:db8:1:2ab::1".parse().unwrap();
+    assert_eq!(ipv6_prefix(ip, 56), "2001:db8:1:200::/56");
+    assert_eq!(ipv6_prefix(ip, 48), "2001:db8:1::/48");
+}
+
+/// An IPv6 login is counted against its /64, /56 and /48, the wider ones with a larger
+/// budget, and refused when the /48 is over even though its /64 is not.
+#[tokio::test]
+async fn ipv6_logins_are_limited_per_64_56_and_48() {
+    let mut m = Mocks::default();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let keys = seen.clone();
+    m.limiter.expect_check().returning(move |key, limit| {
+        keys.lock().unwrap().push((key.to_owned(), limit.max));
+        if key.ends_with("/48") {
+            RateDecision::Limited {
+                retry_after: Duration::from_secs(7),
+            }
+        } else {
+            RateDecision::Allowed
+        }
+    });
+    m.users.expect_find_for_login().never();
+    m.hasher.expect_verify().never();
+    let client = ClientInfo {
+        ip: Some("2001:db8:1:2ab::1".parse().unwrap()),
+        user_agent: None,
+    };
+    let err = m
+        .service(POLICY)
+        .login("ada@example.com", &password("the right one!"), &client)
+        .await;
+    assert!(
+        matches!(err, Err(LoginError::RateLimited { retry_after }) if retry_after.as_secs() == 7),
+        "{err:?}"
+    );
+    let (f56, f48) = WIDE_PREFIX_FACTORS;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            ("login:ip:2001:db8:1:2ab::/64".to_owned(), 10),
+            ("login:ip:2001:db8:1:200::/56".to_owned(), 10 * f56),
+            ("login:ip:2001:db8:1::/48".to_owned(), 10 * f48),
+        ]
+    );
 }
 
 mod recovery;

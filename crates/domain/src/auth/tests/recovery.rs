@@ -103,7 +103,7 @@ async fn reset_requests_are_limited_per_address_and_per_email_before_any_lookup(
         .returning(|_, _| RateDecision::Allowed);
     m.limiter
         .expect_check()
-        .withf(|key, _| key == "recovery:email:ada@example.com")
+        .withf(|key, _| key == "recovery:email:ada@example.com:ip:192.0.2.9")
         .returning(|_, _| RateDecision::Limited {
             retry_after: Duration::from_secs(60),
         });
@@ -154,7 +154,7 @@ async fn a_weak_new_password_keeps_the_token() {
 }
 
 #[tokio::test]
-async fn a_reset_redeems_the_token_with_the_new_hash_and_is_audited() {
+async fn a_reset_redeems_the_token_with_the_new_hash_is_audited_and_mailed() {
     let u = user();
     let id = u.id;
     let mut m = Mocks::default().audit(1, move |e| {
@@ -181,6 +181,15 @@ async fn a_reset_redeems_the_token_with_the_new_hash_and_is_audited() {
                 && *redemption == Redemption::ResetPassword(PasswordHash::new("new".into()))
         })
         .returning(move |_, _, _, audit| trail.write(audit, id));
+    m.mailer
+        .expect_send()
+        .times(1)
+        .withf(|mail| {
+            mail.to.as_str() == "ada@example.com"
+                && mail.subject == "Your password was reset"
+                && !mail.text.contains("reset-secret")
+        })
+        .return_const(());
     m.service(POLICY)
         .reset_password(
             "reset-secret",
