@@ -105,18 +105,15 @@ impl Mocks {
 
     /// `found` is the account, its password matches a hash of outdated cost, and the
     /// new hash is computed once.
-    fn finds_with_an_outdated_hash(mut self, found: User) -> Self {
-        self.users
-            .expect_find_for_login()
-            .returning(move |_, _| Ok(Some(found_by_login(found.clone()))));
-        self.hasher
-            .expect_verify()
-            .returning(|_, _| Ok(Verification::Match { needs_rehash: true }));
-        self.hasher
+    fn finds_with_an_outdated_hash(self, found: User) -> Self {
+        let mut m = self
+            .finds(found)
+            .verifies(Verification::Match { needs_rehash: true });
+        m.hasher
             .expect_hash()
             .times(1)
             .returning(|_| Ok(PasswordHash::new("new".into())));
-        self
+        m
     }
 
     /// The caller of a password change is found unlocked from the test client.
@@ -127,6 +124,56 @@ impl Mocks {
             .withf(|email, source| email.as_str() == "ada@example.com" && source == "192.0.2.9")
             .returning(|_, _| Ok(Some(found_by_login(user()))));
         self
+    }
+
+    /// Ada's login finds `found`, with no failures from the test client.
+    fn finds(mut self, found: User) -> Self {
+        self.users
+            .expect_find_for_login()
+            .returning(move |_, _| Ok(Some(found_by_login(found.clone()))));
+        self
+    }
+
+    /// The password, checked against the stored hash, is `verification`.
+    fn verifies(mut self, verification: Verification) -> Self {
+        self.hasher
+            .expect_verify()
+            .returning(move |_, _| Ok(verification));
+        self
+    }
+
+    /// One wrong password of the user `of` is recorded, from the test client under
+    /// `POLICY`, and comes out as `outcome`.
+    fn records_failure(mut self, of: UserId, outcome: FailedLogin) -> Self {
+        let trail = self.trail.clone();
+        self.users
+            .expect_record_failed_login()
+            .times(1)
+            .withf(move |user, source, policy, at, _| {
+                *user == of && source == "192.0.2.9" && *policy == POLICY.lockout && *at == t0()
+            })
+            .returning(move |_, _, _, _, audit| trail.write(audit, outcome));
+        self
+    }
+
+    /// Every session token generated is "tok".
+    fn issues_tok(mut self) -> Self {
+        self.tokens
+            .expect_generate()
+            .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
+        self
+    }
+
+    /// `p` changes its password from `current` to `new`, under `POLICY`.
+    async fn change_password(
+        self,
+        p: &Principal,
+        current: &str,
+        new: &str,
+    ) -> Result<(), ChangePasswordError> {
+        self.service(POLICY)
+            .change_password(p, &password(current), &password(new), &client())
+            .await
     }
 
     fn allow_all(mut self) -> Self {
@@ -243,6 +290,27 @@ fn session(user: &User) -> Session {
         last_accessed_at: t0(),
         created_at: t0(),
         revoked_at: None,
+    }
+}
+
+/// A password that checks out, with a hash of current cost.
+const MATCHES: Verification = Verification::Match {
+    needs_rehash: false,
+};
+
+/// A first wrong password: counted, nothing locked.
+const COUNTED_ONCE: FailedLogin = FailedLogin::Counted {
+    attempts: 1,
+    account_attempts: 1,
+    locked: None,
+};
+
+/// The fifth wrong password from the source, which locks it until `until`.
+fn locks_the_source(until: DateTime<Utc>) -> FailedLogin {
+    FailedLogin::Counted {
+        attempts: 5,
+        account_attempts: 5,
+        locked: Some((LockScope::Source, until)),
     }
 }
 
@@ -395,33 +463,15 @@ async fn login_with_unknown_email_returns_invalid_credentials_after_a_dummy_veri
 async fn login_with_wrong_password_counts_the_failure() {
     let u = user();
     let id = u.id;
-    let mut m = Mocks::default().allow_all().audit(1, move |e| {
-        assert_eq!(e.user_id, Some(id));
-        assert_eq!(e.details["reason"], "invalid_credentials");
-    });
-    m.users
-        .expect_find_for_login()
-        .returning(move |_, _| Ok(Some(found_by_login(u.clone()))));
-    m.hasher
-        .expect_verify()
-        .returning(|_, _| Ok(Verification::Mismatch));
-    let trail = m.trail.clone();
-    m.users
-        .expect_record_failed_login()
-        .times(1)
-        .withf(move |user, source, policy, at, _| {
-            *user == id && source == "192.0.2.9" && *policy == POLICY.lockout && *at == t0()
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, move |e| {
+            assert_eq!(e.user_id, Some(id));
+            assert_eq!(e.details["reason"], "invalid_credentials");
         })
-        .returning(move |_, _, _, _, audit| {
-            trail.write(
-                audit,
-                FailedLogin::Counted {
-                    attempts: 1,
-                    account_attempts: 1,
-                    locked: None,
-                },
-            )
-        });
+        .finds(u)
+        .verifies(Verification::Mismatch)
+        .records_failure(id, COUNTED_ONCE);
     m.sessions.expect_open_at_login().never();
     let err = m
         .service(POLICY)
@@ -433,30 +483,17 @@ async fn login_with_wrong_password_counts_the_failure() {
 #[tokio::test]
 async fn the_failure_that_locks_still_answers_invalid_credentials_and_audits_the_lockout() {
     let u = user();
+    let id = u.id;
     let actions = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = actions.clone();
-    let mut m = Mocks::default().allow_all().audit(2, move |e| {
-        seen.lock().unwrap().push((e.action.clone(), e.success));
-    });
-    m.users
-        .expect_find_for_login()
-        .returning(move |_, _| Ok(Some(found_by_login(u.clone()))));
-    m.hasher
-        .expect_verify()
-        .returning(|_, _| Ok(Verification::Mismatch));
-    let trail = m.trail.clone();
-    m.users
-        .expect_record_failed_login()
-        .returning(move |_, _, _, _, audit| {
-            trail.write(
-                audit,
-                FailedLogin::Counted {
-                    attempts: 5,
-                    account_attempts: 5,
-                    locked: Some((LockScope::Source, t0() + chrono::Duration::minutes(15))),
-                },
-            )
-        });
+    let m = Mocks::default()
+        .allow_all()
+        .audit(2, move |e| {
+            seen.lock().unwrap().push((e.action.clone(), e.success));
+        })
+        .finds(u)
+        .verifies(Verification::Mismatch)
+        .records_failure(id, locks_the_source(t0() + chrono::Duration::minutes(15)));
     let err = m
         .service(POLICY)
         .login("ada@example.com", &password("wrong password!"), &client())
@@ -478,10 +515,8 @@ async fn login_while_locked_answers_locked_without_checking_the_password() {
     u.locked_until = Some(until);
     let mut m = Mocks::default()
         .allow_all()
-        .audit(1, |e| assert_eq!(e.details["reason"], "account_locked"));
-    m.users
-        .expect_find_for_login()
-        .returning(move |_, _| Ok(Some(found_by_login(u.clone()))));
+        .audit(1, |e| assert_eq!(e.details["reason"], "account_locked"))
+        .finds(u);
     m.hasher.expect_verify().never();
     m.users.expect_record_failed_login().never();
     let err = m.ada_logs_in().await;
@@ -490,37 +525,18 @@ async fn login_while_locked_answers_locked_without_checking_the_password() {
 
 #[tokio::test]
 async fn a_disabled_account_is_reported_only_after_the_right_password() {
-    for (verification, expected_disabled) in [
-        (Verification::Mismatch, false),
-        (
-            Verification::Match {
-                needs_rehash: false,
-            },
-            true,
-        ),
-    ] {
+    for (verification, expected_disabled) in [(Verification::Mismatch, false), (MATCHES, true)] {
         let mut u = user();
         u.status = UserStatus::Suspended;
-        let mut m = Mocks::default().allow_all().audit(1, |_| {});
-        m.users
-            .expect_find_for_login()
-            .returning(move |_, _| Ok(Some(found_by_login(u.clone()))));
-        m.hasher
-            .expect_verify()
-            .returning(move |_, _| Ok(verification));
-        let trail = m.trail.clone();
-        m.users
-            .expect_record_failed_login()
-            .returning(move |_, _, _, _, audit| {
-                trail.write(
-                    audit,
-                    FailedLogin::Counted {
-                        attempts: 1,
-                        account_attempts: 1,
-                        locked: None,
-                    },
-                )
-            });
+        let id = u.id;
+        let mut m = Mocks::default()
+            .allow_all()
+            .audit(1, |_| {})
+            .finds(u)
+            .verifies(verification);
+        if !expected_disabled {
+            m = m.records_failure(id, COUNTED_ONCE);
+        }
         m.sessions.expect_open_at_login().never();
         let err = m
             .service(POLICY)
@@ -543,15 +559,9 @@ async fn login_requires_a_verified_email_when_configured() {
     u.email_verified = false;
     let mut m = Mocks::default()
         .allow_all()
-        .audit(1, |e| assert_eq!(e.details["reason"], "email_not_verified"));
-    m.users
-        .expect_find_for_login()
-        .returning(move |_, _| Ok(Some(found_by_login(u.clone()))));
-    m.hasher.expect_verify().returning(|_, _| {
-        Ok(Verification::Match {
-            needs_rehash: false,
-        })
-    });
+        .audit(1, |e| assert_eq!(e.details["reason"], "email_not_verified"))
+        .finds(u)
+        .verifies(MATCHES);
     m.sessions.expect_open_at_login().never();
     let policy = AuthPolicy {
         require_verified_email: true,
@@ -571,19 +581,11 @@ async fn login_success_opens_a_session_for_the_ttl() {
     let found = u.clone();
     let mut m = Mocks::default()
         .allow_all()
-        .audit(1, |e| assert!(e.success));
-    m.users
-        .expect_find_for_login()
-        .returning(move |_, _| Ok(Some(found_by_login(found.clone()))));
-    m.hasher.expect_verify().returning(|_, _| {
-        Ok(Verification::Match {
-            needs_rehash: false,
-        })
-    });
+        .audit(1, |e| assert!(e.success))
+        .finds(found)
+        .verifies(MATCHES)
+        .issues_tok();
     m.users.expect_change_password().never();
-    m.tokens
-        .expect_generate()
-        .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
     let mut recorded = u.clone();
     recorded.last_login_at = Some(t0());
     let opened_for = recorded.clone();
@@ -621,16 +623,14 @@ async fn login_rehashes_an_outdated_hash() {
     let mut m = Mocks::default()
         .allow_all()
         .audit(1, |_| {})
-        .finds_with_an_outdated_hash(found);
+        .finds_with_an_outdated_hash(found)
+        .issues_tok();
     m.users
         .expect_rehash_password()
         .times(1)
         .withf(|_, expected, new| expected.expose() == "stored-hash" && new.expose() == "new")
         .returning(|_, _, _| Ok(true));
     m.users.expect_change_password().never();
-    m.tokens
-        .expect_generate()
-        .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
     let trail = m.trail.clone();
     // Opened against the new hash: the one stored now.
     m.sessions
@@ -679,11 +679,7 @@ async fn an_unavailable_store_is_a_failure_not_a_wrong_password() {
 
 #[tokio::test]
 async fn a_saturated_hasher_is_unavailable() {
-    let u = user();
-    let mut m = Mocks::default().allow_all();
-    m.users
-        .expect_find_for_login()
-        .returning(move |_, _| Ok(Some(found_by_login(u.clone()))));
+    let mut m = Mocks::default().allow_all().finds(user());
     m.hasher
         .expect_verify()
         .returning(|_, _| Err(auth_ports::HashError::Busy));
@@ -840,39 +836,20 @@ async fn logout_all_revokes_every_session_and_says_so() {
 
 #[tokio::test]
 async fn change_password_with_a_wrong_current_password_counts_the_failure_and_changes_nothing() {
+    let p = principal();
     let mut m = Mocks::default()
         .allow_all()
         .finds_the_caller_unlocked()
         .audit(1, |e| {
             assert_eq!(e.action, "password.change");
             assert!(!e.success);
-        });
-    m.hasher
-        .expect_verify()
-        .returning(|_, _| Ok(Verification::Mismatch));
-    let trail = m.trail.clone();
-    m.users
-        .expect_record_failed_login()
-        .times(1)
-        .withf(|_, source, policy, _, _| source == "192.0.2.9" && *policy == POLICY.lockout)
-        .returning(move |_, _, _, _, audit| {
-            let counted = FailedLogin::Counted {
-                attempts: 1,
-                account_attempts: 1,
-                locked: None,
-            };
-            trail.write(audit, counted)
-        });
+        })
+        .verifies(Verification::Mismatch)
+        .records_failure(p.user.id, COUNTED_ONCE);
     m.hasher.expect_hash().never();
     m.users.expect_change_password().never();
     let err = m
-        .service(POLICY)
-        .change_password(
-            &principal(),
-            &password("wrong"),
-            &password("a new long passphrase"),
-            &client(),
-        )
+        .change_password(&p, "wrong", "a new long passphrase")
         .await;
     assert!(matches!(err, Err(ChangePasswordError::InvalidCredentials)));
 }
@@ -882,37 +859,19 @@ async fn change_password_with_a_wrong_current_password_counts_the_failure_and_ch
 async fn a_wrong_current_password_can_lock_and_then_answers_locked() {
     let until = t0() + chrono::Duration::minutes(15);
     for (outcome, events) in [
-        (
-            FailedLogin::Counted {
-                attempts: 5,
-                account_attempts: 5,
-                locked: Some((LockScope::Source, until)),
-            },
-            2,
-        ),
+        (locks_the_source(until), 2),
         (FailedLogin::AlreadyLocked { until }, 1),
     ] {
-        let mut m = Mocks::default()
+        let p = principal();
+        let m = Mocks::default()
             .allow_all()
             .finds_the_caller_unlocked()
-            .audit(events, |_| {});
-        m.hasher
-            .expect_verify()
-            .returning(|_, _| Ok(Verification::Mismatch));
-        let trail = m.trail.clone();
-        m.users
-            .expect_record_failed_login()
-            .times(1)
-            .returning(move |_, _, _, _, audit| trail.write(audit, outcome));
+            .audit(events, |_| {})
+            .verifies(Verification::Mismatch)
+            .records_failure(p.user.id, outcome);
         let trail = m.trail.clone();
         let err = m
-            .service(POLICY)
-            .change_password(
-                &principal(),
-                &password("wrong"),
-                &password("a new long passphrase"),
-                &client(),
-            )
+            .change_password(&p, "wrong", "a new long passphrase")
             .await;
         let actions: Vec<_> = trail
             .0
@@ -952,13 +911,7 @@ async fn change_password_from_a_locked_source_answers_locked_without_checking() 
     m.users.expect_record_failed_login().never();
     m.users.expect_change_password().never();
     let err = m
-        .service(POLICY)
-        .change_password(
-            &principal(),
-            &password("current one!"),
-            &password("a new long passphrase"),
-            &client(),
-        )
+        .change_password(&principal(), "current one!", "a new long passphrase")
         .await;
     assert!(matches!(err, Err(ChangePasswordError::AccountLocked { until: u }) if u == until));
 }
@@ -992,20 +945,14 @@ async fn login_from_a_locked_source_answers_locked_without_checking_the_password
 async fn a_login_opens_its_session_for_its_source() {
     let mut m = Mocks::default()
         .allow_all()
-        .audit(1, |e| assert!(e.success));
+        .audit(1, |e| assert!(e.success))
+        .verifies(MATCHES)
+        .issues_tok();
     m.users.expect_find_for_login().returning(|_, _| {
         let mut found = found_by_login(user());
         found.source_failures = 3;
         Ok(Some(found))
     });
-    m.hasher.expect_verify().returning(|_, _| {
-        Ok(Verification::Match {
-            needs_rehash: false,
-        })
-    });
-    m.tokens
-        .expect_generate()
-        .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
     let trail = m.trail.clone();
     m.sessions
         .expect_open_at_login()
@@ -1026,12 +973,8 @@ async fn change_password_revokes_every_other_session_and_mails_a_notice() {
     let mut m = Mocks::default()
         .allow_all()
         .finds_the_caller_unlocked()
-        .audit(1, |e| assert_eq!(e.action, "password.change"));
-    m.hasher.expect_verify().returning(|_, _| {
-        Ok(Verification::Match {
-            needs_rehash: false,
-        })
-    });
+        .audit(1, |e| assert_eq!(e.action, "password.change"))
+        .verifies(MATCHES);
     m.hasher
         .expect_hash()
         .returning(|_| Ok(PasswordHash::new("new".into())));
@@ -1050,34 +993,20 @@ async fn change_password_revokes_every_other_session_and_mails_a_notice() {
                 && mail.text.contains("from 192.0.2.9")
         })
         .return_const(());
-    m.service(POLICY)
-        .change_password(
-            &p,
-            &password("current one!"),
-            &password("a new long passphrase"),
-            &client(),
-        )
+    m.change_password(&p, "current one!", "a new long passphrase")
         .await
         .unwrap();
 }
 
 #[tokio::test]
 async fn change_password_enforces_the_policy_on_the_new_one() {
-    let mut m = Mocks::default().allow_all().finds_the_caller_unlocked();
-    m.hasher.expect_verify().returning(|_, _| {
-        Ok(Verification::Match {
-            needs_rehash: false,
-        })
-    });
+    let mut m = Mocks::default()
+        .allow_all()
+        .finds_the_caller_unlocked()
+        .verifies(MATCHES);
     m.users.expect_change_password().never();
     let err = m
-        .service(POLICY)
-        .change_password(
-            &principal(),
-            &password("current one!"),
-            &password("short"),
-            &client(),
-        )
+        .change_password(&principal(), "current one!", "short")
         .await;
     assert!(matches!(err, Err(ChangePasswordError::Invalid(_))));
 }
@@ -1169,13 +1098,7 @@ async fn change_password_is_rate_limited_per_account() {
         });
     m.hasher.expect_verify().never();
     let err = m
-        .service(POLICY)
-        .change_password(
-            &principal(),
-            &password("guess"),
-            &password("a new long passphrase"),
-            &client(),
-        )
+        .change_password(&principal(), "guess", "a new long passphrase")
         .await;
     assert!(matches!(err, Err(ChangePasswordError::RateLimited { .. })));
 }
@@ -1183,23 +1106,14 @@ async fn change_password_is_rate_limited_per_account() {
 #[tokio::test]
 async fn a_failure_racing_a_lock_answers_locked() {
     let u = user();
+    let id = u.id;
     let until = t0() + chrono::Duration::minutes(15);
-    let mut m = Mocks::default()
+    let m = Mocks::default()
         .allow_all()
-        .audit(1, |e| assert_eq!(e.details["reason"], "account_locked"));
-    m.users
-        .expect_find_for_login()
-        .returning(move |_, _| Ok(Some(found_by_login(u.clone()))));
-    m.hasher
-        .expect_verify()
-        .returning(|_, _| Ok(Verification::Mismatch));
-    let trail = m.trail.clone();
-    m.users
-        .expect_record_failed_login()
-        .times(1)
-        .returning(move |_, _, _, _, audit| {
-            trail.write(audit, FailedLogin::AlreadyLocked { until })
-        });
+        .audit(1, |e| assert_eq!(e.details["reason"], "account_locked"))
+        .finds(u)
+        .verifies(Verification::Mismatch)
+        .records_failure(id, FailedLogin::AlreadyLocked { until });
     let err = m
         .service(POLICY)
         .login("ada@example.com", &password("wrong one!"), &client())
@@ -1214,7 +1128,9 @@ fn refused_when_opening(reason: &'static str, current: User) -> Mocks {
     let found = user();
     let mut m = Mocks::default()
         .allow_all()
-        .audit(1, move |e| assert_eq!(e.details["reason"], reason));
+        .audit(1, move |e| assert_eq!(e.details["reason"], reason))
+        .verifies(MATCHES)
+        .issues_tok();
     // Found as it was at the first read, as it is now at the second.
     let reads = std::sync::atomic::AtomicUsize::new(0);
     m.users
@@ -1225,14 +1141,6 @@ fn refused_when_opening(reason: &'static str, current: User) -> Mocks {
             let user = if read == 0 { &found } else { &current };
             Ok(Some(found_by_login(user.clone())))
         });
-    m.hasher.expect_verify().returning(|_, _| {
-        Ok(Verification::Match {
-            needs_rehash: false,
-        })
-    });
-    m.tokens
-        .expect_generate()
-        .returning(|| (BearerToken::new("tok".into()), TokenHash([1; 32])));
     m.sessions
         .expect_open_at_login()
         .times(1)
