@@ -66,7 +66,7 @@ pub(crate) async fn use_up(
 }
 
 /// The owner of the live token `token_hash` of `purpose`, locked for the rest of the
-/// transaction as [`users::lock`] does; `NotFound` if there is no such token.
+/// transaction by [`users::lock_one`]; `NotFound` if there is no such token.
 async fn lock_owner(
     txn: &DatabaseTransaction,
     token_hash: &TokenHash,
@@ -80,13 +80,9 @@ async fn lock_owner(
         .filter(one_time_tokens::Column::Purpose.eq(purpose.as_str()))
         .filter(live_at(at))
         .into_query();
-    users_entity::Entity::find()
-        .filter(users_entity::Column::Id.in_subquery(owner))
-        .lock_exclusive()
-        .one(txn)
-        .await
-        .store()?
-        .ok_or(StoreError::NotFound)
+    let owner_row =
+        users_entity::Entity::find().filter(users_entity::Column::Id.in_subquery(owner));
+    users::lock_one(txn, owner_row).await
 }
 
 /// The owner of the live token `token_hash` of `purpose`, read without a lock.

@@ -21,7 +21,7 @@ use sea_orm::sea_query::{
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult, Insert, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Set, Statement, TryIntoModel, UpdateMany,
+    QueryOrder, QuerySelect, QueryTrait, Select, Set, Statement, TryIntoModel, UpdateMany,
 };
 
 /// Stores users in the `users` table.
@@ -363,14 +363,22 @@ pub(crate) async fn fetch(
         .ok_or(StoreError::NotFound)
 }
 
-/// The user row, locked for the rest of the transaction (`FOR UPDATE` on PostgreSQL;
-/// SQLite's write transaction holds the database lock already); `NotFound` if none.
+/// The user row, locked for the rest of the transaction; `NotFound` if none.
 pub(crate) async fn lock(
     txn: &DatabaseTransaction,
     id: UserId,
 ) -> Result<users::Model, StoreError> {
-    users::Entity::find_by_id(id.0)
-        .lock_exclusive()
+    lock_one(txn, users::Entity::find_by_id(id.0)).await
+}
+
+/// The user row `row` selects, locked for the rest of the transaction (`FOR UPDATE` on
+/// PostgreSQL; SQLite's write transaction holds the database lock already); `NotFound`
+/// if none.
+pub(crate) async fn lock_one(
+    txn: &DatabaseTransaction,
+    row: Select<users::Entity>,
+) -> Result<users::Model, StoreError> {
+    row.lock_exclusive()
         .one(txn)
         .await
         .store()?

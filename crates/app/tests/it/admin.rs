@@ -51,12 +51,7 @@ async fn seed(app: &TestApp, email: &str) -> UserId {
 }
 
 async fn user_routes_need_users_read(app: &TestApp) {
-    let anonymous = app
-        .client
-        .get(app.url("/v1/admin/users"))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = app.get_anonymously("/v1/admin/users").await;
     assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
     expect_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
 

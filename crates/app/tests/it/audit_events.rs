@@ -19,13 +19,9 @@ pub struct ProxiedApp(TestApp, Outbox);
 
 impl ProxiedApp {
     pub async fn open(database: auth_testing::TestDatabase) -> Self {
-        let outbox = Outbox::new();
-        let transport = outbox.transport();
-        let vars = [
-            ("TRUSTED_PROXIES", "127.0.0.1"),
-            ("MAIL_TRANSPORT", transport.as_str()),
-        ];
-        Self(TestApp::open_with(database, &vars).await, outbox)
+        let (app, outbox) =
+            TestApp::open_mailing(database, &[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+        Self(app, outbox)
     }
 }
 

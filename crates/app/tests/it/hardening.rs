@@ -26,13 +26,7 @@ const MALFORMED: [&str; 8] = [
 
 /// Every operation of `/openapi.json` that takes a JSON body: `(method, path)`.
 async fn json_operations(app: &TestApp) -> Vec<(String, String)> {
-    let response = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap();
-    let document: Value = response.json().await.unwrap();
+    let document = crate::openapi::document(app).await;
     let mut operations = Vec::new();
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
@@ -231,12 +225,7 @@ mod refusals {
             "{statuses:?}"
         );
         // Anonymous refusals (a 401, a 429 of the login limit) are not this entry.
-        let anonymous = app
-            .client
-            .get(app.url("/v1/admin/users"))
-            .send()
-            .await
-            .unwrap();
+        let anonymous = app.get_anonymously("/v1/admin/users").await;
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 
         let forbidden = entries(app, "auth.forbidden").await;

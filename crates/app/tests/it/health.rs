@@ -24,12 +24,7 @@ async fn health_endpoints_answer(app: &TestApp) {
 }
 
 async fn unknown_route_is_a_json_404(app: &TestApp) {
-    let response = app
-        .client
-        .get(app.url("/no/such/route"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_anonymously("/no/such/route").await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_security_headers(&response);
     let body: Value = response.json().await.unwrap();

@@ -52,13 +52,9 @@ const ROUTES: [(&str, &str); 30] = [
 /// The methods probed on every documented path (HEAD and OPTIONS follow GET and CORS).
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
-async fn document(app: &TestApp) -> Value {
-    let response = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+/// The document, checked for its status and headers.
+pub(crate) async fn document(app: &TestApp) -> Value {
+    let response = app.get_anonymously("/openapi.json").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_security_headers(&response);
     assert_eq!(response.headers()["content-type"], "application/json");

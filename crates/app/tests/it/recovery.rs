@@ -28,15 +28,12 @@ pub struct MailApp {
 
 impl MailApp {
     pub async fn open(database: auth_testing::TestDatabase) -> Self {
-        let outbox = Outbox::new();
-        let transport = outbox.transport();
         let vars = [
-            ("MAIL_TRANSPORT", transport.as_str()),
             ("RATE_LIMIT_RESET_PER_HOUR", "2"),
             ("RESET_TOKEN_TTL_SECS", "2"),
             ("AUTHD_PUBLIC_URL", "https://auth.example.com"),
         ];
-        let app = TestApp::open_with(database, &vars).await;
+        let (app, outbox) = TestApp::open_mailing(database, &vars).await;
         Self { app, outbox }
     }
 

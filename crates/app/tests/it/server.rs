@@ -54,6 +54,18 @@ impl TestApp {
         app
     }
 
+    /// A server with the test defaults and `overrides` that mails into a fresh outbox.
+    pub async fn open_mailing(
+        database: TestDatabase,
+        overrides: &[(&str, &str)],
+    ) -> (Self, Outbox) {
+        let outbox = Outbox::new();
+        let transport = outbox.transport();
+        let mut vars = vec![("MAIL_TRANSPORT", transport.as_str())];
+        vars.extend_from_slice(overrides);
+        (Self::open_with(database, &vars).await, outbox)
+    }
+
     /// A server on an existing database (a second instance), sharing `prefix` for
     /// Redis rate-limit keys.
     pub async fn start(url: &str, overrides: &[(&str, &str)], prefix: &str) -> Self {
@@ -130,6 +142,11 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// GETs `path` without a token.
+    pub async fn get_anonymously(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
     }
 
     /// `POST /v1/auth/login` with these credentials.

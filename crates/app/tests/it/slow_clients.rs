@@ -58,13 +58,7 @@ async fn slow_headers_are_cut_off_while_others_are_served(app: &SlowClientApp) {
         .await
         .unwrap();
     let started = Instant::now();
-    let live = app
-        .0
-        .client
-        .get(app.0.url("/health/live"))
-        .send()
-        .await
-        .unwrap();
+    let live = app.0.get_anonymously("/health/live").await;
     assert_eq!(live.status(), StatusCode::OK);
     let received = read_until_closed(&mut slow).await;
     assert!(started.elapsed() >= HEADER_TIMEOUT - Duration::from_millis(100));
@@ -92,13 +86,7 @@ async fn connections_beyond_the_cap_wait_and_the_service_stays_up(app: &SlowClie
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
-    let live = app
-        .0
-        .client
-        .get(app.0.url("/health/live"))
-        .send()
-        .await
-        .unwrap();
+    let live = app.0.get_anonymously("/health/live").await;
     assert_eq!(live.status(), StatusCode::OK);
     // It waited for the header timeout to free slots, and was answered after it.
     assert!(

@@ -15,17 +15,14 @@ pub struct Sources {
 
 impl Sources {
     pub async fn open(database: auth_testing::TestDatabase) -> Self {
-        let outbox = Outbox::new();
-        let transport = outbox.transport();
         let vars = [
             ("TRUSTED_PROXIES", "127.0.0.1"),
-            ("MAIL_TRANSPORT", transport.as_str()),
             ("RATE_LIMIT_RESET_PER_HOUR", "2"),
             ("RATE_LIMIT_LOGIN_PER_MIN", "30"),
             ("LOCKOUT_GLOBAL_THRESHOLD", "10"),
             ("AUTHD_PUBLIC_URL", "https://auth.example.com"),
         ];
-        let app = TestApp::open_with(database, &vars).await;
+        let (app, outbox) = TestApp::open_mailing(database, &vars).await;
         Self { app, outbox }
     }
 

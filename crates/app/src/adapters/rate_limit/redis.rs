@@ -247,6 +247,9 @@ mod tests {
         window: Duration::from_secs(60),
     };
 
+    /// One request a minute.
+    const ONE: RateLimit = RateLimit { max: 1, ..MINUTE };
+
     #[tokio::test]
     async fn instances_with_one_prefix_share_the_count() {
         let Some(url) = redis_url() else { return };
@@ -277,11 +280,10 @@ mod tests {
     #[tokio::test]
     async fn another_prefix_is_another_count() {
         let Some(url) = redis_url() else { return };
-        let one = RateLimit { max: 1, ..MINUTE };
         let a = RedisRateLimiter::connect(&url, prefix()).await.unwrap();
         let b = RedisRateLimiter::connect(&url, prefix()).await.unwrap();
-        assert_eq!(a.check("k", one).await, RateDecision::Allowed);
-        assert_eq!(b.check("k", one).await, RateDecision::Allowed);
+        assert_eq!(a.check("k", ONE).await, RateDecision::Allowed);
+        assert_eq!(b.check("k", ONE).await, RateDecision::Allowed);
     }
 
     #[tokio::test]
@@ -404,6 +406,33 @@ mod tests {
         (a.unwrap(), b.unwrap())
     }
 
+    /// Our own Redis on a free port (and that port), with two instances on it that have
+    /// shared a count; `None` to skip.
+    async fn two_instances_on_own_redis()
+    -> Option<(u16, OwnRedis, RedisRateLimiter, RedisRateLimiter)> {
+        let port = free_port();
+        let redis = OwnRedis::start(port).await?;
+        let (a, b) = two_instances(port).await;
+        assert_eq!(a.check("before", ONE).await, RateDecision::Allowed);
+        assert_ne!(b.check("before", ONE).await, RateDecision::Allowed);
+        Some((port, redis, a, b))
+    }
+
+    /// Waits until `a` and `b` answer from Redis again, then checks that they share
+    /// the count of each of `keys`.
+    async fn shared_again(a: &RedisRateLimiter, b: &RedisRateLimiter, keys: &[&str]) {
+        until_shared(a).await;
+        until_shared(b).await;
+        for key in keys {
+            assert_eq!(a.check(key, ONE).await, RateDecision::Allowed, "{key}");
+            assert_ne!(
+                b.check(key, ONE).await,
+                RateDecision::Allowed,
+                "{key}: the instances share their counts again"
+            );
+        }
+    }
+
     /// Checks with `limiter` until it answers from Redis again (its outage has ended),
     /// for at most 10 s.
     async fn until_shared(limiter: &RedisRateLimiter) {
@@ -427,33 +456,20 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redis_coming_back_is_used_again_without_restart() {
-        let port = free_port();
-        let Some(redis) = OwnRedis::start(port).await else {
+        let Some((port, redis, a, b)) = two_instances_on_own_redis().await else {
             return;
         };
-        let (a, b) = two_instances(port).await;
-        let one = RateLimit { max: 1, ..MINUTE };
-        assert_eq!(a.check("before", one).await, RateDecision::Allowed);
-        assert_ne!(b.check("before", one).await, RateDecision::Allowed);
-
         drop(redis);
-        assert_eq!(a.check("during", one).await, RateDecision::Allowed);
+        assert_eq!(a.check("during", ONE).await, RateDecision::Allowed);
         assert!(a.lock_health().down, "the outage is noticed");
         assert_eq!(
-            b.check("during", one).await,
+            b.check("during", ONE).await,
             RateDecision::Allowed,
             "counted per instance"
         );
 
         let _redis = OwnRedis::start(port).await.unwrap();
-        until_shared(&a).await;
-        until_shared(&b).await;
-        assert_eq!(a.check("after", one).await, RateDecision::Allowed);
-        assert_ne!(
-            b.check("after", one).await,
-            RateDecision::Allowed,
-            "the instances share their counts again"
-        );
+        shared_again(&a, &b, &["after"]).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -461,28 +477,20 @@ mod tests {
         let port = free_port();
         let (a, b) = two_instances(port).await;
         assert!(a.lock_health().down);
-        let one = RateLimit { max: 1, ..MINUTE };
-        assert_eq!(a.check("during", one).await, RateDecision::Allowed);
-        assert_eq!(b.check("during", one).await, RateDecision::Allowed);
+        assert_eq!(a.check("during", ONE).await, RateDecision::Allowed);
+        assert_eq!(b.check("during", ONE).await, RateDecision::Allowed);
 
         let Some(_redis) = OwnRedis::start(port).await else {
             return;
         };
-        until_shared(&a).await;
-        until_shared(&b).await;
-        assert_eq!(a.check("after", one).await, RateDecision::Allowed);
-        assert_ne!(b.check("after", one).await, RateDecision::Allowed);
+        shared_again(&a, &b, &["after"]).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redis_that_hung_is_used_again() {
-        let port = free_port();
-        let Some(redis) = OwnRedis::start(port).await else {
+        let Some((_, redis, a, b)) = two_instances_on_own_redis().await else {
             return;
         };
-        let (a, b) = two_instances(port).await;
-        let one = RateLimit { max: 1, ..MINUTE };
-        assert_eq!(a.check("before", one).await, RateDecision::Allowed);
         let signal = |sig: &str| {
             std::process::Command::new("kill")
                 .args([sig, &redis.0.id().to_string()])
@@ -491,18 +499,13 @@ mod tests {
         };
         signal("-STOP");
         for _ in 0..3 {
-            a.check("during", one).await;
-            b.check("during", one).await;
+            a.check("during", ONE).await;
+            b.check("during", ONE).await;
             tokio::time::sleep(Duration::from_millis(1100)).await;
         }
         assert!(a.lock_health().down);
         signal("-CONT");
-        until_shared(&a).await;
-        until_shared(&b).await;
-        for key in ["after1", "after2", "after3"] {
-            assert_eq!(a.check(key, one).await, RateDecision::Allowed, "{key}");
-            assert_ne!(b.check(key, one).await, RateDecision::Allowed, "{key}");
-        }
+        shared_again(&a, &b, &["after1", "after2", "after3"]).await;
     }
 
     #[tokio::test]

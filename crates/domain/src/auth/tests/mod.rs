@@ -508,19 +508,23 @@ async fn the_failure_that_locks_still_answers_invalid_credentials_and_audits_the
     );
 }
 
+/// Ada's login answers locked until `until`, audited as such, without her password
+/// checked or counted.
+async fn ada_is_locked_out_before_her_password(mut m: Mocks, until: DateTime<Utc>) {
+    m.hasher.expect_verify().never();
+    m.users.expect_record_failed_login().never();
+    let m = m.audit(1, |e| assert_eq!(e.details["reason"], "account_locked"));
+    let err = m.ada_logs_in().await;
+    assert!(matches!(err, Err(LoginError::AccountLocked { until: u }) if u == until));
+}
+
 #[tokio::test]
 async fn login_while_locked_answers_locked_without_checking_the_password() {
     let mut u = user();
     let until = t0() + chrono::Duration::minutes(10);
     u.locked_until = Some(until);
-    let mut m = Mocks::default()
-        .allow_all()
-        .audit(1, |e| assert_eq!(e.details["reason"], "account_locked"))
-        .finds(u);
-    m.hasher.expect_verify().never();
-    m.users.expect_record_failed_login().never();
-    let err = m.ada_logs_in().await;
-    assert!(matches!(err, Err(LoginError::AccountLocked { until: u }) if u == until));
+    let m = Mocks::default().allow_all().finds(u);
+    ada_is_locked_out_before_her_password(m, until).await;
 }
 
 #[tokio::test]
@@ -921,9 +925,7 @@ async fn change_password_from_a_locked_source_answers_locked_without_checking() 
 #[tokio::test]
 async fn login_from_a_locked_source_answers_locked_without_checking_the_password() {
     let until = t0() + chrono::Duration::minutes(10);
-    let mut m = Mocks::default()
-        .allow_all()
-        .audit(1, |e| assert_eq!(e.details["reason"], "account_locked"));
+    let mut m = Mocks::default().allow_all();
     m.users
         .expect_find_for_login()
         .withf(|_, source| source == "192.0.2.9")
@@ -933,10 +935,7 @@ async fn login_from_a_locked_source_answers_locked_without_checking_the_password
             found.source_locked_until = Some(until);
             Ok(Some(found))
         });
-    m.hasher.expect_verify().never();
-    m.users.expect_record_failed_login().never();
-    let err = m.ada_logs_in().await;
-    assert!(matches!(err, Err(LoginError::AccountLocked { until: u }) if u == until));
+    ada_is_locked_out_before_her_password(m, until).await;
 }
 
 /// The login hands its source and the failures seen from it to `open_at_login`, which
