@@ -195,9 +195,15 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = (status, Json(body)).into_response();
-        response
-            .extensions_mut()
-            .insert(super::refusals::ErrorCode(code));
+        // Only refusals are audited by their code: other answers spare the allocation.
+        if matches!(
+            status,
+            StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
+        ) {
+            response
+                .extensions_mut()
+                .insert(super::refusals::ErrorCode(code));
+        }
         let headers = response.headers_mut();
         match self {
             // RFC 9110: every 401 carries a challenge.

@@ -97,9 +97,8 @@ impl FromRequestParts<AppState> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(&parts.headers).ok_or(ApiError::Unauthorized)?;
         let principal = state.auth.authenticate(&token).await?;
-        if let Some(slot) = parts.extensions.get::<CallerSlot>().cloned() {
-            let Client(client) = Client::from_request_parts(parts, state).await?;
-            slot.set(principal.user.id, client);
+        if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+            slot.set(principal.user.id);
         }
         Ok(Self(principal))
     }
@@ -208,14 +207,26 @@ impl FromRequestParts<AppState> for Client {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip());
-        let ip = peer.map(|peer| client_ip(peer, &parts.headers, &state.trusted_proxies));
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect());
-        Ok(Self(ClientInfo { ip, user_agent }))
+        Ok(Self(client_info(
+            peer,
+            &parts.headers,
+            &state.trusted_proxies,
+        )))
     }
+}
+
+/// The client of a request from its socket peer and headers (see [`Client`]).
+pub(super) fn client_info(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> ClientInfo {
+    let ip = peer.map(|peer| client_ip(peer, headers, trusted));
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect());
+    ClientInfo { ip, user_agent }
 }
 
 /// Walks `X-Forwarded-For` from the right (the hop our proxy added) past trusted proxies

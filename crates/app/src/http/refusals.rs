@@ -5,14 +5,20 @@
 //! route cannot turn the audit log into a write flood.
 
 use super::AppState;
+use super::extract::client_info;
 use crate::adapters::MemoryRateLimiter;
 use auth_domain::{AuditEvent, ClientInfo};
 use auth_ports::{RateDecision, RateLimit, RateLimiter as _, UserId};
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+/// The header a trusted proxy names the client in (see `extract::Client`).
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// One entry per caller and kind in this window.
 const AUDIT_ONCE_PER: RateLimit = RateLimit {
@@ -20,8 +26,8 @@ const AUDIT_ONCE_PER: RateLimit = RateLimit {
     window: Duration::from_secs(60),
 };
 
-/// The error code of an error response, set by `ApiError`, so middleware can tell a 403
-/// `forbidden` from the other 403s without reading the body.
+/// The error code of a 403 or 429 response, set by `ApiError`, so middleware can tell a
+/// 403 `forbidden` from the other 403s without reading the body.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ErrorCode(pub &'static str);
 
@@ -31,9 +37,9 @@ pub(super) struct ErrorCode(pub &'static str);
 pub(super) struct CallerSlot(Arc<Mutex<Option<Caller>>>);
 
 /// The authenticated caller of a request.
+#[derive(Clone, Copy)]
 struct Caller {
     user: UserId,
-    client: ClientInfo,
     permission: Option<&'static str>,
 }
 
@@ -43,10 +49,9 @@ impl CallerSlot {
     }
 
     /// Records the authenticated caller.
-    pub(super) fn set(&self, user: UserId, client: ClientInfo) {
+    pub(super) fn set(&self, user: UserId) {
         *self.lock() = Some(Caller {
             user,
-            client,
             permission: None,
         });
     }
@@ -63,6 +68,43 @@ impl CallerSlot {
 #[derive(Debug, Default)]
 pub(super) struct RefusalThrottle(MemoryRateLimiter);
 
+/// What the entry of a refusal needs from the request, kept cheaply (reference-counted
+/// values, no parsing) since nearly every request is not refused.
+struct Head {
+    method: Method,
+    route: Option<MatchedPath>,
+    peer: Option<IpAddr>,
+    user_agent: Option<HeaderValue>,
+    forwarded_for: Vec<HeaderValue>,
+}
+
+impl Head {
+    fn of(request: &Request) -> Self {
+        let headers = request.headers();
+        Self {
+            method: request.method().clone(),
+            route: request.extensions().get::<MatchedPath>().cloned(),
+            peer: request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip()),
+            user_agent: headers.get(header::USER_AGENT).cloned(),
+            forwarded_for: headers.get_all(X_FORWARDED_FOR).iter().cloned().collect(),
+        }
+    }
+
+    fn client(self, trusted: &[ipnet::IpNet]) -> ClientInfo {
+        let mut headers = HeaderMap::new();
+        if let Some(user_agent) = self.user_agent {
+            headers.insert(header::USER_AGENT, user_agent);
+        }
+        for hop in self.forwarded_for {
+            headers.append(X_FORWARDED_FOR, hop);
+        }
+        client_info(self.peer, &headers, trusted)
+    }
+}
+
 /// Middleware: gives the request a [`CallerSlot`] and, if the answer refuses an
 /// authenticated caller, writes the entry (unless throttled). A failed write is logged;
 /// the refusal is answered either way.
@@ -73,18 +115,14 @@ pub(super) async fn audit(
 ) -> Response {
     let slot = CallerSlot::default();
     request.extensions_mut().insert(slot.clone());
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned());
+    let head = Head::of(&request);
     let response = next.run(request).await;
     let action = match response.extensions().get::<ErrorCode>() {
         Some(ErrorCode("forbidden")) => "auth.forbidden",
         Some(ErrorCode("rate_limited")) => "auth.rate_limited",
         _ => return response,
     };
-    let Some(caller) = slot.lock().take() else {
+    let Some(caller) = *slot.lock() else {
         return response;
     };
     let key = format!("{action}:{}", caller.user);
@@ -94,12 +132,13 @@ pub(super) async fn audit(
     let mut event = AuditEvent::new(action)
         .by(caller.user)
         .failed(action.trim_start_matches("auth."))
-        .with("method", method.as_str())
-        .with("route", route.unwrap_or_default());
+        .with("method", head.method.as_str())
+        .with("route", head.route.as_ref().map_or("", MatchedPath::as_str));
     if let Some(permission) = caller.permission {
         event = event.with("permission", permission);
     }
-    if let Err(err) = state.auditor.record(event, &caller.client).await {
+    let client = head.client(&state.trusted_proxies);
+    if let Err(err) = state.auditor.record(event, &client).await {
         tracing::warn!(error = %err, action, "cannot audit a refusal");
     }
     response
