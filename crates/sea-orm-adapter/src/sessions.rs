@@ -133,7 +133,7 @@ impl SeaOrmSessionRepository {
 /// row when the login update matched none (and then writes nothing):
 ///
 /// `WITH recorded AS (UPDATE users … WHERE … AND COALESCE((SELECT locked_until FROM
-///                    login_failures WHERE user_id = ? AND source = ? FOR SHARE), ?) <= ?
+///                    login_failures WHERE user_id = ? AND source = ? FOR UPDATE), ?) <= ?
 ///                    RETURNING …),
 ///       cleared AS (DELETE FROM login_failures WHERE user_id = ? AND source = ?
 ///                   AND EXISTS (SELECT 1 FROM recorded)),  -- when it had failures

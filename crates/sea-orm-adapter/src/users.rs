@@ -252,17 +252,19 @@ pub(crate) fn clear_source(
 
 /// Condition "`source` is not locked out of user `id` at `at`":
 /// `COALESCE((SELECT locked_until FROM login_failures WHERE user_id = ? AND source = ?
-/// FOR SHARE), at) <= at`. On PostgreSQL the row lock makes a login wait for a
+/// FOR UPDATE), at) <= at`. On PostgreSQL the row lock makes a login wait for a
 /// concurrent failure from the same source and then read the lock it committed, as the
-/// account's lock is read from the user row the login updates; SQLite's single writer
-/// has no such race (and no `FOR SHARE`).
+/// account's lock is read from the user row the login updates. `FOR UPDATE`, not
+/// `FOR SHARE`: two logins from one source would both hold a share lock, and each
+/// then wait for the other's, one on the user row, one to delete this row (a
+/// deadlock). SQLite's single writer has no such race (and no lock clause).
 fn source_not_locked_at(id: UserId, source: &str, at: DateTime<Utc>) -> Expr {
     let locked_until = Query::select()
         .column(login_failures::Column::LockedUntil)
         .from(login_failures::Entity)
         .and_where(login_failures::Column::UserId.eq(id.0))
         .and_where(login_failures::Column::Source.eq(source))
-        .lock_shared()
+        .lock_exclusive()
         .to_owned();
     let locked_until = Expr::SubQuery(None, Box::new(locked_until.into()));
     Expr::expr(Func::coalesce([locked_until, Expr::val(at)])).lte(at)
@@ -655,9 +657,9 @@ impl UserRepository for SeaOrmUserRepository {
         at: DateTime<Utc>,
         audit: AuditWith<FailedLogin>,
     ) -> Result<FailedLogin, StoreError> {
-        let lock_end = at
-            + chrono::Duration::from_std(policy.duration)
-                .map_err(|e| corrupt("lockout duration", e))?;
+        let window = chrono::Duration::from_std(policy.duration)
+            .map_err(|e| corrupt("lockout duration", e))?;
+        let lock_end = at + window;
         let txn = begin_write(&self.db).await?;
         // The source first, the user row second: the order a login locks them in.
         let counted = count_source_failure(&txn, id, source, policy.threshold, lock_end, at);
@@ -668,7 +670,7 @@ impl UserRepository for SeaOrmUserRepository {
             return Ok(outcome);
         };
         let Some(account) =
-            count_account_failure(&txn, id, policy.global_threshold, lock_end, at).await?
+            count_account_failure(&txn, id, policy.global_threshold, window, at).await?
         else {
             // Locked for every source: the source's count is rolled back with the rest.
             let until = fetch(&txn, id)
@@ -809,21 +811,26 @@ async fn source_lock(
 
 /// Counts a failure on the user row in one conditional update, as the source's count:
 /// the row as written, or `None` when the account is locked at `at`; `NotFound` when
-/// there is no user.
+/// there is no user. The count starts again after an expired lock, and after a quiet
+/// `window` since the last failure: only failures that follow each other within the
+/// lockout duration add up to the global cap, so one source that waits out its own lock
+/// again and again never reaches it.
 async fn count_account_failure(
     conn: &impl ConnectionTrait,
     id: UserId,
     threshold: u32,
-    lock_end: DateTime<Utc>,
+    window: chrono::Duration,
     at: DateTime<Utc>,
 ) -> Result<Option<users::Model>, StoreError> {
     let threshold = i64::from(threshold);
+    let lock_end = at + window;
     // All right-hand sides see the row as it was before this statement.
     let lock_expired = Expr::col(users::Column::LockedUntil)
         .is_not_null()
         .and(Expr::col(users::Column::LockedUntil).lte(at));
-    let attempts =
-        Expr::case(lock_expired, 1).finally(Expr::col(users::Column::FailedLoginAttempts).add(1));
+    let quiet = Expr::col(users::Column::LastFailedLoginAt).lte(at - window);
+    let attempts = Expr::case(lock_expired.or(quiet), 1)
+        .finally(Expr::col(users::Column::FailedLoginAttempts).add(1));
     let lock = Expr::case(Expr::expr(attempts.clone()).gte(threshold), lock_end)
         .finally(Expr::val(Option::<DateTime<Utc>>::None));
     let updated = users::Entity::update_many()

@@ -22,6 +22,7 @@ auth_testing::on_both_backends!(
     open_at_login_is_refused_for_an_account_no_longer_active,
     open_at_login_is_refused_while_its_source_is_locked,
     a_login_waits_for_a_lock_of_its_source_being_set,
+    two_logins_clearing_one_source_both_open,
     a_failed_session_insert_undoes_the_login_record,
     a_login_stores_its_audit_entries_with_the_session,
     found_with_the_users_roles_and_permissions_in_one_read,
@@ -286,6 +287,39 @@ async fn a_login_waits_for_a_lock_of_its_source_being_set(db: &TestDb) {
         .unwrap()
         .unwrap();
     assert_eq!(stored.source_failures, 2, "the failures stay on record");
+}
+
+/// Two successful logins at once from a source with a failure on record (a double
+/// submit after a typo) both open their session: they queue at the source's row
+/// instead of deadlocking over it and the user row.
+async fn two_logins_clearing_one_source_both_open(db: &TestDb) {
+    let users = db.store.users();
+    let user = db.user("s22@example.com").await;
+    for round in 0..20u8 {
+        users
+            .record_failed_login(user.id, SRC, POLICY_OF_ONE_SOURCE, now(), unaudited())
+            .await
+            .unwrap();
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let logins = (0..2u8).map(|i| {
+            let (sessions, start) = (db.store.sessions(), start.clone());
+            let attempt = new_session(user.id, round * 2 + i, Duration::hours(1));
+            tokio::spawn(async move {
+                let source = LoginSource {
+                    key: SRC.to_owned(),
+                    failures: 1,
+                };
+                start.wait().await;
+                sessions
+                    .open_at_login(attempt, &stub_hash(), &source, unaudited())
+                    .await
+            })
+        });
+        for login in futures::future::join_all(logins).await {
+            let opened = login.unwrap();
+            assert!(matches!(opened, Ok(Some(_))), "round {round}: {opened:?}");
+        }
+    }
 }
 
 /// The password was checked against a hash that a change has replaced since: the

@@ -30,6 +30,7 @@ auth_testing::on_both_backends!(
     concurrent_failed_logins_lose_no_count,
     concurrent_failed_logins_lock_exactly_once,
     a_locked_source_leaves_others_free_until_the_global_cap,
+    one_source_waiting_out_its_locks_never_reaches_the_global_cap,
     stale_source_records_are_deleted,
     concurrent_failures_from_many_sources_lock_the_account_once,
     lock_unlock_and_verify_email,
@@ -448,7 +449,8 @@ async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestD
     assert_eq!(found.locked_until(later), Some(lock_end));
     assert_eq!(found.user.failed_login_attempts, 5);
     assert_eq!(found.user.locked_until, None, "only the source is locked");
-    // After the lock: the source's count starts again.
+    // After the lock: the source's count starts again, and so does the account's, since
+    // no failure came within the lockout duration.
     let after_lock = lock_end + Duration::seconds(1);
     assert_eq!(
         users
@@ -457,7 +459,7 @@ async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestD
             .unwrap(),
         FailedLogin::Counted {
             attempts: 1,
-            account_attempts: 6,
+            account_attempts: 1,
             locked: None
         }
     );
@@ -471,6 +473,32 @@ async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestD
 
 /// A locked source stops only itself: another source is counted on its own, and the
 /// account-wide count locks every source at the global threshold.
+/// The global cap counts failures that follow each other within the lockout duration:
+/// one source that fails up to its own lock, waits it out and fails again, round after
+/// round, never locks the owner out of every source.
+async fn one_source_waiting_out_its_locks_never_reaches_the_global_cap(db: &TestDb) {
+    let users = db.store.users();
+    let user = db.user("patient@example.com").await;
+    for round in 0..4 {
+        let at = now() + Duration::seconds(901 * round);
+        for _ in 0..5 {
+            users
+                .record_failed_login(user.id, "198.51.100.9", POLICY, at, unaudited())
+                .await
+                .unwrap();
+        }
+        let owner = users
+            .find_for_login(&user.email, "192.0.2.7")
+            .await
+            .unwrap();
+        assert_eq!(
+            owner.unwrap().locked_until(at),
+            None,
+            "round {round}: the owner's source stays free"
+        );
+    }
+}
+
 async fn a_locked_source_leaves_others_free_until_the_global_cap(db: &TestDb) {
     let users = db.store.users();
     let user = db.user("src@example.com").await;
