@@ -68,6 +68,7 @@ impl Ipv6Limits {
 auth_testing::on_both_backends!(
     crate::sources::Sources;
     one_sources_reset_budget_does_not_stop_another,
+    a_mailbox_gets_at_most_four_budgets_from_many_sources,
     a_password_change_and_a_reset_mail_a_notice,
     a_strangers_failures_lock_out_only_the_strangers_source,
     the_global_cap_locks_every_source,
@@ -96,6 +97,24 @@ async fn one_sources_reset_budget_does_not_stop_another(f: &Sources) {
     assert_eq!(owner.status(), StatusCode::ACCEPTED);
     // Verification mail, two links to the stranger's requests, one to the owner's.
     f.outbox.expect_mails(4).await;
+}
+
+/// Each source spends its own budget, but one mailbox gets at most four budgets'
+/// worth (limit 2 here, so 8) from all sources together: no mail flood from many
+/// addresses.
+async fn a_mailbox_gets_at_most_four_budgets_from_many_sources(f: &Sources) {
+    f.app.register("cyd@example.com").await;
+    for source in 1..=4 {
+        for _ in 0..2 {
+            let ip = format!("203.0.113.{source}");
+            let accepted = f.request_reset_from(&ip, "cyd@example.com").await;
+            assert_eq!(accepted.status(), StatusCode::ACCEPTED, "from {ip}");
+        }
+    }
+    let fifth = f.request_reset_from("203.0.113.5", "cyd@example.com").await;
+    expect_error(fifth, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // The verification mail and eight links.
+    f.outbox.expect_mails(9).await;
 }
 
 async fn a_password_change_and_a_reset_mail_a_notice(f: &Sources) {

@@ -7,10 +7,13 @@ use crate::error::{Failure, FieldErrors};
 use crate::messages::PasswordChangeKind;
 use crate::password_policy::MAX_PASSWORD_CHARS;
 use auth_ports::{
-    BearerToken, Email, NewOneTimeToken, Password, Redemption, StoreError, TokenPurpose, User,
-    UserId, UserStatus,
+    BearerToken, Email, NewOneTimeToken, Password, RateLimit, Redemption, StoreError, TokenPurpose,
+    User, UserId, UserStatus,
 };
 use std::time::Duration;
+
+/// How many sources' budgets of recovery mail one mailbox may receive in a window.
+pub const MAILBOX_FACTOR: u32 = 4;
 
 /// Why a verification or reset request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -264,9 +267,11 @@ impl AuthService {
     }
 
     /// The recovery limits, one budget shared by verification and reset requests: per
-    /// client address, and per email from that address. Keyed on the email alone, a
-    /// stranger could spend the owner's budget from anywhere; this way each source
-    /// spends its own, and the per-address limit bounds what one source can send.
+    /// client address, per email from that address, and per mailbox at
+    /// [`MAILBOX_FACTOR`] × the limit. Keyed on the email alone, a stranger could spend
+    /// the owner's budget from anywhere; keyed per source only, a stranger with many
+    /// addresses could flood the mailbox. This way one source spends only its own
+    /// budget, and burning the owner's takes [`MAILBOX_FACTOR`] sources at once.
     async fn recovery_limits(
         &self,
         email: &Email,
@@ -278,7 +283,14 @@ impl AuthService {
             .await
             .map_err(limited)?;
         let key = format!("recovery:email:{email}:ip:{}", Self::ip_key(client));
-        self.limit(key, limit).await.map_err(limited)
+        self.limit(key, limit).await.map_err(limited)?;
+        let mailbox = RateLimit {
+            max: limit.max.saturating_mul(MAILBOX_FACTOR),
+            window: limit.window,
+        };
+        self.limit(format!("recovery:mailbox:{email}"), mailbox)
+            .await
+            .map_err(limited)
     }
 }
 

@@ -116,6 +116,28 @@ async fn reset_requests_are_limited_per_address_and_per_email_before_any_lookup(
 }
 
 #[tokio::test]
+async fn a_mailbox_is_limited_across_sources_at_four_budgets() {
+    let mut m = Mocks::default();
+    m.limiter
+        .expect_check()
+        .withf(|key, _| key.contains(":ip:"))
+        .returning(|_, _| RateDecision::Allowed);
+    m.limiter
+        .expect_check()
+        .withf(|key, limit| key == "recovery:mailbox:ada@example.com" && limit.max == 20)
+        .times(1)
+        .returning(|_, _| RateDecision::Limited {
+            retry_after: Duration::from_secs(60),
+        });
+    m.users.expect_find_by_email().never();
+    let err = m
+        .service(POLICY)
+        .request_password_reset("ada@example.com", &client())
+        .await;
+    assert!(matches!(err, Err(RecoveryRequestError::RateLimited { .. })));
+}
+
+#[tokio::test]
 async fn a_malformed_or_unknown_token_is_invalid() {
     let mut m = Mocks::default();
     tokens(&mut m, "unused");
