@@ -94,37 +94,17 @@ async fn a_reset_for_an_active_account_stores_a_token_and_mails_the_link() {
     request_reset(m, " ADA@example.com").await;
 }
 
-#[tokio::test]
-async fn reset_requests_are_limited_per_address_and_per_email_before_any_lookup() {
+/// Ada's reset request with the limiter allowing the keys `allowed` accepts and
+/// refusing `limited` (a budget of `max`): refused before any lookup.
+async fn reset_request_is_limited_at(allowed: fn(&str) -> bool, limited: &'static str, max: u32) {
     let mut m = Mocks::default();
     m.limiter
         .expect_check()
-        .withf(|key, limit| key == "recovery:ip:192.0.2.9" && limit.max == 5)
+        .withf(move |key, _| allowed(key))
         .returning(|_, _| RateDecision::Allowed);
     m.limiter
         .expect_check()
-        .withf(|key, _| key == "recovery:email:ada@example.com:ip:192.0.2.9")
-        .returning(|_, _| RateDecision::Limited {
-            retry_after: Duration::from_secs(60),
-        });
-    m.users.expect_find_by_email().never();
-    let err = m
-        .service(POLICY)
-        .request_password_reset("ada@example.com", &client())
-        .await;
-    assert!(matches!(err, Err(RecoveryRequestError::RateLimited { .. })));
-}
-
-#[tokio::test]
-async fn a_mailbox_is_limited_across_sources_at_four_budgets() {
-    let mut m = Mocks::default();
-    m.limiter
-        .expect_check()
-        .withf(|key, _| key.contains(":ip:"))
-        .returning(|_, _| RateDecision::Allowed);
-    m.limiter
-        .expect_check()
-        .withf(|key, limit| key == "recovery:mailbox:ada@example.com" && limit.max == 20)
+        .withf(move |key, limit| key == limited && limit.max == max)
         .times(1)
         .returning(|_, _| RateDecision::Limited {
             retry_after: Duration::from_secs(60),
@@ -134,7 +114,27 @@ async fn a_mailbox_is_limited_across_sources_at_four_budgets() {
         .service(POLICY)
         .request_password_reset("ada@example.com", &client())
         .await;
-    assert!(matches!(err, Err(RecoveryRequestError::RateLimited { .. })));
+    assert!(
+        matches!(err, Err(RecoveryRequestError::RateLimited { .. })),
+        "{limited}"
+    );
+}
+
+#[tokio::test]
+async fn reset_requests_are_limited_per_address_email_and_mailbox_before_any_lookup() {
+    reset_request_is_limited_at(
+        |key| key == "recovery:ip:192.0.2.9",
+        "recovery:email:ada@example.com:ip:192.0.2.9",
+        5,
+    )
+    .await;
+    // Four budgets' worth for one mailbox from all sources together.
+    reset_request_is_limited_at(
+        |key| key.contains(":ip:"),
+        "recovery:mailbox:ada@example.com",
+        20,
+    )
+    .await;
 }
 
 #[tokio::test]
