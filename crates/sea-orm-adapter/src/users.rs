@@ -196,7 +196,9 @@ impl NewAccount {
 }
 
 /// Replaces the hash and revokes sessions as `change` says, on the caller's transaction.
-/// Returns how many sessions were revoked.
+/// Returns how many sessions were revoked. With `clear_lockout`, the caller has cleared
+/// the sources' failure records already ([`clear_sources`]), before it locked the user
+/// row: the order logins and failures lock them in.
 pub(crate) async fn apply_password_change(
     txn: &impl ConnectionTrait,
     id: UserId,
@@ -207,8 +209,6 @@ pub(crate) async fn apply_password_change(
         .col_expr(users::Column::PasswordHash, Expr::val(change.hash.expose()))
         .filter(users::Column::Id.eq(id.0));
     if change.clear_lockout {
-        // Sources before the user row: the order a login locks them in.
-        clear_sources(txn, id).await?;
         update = update
             .col_expr(users::Column::FailedLoginAttempts, Expr::val(0))
             .col_expr(
@@ -628,6 +628,9 @@ impl UserRepository for SeaOrmUserRepository {
         audit: AuditWith<u64>,
     ) -> Result<u64, StoreError> {
         let txn = begin_write(&self.db).await?;
+        if change.clear_lockout {
+            clear_sources(&txn, id).await?;
+        }
         let revoked = apply_password_change(&txn, id, change, at).await?;
         commit_with(txn, audit, &revoked).await?;
         Ok(revoked)
