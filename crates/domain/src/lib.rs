@@ -9,6 +9,7 @@ pub mod messages;
 mod names;
 pub mod password_policy;
 pub mod permission;
+mod principal;
 pub mod rbac;
 
 pub use admin::{

@@ -2,7 +2,7 @@
 //! `active` revokes the user's sessions, and the last active admin cannot leave it; both
 //! happen in the repository's transaction, together with the audit entries.
 
-use super::AdminService;
+use super::service::AdminService;
 use crate::audit::{AuditEvent, ClientInfo};
 use crate::auth::Principal;
 use crate::error::{Failure, FieldErrors};

@@ -1,16 +1,26 @@
 //! AuthService paths against mocked ports, with a fixed clock.
 
+use super::service::ipv6_prefix;
 use super::*;
-use crate::audit::Auditor;
+use crate::audit::{Auditor, ClientInfo};
+use crate::error::Failure;
+use crate::messages::Messages;
+use crate::password_policy::PasswordPolicy;
 use auth_ports::AuditWith;
+use auth_ports::{
+    ActiveSession, BearerToken, Clock, Email, FailedLogin, LockScope, LockoutPolicy, Password,
+    RateDecision, RateLimit, RevokeSessions, Session, StoreError, User, UserStatus, Verification,
+};
 use auth_ports::{
     LoginAccount, MockAuditRepository, MockClock, MockMailer, MockOneTimeTokenRepository,
     MockPasswordHasher, MockRateLimiter, MockSessionRepository, MockTokenGenerator,
     MockUserRepository, NewAuditEntry, OpenedSession, PasswordHash, SessionId, TokenHash, UserId,
 };
-use chrono::TimeZone;
+use chrono::{DateTime, TimeZone, Utc};
 use mockall::predicate::{always, eq};
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::time::Duration;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap()
