@@ -11,6 +11,8 @@ pub mod password_policy;
 pub mod permission;
 mod principal;
 pub mod rbac;
+#[cfg(test)]
+mod test_support;
 
 pub use admin::{
     AccountChanges, AccountError, AdminPorts, AdminService, AuditPage, GetUserError, UserFilter,

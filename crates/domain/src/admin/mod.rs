@@ -6,7 +6,7 @@ mod changes;
 mod queries;
 mod service;
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;
 
 pub use changes::{AccountChanges, AccountError, USERS_SUSPEND, USERS_WRITE};
 pub use queries::{AuditPage, DEFAULT_PAGE_LIMIT, GetUserError, PAGE_LIMITS, UserFilter, UserPage};

@@ -6,9 +6,10 @@ use crate::audit::{Auditor, ClientInfo};
 use crate::error::Failure;
 use crate::messages::Messages;
 use crate::password_policy::PasswordPolicy;
+use crate::test_support::{session_of, signed_in, stored, user_at};
 use auth_ports::AuditWith;
 use auth_ports::{
-    ActiveSession, BearerToken, Clock, Email, FailedLogin, LockScope, LockoutPolicy, Password,
+    ActiveSession, BearerToken, Clock, FailedLogin, LockScope, LockoutPolicy, Password,
     RateDecision, RateLimit, RevokeSessions, Session, StoreError, User, UserStatus, Verification,
 };
 use auth_ports::{
@@ -108,9 +109,33 @@ struct Mocks {
 impl Mocks {
     /// Ada logs in with her right password, under `POLICY`.
     async fn ada_logs_in(self) -> Result<LoginSuccess, LoginError> {
-        self.service(POLICY)
-            .login("ada@example.com", &password("the right one!"), &client())
+        self.ada_tries("the right one!").await
+    }
+
+    /// Ada logs in with `pw`, under `POLICY`.
+    async fn ada_tries(self, pw: &str) -> Result<LoginSuccess, LoginError> {
+        self.logs_in(POLICY, "ada@example.com", pw).await
+    }
+
+    /// `email` logs in with `pw` from the test client, under `policy`.
+    async fn logs_in(
+        self,
+        policy: AuthPolicy,
+        email: &str,
+        pw: &str,
+    ) -> Result<LoginSuccess, LoginError> {
+        self.service(policy)
+            .login(email, &password(pw), &client())
             .await
+    }
+
+    /// `found` is the account, the password does not match, and the failure is
+    /// recorded as `outcome`.
+    fn guesses_wrong(self, found: User, outcome: FailedLogin) -> Self {
+        let id = found.id;
+        self.finds(found)
+            .verifies(Verification::Mismatch)
+            .records_failure(id, outcome)
     }
 
     /// `found` is the account, its password matches a hash of outdated cost, and the
@@ -186,6 +211,25 @@ impl Mocks {
             .await
     }
 
+    /// The limit under `key` is over for `secs` more seconds.
+    fn limits(mut self, key: &'static str, secs: u64) -> Self {
+        self.limiter
+            .expect_check()
+            .withf(move |k, _| k == key)
+            .returning(move |_, _| RateDecision::Limited {
+                retry_after: Duration::from_secs(secs),
+            });
+        self
+    }
+
+    /// Every password hashes to `hash`.
+    fn hashes_to(mut self, hash: &'static str) -> Self {
+        self.hasher
+            .expect_hash()
+            .returning(move |_| Ok(PasswordHash::new(hash.into())));
+        self
+    }
+
     fn allow_all(mut self) -> Self {
         self.limiter
             .expect_check()
@@ -199,7 +243,7 @@ impl Mocks {
         let trail = self.trail.clone();
         self.audit.expect_append().returning(move |entry| {
             trail.0.lock().unwrap().push(entry.clone());
-            Ok(stored_entry(entry))
+            Ok(stored(1, entry))
         });
         self.expected = Expected {
             trail: self.trail.clone(),
@@ -236,22 +280,6 @@ impl Mocks {
     }
 }
 
-fn stored_entry(entry: NewAuditEntry) -> auth_ports::AuditEntry {
-    auth_ports::AuditEntry {
-        id: auth_ports::AuditEntryId(1),
-        user_id: entry.user_id,
-        action: entry.action,
-        resource_type: entry.resource_type,
-        resource_id: entry.resource_id,
-        ip_address: entry.ip_address,
-        user_agent: entry.user_agent,
-        details: entry.details,
-        success: entry.success,
-        error_message: entry.error_message,
-        created_at: entry.created_at,
-    }
-}
-
 fn client() -> ClientInfo {
     ClientInfo {
         ip: Some("192.0.2.9".parse().unwrap()),
@@ -268,39 +296,18 @@ fn found_by_login(user: User) -> LoginAccount {
     }
 }
 
+/// Ada, active and verified, with a stored password hash.
 fn user() -> User {
     User {
-        id: UserId::new(),
-        email: Email::parse("ada@example.com").unwrap(),
         password_hash: Some(PasswordHash::new("stored-hash".into())),
-        status: UserStatus::Active,
         email_verified: true,
         email_verified_at: Some(t0()),
-        failed_login_attempts: 0,
-        last_failed_login_at: None,
-        locked_until: None,
-        first_name: None,
-        last_name: None,
-        oauth_providers: vec![],
-        last_login_at: None,
-        created_at: t0(),
-        updated_at: t0(),
+        ..user_at("ada@example.com", t0())
     }
 }
 
 fn session(user: &User) -> Session {
-    Session {
-        id: SessionId::new(),
-        user_id: user.id,
-        token_hash: TokenHash([7; 32]),
-        expires_at: t0() + chrono::Duration::hours(12),
-        ip_address: None,
-        user_agent: None,
-        is_active: true,
-        last_accessed_at: t0(),
-        created_at: t0(),
-        revoked_at: None,
-    }
+    session_of(user, t0())
 }
 
 /// A password that checks out, with a hash of current cost.
@@ -407,10 +414,7 @@ async fn register_with_a_weak_password_writes_nothing() {
 
 #[tokio::test]
 async fn register_with_a_taken_email_is_email_taken() {
-    let mut m = Mocks::default().allow_all();
-    m.hasher
-        .expect_hash()
-        .returning(|_| Ok(PasswordHash::new("h".into())));
+    let mut m = Mocks::default().allow_all().hashes_to("h");
     m.users
         .expect_create()
         .returning(|_, _| Err(StoreError::Conflict(auth_ports::Constraint::UserEmail)));
@@ -428,13 +432,7 @@ async fn register_with_a_taken_email_is_email_taken() {
 
 #[tokio::test]
 async fn register_is_rate_limited_before_any_work() {
-    let mut m = Mocks::default();
-    m.limiter
-        .expect_check()
-        .withf(|key, _| key == "register:ip:192.0.2.9")
-        .returning(|_, _| RateDecision::Limited {
-            retry_after: Duration::from_secs(42),
-        });
+    let mut m = Mocks::default().limits("register:ip:192.0.2.9", 42);
     m.hasher.expect_hash().never();
     m.users.expect_create().never();
     let err = m
@@ -463,8 +461,7 @@ async fn login_with_unknown_email_returns_invalid_credentials_after_a_dummy_veri
         .withf(|_, hash| hash.is_none())
         .returning(|_, _| Ok(Verification::Mismatch));
     let err = m
-        .service(POLICY)
-        .login("nobody@example.com", &password("whatever12345"), &client())
+        .logs_in(POLICY, "nobody@example.com", "whatever12345")
         .await;
     assert!(matches!(err, Err(LoginError::InvalidCredentials)));
 }
@@ -479,21 +476,15 @@ async fn login_with_wrong_password_counts_the_failure() {
             assert_eq!(e.user_id, Some(id));
             assert_eq!(e.details["reason"], "invalid_credentials");
         })
-        .finds(u)
-        .verifies(Verification::Mismatch)
-        .records_failure(id, COUNTED_ONCE);
+        .guesses_wrong(u, COUNTED_ONCE);
     m.sessions.expect_open_at_login().never();
-    let err = m
-        .service(POLICY)
-        .login("ada@example.com", &password("wrong password!"), &client())
-        .await;
+    let err = m.ada_tries("wrong password!").await;
     assert!(matches!(err, Err(LoginError::InvalidCredentials)));
 }
 
 #[tokio::test]
 async fn the_failure_that_locks_still_answers_invalid_credentials_and_audits_the_lockout() {
     let u = user();
-    let id = u.id;
     let actions = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = actions.clone();
     let m = Mocks::default()
@@ -501,13 +492,8 @@ async fn the_failure_that_locks_still_answers_invalid_credentials_and_audits_the
         .audit(2, move |e| {
             seen.lock().unwrap().push((e.action.clone(), e.success));
         })
-        .finds(u)
-        .verifies(Verification::Mismatch)
-        .records_failure(id, locks_the_source(t0() + chrono::Duration::minutes(15)));
-    let err = m
-        .service(POLICY)
-        .login("ada@example.com", &password("wrong password!"), &client())
-        .await;
+        .guesses_wrong(u, locks_the_source(t0() + chrono::Duration::minutes(15)));
+    let err = m.ada_tries("wrong password!").await;
     assert!(matches!(err, Err(LoginError::InvalidCredentials)));
     assert_eq!(
         *actions.lock().unwrap(),
@@ -552,10 +538,7 @@ async fn a_disabled_account_is_reported_only_after_the_right_password() {
             m = m.records_failure(id, COUNTED_ONCE);
         }
         m.sessions.expect_open_at_login().never();
-        let err = m
-            .service(POLICY)
-            .login("ada@example.com", &password("some password"), &client())
-            .await;
+        let err = m.ada_tries("some password").await;
         if expected_disabled {
             assert!(matches!(err, Err(LoginError::AccountDisabled)), "{err:?}");
         } else {
@@ -581,10 +564,7 @@ async fn login_requires_a_verified_email_when_configured() {
         require_verified_email: true,
         ..POLICY
     };
-    let err = m
-        .service(policy)
-        .login("ada@example.com", &password("the right one!"), &client())
-        .await;
+    let err = m.logs_in(policy, "ada@example.com", "the right one!").await;
     assert!(matches!(err, Err(LoginError::EmailNotVerified)));
 }
 
@@ -622,8 +602,7 @@ async fn login_success_opens_a_session_for_the_ttl() {
     // The user as the login wrote it: no second read.
     m.users.expect_find_by_id().never();
     let ok = m
-        .service(POLICY)
-        .login("ADA@example.com", &password("the right one!"), &client())
+        .logs_in(POLICY, "ADA@example.com", "the right one!")
         .await
         .unwrap();
     assert_eq!(ok.token.expose(), "tok");
@@ -723,6 +702,15 @@ async fn authenticate(m: Mocks) -> Result<Principal, AuthenticateError> {
 }
 
 /// What the store returns for a live session of `user`.
+/// Authenticating with `session` of `user` is refused, and the session not touched.
+async fn is_refused_untouched(session: Session, user: User) {
+    let mut m = Mocks::default();
+    authenticating(&mut m, Some(active(session, user)));
+    m.sessions.expect_touch().never();
+    let err = authenticate(m).await;
+    assert!(matches!(err, Err(AuthenticateError::Unauthorized)));
+}
+
 fn active(session: Session, user: User) -> ActiveSession {
     ActiveSession {
         session,
@@ -745,11 +733,7 @@ async fn an_idle_session_is_unauthorized() {
     let u = user();
     let mut s = session(&u);
     s.last_accessed_at = t0() - chrono::Duration::seconds(1_801);
-    let mut m = Mocks::default();
-    authenticating(&mut m, Some(active(s, u)));
-    m.sessions.expect_touch().never();
-    let err = authenticate(m).await;
-    assert!(matches!(err, Err(AuthenticateError::Unauthorized)));
+    is_refused_untouched(s, u).await;
 }
 
 #[tokio::test]
@@ -757,11 +741,7 @@ async fn a_session_of_an_inactive_user_is_unauthorized() {
     let mut u = user();
     u.status = UserStatus::Deleted;
     let s = session(&u);
-    let mut m = Mocks::default();
-    authenticating(&mut m, Some(active(s, u)));
-    m.sessions.expect_touch().never();
-    let err = authenticate(m).await;
-    assert!(matches!(err, Err(AuthenticateError::Unauthorized)));
+    is_refused_untouched(s, u).await;
 }
 
 #[tokio::test]
@@ -806,15 +786,9 @@ fn touch_interval_is_at_most_a_quarter_of_the_idle_timeout() {
 
 // ---- sessions and passwords ----
 
+/// Ada, signed in.
 fn principal() -> Principal {
-    let u = user();
-    let s = session(&u);
-    Principal {
-        user: u,
-        session: s,
-        roles: vec![],
-        permissions: vec![],
-    }
+    signed_in(user(), &[])
 }
 
 #[tokio::test]
@@ -983,10 +957,8 @@ async fn change_password_revokes_every_other_session_and_mails_a_notice() {
         .allow_all()
         .finds_the_caller_unlocked()
         .audit(1, |e| assert_eq!(e.action, "password.change"))
-        .verifies(MATCHES);
-    m.hasher
-        .expect_hash()
-        .returning(|_| Ok(PasswordHash::new("new".into())));
+        .verifies(MATCHES)
+        .hashes_to("new");
     let trail = m.trail.clone();
     m.users
         .expect_change_password()
@@ -1062,9 +1034,7 @@ async fn provision_creates_a_verified_user_with_the_given_role_without_rate_limi
         assert_eq!(e.ip_address, None);
     });
     m.limiter.expect_check().never();
-    m.hasher
-        .expect_hash()
-        .returning(|_| Ok(PasswordHash::new("h".into())));
+    let mut m = m.hashes_to("h");
     let trail = m.trail.clone();
     m.users
         .expect_create()
@@ -1081,10 +1051,7 @@ async fn provision_creates_a_verified_user_with_the_given_role_without_rate_limi
 
 #[tokio::test]
 async fn provision_with_an_unknown_role_says_so() {
-    let mut m = Mocks::default();
-    m.hasher
-        .expect_hash()
-        .returning(|_| Ok(PasswordHash::new("h".into())));
+    let mut m = Mocks::default().hashes_to("h");
     m.users
         .expect_create()
         .returning(|_, _| Err(StoreError::NotFound));
@@ -1098,13 +1065,7 @@ async fn provision_with_an_unknown_role_says_so() {
 
 #[tokio::test]
 async fn change_password_is_rate_limited_per_account() {
-    let mut m = Mocks::default();
-    m.limiter
-        .expect_check()
-        .withf(|key, _| key == "login:account:ada@example.com")
-        .returning(|_, _| RateDecision::Limited {
-            retry_after: Duration::from_secs(9),
-        });
+    let mut m = Mocks::default().limits("login:account:ada@example.com", 9);
     m.hasher.expect_verify().never();
     let err = m
         .change_password(&principal(), "guess", "a new long passphrase")
@@ -1114,19 +1075,12 @@ async fn change_password_is_rate_limited_per_account() {
 
 #[tokio::test]
 async fn a_failure_racing_a_lock_answers_locked() {
-    let u = user();
-    let id = u.id;
     let until = t0() + chrono::Duration::minutes(15);
     let m = Mocks::default()
         .allow_all()
         .audit(1, |e| assert_eq!(e.details["reason"], "account_locked"))
-        .finds(u)
-        .verifies(Verification::Mismatch)
-        .records_failure(id, FailedLogin::AlreadyLocked { until });
-    let err = m
-        .service(POLICY)
-        .login("ada@example.com", &password("wrong one!"), &client())
-        .await;
+        .guesses_wrong(user(), FailedLogin::AlreadyLocked { until });
+    let err = m.ada_tries("wrong one!").await;
     assert!(matches!(err, Err(LoginError::AccountLocked { until: u }) if u == until));
 }
 
