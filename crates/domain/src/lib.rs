@@ -24,7 +24,8 @@ pub use auth::{
     LoginSuccess, Principal, RecoveryRequestError, RegisterError, Registration, ResetRequest,
     RevokeError, SessionView, TokenError,
 };
-pub use error::{Failure, FieldErrors};
+pub use error::{Failure, FieldErrors, ReadError};
 pub use messages::Messages;
 pub use password_policy::{PasswordPolicy, PasswordRejection};
+pub use permission::MissingPermission;
 pub use rbac::{RbacService, RoleChanges, RoleError};

@@ -5,8 +5,10 @@
 
 use crate::audit::{AuditEvent, Auditor, ClientInfo};
 use crate::auth::Principal;
-use crate::error::{Failure, FieldErrors};
-use crate::permission::{self, holds_all, is_granted};
+use crate::error::{Failure, FieldErrors, ReadError};
+use crate::permission::{
+    self, MissingPermission, ROLES_ASSIGN, ROLES_READ, ROLES_WRITE, holds_all, is_granted,
+};
 use auth_ports::{Clock, NewRole, Role, RoleId, RoleRepository, RoleUpdate, StoreError, UserId};
 use std::sync::Arc;
 
@@ -41,6 +43,10 @@ pub enum RoleError {
     /// changes holds `*` and the caller does not.
     #[error("forbidden")]
     Forbidden,
+    /// The caller lacks the permission of the operation itself (`roles:read`,
+    /// `roles:write` or `roles:assign`).
+    #[error(transparent)]
+    MissingPermission(#[from] MissingPermission),
     /// Not the caller's fault.
     #[error(transparent)]
     Failure(#[from] Failure),
@@ -126,7 +132,7 @@ fn conflict_or_failure(err: StoreError) -> RoleError {
 }
 
 /// `Forbidden` unless `actor` holds each of `permissions`.
-fn require(actor: &Principal, permissions: &[String]) -> Result<(), RoleError> {
+fn require_held(actor: &Principal, permissions: &[String]) -> Result<(), RoleError> {
     if holds_all(&actor.permissions, permissions) {
         Ok(())
     } else {
@@ -162,19 +168,26 @@ impl RbacService {
         }
     }
 
-    /// Every role, by name.
+    /// Every role, by name. Needs `roles:read`.
     ///
     /// # Errors
-    /// Storage failures.
-    pub async fn list(&self) -> Result<Vec<Role>, Failure> {
+    /// `MissingPermission`; storage failures.
+    pub async fn list(&self, caller: &Principal) -> Result<Vec<Role>, ReadError> {
+        caller.require(ROLES_READ)?;
         Ok(self.roles.list().await?)
     }
 
-    /// The role with this id.
+    /// The role with this id. Needs `roles:read`.
     ///
     /// # Errors
-    /// `NotFound` when there is none.
-    pub async fn get(&self, id: RoleId) -> Result<Role, RoleError> {
+    /// `MissingPermission`; `NotFound` when there is none.
+    pub async fn get(&self, caller: &Principal, id: RoleId) -> Result<Role, RoleError> {
+        caller.require(ROLES_READ)?;
+        self.find(id).await
+    }
+
+    /// The role with this id, or `NotFound`.
+    async fn find(&self, id: RoleId) -> Result<Role, RoleError> {
         self.roles
             .find_by_id(id)
             .await
@@ -182,18 +195,21 @@ impl RbacService {
             .ok_or(RoleError::NotFound)
     }
 
-    /// Creates a role (`role.create`) of permissions all held by `actor`.
+    /// Creates a role (`role.create`) of permissions all held by `actor`. Needs
+    /// `roles:write`.
     ///
     /// # Errors
-    /// `Invalid`, `Forbidden`, `Exists`, or storage failures; nothing is written on error.
+    /// `MissingPermission`, `Invalid`, `Forbidden`, `Exists`, or storage failures;
+    /// nothing is written on error.
     pub async fn create(
         &self,
         actor: &Principal,
         changes: RoleChanges,
         client: &ClientInfo,
     ) -> Result<Role, RoleError> {
+        actor.require(ROLES_WRITE)?;
         validate(&changes, true)?;
-        require(actor, changes.permissions.as_deref().unwrap_or_default())?;
+        require_held(actor, changes.permissions.as_deref().unwrap_or_default())?;
         let actor = actor.user.id;
         let new_role = NewRole {
             name: changes.name.unwrap_or_default(),
@@ -218,10 +234,11 @@ impl RbacService {
 
     /// Changes a role (`role.update`). The `admin` role keeps its name and `*`. `actor`
     /// must hold every permission the role has and every one it is given: renaming a
-    /// role, or rewriting its permissions, reaches all who hold it.
+    /// role, or rewriting its permissions, reaches all who hold it. Needs `roles:write`.
     ///
     /// # Errors
-    /// `NotFound`, `Invalid`, `Forbidden`, `Exists`, `Protected`, or storage failures.
+    /// `MissingPermission`, `NotFound`, `Invalid`, `Forbidden`, `Exists`, `Protected`,
+    /// or storage failures.
     pub async fn update(
         &self,
         actor: &Principal,
@@ -229,10 +246,11 @@ impl RbacService {
         changes: RoleChanges,
         client: &ClientInfo,
     ) -> Result<Role, RoleError> {
+        actor.require(ROLES_WRITE)?;
         validate(&changes, false)?;
-        let current = self.get(id).await?;
-        require(actor, &current.permissions)?;
-        require(actor, changes.permissions.as_deref().unwrap_or_default())?;
+        let current = self.find(id).await?;
+        require_held(actor, &current.permissions)?;
+        require_held(actor, changes.permissions.as_deref().unwrap_or_default())?;
         let actor = actor.user.id;
         if current.name == ADMIN_ROLE {
             let renamed = changes
@@ -268,18 +286,20 @@ impl RbacService {
     }
 
     /// Deletes a role and its assignments (`role.delete`), which takes its permissions
-    /// from its holders, so `actor` must hold them all. Never the `admin` role.
+    /// from its holders, so `actor` must hold them all. Never the `admin` role. Needs
+    /// `roles:write`.
     ///
     /// # Errors
-    /// `NotFound`, `Forbidden`, `Protected`, or storage failures.
+    /// `MissingPermission`, `NotFound`, `Forbidden`, `Protected`, or storage failures.
     pub async fn delete(
         &self,
         actor: &Principal,
         id: RoleId,
         client: &ClientInfo,
     ) -> Result<(), RoleError> {
-        let role = self.get(id).await?;
-        require(actor, &role.permissions)?;
+        actor.require(ROLES_WRITE)?;
+        let role = self.find(id).await?;
+        require_held(actor, &role.permissions)?;
         if role.name == ADMIN_ROLE {
             return Err(RoleError::Protected);
         }
@@ -293,11 +313,12 @@ impl RbacService {
 
 impl RbacService {
     /// Gives `user` the role, assigned by `actor` (`role.assign` when it was not held;
-    /// holding it already is not an error).
+    /// holding it already is not an error). Needs `roles:assign`.
     ///
     /// # Errors
-    /// `NotFound` for an unknown user or role; `Forbidden` unless `actor` holds every
-    /// permission of the role and, when `user` holds `*`, holds `*`; storage failures.
+    /// `MissingPermission`; `NotFound` for an unknown user or role; `Forbidden` unless
+    /// `actor` holds every permission of the role and, when `user` holds `*`, holds `*`;
+    /// storage failures.
     pub async fn assign(
         &self,
         actor: &Principal,
@@ -305,8 +326,7 @@ impl RbacService {
         role_id: RoleId,
         client: &ClientInfo,
     ) -> Result<(), RoleError> {
-        let role = self.get(role_id).await?;
-        self.may_change(actor, user, &role).await?;
+        let role = self.role_to_assign(actor, user, role_id).await?;
         let actor = actor.user.id;
         let event = role_event("role.assign", actor, "user", user, &role.name);
         self.roles
@@ -323,11 +343,11 @@ impl RbacService {
     }
 
     /// Takes the role from `user` (`role.unassign` when it was held). The last active
-    /// holder of `admin` keeps it.
+    /// holder of `admin` keeps it. Needs `roles:assign`.
     ///
     /// # Errors
-    /// `NotFound` for an unknown role or user, `Forbidden` (as for [`Self::assign`]),
-    /// `LastAdmin`, storage failures.
+    /// `MissingPermission`, `NotFound` for an unknown role or user, `Forbidden` (as for
+    /// [`Self::assign`]), `LastAdmin`, storage failures.
     pub async fn unassign(
         &self,
         actor: &Principal,
@@ -335,8 +355,7 @@ impl RbacService {
         role_id: RoleId,
         client: &ClientInfo,
     ) -> Result<(), RoleError> {
-        let role = self.get(role_id).await?;
-        self.may_change(actor, user, &role).await?;
+        let role = self.role_to_assign(actor, user, role_id).await?;
         let guarded = role.name == ADMIN_ROLE;
         let event = role_event("role.unassign", actor.user.id, "user", user, &role.name);
         self.roles
@@ -351,17 +370,20 @@ impl RbacService {
         Ok(())
     }
 
-    /// `Forbidden` unless `actor` holds every permission of `role` and outranks `user`
-    /// (only a holder of `*` changes the roles of a holder of `*`).
-    async fn may_change(
+    /// The role `role_id`, which `actor` may give to or take from `user`: `actor` holds
+    /// `roles:assign` and every permission of the role, and outranks `user` (only a
+    /// holder of `*` changes the roles of a holder of `*`).
+    async fn role_to_assign(
         &self,
         actor: &Principal,
         user: UserId,
-        role: &Role,
-    ) -> Result<(), RoleError> {
-        require(actor, &role.permissions)?;
+        role_id: RoleId,
+    ) -> Result<Role, RoleError> {
+        actor.require(ROLES_ASSIGN)?;
+        let role = self.find(role_id).await?;
+        require_held(actor, &role.permissions)?;
         if outranks(self.roles.as_ref(), actor, user).await? {
-            Ok(())
+            Ok(role)
         } else {
             Err(RoleError::Forbidden)
         }

@@ -7,15 +7,9 @@ use crate::audit::{AuditEvent, ClientInfo};
 use crate::auth::Principal;
 use crate::error::{Failure, FieldErrors};
 use crate::names::{check_name, non_blank};
-use crate::permission::is_granted;
+use crate::permission::{MissingPermission, USERS_DELETE, USERS_SUSPEND, USERS_WRITE, is_granted};
 use crate::rbac::{ADMIN_ROLE, outranks};
 use auth_ports::{Constraint, RoleId, StoreError, User, UserId, UserStatus, UserUpdate};
-
-/// The permission to change names.
-pub const USERS_WRITE: &str = "users:write";
-
-/// The permission to change status.
-pub const USERS_SUSPEND: &str = "users:suspend";
 
 /// What an operator asks to change; `None` leaves a field alone, `Some(None)` (or a
 /// blank name) clears a name.
@@ -35,9 +29,13 @@ pub enum AccountError {
     /// No such user.
     #[error("no such user")]
     NotFound,
-    /// The caller lacks the permission this change needs.
+    /// The caller lacks the permission this change needs, or the user holds `*` and
+    /// the caller does not.
     #[error("forbidden")]
     Forbidden,
+    /// The caller lacks the permission of the operation itself.
+    #[error(transparent)]
+    MissingPermission(#[from] MissingPermission),
     /// The change is malformed.
     #[error("invalid change")]
     Invalid(FieldErrors),
@@ -116,18 +114,18 @@ impl AdminService {
     }
 
     /// Soft-deletes the account (`user.delete`): status `deleted`, every session
-    /// revoked. Deleting a deleted account changes nothing. Only a holder of `*` may
-    /// delete a holder of `*`.
+    /// revoked. Deleting a deleted account changes nothing. Needs `users:delete`; only a
+    /// holder of `*` may delete a holder of `*`.
     ///
     /// # Errors
-    /// `Forbidden`, `NotFound`, `LastAdmin`, or storage failures.
+    /// `MissingPermission`, `Forbidden`, `NotFound`, `LastAdmin`, or storage failures.
     pub async fn delete_user(
         &self,
         actor: &Principal,
         id: UserId,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
-        self.outranks(actor, id).await?;
+        self.may_manage(actor, USERS_DELETE, id).await?;
         let update = UserUpdate {
             status: Some(UserStatus::Deleted),
             ..UserUpdate::default()
@@ -139,18 +137,18 @@ impl AdminService {
         }
     }
 
-    /// Lifts a lockout and clears the failure count (`user.unlock`). Only a holder of
-    /// `*` may unlock a holder of `*`.
+    /// Lifts a lockout and clears the failure count (`user.unlock`). Needs
+    /// `users:write`; only a holder of `*` may unlock a holder of `*`.
     ///
     /// # Errors
-    /// `Forbidden`, `NotFound`, or storage failures.
+    /// `MissingPermission`, `Forbidden`, `NotFound`, or storage failures.
     pub async fn unlock_user(
         &self,
         actor: &Principal,
         id: UserId,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
-        self.outranks(actor, id).await?;
+        self.may_manage(actor, USERS_WRITE, id).await?;
         let event = AuditEvent::new("user.unlock")
             .by(actor.user.id)
             .on("user", id);
@@ -185,6 +183,17 @@ impl AdminService {
             .update(id, update, self.ports.clock.now(), audit)
             .await
             .map_err(account_error)
+    }
+
+    /// `MissingPermission` unless the actor holds `permission`, then as [`Self::outranks`].
+    async fn may_manage(
+        &self,
+        actor: &Principal,
+        permission: &'static str,
+        target: UserId,
+    ) -> Result<(), AccountError> {
+        actor.require(permission)?;
+        self.outranks(actor, target).await
     }
 
     /// `Forbidden` when `target` holds `*` and the actor does not: a permission to manage

@@ -8,6 +8,6 @@ mod service;
 #[cfg(test)]
 mod tests;
 
-pub use changes::{AccountChanges, AccountError, USERS_SUSPEND, USERS_WRITE};
+pub use changes::{AccountChanges, AccountError};
 pub use queries::{AuditPage, DEFAULT_PAGE_LIMIT, GetUserError, PAGE_LIMITS, UserFilter, UserPage};
 pub use service::{AdminPorts, AdminService};

@@ -2,7 +2,9 @@
 //! users are added.
 
 use super::service::AdminService;
-use crate::error::Failure;
+use crate::error::{Failure, ReadError};
+use crate::permission::{AUDIT_READ, MissingPermission, USERS_READ};
+use crate::principal::Principal;
 use auth_ports::{
     AuditCursor, AuditEntry, AuditQuery, User, UserCursor, UserId, UserQuery, UserStatus,
 };
@@ -36,6 +38,9 @@ pub struct UserFilter {
 /// Why a user could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum GetUserError {
+    /// The caller lacks `users:read`.
+    #[error(transparent)]
+    MissingPermission(#[from] MissingPermission),
     /// No such user.
     #[error("no such user")]
     NotFound,
@@ -65,68 +70,68 @@ fn page_limit(asked: Option<i64>) -> u32 {
     })
 }
 
-/// Keeps `limit` of `rows` (fetched with one extra) and says whether more exist.
-fn split_page<T>(mut rows: Vec<T>, limit: u32) -> (Vec<T>, bool) {
+/// Keeps `limit` of `rows` (fetched with one extra) and, when more exist, the cursor
+/// `at` gives for the last one kept.
+fn split_page<T, C>(mut rows: Vec<T>, limit: u32, at: impl Fn(&T) -> C) -> (Vec<T>, Option<C>) {
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
-    (rows, more)
+    let next = rows.last().filter(|_| more).map(at);
+    (rows, next)
 }
 
 impl AdminService {
     /// One page of audit entries matching `query` (its `limit` is ignored; `limit` is
-    /// clamped like a user page), newest first.
+    /// clamped like a user page), newest first. Needs `audit:read`.
     ///
     /// # Errors
-    /// Storage failures.
+    /// `MissingPermission`; storage failures.
     pub async fn audit_entries(
         &self,
+        caller: &Principal,
         query: AuditQuery,
         limit: Option<i64>,
-    ) -> Result<AuditPage, Failure> {
+    ) -> Result<AuditPage, ReadError> {
+        caller.require(AUDIT_READ)?;
         let limit = page_limit(limit);
-        let rows = self
-            .ports
-            .audit_log
-            .query(AuditQuery {
-                limit: limit + 1,
-                ..query
-            })
-            .await?;
-        let (entries, more) = split_page(rows, limit);
-        let next = more
-            .then(|| {
-                entries.last().map(|e| AuditCursor {
-                    created_at: e.created_at,
-                    id: e.id,
-                })
-            })
-            .flatten();
+        let query = AuditQuery {
+            limit: limit + 1,
+            ..query
+        };
+        let rows = self.ports.audit_log.query(query).await?;
+        let (entries, next) = split_page(rows, limit, |e| AuditCursor {
+            created_at: e.created_at,
+            id: e.id,
+        });
         Ok(AuditPage { entries, next })
     }
 
-    /// How many audit entries each action has in `[from, to)`.
+    /// How many audit entries each action has in `[from, to)`. Needs `audit:read`.
     ///
     /// # Errors
-    /// Storage failures.
+    /// `MissingPermission`; storage failures.
     pub async fn audit_counts(
         &self,
+        caller: &Principal,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
-    ) -> Result<BTreeMap<String, u64>, Failure> {
+    ) -> Result<BTreeMap<String, u64>, ReadError> {
+        caller.require(AUDIT_READ)?;
         Ok(self.ports.audit_log.count_by_action(from, to).await?)
     }
 
     /// One page of users matching `filter`, after `after`, of `limit` users (clamped to
-    /// [`PAGE_LIMITS`], [`DEFAULT_PAGE_LIMIT`] when `None`).
+    /// [`PAGE_LIMITS`], [`DEFAULT_PAGE_LIMIT`] when `None`). Needs `users:read`.
     ///
     /// # Errors
-    /// Storage failures.
+    /// `MissingPermission`; storage failures.
     pub async fn list_users(
         &self,
+        caller: &Principal,
         filter: UserFilter,
         limit: Option<i64>,
         after: Option<UserCursor>,
-    ) -> Result<UserPage, Failure> {
+    ) -> Result<UserPage, ReadError> {
+        caller.require(USERS_READ)?;
         let limit = page_limit(limit);
         // One more than asked tells whether another page exists without a second query.
         let query = UserQuery {
@@ -135,23 +140,20 @@ impl AdminService {
             limit: limit + 1,
             after,
         };
-        let (users, more) = split_page(self.ports.users.list(query).await?, limit);
-        let next = more
-            .then(|| {
-                users.last().map(|u| UserCursor {
-                    created_at: u.created_at,
-                    id: u.id,
-                })
-            })
-            .flatten();
+        let rows = self.ports.users.list(query).await?;
+        let (users, next) = split_page(rows, limit, |u| UserCursor {
+            created_at: u.created_at,
+            id: u.id,
+        });
         Ok(UserPage { users, next })
     }
 
-    /// The user with this id.
+    /// The user with this id. Needs `users:read`.
     ///
     /// # Errors
-    /// `NotFound` when there is none.
-    pub async fn get_user(&self, id: UserId) -> Result<User, GetUserError> {
+    /// `MissingPermission`; `NotFound` when there is none.
+    pub async fn get_user(&self, caller: &Principal, id: UserId) -> Result<User, GetUserError> {
+        caller.require(USERS_READ)?;
         self.ports
             .users
             .find_by_id(id)

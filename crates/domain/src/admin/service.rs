@@ -19,9 +19,9 @@ pub struct AdminPorts {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Reads and changes accounts and reads the audit trail for operators. Route permissions
-/// are the caller's job (the HTTP guard); those that depend on the change asked for are
-/// checked here.
+/// Reads and changes accounts and reads the audit trail for operators. Every method
+/// takes the caller and checks the permissions it needs itself, so any front end gets
+/// the same rules.
 #[derive(Clone)]
 pub struct AdminService {
     pub(super) ports: AdminPorts,

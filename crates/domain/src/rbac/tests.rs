@@ -1,6 +1,7 @@
 //! RbacService against mocked ports.
 
 use super::*;
+use crate::permission::{MissingPermission, ROLES_ASSIGN, ROLES_READ, ROLES_WRITE};
 use crate::test_support::{actions, principal, rbac_service as service, role, roles_finding};
 use auth_ports::MockRoleRepository;
 
@@ -337,4 +338,68 @@ async fn only_a_holder_of_star_changes_the_roles_of_a_holder_of_star() {
         .assign(&caller, UserId::new(), support.id, &client)
         .await;
     assert!(assigned.is_ok(), "{assigned:?}");
+}
+
+/// An RbacService on which any repository call fails the test.
+fn untouched() -> RbacService {
+    service(MockRoleRepository::new())
+}
+
+/// Whether `err` is the refusal for lacking `permission`.
+fn lacks(err: Result<impl std::fmt::Debug, RoleError>, permission: &str) -> bool {
+    matches!(err, Err(RoleError::MissingPermission(MissingPermission(p))) if p == permission)
+}
+
+#[tokio::test]
+async fn roles_are_read_only_with_roles_read() {
+    let caller = principal(&["roles:write", "roles:assign", "users:*"]);
+    let rbac = untouched();
+    let err = rbac.list(&caller).await;
+    assert!(
+        matches!(
+            err,
+            Err(ReadError::MissingPermission(MissingPermission(ROLES_READ)))
+        ),
+        "{err:?}"
+    );
+    assert!(lacks(rbac.get(&caller, RoleId::new()).await, ROLES_READ));
+}
+
+#[tokio::test]
+async fn roles_are_written_only_with_roles_write_before_any_validation() {
+    let caller = principal(&["roles:read", "roles:assign", "audit:read"]);
+    let rbac = untouched();
+    let client = ClientInfo::default();
+    // Invalid input: the refusal comes first all the same.
+    let invalid = changes(Some("Not A Name"), Some(&["nope"]));
+    let created = rbac.create(&caller, invalid.clone(), &client).await;
+    assert!(lacks(created, ROLES_WRITE));
+    let updated = rbac.update(&caller, RoleId::new(), invalid, &client).await;
+    assert!(lacks(updated, ROLES_WRITE));
+    let deleted = rbac.delete(&caller, RoleId::new(), &client).await;
+    assert!(lacks(deleted, ROLES_WRITE));
+}
+
+#[tokio::test]
+async fn roles_are_assigned_only_with_roles_assign() {
+    let caller = principal(&["roles:read", "roles:write", "users:*"]);
+    let rbac = untouched();
+    let client = ClientInfo::default();
+    let (user, role) = (UserId::new(), RoleId::new());
+    assert!(lacks(
+        rbac.assign(&caller, user, role, &client).await,
+        ROLES_ASSIGN
+    ));
+    assert!(lacks(
+        rbac.unassign(&caller, user, role, &client).await,
+        ROLES_ASSIGN
+    ));
+}
+
+#[tokio::test]
+async fn roles_star_grants_roles_read() {
+    let mut roles = MockRoleRepository::new();
+    roles.expect_list().times(1).returning(|| Ok(vec![]));
+    let listed = service(roles).list(&principal(&["roles:*"])).await;
+    assert!(listed.is_ok(), "{listed:?}");
 }

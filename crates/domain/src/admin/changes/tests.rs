@@ -1,6 +1,7 @@
 //! Account changes against mocked ports.
 
 use super::*;
+use crate::permission::{MissingPermission, USERS_DELETE, USERS_WRITE};
 use crate::test_support::{actions as audited, admin_service, principal, role, user};
 use auth_ports::{AuditWith, MockAuditRepository, MockRoleRepository, MockUserRepository};
 use mockall::predicate::{always, eq};
@@ -92,6 +93,40 @@ async fn only_a_holder_of_star_unlocks_a_holder_of_star() {
         .unlock_user(&principal(&["users:*"]), target.id, &ClientInfo::default())
         .await;
     assert!(matches!(err, Err(AccountError::Forbidden)), "{err:?}");
+}
+
+#[tokio::test]
+async fn deleting_needs_users_delete_and_unlocking_users_write_before_any_lookup() {
+    let mut users = MockUserRepository::new();
+    users.expect_update().never();
+    users.expect_unlock().never();
+    let mut roles = MockRoleRepository::new();
+    roles.expect_permissions_of_user().never();
+    roles.expect_find_by_name().never();
+    let service = admin_service(users, roles, MockAuditRepository::new());
+    let client = ClientInfo::default();
+    let caller = principal(&["users:read", "users:write", "users:suspend"]);
+    let err = service.delete_user(&caller, UserId::new(), &client).await;
+    assert!(
+        matches!(
+            err,
+            Err(AccountError::MissingPermission(MissingPermission(
+                USERS_DELETE
+            )))
+        ),
+        "{err:?}"
+    );
+    let caller = principal(&["users:read", "users:delete", "users:suspend"]);
+    let err = service.unlock_user(&caller, UserId::new(), &client).await;
+    assert!(
+        matches!(
+            err,
+            Err(AccountError::MissingPermission(MissingPermission(
+                USERS_WRITE
+            )))
+        ),
+        "{err:?}"
+    );
 }
 
 fn status(status: UserStatus) -> AccountChanges {
