@@ -1,14 +1,15 @@
-//! RbacService: roles and their permissions (SPEC.md section 4.2). Names and
-//! permission strings are validated here; the seeded `admin` role is protected: it
-//! cannot be deleted, renamed, or lose `*`. No caller grants, takes away or assigns a
-//! permission it does not hold itself, whatever route let it in.
+//! RbacService: roles and their permissions (SPEC.md section 4.2). Reading roles needs
+//! `roles:read`, changing them `roles:write`, giving and taking them `roles:assign`,
+//! checked here before anything else. Names and permission strings are validated here;
+//! the seeded `admin` role is protected: it cannot be deleted, renamed, or lose `*`. No
+//! caller grants, takes away or assigns a permission it does not hold itself.
 
 use crate::audit::{AuditEvent, Auditor, ClientInfo};
-use crate::auth::Principal;
 use crate::error::{Failure, FieldErrors, ReadError};
 use crate::permission::{
     self, MissingPermission, ROLES_ASSIGN, ROLES_READ, ROLES_WRITE, holds_all, is_granted,
 };
+use crate::principal::Principal;
 use auth_ports::{Clock, NewRole, Role, RoleId, RoleRepository, RoleUpdate, StoreError, UserId};
 use std::sync::Arc;
 

@@ -4,10 +4,10 @@
 
 use super::service::AdminService;
 use crate::audit::{AuditEvent, ClientInfo};
-use crate::auth::Principal;
 use crate::error::{Failure, FieldErrors};
 use crate::names::{check_name, non_blank};
 use crate::permission::{MissingPermission, USERS_DELETE, USERS_SUSPEND, USERS_WRITE, is_granted};
+use crate::principal::Principal;
 use crate::rbac::{ADMIN_ROLE, outranks};
 use auth_ports::{Constraint, RoleId, StoreError, User, UserId, UserStatus, UserUpdate};
 
