@@ -1,6 +1,7 @@
 //! What every use case can fail with besides its own rules: the outside world being down
 //! or broken, and input that does not fit.
 
+use crate::permission::MissingPermission;
 use auth_ports::{HashError, StoreError};
 use std::collections::BTreeMap;
 
@@ -32,6 +33,23 @@ impl From<HashError> for Failure {
             HashError::Busy => Self::Unavailable(Box::new(err)),
             HashError::Failed(_) => Self::Unexpected(Box::new(err)),
         }
+    }
+}
+
+/// Why a read guarded by a permission (a listing) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The caller lacks the permission to read this.
+    #[error(transparent)]
+    MissingPermission(#[from] MissingPermission),
+    /// Not the caller's fault.
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+impl From<StoreError> for ReadError {
+    fn from(err: StoreError) -> Self {
+        Self::Failure(err.into())
     }
 }
 

@@ -9,7 +9,10 @@ pub mod messages;
 mod names;
 pub mod password_policy;
 pub mod permission;
+mod principal;
 pub mod rbac;
+#[cfg(test)]
+mod test_support;
 
 pub use admin::{
     AccountChanges, AccountError, AdminPorts, AdminService, AuditPage, GetUserError, UserFilter,
@@ -21,7 +24,8 @@ pub use auth::{
     LoginSuccess, Principal, RecoveryRequestError, RegisterError, Registration, ResetRequest,
     RevokeError, SessionView, TokenError,
 };
-pub use error::{Failure, FieldErrors};
+pub use error::{Failure, FieldErrors, ReadError};
 pub use messages::Messages;
 pub use password_policy::{PasswordPolicy, PasswordRejection};
+pub use permission::MissingPermission;
 pub use rbac::{RbacService, RoleChanges, RoleError};

@@ -23,12 +23,28 @@ pub struct Messages {
 }
 
 /// One mail's wording.
-struct Wording<'a> {
-    subject: &'a str,
-    action: &'a str,
-    path: &'a str,
-    note: &'a str,
+struct Wording {
+    subject: &'static str,
+    action: &'static str,
+    path: &'static str,
+    note: &'static str,
 }
+
+/// The email-verification mail.
+const VERIFICATION: Wording = Wording {
+    subject: "Confirm your email address",
+    action: "Confirm that this is your email address",
+    path: "verify-email",
+    note: "",
+};
+
+/// The password-reset mail.
+const PASSWORD_RESET: Wording = Wording {
+    subject: "Reset your password",
+    action: "Choose a new password",
+    path: "reset-password",
+    note: "If you did not ask for this, ignore this mail: your password stays as it is.",
+};
 
 impl Messages {
     /// Messages whose links start with `public_url` (a trailing `/` is ignored).
@@ -47,13 +63,7 @@ impl Messages {
         token: &BearerToken,
         valid_for: Duration,
     ) -> MailMessage {
-        let wording = Wording {
-            subject: "Confirm your email address",
-            action: "Confirm that this is your email address",
-            path: "verify-email",
-            note: "",
-        };
-        self.message(to, token, valid_for, &wording)
+        self.message(to, token, valid_for, &VERIFICATION)
     }
 
     /// "Reset your password", with a link that works for `valid_for`.
@@ -64,13 +74,7 @@ impl Messages {
         token: &BearerToken,
         valid_for: Duration,
     ) -> MailMessage {
-        let wording = Wording {
-            subject: "Reset your password",
-            action: "Choose a new password",
-            path: "reset-password",
-            note: "If you did not ask for this, ignore this mail: your password stays as it is.",
-        };
-        self.message(to, token, valid_for, &wording)
+        self.message(to, token, valid_for, &PASSWORD_RESET)
     }
 
     /// "Your password was changed" (or reset, after a reset link): a "was this you?"
@@ -107,7 +111,7 @@ impl Messages {
         to: &Email,
         token: &BearerToken,
         valid_for: Duration,
-        wording: &Wording<'_>,
+        wording: &Wording,
     ) -> MailMessage {
         let Wording {
             subject,

@@ -4,6 +4,29 @@
 /// Longest accepted permission string.
 pub const MAX_PERMISSION_LEN: usize = 128;
 
+/// List and read accounts.
+pub const USERS_READ: &str = "users:read";
+/// Change names and lift lockouts.
+pub const USERS_WRITE: &str = "users:write";
+/// Change an account's status.
+pub const USERS_SUSPEND: &str = "users:suspend";
+/// Soft-delete accounts.
+pub const USERS_DELETE: &str = "users:delete";
+/// Query the audit trail.
+pub const AUDIT_READ: &str = "audit:read";
+/// List and read roles.
+pub const ROLES_READ: &str = "roles:read";
+/// Create, change and delete roles.
+pub const ROLES_WRITE: &str = "roles:write";
+/// Give roles to users and take them away.
+pub const ROLES_ASSIGN: &str = "roles:assign";
+
+/// The caller lacks the permission an operation needs, named here (a 403 `forbidden`
+/// for an API client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the caller lacks {0}")]
+pub struct MissingPermission(pub &'static str);
+
 /// Why a string is not a permission.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(

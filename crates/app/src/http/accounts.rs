@@ -1,15 +1,16 @@
 //! Changing accounts as an operator (SPEC.md section 4.2): `PATCH` names and status,
-//! soft `DELETE`, `unlock`. Which permission a `PATCH` needs depends on what it changes,
-//! so the domain checks it; the other routes state theirs in their signature.
+//! soft `DELETE`, `unlock`. The domain checks the permissions; `DELETE` and `unlock` ask
+//! for theirs before reading the id, so a refusal is answered before a malformed one.
 
 use super::admin::AdminUserResponse;
-use super::extract::{ApiJson, Authenticated, Authorized, Client, IdPath, UsersDelete, UsersWrite};
+use super::extract::{ApiJson, Authenticated, Client, IdPath};
 use super::openapi::errors::{
     BadRequest, ErrorBody, Internal, PayloadTooLarge, Unauthorized, Unavailable,
     UnsupportedMediaType, ValidationFailed,
 };
 use super::{ApiError, AppState};
 use auth_domain::AccountChanges;
+use auth_domain::permission::{USERS_DELETE, USERS_WRITE};
 use auth_ports::{UserId, UserStatus};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -109,9 +110,11 @@ async fn update_user(
 async fn delete_user(
     State(state): State<AppState>,
     Client(client): Client,
-    Authorized(principal, _): Authorized<UsersDelete>,
-    IdPath(id): IdPath,
+    Authenticated(principal): Authenticated,
+    id: Result<IdPath, ApiError>,
 ) -> Result<StatusCode, ApiError> {
+    principal.require(USERS_DELETE)?;
+    let IdPath(id) = id?;
     state
         .admin
         .delete_user(&principal, UserId(id), &client)
@@ -139,9 +142,11 @@ async fn delete_user(
 async fn unlock_user(
     State(state): State<AppState>,
     Client(client): Client,
-    Authorized(principal, _): Authorized<UsersWrite>,
-    IdPath(id): IdPath,
+    Authenticated(principal): Authenticated,
+    id: Result<IdPath, ApiError>,
 ) -> Result<StatusCode, ApiError> {
+    principal.require(USERS_WRITE)?;
+    let IdPath(id) = id?;
     state
         .admin
         .unlock_user(&principal, UserId(id), &client)

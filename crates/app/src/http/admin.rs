@@ -1,11 +1,13 @@
-//! `/v1/admin/*`: the operator's API (SPEC.md section 4.2). Each route names the
-//! permission it needs in its signature ([`Authorized`]).
+//! `/v1/admin/*`: the operator's API (SPEC.md section 4.2). The domain checks the
+//! permission each route needs; a handler asks for it before reading its input, so a
+//! refusal is answered before a malformed query or id.
 
 use super::auth::UserBody;
-use super::extract::{ApiQuery, AuditRead, Authorized, IdPath, UsersRead};
+use super::extract::{ApiQuery, Authenticated, IdPath};
 use super::openapi::errors::{Internal, Unauthorized, Unavailable, ValidationFailed};
 use super::{ApiError, AppState};
 use auth_domain::UserFilter;
+use auth_domain::permission::{AUDIT_READ, USERS_READ};
 use auth_ports::{
     AuditCursor, AuditEntry, AuditEntryId, AuditQuery, UserCursor, UserId, UserStatus,
 };
@@ -92,9 +94,11 @@ fn decode_cursor<I: std::str::FromStr>(raw: &str) -> Result<(DateTime<Utc>, I), 
 )]
 async fn list_users(
     State(state): State<AppState>,
-    _: Authorized<UsersRead>,
-    ApiQuery(query): ApiQuery<ListUsersQuery>,
+    Authenticated(caller): Authenticated,
+    query: Result<ApiQuery<ListUsersQuery>, ApiError>,
 ) -> Result<Json<UsersPage>, ApiError> {
+    caller.require(USERS_READ)?;
+    let ApiQuery(query) = query?;
     let status = query
         .status
         .map(|s| {
@@ -115,7 +119,10 @@ async fn list_users(
         status,
         email_contains: query.email.filter(|e| !e.is_empty()),
     };
-    let page = state.admin.list_users(filter, query.limit, after).await?;
+    let page = state
+        .admin
+        .list_users(&caller, filter, query.limit, after)
+        .await?;
     Ok(Json(UsersPage {
         users: page.users.into_iter().map(UserBody::from).collect(),
         next_cursor: page.next.map(|c| encode_cursor(c.created_at, c.id)),
@@ -140,10 +147,12 @@ async fn list_users(
 )]
 async fn get_user(
     State(state): State<AppState>,
-    _: Authorized<UsersRead>,
-    IdPath(id): IdPath,
+    Authenticated(caller): Authenticated,
+    id: Result<IdPath, ApiError>,
 ) -> Result<Json<AdminUserResponse>, ApiError> {
-    let user = state.admin.get_user(UserId(id)).await?;
+    caller.require(USERS_READ)?;
+    let IdPath(id) = id?;
+    let user = state.admin.get_user(&caller, UserId(id)).await?;
     Ok(Json(AdminUserResponse { user: user.into() }))
 }
 
@@ -237,9 +246,11 @@ pub(super) struct AuditPageBody {
 )]
 async fn audit_logs(
     State(state): State<AppState>,
-    _: Authorized<AuditRead>,
-    ApiQuery(query): ApiQuery<AuditLogsQuery>,
+    Authenticated(caller): Authenticated,
+    query: Result<ApiQuery<AuditLogsQuery>, ApiError>,
 ) -> Result<Json<AuditPageBody>, ApiError> {
+    caller.require(AUDIT_READ)?;
+    let ApiQuery(query) = query?;
     let after = query
         .cursor
         .as_deref()
@@ -261,7 +272,10 @@ async fn audit_logs(
         limit: 0,
         after,
     };
-    let page = state.admin.audit_entries(filter, query.limit).await?;
+    let page = state
+        .admin
+        .audit_entries(&caller, filter, query.limit)
+        .await?;
     Ok(Json(AuditPageBody {
         entries: page.entries.into_iter().map(AuditEntryBody::from).collect(),
         next_cursor: page.next.map(|c| encode_cursor(c.created_at, c.id)),
@@ -302,10 +316,15 @@ pub(super) struct AuditStatsBody {
 )]
 async fn audit_stats(
     State(state): State<AppState>,
-    _: Authorized<AuditRead>,
-    ApiQuery(query): ApiQuery<AuditStatsQuery>,
+    Authenticated(caller): Authenticated,
+    query: Result<ApiQuery<AuditStatsQuery>, ApiError>,
 ) -> Result<Json<AuditStatsBody>, ApiError> {
-    let counts = state.admin.audit_counts(query.from, query.to).await?;
+    caller.require(AUDIT_READ)?;
+    let ApiQuery(query) = query?;
+    let counts = state
+        .admin
+        .audit_counts(&caller, query.from, query.to)
+        .await?;
     Ok(Json(AuditStatsBody { counts }))
 }
 

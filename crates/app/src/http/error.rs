@@ -5,7 +5,8 @@
 
 use auth_domain::{
     AccountError, AuthenticateError, ChangePasswordError, Failure, FieldErrors, GetUserError,
-    LoginError, RecoveryRequestError, RegisterError, RevokeError, RoleError, TokenError,
+    LoginError, MissingPermission, ReadError, RecoveryRequestError, RegisterError, RevokeError,
+    RoleError, TokenError,
 };
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -33,9 +34,13 @@ pub enum ApiError {
     /// 403 `invalid_credentials`: the current password given to change it is wrong.
     #[error("wrong current password")]
     WrongCurrentPassword,
-    /// 403 `forbidden`: authenticated, but without the permission the route needs.
+    /// 403 `forbidden`: authenticated, but without a permission the change needs.
     #[error("forbidden")]
     Forbidden,
+    /// 403 `forbidden` as well: without the permission the route needs, named in the
+    /// refusal's audit entry.
+    #[error("forbidden")]
+    MissingPermission(&'static str),
     /// 403 `account_disabled`.
     #[error("account disabled")]
     AccountDisabled,
@@ -124,7 +129,7 @@ impl ApiError {
                 "protected_role",
                 "The admin role cannot be deleted, renamed or lose `*`",
             ),
-            Self::Forbidden => (
+            Self::Forbidden | Self::MissingPermission(_) => (
                 S::FORBIDDEN,
                 "forbidden",
                 "You lack the permission this needs",
@@ -203,6 +208,11 @@ impl IntoResponse for ApiError {
             response
                 .extensions_mut()
                 .insert(super::refusals::ErrorCode(code));
+        }
+        if let Self::MissingPermission(permission) = self {
+            response
+                .extensions_mut()
+                .insert(super::refusals::LackedPermission(permission));
         }
         let headers = response.headers_mut();
         match self {
@@ -325,9 +335,25 @@ impl From<TokenError> for ApiError {
     }
 }
 
+impl From<MissingPermission> for ApiError {
+    fn from(MissingPermission(permission): MissingPermission) -> Self {
+        Self::MissingPermission(permission)
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(err: ReadError) -> Self {
+        match err {
+            ReadError::MissingPermission(missing) => missing.into(),
+            ReadError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
 impl From<GetUserError> for ApiError {
     fn from(err: GetUserError) -> Self {
         match err {
+            GetUserError::MissingPermission(missing) => missing.into(),
             GetUserError::NotFound => Self::NotFound,
             GetUserError::Failure(failure) => failure.into(),
         }
@@ -339,6 +365,7 @@ impl From<AccountError> for ApiError {
         match err {
             AccountError::NotFound => Self::NotFound,
             AccountError::Forbidden => Self::Forbidden,
+            AccountError::MissingPermission(missing) => missing.into(),
             AccountError::Invalid(errors) => Self::Validation(fields(&errors)),
             AccountError::Deleted => Self::invalid("status", "a deleted account cannot be changed"),
             AccountError::LastAdmin => Self::LastAdmin,
@@ -356,6 +383,7 @@ impl From<RoleError> for ApiError {
             RoleError::Protected => Self::ProtectedRole,
             RoleError::LastAdmin => Self::LastAdmin,
             RoleError::Forbidden => Self::Forbidden,
+            RoleError::MissingPermission(missing) => missing.into(),
             RoleError::Failure(failure) => failure.into(),
         }
     }

@@ -117,64 +117,6 @@ fn bearer_token(headers: &HeaderMap) -> Option<BearerToken> {
         .then(|| BearerToken::new(token.to_owned()))
 }
 
-/// A permission a route requires (SPEC.md section 4.2), as a type, so a handler states
-/// it in its signature and never checks by hand.
-pub trait Permission {
-    /// The permission string, e.g. `users:read`.
-    const NAME: &'static str;
-}
-
-macro_rules! permissions {
-    ($($(#[$doc:meta])* $name:ident = $value:literal;)*) => {
-        $(
-            $(#[$doc])*
-            pub struct $name;
-
-            impl Permission for $name {
-                const NAME: &'static str = $value;
-            }
-        )*
-    };
-}
-
-permissions! {
-    /// `users:read`: list and read accounts.
-    UsersRead = "users:read";
-    /// `audit:read`: query the audit trail.
-    AuditRead = "audit:read";
-    /// `roles:read`: list and read roles.
-    RolesRead = "roles:read";
-    /// `roles:write`: create, change and delete roles.
-    RolesWrite = "roles:write";
-    /// `roles:assign`: give roles to users and take them away.
-    RolesAssign = "roles:assign";
-    /// `users:write`: change names and lift lockouts.
-    UsersWrite = "users:write";
-    /// `users:delete`: soft-delete accounts.
-    UsersDelete = "users:delete";
-}
-
-/// The caller, who holds `P` (directly, through `resource:*`, or through `*`): 401
-/// without a valid session, 403 `forbidden` without the permission. Permissions are
-/// read with the session on every request, so a change applies at the next one.
-pub struct Authorized<P>(pub Principal, pub std::marker::PhantomData<P>);
-
-impl<P: Permission> FromRequestParts<AppState> for Authorized<P> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
-        if auth_domain::permission::is_granted(&principal.permissions, P::NAME) {
-            Ok(Self(principal, std::marker::PhantomData))
-        } else {
-            if let Some(slot) = parts.extensions.get::<CallerSlot>() {
-                slot.lacked(P::NAME);
-            }
-            Err(ApiError::Forbidden)
-        }
-    }
-}
-
 /// Query parameters; a value of the wrong type (a non-numeric `limit`) is a 422.
 pub struct ApiQuery<T>(pub T);
 

@@ -1,6 +1,7 @@
 //! Audits refusals of authenticated callers (OWASP ASVS V7): a 403 `forbidden` is written
 //! as `auth.forbidden`, a 429 as `auth.rate_limited`, with the caller as actor and the
-//! route (and the permission, when a route's extractor refused) in `details`. At most one
+//! route (and the permission, when the caller lacked the one an operation needs) in
+//! `details`. At most one
 //! entry per caller and kind per minute and instance, so a client hammering a refused
 //! route cannot turn the audit log into a write flood.
 
@@ -31,36 +32,24 @@ const AUDIT_ONCE_PER: RateLimit = RateLimit {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ErrorCode(pub &'static str);
 
-/// Who made the request, filled in by the `Authenticated` extractor (and the permission
-/// by `Authorized` when it refuses), for [`audit`] to read once the answer is known.
-#[derive(Clone, Default)]
-pub(super) struct CallerSlot(Arc<Mutex<Option<Caller>>>);
+/// The permission a 403 `forbidden` refused for, set by `ApiError` when the domain named
+/// it, for the entry's `details`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LackedPermission(pub &'static str);
 
-/// The authenticated caller of a request.
-#[derive(Clone, Copy)]
-struct Caller {
-    user: UserId,
-    permission: Option<&'static str>,
-}
+/// Who made the request, filled in by the `Authenticated` extractor, for [`audit`] to
+/// read once the answer is known.
+#[derive(Clone, Default)]
+pub(super) struct CallerSlot(Arc<Mutex<Option<UserId>>>);
 
 impl CallerSlot {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Caller>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<UserId>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Records the authenticated caller.
     pub(super) fn set(&self, user: UserId) {
-        *self.lock() = Some(Caller {
-            user,
-            permission: None,
-        });
-    }
-
-    /// Records the permission the caller lacked.
-    pub(super) fn lacked(&self, permission: &'static str) {
-        if let Some(caller) = self.lock().as_mut() {
-            caller.permission = Some(permission);
-        }
+        *self.lock() = Some(user);
     }
 }
 
@@ -125,17 +114,17 @@ pub(super) async fn audit(
     let Some(caller) = *slot.lock() else {
         return response;
     };
-    let key = format!("{action}:{}", caller.user);
+    let key = format!("{action}:{caller}");
     if let RateDecision::Limited { .. } = state.refusals.0.check(&key, AUDIT_ONCE_PER).await {
         return response;
     }
     let mut event = AuditEvent::new(action)
-        .by(caller.user)
+        .by(caller)
         .failed(action.trim_start_matches("auth."))
         .with("method", head.method.as_str())
         .with("route", head.route.as_ref().map_or("", MatchedPath::as_str));
-    if let Some(permission) = caller.permission {
-        event = event.with("permission", permission);
+    if let Some(LackedPermission(permission)) = response.extensions().get() {
+        event = event.with("permission", *permission);
     }
     let client = head.client(&state.trusted_proxies);
     if let Err(err) = state.auditor.record(event, &client).await {

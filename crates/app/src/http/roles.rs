@@ -1,15 +1,16 @@
 //! `/v1/admin/roles`: role management (SPEC.md section 4.2), read with `roles:read`,
-//! changed with `roles:write`.
+//! changed with `roles:write`, assigned with `roles:assign`. The domain checks them; a
+//! handler asks for its permission before reading its input, so a refusal is answered
+//! before a malformed id or body.
 
-use super::extract::{
-    ApiJson, Authorized, Client, IdPairPath, IdPath, RolesAssign, RolesRead, RolesWrite,
-};
+use super::extract::{ApiJson, Authenticated, Client, IdPairPath, IdPath};
 use super::openapi::errors::{
     BadRequest, ErrorBody, Internal, PayloadTooLarge, Unauthorized, Unavailable,
     UnsupportedMediaType, ValidationFailed,
 };
 use super::{ApiError, AppState};
 use auth_domain::RoleChanges;
+use auth_domain::permission::{ROLES_ASSIGN, ROLES_READ, ROLES_WRITE};
 use auth_ports::{Role, RoleId, UserId};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -106,9 +107,9 @@ pub(super) struct UpdateRoleRequest {
 )]
 async fn list_roles(
     State(state): State<AppState>,
-    _: Authorized<RolesRead>,
+    Authenticated(caller): Authenticated,
 ) -> Result<Json<RolesResponse>, ApiError> {
-    let roles = state.rbac.list().await?;
+    let roles = state.rbac.list(&caller).await?;
     Ok(Json(RolesResponse {
         roles: roles.into_iter().map(RoleBody::from).collect(),
     }))
@@ -132,10 +133,12 @@ async fn list_roles(
 )]
 async fn get_role(
     State(state): State<AppState>,
-    _: Authorized<RolesRead>,
-    IdPath(id): IdPath,
+    Authenticated(caller): Authenticated,
+    id: Result<IdPath, ApiError>,
 ) -> Result<Json<RoleResponse>, ApiError> {
-    let role = state.rbac.get(RoleId(id)).await?;
+    caller.require(ROLES_READ)?;
+    let IdPath(id) = id?;
+    let role = state.rbac.get(&caller, RoleId(id)).await?;
     Ok(Json(RoleResponse { role: role.into() }))
 }
 
@@ -162,9 +165,11 @@ async fn get_role(
 async fn create_role(
     State(state): State<AppState>,
     Client(client): Client,
-    Authorized(principal, _): Authorized<RolesWrite>,
-    ApiJson(body): ApiJson<CreateRoleRequest>,
+    Authenticated(principal): Authenticated,
+    body: Result<ApiJson<CreateRoleRequest>, ApiError>,
 ) -> Result<(StatusCode, Json<RoleResponse>), ApiError> {
+    principal.require(ROLES_WRITE)?;
+    let ApiJson(body) = body?;
     let changes = RoleChanges {
         name: Some(body.name),
         description: Some(body.description),
@@ -203,10 +208,12 @@ async fn create_role(
 async fn update_role(
     State(state): State<AppState>,
     Client(client): Client,
-    Authorized(principal, _): Authorized<RolesWrite>,
-    IdPath(id): IdPath,
-    ApiJson(body): ApiJson<UpdateRoleRequest>,
+    Authenticated(principal): Authenticated,
+    id: Result<IdPath, ApiError>,
+    body: Result<ApiJson<UpdateRoleRequest>, ApiError>,
 ) -> Result<Json<RoleResponse>, ApiError> {
+    principal.require(ROLES_WRITE)?;
+    let (IdPath(id), ApiJson(body)) = (id?, body?);
     let changes = RoleChanges {
         name: body.name,
         description: body.description,
@@ -240,9 +247,11 @@ async fn update_role(
 async fn delete_role(
     State(state): State<AppState>,
     Client(client): Client,
-    Authorized(principal, _): Authorized<RolesWrite>,
-    IdPath(id): IdPath,
+    Authenticated(principal): Authenticated,
+    id: Result<IdPath, ApiError>,
 ) -> Result<StatusCode, ApiError> {
+    principal.require(ROLES_WRITE)?;
+    let IdPath(id) = id?;
     state.rbac.delete(&principal, RoleId(id), &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -270,9 +279,11 @@ async fn delete_role(
 async fn assign_role(
     State(state): State<AppState>,
     Client(client): Client,
-    Authorized(principal, _): Authorized<RolesAssign>,
-    IdPairPath(user, role): IdPairPath,
+    Authenticated(principal): Authenticated,
+    ids: Result<IdPairPath, ApiError>,
 ) -> Result<StatusCode, ApiError> {
+    principal.require(ROLES_ASSIGN)?;
+    let IdPairPath(user, role) = ids?;
     state
         .rbac
         .assign(&principal, UserId(user), RoleId(role), &client)
@@ -304,9 +315,11 @@ async fn assign_role(
 async fn unassign_role(
     State(state): State<AppState>,
     Client(client): Client,
-    Authorized(principal, _): Authorized<RolesAssign>,
-    IdPairPath(user, role): IdPairPath,
+    Authenticated(principal): Authenticated,
+    ids: Result<IdPairPath, ApiError>,
 ) -> Result<StatusCode, ApiError> {
+    principal.require(ROLES_ASSIGN)?;
+    let IdPairPath(user, role) = ids?;
     state
         .rbac
         .unassign(&principal, UserId(user), RoleId(role), &client)

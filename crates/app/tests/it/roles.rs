@@ -18,6 +18,7 @@ auth_testing::on_both_backends!(
     roles_are_assigned_and_the_last_admin_keeps_admin,
     only_permissions_the_caller_holds_are_granted,
     only_roles_of_permissions_the_caller_holds_are_assigned,
+    a_refusal_is_answered_before_malformed_input,
 );
 
 async fn roles_are_managed_with_roles_permissions(app: &TestApp) {
@@ -462,5 +463,84 @@ async fn only_roles_of_permissions_the_caller_holds_are_assigned(app: &TestApp) 
             .send(method, &path(member, readers), &assigner, None)
             .await;
         assert_eq!(allowed.status(), StatusCode::NO_CONTENT);
+    }
+}
+
+/// 401, then 403, then the input's own 400, 404 or 422: a caller without the permission
+/// learns nothing from the shape of what it sends.
+async fn a_refusal_is_answered_before_malformed_input(app: &TestApp) {
+    use reqwest::Method;
+    app.register("shapeless@example.com").await;
+    let plain = app.login("shapeless@example.com", PASSWORD).await;
+    let (_, admin) = app.login_with_role("shapes@example.com", "admin").await;
+    let malformed_body = |token: Option<&str>| {
+        let request = app
+            .client
+            .post(app.url("/v1/admin/roles"))
+            .header("content-type", "application/json")
+            .body("{");
+        match token {
+            Some(token) => request.bearer_auth(token).send(),
+            None => request.send(),
+        }
+    };
+    let anonymous = malformed_body(None).await.unwrap();
+    expect_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let denied = malformed_body(Some(&plain)).await.unwrap();
+    expect_error(denied, StatusCode::FORBIDDEN, "forbidden").await;
+    let malformed = malformed_body(Some(&admin)).await.unwrap();
+    expect_error(malformed, StatusCode::BAD_REQUEST, "bad_request").await;
+
+    for (method, path, malformed) in [
+        (
+            Method::GET,
+            "/v1/admin/roles/not-a-uuid",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::DELETE,
+            "/v1/admin/roles/not-a-uuid",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::PUT,
+            "/v1/admin/users/x/roles/y",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/users/not-a-uuid",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::DELETE,
+            "/v1/admin/users/not-a-uuid",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::POST,
+            "/v1/admin/users/not-a-uuid/unlock",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/users?limit=many",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/audit-logs?cursor=%21",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Method::GET,
+            "/v1/admin/audit-logs/stats?from=soon",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let denied = app.send(method.clone(), path, &plain, None).await;
+        assert_eq!(denied.status(), StatusCode::FORBIDDEN, "{method} {path}");
+        let answered = app.send(method.clone(), path, &admin, None).await;
+        assert_eq!(answered.status(), malformed, "{method} {path}");
     }
 }

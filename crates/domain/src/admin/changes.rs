@@ -2,20 +2,14 @@
 //! `active` revokes the user's sessions, and the last active admin cannot leave it; both
 //! happen in the repository's transaction, together with the audit entries.
 
-use super::AdminService;
+use super::service::AdminService;
 use crate::audit::{AuditEvent, ClientInfo};
-use crate::auth::Principal;
 use crate::error::{Failure, FieldErrors};
 use crate::names::{check_name, non_blank};
-use crate::permission::is_granted;
+use crate::permission::{MissingPermission, USERS_DELETE, USERS_SUSPEND, USERS_WRITE, is_granted};
+use crate::principal::Principal;
 use crate::rbac::{ADMIN_ROLE, outranks};
 use auth_ports::{Constraint, RoleId, StoreError, User, UserId, UserStatus, UserUpdate};
-
-/// The permission to change names.
-pub const USERS_WRITE: &str = "users:write";
-
-/// The permission to change status.
-pub const USERS_SUSPEND: &str = "users:suspend";
 
 /// What an operator asks to change; `None` leaves a field alone, `Some(None)` (or a
 /// blank name) clears a name.
@@ -35,9 +29,13 @@ pub enum AccountError {
     /// No such user.
     #[error("no such user")]
     NotFound,
-    /// The caller lacks the permission this change needs.
+    /// The caller lacks the permission this change needs, or the user holds `*` and
+    /// the caller does not.
     #[error("forbidden")]
     Forbidden,
+    /// The caller lacks the permission of the operation itself.
+    #[error(transparent)]
+    MissingPermission(#[from] MissingPermission),
     /// The change is malformed.
     #[error("invalid change")]
     Invalid(FieldErrors),
@@ -116,18 +114,18 @@ impl AdminService {
     }
 
     /// Soft-deletes the account (`user.delete`): status `deleted`, every session
-    /// revoked. Deleting a deleted account changes nothing. Only a holder of `*` may
-    /// delete a holder of `*`.
+    /// revoked. Deleting a deleted account changes nothing. Needs `users:delete`; only a
+    /// holder of `*` may delete a holder of `*`.
     ///
     /// # Errors
-    /// `Forbidden`, `NotFound`, `LastAdmin`, or storage failures.
+    /// `MissingPermission`, `Forbidden`, `NotFound`, `LastAdmin`, or storage failures.
     pub async fn delete_user(
         &self,
         actor: &Principal,
         id: UserId,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
-        self.outranks(actor, id).await?;
+        self.may_manage(actor, USERS_DELETE, id).await?;
         let update = UserUpdate {
             status: Some(UserStatus::Deleted),
             ..UserUpdate::default()
@@ -139,18 +137,18 @@ impl AdminService {
         }
     }
 
-    /// Lifts a lockout and clears the failure count (`user.unlock`). Only a holder of
-    /// `*` may unlock a holder of `*`.
+    /// Lifts a lockout and clears the failure count (`user.unlock`). Needs
+    /// `users:write`; only a holder of `*` may unlock a holder of `*`.
     ///
     /// # Errors
-    /// `Forbidden`, `NotFound`, or storage failures.
+    /// `MissingPermission`, `Forbidden`, `NotFound`, or storage failures.
     pub async fn unlock_user(
         &self,
         actor: &Principal,
         id: UserId,
         client: &ClientInfo,
     ) -> Result<(), AccountError> {
-        self.outranks(actor, id).await?;
+        self.may_manage(actor, USERS_WRITE, id).await?;
         let event = AuditEvent::new("user.unlock")
             .by(actor.user.id)
             .on("user", id);
@@ -185,6 +183,17 @@ impl AdminService {
             .update(id, update, self.ports.clock.now(), audit)
             .await
             .map_err(account_error)
+    }
+
+    /// `MissingPermission` unless the actor holds `permission`, then as [`Self::outranks`].
+    async fn may_manage(
+        &self,
+        actor: &Principal,
+        permission: &'static str,
+        target: UserId,
+    ) -> Result<(), AccountError> {
+        actor.require(permission)?;
+        self.outranks(actor, target).await
     }
 
     /// `Forbidden` when `target` holds `*` and the actor does not: a permission to manage
@@ -244,287 +253,4 @@ fn account_error(err: StoreError) -> AccountError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::admin::tests::{principal, service_over, user};
-
-    #[test]
-    fn only_what_changed_is_recorded() {
-        let actor = UserId::new();
-        let before = user(1);
-        assert!(
-            change_events(actor, &before, &before).is_empty(),
-            "no change, no entry"
-        );
-        let mut after = before.clone();
-        after.status = UserStatus::Deleted;
-        let events = change_events(actor, &before, &after);
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].action, "user.delete");
-        assert_eq!(events[0].actor, Some(actor));
-        let mut suspended = before.clone();
-        suspended.status = UserStatus::Suspended;
-        assert!(
-            change_events(actor, &suspended, &suspended).is_empty(),
-            "suspended again"
-        );
-    }
-    use auth_ports::{
-        AuditWith, MockAuditRepository, MockRoleRepository, MockUserRepository, Role,
-    };
-    use chrono::DateTime;
-    use mockall::predicate::{always, eq};
-
-    fn admin_role() -> Role {
-        Role {
-            id: RoleId::new(),
-            name: ADMIN_ROLE.into(),
-            description: None,
-            permissions: vec!["*".into()],
-            created_at: DateTime::default(),
-            updated_at: DateTime::default(),
-        }
-    }
-
-    /// The actions of the entries `audit` makes.
-    fn actions(audit: AuditWith<(User, User)>, before: &User, after: &User) -> Vec<String> {
-        audit(&(before.clone(), after.clone()))
-            .into_iter()
-            .map(|e| e.action)
-            .collect()
-    }
-
-    /// Users that hold `target` (a plain user), and roles that know the admin role.
-    fn mocks(target: &User) -> (MockUserRepository, MockRoleRepository) {
-        mocks_holding(target, &["profile:read"])
-    }
-
-    /// As [`mocks`], with `target` holding `permissions`.
-    fn mocks_holding(
-        target: &User,
-        permissions: &'static [&'static str],
-    ) -> (MockUserRepository, MockRoleRepository) {
-        let mut users = MockUserRepository::new();
-        let found = target.clone();
-        users
-            .expect_find_by_id()
-            .returning(move |_| Ok(Some(found.clone())));
-        let mut roles = MockRoleRepository::new();
-        roles
-            .expect_find_by_name()
-            .with(eq(ADMIN_ROLE))
-            .returning(|_| Ok(Some(admin_role())));
-        roles
-            .expect_permissions_of_user()
-            .returning(move |_| Ok(permissions.iter().map(|p| (*p).to_owned()).collect()));
-        (users, roles)
-    }
-
-    #[tokio::test]
-    async fn only_a_holder_of_star_changes_a_holder_of_star() {
-        let target = user(1);
-        let (mut users, roles) = mocks_holding(&target, &["*"]);
-        users.expect_update().never();
-        let service = service_over(users, roles, MockAuditRepository::new());
-        let moderator = principal(&["users:*"]);
-        let client = ClientInfo::default();
-        let err = service
-            .update_user(
-                &moderator,
-                target.id,
-                status(UserStatus::Suspended),
-                &client,
-            )
-            .await;
-        assert!(matches!(err, Err(AccountError::Forbidden)), "{err:?}");
-        let err = service.delete_user(&moderator, target.id, &client).await;
-        assert!(matches!(err, Err(AccountError::Forbidden)), "{err:?}");
-    }
-
-    #[tokio::test]
-    async fn only_a_holder_of_star_unlocks_a_holder_of_star() {
-        let target = user(1);
-        let (mut users, roles) = mocks_holding(&target, &["*"]);
-        users.expect_unlock().never();
-        let err = service_over(users, roles, MockAuditRepository::new())
-            .unlock_user(&principal(&["users:*"]), target.id, &ClientInfo::default())
-            .await;
-        assert!(matches!(err, Err(AccountError::Forbidden)), "{err:?}");
-    }
-
-    fn status(status: UserStatus) -> AccountChanges {
-        AccountChanges {
-            status: Some(status),
-            ..AccountChanges::default()
-        }
-    }
-
-    fn rename() -> AccountChanges {
-        AccountChanges {
-            first_name: Some(Some("Grace".into())),
-            ..AccountChanges::default()
-        }
-    }
-
-    #[tokio::test]
-    async fn names_need_users_write_and_status_needs_users_suspend() {
-        let target = user(1);
-        for (granted, changes) in [
-            (&["users:suspend"][..], rename()),
-            (&["users:write"][..], status(UserStatus::Suspended)),
-            (&["users:suspend"][..], AccountChanges::default()),
-            (
-                &["users:write"][..],
-                AccountChanges {
-                    status: Some(UserStatus::Active),
-                    ..rename()
-                },
-            ),
-        ] {
-            let (mut users, roles) = mocks(&target);
-            users.expect_update().never();
-            let err = service_over(users, roles, MockAuditRepository::new())
-                .update_user(
-                    &principal(granted),
-                    target.id,
-                    changes,
-                    &ClientInfo::default(),
-                )
-                .await;
-            assert!(matches!(err, Err(AccountError::Forbidden)), "{granted:?}");
-        }
-    }
-
-    #[tokio::test]
-    async fn suspending_is_guarded_and_audited_as_suspend() {
-        let target = user(1);
-        let (mut users, roles) = mocks(&target);
-        let before = target.clone();
-        let mut updated = target.clone();
-        updated.status = UserStatus::Suspended;
-        users
-            .expect_update()
-            .times(1)
-            .withf(|_, update, _, _| {
-                update.status == Some(UserStatus::Suspended)
-                    && update.keep_an_active_holder_of.is_some()
-            })
-            .returning(move |_, _, _, audit| {
-                assert_eq!(actions(audit, &before, &updated), ["user.suspend"]);
-                Ok(updated.clone())
-            });
-        service_over(users, roles, MockAuditRepository::new())
-            .update_user(
-                &principal(&["users:*"]),
-                target.id,
-                status(UserStatus::Suspended),
-                &ClientInfo::default(),
-            )
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn renaming_and_reactivating_is_one_update_event_without_a_guard() {
-        let target = user(1);
-        let (mut users, roles) = mocks(&target);
-        let mut before = target.clone();
-        before.status = UserStatus::Inactive;
-        let mut updated = target.clone();
-        updated.first_name = Some("Grace".into());
-        users
-            .expect_update()
-            .times(1)
-            .withf(|_, update, _, _| {
-                update.first_name == Some(Some("Grace".into()))
-                    && update.keep_an_active_holder_of.is_none()
-            })
-            .returning(move |_, _, _, audit| {
-                let entries = audit(&(before.clone(), updated.clone()));
-                assert_eq!(entries.len(), 1);
-                assert_eq!(entries[0].action, "user.update");
-                assert_eq!(
-                    entries[0].details["fields"],
-                    serde_json::json!(["first_name", "status"])
-                );
-                Ok(updated.clone())
-            });
-        let changes = AccountChanges {
-            status: Some(UserStatus::Active),
-            ..rename()
-        };
-        service_over(users, roles, MockAuditRepository::new())
-            .update_user(
-                &principal(&["*"]),
-                target.id,
-                changes,
-                &ClientInfo::default(),
-            )
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn the_last_admin_is_last_admin_and_deleted_is_not_a_patch_status() {
-        let target = user(1);
-        let (mut users, roles) = mocks(&target);
-        users
-            .expect_update()
-            .times(1)
-            .returning(|_, _, _, _| Err(StoreError::Conflict(Constraint::LastActiveHolder)));
-        let service = service_over(users, roles, MockAuditRepository::new());
-        let actor = principal(&["*"]);
-        let client = ClientInfo::default();
-        let err = service.delete_user(&actor, target.id, &client).await;
-        assert!(matches!(err, Err(AccountError::LastAdmin)), "{err:?}");
-        let err = service
-            .update_user(&actor, target.id, status(UserStatus::Deleted), &client)
-            .await;
-        assert!(matches!(err, Err(AccountError::Invalid(_))), "{err:?}");
-    }
-
-    #[tokio::test]
-    async fn deleted_accounts_are_neither_changed_nor_deleted_again() {
-        let target = user(1);
-        let (mut users, roles) = mocks(&target);
-        users
-            .expect_update()
-            .times(2)
-            .returning(|_, _, _, _| Err(StoreError::Conflict(Constraint::DeletedUser)));
-        let service = service_over(users, roles, MockAuditRepository::new());
-        let actor = principal(&["*"]);
-        let client = ClientInfo::default();
-        let err = service
-            .update_user(&actor, target.id, rename(), &client)
-            .await;
-        assert!(matches!(err, Err(AccountError::Deleted)), "{err:?}");
-        service
-            .delete_user(&actor, target.id, &client)
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn unlocking_an_unknown_user_is_not_found_and_otherwise_audited() {
-        let mut users = MockUserRepository::new();
-        let known = UserId::new();
-        users
-            .expect_unlock()
-            .with(eq(known), always())
-            .returning(|_, audit| {
-                let entries = audit(&());
-                assert_eq!(entries.len(), 1);
-                assert_eq!(entries[0].action, "user.unlock");
-                Ok(())
-            });
-        users
-            .expect_unlock()
-            .returning(|_, _| Err(StoreError::NotFound));
-        let service = service_over(users, MockRoleRepository::new(), MockAuditRepository::new());
-        let actor = principal(&["*"]);
-        let client = ClientInfo::default();
-        service.unlock_user(&actor, known, &client).await.unwrap();
-        let err = service.unlock_user(&actor, UserId::new(), &client).await;
-        assert!(matches!(err, Err(AccountError::NotFound)));
-    }
-}
+mod tests;

@@ -1,7 +1,7 @@
 //! Account recovery by mail (SPEC.md section 4.1): verifying the email address and
 //! resetting a forgotten password with single-use tokens.
 
-use super::AuthService;
+use super::service::AuthService;
 use crate::audit::{AuditEvent, ClientInfo};
 use crate::error::{Failure, FieldErrors};
 use crate::messages::PasswordChangeKind;

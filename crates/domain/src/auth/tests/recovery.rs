@@ -191,9 +191,7 @@ async fn a_reset_redeems_the_token_with_the_new_hash_is_audited_and_mailed() {
     m.users
         .expect_find_by_id()
         .returning(move |_| Ok(Some(u.clone())));
-    m.hasher
-        .expect_hash()
-        .returning(|_| Ok(PasswordHash::new("new".into())));
+    let mut m = m.hashes_to("new");
     let trail = m.trail.clone();
     m.one_time_tokens
         .expect_redeem()
