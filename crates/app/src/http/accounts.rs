@@ -2,13 +2,12 @@
 //! soft `DELETE`, `unlock`. Which permission a `PATCH` needs depends on what it changes,
 //! so the domain checks it; the other routes state theirs in their signature.
 
-use super::admin::AdminUserResponse;
+use super::body::AdminUserResponse;
+use super::error::ApiError;
+use super::error::doc::ErrorBody;
 use super::extract::{ApiJson, Authenticated, Authorized, Client, IdPath, UsersDelete, UsersWrite};
-use super::openapi::errors::{
-    BadRequest, ErrorBody, Internal, PayloadTooLarge, Unauthorized, Unavailable,
-    UnsupportedMediaType, ValidationFailed,
-};
-use super::{ApiError, AppState};
+use super::kind;
+use super::state::AppState;
 use auth_domain::AccountChanges;
 use auth_ports::{UserId, UserStatus};
 use axum::extract::State;
@@ -56,17 +55,11 @@ pub(super) struct UpdateUserRequest {
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
     request_body = UpdateUserRequest,
     responses(
+        kind::Guarded, kind::JsonBody,
         (status = 200, description = "The changed user", body = AdminUserResponse),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `users:write` or `users:suspend` (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
         (status = 409, description = "The last active admin cannot leave `active` (`last_admin`)", body = ErrorBody),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn update_user(
@@ -97,13 +90,11 @@ async fn update_user(
     security(("session" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
     responses(
+        kind::Guarded,
         (status = 204, description = "Deleted (or deleted already)"),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `users:delete` (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
         (status = 409, description = "The last active admin cannot be deleted (`last_admin`)", body = ErrorBody),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn delete_user(
@@ -128,12 +119,10 @@ async fn delete_user(
     security(("session" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user's id")),
     responses(
+        kind::Guarded,
         (status = 204, description = "Unlocked"),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `users:write`, or the user holds `*` and the caller does not (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn unlock_user(

@@ -1,14 +1,13 @@
 //! `/v1/admin/roles`: role management (SPEC.md section 4.2), read with `roles:read`,
 //! changed with `roles:write`.
 
+use super::error::ApiError;
+use super::error::doc::ErrorBody;
 use super::extract::{
     ApiJson, Authorized, Client, IdPairPath, IdPath, RolesAssign, RolesRead, RolesWrite,
 };
-use super::openapi::errors::{
-    BadRequest, ErrorBody, Internal, PayloadTooLarge, Unauthorized, Unavailable,
-    UnsupportedMediaType, ValidationFailed,
-};
-use super::{ApiError, AppState};
+use super::kind;
+use super::state::AppState;
 use auth_domain::RoleChanges;
 use auth_ports::{Role, RoleId, UserId};
 use axum::extract::State;
@@ -97,11 +96,9 @@ pub(super) struct UpdateRoleRequest {
     tag = "admin",
     security(("session" = [])),
     responses(
+        kind::Guarded,
         (status = 200, description = "The roles", body = RolesResponse),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `roles:read` (`forbidden`)", body = ErrorBody),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn list_roles(
@@ -122,12 +119,10 @@ async fn list_roles(
     security(("session" = [])),
     params(("id" = Uuid, Path, description = "The role's id")),
     responses(
+        kind::Guarded,
         (status = 200, description = "The role", body = RoleResponse),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `roles:read` (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such role (`not_found`)", body = ErrorBody),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn get_role(
@@ -147,16 +142,10 @@ async fn get_role(
     security(("session" = [])),
     request_body = CreateRoleRequest,
     responses(
+        kind::Guarded, kind::JsonBody,
         (status = 201, description = "The new role", body = RoleResponse),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `roles:write` or a permission the change grants or takes away (`forbidden`)", body = ErrorBody),
         (status = 409, description = "A role has that name (`role_exists`)", body = ErrorBody),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn create_role(
@@ -187,17 +176,11 @@ async fn create_role(
     params(("id" = Uuid, Path, description = "The role's id")),
     request_body = UpdateRoleRequest,
     responses(
+        kind::Guarded, kind::JsonBody,
         (status = 200, description = "The changed role", body = RoleResponse),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `roles:write` or a permission the change grants or takes away (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such role (`not_found`)", body = ErrorBody),
         (status = 409, description = "`role_exists`, or `protected_role` for the admin role", body = ErrorBody),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn update_role(
@@ -228,13 +211,11 @@ async fn update_role(
     security(("session" = [])),
     params(("id" = Uuid, Path, description = "The role's id")),
     responses(
+        kind::Guarded,
         (status = 204, description = "Deleted"),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `roles:write` or a permission the change grants or takes away (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such role (`not_found`)", body = ErrorBody),
         (status = 409, description = "The admin role (`protected_role`)", body = ErrorBody),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn delete_role(
@@ -259,12 +240,10 @@ async fn delete_role(
         ("role_id" = Uuid, Path, description = "The role's id"),
     ),
     responses(
+        kind::Guarded,
         (status = 204, description = "The user holds the role"),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `roles:assign` or a permission of the role, or the user holds `*` and the caller does not (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such user or role (`not_found`)", body = ErrorBody),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn assign_role(
@@ -292,13 +271,11 @@ async fn assign_role(
         ("role_id" = Uuid, Path, description = "The role's id"),
     ),
     responses(
+        kind::Guarded,
         (status = 204, description = "The user does not hold the role"),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `roles:assign` or a permission of the role, or the user holds `*` and the caller does not (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such user or role (`not_found`)", body = ErrorBody),
         (status = 409, description = "The last active admin (`last_admin`)", body = ErrorBody),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn unassign_role(
