@@ -47,7 +47,7 @@ async fn live() -> Json<Health> {
     )
 )]
 async fn ready(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    match state.store.ping().await {
+    match state.readiness.check().await {
         Ok(()) => Ok(Json(Health { status: "ready" })),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");

@@ -3,7 +3,7 @@
 use super::metrics::Metrics;
 use super::refusals::RefusalAuditor;
 use auth_domain::{AdminService, Auditor, AuthService, RbacService};
-use auth_sea_orm::Store;
+use auth_ports::Readiness;
 use axum::extract::FromRef;
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ pub struct AppState(Arc<AppStateInner>);
 
 /// The contents of [`AppState`].
 pub struct AppStateInner {
-    pub(super) store: Store,
+    pub(super) readiness: Arc<dyn Readiness>,
     pub(super) auth: AuthService,
     pub(super) admin: AdminService,
     pub(super) rbac: RbacService,
@@ -32,11 +32,11 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// State over the given database and services; `auditor` writes the refusals of
-    /// authenticated callers.
+    /// State over the given services; `readiness` answers `GET /health/ready`, `auditor`
+    /// writes the refusals of authenticated callers.
     #[must_use]
     pub fn new(
-        store: Store,
+        readiness: Arc<dyn Readiness>,
         auth: AuthService,
         admin: AdminService,
         rbac: RbacService,
@@ -45,7 +45,7 @@ impl AppState {
     ) -> Self {
         let refusals = RefusalAuditor::new(auditor, trusted_proxies.clone());
         Self(Arc::new(AppStateInner {
-            store,
+            readiness,
             auth,
             admin,
             rbac,
