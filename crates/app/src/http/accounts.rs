@@ -7,6 +7,7 @@ use super::error::ApiError;
 use super::error::doc::ErrorBody;
 use super::extract::{ApiJson, Authenticated, Authorized, Client, IdPath, UsersDelete, UsersWrite};
 use super::kind;
+use super::params::UserPath;
 use super::state::AppState;
 use auth_domain::AccountChanges;
 use auth_ports::{UserId, UserStatus};
@@ -52,7 +53,7 @@ pub(super) struct UpdateUserRequest {
     path = "/v1/admin/users/{id}",
     tag = "admin",
     security(("session" = [])),
-    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    params(UserPath),
     request_body = UpdateUserRequest,
     responses(
         kind::Guarded, kind::JsonBody,
@@ -88,7 +89,7 @@ async fn update_user(
     path = "/v1/admin/users/{id}",
     tag = "admin",
     security(("session" = [])),
-    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    params(UserPath),
     responses(
         kind::Guarded,
         (status = 204, description = "Deleted (or deleted already)"),
@@ -117,7 +118,7 @@ async fn delete_user(
     path = "/v1/admin/users/{id}/unlock",
     tag = "admin",
     security(("session" = [])),
-    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    params(UserPath),
     responses(
         kind::Guarded,
         (status = 204, description = "Unlocked"),

@@ -6,6 +6,7 @@ use super::error::ApiError;
 use super::error::doc::ErrorBody;
 use super::extract::{ApiQuery, AuditRead, Authorized, IdPath, UsersRead};
 use super::kind;
+use super::params::UserPath;
 use super::state::AppState;
 use auth_domain::UserFilter;
 use auth_ports::{
@@ -122,7 +123,7 @@ async fn list_users(
     path = "/v1/admin/users/{id}",
     tag = "admin",
     security(("session" = [])),
-    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    params(UserPath),
     responses(
         kind::Guarded,
         (status = 200, description = "The user", body = AdminUserResponse),

@@ -407,58 +407,41 @@ pub(super) mod doc {
         Reason(String),
     }
 
-    /// The body is not valid JSON (`bad_request`).
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"code": "bad_request", "message": "The request body is not valid JSON", "details": "malformed JSON"}}))]
-    pub(crate) struct BadRequest(ErrorBody);
+    /// One described error answer per line: the name its component gets, the headers it
+    /// carries, and its example body.
+    macro_rules! error_responses {
+        ($($(#[doc = $doc:literal])* $name:ident $(headers($($header:tt)*))? = $example:tt;)*) => {
+            $(
+                $(#[doc = $doc])*
+                #[derive(ToResponse)]
+                #[response($(headers($($header)*),)? example = json!($example))]
+                pub(crate) struct $name(ErrorBody);
+            )*
+        };
+    }
 
-    /// No valid session (`unauthorized`): the bearer token is missing, unknown, expired,
-    /// idle too long or revoked, or its user is no longer active.
-    #[derive(ToResponse)]
-    #[response(
-        headers(("WWW-Authenticate" = String, description = "Always `Bearer`")),
-        example = json!({"error": {"code": "unauthorized", "message": "A valid session token is required"}})
-    )]
-    pub(crate) struct Unauthorized(ErrorBody);
-
-    /// The body is over 64 KiB (`payload_too_large`).
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"code": "payload_too_large", "message": "The request body is too large"}}))]
-    pub(crate) struct PayloadTooLarge(ErrorBody);
-
-    /// The body is not `application/json` (`unsupported_media_type`).
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"code": "unsupported_media_type", "message": "The request body must be application/json"}}))]
-    pub(crate) struct UnsupportedMediaType(ErrorBody);
-
-    /// Well-formed JSON of the wrong shape or type, or a value out of range
-    /// (`validation_failed`), with a message per field in `details`.
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"code": "validation_failed", "message": "The request is not valid", "details": {"email": "not a valid email address"}}}))]
-    pub(crate) struct ValidationFailed(ErrorBody);
-
-    /// Too many attempts (`rate_limited`).
-    #[derive(ToResponse)]
-    #[response(
-        headers(("Retry-After" = u64, description = "Seconds to wait before trying again")),
-        example = json!({"error": {"code": "rate_limited", "message": "Too many requests; try again later"}})
-    )]
-    pub(crate) struct RateLimited(ErrorBody);
-
-    /// A bug (`internal_error`); the cause is logged, never shown.
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"code": "internal_error", "message": "Something went wrong"}}))]
-    pub(crate) struct Internal(ErrorBody);
-
-    /// The database is unavailable or the request timed out (`unavailable`).
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"code": "unavailable", "message": "The service is temporarily unavailable"}}))]
-    pub(crate) struct Unavailable(ErrorBody);
-
-    /// Authenticated, but without the permission the route needs (`forbidden`).
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"code": "forbidden", "message": "You lack the permission this needs"}}))]
-    pub(crate) struct Forbidden(ErrorBody);
+    error_responses! {
+        /// The body is not valid JSON (`bad_request`).
+        BadRequest = {"error": {"code": "bad_request", "message": "The request is malformed", "details": "malformed JSON"}};
+        /// No valid session (`unauthorized`): the bearer token is missing, unknown, expired,
+        /// idle too long or revoked, or its user is no longer active.
+        Unauthorized headers(("WWW-Authenticate" = String, description = "Always `Bearer`")) = {"error": {"code": "unauthorized", "message": "A valid session token is required"}};
+        /// The body is over 64 KiB (`payload_too_large`).
+        PayloadTooLarge = {"error": {"code": "payload_too_large", "message": "The request body is too large"}};
+        /// The body is not `application/json` (`unsupported_media_type`).
+        UnsupportedMediaType = {"error": {"code": "unsupported_media_type", "message": "The request body must be application/json"}};
+        /// Well-formed JSON of the wrong shape or type, or a value out of range
+        /// (`validation_failed`), with a message per field in `details`.
+        ValidationFailed = {"error": {"code": "validation_failed", "message": "The request is not valid", "details": {"email": "not a valid email address"}}};
+        /// Too many attempts (`rate_limited`).
+        RateLimited headers(("Retry-After" = u64, description = "Seconds to wait before trying again")) = {"error": {"code": "rate_limited", "message": "Too many requests; try again later"}};
+        /// A bug (`internal_error`); the cause is logged, never shown.
+        Internal = {"error": {"code": "internal_error", "message": "Something went wrong"}};
+        /// The database is unavailable or the request timed out (`unavailable`).
+        Unavailable = {"error": {"code": "unavailable", "message": "The service is temporarily unavailable"}};
+        /// Authenticated, but without the permission the route needs (`forbidden`).
+        Forbidden = {"error": {"code": "forbidden", "message": "You lack the permission this needs"}};
+    }
 }
 
 #[cfg(test)]
@@ -485,6 +468,51 @@ mod tests {
             let text = String::from_utf8_lossy(&bytes);
             serde_json::from_slice::<ErrorBody>(&bytes)
                 .unwrap_or_else(|err| panic!("{text} does not fit ErrorBody: {err}"));
+        }
+    }
+
+    /// Each described answer's example is exactly what `ApiError` renders for it.
+    #[tokio::test]
+    async fn described_examples_are_what_api_error_renders() {
+        use super::doc::{
+            BadRequest, Forbidden, Internal, PayloadTooLarge, RateLimited, Unauthorized,
+            Unavailable, UnsupportedMediaType, ValidationFailed,
+        };
+        use utoipa::ToResponse;
+        use utoipa::openapi::RefOr;
+        let cases = [
+            (
+                BadRequest::response(),
+                ApiError::BadRequest("malformed JSON".into()),
+            ),
+            (Unauthorized::response(), ApiError::Unauthorized),
+            (PayloadTooLarge::response(), ApiError::PayloadTooLarge),
+            (
+                UnsupportedMediaType::response(),
+                ApiError::UnsupportedMediaType,
+            ),
+            (
+                ValidationFailed::response(),
+                ApiError::invalid("email", "not a valid email address"),
+            ),
+            (
+                RateLimited::response(),
+                ApiError::RateLimited(Duration::from_secs(3)),
+            ),
+            (Internal::response(), ApiError::Internal),
+            (Unavailable::response(), ApiError::Unavailable),
+            (Forbidden::response(), ApiError::Forbidden),
+        ];
+        for ((name, described), error) in cases {
+            let RefOr::T(described) = described else {
+                panic!("{name} is a reference");
+            };
+            let example = described.content["application/json"].example.clone();
+            let bytes = axum::body::to_bytes(error.into_response().into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let rendered: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(example, Some(rendered), "{name}");
         }
     }
 }

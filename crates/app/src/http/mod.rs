@@ -12,6 +12,7 @@ mod health;
 mod kind;
 mod metrics;
 mod openapi;
+mod params;
 mod recovery;
 mod refusals;
 mod roles;

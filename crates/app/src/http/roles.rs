@@ -7,6 +7,7 @@ use super::extract::{
     ApiJson, Authorized, Client, IdPairPath, IdPath, RolesAssign, RolesRead, RolesWrite,
 };
 use super::kind;
+use super::params::{RolePath, UserRolePath};
 use super::state::AppState;
 use auth_domain::RoleChanges;
 use auth_ports::{Role, RoleId, UserId};
@@ -117,7 +118,7 @@ async fn list_roles(
     path = "/v1/admin/roles/{id}",
     tag = "admin",
     security(("session" = [])),
-    params(("id" = Uuid, Path, description = "The role's id")),
+    params(RolePath),
     responses(
         kind::Guarded,
         (status = 200, description = "The role", body = RoleResponse),
@@ -173,7 +174,7 @@ async fn create_role(
     path = "/v1/admin/roles/{id}",
     tag = "admin",
     security(("session" = [])),
-    params(("id" = Uuid, Path, description = "The role's id")),
+    params(RolePath),
     request_body = UpdateRoleRequest,
     responses(
         kind::Guarded, kind::JsonBody,
@@ -209,7 +210,7 @@ async fn update_role(
     path = "/v1/admin/roles/{id}",
     tag = "admin",
     security(("session" = [])),
-    params(("id" = Uuid, Path, description = "The role's id")),
+    params(RolePath),
     responses(
         kind::Guarded,
         (status = 204, description = "Deleted"),
@@ -235,10 +236,7 @@ async fn delete_role(
     path = "/v1/admin/users/{id}/roles/{role_id}",
     tag = "admin",
     security(("session" = [])),
-    params(
-        ("id" = Uuid, Path, description = "The user's id"),
-        ("role_id" = Uuid, Path, description = "The role's id"),
-    ),
+    params(UserRolePath),
     responses(
         kind::Guarded,
         (status = 204, description = "The user holds the role"),
@@ -266,10 +264,7 @@ async fn assign_role(
     path = "/v1/admin/users/{id}/roles/{role_id}",
     tag = "admin",
     security(("session" = [])),
-    params(
-        ("id" = Uuid, Path, description = "The user's id"),
-        ("role_id" = Uuid, Path, description = "The role's id"),
-    ),
+    params(UserRolePath),
     responses(
         kind::Guarded,
         (status = 204, description = "The user does not hold the role"),
