@@ -56,49 +56,48 @@ fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpA
 mod tests {
     use super::*;
 
-    fn xff(value: &str) -> HeaderMap {
+    /// The client `client_ip` finds for `peer` with `X-Forwarded-For: forwarded_for`
+    /// (none when empty) and the proxies `trusted`.
+    fn client(peer: &str, forwarded_for: &str, trusted: &[&str]) -> IpAddr {
         let mut headers = HeaderMap::new();
-        headers.insert(X_FORWARDED_FOR, value.parse().unwrap());
-        headers
+        if !forwarded_for.is_empty() {
+            headers.insert(X_FORWARDED_FOR, forwarded_for.parse().unwrap());
+        }
+        let trusted: Vec<ipnet::IpNet> = trusted.iter().map(|net| net.parse().unwrap()).collect();
+        client_ip(peer.parse().unwrap(), &headers, &trusted)
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
     }
 
     #[test]
     fn forwarded_for_is_ignored_from_untrusted_peers() {
-        let peer: IpAddr = "203.0.113.1".parse().unwrap();
-        assert_eq!(client_ip(peer, &xff("198.51.100.7"), &[]), peer);
+        assert_eq!(
+            client("203.0.113.1", "198.51.100.7", &[]),
+            ip("203.0.113.1")
+        );
     }
 
     #[test]
     fn forwarded_for_is_walked_past_trusted_proxies() {
-        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
-        let peer: IpAddr = "10.0.0.2".parse().unwrap();
-        let headers = xff("1.1.1.1, 198.51.100.7, 10.0.0.3");
+        let hops = "1.1.1.1, 198.51.100.7, 10.0.0.3";
         assert_eq!(
-            client_ip(peer, &headers, &trusted),
-            "198.51.100.7".parse::<IpAddr>().unwrap()
+            client("10.0.0.2", hops, &["10.0.0.0/8"]),
+            ip("198.51.100.7")
         );
-        assert_eq!(client_ip(peer, &HeaderMap::new(), &trusted), peer);
+        assert_eq!(client("10.0.0.2", "", &["10.0.0.0/8"]), ip("10.0.0.2"));
     }
 
     #[test]
     fn an_unparsable_hop_ends_the_walk() {
-        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
-        let peer: IpAddr = "10.0.0.2".parse().unwrap();
-        let headers = xff("198.51.100.7, unknown, 10.0.0.3");
-        assert_eq!(
-            client_ip(peer, &headers, &trusted),
-            "10.0.0.3".parse::<IpAddr>().unwrap()
-        );
+        let hops = "198.51.100.7, unknown, 10.0.0.3";
+        assert_eq!(client("10.0.0.2", hops, &["10.0.0.0/8"]), ip("10.0.0.3"));
     }
 
     #[test]
     fn ipv4_mapped_peers_match_ipv4_proxies() {
-        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
-        let peer: IpAddr = "::ffff:10.0.0.2".parse().unwrap();
-        let headers = xff("198.51.100.7");
-        assert_eq!(
-            client_ip(peer, &headers, &trusted),
-            "198.51.100.7".parse::<IpAddr>().unwrap()
-        );
+        let mapped = client("::ffff:10.0.0.2", "198.51.100.7", &["10.0.0.0/8"]);
+        assert_eq!(mapped, ip("198.51.100.7"));
     }
 }
