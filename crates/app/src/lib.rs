@@ -161,7 +161,7 @@ pub async fn build_state(
     });
     let rbac = RbacService::new(Arc::new(store.roles()), auditor.clone(), clock);
     Ok(http::AppState::new(
-        store,
+        Arc::new(store),
         auth,
         admin,
         rbac,

@@ -6,7 +6,7 @@
 use crate::adapters::SystemClock;
 use anyhow::Context as _;
 use auth_ports::{
-    AuditRepository, Clock, OneTimeTokenRepository, SessionRepository, UserRepository,
+    AuditRepository, Clock, OneTimeTokenRepository, SessionRepository, StoreError, UserRepository,
 };
 use auth_sea_orm::Store;
 use std::time::Duration;
@@ -24,28 +24,20 @@ pub(crate) async fn cleanup(
     lockout: Duration,
 ) -> anyhow::Result<()> {
     let now = SystemClock::new().now();
-    let sessions = store
-        .sessions()
-        .delete_expired(now)
-        .await
-        .context("cannot delete expired sessions")?;
-    let tokens = store
-        .one_time_tokens()
-        .delete_spent(now)
-        .await
-        .context("cannot delete spent one-time tokens")?;
+    let sessions = removed("expired sessions", store.sessions().delete_expired(now)).await?;
+    let tokens = removed(
+        "spent one-time tokens",
+        store.one_time_tokens().delete_spent(now),
+    )
+    .await?;
     let cutoff = now - chrono::Duration::from_std(retention).context("retention out of range")?;
-    let audit = store
-        .audit()
-        .delete_older_than(cutoff)
-        .await
-        .context("cannot delete old audit entries")?;
+    let audit = removed("old audit entries", store.audit().delete_older_than(cutoff)).await?;
     let stale = now - chrono::Duration::from_std(lockout).context("lockout out of range")?;
-    let failures = store
-        .users()
-        .delete_stale_login_failures(stale)
-        .await
-        .context("cannot delete stale login failure records")?;
+    let failures = removed(
+        "stale login failure records",
+        store.users().delete_stale_login_failures(stale),
+    )
+    .await?;
     println!("removed {sessions} expired session(s)");
     println!("removed {tokens} used or expired one-time token(s)");
     println!("removed {failures} stale login failure record(s)");
@@ -55,4 +47,14 @@ pub(crate) async fn cleanup(
         retention.as_secs() / 86_400
     );
     Ok(())
+}
+
+/// The count a deletion reports, or its failure as "cannot delete `what`".
+async fn removed(
+    what: &str,
+    deletion: impl Future<Output = Result<u64, StoreError>>,
+) -> anyhow::Result<u64> {
+    deletion
+        .await
+        .with_context(|| format!("cannot delete {what}"))
 }

@@ -11,6 +11,7 @@ pub mod mail;
 pub mod oauth;
 pub mod one_time_token;
 pub mod rate_limit;
+pub mod readiness;
 pub mod role;
 pub mod secret;
 pub mod session;
@@ -26,6 +27,7 @@ pub use mail::{MailMessage, Mailer};
 pub use oauth::{OAuthAccount, OAuthAccountRepository, OAuthLink};
 pub use one_time_token::{NewOneTimeToken, OneTimeTokenRepository, Redemption, TokenPurpose};
 pub use rate_limit::{RateDecision, RateLimit, RateLimiter};
+pub use readiness::Readiness;
 pub use role::{NewRole, Role, RoleRepository, RoleUpdate};
 pub use secret::{BearerToken, Password};
 pub use session::{

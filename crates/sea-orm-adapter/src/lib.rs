@@ -14,6 +14,7 @@ mod migrate;
 mod oauth;
 mod one_statement;
 mod one_time_tokens;
+mod readiness;
 mod roles;
 mod session_lookup;
 mod sessions;

@@ -2,13 +2,13 @@
 //! soft `DELETE`, `unlock`. The domain checks the permissions; `DELETE` and `unlock` ask
 //! for theirs before reading the id, so a refusal is answered before a malformed one.
 
-use super::admin::AdminUserResponse;
+use super::body::AdminUserResponse;
+use super::error::ApiError;
+use super::error::doc::ErrorBody;
 use super::extract::{ApiJson, Authenticated, Client, IdPath};
-use super::openapi::errors::{
-    BadRequest, ErrorBody, Internal, PayloadTooLarge, Unauthorized, Unavailable,
-    UnsupportedMediaType, ValidationFailed,
-};
-use super::{ApiError, AppState};
+use super::kind;
+use super::params::UserPath;
+use super::state::AppState;
 use auth_domain::AccountChanges;
 use auth_domain::permission::{USERS_DELETE, USERS_WRITE};
 use auth_ports::{UserId, UserStatus};
@@ -54,20 +54,14 @@ pub(super) struct UpdateUserRequest {
     path = "/v1/admin/users/{id}",
     tag = "admin",
     security(("session" = [])),
-    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    params(UserPath),
     request_body = UpdateUserRequest,
     responses(
+        kind::Guarded, kind::JsonBody,
         (status = 200, description = "The changed user", body = AdminUserResponse),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `users:write` or `users:suspend` (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
         (status = 409, description = "The last active admin cannot leave `active` (`last_admin`)", body = ErrorBody),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn update_user(
@@ -96,15 +90,13 @@ async fn update_user(
     path = "/v1/admin/users/{id}",
     tag = "admin",
     security(("session" = [])),
-    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    params(UserPath),
     responses(
+        kind::Guarded,
         (status = 204, description = "Deleted (or deleted already)"),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `users:delete` (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
         (status = 409, description = "The last active admin cannot be deleted (`last_admin`)", body = ErrorBody),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn delete_user(
@@ -129,14 +121,12 @@ async fn delete_user(
     path = "/v1/admin/users/{id}/unlock",
     tag = "admin",
     security(("session" = [])),
-    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    params(UserPath),
     responses(
+        kind::Guarded,
         (status = 204, description = "Unlocked"),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `users:write`, or the user holds `*` and the caller does not (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn unlock_user(

@@ -2,10 +2,13 @@
 //! permission each route needs; a handler asks for it before reading its input, so a
 //! refusal is answered before a malformed query or id.
 
-use super::auth::UserBody;
+use super::body::{AdminUserResponse, UserBody};
+use super::error::ApiError;
+use super::error::doc::ErrorBody;
 use super::extract::{ApiQuery, Authenticated, IdPath};
-use super::openapi::errors::{Internal, Unauthorized, Unavailable, ValidationFailed};
-use super::{ApiError, AppState};
+use super::kind;
+use super::params::UserPath;
+use super::state::AppState;
 use auth_domain::UserFilter;
 use auth_domain::permission::{AUDIT_READ, USERS_READ};
 use auth_ports::{
@@ -53,11 +56,6 @@ pub(super) struct UsersPage {
     next_cursor: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub(super) struct AdminUserResponse {
-    pub(super) user: UserBody,
-}
-
 /// The opaque form of a cursor: base64url of `<RFC 3339 time>|<id>`.
 fn encode_cursor(created_at: DateTime<Utc>, id: impl std::fmt::Display) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}|{id}", created_at.to_rfc3339()))
@@ -84,12 +82,9 @@ fn decode_cursor<I: std::str::FromStr>(raw: &str) -> Result<(DateTime<Utc>, I), 
     security(("session" = [])),
     params(ListUsersQuery),
     responses(
+        kind::Guarded, kind::Query,
         (status = 200, description = "A page of users", body = UsersPage),
-        (status = 401, response = Unauthorized),
-        (status = 403, description = "The caller lacks `users:read` (`forbidden`)", body = super::openapi::errors::ErrorBody),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 403, description = "The caller lacks `users:read` (`forbidden`)", body = ErrorBody),
     )
 )]
 async fn list_users(
@@ -135,14 +130,12 @@ async fn list_users(
     path = "/v1/admin/users/{id}",
     tag = "admin",
     security(("session" = [])),
-    params(("id" = uuid::Uuid, Path, description = "The user's id")),
+    params(UserPath),
     responses(
+        kind::Guarded,
         (status = 200, description = "The user", body = AdminUserResponse),
-        (status = 401, response = Unauthorized),
-        (status = 403, description = "The caller lacks `users:read` (`forbidden`)", body = super::openapi::errors::ErrorBody),
-        (status = 404, description = "No such user (`not_found`)", body = super::openapi::errors::ErrorBody),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 403, description = "The caller lacks `users:read` (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such user (`not_found`)", body = ErrorBody),
     )
 )]
 async fn get_user(
@@ -236,12 +229,9 @@ pub(super) struct AuditPageBody {
     security(("session" = [])),
     params(AuditLogsQuery),
     responses(
+        kind::Guarded, kind::Query,
         (status = 200, description = "A page of entries", body = AuditPageBody),
-        (status = 401, response = Unauthorized),
-        (status = 403, description = "The caller lacks `audit:read` (`forbidden`)", body = super::openapi::errors::ErrorBody),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 403, description = "The caller lacks `audit:read` (`forbidden`)", body = ErrorBody),
     )
 )]
 async fn audit_logs(
@@ -306,12 +296,9 @@ pub(super) struct AuditStatsBody {
     security(("session" = [])),
     params(AuditStatsQuery),
     responses(
+        kind::Guarded, kind::Query,
         (status = 200, description = "Counts per action", body = AuditStatsBody),
-        (status = 401, response = Unauthorized),
-        (status = 403, description = "The caller lacks `audit:read` (`forbidden`)", body = super::openapi::errors::ErrorBody),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
+        (status = 403, description = "The caller lacks `audit:read` (`forbidden`)", body = ErrorBody),
     )
 )]
 async fn audit_stats(

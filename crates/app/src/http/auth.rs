@@ -1,14 +1,14 @@
 //! `/v1/auth/*`: registration, login, logout, the caller's profile, sessions and
 //! password (SPEC.md section 4.1).
 
+use super::body::UserBody;
+use super::error::ApiError;
+use super::error::doc::ErrorBody;
 use super::extract::{ApiJson, Authenticated, Client, IdPath};
-use super::openapi::errors::{
-    BadRequest, ErrorBody, Internal, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
-    UnsupportedMediaType, ValidationFailed,
-};
-use super::{ApiError, AppState};
+use super::kind;
+use super::state::AppState;
 use auth_domain::{Principal, Registration, SessionView};
-use auth_ports::{Password, SessionId, User, UserStatus};
+use auth_ports::{Password, SessionId};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
@@ -29,52 +29,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/auth/sessions", get(sessions))
         .route("/v1/auth/sessions/{id}", delete(revoke_session))
         .route("/v1/auth/password", post(change_password))
-}
-
-/// A user as the API shows it: never a hash, never a token.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = User)]
-pub struct UserBody {
-    id: Uuid,
-    #[schema(example = "ada@example.com")]
-    email: String,
-    // auth-ports knows nothing of OpenAPI, so the enum is described here.
-    #[schema(schema_with = user_status_schema)]
-    status: UserStatus,
-    email_verified: bool,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    created_at: DateTime<Utc>,
-    last_login_at: Option<DateTime<Utc>>,
-}
-
-fn user_status_schema() -> utoipa::openapi::Object {
-    let statuses = [
-        UserStatus::Active,
-        UserStatus::Inactive,
-        UserStatus::Suspended,
-        UserStatus::Deleted,
-    ];
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(statuses.map(UserStatus::as_str)))
-        .examples([UserStatus::Active.as_str()])
-        .build()
-}
-
-impl From<User> for UserBody {
-    fn from(user: User) -> Self {
-        Self {
-            id: user.id.0,
-            email: user.email.into(),
-            status: user.status,
-            email_verified: user.email_verified,
-            first_name: user.first_name,
-            last_name: user.last_name,
-            created_at: user.created_at,
-            last_login_at: user.last_login_at,
-        }
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -104,17 +58,11 @@ struct RegisterRequest {
     tag = "auth",
     request_body = RegisterRequest,
     responses(
+        kind::Public, kind::JsonBody, kind::Limited,
         (status = 201, description = "Registered", body = UserResponse),
-        (status = 400, response = BadRequest),
         (status = 409, description = "The email is registered already (`email_taken`)",
             body = ErrorBody, example = json!({"error": {"code": "email_taken",
                 "message": "This email address is already registered"}})),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn register(
@@ -166,8 +114,8 @@ struct LoginResponse {
     tag = "auth",
     request_body = LoginRequest,
     responses(
+        kind::Public, kind::JsonBody, kind::Limited,
         (status = 200, description = "Logged in", body = LoginResponse),
-        (status = 400, response = BadRequest),
         (status = 401, description = "Unknown email or wrong password (`invalid_credentials`)",
             body = ErrorBody, example = json!({"error": {"code": "invalid_credentials",
                 "message": "Invalid email or password"}})),
@@ -179,15 +127,9 @@ struct LoginResponse {
                 ("email_not_verified" = (value = json!({"error": {"code": "email_not_verified",
                     "message": "Verify your email address first"}}))),
             )),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
         (status = 423, description = "Locked after too many failed logins from this client, \
             or from all clients together (`account_locked`), whatever the password", body = ErrorBody, example = json!({"error": {
                 "code": "account_locked", "message": "Too many failed logins; try again later"}})),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn login(
@@ -216,10 +158,8 @@ async fn login(
     tag = "auth",
     security(("session" = [])),
     responses(
+        kind::Session,
         (status = 204, description = "This session is revoked"),
-        (status = 401, response = Unauthorized),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn logout(
@@ -238,10 +178,8 @@ async fn logout(
     tag = "auth",
     security(("session" = [])),
     responses(
+        kind::Session,
         (status = 204, description = "Every session of the caller is revoked"),
-        (status = 401, response = Unauthorized),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn logout_all(
@@ -271,10 +209,8 @@ struct MeResponse {
     tag = "auth",
     security(("session" = [])),
     responses(
+        kind::Session,
         (status = 200, description = "The caller", body = MeResponse),
-        (status = 401, response = Unauthorized),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn me(Authenticated(principal): Authenticated) -> Json<MeResponse> {
@@ -333,10 +269,8 @@ struct SessionsResponse {
     tag = "auth",
     security(("session" = [])),
     responses(
+        kind::Session,
         (status = 200, description = "The caller's sessions", body = SessionsResponse),
-        (status = 401, response = Unauthorized),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn sessions(
@@ -357,13 +291,11 @@ async fn sessions(
     params(("id" = Uuid, Path, description = "A session id from `GET /v1/auth/sessions`")),
     security(("session" = [])),
     responses(
+        kind::Session,
         (status = 204, description = "The session is revoked"),
-        (status = 401, response = Unauthorized),
         (status = 404, description = "No such session of the caller's, or not a UUID \
             (`not_found`)", body = ErrorBody,
             example = json!({"error": {"code": "not_found", "message": "Not found"}})),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn revoke_session(
@@ -396,22 +328,15 @@ struct ChangePasswordRequest {
     request_body = ChangePasswordRequest,
     security(("session" = [])),
     responses(
+        kind::Session, kind::JsonBody, kind::Limited,
         (status = 204, description = "Changed; the other sessions are revoked"),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The current password is wrong (`invalid_credentials`)",
             body = ErrorBody, example = json!({"error": {"code": "invalid_credentials",
                 "message": "The current password is wrong"}})),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
         (status = 423, description = "Too many wrong passwords from this client, or for the \
             account, at login or here (`account_locked`)", body = ErrorBody,
             example = json!({"error": {"code": "account_locked",
                 "message": "Too many failed logins; try again later"}})),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn change_password(

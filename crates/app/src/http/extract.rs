@@ -1,8 +1,10 @@
 //! Extractors that turn requests into domain inputs and every rejection into the SPEC
 //! error shape: JSON bodies, the bearer session, the client's address, ids in paths.
 
+use super::client::client_info;
+use super::error::ApiError;
 use super::refusals::CallerSlot;
-use super::{ApiError, AppState};
+use super::state::AppState;
 use auth_domain::{ClientInfo, Principal};
 use auth_ports::BearerToken;
 use axum::body::{Body, Bytes};
@@ -12,11 +14,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use uuid::Uuid;
-
-/// Longest user agent kept for sessions and the audit log.
-const MAX_USER_AGENT_CHARS: usize = 512;
 
 /// A JSON body, rejected as 400 (malformed), 415 (not JSON), 413 (too large) or 422
 /// (wrong shape or type, with the offending field).
@@ -157,47 +156,6 @@ impl FromRequestParts<AppState> for Client {
     }
 }
 
-/// The client of a request from its socket peer and headers (see [`Client`]).
-pub(super) fn client_info(
-    peer: Option<IpAddr>,
-    headers: &HeaderMap,
-    trusted: &[ipnet::IpNet],
-) -> ClientInfo {
-    let ip = peer.map(|peer| client_ip(peer, headers, trusted));
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect());
-    ClientInfo { ip, user_agent }
-}
-
-/// Walks `X-Forwarded-For` from the right (the hop our proxy added) past trusted proxies
-/// to the first untrusted address. A hop that does not parse ends the walk: what lies
-/// left of it is not vouched for, so the last trusted address is used.
-fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    let mut nearest = peer.to_canonical();
-    if !is_trusted(&nearest) {
-        return nearest;
-    }
-    let hops: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .collect();
-    for hop in hops.into_iter().rev() {
-        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
-            break;
-        };
-        nearest = ip.to_canonical();
-        if !is_trusted(&nearest) {
-            break;
-        }
-    }
-    nearest
-}
-
 /// For `#[serde(default, deserialize_with = "explicit")]` on an `Option<Option<T>>`:
 /// `Some(None)` for an explicit `null` (clear it), `None` for an absent field (keep it).
 pub(super) fn explicit<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
@@ -242,52 +200,6 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPairPath {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn xff(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", value.parse().unwrap());
-        headers
-    }
-
-    #[test]
-    fn forwarded_for_is_ignored_from_untrusted_peers() {
-        let peer: IpAddr = "203.0.113.1".parse().unwrap();
-        assert_eq!(client_ip(peer, &xff("198.51.100.7"), &[]), peer);
-    }
-
-    #[test]
-    fn forwarded_for_is_walked_past_trusted_proxies() {
-        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
-        let peer: IpAddr = "10.0.0.2".parse().unwrap();
-        let headers = xff("1.1.1.1, 198.51.100.7, 10.0.0.3");
-        assert_eq!(
-            client_ip(peer, &headers, &trusted),
-            "198.51.100.7".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(client_ip(peer, &HeaderMap::new(), &trusted), peer);
-    }
-
-    #[test]
-    fn an_unparsable_hop_ends_the_walk() {
-        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
-        let peer: IpAddr = "10.0.0.2".parse().unwrap();
-        let headers = xff("198.51.100.7, unknown, 10.0.0.3");
-        assert_eq!(
-            client_ip(peer, &headers, &trusted),
-            "10.0.0.3".parse::<IpAddr>().unwrap()
-        );
-    }
-
-    #[test]
-    fn ipv4_mapped_peers_match_ipv4_proxies() {
-        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
-        let peer: IpAddr = "::ffff:10.0.0.2".parse().unwrap();
-        let headers = xff("198.51.100.7");
-        assert_eq!(
-            client_ip(peer, &headers, &trusted),
-            "198.51.100.7".parse::<IpAddr>().unwrap()
-        );
-    }
 
     #[test]
     fn data_errors_never_echo_the_value() {

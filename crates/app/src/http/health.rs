@@ -1,8 +1,9 @@
 //! `GET /health/live` (the process answers) and `GET /health/ready` (and so does the
 //! database), for orchestrators and load balancers.
 
-use super::openapi::errors::Unavailable;
-use super::{ApiError, AppState};
+use super::error::ApiError;
+use super::error::doc::Unavailable;
+use super::state::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -46,7 +47,7 @@ async fn live() -> Json<Health> {
     )
 )]
 async fn ready(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    match state.store.ping().await {
+    match state.readiness.check().await {
         Ok(()) => Ok(Json(Health { status: "ready" })),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");

@@ -2,7 +2,8 @@
 //! route. The registry belongs to the server (no global), so several servers can share a
 //! process.
 
-use super::AppState;
+use super::error::ApiError;
+use super::error::doc::Internal;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
@@ -68,7 +69,11 @@ impl Metrics {
 
 /// Middleware timing every request by its route template (never the raw path, which
 /// would make ids into labels).
-pub(super) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(super) async fn track(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     // A fixed set: any other method would let clients mint label values at will.
     let method = match request.method().as_str() {
         known @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => known,
@@ -86,8 +91,7 @@ pub(super) async fn track(State(state): State<AppState>, request: Request, next:
         route,
         status: response.status().as_u16(),
     };
-    state
-        .metrics
+    metrics
         .latency
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
@@ -103,13 +107,13 @@ pub(super) async fn track(State(state): State<AppState>, request: Request, next:
     responses(
         (status = 200, description = "Login outcomes and request latency per route",
             body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
-        (status = 500, response = super::openapi::errors::Internal),
+        (status = 500, response = Internal),
     )
 )]
-pub(super) async fn render(State(state): State<AppState>) -> Response {
+pub(super) async fn render(State(metrics): State<Arc<Metrics>>) -> Response {
     let mut body = String::new();
-    if encode(&mut body, &state.metrics.registry).is_err() {
-        return super::ApiError::Internal.into_response();
+    if encode(&mut body, &metrics.registry).is_err() {
+        return ApiError::Internal.into_response();
     }
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     (

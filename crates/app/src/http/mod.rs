@@ -4,21 +4,25 @@
 mod accounts;
 mod admin;
 mod auth;
+mod body;
+mod client;
 mod error;
 mod extract;
 mod health;
+mod kind;
 mod metrics;
 mod openapi;
+mod params;
 mod recovery;
 mod refusals;
 mod roles;
+mod state;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use state::{AppState, AppStateInner};
 
 use crate::config::HttpConfig;
-use auth_domain::{AdminService, Auditor, AuthService, RbacService};
-use auth_sea_orm::Store;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::ConnectInfo;
 use axum::extract::DefaultBodyLimit;
@@ -48,62 +52,6 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// short enough that a stuck dependency cannot pile up connections.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What every handler can reach. One `Arc`, because axum clones the state for every
-/// extractor and middleware of every request.
-#[derive(Clone)]
-pub struct AppState(Arc<AppStateInner>);
-
-/// The contents of [`AppState`].
-pub struct AppStateInner {
-    store: Store,
-    auth: AuthService,
-    admin: AdminService,
-    rbac: RbacService,
-    metrics: Metrics,
-    trusted_proxies: Vec<ipnet::IpNet>,
-    auditor: Auditor,
-    refusals: refusals::RefusalThrottle,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = AppStateInner;
-
-    fn deref(&self) -> &AppStateInner {
-        &self.0
-    }
-}
-
-impl AppState {
-    /// State over the given database and services; `auditor` writes the refusals of
-    /// authenticated callers.
-    #[must_use]
-    pub fn new(
-        store: Store,
-        auth: AuthService,
-        admin: AdminService,
-        rbac: RbacService,
-        auditor: Auditor,
-        trusted_proxies: Vec<ipnet::IpNet>,
-    ) -> Self {
-        Self(Arc::new(AppStateInner {
-            store,
-            auth,
-            admin,
-            rbac,
-            metrics: Metrics::default(),
-            trusted_proxies,
-            auditor,
-            refusals: refusals::RefusalThrottle::default(),
-        }))
-    }
-
-    /// The authentication service.
-    #[must_use]
-    pub fn auth(&self) -> &AuthService {
-        &self.auth
-    }
-}
-
 /// The whole API as one router.
 pub fn router(state: AppState) -> Router {
     with_middleware(
@@ -129,11 +77,11 @@ fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            Arc::clone(&state.refusals),
             refusals::audit,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            Arc::clone(&state.metrics),
             metrics::track,
         ))
         .with_state(state)

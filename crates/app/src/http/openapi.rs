@@ -2,12 +2,12 @@
 //! `#[utoipa::path]` annotations on the handlers, so a route is documented where it is
 //! written. This module only describes: it must not change how any request is answered.
 
+use super::error::doc::{
+    BadRequest, ErrorBody, Forbidden, Internal, PayloadTooLarge, RateLimited, Unauthorized,
+    Unavailable, UnsupportedMediaType, ValidationFailed,
+};
 use super::{accounts, admin, auth, health, metrics, recovery, roles};
 use axum::Json;
-use errors::{
-    BadRequest, ErrorBody, Internal, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
-    UnsupportedMediaType, ValidationFailed,
-};
 use std::sync::LazyLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -62,6 +62,7 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         responses(
             BadRequest,
             Unauthorized,
+            Forbidden,
             PayloadTooLarge,
             UnsupportedMediaType,
             ValidationFailed,
@@ -110,133 +111,13 @@ pub(super) async fn document() -> Json<&'static utoipa::openapi::OpenApi> {
     Json(&DOCUMENT)
 }
 
-/// The error shape of SPEC.md section 4 and the error answers many operations share.
-/// These types describe and are never built: `ApiError` renders the same shape with
-/// `json!`, and a test below checks that the two agree.
-#[expect(
-    dead_code,
-    reason = "descriptions only: their schemas are used, their values never exist"
-)]
-pub(super) mod errors {
-    use serde::Deserialize;
-    use std::collections::BTreeMap;
-    use utoipa::{ToResponse, ToSchema};
-
-    /// Every error the API answers, as `ApiError` renders it (SPEC.md section 4).
-    #[derive(Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    #[schema(example = json!({"error": {"code": "unauthorized", "message": "A valid session token is required"}}))]
-    pub(in crate::http) struct ErrorBody {
-        error: ErrorDetail,
-    }
-
-    #[derive(Deserialize, ToSchema)]
-    #[serde(deny_unknown_fields)]
-    struct ErrorDetail {
-        /// Stable snake_case code to match on, e.g. `validation_failed`.
-        #[schema(example = "validation_failed")]
-        code: String,
-        /// Human-readable English text; may change.
-        #[schema(example = "The request is not valid")]
-        message: String,
-        /// 422 `validation_failed`: a message per offending field; 400 `bad_request`: why the
-        /// body was rejected. Absent otherwise.
-        #[serde(default)]
-        #[schema(nullable = false)]
-        details: Option<ErrorDetails>,
-    }
-
-    #[derive(Deserialize, ToSchema)]
-    #[serde(untagged)]
-    enum ErrorDetails {
-        /// Field name → what is wrong with it.
-        #[schema(example = json!({"password": "must be at least 12 characters"}))]
-        Fields(BTreeMap<String, String>),
-        /// Why a body was rejected.
-        Reason(String),
-    }
-
-    /// The body is not valid JSON (`bad_request`).
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"code": "bad_request", "message": "The request body is not valid JSON", "details": "malformed JSON"}}))]
-    pub(in crate::http) struct BadRequest(ErrorBody);
-
-    /// No valid session (`unauthorized`): the bearer token is missing, unknown, expired,
-    /// idle too long or revoked, or its user is no longer active.
-    #[derive(ToResponse)]
-    #[response(
-        headers(("WWW-Authenticate" = String, description = "Always `Bearer`")),
-        example = json!({"error": {"code": "unauthorized", "message": "A valid session token is required"}})
-    )]
-    pub(in crate::http) struct Unauthorized(ErrorBody);
-
-    /// The body is over 64 KiB (`payload_too_large`).
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"code": "payload_too_large", "message": "The request body is too large"}}))]
-    pub(in crate::http) struct PayloadTooLarge(ErrorBody);
-
-    /// The body is not `application/json` (`unsupported_media_type`).
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"code": "unsupported_media_type", "message": "The request body must be application/json"}}))]
-    pub(in crate::http) struct UnsupportedMediaType(ErrorBody);
-
-    /// Well-formed JSON of the wrong shape or type, or a value out of range
-    /// (`validation_failed`), with a message per field in `details`.
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"code": "validation_failed", "message": "The request is not valid", "details": {"email": "not a valid email address"}}}))]
-    pub(in crate::http) struct ValidationFailed(ErrorBody);
-
-    /// Too many attempts (`rate_limited`).
-    #[derive(ToResponse)]
-    #[response(
-        headers(("Retry-After" = u64, description = "Seconds to wait before trying again")),
-        example = json!({"error": {"code": "rate_limited", "message": "Too many requests; try again later"}})
-    )]
-    pub(in crate::http) struct RateLimited(ErrorBody);
-
-    /// A bug (`internal_error`); the cause is logged, never shown.
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"code": "internal_error", "message": "Something went wrong"}}))]
-    pub(in crate::http) struct Internal(ErrorBody);
-
-    /// The database is unavailable or the request timed out (`unavailable`).
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"code": "unavailable", "message": "The service is temporarily unavailable"}}))]
-    pub(in crate::http) struct Unavailable(ErrorBody);
-}
-
 #[cfg(test)]
 mod tests {
-    use super::errors::ErrorBody;
     use super::*;
-    use crate::http::ApiError;
-    use axum::response::IntoResponse;
     use serde_json::Value;
 
     fn document() -> Value {
         serde_json::to_value(&*DOCUMENT).unwrap()
-    }
-
-    /// `ErrorBody` is a description of what `ApiError` renders with `json!`: check the
-    /// two agree, including both kinds of `details`.
-    #[tokio::test]
-    async fn error_body_describes_what_api_error_renders() {
-        let errors = [
-            ApiError::BadRequest("malformed JSON".into()),
-            ApiError::Unauthorized,
-            ApiError::invalid("email", "not a valid email address"),
-            ApiError::RateLimited(std::time::Duration::from_secs(3)),
-            ApiError::Unavailable,
-        ];
-        for error in errors {
-            let response = error.into_response();
-            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-                .await
-                .unwrap();
-            let text = String::from_utf8_lossy(&bytes);
-            serde_json::from_slice::<ErrorBody>(&bytes)
-                .unwrap_or_else(|err| panic!("{text} does not fit ErrorBody: {err}"));
-        }
     }
 
     /// Every `$ref` in the document points at a component it defines.

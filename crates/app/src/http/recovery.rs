@@ -1,12 +1,11 @@
 //! `/v1/auth/verify-email*` and `/v1/auth/password-reset*`: account recovery by mail
 //! (SPEC.md section 4.1). Tokens arrive in the JSON body, never in a URL authd serves.
 
+use super::error::ApiError;
+use super::error::doc::ErrorBody;
 use super::extract::{ApiJson, Authenticated, Client};
-use super::openapi::errors::{
-    BadRequest, ErrorBody, Internal, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
-    UnsupportedMediaType, ValidationFailed,
-};
-use super::{ApiError, AppState};
+use super::kind;
+use super::state::AppState;
 use auth_ports::Password;
 use axum::Router;
 use axum::extract::State;
@@ -58,11 +57,8 @@ struct ResetPasswordRequest {
     tag = "auth",
     security(("session" = [])),
     responses(
+        kind::Session, kind::Limited,
         (status = 202, description = "A link is on its way (or the address is verified)"),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn request_verification(
@@ -84,13 +80,9 @@ async fn request_verification(
     tag = "auth",
     request_body = VerifyEmailRequest,
     responses(
+        kind::Public, kind::JsonBody,
         (status = 204, description = "Verified"),
         (status = 400, description = "Malformed JSON (`bad_request`), or a token that is unknown, used, expired or for a password reset (`invalid_token`)", body = ErrorBody),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn verify_email(
@@ -110,14 +102,8 @@ async fn verify_email(
     tag = "auth",
     request_body = PasswordResetRequest,
     responses(
+        kind::Public, kind::JsonBody, kind::Limited,
         (status = 202, description = "If the account exists, a link is on its way"),
-        (status = 400, response = BadRequest),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn request_password_reset(
@@ -146,13 +132,9 @@ async fn request_password_reset(
     tag = "auth",
     request_body = ResetPasswordRequest,
     responses(
+        kind::Public, kind::JsonBody,
         (status = 204, description = "Changed; every session is revoked"),
         (status = 400, description = "Malformed JSON (`bad_request`), or a token that is unknown, used, expired or for email verification (`invalid_token`)", body = ErrorBody),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn reset_password(

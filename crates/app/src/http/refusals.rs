@@ -5,10 +5,9 @@
 //! entry per caller and kind per minute and instance, so a client hammering a refused
 //! route cannot turn the audit log into a write flood.
 
-use super::AppState;
-use super::extract::client_info;
+use super::client::{X_FORWARDED_FOR, client_info};
 use crate::adapters::MemoryRateLimiter;
-use auth_domain::{AuditEvent, ClientInfo};
+use auth_domain::{AuditEvent, Auditor, ClientInfo};
 use auth_ports::{RateDecision, RateLimit, RateLimiter as _, UserId};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
@@ -17,9 +16,6 @@ use axum::response::Response;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-
-/// The header a trusted proxy names the client in (see `extract::Client`).
-const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// One entry per caller and kind in this window.
 const AUDIT_ONCE_PER: RateLimit = RateLimit {
@@ -53,9 +49,24 @@ impl CallerSlot {
     }
 }
 
-/// Throttles refusal entries: one per caller and kind per minute, in this process.
-#[derive(Debug, Default)]
-pub(super) struct RefusalThrottle(MemoryRateLimiter);
+/// Writes the refusal entries, throttled to one per caller and kind per minute in this
+/// process; the middleware [`audit`] runs with it as its state.
+pub(super) struct RefusalAuditor {
+    throttle: MemoryRateLimiter,
+    auditor: Auditor,
+    trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl RefusalAuditor {
+    /// Writes through `auditor`, reading clients as `extract::Client` does.
+    pub(super) fn new(auditor: Auditor, trusted_proxies: Vec<ipnet::IpNet>) -> Self {
+        Self {
+            throttle: MemoryRateLimiter::new(),
+            auditor,
+            trusted_proxies,
+        }
+    }
+}
 
 /// What the entry of a refusal needs from the request, kept cheaply (reference-counted
 /// values, no parsing) since nearly every request is not refused.
@@ -98,7 +109,7 @@ impl Head {
 /// authenticated caller, writes the entry (unless throttled). A failed write is logged;
 /// the refusal is answered either way.
 pub(super) async fn audit(
-    State(state): State<AppState>,
+    State(refusals): State<Arc<RefusalAuditor>>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -115,7 +126,7 @@ pub(super) async fn audit(
         return response;
     };
     let key = format!("{action}:{caller}");
-    if let RateDecision::Limited { .. } = state.refusals.0.check(&key, AUDIT_ONCE_PER).await {
+    if let RateDecision::Limited { .. } = refusals.throttle.check(&key, AUDIT_ONCE_PER).await {
         return response;
     }
     let mut event = AuditEvent::new(action)
@@ -126,8 +137,8 @@ pub(super) async fn audit(
     if let Some(LackedPermission(permission)) = response.extensions().get() {
         event = event.with("permission", *permission);
     }
-    let client = head.client(&state.trusted_proxies);
-    if let Err(err) = state.auditor.record(event, &client).await {
+    let client = head.client(&refusals.trusted_proxies);
+    if let Err(err) = refusals.auditor.record(event, &client).await {
         tracing::warn!(error = %err, action, "cannot audit a refusal");
     }
     response

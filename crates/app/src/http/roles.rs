@@ -3,12 +3,12 @@
 //! handler asks for its permission before reading its input, so a refusal is answered
 //! before a malformed id or body.
 
+use super::error::ApiError;
+use super::error::doc::ErrorBody;
 use super::extract::{ApiJson, Authenticated, Client, IdPairPath, IdPath};
-use super::openapi::errors::{
-    BadRequest, ErrorBody, Internal, PayloadTooLarge, Unauthorized, Unavailable,
-    UnsupportedMediaType, ValidationFailed,
-};
-use super::{ApiError, AppState};
+use super::kind;
+use super::params::{RolePath, UserRolePath};
+use super::state::AppState;
 use auth_domain::RoleChanges;
 use auth_domain::permission::{ROLES_ASSIGN, ROLES_READ, ROLES_WRITE};
 use auth_ports::{Role, RoleId, UserId};
@@ -98,11 +98,9 @@ pub(super) struct UpdateRoleRequest {
     tag = "admin",
     security(("session" = [])),
     responses(
+        kind::Guarded,
         (status = 200, description = "The roles", body = RolesResponse),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `roles:read` (`forbidden`)", body = ErrorBody),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn list_roles(
@@ -121,14 +119,12 @@ async fn list_roles(
     path = "/v1/admin/roles/{id}",
     tag = "admin",
     security(("session" = [])),
-    params(("id" = Uuid, Path, description = "The role's id")),
+    params(RolePath),
     responses(
+        kind::Guarded,
         (status = 200, description = "The role", body = RoleResponse),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `roles:read` (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such role (`not_found`)", body = ErrorBody),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn get_role(
@@ -150,16 +146,10 @@ async fn get_role(
     security(("session" = [])),
     request_body = CreateRoleRequest,
     responses(
+        kind::Guarded, kind::JsonBody,
         (status = 201, description = "The new role", body = RoleResponse),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `roles:write` or a permission the change grants or takes away (`forbidden`)", body = ErrorBody),
         (status = 409, description = "A role has that name (`role_exists`)", body = ErrorBody),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn create_role(
@@ -189,20 +179,14 @@ async fn create_role(
     path = "/v1/admin/roles/{id}",
     tag = "admin",
     security(("session" = [])),
-    params(("id" = Uuid, Path, description = "The role's id")),
+    params(RolePath),
     request_body = UpdateRoleRequest,
     responses(
+        kind::Guarded, kind::JsonBody,
         (status = 200, description = "The changed role", body = RoleResponse),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `roles:write` or a permission the change grants or takes away (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such role (`not_found`)", body = ErrorBody),
         (status = 409, description = "`role_exists`, or `protected_role` for the admin role", body = ErrorBody),
-        (status = 413, response = PayloadTooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = ValidationFailed),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn update_role(
@@ -233,15 +217,13 @@ async fn update_role(
     path = "/v1/admin/roles/{id}",
     tag = "admin",
     security(("session" = [])),
-    params(("id" = Uuid, Path, description = "The role's id")),
+    params(RolePath),
     responses(
+        kind::Guarded,
         (status = 204, description = "Deleted"),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `roles:write` or a permission the change grants or takes away (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such role (`not_found`)", body = ErrorBody),
         (status = 409, description = "The admin role (`protected_role`)", body = ErrorBody),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn delete_role(
@@ -263,17 +245,12 @@ async fn delete_role(
     path = "/v1/admin/users/{id}/roles/{role_id}",
     tag = "admin",
     security(("session" = [])),
-    params(
-        ("id" = Uuid, Path, description = "The user's id"),
-        ("role_id" = Uuid, Path, description = "The role's id"),
-    ),
+    params(UserRolePath),
     responses(
+        kind::Guarded,
         (status = 204, description = "The user holds the role"),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `roles:assign` or a permission of the role, or the user holds `*` and the caller does not (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such user or role (`not_found`)", body = ErrorBody),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn assign_role(
@@ -298,18 +275,13 @@ async fn assign_role(
     path = "/v1/admin/users/{id}/roles/{role_id}",
     tag = "admin",
     security(("session" = [])),
-    params(
-        ("id" = Uuid, Path, description = "The user's id"),
-        ("role_id" = Uuid, Path, description = "The role's id"),
-    ),
+    params(UserRolePath),
     responses(
+        kind::Guarded,
         (status = 204, description = "The user does not hold the role"),
-        (status = 401, response = Unauthorized),
         (status = 403, description = "The caller lacks `roles:assign` or a permission of the role, or the user holds `*` and the caller does not (`forbidden`)", body = ErrorBody),
         (status = 404, description = "No such user or role (`not_found`)", body = ErrorBody),
         (status = 409, description = "The last active admin (`last_admin`)", body = ErrorBody),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
     )
 )]
 async fn unassign_role(

@@ -1,7 +1,7 @@
 //! Changing accounts over HTTP (SPEC.md section 4.2): PATCH, soft DELETE and unlock,
 //! their permissions, the last-admin rule and their audit entries.
 
-use crate::server::{PASSWORD, TestApp, expect_error};
+use crate::server::{PASSWORD, TestApp, expect_error, expect_invalid};
 use auth_ports::{AuditEntry, AuditQuery, AuditRepository, NewRole, RoleRepository, UserId};
 use auth_testing::unaudited;
 use reqwest::{Method, StatusCode};
@@ -152,18 +152,7 @@ async fn patch_changes_names_and_status_and_ends_sessions(app: &TestApp) {
         let body: Value = suspended.json().await.unwrap();
         assert_eq!(body["user"]["status"], "suspended");
     }
-    expect_error(
-        app.get("/v1/auth/me", &session).await,
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-    )
-    .await;
-    expect_error(
-        app.try_login("ada@example.com", PASSWORD).await,
-        StatusCode::FORBIDDEN,
-        "account_disabled",
-    )
-    .await;
+    assert_shut_out(app, &session, "ada@example.com").await;
 
     let back = patch(app, &target, &token, json!({"status": "active"})).await;
     assert_eq!(back.status(), StatusCode::OK);
@@ -198,16 +187,7 @@ async fn patch_rejects_bad_changes_without_writing(app: &TestApp) {
         (json!({"first_name": 7}), "first_name"),
     ] {
         let refused = patch(app, &target, &token, body.clone()).await;
-        let error = expect_error(
-            refused,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        )
-        .await;
-        assert!(
-            error["error"]["details"][field].is_string(),
-            "{body}: {error}"
-        );
+        expect_invalid(refused, field, &body).await;
     }
     for id in [UserId::new().to_string(), "not-a-uuid".to_owned()] {
         let missing = patch(app, &id, &token, json!({"first_name": "Ada"})).await;
@@ -221,11 +201,8 @@ async fn patch_rejects_bad_changes_without_writing(app: &TestApp) {
         expect_error(missing, StatusCode::NOT_FOUND, "not_found").await;
     }
     let user: Value = app
-        .get(&format!("/v1/admin/users/{target}"), &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/admin/users/{target}"), &token)
+        .await;
     assert_eq!(user["user"]["first_name"], Value::Null);
     assert_eq!(user["user"]["status"], "active");
     assert!(entries(app, "user.update", &target).await.is_empty());
@@ -240,20 +217,9 @@ async fn delete_is_soft_final_and_idempotent(app: &TestApp) {
         let deleted = app.send(Method::DELETE, &path, &token, None).await;
         assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     }
-    let user: Value = app.get(&path, &token).await.json().await.unwrap();
+    let user: Value = app.get_json(&path, &token).await;
     assert_eq!(user["user"]["status"], "deleted", "the record stays");
-    expect_error(
-        app.get("/v1/auth/me", &session).await,
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-    )
-    .await;
-    expect_error(
-        app.try_login("ada@example.com", PASSWORD).await,
-        StatusCode::FORBIDDEN,
-        "account_disabled",
-    )
-    .await;
+    assert_shut_out(app, &session, "ada@example.com").await;
     let revived = patch(app, &target, &token, json!({"status": "active"})).await;
     expect_error(
         revived,
@@ -388,13 +354,24 @@ async fn two_admins_suspending_each_other_leave_one_active(app: &TestApp) {
     let (_, token) = app.login_with_role("c@example.com", "admin").await;
     let mut active = 0;
     for id in [a, b] {
-        let user: Value = app
-            .get(&format!("/v1/admin/users/{id}"), &token)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let user: Value = app.get_json(&format!("/v1/admin/users/{id}"), &token).await;
         active += usize::from(user["user"]["status"] == "active");
     }
     assert_eq!(active, 1);
+}
+
+/// The account of `email` lost `session` and cannot log in again (`account_disabled`).
+async fn assert_shut_out(app: &TestApp, session: &str, email: &str) {
+    expect_error(
+        app.get("/v1/auth/me", session).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    expect_error(
+        app.try_login(email, PASSWORD).await,
+        StatusCode::FORBIDDEN,
+        "account_disabled",
+    )
+    .await;
 }

@@ -1,7 +1,7 @@
 //! The operator's API (SPEC.md section 4.2) through a real server: the permission guard
 //! and the user listing.
 
-use crate::server::{PASSWORD, TestApp, expect_error, now};
+use crate::server::{PASSWORD, TestApp, expect_error, expect_invalid, now};
 use auth_ports::{
     Email, NewRole, NewUser, RoleRepository, UserId, UserRepository, UserStatus, UserUpdate,
 };
@@ -57,20 +57,10 @@ async fn user_routes_need_users_read(app: &TestApp) {
 
     app.register("plain@example.com").await;
     let plain = app.login("plain@example.com", PASSWORD).await;
-    expect_error(
-        app.get("/v1/admin/users", &plain).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    expect_forbidden(app, "/v1/admin/users", &plain).await;
     let id = seed(app, "someone@example.com").await;
     let path = format!("/v1/admin/users/{id}");
-    expect_error(
-        app.get(&path, &plain).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    expect_forbidden(app, &path, &plain).await;
 
     let (_, admin) = app.login_with_role("boss@example.com", "admin").await;
     assert_eq!(
@@ -97,24 +87,14 @@ async fn wildcards_grant_and_changes_apply_at_the_next_request(app: &TestApp) {
         .unassign(id, wildcard.id, false, unaudited())
         .await
         .unwrap();
-    expect_error(
-        app.get("/v1/admin/users", &token).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    expect_forbidden(app, "/v1/admin/users", &token).await;
 
     let writers = roles.find_by_name("writers").await.unwrap().unwrap();
     roles
         .assign(id, writers.id, None, now(), unaudited())
         .await
         .unwrap();
-    expect_error(
-        app.get("/v1/admin/users", &token).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    expect_forbidden(app, "/v1/admin/users", &token).await;
 }
 
 async fn a_user_is_read_by_id(app: &TestApp) {
@@ -125,19 +105,10 @@ async fn a_user_is_read_by_id(app: &TestApp) {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["user"]["email"], "target@example.com");
     assert!(body["user"].get("password_hash").is_none());
-    let unknown = format!("/v1/admin/users/{}", UserId::new());
-    expect_error(
-        app.get(&unknown, &admin).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    expect_error(
-        app.get("/v1/admin/users/nope", &admin).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    for id in [UserId::new().to_string(), "nope".to_owned()] {
+        let response = app.get(&format!("/v1/admin/users/{id}"), &admin).await;
+        expect_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
 }
 
 async fn listings_filter_and_reject_bad_parameters(app: &TestApp) {
@@ -163,37 +134,19 @@ async fn listings_filter_and_reject_bad_parameters(app: &TestApp) {
             .collect()
     };
     let by_status: Value = app
-        .get("/v1/admin/users?status=suspended", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/v1/admin/users?status=suspended", &admin)
+        .await;
     assert_eq!(emails(&by_status), ["quiet.one@example.com"]);
-    let by_email: Value = app
-        .get("/v1/admin/users?email=QUIET", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let by_email: Value = app.get_json("/v1/admin/users?email=QUIET", &admin).await;
     assert_eq!(emails(&by_email), ["quiet.one@example.com"]);
-    let one: Value = app
-        .get("/v1/admin/users?limit=0", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let one: Value = app.get_json("/v1/admin/users?limit=0", &admin).await;
     assert_eq!(
         one["users"].as_array().unwrap().len(),
         1,
         "limit is clamped up to 1"
     );
     assert!(one["next_cursor"].is_string());
-    let all: Value = app
-        .get("/v1/admin/users?limit=500", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all: Value = app.get_json("/v1/admin/users?limit=500", &admin).await;
     assert_eq!(all["users"].as_array().unwrap().len(), 3);
     assert!(all["next_cursor"].is_null(), "null on the last page");
 
@@ -203,16 +156,7 @@ async fn listings_filter_and_reject_bad_parameters(app: &TestApp) {
         ("cursor=garbage", "cursor"),
     ] {
         let response = app.get(&format!("/v1/admin/users?{query}"), &admin).await;
-        let body = expect_error(
-            response,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        )
-        .await;
-        assert!(
-            body["error"]["details"][field].is_string(),
-            "{query}: {body}"
-        );
+        expect_invalid(response, field, &query).await;
     }
 }
 
@@ -229,7 +173,7 @@ async fn pagination_is_stable_while_users_are_added(app: &TestApp) {
             Some(cursor) => format!("/v1/admin/users?limit=200&cursor={cursor}"),
             None => "/v1/admin/users?limit=200".to_owned(),
         };
-        let body: Value = app.get(&path, &admin).await.json().await.unwrap();
+        let body: Value = app.get_json(&path, &admin).await;
         let users = body["users"].as_array().unwrap();
         sizes.push(users.len());
         seen.extend(users.iter().map(|u| u["id"].as_str().unwrap().to_owned()));
@@ -251,12 +195,7 @@ async fn pagination_is_stable_while_users_are_added(app: &TestApp) {
 async fn the_audit_trail_is_queried_with_filters_pages_and_counts(app: &TestApp) {
     app.register("plain2@example.com").await;
     let plain = app.login("plain2@example.com", PASSWORD).await;
-    expect_error(
-        app.get("/v1/admin/audit-logs", &plain).await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    )
-    .await;
+    expect_forbidden(app, "/v1/admin/audit-logs", &plain).await;
     let (moderator_id, moderator) = app
         .login_with_role("auditor@example.com", "moderator")
         .await;
@@ -336,15 +275,16 @@ async fn the_audit_trail_is_queried_with_filters_pages_and_counts(app: &TestApp)
         let response = app
             .get(&format!("/v1/admin/audit-logs?{query}"), &moderator)
             .await;
-        let body = expect_error(
-            response,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        )
-        .await;
-        assert!(
-            body["error"]["details"][field].is_string(),
-            "{query}: {body}"
-        );
+        expect_invalid(response, field, &query).await;
     }
+}
+
+/// `GET path` as the holder of `token` is refused: 403 `forbidden`.
+async fn expect_forbidden(app: &TestApp, path: &str, token: &str) {
+    expect_error(
+        app.get(path, token).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
 }

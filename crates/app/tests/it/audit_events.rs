@@ -134,12 +134,7 @@ async fn every_event_is_written_once_with_actor_outcome_and_address(fixture: &Pr
 
     let other = Caller::new(app, 5).login("ada@example.com", PASSWORD).await;
     let other = other["session_token"].as_str().unwrap();
-    let sessions: Value = app
-        .get("/v1/auth/sessions", other)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let sessions: Value = app.get_json("/v1/auth/sessions", other).await;
     let other = sessions["sessions"]
         .as_array()
         .unwrap()
@@ -361,14 +356,11 @@ async fn every_event_is_written_once_with_actor_outcome_and_address(fixture: &Pr
 
     // No entry anywhere holds a secret.
     let everything = app
-        .store
-        .audit()
-        .query(AuditQuery {
+        .audit_entries(AuditQuery {
             limit: 1000,
             ..AuditQuery::default()
         })
-        .await
-        .unwrap();
+        .await;
     let text = serde_json::to_string(&everything.iter().map(|e| &e.details).collect::<Vec<_>>());
     let text = text.unwrap();
     for secret in [

@@ -1,8 +1,7 @@
 //! The accounts and sessions API (SPEC.md section 4.1) through a real server.
 
 use crate::server::{PASSWORD, TestApp, expect_error, now};
-use auth_ports::{AuditQuery, AuditRepository, Email, UserRepository};
-use auth_testing::TestDatabase;
+use auth_ports::{AuditQuery, Email, UserRepository};
 use auth_testing::unaudited;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -25,14 +24,11 @@ auth_testing::on_both_backends!(
 
 async fn audit_actions(app: &TestApp) -> Vec<(String, bool, Option<String>)> {
     let entries = app
-        .store
-        .audit()
-        .query(AuditQuery {
+        .audit_entries(AuditQuery {
             limit: 200,
             ..Default::default()
         })
-        .await
-        .unwrap();
+        .await;
     entries
         .into_iter()
         .rev()
@@ -147,14 +143,11 @@ async fn register_and_login_never_return_secrets(app: &TestApp) {
     assert!(!sessions.contains(&token));
     let audit = format!(
         "{:?}",
-        app.store
-            .audit()
-            .query(AuditQuery {
-                limit: 50,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
+        app.audit_entries(AuditQuery {
+            limit: 50,
+            ..Default::default()
+        })
+        .await
     );
     assert!(!audit.contains(PASSWORD) && !audit.contains(&token) && !audit.contains("argon2"));
 }
@@ -190,12 +183,7 @@ async fn sessions_are_listed_and_revoked_only_by_their_owner(app: &TestApp) {
     let second = app.login("dina@example.com", PASSWORD).await;
     let intruder = app.login("mallory@example.com", PASSWORD).await;
 
-    let listed: Value = app
-        .get("/v1/auth/sessions", &first)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json("/v1/auth/sessions", &first).await;
     let sessions = listed["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2);
     assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
@@ -410,14 +398,11 @@ async fn login_events_are_audited(app: &TestApp) {
     app.login("hal@example.com", PASSWORD).await;
 
     let entries = app
-        .store
-        .audit()
-        .query(AuditQuery {
+        .audit_entries(AuditQuery {
             limit: 50,
             ..Default::default()
         })
-        .await
-        .unwrap();
+        .await;
     let find = |action: &str, reason: Option<&str>| {
         entries
             .iter()
@@ -445,61 +430,37 @@ async fn login_events_are_audited(app: &TestApp) {
 
 // ---- tests that need their own configuration ----
 
-/// Lockout after 5 failures for 2 seconds.
-pub struct ShortLockout(TestApp);
-
-impl ShortLockout {
-    pub async fn open(database: TestDatabase) -> Self {
-        Self(TestApp::open_with(database, &[("LOCKOUT_DURATION_SECS", "2")]).await)
-    }
+configured_app! {
+    /// Lockout after 5 failures for 2 seconds.
+    ShortLockout = [("LOCKOUT_DURATION_SECS", "2")];
 }
 
-/// Sessions idle out after 2 seconds.
-pub struct ShortIdle(TestApp);
-
-impl ShortIdle {
-    pub async fn open(database: TestDatabase) -> Self {
-        Self(TestApp::open_with(database, &[("SESSION_IDLE_TIMEOUT_SECS", "2")]).await)
-    }
+configured_app! {
+    /// Sessions idle out after 2 seconds.
+    ShortIdle = [("SESSION_IDLE_TIMEOUT_SECS", "2")];
 }
 
-/// Three logins per minute per IP or account, two registrations.
-pub struct Limited(TestApp);
-
-impl Limited {
-    pub async fn open(database: TestDatabase) -> Self {
-        Self(
-            TestApp::open_with(
-                database,
-                &[
-                    ("RATE_LIMIT_LOGIN_PER_MIN", "3"),
-                    ("RATE_LIMIT_REGISTER_PER_MIN", "2"),
-                ],
-            )
-            .await,
-        )
-    }
+configured_app! {
+    /// Three logins per minute per IP or account, two registrations.
+    Limited = [
+        ("RATE_LIMIT_LOGIN_PER_MIN", "3"),
+        ("RATE_LIMIT_REGISTER_PER_MIN", "2"),
+    ];
 }
 
 mod lockout {
+    use super::lockout_locks_even_the_right_password_then_lifts;
     auth_testing::on_both_backends!(crate::auth::ShortLockout; lockout_locks_even_the_right_password_then_lifts);
-    async fn lockout_locks_even_the_right_password_then_lifts(f: &super::ShortLockout) {
-        super::lockout_locks_even_the_right_password_then_lifts(&f.0).await;
-    }
 }
 
 mod idle {
+    use super::idle_sessions_expire;
     auth_testing::on_both_backends!(crate::auth::ShortIdle; idle_sessions_expire);
-    async fn idle_sessions_expire(f: &super::ShortIdle) {
-        super::idle_sessions_expire(&f.0).await;
-    }
 }
 
 mod limits {
+    use super::rate_limits_answer_429_even_for_the_right_password;
     auth_testing::on_both_backends!(crate::auth::Limited; rate_limits_answer_429_even_for_the_right_password);
-    async fn rate_limits_answer_429_even_for_the_right_password(f: &super::Limited) {
-        super::rate_limits_answer_429_even_for_the_right_password(&f.0).await;
-    }
 }
 
 async fn lockout_locks_even_the_right_password_then_lifts(app: &TestApp) {
@@ -629,40 +590,27 @@ async fn a_lying_content_length_is_refused_at_once(app: &TestApp) {
     assert!(closed.await.is_ok(), "the server closed the connection");
 }
 
-/// Logins must have a verified email.
-pub struct VerifiedOnly(TestApp);
-
-impl VerifiedOnly {
-    pub async fn open(database: TestDatabase) -> Self {
-        Self(TestApp::open_with(database, &[("REQUIRE_VERIFIED_EMAIL", "true")]).await)
-    }
+configured_app! {
+    /// Logins must have a verified email.
+    VerifiedOnly = [("REQUIRE_VERIFIED_EMAIL", "true")];
 }
 
-/// Behind a trusted proxy on 127.0.0.1, with three logins per minute per IP or account.
-pub struct BehindProxy(TestApp);
-
-impl BehindProxy {
-    pub async fn open(database: TestDatabase) -> Self {
-        let vars = [
-            ("TRUSTED_PROXIES", "127.0.0.1"),
-            ("RATE_LIMIT_LOGIN_PER_MIN", "3"),
-        ];
-        Self(TestApp::open_with(database, &vars).await)
-    }
+configured_app! {
+    /// Behind a trusted proxy on 127.0.0.1, with three logins per minute per IP or account.
+    BehindProxy = [
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("RATE_LIMIT_LOGIN_PER_MIN", "3"),
+    ];
 }
 
 mod verified {
+    use super::unverified_emails_cannot_log_in;
     auth_testing::on_both_backends!(crate::auth::VerifiedOnly; unverified_emails_cannot_log_in);
-    async fn unverified_emails_cannot_log_in(f: &super::VerifiedOnly) {
-        super::unverified_emails_cannot_log_in(&f.0).await;
-    }
 }
 
 mod proxy {
+    use super::client_addresses_come_from_the_trusted_proxy;
     auth_testing::on_both_backends!(crate::auth::BehindProxy; client_addresses_come_from_the_trusted_proxy);
-    async fn client_addresses_come_from_the_trusted_proxy(f: &super::BehindProxy) {
-        super::client_addresses_come_from_the_trusted_proxy(&f.0).await;
-    }
 }
 
 async fn unverified_emails_cannot_log_in(app: &TestApp) {
@@ -702,15 +650,12 @@ async fn client_addresses_come_from_the_trusted_proxy(app: &TestApp) {
 
     // The audit trail and the session record the forwarded client, not the proxy.
     let entries = app
-        .store
-        .audit()
-        .query(AuditQuery {
+        .audit_entries(AuditQuery {
             action: Some("auth.login".into()),
             limit: 10,
             ..Default::default()
         })
-        .await
-        .unwrap();
+        .await;
     let ips: Vec<String> = entries
         .iter()
         .filter(|e| e.success)

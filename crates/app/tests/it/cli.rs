@@ -4,6 +4,54 @@ use auth_testing::TestDatabase;
 use auth_testing::unaudited;
 use std::process::{Command, Output};
 
+/// A test per database kind, `$sqlite` and `$postgres` (skipped without PostgreSQL),
+/// each handing a fresh database's URL to `$test`.
+macro_rules! on_both_databases {
+    ($sqlite:ident, $postgres:ident => $test:ident) => {
+        #[test]
+        fn $sqlite() {
+            let db = TestDatabase::sqlite();
+            $test(db.url());
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            let Some(db) = TestDatabase::postgres().await else {
+                return;
+            };
+            $test(db.url());
+        }
+    };
+    ($sqlite:ident, $postgres:ident => async $test:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            let db = TestDatabase::sqlite();
+            $test(db.url()).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            let Some(db) = TestDatabase::postgres().await else {
+                return;
+            };
+            $test(db.url()).await;
+        }
+    };
+}
+
+/// A small pool on `url`, to check what the binary wrote.
+async fn connect(url: &str) -> auth_sea_orm::Store {
+    auth_sea_orm::Store::connect(&auth_sea_orm::PoolConfig {
+        url: url.to_owned(),
+        max_connections: 2,
+        min_connections: 0,
+        idle_timeout: std::time::Duration::from_secs(10),
+        connect_timeout: std::time::Duration::from_secs(5),
+    })
+    .await
+    .unwrap()
+}
+
 /// Runs `authd` with only the given environment, in an empty directory (so no `.env`
 /// is picked up).
 fn authd(env: &[(&str, &str)], args: &[&str]) -> Output {
@@ -121,33 +169,9 @@ fn fresh_asks_for_yes_at_a_terminal(url: &str) {
     );
 }
 
-#[test]
-fn fresh_asks_for_yes_at_a_terminal_on_sqlite() {
-    let db = TestDatabase::sqlite();
-    fresh_asks_for_yes_at_a_terminal(db.url());
-}
+on_both_databases!(fresh_asks_for_yes_at_a_terminal_on_sqlite, fresh_asks_for_yes_at_a_terminal_on_postgres => fresh_asks_for_yes_at_a_terminal);
 
-#[tokio::test]
-async fn fresh_asks_for_yes_at_a_terminal_on_postgres() {
-    let Some(db) = TestDatabase::postgres().await else {
-        return;
-    };
-    fresh_asks_for_yes_at_a_terminal(db.url());
-}
-
-#[test]
-fn migrate_commands_on_sqlite() {
-    let db = TestDatabase::sqlite();
-    migrate_commands_walk_the_schema(db.url());
-}
-
-#[tokio::test]
-async fn migrate_commands_on_postgres() {
-    let Some(db) = TestDatabase::postgres().await else {
-        return;
-    };
-    migrate_commands_walk_the_schema(db.url());
-}
+on_both_databases!(migrate_commands_on_sqlite, migrate_commands_on_postgres => migrate_commands_walk_the_schema);
 
 #[test]
 fn bad_configuration_is_reported_by_name_and_exits_1() {
@@ -241,15 +265,7 @@ async fn user_create_makes_a_verified_user_with_the_role(url: &str) {
             && !String::from_utf8_lossy(&output.stderr).contains("passphrase")
     );
 
-    let store = auth_sea_orm::Store::connect(&auth_sea_orm::PoolConfig {
-        url: url.to_owned(),
-        max_connections: 2,
-        min_connections: 0,
-        idle_timeout: std::time::Duration::from_secs(10),
-        connect_timeout: std::time::Duration::from_secs(5),
-    })
-    .await
-    .unwrap();
+    let store = connect(url).await;
     let user = store
         .users()
         .find_by_email(&Email::parse("root@example.com").unwrap())
@@ -286,19 +302,7 @@ async fn user_create_makes_a_verified_user_with_the_role(url: &str) {
     );
 }
 
-#[tokio::test]
-async fn user_create_on_sqlite() {
-    let db = TestDatabase::sqlite();
-    user_create_makes_a_verified_user_with_the_role(db.url()).await;
-}
-
-#[tokio::test]
-async fn user_create_on_postgres() {
-    let Some(db) = TestDatabase::postgres().await else {
-        return;
-    };
-    user_create_makes_a_verified_user_with_the_role(db.url()).await;
-}
+on_both_databases!(user_create_on_sqlite, user_create_on_postgres => async user_create_makes_a_verified_user_with_the_role);
 
 async fn cleanup_removes_only_what_is_spent(url: &str) {
     use auth_ports::{
@@ -306,15 +310,7 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
         UserRepository,
     };
     assert!(migrate(url, &["up"]).contains("applied"));
-    let store = auth_sea_orm::Store::connect(&auth_sea_orm::PoolConfig {
-        url: url.to_owned(),
-        max_connections: 2,
-        min_connections: 0,
-        idle_timeout: std::time::Duration::from_secs(10),
-        connect_timeout: std::time::Duration::from_secs(5),
-    })
-    .await
-    .unwrap();
+    let store = connect(url).await;
     let now = crate::server::now();
     let new_user = auth_ports::NewUser {
         email: auth_ports::Email::parse("clean@example.com").unwrap(),
@@ -409,19 +405,7 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
     );
 }
 
-#[tokio::test]
-async fn cleanup_on_sqlite() {
-    let db = TestDatabase::sqlite();
-    cleanup_removes_only_what_is_spent(db.url()).await;
-}
-
-#[tokio::test]
-async fn cleanup_on_postgres() {
-    let Some(db) = TestDatabase::postgres().await else {
-        return;
-    };
-    cleanup_removes_only_what_is_spent(db.url()).await;
-}
+on_both_databases!(cleanup_on_sqlite, cleanup_on_postgres => async cleanup_removes_only_what_is_spent);
 
 /// `authd serve` with `RUST_LOG=trace`, its stderr collected line by line.
 struct LoggingServer {
@@ -532,16 +516,4 @@ async fn logs_hold_no_address_at_info_and_no_link_at_all(url: &str) {
     }
 }
 
-#[tokio::test]
-async fn logs_hold_no_address_at_info_and_no_link_at_all_on_sqlite() {
-    let db = TestDatabase::sqlite();
-    logs_hold_no_address_at_info_and_no_link_at_all(db.url()).await;
-}
-
-#[tokio::test]
-async fn logs_hold_no_address_at_info_and_no_link_at_all_on_postgres() {
-    let Some(db) = TestDatabase::postgres().await else {
-        return;
-    };
-    logs_hold_no_address_at_info_and_no_link_at_all(db.url()).await;
-}
+on_both_databases!(logs_hold_no_address_at_info_and_no_link_at_all_on_sqlite, logs_hold_no_address_at_info_and_no_link_at_all_on_postgres => async logs_hold_no_address_at_info_and_no_link_at_all);

@@ -3,6 +3,29 @@
 // Test helpers fail loudly by design.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// A fixture for `on_both_backends!`: a [`server::TestApp`] started with `vars` on top of
+/// the test configuration. It derefs to the app, so the test takes `&TestApp`.
+macro_rules! configured_app {
+    ($(#[$doc:meta])* $name:ident = $vars:expr;) => {
+        $(#[$doc])*
+        pub struct $name(crate::server::TestApp);
+
+        impl $name {
+            pub async fn open(database: auth_testing::TestDatabase) -> Self {
+                Self(crate::server::TestApp::open_with(database, &$vars).await)
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = crate::server::TestApp;
+
+            fn deref(&self) -> &crate::server::TestApp {
+                &self.0
+            }
+        }
+    };
+}
+
 mod accounts;
 mod admin;
 mod audit_events;

@@ -12,7 +12,17 @@ auth_testing::on_both_backends!(
     openapi_documents_every_route,
     documented_operations_are_exactly_the_routed_ones,
     login_success_is_described_with_its_session_token,
+    every_operation_documents_the_errors_its_kind_can_answer,
 );
+
+/// The operations that count against a rate limit (SPEC.md section 4.1).
+const RATE_LIMITED: [&str; 5] = [
+    "/v1/auth/register",
+    "/v1/auth/login",
+    "/v1/auth/password",
+    "/v1/auth/verify-email/request",
+    "/v1/auth/password-reset/request",
+];
 
 /// Every route of the router, with its methods. Adding a route means adding it here, and
 /// `documented_operations_are_exactly_the_routed_ones` fails until it is documented.
@@ -211,4 +221,45 @@ async fn login_success_is_described_with_its_session_token(app: &TestApp) {
     let detail = resolve(&document, &error["properties"]["error"]);
     assert_eq!(detail["required"], serde_json::json!(["code", "message"]));
     assert!(detail["properties"]["details"].is_object());
+}
+
+/// Each operation lists the errors its kind of route can answer (SPEC.md section 4): 401
+/// when it needs a session, 403 when it needs a permission, 400/413/415/422 when it
+/// takes a JSON body, 422 when it takes query parameters, 429 when rate-limited, and
+/// 500/503 for every `/v1` route.
+async fn every_operation_documents_the_errors_its_kind_can_answer(app: &TestApp) {
+    let document = document(app).await;
+    for (method, path) in ROUTES {
+        let operation = &document["paths"][path][method];
+        let statuses: BTreeSet<&str> = operation["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let takes_query = operation["parameters"]
+            .as_array()
+            .is_some_and(|parameters| parameters.iter().any(|p| p["in"] == "query"));
+        let expected = [
+            (!operation["security"].is_null(), &["401"][..]),
+            (path.starts_with("/v1/admin/"), &["403"]),
+            (
+                !operation["requestBody"].is_null(),
+                &["400", "413", "415", "422"],
+            ),
+            (takes_query, &["422"]),
+            (RATE_LIMITED.contains(&path), &["429"]),
+            (path.starts_with("/v1/"), &["500", "503"]),
+        ];
+        for status in expected
+            .iter()
+            .filter(|(applies, _)| *applies)
+            .flat_map(|(_, statuses)| statuses.iter())
+        {
+            assert!(
+                statuses.contains(status),
+                "{method} {path} does not document {status}: {statuses:?}"
+            );
+        }
+    }
 }

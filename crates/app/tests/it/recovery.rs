@@ -66,13 +66,7 @@ impl MailApp {
     }
 
     async fn verified(&self, session: &str) -> bool {
-        let me: Value = self
-            .app
-            .get("/v1/auth/me", session)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let me: Value = self.app.get_json("/v1/auth/me", session).await;
         me["user"]["email_verified"] == true
     }
 

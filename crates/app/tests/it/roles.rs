@@ -2,10 +2,8 @@
 
 use crate::accounts::login_with_permissions;
 use crate::server::now;
-use crate::server::{PASSWORD, TestApp, expect_error};
-use auth_ports::{
-    AuditQuery, AuditRepository, Email, NewRole, RoleId, RoleRepository, UserId, UserRepository,
-};
+use crate::server::{PASSWORD, TestApp, expect_error, expect_invalid};
+use auth_ports::{AuditQuery, Email, NewRole, RoleId, RoleRepository, UserId, UserRepository};
 use auth_testing::unaudited;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -43,12 +41,7 @@ async fn roles_are_managed_with_roles_permissions(app: &TestApp) {
     expect_error(denied, StatusCode::FORBIDDEN, "forbidden").await;
 
     let (admin_id, admin) = app.login_with_role("rootr@example.com", "admin").await;
-    let listed: Value = app
-        .get("/v1/admin/roles", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json("/v1/admin/roles", &admin).await;
     let names: Vec<&str> = listed["roles"]
         .as_array()
         .unwrap()
@@ -79,7 +72,7 @@ async fn roles_are_managed_with_roles_permissions(app: &TestApp) {
     expect_error(again, StatusCode::CONFLICT, "role_exists").await;
 
     let path = format!("/v1/admin/roles/{id}");
-    let fetched: Value = app.get(&path, &admin).await.json().await.unwrap();
+    let fetched: Value = app.get_json(&path, &admin).await;
     assert_eq!(fetched["role"]["name"], "support");
     let patch = json!({"name": "helpdesk", "description": null, "permissions": ["users:*"]});
     let patched = app.send(Method::PATCH, &path, &admin, Some(patch)).await;
@@ -113,15 +106,12 @@ async fn roles_are_managed_with_roles_permissions(app: &TestApp) {
     .await;
 
     let entries = app
-        .store
-        .audit()
-        .query(AuditQuery {
+        .audit_entries(AuditQuery {
             resource_type: Some("role".into()),
             limit: 20,
             ..Default::default()
         })
-        .await
-        .unwrap();
+        .await;
     let actions: Vec<&str> = entries.iter().rev().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["role.create", "role.update", "role.delete"]);
     assert!(entries.iter().all(|e| e.user_id == Some(admin_id)
@@ -189,16 +179,7 @@ async fn role_input_is_validated(app: &TestApp) {
         let response = app
             .send(Method::POST, "/v1/admin/roles", &admin, Some(body.clone()))
             .await;
-        let error = expect_error(
-            response,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        )
-        .await;
-        assert!(
-            error["error"]["details"][field].is_string(),
-            "{body}: {error}"
-        );
+        expect_invalid(response, field, &body).await;
     }
     assert!(
         app.store
@@ -311,14 +292,11 @@ async fn roles_are_assigned_and_the_last_admin_keeps_admin(app: &TestApp) {
 
     // Each real change audited once, by its actor, on the user.
     let entries = app
-        .store
-        .audit()
-        .query(AuditQuery {
+        .audit_entries(AuditQuery {
             limit: 50,
             ..Default::default()
         })
-        .await
-        .unwrap();
+        .await;
     let changes: Vec<(&str, Option<UserId>)> = entries
         .iter()
         .rev()
@@ -397,15 +375,12 @@ async fn only_permissions_the_caller_holds_are_granted(app: &TestApp) {
         .await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let entries = app
-        .store
-        .audit()
-        .query(AuditQuery {
+        .audit_entries(AuditQuery {
             action: Some("role.create".into()),
             limit: 10,
             ..Default::default()
         })
-        .await
-        .unwrap();
+        .await;
     assert_eq!(entries.len(), 1, "only the granted role was written");
 }
 

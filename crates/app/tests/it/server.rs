@@ -1,13 +1,14 @@
 //! A real authd server per test, on an ephemeral port, over its own fresh database, with
 //! the configuration of SPEC.md section 3 plus per-test overrides.
 
-use auth_ports::{RoleRepository, UserId};
+use auth_ports::{AuditEntry, AuditQuery, AuditRepository as _, RoleRepository, UserId};
 use auth_sea_orm::Store;
 use auth_testing::{TestDatabase, unaudited};
 use authd::config::Config;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -144,6 +145,16 @@ impl TestApp {
             .unwrap()
     }
 
+    /// GETs `path` with `token` as bearer and reads the JSON body, whatever the status.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        self.get(path, token).await.json().await.unwrap()
+    }
+
+    /// The audit entries `query` selects, straight from the store.
+    pub async fn audit_entries(&self, query: AuditQuery) -> Vec<AuditEntry> {
+        self.store.audit().query(query).await.unwrap()
+    }
+
     /// GETs `path` without a token.
     pub async fn get_anonymously(&self, path: &str) -> Response {
         self.client.get(self.url(path)).send().await.unwrap()
@@ -231,6 +242,22 @@ pub async fn expect_error(response: Response, status: StatusCode, code: &str) ->
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(body["error"]["message"].is_string());
+    body
+}
+
+/// Asserts a 422 `validation_failed` that names `field` in its details; `context` says
+/// which request it was. Returns the body.
+pub async fn expect_invalid(response: Response, field: &str, context: impl Display) -> Value {
+    let body = expect_error(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert!(
+        body["error"]["details"][field].is_string(),
+        "{context}: {body}"
+    );
     body
 }
 

@@ -1,0 +1,122 @@
+//! The listener: `AUTHD_BIND`, `AUTHD_PUBLIC_URL`, `TRUSTED_PROXIES` and the connection
+//! limits.
+
+use super::vars::Vars;
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use url::Url;
+
+/// Upper bound for `HTTP_HEADER_READ_TIMEOUT_SECS`: longer only helps slow-header attacks.
+const MAX_HEADER_READ_TIMEOUT_SECS: u64 = 600;
+
+/// Default `HTTP_MAX_CONNECTIONS`: far above what a proxy in front of authd opens; the
+/// open-files limit (`ulimit -n`) must leave room above it.
+const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
+
+/// Upper bound for `HTTP_MAX_CONNECTIONS`.
+const MAX_CONNECTIONS: u64 = 1_000_000;
+
+/// HTTP listener settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Address the server listens on (`AUTHD_BIND`); port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Base URL clients use to reach authd (`AUTHD_PUBLIC_URL`), an http(s) URL without a
+    /// trailing slash: used for links in mails, OAuth redirect URIs and the JWT `iss`.
+    pub public_url: String,
+    /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`); empty: the header is
+    /// ignored. Single addresses are stored as /32 or /128 networks.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Time a client has to send a request's headers, counted from when the connection
+    /// is ready for one, so it also closes a keep-alive connection left idle that long
+    /// (`HTTP_HEADER_READ_TIMEOUT_SECS`).
+    pub header_read_timeout: Duration,
+    /// Connections served at once (`HTTP_MAX_CONNECTIONS`); further ones wait in the
+    /// listen backlog until one closes.
+    pub max_connections: usize,
+}
+
+/// `AUTHD_BIND`, `AUTHD_PUBLIC_URL` and `TRUSTED_PROXIES`.
+pub(super) fn http<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> HttpConfig {
+    let default_bind = SocketAddr::from(([127, 0, 0, 1], 8080));
+    let bind = match vars.get("AUTHD_BIND") {
+        None => default_bind,
+        Some(value) => value.parse().unwrap_or_else(|_| {
+            vars.report(
+                "AUTHD_BIND",
+                format!("expected an address and port such as 127.0.0.1:8080 or [::]:8080, got {value:?}"),
+            );
+            default_bind
+        }),
+    };
+    let public_url = match vars.get("AUTHD_PUBLIC_URL") {
+        None => "http://127.0.0.1:8080".to_owned(),
+        Some(value) => match check_http_url(&value) {
+            Ok(()) if value.contains('?') || value.contains('#') => {
+                vars.report(
+                    "AUTHD_PUBLIC_URL",
+                    format!("must not have a query or fragment, got {value:?}"),
+                );
+                String::new()
+            }
+            Ok(()) => value.trim_end_matches('/').to_owned(),
+            Err(message) => {
+                vars.report("AUTHD_PUBLIC_URL", format!("{message}, got {value:?}"));
+                String::new()
+            }
+        },
+    };
+    HttpConfig {
+        bind,
+        public_url,
+        trusted_proxies: trusted_proxies(vars),
+        header_read_timeout: Duration::from_secs(vars.number(
+            "HTTP_HEADER_READ_TIMEOUT_SECS",
+            10,
+            1,
+            MAX_HEADER_READ_TIMEOUT_SECS,
+        )),
+        max_connections: usize::try_from(vars.number(
+            "HTTP_MAX_CONNECTIONS",
+            DEFAULT_MAX_CONNECTIONS,
+            1,
+            MAX_CONNECTIONS,
+        ))
+        .unwrap_or(1),
+    }
+}
+
+/// Checks that `value` is an absolute http(s) URL with a host and no credentials.
+pub(super) fn check_http_url(value: &str) -> Result<(), String> {
+    let url = Url::parse(value).map_err(|err| format!("expected an http(s) URL ({err})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err("expected an http(s) URL".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain credentials".to_owned());
+    }
+    Ok(())
+}
+
+/// `TRUSTED_PROXIES`: comma-separated IPs or CIDRs; blank entries are skipped.
+pub(super) fn trusted_proxies<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Vec<IpNet> {
+    let Some(value) = vars.get("TRUSTED_PROXIES") else {
+        return Vec::new();
+    };
+    let mut proxies = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let parsed = entry
+            .parse::<IpNet>()
+            .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from));
+        match parsed {
+            // `10.0.0.1/8` is taken to mean the network `10.0.0.0/8`.
+            Ok(net) => proxies.push(net.trunc()),
+            Err(_) => vars.report(
+                "TRUSTED_PROXIES",
+                format!("expected an IP address or CIDR, got {entry:?}"),
+            ),
+        }
+    }
+    proxies
+}
