@@ -14,6 +14,7 @@ pub mod rate_limit;
 pub mod role;
 pub mod secret;
 pub mod session;
+pub mod token_hash;
 pub mod user;
 
 pub use audit::{AuditCursor, AuditEntry, AuditQuery, AuditRepository, AuditWith, NewAuditEntry};
@@ -28,9 +29,8 @@ pub use one_time_token::{NewOneTimeToken, OneTimeTokenRepository, Redemption, To
 pub use rate_limit::{RateDecision, RateLimit, RateLimiter};
 pub use role::{NewRole, Role, RoleRepository, RoleUpdate};
 pub use secret::{BearerToken, Password};
-pub use session::{
-    ActiveSession, NewSession, OpenedSession, Session, SessionRepository, TokenHash,
-};
+pub use session::{ActiveSession, NewSession, OpenedSession, Session, SessionRepository};
+pub use token_hash::TokenHash;
 pub use user::{
     FailedLogin, LockScope, LockoutPolicy, LoginAccount, LoginSource, NewUser, PasswordChange,
     PasswordHash, RevokeSessions, User, UserCursor, UserQuery, UserRepository, UserStatus,

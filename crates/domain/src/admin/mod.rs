@@ -132,7 +132,7 @@ impl AdminService {
         let next = more
             .then(|| {
                 entries.last().map(|e| AuditCursor {
-                    created_at: e.created_at,
+                    created_at: e.entry.created_at,
                     id: e.id,
                 })
             })
@@ -344,16 +344,11 @@ pub(super) mod tests {
                 Ok((0..q.limit)
                     .map(|i| AuditEntry {
                         id: auth_ports::AuditEntryId(100 - i64::from(i)),
-                        user_id: None,
-                        action: "auth.login".into(),
-                        resource_type: None,
-                        resource_id: None,
-                        ip_address: None,
-                        user_agent: None,
-                        details: serde_json::json!({}),
-                        success: true,
-                        error_message: None,
-                        created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+                        entry: auth_ports::NewAuditEntry::new(
+                            None,
+                            "auth.login",
+                            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+                        ),
                     })
                     .collect())
             });

@@ -51,7 +51,7 @@ impl TestDb {
             ..AuditQuery::default()
         };
         let mut trail = audit.query(query).await.unwrap();
-        trail.sort_by(|a, b| a.action.cmp(&b.action));
+        trail.sort_by(|a, b| a.entry.action.cmp(&b.entry.action));
         trail
     }
 

@@ -428,24 +428,27 @@ async fn a_login_stores_its_audit_entries_with_the_session(db: &TestDb) {
     let trail = db.trail().await;
     assert_eq!(trail.len(), 2, "{trail:?}");
     let (login, other) = (&trail[0], &trail[1]);
-    assert_eq!(login.action, "auth.login");
-    assert_eq!(login.user_id, Some(user.id));
+    assert_eq!(login.entry.action, "auth.login");
+    assert_eq!(login.entry.user_id, Some(user.id));
     assert_eq!(
-        login.details,
+        login.entry.details,
         json!({ "session_id": opened.session.id.to_string(), "note": "opened" })
     );
-    assert_eq!(login.ip_address, Some("192.0.2.1".parse().unwrap()));
-    assert_eq!(login.user_agent.as_deref(), Some("test-agent"));
-    assert_eq!(login.created_at, new.created_at);
-    assert!(login.success);
-    assert_eq!(other.action, "session.create");
-    assert_eq!((other.user_id, other.ip_address), (None, None));
+    assert_eq!(login.entry.ip_address, Some("192.0.2.1".parse().unwrap()));
+    assert_eq!(login.entry.user_agent.as_deref(), Some("test-agent"));
+    assert_eq!(login.entry.created_at, new.created_at);
+    assert!(login.entry.success);
+    assert_eq!(other.entry.action, "session.create");
+    assert_eq!((other.entry.user_id, other.entry.ip_address), (None, None));
     assert_eq!(
-        (other.user_agent.as_deref(), other.resource_type.as_deref()),
+        (
+            other.entry.user_agent.as_deref(),
+            other.entry.resource_type.as_deref()
+        ),
         (None, None)
     );
-    assert!(!other.success);
-    assert_eq!(other.error_message.as_deref(), Some("second entry"));
+    assert!(!other.entry.success);
+    assert_eq!(other.entry.error_message.as_deref(), Some("second entry"));
     let stored = sessions.find_active_by_token_hash(&new.token_hash, now());
     assert_eq!(stored.await.unwrap().unwrap().session, opened.session);
 }
@@ -643,7 +646,7 @@ async fn revoke_all_ends_every_session_and_audits_the_count(db: &TestDb) {
     });
     let trail = trail.await.unwrap();
     assert_eq!(trail.len(), 1);
-    assert_eq!(trail[0].details, json!({ "revoked": 4 }));
+    assert_eq!(trail[0].entry.details, json!({ "revoked": 4 }));
 }
 
 async fn delete_expired_removes_only_expired(db: &TestDb) {

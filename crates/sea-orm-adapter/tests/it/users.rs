@@ -138,10 +138,13 @@ async fn create_stores_the_verification_token_and_audit_entries(db: &TestDb) {
     let owner = tokens.find_live(&token, TokenPurpose::EmailVerification, now());
     assert_eq!(owner.await.unwrap(), Some(user.id));
     let trail = db.trail().await;
-    let actions: Vec<_> = trail.iter().map(|e| e.action.as_str()).collect();
+    let actions: Vec<_> = trail.iter().map(|e| e.entry.action.as_str()).collect();
     assert_eq!(actions, ["other.event", "user.register"]);
-    assert_eq!(trail[1].user_id, Some(user.id));
-    assert_eq!(trail[1].details, json!({ "email": "dora@example.com" }));
+    assert_eq!(trail[1].entry.user_id, Some(user.id));
+    assert_eq!(
+        trail[1].entry.details,
+        json!({ "email": "dora@example.com" })
+    );
 }
 
 async fn create_without_a_role_assigns_none(db: &TestDb) {
@@ -337,7 +340,7 @@ async fn delete_cascades_to_dependents(db: &TestDb) {
         .unwrap();
     assert_eq!(kept.len(), 1, "audit entries outlive their actor");
     assert_eq!(kept[0].id, entry.id);
-    assert_eq!(kept[0].user_id, None, "ON DELETE SET NULL");
+    assert_eq!(kept[0].entry.user_id, None, "ON DELETE SET NULL");
 }
 
 async fn change_password_revokes_sessions_as_asked(db: &TestDb) {

@@ -229,16 +229,7 @@ impl Mocks {
 fn stored_entry(entry: NewAuditEntry) -> auth_ports::AuditEntry {
     auth_ports::AuditEntry {
         id: auth_ports::AuditEntryId(1),
-        user_id: entry.user_id,
-        action: entry.action,
-        resource_type: entry.resource_type,
-        resource_id: entry.resource_id,
-        ip_address: entry.ip_address,
-        user_agent: entry.user_agent,
-        details: entry.details,
-        success: entry.success,
-        error_message: entry.error_message,
-        created_at: entry.created_at,
+        entry,
     }
 }
 
