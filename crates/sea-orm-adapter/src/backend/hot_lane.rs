@@ -94,11 +94,6 @@ impl HotLane {
         }
     }
 
-    /// The database the lane's statements are written for.
-    pub(crate) fn backend(&self) -> DbBackend {
-        self.db.get_database_backend()
-    }
-
     /// Gives every kept connection back to the pool and keeps none from now on, so the
     /// pool can close (it waits for all of its connections).
     pub(crate) fn close(&self) {
