@@ -1,8 +1,8 @@
 //! The session lookup every authenticated request makes: one statement joining the
-//! session, its user and the user's roles, for one token or, through
-//! [`Batches`], for every token whose lookup arrived
-//! while others were in flight. Nothing is cached: every lookup reads the database
-//! after it was asked, so a revocation counts at once on every instance.
+//! session, its user and the user's roles ([`session_rows`](super::session_rows)), for
+//! one token or, through [`Batches`], for every token whose lookup arrived while others
+//! were in flight. Nothing is cached: every lookup reads the database after it was
+//! asked, so a revocation counts at once on every instance.
 //!
 //! The statements filter on the token alone, so the database always finds sessions
 //! through the unique `token_hash` index (PostgreSQL's generic plan for

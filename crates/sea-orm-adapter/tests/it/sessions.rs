@@ -459,10 +459,7 @@ async fn found_with_the_users_roles_and_permissions_in_one_read(db: &TestDb) {
     // `db.user` holds the seeded `user` role; give this one `moderator` too.
     let user = db.user("s9@example.com").await;
     let moderator = roles.find_by_name("moderator").await.unwrap().unwrap();
-    roles
-        .assign(user.id, moderator.id, None, now(), unaudited())
-        .await
-        .unwrap();
+    db.assign(user.id, moderator.id).await;
     let session = open(&sessions, new_session(user.id, 1, Duration::hours(1))).await;
     let found = sessions
         .find_active_by_token_hash(&session.token_hash, now())
@@ -790,10 +787,7 @@ async fn concurrent_lookups_each_find_their_own_session(database: TestDatabase) 
     for n in 0..6u8 {
         let user = db.user(&format!("c{n}@example.com")).await;
         if n % 2 == 0 {
-            roles
-                .assign(user.id, moderator.id, None, now(), unaudited())
-                .await
-                .unwrap();
+            db.assign(user.id, moderator.id).await;
         }
         let live = open(&sessions, new_session(user.id, 30 + n, Duration::hours(1))).await;
         let expired = open(

@@ -9,7 +9,7 @@ use auth_ports::{
     UserCursor, UserId, UserQuery, UserRepository, UserStatus, UserUpdate,
 };
 use auth_testing::unaudited;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration as StdDuration;
@@ -58,6 +58,34 @@ const POLICY: LockoutPolicy = LockoutPolicy {
     global_threshold: 10,
     duration: StdDuration::from_secs(900),
 };
+
+/// A failed login of `user` from `source` at `at` under [`POLICY`], unaudited.
+async fn fail(db: &TestDb, user: UserId, source: &str, at: DateTime<Utc>) -> FailedLogin {
+    let users = db.store.users();
+    let failed = users.record_failed_login(user, source, POLICY, at, unaudited());
+    failed.await.unwrap()
+}
+
+/// `n` failed logins of `user` at `at` at once, the `i`-th from `source(i)`; their
+/// outcomes.
+async fn fail_at_once(
+    db: &TestDb,
+    user: UserId,
+    policy: LockoutPolicy,
+    at: DateTime<Utc>,
+    n: usize,
+    source: impl Fn(usize) -> String,
+) -> Vec<FailedLogin> {
+    let outcomes = futures::future::join_all((0..n).map(|i| {
+        let (users, source) = (db.store.users(), source(i));
+        tokio::spawn(async move {
+            let failed = users.record_failed_login(user, &source, policy, at, unaudited());
+            failed.await.unwrap()
+        })
+    }))
+    .await;
+    outcomes.into_iter().map(Result::unwrap).collect()
+}
 
 async fn create_stores_every_field_and_assigns_the_role(db: &TestDb) {
     let new = new_user("Ada@Example.com");
@@ -169,18 +197,7 @@ async fn list_pages_newest_first_with_filters(db: &TestDb) {
     let mut other = new_user("x_%y@other.org");
     other.created_at = start;
     let other = users.create(other, unaudited()).await.unwrap();
-    users
-        .update(
-            other.id,
-            UserUpdate {
-                status: Some(UserStatus::Suspended),
-                ..Default::default()
-            },
-            now(),
-            unaudited(),
-        )
-        .await
-        .unwrap();
+    db.suspend(other.id, now()).await;
 
     let query = |after, limit| UserQuery {
         status: None,
@@ -209,30 +226,19 @@ async fn list_pages_newest_first_with_filters(db: &TestDb) {
     );
     assert_eq!(seen[0], "user6@example.com", "newest first");
 
-    let suspended = users
-        .list(UserQuery {
-            status: Some(UserStatus::Suspended),
+    let filtered = |status, email_contains: Option<&str>| {
+        users.list(UserQuery {
+            status,
+            email_contains: email_contains.map(Into::into),
             ..query(None, 50)
         })
-        .await
-        .unwrap();
+    };
+    let suspended = filtered(Some(UserStatus::Suspended), None).await.unwrap();
     assert_eq!(suspended.len(), 1);
-    let by_email = users
-        .list(UserQuery {
-            email_contains: Some("USER3".into()),
-            ..query(None, 50)
-        })
-        .await
-        .unwrap();
+    let by_email = filtered(None, Some("USER3")).await.unwrap();
     assert_eq!(by_email.len(), 1);
     // LIKE wildcards in the needle match only themselves.
-    let literal = users
-        .list(UserQuery {
-            email_contains: Some("_%".into()),
-            ..query(None, 50)
-        })
-        .await
-        .unwrap();
+    let literal = filtered(None, Some("_%")).await.unwrap();
     assert_eq!(literal.iter().map(|u| u.id).collect::<Vec<_>>(), [other.id]);
 }
 
@@ -284,14 +290,7 @@ async fn leaving_active_revokes_sessions(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(suspended.status, UserStatus::Suspended);
-    assert!(
-        db.store
-            .sessions()
-            .list_active_for_user(user.id, at)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(db.active_sessions(user.id, at).await.is_empty());
 }
 
 async fn delete_cascades_to_dependents(db: &TestDb) {
@@ -348,10 +347,7 @@ async fn change_password_revokes_sessions_as_asked(db: &TestDb) {
     let user = db.user("gina@example.com").await;
     let keep = session_for(db, user.id, 4).await;
     session_for(db, user.id, 5).await;
-    users
-        .record_failed_login(user.id, SRC, POLICY, now(), unaudited())
-        .await
-        .unwrap();
+    fail(db, user.id, SRC, now()).await;
 
     let change = |hash: &str, revoke, clear_lockout| PasswordChange {
         hash: PasswordHash::new(hash.into()),
@@ -374,13 +370,8 @@ async fn change_password_revokes_sessions_as_asked(db: &TestDb) {
         after.failed_login_attempts, 1,
         "a change keeps the failure count"
     );
-    let active = db
-        .store
-        .sessions()
-        .list_active_for_user(user.id, now())
-        .await
-        .unwrap();
-    assert_eq!(active.iter().map(|s| s.id).collect::<Vec<_>>(), [keep.id]);
+    let active = db.active_sessions(user.id, now()).await;
+    assert_eq!(active, [keep.id]);
 
     let revoked = users
         .change_password(
@@ -394,14 +385,7 @@ async fn change_password_revokes_sessions_as_asked(db: &TestDb) {
     assert_eq!(revoked, 1);
     let after = users.find_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(after.failed_login_attempts, 0, "a reset clears the lockout");
-    assert!(
-        db.store
-            .sessions()
-            .list_active_for_user(user.id, now())
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(db.active_sessions(user.id, now()).await.is_empty());
 }
 
 async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestDb) {
@@ -410,10 +394,7 @@ async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestD
     let t0 = now();
     for expected in 1..=4 {
         assert_eq!(
-            users
-                .record_failed_login(user.id, SRC, POLICY, t0, unaudited())
-                .await
-                .unwrap(),
+            fail(db, user.id, SRC, t0).await,
             FailedLogin::Counted {
                 attempts: expected,
                 account_attempts: expected,
@@ -423,10 +404,7 @@ async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestD
     }
     let lock_end = t0 + Duration::seconds(900);
     assert_eq!(
-        users
-            .record_failed_login(user.id, SRC, POLICY, t0, unaudited())
-            .await
-            .unwrap(),
+        fail(db, user.id, SRC, t0).await,
         FailedLogin::Counted {
             attempts: 5,
             account_attempts: 5,
@@ -436,10 +414,7 @@ async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestD
     // While locked: neither counted nor extended.
     let later = t0 + Duration::seconds(60);
     assert_eq!(
-        users
-            .record_failed_login(user.id, SRC, POLICY, later, unaudited())
-            .await
-            .unwrap(),
+        fail(db, user.id, SRC, later).await,
         FailedLogin::AlreadyLocked { until: lock_end }
     );
     let found = users
@@ -456,10 +431,7 @@ async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestD
     // no failure came within the lockout duration.
     let after_lock = lock_end + Duration::seconds(1);
     assert_eq!(
-        users
-            .record_failed_login(user.id, SRC, POLICY, after_lock, unaudited())
-            .await
-            .unwrap(),
+        fail(db, user.id, SRC, after_lock).await,
         FailedLogin::Counted {
             attempts: 1,
             account_attempts: 1,
@@ -485,10 +457,7 @@ async fn one_source_waiting_out_its_locks_never_reaches_the_global_cap(db: &Test
     for round in 0..4 {
         let at = now() + Duration::seconds(901 * round);
         for _ in 0..5 {
-            users
-                .record_failed_login(user.id, "198.51.100.9", POLICY, at, unaudited())
-                .await
-                .unwrap();
+            fail(db, user.id, "198.51.100.9", at).await;
         }
         let owner = users
             .find_for_login(&user.email, "192.0.2.7")
@@ -507,24 +476,16 @@ async fn a_locked_source_leaves_others_free_until_the_global_cap(db: &TestDb) {
     let user = db.user("src@example.com").await;
     let at = now();
     let lock_end = at + Duration::seconds(900);
-    let fail = |source: &'static str| {
-        let users = db.store.users();
-        async move {
-            users
-                .record_failed_login(user.id, source, POLICY, at, unaudited())
-                .await
-                .unwrap()
-        }
-    };
+    let fail_from = |source| fail(db, user.id, source, at);
     for _ in 0..5 {
-        fail("198.51.100.1").await;
+        fail_from("198.51.100.1").await;
     }
     assert!(matches!(
-        fail("198.51.100.1").await,
+        fail_from("198.51.100.1").await,
         FailedLogin::AlreadyLocked { .. }
     ));
     assert_eq!(
-        fail("198.51.100.2").await,
+        fail_from("198.51.100.2").await,
         FailedLogin::Counted {
             attempts: 1,
             account_attempts: 6,
@@ -546,10 +507,10 @@ async fn a_locked_source_leaves_others_free_until_the_global_cap(db: &TestDb) {
 
     // The global threshold (10) is reached by failures from several sources.
     for _ in 0..3 {
-        fail("198.51.100.2").await;
+        fail_from("198.51.100.2").await;
     }
     assert_eq!(
-        fail("198.51.100.3").await,
+        fail_from("198.51.100.3").await,
         FailedLogin::Counted {
             attempts: 1,
             account_attempts: 10,
@@ -557,7 +518,7 @@ async fn a_locked_source_leaves_others_free_until_the_global_cap(db: &TestDb) {
         }
     );
     assert_eq!(
-        fail("198.51.100.4").await,
+        fail_from("198.51.100.4").await,
         FailedLogin::AlreadyLocked { until: lock_end },
         "every source is locked now, and nothing is counted"
     );
@@ -601,19 +562,10 @@ async fn stale_source_records_are_deleted(db: &TestDb) {
     let at = now();
     let old = at - Duration::hours(2);
     for _ in 0..5 {
-        users
-            .record_failed_login(user.id, "198.51.100.1", POLICY, old, unaudited())
-            .await
-            .unwrap();
+        fail(db, user.id, "198.51.100.1", old).await;
     }
-    users
-        .record_failed_login(user.id, "198.51.100.2", POLICY, old, unaudited())
-        .await
-        .unwrap();
-    users
-        .record_failed_login(user.id, "198.51.100.3", POLICY, at, unaudited())
-        .await
-        .unwrap();
+    fail(db, user.id, "198.51.100.2", old).await;
+    fail(db, user.id, "198.51.100.3", at).await;
     // An hour ago: the lock of .1 ended 45 minutes before, .2 never locked.
     let deleted = users
         .delete_stale_login_failures(at - Duration::hours(1))
@@ -639,20 +591,11 @@ async fn concurrent_failed_logins_lose_no_count(db: &TestDb) {
         duration: StdDuration::from_secs(900),
     };
     let at = now();
-    let outcomes = futures::future::join_all((0..50).map(|_| {
-        let users = db.store.users();
-        tokio::spawn(async move {
-            users
-                .record_failed_login(user.id, SRC, policy, at, unaudited())
-                .await
-                .unwrap()
-        })
-    }))
-    .await;
+    let outcomes = fail_at_once(db, user.id, policy, at, 50, |_| SRC.to_owned()).await;
     let mut attempts = BTreeSet::new();
     let mut locks = 0;
     for outcome in outcomes {
-        match outcome.unwrap() {
+        match outcome {
             FailedLogin::Counted {
                 attempts: n,
                 locked,
@@ -677,17 +620,7 @@ async fn concurrent_failed_logins_lose_no_count(db: &TestDb) {
 async fn concurrent_failed_logins_lock_exactly_once(db: &TestDb) {
     let user = db.user("jack@example.com").await;
     let at = now();
-    let outcomes = futures::future::join_all((0..50).map(|_| {
-        let users = db.store.users();
-        tokio::spawn(async move {
-            users
-                .record_failed_login(user.id, SRC, POLICY, at, unaudited())
-                .await
-                .unwrap()
-        })
-    }))
-    .await;
-    let outcomes: Vec<_> = outcomes.into_iter().map(Result::unwrap).collect();
+    let outcomes = fail_at_once(db, user.id, POLICY, at, 50, |_| SRC.to_owned()).await;
     let counted = outcomes
         .iter()
         .filter(|o| matches!(o, FailedLogin::Counted { .. }))
@@ -721,18 +654,8 @@ async fn concurrent_failed_logins_lock_exactly_once(db: &TestDb) {
 async fn concurrent_failures_from_many_sources_lock_the_account_once(db: &TestDb) {
     let user = db.user("many@example.com").await;
     let at = now();
-    let outcomes = futures::future::join_all((0..40).map(|i| {
-        let users = db.store.users();
-        tokio::spawn(async move {
-            let source = format!("198.51.100.{}", i % 20);
-            users
-                .record_failed_login(user.id, &source, POLICY, at, unaudited())
-                .await
-                .unwrap()
-        })
-    }))
-    .await;
-    let outcomes: Vec<_> = outcomes.into_iter().map(Result::unwrap).collect();
+    let source = |i| format!("198.51.100.{}", i % 20);
+    let outcomes = fail_at_once(db, user.id, POLICY, at, 40, source).await;
     let mut account_counts = BTreeSet::new();
     let mut locks = 0;
     for outcome in &outcomes {
@@ -765,10 +688,7 @@ async fn lock_unlock_and_verify_email(db: &TestDb) {
     let user = db.user("liam@example.com").await;
     let at = now();
     for _ in 0..5 {
-        users
-            .record_failed_login(user.id, SRC, POLICY, at, unaudited())
-            .await
-            .unwrap();
+        fail(db, user.id, SRC, at).await;
     }
     users.unlock(user.id, unaudited()).await.unwrap();
     let stored = users.find_by_id(user.id).await.unwrap().unwrap();
@@ -887,14 +807,7 @@ async fn concurrent_guarded_suspensions_leave_one_active_admin(db: &TestDb) {
     let mut holders = Vec::new();
     for round in 0..5 {
         // The survivor of the previous round takes part again.
-        for i in 0..6 {
-            let user = db.user(&format!("g{round}-{i}@example.com")).await;
-            roles
-                .assign(user.id, admin.id, None, now(), unaudited())
-                .await
-                .unwrap();
-            holders.push(user.id);
-        }
+        holders.extend(db.holders(&format!("g{round}"), 6, admin.id).await);
         // Open pooled connections first, so the suspensions below truly overlap.
         futures::future::join_all((0..8).map(|_| roles.count_active_holders(admin.id))).await;
         let start = std::sync::Arc::new(tokio::sync::Barrier::new(holders.len()));
