@@ -59,16 +59,7 @@ async fn append_stores_every_field(db: &TestDb) {
     assert!(!stored.entry.success);
     assert_eq!(stored.entry.error_message, new.error_message);
     assert_eq!(stored.entry.created_at, new.created_at);
-    let read = db
-        .store
-        .audit()
-        .query(AuditQuery {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(read, [stored]);
+    assert_eq!(db.trail().await, [stored]);
 }
 
 async fn queries_filter_and_return_newest_first(db: &TestDb) {
@@ -243,14 +234,7 @@ async fn cleanup_deletes_only_old_entries(db: &TestDb) {
             .unwrap(),
         2
     );
-    let left = audit
-        .query(AuditQuery {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(left, [fresh]);
+    assert_eq!(db.trail().await, [fresh]);
 }
 
 async fn recent_activity_view_shows_the_last_30_days(db: &TestDb) {

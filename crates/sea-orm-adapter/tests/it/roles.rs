@@ -146,14 +146,7 @@ async fn assign_is_idempotent_and_unassign_reports(db: &TestDb) {
             .await
             .unwrap()
     );
-    let names: Vec<_> = roles
-        .roles_of_user(user.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
-    assert_eq!(names, ["moderator", "user"]);
+    assert_eq!(db.role_names(user.id).await, ["moderator", "user"]);
     assert!(
         roles
             .unassign(user.id, moderator.id, false, unaudited())

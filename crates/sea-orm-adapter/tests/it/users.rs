@@ -349,20 +349,16 @@ async fn change_password_revokes_sessions_as_asked(db: &TestDb) {
     session_for(db, user.id, 5).await;
     fail(db, user.id, SRC, now()).await;
 
-    let change = |hash: &str, revoke, clear_lockout| PasswordChange {
-        hash: PasswordHash::new(hash.into()),
-        revoke,
-        clear_lockout,
+    let change = |hash: &str, revoke, clear_lockout| {
+        let change = PasswordChange {
+            hash: PasswordHash::new(hash.into()),
+            revoke,
+            clear_lockout,
+        };
+        users.change_password(user.id, change, now(), unaudited())
     };
-    let revoked = users
-        .change_password(
-            user.id,
-            change("h2", RevokeSessions::AllExcept(keep.id), false),
-            now(),
-            unaudited(),
-        )
-        .await
-        .unwrap();
+    let revoked = change("h2", RevokeSessions::AllExcept(keep.id), false).await;
+    let revoked = revoked.unwrap();
     assert_eq!(revoked, 1);
     let after = users.find_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(after.password_hash, Some(PasswordHash::new("h2".into())));
@@ -373,15 +369,7 @@ async fn change_password_revokes_sessions_as_asked(db: &TestDb) {
     let active = db.active_sessions(user.id, now()).await;
     assert_eq!(active, [keep.id]);
 
-    let revoked = users
-        .change_password(
-            user.id,
-            change("h3", RevokeSessions::All, true),
-            now(),
-            unaudited(),
-        )
-        .await
-        .unwrap();
+    let revoked = change("h3", RevokeSessions::All, true).await.unwrap();
     assert_eq!(revoked, 1);
     let after = users.find_by_id(user.id).await.unwrap().unwrap();
     assert_eq!(after.failed_login_attempts, 0, "a reset clears the lockout");
