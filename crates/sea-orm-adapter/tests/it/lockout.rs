@@ -33,6 +33,19 @@ pub async fn fail(db: &TestDb, user: UserId, source: &str, at: DateTime<Utc>) ->
     failed.await.unwrap()
 }
 
+/// The outcome of a counted failure.
+fn counted(
+    attempts: u32,
+    account_attempts: u32,
+    locked: Option<(LockScope, DateTime<Utc>)>,
+) -> FailedLogin {
+    FailedLogin::Counted {
+        attempts,
+        account_attempts,
+        locked,
+    }
+}
+
 /// `n` failed logins of `user` at `at` at once, the `i`-th from `source(i)`; their
 /// outcomes.
 async fn fail_at_once(
@@ -61,21 +74,13 @@ async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestD
     for expected in 1..=4 {
         assert_eq!(
             fail(db, user.id, SRC, t0).await,
-            FailedLogin::Counted {
-                attempts: expected,
-                account_attempts: expected,
-                locked: None
-            }
+            counted(expected, expected, None)
         );
     }
     let lock_end = t0 + Duration::seconds(900);
     assert_eq!(
         fail(db, user.id, SRC, t0).await,
-        FailedLogin::Counted {
-            attempts: 5,
-            account_attempts: 5,
-            locked: Some((LockScope::Source, lock_end))
-        }
+        counted(5, 5, Some((LockScope::Source, lock_end)))
     );
     // While locked: neither counted nor extended.
     let later = t0 + Duration::seconds(60);
@@ -98,11 +103,7 @@ async fn failed_logins_lock_at_the_threshold_and_restart_after_expiry(db: &TestD
     let after_lock = lock_end + Duration::seconds(1);
     assert_eq!(
         fail(db, user.id, SRC, after_lock).await,
-        FailedLogin::Counted {
-            attempts: 1,
-            account_attempts: 1,
-            locked: None
-        }
+        counted(1, 1, None)
     );
     let found = users
         .find_for_login(&user.email, SRC)
@@ -150,14 +151,7 @@ async fn a_locked_source_leaves_others_free_until_the_global_cap(db: &TestDb) {
         fail_from("198.51.100.1").await,
         FailedLogin::AlreadyLocked { .. }
     ));
-    assert_eq!(
-        fail_from("198.51.100.2").await,
-        FailedLogin::Counted {
-            attempts: 1,
-            account_attempts: 6,
-            locked: None
-        }
-    );
+    assert_eq!(fail_from("198.51.100.2").await, counted(1, 6, None));
     let other = users
         .find_for_login(&user.email, "198.51.100.2")
         .await
@@ -177,11 +171,7 @@ async fn a_locked_source_leaves_others_free_until_the_global_cap(db: &TestDb) {
     }
     assert_eq!(
         fail_from("198.51.100.3").await,
-        FailedLogin::Counted {
-            attempts: 1,
-            account_attempts: 10,
-            locked: Some((LockScope::Account, lock_end))
-        }
+        counted(1, 10, Some((LockScope::Account, lock_end)))
     );
     assert_eq!(
         fail_from("198.51.100.4").await,
