@@ -50,10 +50,10 @@ def strip_cfg_test(text: str) -> str:
 
 def expand_use_tree(tree: str) -> list[str]:
     """`a::{b, c::{d, e}}` → [`a::b`, `a::c::d`, `a::c::e`]."""
-    tree = re.sub(r"\s+", "", tree)
+    tree = re.sub(r"\s+", "", re.sub(r"\s+as\s+\w+", "", tree))
     brace = tree.find("{")
     if brace < 0:
-        return [re.sub(r"\bas\w+$", "", tree)]
+        return [tree]
     prefix, body = tree[:brace], tree[brace + 1 : tree.rfind("}")]
     parts, depth, start = [], 0, 0
     for k, ch in enumerate(body):

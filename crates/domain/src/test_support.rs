@@ -102,16 +102,7 @@ pub(crate) fn roles_finding(found: &Role) -> MockRoleRepository {
 pub(crate) fn stored(id: i64, entry: NewAuditEntry) -> AuditEntry {
     AuditEntry {
         id: AuditEntryId(id),
-        user_id: entry.user_id,
-        action: entry.action,
-        resource_type: entry.resource_type,
-        resource_id: entry.resource_id,
-        ip_address: entry.ip_address,
-        user_agent: entry.user_agent,
-        details: entry.details,
-        success: entry.success,
-        error_message: entry.error_message,
-        created_at: entry.created_at,
+        entry,
     }
 }
 

@@ -4,41 +4,23 @@ use crate::{AuditEntryId, StoreError, UserId};
 use chrono::{DateTime, Utc};
 use std::{collections::BTreeMap, net::IpAddr};
 
-/// A stored audit entry.
+/// A stored audit entry: what was appended, and the id the store gave it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {
     /// The id, growing with insertion order.
     pub id: AuditEntryId,
-    /// The actor; `None` when anonymous or deleted since.
-    pub user_id: Option<UserId>,
-    /// Event name, e.g. `auth.login`.
-    pub action: String,
-    /// Kind of the subject, e.g. `user`.
-    pub resource_type: Option<String>,
-    /// Id of the subject.
-    pub resource_id: Option<String>,
-    /// Client address.
-    pub ip_address: Option<IpAddr>,
-    /// Client user agent.
-    pub user_agent: Option<String>,
-    /// Event-specific facts (never a secret).
-    pub details: serde_json::Value,
-    /// Whether the action succeeded.
-    pub success: bool,
-    /// Why it failed.
-    pub error_message: Option<String>,
-    /// When it happened.
-    pub created_at: DateTime<Utc>,
+    /// The entry as appended.
+    pub entry: NewAuditEntry,
 }
 
 /// What appending an entry takes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAuditEntry {
-    /// The actor.
+    /// The actor; `None` when anonymous or deleted since.
     pub user_id: Option<UserId>,
-    /// Event name.
+    /// Event name, e.g. `auth.login`.
     pub action: String,
-    /// Kind of the subject.
+    /// Kind of the subject, e.g. `user`.
     pub resource_type: Option<String>,
     /// Id of the subject.
     pub resource_id: Option<String>,

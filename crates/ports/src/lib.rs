@@ -15,6 +15,7 @@ pub mod readiness;
 pub mod role;
 pub mod secret;
 pub mod session;
+pub mod token_hash;
 pub mod user;
 
 pub use audit::{AuditCursor, AuditEntry, AuditQuery, AuditRepository, AuditWith, NewAuditEntry};
@@ -30,9 +31,8 @@ pub use rate_limit::{RateDecision, RateLimit, RateLimiter};
 pub use readiness::Readiness;
 pub use role::{NewRole, Role, RoleRepository, RoleUpdate};
 pub use secret::{BearerToken, Password};
-pub use session::{
-    ActiveSession, NewSession, OpenedSession, Session, SessionRepository, TokenHash,
-};
+pub use session::{ActiveSession, NewSession, OpenedSession, Session, SessionRepository};
+pub use token_hash::TokenHash;
 pub use user::{
     FailedLogin, LockScope, LockoutPolicy, LoginAccount, LoginSource, NewUser, PasswordChange,
     PasswordHash, RevokeSessions, User, UserCursor, UserQuery, UserRepository, UserStatus,

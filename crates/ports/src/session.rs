@@ -1,20 +1,9 @@
 //! Server-side sessions and the repository port that stores them. A session is found by
 //! the SHA-256 of its bearer token; the token itself is never stored.
 
-use crate::{AuditWith, LoginSource, PasswordHash, SessionId, StoreError, User, UserId};
+use crate::{AuditWith, LoginSource, PasswordHash, SessionId, StoreError, TokenHash, User, UserId};
 use chrono::{DateTime, Utc};
-use std::{fmt, net::IpAddr, time::Duration};
-
-/// SHA-256 of a session or one-time token. `Debug` shows only a prefix, so a log line
-/// can tell hashes apart without holding enough to look one up.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TokenHash(pub [u8; 32]);
-
-impl fmt::Debug for TokenHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TokenHash({:02x}{:02x}…)", self.0[0], self.0[1])
-    }
-}
+use std::{net::IpAddr, time::Duration};
 
 /// A stored session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,15 +157,4 @@ pub trait SessionRepository: Send + Sync {
     /// # Errors
     /// Storage failures only.
     async fn delete_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::TokenHash;
-
-    #[test]
-    fn token_hash_debug_shows_only_a_prefix() {
-        let shown = format!("{:?}", TokenHash([0xab; 32]));
-        assert_eq!(shown, "TokenHash(abab…)");
-    }
 }

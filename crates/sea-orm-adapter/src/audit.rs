@@ -33,16 +33,18 @@ impl From<audit_logs::Model> for AuditEntry {
     fn from(m: audit_logs::Model) -> Self {
         AuditEntry {
             id: AuditEntryId(m.id),
-            user_id: m.user_id.map(UserId),
-            action: m.action,
-            resource_type: m.resource_type,
-            resource_id: m.resource_id,
-            ip_address: m.ip_address.as_ref().and_then(Inet::to_ip),
-            user_agent: m.user_agent,
-            details: m.details,
-            success: m.success,
-            error_message: m.error_message,
-            created_at: m.created_at,
+            entry: NewAuditEntry {
+                user_id: m.user_id.map(UserId),
+                action: m.action,
+                resource_type: m.resource_type,
+                resource_id: m.resource_id,
+                ip_address: m.ip_address.as_ref().and_then(Inet::to_ip),
+                user_agent: m.user_agent,
+                details: m.details,
+                success: m.success,
+                error_message: m.error_message,
+                created_at: m.created_at,
+            },
         }
     }
 }

@@ -76,7 +76,7 @@ impl AuditSeed {
             Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
         };
         let (rows, users) = (i64::from(self.rows), i64::from(self.users));
-        let txn = store.db.begin().await?;
+        let txn = store.db().begin().await?;
         // random() continues from setseed within the session, i.e. this transaction.
         txn.execute_unprepared("SELECT setseed(0.5)").await?;
         txn.execute_raw(pg(SEED_USERS, vec![SEED_END.into(), users.into()]))
@@ -88,7 +88,7 @@ impl AuditSeed {
         .await?;
         txn.commit().await?;
         store
-            .db
+            .db()
             .execute_unprepared("ANALYZE users, audit_logs")
             .await?;
         Ok(())
@@ -168,7 +168,7 @@ pub async fn matching(store: &Store, query: AuditQuery) -> Result<u64, DbErr> {
         limit: u32::MAX,
         ..query
     };
-    crate::audit::select(unlimited).count(&store.db).await
+    crate::audit::select(unlimited).count(store.db()).await
 }
 
 /// The output of `EXPLAIN (ANALYZE, BUFFERS)`, one line per plan line.
@@ -218,7 +218,7 @@ pub async fn explain(store: &Store, query: AuditQuery) -> Result<Plan, DbErr> {
         ..statement
     };
     let lines = store
-        .db
+        .db()
         .query_all_raw(explain)
         .await?
         .iter()

@@ -3,29 +3,32 @@
 //! see only port models and [`Store`].
 
 mod audit;
+mod backend;
 #[cfg(feature = "bench-support")]
 pub mod bench_support;
 mod entities;
 mod error;
-mod hot_lane;
 mod keyset;
-mod lookup_batches;
+mod login;
 mod migrate;
+mod new_account;
 mod oauth;
-mod one_statement;
 mod one_time_tokens;
 mod readiness;
 mod roles;
-mod session_lookup;
 mod sessions;
+mod shared_writes;
 mod store;
+#[cfg(test)]
+mod test_support;
 mod users;
 
 pub use audit::SeaOrmAuditRepository;
+pub use backend::PoolConfig;
 pub use migrate::{MigrationState, MigrationsError};
 pub use oauth::SeaOrmOAuthAccountRepository;
 pub use one_time_tokens::SeaOrmOneTimeTokenRepository;
 pub use roles::SeaOrmRoleRepository;
 pub use sessions::SeaOrmSessionRepository;
-pub use store::{PoolConfig, Store};
+pub use store::Store;
 pub use users::SeaOrmUserRepository;

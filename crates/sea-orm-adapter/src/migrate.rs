@@ -4,12 +4,8 @@
 use crate::Store;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait,
+    DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-
-/// Key of the PostgreSQL advisory lock held while migrating ("authd" in ASCII).
-const MIGRATION_LOCK_KEY: i64 = 0x0061_7574_6864;
 
 /// A migration failed; nothing of the failing step remains.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +63,7 @@ impl Store {
     /// # Errors
     /// When `schema_migrations` cannot be read.
     pub async fn migration_status(&self) -> Result<Vec<MigrationState>, MigrationsError> {
-        Ok(Migrator::get_migration_with_status(&self.db)
+        Ok(Migrator::get_migration_with_status(self.db())
             .await?
             .into_iter()
             .map(|m| MigrationState {
@@ -83,15 +79,8 @@ impl Store {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        let txn = self.db.begin_with_options(options).await?;
-        if txn.get_database_backend() == DbBackend::Postgres {
-            txn.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT pg_advisory_xact_lock($1)",
-                [MIGRATION_LOCK_KEY.into()],
-            ))
-            .await?;
-        }
+        let txn = self.db().begin_with_options(options).await?;
+        self.backend.lock_migrations(&txn).await?;
         Ok(txn)
     }
 }

@@ -3,9 +3,11 @@
 //! gets the row, in the user-then-tokens order every other writer keeps.
 
 use crate::audit::commit_with;
-use crate::entities::{one_time_tokens, users as users_entity};
+use crate::entities::{one_time_tokens, users};
 use crate::error::{DbResultExt, begin_write};
-use crate::users;
+use crate::shared_writes::{
+    apply_password_change, clear_sources, live_at, lock, lock_one, mark_verified, token_row, use_up,
+};
 use auth_ports::{
     AuditWith, NewOneTimeToken, OneTimeTokenRepository, PasswordChange, Redemption, RevokeSessions,
     StoreError, TokenHash, TokenPurpose, UserId, UserStatus,
@@ -14,7 +16,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+    DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
 };
 
 /// Stores one-time tokens in the `one_time_tokens` table.
@@ -31,48 +33,14 @@ impl SeaOrmOneTimeTokenRepository {
     }
 }
 
-/// The row of `token`.
-pub(crate) fn row(token: NewOneTimeToken) -> one_time_tokens::ActiveModel {
-    one_time_tokens::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        user_id: Set(token.user_id.0),
-        purpose: Set(token.purpose.as_str().to_owned()),
-        token_hash: Set(token.token_hash.0.to_vec()),
-        expires_at: Set(token.expires_at),
-        used_at: Set(None),
-        created_at: Set(token.created_at),
-    }
-}
-
-/// Uses up, at `at`, the user's live tokens of `purpose` (of every purpose for `None`),
-/// on the caller's transaction.
-pub(crate) async fn use_up(
-    conn: &impl ConnectionTrait,
-    user: UserId,
-    purpose: Option<TokenPurpose>,
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    one_time_tokens::Entity::update_many()
-        .col_expr(one_time_tokens::Column::UsedAt, Expr::val(at))
-        .filter(one_time_tokens::Column::UserId.eq(user.0))
-        .apply_if(purpose, |update, purpose| {
-            update.filter(one_time_tokens::Column::Purpose.eq(purpose.as_str()))
-        })
-        .filter(live_at(at))
-        .exec(conn)
-        .await
-        .store()?;
-    Ok(())
-}
-
 /// The owner of the live token `token_hash` of `purpose`, locked for the rest of the
-/// transaction by [`users::lock_one`]; `NotFound` if there is no such token.
+/// transaction by [`lock_one`]; `NotFound` if there is no such token.
 async fn lock_owner(
     txn: &DatabaseTransaction,
     token_hash: &TokenHash,
     purpose: TokenPurpose,
     at: DateTime<Utc>,
-) -> Result<users_entity::Model, StoreError> {
+) -> Result<users::Model, StoreError> {
     let owner = one_time_tokens::Entity::find()
         .select_only()
         .column(one_time_tokens::Column::UserId)
@@ -80,9 +48,8 @@ async fn lock_owner(
         .filter(one_time_tokens::Column::Purpose.eq(purpose.as_str()))
         .filter(live_at(at))
         .into_query();
-    let owner_row =
-        users_entity::Entity::find().filter(users_entity::Column::Id.in_subquery(owner));
-    users::lock_one(txn, owner_row).await
+    let owner_row = users::Entity::find().filter(users::Column::Id.in_subquery(owner));
+    lock_one(txn, owner_row).await
 }
 
 /// The owner of the live token `token_hash` of `purpose`, read without a lock.
@@ -102,21 +69,14 @@ async fn live_owner(
         .map(|row| UserId(row.user_id)))
 }
 
-/// Condition "unused and unexpired at `now`".
-fn live_at(now: DateTime<Utc>) -> Condition {
-    Condition::all()
-        .add(one_time_tokens::Column::UsedAt.is_null())
-        .add(one_time_tokens::Column::ExpiresAt.gt(now))
-}
-
 #[async_trait::async_trait]
 impl OneTimeTokenRepository for SeaOrmOneTimeTokenRepository {
     async fn issue(&self, token: NewOneTimeToken, audit: AuditWith<()>) -> Result<(), StoreError> {
         let txn = begin_write(&self.db).await?;
         // Serialises issues for one user, so only the newest token stays live.
-        users::lock(&txn, token.user_id).await?;
+        lock(&txn, token.user_id).await?;
         use_up(&txn, token.user_id, Some(token.purpose), token.created_at).await?;
-        row(token).insert(&txn).await.store()?;
+        token_row(token).insert(&txn).await.store()?;
         commit_with(txn, audit, &()).await
     }
 
@@ -143,7 +103,7 @@ impl OneTimeTokenRepository for SeaOrmOneTimeTokenRepository {
         if matches!(redemption, Redemption::ResetPassword(_))
             && let Some(user) = live_owner(&txn, token_hash, purpose, at).await?
         {
-            users::clear_sources(&txn, user).await?;
+            clear_sources(&txn, user).await?;
         }
         // The user row before the token, as every writer that also touches tokens does
         // (`issue`, password changes, status changes): the opposite order deadlocks.
@@ -167,16 +127,16 @@ impl OneTimeTokenRepository for SeaOrmOneTimeTokenRepository {
             return Err(StoreError::NotFound);
         }
         match redemption {
-            Redemption::VerifyEmail => users::mark_verified(&txn, user, at).await?,
+            Redemption::VerifyEmail => mark_verified(&txn, user, at).await?,
             Redemption::ResetPassword(hash) => {
                 let change = PasswordChange {
                     hash,
                     revoke: RevokeSessions::All,
                     clear_lockout: true,
                 };
-                users::apply_password_change(&txn, user, change, at).await?;
+                apply_password_change(&txn, user, change, at).await?;
                 // The link reached its owner through the mailbox: that proves the address.
-                users::mark_verified(&txn, user, at).await?;
+                mark_verified(&txn, user, at).await?;
             }
         }
         commit_with(txn, audit, &user).await?;

@@ -260,7 +260,7 @@ impl RoleRepository for SeaOrmRoleRepository {
     async fn roles_of_user(&self, user_id: UserId) -> Result<Vec<Role>, StoreError> {
         to_roles(
             roles::Entity::find()
-                .join(JoinType::InnerJoin, roles::Relation::UserRoles.def())
+                .join(JoinType::InnerJoin, user_roles::Relation::Role.def().rev())
                 .filter(user_roles::Column::UserId.eq(user_id.0))
                 .order_by_asc(roles::Column::Name)
                 .all(&self.db)

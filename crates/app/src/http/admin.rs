@@ -196,9 +196,9 @@ pub(super) struct AuditEntryBody {
 }
 
 impl From<AuditEntry> for AuditEntryBody {
-    fn from(e: AuditEntry) -> Self {
+    fn from(AuditEntry { id, entry: e }: AuditEntry) -> Self {
         Self {
-            id: e.id.0,
+            id: id.0,
             user_id: e.user_id.map(|id| id.0),
             action: e.action,
             resource_type: e.resource_type,

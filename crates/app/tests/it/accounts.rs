@@ -2,7 +2,7 @@
 //! their permissions, the last-admin rule and their audit entries.
 
 use crate::server::{PASSWORD, TestApp, expect_error, expect_invalid};
-use auth_ports::{AuditEntry, AuditQuery, AuditRepository, NewRole, RoleRepository, UserId};
+use auth_ports::{AuditQuery, AuditRepository, NewAuditEntry, NewRole, RoleRepository, UserId};
 use auth_testing::unaudited;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -37,7 +37,7 @@ pub(crate) async fn login_with_permissions(
 }
 
 /// The audit entries about user `id` with `action`.
-async fn entries(app: &TestApp, action: &str, id: &str) -> Vec<AuditEntry> {
+async fn entries(app: &TestApp, action: &str, id: &str) -> Vec<NewAuditEntry> {
     let query = AuditQuery {
         action: Some(action.into()),
         resource_type: Some("user".into()),
@@ -45,7 +45,8 @@ async fn entries(app: &TestApp, action: &str, id: &str) -> Vec<AuditEntry> {
         limit: 100,
         ..AuditQuery::default()
     };
-    app.store.audit().query(query).await.unwrap()
+    let entries = app.store.audit().query(query).await.unwrap();
+    entries.into_iter().map(|e| e.entry).collect()
 }
 
 async fn patch(app: &TestApp, id: &str, token: &str, body: Value) -> reqwest::Response {

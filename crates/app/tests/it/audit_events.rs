@@ -3,7 +3,7 @@
 //! found exactly once with the right actor, action, success flag and address.
 
 use crate::server::{Outbox, PASSWORD, TestApp, token_in};
-use auth_ports::{AuditEntry, AuditQuery, AuditRepository, UserId};
+use auth_ports::{AuditQuery, AuditRepository, NewAuditEntry, UserId};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use std::net::IpAddr;
@@ -69,20 +69,19 @@ impl<'a> Caller<'a> {
     }
 
     /// This client's trail, oldest first.
-    async fn entries(&self) -> Vec<AuditEntry> {
+    async fn entries(&self) -> Vec<NewAuditEntry> {
         let query = AuditQuery {
             ip_address: Some(self.ip),
             limit: 100,
             ..AuditQuery::default()
         };
-        let mut entries = self.app.store.audit().query(query).await.unwrap();
-        entries.reverse();
-        entries
+        let entries = self.app.store.audit().query(query).await.unwrap();
+        entries.into_iter().rev().map(|e| e.entry).collect()
     }
 
     /// Checks that this client's trail is exactly `expected`: (action, actor, success),
     /// each entry with the client's user agent.
-    async fn expect(&self, expected: &[(&str, Option<UserId>, bool)]) -> Vec<AuditEntry> {
+    async fn expect(&self, expected: &[(&str, Option<UserId>, bool)]) -> Vec<NewAuditEntry> {
         let entries = self.entries().await;
         let found: Vec<_> = entries
             .iter()
@@ -361,7 +360,12 @@ async fn every_event_is_written_once_with_actor_outcome_and_address(fixture: &Pr
             ..AuditQuery::default()
         })
         .await;
-    let text = serde_json::to_string(&everything.iter().map(|e| &e.details).collect::<Vec<_>>());
+    let text = serde_json::to_string(
+        &everything
+            .iter()
+            .map(|e| &e.entry.details)
+            .collect::<Vec<_>>(),
+    );
     let text = text.unwrap();
     for secret in [
         PASSWORD,

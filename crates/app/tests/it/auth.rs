@@ -34,9 +34,10 @@ async fn audit_actions(app: &TestApp) -> Vec<(String, bool, Option<String>)> {
         .rev()
         .map(|e| {
             (
-                e.action,
-                e.success,
-                e.details
+                e.entry.action,
+                e.entry.success,
+                e.entry
+                    .details
                     .get("reason")
                     .and_then(Value::as_str)
                     .map(str::to_owned),
@@ -407,25 +408,32 @@ async fn login_events_are_audited(app: &TestApp) {
         entries
             .iter()
             .filter(|e| {
-                e.action == action && e.details.get("reason").and_then(Value::as_str) == reason
+                e.entry.action == action
+                    && e.entry.details.get("reason").and_then(Value::as_str) == reason
             })
             .collect::<Vec<_>>()
     };
     let register = find("user.register", None);
     assert_eq!(register.len(), 1);
-    assert_eq!(register[0].user_id.map(|u| u.to_string()), Some(id.clone()));
-    assert_eq!(register[0].ip_address, Some("127.0.0.1".parse().unwrap()));
+    assert_eq!(
+        register[0].entry.user_id.map(|u| u.to_string()),
+        Some(id.clone())
+    );
+    assert_eq!(
+        register[0].entry.ip_address,
+        Some("127.0.0.1".parse().unwrap())
+    );
     let unknown = find("auth.login", Some("unknown_email"));
     assert_eq!(unknown.len(), 1);
-    assert_eq!(unknown[0].user_id, None);
-    assert!(!unknown[0].success);
+    assert_eq!(unknown[0].entry.user_id, None);
+    assert!(!unknown[0].entry.success);
     let wrong = find("auth.login", Some("invalid_credentials"));
     assert_eq!(wrong.len(), 1);
-    assert_eq!(wrong[0].user_id.map(|u| u.to_string()), Some(id));
+    assert_eq!(wrong[0].entry.user_id.map(|u| u.to_string()), Some(id));
     let ok = find("auth.login", None);
     assert_eq!(ok.len(), 1);
-    assert!(ok[0].success);
-    assert!(ok[0].user_agent.is_some());
+    assert!(ok[0].entry.success);
+    assert!(ok[0].entry.user_agent.is_some());
 }
 
 // ---- tests that need their own configuration ----
@@ -658,8 +666,8 @@ async fn client_addresses_come_from_the_trusted_proxy(app: &TestApp) {
         .await;
     let ips: Vec<String> = entries
         .iter()
-        .filter(|e| e.success)
-        .filter_map(|e| e.ip_address.map(|ip| ip.to_string()))
+        .filter(|e| e.entry.success)
+        .filter_map(|e| e.entry.ip_address.map(|ip| ip.to_string()))
         .collect();
     assert_eq!(ips, ["203.0.113.3", "203.0.113.2", "203.0.113.1"]);
 

@@ -400,7 +400,9 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
         .await
         .unwrap();
     assert_eq!(
-        left.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        left.iter()
+            .map(|e| e.entry.action.as_str())
+            .collect::<Vec<_>>(),
         ["recent"]
     );
 }

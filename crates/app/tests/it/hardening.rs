@@ -187,7 +187,7 @@ impl OneRecoveryPerHour {
 }
 
 mod refusals {
-    use auth_ports::{AuditEntry, AuditQuery, AuditRepository};
+    use auth_ports::{AuditQuery, AuditRepository, NewAuditEntry};
     use reqwest::{Method, StatusCode};
 
     auth_testing::on_both_backends!(
@@ -195,13 +195,14 @@ mod refusals {
         refusals_of_authenticated_callers_are_audited_once_a_minute,
     );
 
-    async fn entries(app: &crate::server::TestApp, action: &str) -> Vec<AuditEntry> {
+    async fn entries(app: &crate::server::TestApp, action: &str) -> Vec<NewAuditEntry> {
         let query = AuditQuery {
             action: Some(action.to_owned()),
             limit: 100,
             ..AuditQuery::default()
         };
-        app.store.audit().query(query).await.unwrap()
+        let entries = app.store.audit().query(query).await.unwrap();
+        entries.into_iter().map(|e| e.entry).collect()
     }
 
     async fn refusals_of_authenticated_callers_are_audited_once_a_minute(

@@ -112,15 +112,19 @@ async fn roles_are_managed_with_roles_permissions(app: &TestApp) {
             ..Default::default()
         })
         .await;
-    let actions: Vec<&str> = entries.iter().rev().map(|e| e.action.as_str()).collect();
+    let actions: Vec<&str> = entries
+        .iter()
+        .rev()
+        .map(|e| e.entry.action.as_str())
+        .collect();
     assert_eq!(actions, ["role.create", "role.update", "role.delete"]);
-    assert!(entries.iter().all(|e| e.user_id == Some(admin_id)
-        && e.success
-        && e.resource_id.as_deref() == Some(id.as_str())));
+    assert!(entries.iter().all(|e| e.entry.user_id == Some(admin_id)
+        && e.entry.success
+        && e.entry.resource_id.as_deref() == Some(id.as_str())));
     assert!(
         entries
             .iter()
-            .all(|e| e.ip_address == Some("127.0.0.1".parse().unwrap()))
+            .all(|e| e.entry.ip_address == Some("127.0.0.1".parse().unwrap()))
     );
 }
 
@@ -300,8 +304,8 @@ async fn roles_are_assigned_and_the_last_admin_keeps_admin(app: &TestApp) {
     let changes: Vec<(&str, Option<UserId>)> = entries
         .iter()
         .rev()
-        .filter(|e| e.action.starts_with("role."))
-        .map(|e| (e.action.as_str(), e.user_id))
+        .filter(|e| e.entry.action.starts_with("role."))
+        .map(|e| (e.entry.action.as_str(), e.entry.user_id))
         .collect();
     assert_eq!(
         changes,

@@ -207,8 +207,8 @@ async fn a_strangers_failures_lock_out_only_the_strangers_source(f: &Sources) {
         })
         .await;
     assert_eq!(lockouts.len(), 1);
-    assert_eq!(lockouts[0].details["scope"], "source");
-    assert_eq!(lockouts[0].ip_address, STRANGER.parse().ok());
+    assert_eq!(lockouts[0].entry.details["scope"], "source");
+    assert_eq!(lockouts[0].entry.ip_address, STRANGER.parse().ok());
 }
 
 async fn the_global_cap_locks_every_source(f: &Sources) {

@@ -99,7 +99,7 @@ impl AdminService {
         };
         let rows = self.ports.audit_log.query(query).await?;
         let (entries, next) = split_page(rows, limit, |e| AuditCursor {
-            created_at: e.created_at,
+            created_at: e.entry.created_at,
             id: e.id,
         });
         Ok(AuditPage { entries, next })

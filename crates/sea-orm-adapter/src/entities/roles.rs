@@ -15,16 +15,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
 }
 
+/// Assignments reach roles through `user_roles::Relation::Role` (reversed to join from
+/// a role), so the relation is declared on one side only.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(has_many = "super::user_roles::Entity")]
-    UserRoles,
-}
-
-impl Related<super::user_roles::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::UserRoles.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -49,26 +49,17 @@ async fn append_stores_every_field(db: &TestDb) {
     new.error_message = Some("wrong password".into());
     new.ip_address = Some("2001:db8::2".parse().unwrap());
     let stored = db.store.audit().append(new.clone()).await.unwrap();
-    assert_eq!(stored.user_id, new.user_id);
-    assert_eq!(stored.action, new.action);
-    assert_eq!(stored.resource_type, new.resource_type);
-    assert_eq!(stored.resource_id, new.resource_id);
-    assert_eq!(stored.ip_address, new.ip_address);
-    assert_eq!(stored.user_agent, new.user_agent);
-    assert_eq!(stored.details, new.details);
-    assert!(!stored.success);
-    assert_eq!(stored.error_message, new.error_message);
-    assert_eq!(stored.created_at, new.created_at);
-    let read = db
-        .store
-        .audit()
-        .query(AuditQuery {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(read, [stored]);
+    assert_eq!(stored.entry.user_id, new.user_id);
+    assert_eq!(stored.entry.action, new.action);
+    assert_eq!(stored.entry.resource_type, new.resource_type);
+    assert_eq!(stored.entry.resource_id, new.resource_id);
+    assert_eq!(stored.entry.ip_address, new.ip_address);
+    assert_eq!(stored.entry.user_agent, new.user_agent);
+    assert_eq!(stored.entry.details, new.details);
+    assert!(!stored.entry.success);
+    assert_eq!(stored.entry.error_message, new.error_message);
+    assert_eq!(stored.entry.created_at, new.created_at);
+    assert_eq!(db.trail().await, [stored]);
 }
 
 async fn queries_filter_and_return_newest_first(db: &TestDb) {
@@ -184,7 +175,7 @@ async fn pages_follow_the_cursor(db: &TestDb) {
             .unwrap();
         let Some(last) = page.last() else { break };
         after = Some(AuditCursor {
-            created_at: last.created_at,
+            created_at: last.entry.created_at,
             id: last.id,
         });
         seen.extend(page.iter().map(|e| e.id));
@@ -243,14 +234,7 @@ async fn cleanup_deletes_only_old_entries(db: &TestDb) {
             .unwrap(),
         2
     );
-    let left = audit
-        .query(AuditQuery {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(left, [fresh]);
+    assert_eq!(db.trail().await, [fresh]);
 }
 
 async fn recent_activity_view_shows_the_last_30_days(db: &TestDb) {
@@ -317,7 +301,12 @@ async fn a_write_and_its_audit_entries_commit_together(db: &TestDb) {
         limit: 10,
         ..AuditQuery::default()
     });
-    let mut actions: Vec<String> = trail.await.unwrap().into_iter().map(|e| e.action).collect();
+    let mut actions: Vec<String> = trail
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.entry.action)
+        .collect();
     actions.sort();
     assert_eq!(actions, ["user.suspend", "user.update"]);
 }

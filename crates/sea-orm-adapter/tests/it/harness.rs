@@ -1,8 +1,9 @@
 //! A fresh, migrated database per test (see `auth-testing`) and helpers to fill it.
 
 use auth_ports::{
-    AuditEntry, AuditQuery, AuditRepository, Email, NewSession, NewUser, PasswordHash,
-    RoleRepository, Session, SessionRepository, User, UserId, UserRepository,
+    AuditEntry, AuditQuery, AuditRepository, Email, NewSession, NewUser, PasswordHash, RoleId,
+    RoleRepository, Session, SessionId, SessionRepository, User, UserId, UserRepository,
+    UserStatus, UserUpdate,
 };
 use auth_sea_orm::{PoolConfig, Store};
 use auth_testing::TestDatabase;
@@ -51,7 +52,7 @@ impl TestDb {
             ..AuditQuery::default()
         };
         let mut trail = audit.query(query).await.unwrap();
-        trail.sort_by(|a, b| a.action.cmp(&b.action));
+        trail.sort_by(|a, b| a.entry.action.cmp(&b.entry.action));
         trail
     }
 
@@ -59,6 +60,40 @@ impl TestDb {
     pub async fn role_names(&self, user: UserId) -> Vec<String> {
         let roles = self.store.roles().roles_of_user(user).await.unwrap();
         roles.into_iter().map(|role| role.name).collect()
+    }
+
+    /// Gives `user` the role, unaudited and by no one; whether it was new.
+    pub async fn assign(&self, user: UserId, role: RoleId) -> bool {
+        let roles = self.store.roles();
+        let assigned = roles.assign(user, role, None, now(), unaudited());
+        assigned.await.unwrap()
+    }
+
+    /// Suspends `user` at `at`, unaudited; the user as stored then.
+    pub async fn suspend(&self, user: UserId, at: DateTime<Utc>) -> User {
+        let suspend = UserUpdate {
+            status: Some(UserStatus::Suspended),
+            ..UserUpdate::default()
+        };
+        let users = self.store.users();
+        users.update(user, suspend, at, unaudited()).await.unwrap()
+    }
+
+    /// `n` new users `{prefix}-{i}@example.com`, each holding `role`.
+    pub async fn holders(&self, prefix: &str, n: usize, role: RoleId) -> Vec<UserId> {
+        let mut holders = Vec::with_capacity(n);
+        for i in 0..n {
+            let user = self.user(&format!("{prefix}-{i}@example.com")).await;
+            self.assign(user.id, role).await;
+            holders.push(user.id);
+        }
+        holders
+    }
+
+    /// The ids of `user`'s active sessions at `now`, newest first.
+    pub async fn active_sessions(&self, user: UserId, now: DateTime<Utc>) -> Vec<SessionId> {
+        let sessions = self.store.sessions().list_active_for_user(user, now).await;
+        sessions.unwrap().into_iter().map(|s| s.id).collect()
     }
 
     /// Creates an active password user with the `user` role.

@@ -6,6 +6,8 @@
 mod harness;
 
 mod audit;
+mod lockout;
+mod logins;
 mod migrations;
 mod oauth;
 mod one_time_tokens;

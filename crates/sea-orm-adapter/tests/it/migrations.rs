@@ -78,6 +78,12 @@ async fn strings(db: &DatabaseConnection, sql: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// Whether each known migration is applied, oldest first.
+async fn applied(db: &TestDb) -> Vec<bool> {
+    let status = db.store.migration_status().await.unwrap();
+    status.iter().map(|m| m.applied).collect()
+}
+
 async fn tables(db: &DatabaseConnection) -> BTreeSet<String> {
     strings(
         db,
@@ -109,14 +115,7 @@ async fn down_one_step_then_all_then_up_again(db: &TestDb) {
 
     // More steps than applied: everything is rolled back.
     db.store.migrate_down(100).await.unwrap();
-    assert!(
-        db.store
-            .migration_status()
-            .await
-            .unwrap()
-            .iter()
-            .all(|m| !m.applied)
-    );
+    assert!(applied(db).await.iter().all(|applied| !applied));
     assert_eq!(
         tables(&raw).await,
         BTreeSet::from(["schema_migrations".to_owned()])
@@ -135,14 +134,7 @@ async fn down_one_step_then_all_then_up_again(db: &TestDb) {
     }
 
     db.store.migrate_up().await.unwrap();
-    assert!(
-        db.store
-            .migration_status()
-            .await
-            .unwrap()
-            .iter()
-            .all(|m| m.applied)
-    );
+    assert!(applied(db).await.into_iter().all(|applied| applied));
     assert_eq!(
         tables(&raw).await,
         TABLES.iter().map(|t| (*t).to_owned()).collect()

@@ -4,8 +4,8 @@ use crate::audit::entry;
 use crate::harness::{SRC, TestDb, new_user, now};
 use auth_ports::{
     AuditQuery, AuditRepository, AuditWith, FailedLogin, LockoutPolicy, NewOneTimeToken,
-    OneTimeTokenRepository, PasswordHash, Redemption, SessionRepository, StoreError, TokenHash,
-    TokenPurpose, UserId, UserRepository,
+    OneTimeTokenRepository, PasswordHash, Redemption, StoreError, TokenHash, TokenPurpose, UserId,
+    UserRepository,
 };
 use auth_testing::unaudited;
 use chrono::{DateTime, Duration, Utc};
@@ -39,8 +39,29 @@ fn token(
     }
 }
 
+/// Issues the token of [`token`] (unaudited).
+async fn issue(
+    db: &TestDb,
+    user: UserId,
+    purpose: TokenPurpose,
+    byte: u8,
+    expires_at: DateTime<Utc>,
+) {
+    let tokens = db.store.one_time_tokens();
+    let issued = tokens.issue(token(user, purpose, byte, expires_at), unaudited());
+    issued.await.unwrap();
+}
+
 fn audited(action: &'static str) -> AuditWith<UserId> {
     Box::new(move |user| vec![entry(Some(*user), action, now())])
+}
+
+/// Redeems the verification token `[byte; 32]` at `at`, audited as `email.verify`.
+async fn verify_email(db: &TestDb, byte: u8, at: DateTime<Utc>) -> Result<UserId, StoreError> {
+    let tokens = db.store.one_time_tokens();
+    let (token, redeem) = (TokenHash([byte; 32]), Redemption::VerifyEmail);
+    let redeemed = tokens.redeem(&token, redeem, at, audited("email.verify"));
+    redeemed.await
 }
 
 async fn live(db: &TestDb, byte: u8, purpose: TokenPurpose) -> Option<UserId> {
@@ -56,27 +77,17 @@ async fn delete_spent_removes_used_and_expired_only(db: &TestDb) {
     let tokens = db.store.one_time_tokens();
     let later = now() + Duration::minutes(30);
     let reset = TokenPurpose::PasswordReset;
-    tokens
-        .issue(token(user.id, reset, 1, later), unaudited())
-        .await
-        .unwrap();
-    tokens
-        .issue(
-            token(
-                user.id,
-                TokenPurpose::EmailVerification,
-                2,
-                now() - Duration::seconds(1),
-            ),
-            unaudited(),
-        )
-        .await
-        .unwrap();
+    issue(db, user.id, reset, 1, later).await;
+    issue(
+        db,
+        user.id,
+        TokenPurpose::EmailVerification,
+        2,
+        now() - Duration::seconds(1),
+    )
+    .await;
     // Supersedes (uses up) token 1.
-    tokens
-        .issue(token(user.id, reset, 3, later), unaudited())
-        .await
-        .unwrap();
+    issue(db, user.id, reset, 3, later).await;
     assert_eq!(tokens.delete_spent(now()).await.unwrap(), 2);
     assert_eq!(tokens.delete_spent(now()).await.unwrap(), 0);
     assert_eq!(
@@ -91,14 +102,8 @@ async fn a_new_token_supersedes_live_ones_of_its_purpose(db: &TestDb) {
     let tokens = db.store.one_time_tokens();
     let later = now() + Duration::minutes(30);
     let (reset, verify) = (TokenPurpose::PasswordReset, TokenPurpose::EmailVerification);
-    tokens
-        .issue(token(user.id, reset, 1, later), unaudited())
-        .await
-        .unwrap();
-    tokens
-        .issue(token(user.id, verify, 2, later), unaudited())
-        .await
-        .unwrap();
+    issue(db, user.id, reset, 1, later).await;
+    issue(db, user.id, verify, 2, later).await;
     let audit: AuditWith<()> =
         Box::new(move |()| vec![entry(Some(user.id), "password.reset.request", now())]);
     tokens
@@ -133,20 +138,8 @@ async fn tokens_serve_only_their_purpose_and_only_while_live(db: &TestDb) {
     let user = db.user("ott2@example.com").await;
     let tokens = db.store.one_time_tokens();
     let (reset, verify) = (TokenPurpose::PasswordReset, TokenPurpose::EmailVerification);
-    tokens
-        .issue(
-            token(user.id, verify, 1, now() + Duration::hours(1)),
-            unaudited(),
-        )
-        .await
-        .unwrap();
-    tokens
-        .issue(
-            token(user.id, reset, 2, now() - Duration::seconds(1)),
-            unaudited(),
-        )
-        .await
-        .unwrap();
+    issue(db, user.id, verify, 1, now() + Duration::hours(1)).await;
+    issue(db, user.id, reset, 2, now() - Duration::seconds(1)).await;
     let hash = PasswordHash::new("$argon2id$v=19$other".into());
     for (byte, redemption) in [
         (1, Redemption::ResetPassword(hash.clone())),
@@ -174,37 +167,15 @@ async fn tokens_serve_only_their_purpose_and_only_while_live(db: &TestDb) {
 
 async fn verifying_marks_the_email_once(db: &TestDb) {
     let user = db.user("ott3@example.com").await;
-    let tokens = db.store.one_time_tokens();
     let verify = TokenPurpose::EmailVerification;
-    tokens
-        .issue(
-            token(user.id, verify, 1, now() + Duration::hours(1)),
-            unaudited(),
-        )
-        .await
-        .unwrap();
+    issue(db, user.id, verify, 1, now() + Duration::hours(1)).await;
     let at = now();
-    let owner = tokens
-        .redeem(
-            &TokenHash([1; 32]),
-            Redemption::VerifyEmail,
-            at,
-            audited("email.verify"),
-        )
-        .await
-        .unwrap();
+    let owner = verify_email(db, 1, at).await.unwrap();
     assert_eq!(owner, user.id);
     let stored = db.store.users().find_by_id(user.id).await.unwrap().unwrap();
     assert!(stored.email_verified);
     assert!(stored.email_verified_at.is_some());
-    let again = tokens
-        .redeem(
-            &TokenHash([1; 32]),
-            Redemption::VerifyEmail,
-            now(),
-            audited("email.verify"),
-        )
-        .await;
+    let again = verify_email(db, 1, now()).await;
     assert!(matches!(again, Err(StoreError::NotFound)), "single use");
     let query = AuditQuery {
         action: Some("email.verify".into()),
@@ -236,13 +207,7 @@ async fn a_reset_changes_the_hash_ends_sessions_and_clears_the_lock(db: &TestDb)
     ));
     let tokens = db.store.one_time_tokens();
     let reset = TokenPurpose::PasswordReset;
-    tokens
-        .issue(
-            token(user.id, reset, 1, now() + Duration::minutes(30)),
-            unaudited(),
-        )
-        .await
-        .unwrap();
+    issue(db, user.id, reset, 1, now() + Duration::minutes(30)).await;
     let hash = PasswordHash::new("$argon2id$v=19$new".into());
     tokens
         .redeem(
@@ -261,42 +226,27 @@ async fn a_reset_changes_the_hash_ends_sessions_and_clears_the_lock(db: &TestDb)
         stored.email_verified,
         "the reset link came through the mailbox"
     );
-    let active = db
-        .store
-        .sessions()
-        .list_active_for_user(user.id, now())
-        .await
-        .unwrap();
+    let active = db.active_sessions(user.id, now()).await;
     assert!(
-        active.iter().all(|s| s.id != session.id),
+        active.iter().all(|id| *id != session.id),
         "every session ends"
     );
 }
 
 async fn concurrent_redemptions_succeed_once(db: &TestDb) {
     let user = db.user("ott5@example.com").await;
-    let tokens = db.store.one_time_tokens();
     let verify = TokenPurpose::EmailVerification;
     for round in 0..5u8 {
-        tokens
-            .issue(
-                token(user.id, verify, round, now() + Duration::hours(1)),
-                unaudited(),
-            )
-            .await
-            .unwrap();
+        issue(db, user.id, verify, round, now() + Duration::hours(1)).await;
         let start = std::sync::Arc::new(tokio::sync::Barrier::new(8));
         let outcomes = futures::future::join_all((0..8).map(|_| {
             let (tokens, start) = (db.store.one_time_tokens(), start.clone());
             tokio::spawn(async move {
                 start.wait().await;
+                let token = TokenHash([round; 32]);
+                let redeem = Redemption::VerifyEmail;
                 tokens
-                    .redeem(
-                        &TokenHash([round; 32]),
-                        Redemption::VerifyEmail,
-                        now(),
-                        audited("email.verify"),
-                    )
+                    .redeem(&token, redeem, now(), audited("email.verify"))
                     .await
             })
         }))
@@ -336,17 +286,10 @@ async fn a_user_created_with_a_verification_token_can_redeem_it(db: &TestDb) {
 
 async fn leaving_active_or_changing_the_password_voids_links(db: &TestDb) {
     let user = db.user("ott7@example.com").await;
-    let tokens = db.store.one_time_tokens();
     let later = now() + Duration::hours(1);
     let (reset, verify) = (TokenPurpose::PasswordReset, TokenPurpose::EmailVerification);
-    tokens
-        .issue(token(user.id, reset, 1, later), unaudited())
-        .await
-        .unwrap();
-    tokens
-        .issue(token(user.id, verify, 2, later), unaudited())
-        .await
-        .unwrap();
+    issue(db, user.id, reset, 1, later).await;
+    issue(db, user.id, verify, 2, later).await;
     let change = auth_ports::PasswordChange {
         hash: PasswordHash::new("$argon2id$v=19$changed".into()),
         revoke: auth_ports::RevokeSessions::All,
@@ -380,15 +323,8 @@ async fn leaving_active_or_changing_the_password_voids_links(db: &TestDb) {
 
 async fn only_active_accounts_redeem(db: &TestDb) {
     let user = db.user("ott8@example.com").await;
-    let tokens = db.store.one_time_tokens();
     let verify = TokenPurpose::EmailVerification;
-    tokens
-        .issue(
-            token(user.id, verify, 1, now() + Duration::hours(1)),
-            unaudited(),
-        )
-        .await
-        .unwrap();
+    issue(db, user.id, verify, 1, now() + Duration::hours(1)).await;
     // Suspended behind the repository's back, so the link is still live.
     let raw = db.raw().await;
     let suspend = format!(
@@ -398,14 +334,7 @@ async fn only_active_accounts_redeem(db: &TestDb) {
     sea_orm::ConnectionTrait::execute_unprepared(&raw, &suspend)
         .await
         .unwrap();
-    let refused = tokens
-        .redeem(
-            &TokenHash([1; 32]),
-            Redemption::VerifyEmail,
-            now(),
-            audited("email.verify"),
-        )
-        .await;
+    let refused = verify_email(db, 1, now()).await;
     assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
     assert_eq!(
         live(db, 1, verify).await,

@@ -3,7 +3,6 @@
 use crate::harness::{TestDb, now};
 use auth_ports::{
     Constraint, NewRole, RoleId, RoleRepository, RoleUpdate, StoreError, UserId, UserRepository,
-    UserStatus, UserUpdate,
 };
 use auth_testing::unaudited;
 use chrono::Duration;
@@ -147,14 +146,7 @@ async fn assign_is_idempotent_and_unassign_reports(db: &TestDb) {
             .await
             .unwrap()
     );
-    let names: Vec<_> = roles
-        .roles_of_user(user.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
-    assert_eq!(names, ["moderator", "user"]);
+    assert_eq!(db.role_names(user.id).await, ["moderator", "user"]);
     assert!(
         roles
             .unassign(user.id, moderator.id, false, unaudited())
@@ -188,10 +180,7 @@ async fn permissions_are_the_union_of_roles(db: &TestDb) {
         )
         .await
         .unwrap();
-    roles
-        .assign(user.id, extra.id, None, now(), unaudited())
-        .await
-        .unwrap();
+    db.assign(user.id, extra.id).await;
     assert_eq!(
         roles.permissions_of_user(user.id).await.unwrap(),
         [
@@ -209,10 +198,7 @@ async fn permissions_in_bulk(db: &TestDb) {
     let plain = db.user("r3@example.com").await;
     let boss = db.user("r4@example.com").await;
     let admin = roles.find_by_name("admin").await.unwrap().unwrap();
-    roles
-        .assign(boss.id, admin.id, None, now(), unaudited())
-        .await
-        .unwrap();
+    db.assign(boss.id, admin.id).await;
     let mut roleless = crate::harness::new_user("r5@example.com");
     roleless.role = None;
     let roleless = db
@@ -239,28 +225,10 @@ async fn active_holders_are_counted(db: &TestDb) {
     assert_eq!(roles.count_active_holders(admin.id).await.unwrap(), 0);
     let a = db.user("r6@example.com").await;
     let b = db.user("r7@example.com").await;
-    roles
-        .assign(a.id, admin.id, None, now(), unaudited())
-        .await
-        .unwrap();
-    roles
-        .assign(b.id, admin.id, None, now(), unaudited())
-        .await
-        .unwrap();
+    db.assign(a.id, admin.id).await;
+    db.assign(b.id, admin.id).await;
     assert_eq!(roles.count_active_holders(admin.id).await.unwrap(), 2);
-    db.store
-        .users()
-        .update(
-            b.id,
-            UserUpdate {
-                status: Some(UserStatus::Suspended),
-                ..Default::default()
-            },
-            now(),
-            unaudited(),
-        )
-        .await
-        .unwrap();
+    db.suspend(b.id, now()).await;
     assert_eq!(roles.count_active_holders(admin.id).await.unwrap(), 1);
 }
 
@@ -285,28 +253,10 @@ async fn the_last_active_holder_keeps_a_guarded_role(db: &TestDb) {
     let admin = roles.find_by_name("admin").await.unwrap().unwrap();
     let a = db.user("g1@example.com").await;
     let b = db.user("g2@example.com").await;
-    roles
-        .assign(a.id, admin.id, None, now(), unaudited())
-        .await
-        .unwrap();
-    roles
-        .assign(b.id, admin.id, None, now(), unaudited())
-        .await
-        .unwrap();
+    db.assign(a.id, admin.id).await;
+    db.assign(b.id, admin.id).await;
     // A suspended holder does not count: b is suspended, so a is the last active one.
-    db.store
-        .users()
-        .update(
-            b.id,
-            UserUpdate {
-                status: Some(UserStatus::Suspended),
-                ..Default::default()
-            },
-            now(),
-            unaudited(),
-        )
-        .await
-        .unwrap();
+    db.suspend(b.id, now()).await;
     let err = roles
         .unassign(a.id, admin.id, true, unaudited())
         .await
@@ -339,15 +289,7 @@ async fn concurrent_guarded_removals_leave_one_holder(db: &TestDb) {
     let roles = db.store.roles();
     let admin = roles.find_by_name("admin").await.unwrap().unwrap();
     for round in 0..5 {
-        let mut holders = Vec::new();
-        for i in 0..6 {
-            let user = db.user(&format!("c{round}-{i}@example.com")).await;
-            roles
-                .assign(user.id, admin.id, None, now(), unaudited())
-                .await
-                .unwrap();
-            holders.push(user.id);
-        }
+        let holders = db.holders(&format!("c{round}"), 6, admin.id).await;
         // Open pooled connections first, so the removals below truly overlap.
         futures::future::join_all((0..8).map(|_| roles.count_active_holders(admin.id))).await;
         let start = std::sync::Arc::new(tokio::sync::Barrier::new(holders.len()));
@@ -373,10 +315,7 @@ async fn concurrent_guarded_removals_leave_one_holder(db: &TestDb) {
         // Hand the role to the next round's holders.
         let last = roles.find_by_name("admin").await.unwrap().unwrap();
         let keeper = db.user(&format!("keeper{round}@example.com")).await;
-        roles
-            .assign(keeper.id, last.id, None, now(), unaudited())
-            .await
-            .unwrap();
+        db.assign(keeper.id, last.id).await;
         for user in db
             .store
             .users()

@@ -5,11 +5,12 @@
 //! lookup, asked at once; under load batches grow by themselves. A failed batch leaves
 //! its lookups to run alone, as every lookup does for a [`PAUSE`] after it.
 
+use super::dialect::Dialect;
+use super::hot_lane::HotLane;
+use super::session_rows::sessions_in;
 use crate::error::store_error;
-use crate::hot_lane::HotLane;
-use crate::session_lookup::{batch_sql, sessions_in, token_set};
 use auth_ports::{ActiveSession, StoreError, TokenHash};
-use sea_orm::{DbBackend, Statement};
+use sea_orm::Statement;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -63,17 +64,21 @@ impl Batches {
     /// Starts `askers` tasks (no more than `lane` keeps connections) that each ask one
     /// batch at a time through `lane`, giving up on a statement after `patience`. Call
     /// inside a Tokio runtime; the tasks end when the last clone is dropped.
-    pub(crate) fn start(lane: HotLane, askers: usize, patience: Duration) -> Self {
-        let backend = lane.backend();
+    pub(crate) fn start(
+        dialect: Dialect,
+        lane: HotLane,
+        askers: usize,
+        patience: Duration,
+    ) -> Self {
         let (queue, waiting) = flume::unbounded();
         let paused = Arc::new(Paused::default());
-        let sql = batch_sql(backend);
+        let sql = dialect.batch_sql();
         for _ in 0..askers {
             let asker = Asker {
                 waiting: waiting.clone(),
                 lane: lane.clone(),
                 paused: paused.clone(),
-                backend,
+                dialect,
                 sql: sql.clone(),
                 patience,
             };
@@ -107,7 +112,7 @@ struct Asker {
     waiting: flume::Receiver<Waiting>,
     lane: HotLane,
     paused: Arc<Paused>,
-    backend: DbBackend,
+    dialect: Dialect,
     sql: String,
     patience: Duration,
 }
@@ -161,9 +166,9 @@ impl Asker {
     async fn ask(&self, batch: &[Waiting]) -> Result<Vec<ActiveSession>, StoreError> {
         let tokens: Vec<TokenHash> = batch.iter().map(|waiting| waiting.token_hash).collect();
         let statement = Statement::from_sql_and_values(
-            self.backend,
+            self.dialect.db_backend(),
             &self.sql,
-            [token_set(self.backend, &tokens)],
+            [self.dialect.token_set(&tokens)],
         );
         let rows = tokio::time::timeout(self.patience, self.lane.query_all(statement))
             .await
@@ -176,7 +181,7 @@ impl Asker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{migrated, stub_user};
+    use crate::test_support::{migrated, stub_user};
     use auth_ports::{NewSession, SessionRepository};
     use auth_testing::{TestDatabase, unaudited};
     use chrono::{DateTime, Duration as Span};
@@ -210,13 +215,13 @@ mod tests {
 
         let (sender, waiting) = flume::unbounded();
         drop(sender);
-        let backend = store.db.get_database_backend();
+        let dialect = store.backend.dialect;
         let asker = Asker {
             waiting,
-            lane: store.lane.clone(),
+            lane: store.backend.lane.clone(),
             paused: Arc::default(),
-            backend,
-            sql: batch_sql(backend),
+            dialect,
+            sql: dialect.batch_sql(),
             patience: std::time::Duration::from_secs(10),
         };
         let tokens = [
@@ -268,7 +273,9 @@ mod tests {
         })
         .await
         .unwrap();
-        let batches = Batches::start(store.lane.clone(), 1, std::time::Duration::from_secs(10));
+        let backend = &store.backend;
+        let patience = std::time::Duration::from_secs(10);
+        let batches = Batches::start(backend.dialect, backend.lane.clone(), 1, patience);
         assert!(!batches.paused.now());
         assert_eq!(batches.ask(TokenHash([1; 32])).await, None);
         assert!(batches.paused.now());

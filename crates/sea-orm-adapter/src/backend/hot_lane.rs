@@ -1,6 +1,6 @@
 //! Connections kept aside for the single statements of the hot paths: the session lookup
 //! that every authenticated request makes, the account lookup of every login, and
-//! PostgreSQL's login statement.
+//! PostgreSQL's login and account statements.
 //!
 //! sqlx pings each connection when it hands it out and when it takes it back: two more
 //! round trips per statement (on SQLite, two more hand-offs to the connection's thread).
@@ -92,11 +92,6 @@ impl HotLane {
             Outcome::Failed(error) => Err(error),
             Outcome::Busy | Outcome::Lost => self.db.query_all_raw(statement).await,
         }
-    }
-
-    /// The database the lane's statements are written for.
-    pub(crate) fn backend(&self) -> DbBackend {
-        self.db.get_database_backend()
     }
 
     /// Gives every kept connection back to the pool and keeps none from now on, so the
