@@ -10,7 +10,7 @@ use super::error::doc::{
     UnsupportedMediaType, ValidationFailed,
 };
 use std::collections::BTreeMap;
-use utoipa::openapi::{Ref, RefOr, Response};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoResponses, ToResponse};
 
 /// What a route does that lets it fail in a way many routes share.
@@ -89,4 +89,22 @@ kinds! {
     Query = [Query];
     /// Rate-limited: 429.
     Limited = [Limited];
+}
+
+/// Error answers a few routes share beyond their kinds: (status, description), each with
+/// an `ErrorBody`, as `(status = …, description = …, body = ErrorBody)` would give.
+pub(super) fn error_answers(answers: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> {
+    answers
+        .iter()
+        .map(|(status, description)| {
+            let body = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build();
+            let answer = ResponseBuilder::new()
+                .description(*description)
+                .content("application/json", body)
+                .build();
+            ((*status).to_owned(), RefOr::T(answer))
+        })
+        .collect()
 }

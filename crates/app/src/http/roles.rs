@@ -18,7 +18,9 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use std::collections::BTreeMap;
+use utoipa::openapi::{RefOr, Response};
+use utoipa::{IntoResponses, ToSchema};
 use uuid::Uuid;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -238,6 +240,21 @@ async fn delete_role(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The refusals of giving and taking back a role.
+struct AssignmentRefusals;
+
+impl IntoResponses for AssignmentRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        kind::error_answers(&[
+            (
+                "403",
+                "The caller lacks `roles:assign` or a permission of the role, or the user holds `*` and the caller does not (`forbidden`)",
+            ),
+            ("404", "No such user or role (`not_found`)"),
+        ])
+    }
+}
+
 /// Gives the user the role (`role.assign`; 204 again when already held), with the caller
 /// as `assigned_by`. Needs `roles:assign`.
 #[utoipa::path(
@@ -249,8 +266,7 @@ async fn delete_role(
     responses(
         kind::Guarded,
         (status = 204, description = "The user holds the role"),
-        (status = 403, description = "The caller lacks `roles:assign` or a permission of the role, or the user holds `*` and the caller does not (`forbidden`)", body = ErrorBody),
-        (status = 404, description = "No such user or role (`not_found`)", body = ErrorBody),
+        AssignmentRefusals,
     )
 )]
 async fn assign_role(
@@ -279,8 +295,7 @@ async fn assign_role(
     responses(
         kind::Guarded,
         (status = 204, description = "The user does not hold the role"),
-        (status = 403, description = "The caller lacks `roles:assign` or a permission of the role, or the user holds `*` and the caller does not (`forbidden`)", body = ErrorBody),
-        (status = 404, description = "No such user or role (`not_found`)", body = ErrorBody),
+        AssignmentRefusals,
         (status = 409, description = "The last active admin (`last_admin`)", body = ErrorBody),
     )
 )]
