@@ -97,8 +97,9 @@ impl Backend {
         batch.and(main)
     }
 
-    /// All rows of a read on a hot path, on a kept connection.
-    pub(crate) async fn read(
+    /// All rows of a read on a hot path (an account looked up by email), on a kept
+    /// connection. The kept connections are few: other reads go through the pool.
+    pub(crate) async fn read_hot(
         &self,
         statement: &impl StatementBuilder,
     ) -> Result<Vec<QueryResult>, StoreError> {

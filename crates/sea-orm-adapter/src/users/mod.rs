@@ -114,7 +114,7 @@ impl UserRepository for SeaOrmUserRepository {
         let select = users::Entity::find()
             .filter(users::Column::Email.eq(email.as_str()))
             .into_query();
-        let rows = self.backend.read(&select).await?;
+        let rows = self.backend.read_hot(&select).await?;
         rows.first()
             .map(|row| users::Model::from_query_result(row, "").store()?.try_into())
             .transpose()
@@ -150,7 +150,7 @@ impl UserRepository for SeaOrmUserRepository {
                     )
                     .add(Expr::col((failures, login_failures::Column::Source)).eq(source)),
             );
-        let rows = self.backend.read(&select).await?;
+        let rows = self.backend.read_hot(&select).await?;
         let Some(row) = rows.first() else {
             return Ok(None);
         };
