@@ -1,12 +1,12 @@
-//! A downstream service that trusts authd's JWTs: `GET /whoami` answers the caller's id,
-//! `GET /admin` only for the `admin` role. Run with `AUTHD_URL=https://auth.example.com`.
+//! A downstream service that trusts authd's JWTs (the example of docs/verifying-tokens.md,
+//! kept identical by a test). Run with `AUTHD_URL=https://auth.example.com`.
 
 use std::sync::Arc;
 
-use authd_verify::{AuthdClaims, Verifier};
+use authd_verify::{AuthdClaims, Claims, Verifier};
 use axum::{Json, Router, http::StatusCode, routing::get};
 
-async fn whoami(AuthdClaims(claims): AuthdClaims) -> Json<authd_verify::Claims> {
+async fn whoami(AuthdClaims(claims): AuthdClaims) -> Json<Claims> {
     Json(claims)
 }
 
@@ -20,13 +20,12 @@ async fn admin(AuthdClaims(claims): AuthdClaims) -> StatusCode {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let authd = std::env::var("AUTHD_URL")?; // authd's AUTHD_PUBLIC_URL, also the `iss`
+    let authd = std::env::var("AUTHD_URL")?; // authd's AUTHD_PUBLIC_URL, which is also `iss`
     let verifier = Verifier::jwks(&format!("{authd}/.well-known/jwks.json"), &authd)?;
     let app = Router::new()
         .route("/whoami", get(whoami))
-        .route("/admin", get(admin))
-        .with_state(Arc::new(verifier));
+        .route("/admin", get(admin));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-    axum::serve(listener, app).await?;
+    axum::serve(listener, app.with_state(Arc::new(verifier))).await?;
     Ok(())
 }

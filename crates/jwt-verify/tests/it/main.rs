@@ -4,6 +4,7 @@
 // Test helpers outside #[test] functions fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod docs;
 mod extractor;
 mod jwks_cache;
 mod support;
