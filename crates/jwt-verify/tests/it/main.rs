@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod docs;
+#[cfg(feature = "axum")]
 mod extractor;
 mod jwks_cache;
 mod support;
