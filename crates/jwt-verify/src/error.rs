@@ -42,6 +42,9 @@ pub enum ConfigError {
     /// The HS256 secret is empty.
     #[error("the HS256 secret is empty")]
     EmptySecret,
+    /// The expected issuer is empty.
+    #[error("the expected issuer is empty")]
+    EmptyIssuer,
     /// The HTTP client could not be built (TLS set-up).
     #[error("the HTTP client could not be built: {0}")]
     HttpClient(String),

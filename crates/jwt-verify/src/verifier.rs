@@ -57,7 +57,8 @@ impl Verifier {
     ///
     /// # Errors
     /// [`ConfigError::InvalidUrl`] when `jwks_url` is not an http(s) URL,
-    /// [`ConfigError::HttpClient`] when TLS cannot be set up.
+    /// [`ConfigError::HttpClient`] when TLS cannot be set up, [`ConfigError::EmptyIssuer`]
+    /// when `issuer` is empty.
     pub fn jwks(jwks_url: &str, issuer: &str) -> Result<Self, ConfigError> {
         Self::jwks_with(jwks_url, issuer, JwksOptions::default())
     }
@@ -71,37 +72,40 @@ impl Verifier {
         issuer: &str,
         options: JwksOptions,
     ) -> Result<Self, ConfigError> {
-        Ok(Self::new(
+        Self::new(
             Keys::Jwks(Box::new(JwksCache::new(jwks_url, options)?)),
             issuer,
-        ))
+        )
     }
 
     /// A verifier for HS256 tokens signed with authd's `JWT_SECRET`; `issuer` is authd's
     /// public URL. Anyone holding the secret can mint tokens, so prefer EdDSA + JWKS.
     ///
     /// # Errors
-    /// [`ConfigError::EmptySecret`] when `secret` is empty.
+    /// [`ConfigError::EmptySecret`] when `secret` is empty, [`ConfigError::EmptyIssuer`]
+    /// when `issuer` is.
     pub fn hs256(secret: &[u8], issuer: &str) -> Result<Self, ConfigError> {
-        if secret.is_empty() {
-            return Err(ConfigError::EmptySecret);
-        }
+        // jsonwebtoken refuses an empty secret and nothing else.
         let key = DecodingKey::from_secret(secret).map_err(|_| ConfigError::EmptySecret)?;
-        Ok(Self::new(Keys::Hs256(key), issuer))
+        Self::new(Keys::Hs256(key), issuer)
     }
 
-    fn new(keys: Keys, issuer: &str) -> Self {
+    fn new(keys: Keys, issuer: &str) -> Result<Self, ConfigError> {
+        // An empty expected issuer would accept tokens that name none.
+        if issuer.is_empty() {
+            return Err(ConfigError::EmptyIssuer);
+        }
         let mut validation = Validation::new(keys.algorithm());
         validation.set_issuer(&[issuer]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "sub"]);
         // authd's tokens carry no `aud`; a service tells them apart by `iss`.
         validation.validate_aud = false;
         validation.leeway = DEFAULT_LEEWAY.as_secs();
-        Self {
+        Ok(Self {
             keys,
             issuer: issuer.to_owned(),
             validation,
-        }
+        })
     }
 
     /// Replaces the `exp` leeway ([`DEFAULT_LEEWAY`]); whole seconds count.
