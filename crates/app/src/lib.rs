@@ -11,12 +11,13 @@ mod migrate;
 mod user;
 
 use adapters::{
-    Argon2PasswordHasher, MemoryRateLimiter, RandomTokenGenerator, RedisRateLimiter, SystemClock,
+    Argon2PasswordHasher, JwtKeys, MemoryRateLimiter, RandomTokenGenerator, RedisRateLimiter,
+    SystemClock,
 };
 use anyhow::Context as _;
 use auth_domain::{
     AdminPorts, AdminService, Auditor, AuthPolicy, AuthPorts, AuthService, Messages,
-    PasswordPolicy, RbacService,
+    PasswordPolicy, RbacService, TokenService,
 };
 use auth_ports::{Clock, LockoutPolicy, RateLimit, RateLimiter};
 use auth_sea_orm::{PoolConfig, Store};
@@ -90,12 +91,14 @@ pub async fn connect(config: &Config) -> anyhow::Result<Store> {
 /// start with `rate_limit_prefix` (tests give each their own).
 ///
 /// # Errors
-/// When the argon2 parameters are rejected or `REDIS_URL` is unusable.
+/// When the argon2 parameters are rejected, `REDIS_URL` is unusable, or a JWT key file
+/// is missing, unreadable or malformed (the message names the variable).
 pub async fn build_state(
     config: &Config,
     store: Store,
     rate_limit_prefix: &str,
 ) -> anyhow::Result<http::AppState> {
+    let jwt = JwtKeys::load(&config.jwt)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let auditor = Auditor::new(Arc::new(store.audit()), clock.clone());
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
@@ -159,12 +162,22 @@ pub async fn build_state(
         audit: auditor.clone(),
         clock: clock.clone(),
     });
+    let tokens = http::AccessTokens {
+        service: TokenService::new(
+            jwt.signer,
+            clock.clone(),
+            config.jwt.ttl,
+            config.http.public_url.clone(),
+        ),
+        jwks: jwt.jwks,
+    };
     let rbac = RbacService::new(Arc::new(store.roles()), auditor.clone(), clock);
     Ok(http::AppState::new(
         Arc::new(store),
         auth,
         admin,
         rbac,
+        tokens,
         auditor,
         config.http.trusted_proxies.clone(),
     ))

@@ -17,10 +17,11 @@ mod recovery;
 mod refusals;
 mod roles;
 mod state;
+mod tokens;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
-pub use state::{AppState, AppStateInner};
+pub use state::{AccessTokens, AppState, AppStateInner};
 
 use crate::config::HttpConfig;
 use axum::error_handling::HandleErrorLayer;
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
             .merge(admin::routes())
             .merge(accounts::routes())
             .merge(roles::routes())
+            .merge(tokens::routes())
             .route("/metrics", get(metrics::render))
             .route("/openapi.json", get(openapi::document)),
         state,
@@ -95,7 +97,8 @@ fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 // Responses carry personal data and tokens: never cache them, never sniff.
-                .layer(SetResponseHeaderLayer::overriding(
+                // Only a public document (the JWKS) may say otherwise itself.
+                .layer(SetResponseHeaderLayer::if_not_present(
                     header::CACHE_CONTROL,
                     HeaderValue::from_static("no-store"),
                 ))
