@@ -11,12 +11,13 @@ mod migrate;
 mod user;
 
 use adapters::{
-    Argon2PasswordHasher, MemoryRateLimiter, RandomTokenGenerator, RedisRateLimiter, SystemClock,
+    Argon2PasswordHasher, JwtKeys, MemoryRateLimiter, RandomTokenGenerator, RedisRateLimiter,
+    SystemClock,
 };
 use anyhow::Context as _;
 use auth_domain::{
     AdminPorts, AdminService, Auditor, AuthPolicy, AuthPorts, AuthService, Messages,
-    PasswordPolicy, RbacService,
+    PasswordPolicy, RbacService, TokenService,
 };
 use auth_ports::{Clock, LockoutPolicy, RateLimit, RateLimiter};
 use auth_sea_orm::{PoolConfig, Store};
@@ -42,6 +43,9 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     if let Command::Migrate(migrate) = &command {
         migrate::confirm(migrate)?;
     }
+    // Key files are configuration too: a bad one stops every command before the
+    // database is touched.
+    let jwt = JwtKeys::load(&config.jwt)?;
     let store = connect(&config).await?;
     match command {
         Command::Migrate(command) => migrate::run(&store, command).await,
@@ -49,7 +53,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             maintenance::cleanup(&store, config.audit.retention, config.lockout.duration).await
         }
         Command::User(command) => {
-            let state = build_state(&config, store, RATE_LIMIT_PREFIX).await?;
+            let state = assemble(&config, jwt, store, RATE_LIMIT_PREFIX).await?;
             user::run(state.auth(), command).await
         }
         Command::Serve => {
@@ -62,7 +66,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(config.http.bind)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.http.bind))?;
-            let state = build_state(&config, store, RATE_LIMIT_PREFIX).await?;
+            let state = assemble(&config, jwt, store, RATE_LIMIT_PREFIX).await?;
             http::serve(listener, state, &config.http, http::shutdown_signal()).await
         }
     }
@@ -90,9 +94,26 @@ pub async fn connect(config: &Config) -> anyhow::Result<Store> {
 /// start with `rate_limit_prefix` (tests give each their own).
 ///
 /// # Errors
-/// When the argon2 parameters are rejected or `REDIS_URL` is unusable.
+/// When the argon2 parameters are rejected, `REDIS_URL` is unusable, or a JWT key file
+/// is missing, unreadable or malformed (the message names the variable).
 pub async fn build_state(
     config: &Config,
+    store: Store,
+    rate_limit_prefix: &str,
+) -> anyhow::Result<http::AppState> {
+    assemble(
+        config,
+        JwtKeys::load(&config.jwt)?,
+        store,
+        rate_limit_prefix,
+    )
+    .await
+}
+
+/// [`build_state`] with the JWT keys already read.
+async fn assemble(
+    config: &Config,
+    jwt: JwtKeys,
     store: Store,
     rate_limit_prefix: &str,
 ) -> anyhow::Result<http::AppState> {
@@ -159,12 +180,22 @@ pub async fn build_state(
         audit: auditor.clone(),
         clock: clock.clone(),
     });
+    let tokens = http::AccessTokens {
+        service: TokenService::new(
+            jwt.signer,
+            clock.clone(),
+            config.jwt.ttl,
+            config.http.public_url.clone(),
+        ),
+        jwks: jwt.jwks,
+    };
     let rbac = RbacService::new(Arc::new(store.roles()), auditor.clone(), clock);
     Ok(http::AppState::new(
         Arc::new(store),
         auth,
         admin,
         rbac,
+        tokens,
         auditor,
         config.http.trusted_proxies.clone(),
     ))

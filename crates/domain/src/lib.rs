@@ -13,6 +13,7 @@ mod principal;
 pub mod rbac;
 #[cfg(test)]
 mod test_support;
+pub mod tokens;
 
 pub use admin::{
     AccountChanges, AccountError, AdminPorts, AdminService, AuditPage, GetUserError, UserFilter,
@@ -29,3 +30,4 @@ pub use messages::Messages;
 pub use password_policy::{PasswordPolicy, PasswordRejection};
 pub use permission::MissingPermission;
 pub use rbac::{RbacService, RoleChanges, RoleError};
+pub use tokens::{IssueTokenError, IssuedToken, TokenService};

@@ -1,6 +1,7 @@
 //! The boundary of authd: the model types that cross it and the async traits the domain
 //! needs from the outside world. Nothing here does I/O or knows a database.
 
+pub mod access_token;
 pub mod audit;
 pub mod clock;
 pub mod crypto;
@@ -18,6 +19,7 @@ pub mod session;
 pub mod token_hash;
 pub mod user;
 
+pub use access_token::{AccessClaims, AccessToken, AccessTokenSigner, SignError};
 pub use audit::{AuditCursor, AuditEntry, AuditQuery, AuditRepository, AuditWith, NewAuditEntry};
 pub use clock::Clock;
 pub use crypto::{HashError, PasswordHasher, TokenGenerator, Verification};
@@ -39,6 +41,8 @@ pub use user::{
     UserUpdate,
 };
 
+#[cfg(any(test, feature = "mock"))]
+pub use access_token::MockAccessTokenSigner;
 #[cfg(any(test, feature = "mock"))]
 pub use audit::MockAuditRepository;
 #[cfg(any(test, feature = "mock"))]

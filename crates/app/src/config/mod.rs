@@ -6,6 +6,7 @@ mod accounts;
 mod database;
 mod error;
 mod http;
+mod jwt;
 mod mail;
 mod oauth;
 mod secret;
@@ -18,8 +19,9 @@ pub use accounts::{AccountPolicyConfig, AuditConfig, OneTimeTokenConfig, Session
 pub use database::DatabaseConfig;
 pub use error::{ConfigError, ConfigProblem};
 pub use http::HttpConfig;
+pub use jwt::{JwtConfig, JwtKey};
 pub use mail::MailTransport;
-pub use oauth::{JwtConfig, JwtKey, OAuthConfig, OAuthProviderConfig};
+pub use oauth::{OAuthConfig, OAuthProviderConfig};
 pub use secret::{CredentialUrl, Secret};
 pub use security::{Argon2Config, LockoutConfig, RateLimitConfig};
 
@@ -95,7 +97,7 @@ impl Config {
             mail: mail::mail_transport(&mut vars),
             mail_from: mail::mail_from(&mut vars, &public_url),
             audit: accounts::audit(&mut vars),
-            jwt: oauth::jwt(&mut vars),
+            jwt: jwt::jwt(&mut vars),
             oauth: oauth::oauth(&mut vars),
         };
         vars.finish().map(|()| config)

@@ -1,5 +1,4 @@
-//! Keys and providers for other services: the JWT signing key and the OAuth/OIDC login
-//! providers with the key that encrypts their stored tokens.
+//! OAuth/OIDC login providers and the key that encrypts their stored tokens.
 
 use super::http::check_http_url;
 use super::secret::Secret;
@@ -8,8 +7,6 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::time::Duration;
 
 /// Scopes requested from an OAuth provider when `OAUTH_<NAME>_SCOPES` is unset.
 const DEFAULT_OAUTH_SCOPES: &str = "openid email profile";
@@ -26,25 +23,6 @@ pub(super) const BASE64_URL_SAFE: GeneralPurpose = GeneralPurpose::new(
     &alphabet::URL_SAFE,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
-
-/// JWTs for other services (SPEC 4.4).
-#[derive(Debug, Clone)]
-pub struct JwtConfig {
-    /// The signing key; `None`: `POST /v1/auth/token` answers 501 `not_configured`.
-    pub key: Option<JwtKey>,
-    /// Lifetime of an issued token (`JWT_TTL_SECS`).
-    pub ttl: Duration,
-}
-
-/// Where the JWT signing key comes from; at most one of the two variables may be set.
-#[derive(Debug, Clone)]
-pub enum JwtKey {
-    /// `JWT_SECRET`: HS256 with this shared secret (its UTF-8 bytes, at least 32).
-    Hs256(Secret<Vec<u8>>),
-    /// `JWT_PRIVATE_KEY_FILE`: EdDSA with the Ed25519 PEM key at this path, also published
-    /// as JWKS. The file is read by the composition root, not here, so parsing stays pure.
-    Ed25519PemFile(PathBuf),
-}
 
 /// OAuth login.
 #[derive(Debug, Clone)]
@@ -80,45 +58,11 @@ pub struct OAuthProviderConfig {
     pub scopes: Vec<String>,
 }
 
-/// `JWT_SECRET` or `JWT_PRIVATE_KEY_FILE`, and `JWT_TTL_SECS`.
-pub(super) fn jwt<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> JwtConfig {
-    JwtConfig {
-        key: jwt_key(vars),
-        ttl: vars.secs("JWT_TTL_SECS", 300),
-    }
-}
-
 /// `OAUTH_PROVIDERS` with each provider's variables, and `OAUTH_TOKEN_KEY`.
 pub(super) fn oauth<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> OAuthConfig {
     OAuthConfig {
         providers: oauth_providers(vars),
         token_key: oauth_token_key(vars),
-    }
-}
-
-/// `JWT_SECRET` or `JWT_PRIVATE_KEY_FILE`, at most one of them.
-pub(super) fn jwt_key<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Option<JwtKey> {
-    let secret = vars.raw("JWT_SECRET");
-    let key_file = vars.get("JWT_PRIVATE_KEY_FILE");
-    match (secret, key_file) {
-        (Some(_), Some(_)) => {
-            vars.report(
-                "JWT_SECRET",
-                "set together with JWT_PRIVATE_KEY_FILE; set only one (HS256 or EdDSA)",
-            );
-            None
-        }
-        // RFC 7518 section 3.2: an HS256 key must be at least as long as the hash, 256 bits.
-        (Some(secret), None) if secret.len() < 32 => {
-            vars.report(
-                "JWT_SECRET",
-                format!("must be at least 32 bytes, got {}", secret.len()),
-            );
-            None
-        }
-        (Some(secret), None) => Some(JwtKey::Hs256(Secret::new(secret.into_bytes()))),
-        (None, Some(path)) => Some(JwtKey::Ed25519PemFile(PathBuf::from(path))),
-        (None, None) => None,
     }
 }
 

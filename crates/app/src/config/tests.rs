@@ -174,6 +174,10 @@ fn every_variable_is_read() {
         ("HTTP_MAX_CONNECTIONS", "100"),
         ("AUDIT_RETENTION_DAYS", "1"),
         ("JWT_PRIVATE_KEY_FILE", "/etc/authd/jwt.pem"),
+        (
+            "JWT_PREVIOUS_KEY_FILES",
+            "/etc/authd/old.pem, ,/etc/authd/older.pub.pem",
+        ),
         ("JWT_TTL_SECS", "60"),
     ])
     .unwrap();
@@ -239,7 +243,12 @@ fn every_variable_is_read() {
     assert_eq!(config.audit.retention, Duration::from_secs(86_400));
     assert!(matches!(
         config.jwt.key,
-        Some(JwtKey::Ed25519PemFile(ref path)) if path == &PathBuf::from("/etc/authd/jwt.pem")
+        Some(JwtKey::Ed25519 { ref key_file, ref previous_key_files })
+            if key_file == &PathBuf::from("/etc/authd/jwt.pem")
+                && previous_key_files == &[
+                    PathBuf::from("/etc/authd/old.pem"),
+                    PathBuf::from("/etc/authd/older.pub.pem"),
+                ]
     ));
     assert_eq!(config.jwt.ttl, Duration::from_secs(60));
 }
@@ -438,6 +447,21 @@ fn both_jwt_keys_set_is_an_error() {
 
     assert_eq!(problem_vars(&err), ["JWT_SECRET"]);
     assert!(err.to_string().contains("JWT_PRIVATE_KEY_FILE"));
+}
+
+#[test]
+fn previous_jwt_keys_need_an_ed25519_key() {
+    for key in [
+        Some(("JWT_SECRET", "0123456789abcdef0123456789abcdef")),
+        None,
+    ] {
+        let mut vars = vec![("JWT_PREVIOUS_KEY_FILES", "/etc/authd/old.pem")];
+        vars.extend(key);
+        let err = load(&vars).unwrap_err();
+
+        assert_eq!(problem_vars(&err), ["JWT_PREVIOUS_KEY_FILES"], "{key:?}");
+        assert!(err.to_string().contains("JWT_PRIVATE_KEY_FILE"));
+    }
 }
 
 #[test]

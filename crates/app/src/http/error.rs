@@ -5,8 +5,8 @@
 
 use auth_domain::{
     AccountError, AuthenticateError, ChangePasswordError, Failure, FieldErrors, GetUserError,
-    LoginError, MissingPermission, ReadError, RecoveryRequestError, RegisterError, RevokeError,
-    RoleError, TokenError,
+    IssueTokenError, LoginError, MissingPermission, ReadError, RecoveryRequestError, RegisterError,
+    RevokeError, RoleError, TokenError,
 };
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -83,6 +83,9 @@ pub enum ApiError {
     /// 500 `internal_error`: a bug; the cause is logged, never shown.
     #[error("internal error")]
     Internal,
+    /// 501 `not_configured`: the feature needs a setting this server lacks (no JWT key).
+    #[error("not configured")]
+    NotConfigured,
     /// 503 `unavailable`: the database or the hashing pool cannot serve now.
     #[error("service unavailable")]
     Unavailable,
@@ -180,6 +183,11 @@ impl ApiError {
                 S::INTERNAL_SERVER_ERROR,
                 "internal_error",
                 "Something went wrong",
+            ),
+            Self::NotConfigured => (
+                S::NOT_IMPLEMENTED,
+                "not_configured",
+                "Access tokens are not configured on this server",
             ),
             Self::Unavailable => (
                 S::SERVICE_UNAVAILABLE,
@@ -331,6 +339,15 @@ impl From<TokenError> for ApiError {
             TokenError::InvalidToken => Self::InvalidToken,
             TokenError::Invalid(errors) => Self::Validation(fields(&errors)),
             TokenError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<IssueTokenError> for ApiError {
+    fn from(err: IssueTokenError) -> Self {
+        match err {
+            IssueTokenError::NotConfigured => Self::NotConfigured,
+            IssueTokenError::Failure(failure) => failure.into(),
         }
     }
 }

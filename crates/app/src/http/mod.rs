@@ -17,10 +17,11 @@ mod recovery;
 mod refusals;
 mod roles;
 mod state;
+mod tokens;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
-pub use state::{AppState, AppStateInner};
+pub use state::{AccessTokens, AppState, AppStateInner};
 
 use crate::config::HttpConfig;
 use axum::error_handling::HandleErrorLayer;
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
             .merge(admin::routes())
             .merge(accounts::routes())
             .merge(roles::routes())
+            .merge(tokens::routes())
             .route("/metrics", get(metrics::render))
             .route("/openapi.json", get(openapi::document)),
         state,

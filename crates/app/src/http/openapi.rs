@@ -6,7 +6,7 @@ use super::error::doc::{
     BadRequest, ErrorBody, Forbidden, Internal, PayloadTooLarge, RateLimited, Unauthorized,
     Unavailable, UnsupportedMediaType, ValidationFailed,
 };
-use super::{accounts, admin, auth, health, metrics, recovery, roles};
+use super::{accounts, admin, auth, health, metrics, recovery, roles, tokens};
 use axum::Json;
 use std::sync::LazyLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -38,6 +38,8 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         auth::sessions,
         auth::revoke_session,
         auth::change_password,
+        tokens::issue,
+        tokens::jwks,
         recovery::request_verification,
         recovery::verify_email,
         recovery::request_password_reset,

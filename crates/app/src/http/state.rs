@@ -2,8 +2,9 @@
 
 use super::metrics::Metrics;
 use super::refusals::RefusalAuditor;
-use auth_domain::{AdminService, Auditor, AuthService, RbacService};
+use auth_domain::{AdminService, Auditor, AuthService, RbacService, TokenService};
 use auth_ports::Readiness;
+use axum::body::Bytes;
 use axum::extract::FromRef;
 use std::sync::Arc;
 
@@ -18,9 +19,20 @@ pub struct AppStateInner {
     pub(super) auth: AuthService,
     pub(super) admin: AdminService,
     pub(super) rbac: RbacService,
+    pub(super) tokens: TokenService,
+    pub(super) jwks: Option<Bytes>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) trusted_proxies: Vec<ipnet::IpNet>,
     pub(super) refusals: Arc<RefusalAuditor>,
+}
+
+/// Access tokens for other services: the service that issues them and the JWKS that
+/// verifies them (`None`: answered 404, as without an Ed25519 key).
+pub struct AccessTokens {
+    /// Issues the tokens of `POST /v1/auth/token`.
+    pub service: TokenService,
+    /// The JSON of `GET /.well-known/jwks.json`, built once at start-up.
+    pub jwks: Option<String>,
 }
 
 impl std::ops::Deref for AppState {
@@ -40,6 +52,7 @@ impl AppState {
         auth: AuthService,
         admin: AdminService,
         rbac: RbacService,
+        tokens: AccessTokens,
         auditor: Auditor,
         trusted_proxies: Vec<ipnet::IpNet>,
     ) -> Self {
@@ -49,6 +62,8 @@ impl AppState {
             auth,
             admin,
             rbac,
+            tokens: tokens.service,
+            jwks: tokens.jwks.map(Bytes::from),
             metrics: Arc::new(Metrics::default()),
             trusted_proxies,
             refusals: Arc::new(refusals),

@@ -519,3 +519,78 @@ async fn logs_hold_no_address_at_info_and_no_link_at_all(url: &str) {
 }
 
 on_both_databases!(logs_hold_no_address_at_info_and_no_link_at_all_on_sqlite, logs_hold_no_address_at_info_and_no_link_at_all_on_postgres => async logs_hold_no_address_at_info_and_no_link_at_all);
+
+/// `authd serve` with `jwt` on top of a fresh SQLite database: it must stop at start-up
+/// with exit status 1 and an error naming `variable`. Returns stderr.
+fn serve_refuses_jwt_config(jwt: &[(&str, &str)], variable: &str) -> String {
+    // A database file that does not exist yet: a refusal must come before it is made.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("untouched.db");
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let mut env = vec![
+        ("DATABASE_URL", url.as_str()),
+        ("AUTHD_BIND", "127.0.0.1:0"),
+    ];
+    env.extend_from_slice(jwt);
+    let output = authd(&env, &["serve"]);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{jwt:?}: {stderr}");
+    assert!(
+        stderr.contains(variable),
+        "{variable} not named in: {stderr}"
+    );
+    assert!(!file.exists(), "{jwt:?}: the database was touched first");
+    stderr
+}
+
+#[test]
+fn jwt_key_file_errors_stop_start_up_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let missing = path("missing.pem");
+    let malformed = path("malformed.pem");
+    // Private-looking text that is no key: it must never be echoed.
+    std::fs::write(
+        &malformed,
+        "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWJ1dC1ub3QtYS1rZXk=\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let good = path("good.pem");
+    let pem = ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_pem(
+        &key,
+        ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF,
+    )
+    .unwrap();
+    std::fs::write(&good, pem.as_bytes()).unwrap();
+
+    let stderr = serve_refuses_jwt_config(
+        &[("JWT_PRIVATE_KEY_FILE", &missing)],
+        "JWT_PRIVATE_KEY_FILE",
+    );
+    assert!(stderr.contains(&missing), "{stderr}");
+    let stderr = serve_refuses_jwt_config(
+        &[("JWT_PRIVATE_KEY_FILE", &malformed)],
+        "JWT_PRIVATE_KEY_FILE",
+    );
+    assert!(!stderr.contains("c2VjcmV0"), "the file leaked: {stderr}");
+    for previous in [&missing, &malformed] {
+        serve_refuses_jwt_config(
+            &[
+                ("JWT_PRIVATE_KEY_FILE", &good),
+                ("JWT_PREVIOUS_KEY_FILES", previous),
+            ],
+            "JWT_PREVIOUS_KEY_FILES",
+        );
+    }
+    let secret = "jwt-test-secret-0123456789abcdef-0123";
+    serve_refuses_jwt_config(
+        &[("JWT_SECRET", secret), ("JWT_PRIVATE_KEY_FILE", &good)],
+        "JWT_SECRET",
+    );
+    let stderr = serve_refuses_jwt_config(
+        &[("JWT_SECRET", secret), ("JWT_PREVIOUS_KEY_FILES", &good)],
+        "JWT_PREVIOUS_KEY_FILES",
+    );
+    assert!(!stderr.contains(secret), "the secret leaked: {stderr}");
+}

@@ -41,6 +41,7 @@ mod roles;
 mod server;
 mod slow_clients;
 mod sources;
+mod tokens;
 
 /// `TEST_REDIS_URL`, or `None` after saying the Redis test is skipped (a failure under
 /// `CI=true`).

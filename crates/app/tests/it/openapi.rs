@@ -26,7 +26,7 @@ const RATE_LIMITED: [&str; 5] = [
 
 /// Every route of the router, with its methods. Adding a route means adding it here, and
 /// `documented_operations_are_exactly_the_routed_ones` fails until it is documented.
-const ROUTES: [(&str, &str); 30] = [
+const ROUTES: [(&str, &str); 32] = [
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -39,6 +39,8 @@ const ROUTES: [(&str, &str); 30] = [
     ("get", "/v1/auth/sessions"),
     ("delete", "/v1/auth/sessions/{id}"),
     ("post", "/v1/auth/password"),
+    ("post", "/v1/auth/token"),
+    ("get", "/.well-known/jwks.json"),
     ("post", "/v1/auth/verify-email/request"),
     ("post", "/v1/auth/verify-email"),
     ("post", "/v1/auth/password-reset/request"),
@@ -58,6 +60,10 @@ const ROUTES: [(&str, &str); 30] = [
     ("put", "/v1/admin/users/{id}/roles/{role_id}"),
     ("delete", "/v1/admin/users/{id}/roles/{role_id}"),
 ];
+
+/// Routes whose handler answers 404 `not_found` by design on the test server, which has
+/// no Ed25519 key (tokens.rs checks them with one).
+const NOT_FOUND_UNCONFIGURED: [&str; 1] = ["/.well-known/jwks.json"];
 
 /// The methods probed on every documented path (HEAD and OPTIONS follow GET and CORS).
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
@@ -173,6 +179,9 @@ async fn documented_operations_are_exactly_the_routed_ones(app: &TestApp) {
                 .and_then(|body| body["error"]["code"].as_str().map(str::to_owned));
             if documented.contains(&(method.to_owned(), path.to_owned())) {
                 assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+                if NOT_FOUND_UNCONFIGURED.contains(&path) {
+                    continue;
+                }
                 assert_ne!(
                     (status, code.as_deref()),
                     (StatusCode::NOT_FOUND, Some("not_found")),
