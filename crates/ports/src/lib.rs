@@ -19,7 +19,7 @@ pub mod session;
 pub mod token_hash;
 pub mod user;
 
-pub use access_token::{AccessClaims, AccessToken, AccessTokenSigner, SignError};
+pub use access_token::{AccessClaims, AccessTokenSigner, SignError};
 pub use audit::{AuditCursor, AuditEntry, AuditQuery, AuditRepository, AuditWith, NewAuditEntry};
 pub use clock::Clock;
 pub use crypto::{HashError, PasswordHasher, TokenGenerator, Verification};
@@ -32,7 +32,7 @@ pub use one_time_token::{NewOneTimeToken, OneTimeTokenRepository, Redemption, To
 pub use rate_limit::{RateDecision, RateLimit, RateLimiter};
 pub use readiness::Readiness;
 pub use role::{NewRole, Role, RoleRepository, RoleUpdate};
-pub use secret::{BearerToken, Password};
+pub use secret::{AccessToken, BearerToken, Password};
 pub use session::{ActiveSession, NewSession, OpenedSession, Session, SessionRepository};
 pub use token_hash::TokenHash;
 pub use user::{

@@ -1,54 +1,61 @@
-//! Secrets that cross the boundary: a plaintext password on its way to the hasher, and a
-//! bearer token on its way to the client. Neither can be printed by accident.
+//! Secrets that cross the boundary: a plaintext password on its way to the hasher, a
+//! bearer token and an access token on their way to the client. None can be printed by
+//! accident.
 
 use std::fmt;
 
-/// A plaintext password as the user typed it. `Debug` is redacted; there is no `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Password(String);
+/// A string secret: `new` wraps it, `expose` hands it to the one place it must go, and
+/// `Debug` prints only the type's name; there is no `Display`.
+macro_rules! secret_string {
+    ($(#[$doc:meta])* $name:ident { new: $new_doc:literal, expose: $expose_doc:literal }) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct $name(String);
 
-impl Password {
-    /// Wraps what the user sent.
-    #[must_use]
-    pub fn new(plaintext: String) -> Self {
-        Self(plaintext)
-    }
+        impl $name {
+            #[doc = $new_doc]
+            #[must_use]
+            pub fn new(secret: String) -> Self {
+                Self(secret)
+            }
 
-    /// The plaintext, for the hasher and the password policy only.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
+            #[doc = $expose_doc]
+            #[must_use]
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
+}
+
+secret_string! {
+    /// A plaintext password as the user typed it.
+    Password {
+        new: "Wraps what the user sent.",
+        expose: "The plaintext, for the hasher and the password policy only."
     }
 }
 
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(<redacted>)")
+secret_string! {
+    /// A bearer token (256 random bits, base64url) handed to the client once. Only its
+    /// hash is stored.
+    BearerToken {
+        new: "Wraps a token string (freshly generated, or as presented by a client).",
+        expose: "The token, for the response body and the hash function only."
     }
 }
 
-/// A bearer token (256 random bits, base64url) handed to the client once. Only its
-/// hash is stored. `Debug` is redacted; there is no `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct BearerToken(String);
-
-impl BearerToken {
-    /// Wraps a token string (freshly generated, or as presented by a client).
-    #[must_use]
-    pub fn new(token: String) -> Self {
-        Self(token)
-    }
-
-    /// The token, for the response body and the hash function only.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for BearerToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BearerToken(<redacted>)")
+secret_string! {
+    /// A signed access token (a JWT) in compact form.
+    AccessToken {
+        new: "Wraps a compact token.",
+        expose: "The token, for the response body only."
     }
 }
 
@@ -60,5 +67,11 @@ mod tests {
     fn debug_never_shows_the_secret() {
         assert!(!format!("{:?}", Password::new("hunter2hunter2".into())).contains("hunter2"));
         assert!(!format!("{:?}", BearerToken::new("abcdef".into())).contains("abcdef"));
+    }
+
+    #[test]
+    fn debug_names_only_the_type_of_an_access_token() {
+        let token = format!("{:?}", AccessToken::new("eyJhbGciOi.x.y".into()));
+        assert_eq!(token, "AccessToken(<redacted>)");
     }
 }
