@@ -22,8 +22,8 @@ pub struct JwksOptions {
     /// At most one fetch per this interval, whatever the reason (unknown `kid`, stale
     /// set, retry after an error). Default 30 s.
     pub min_refetch_interval: Duration,
-    /// How long a fetched set counts as fresh when the response has no
-    /// `Cache-Control: max-age`. Default 5 min.
+    /// How long a fetched set counts as fresh at most; a shorter `Cache-Control: max-age`
+    /// of the response wins. Default 5 min.
     pub max_age: Duration,
     /// Timeout of one fetch, connect to last byte. Default 5 s.
     pub fetch_timeout: Duration,
@@ -81,13 +81,24 @@ pub(crate) struct JwksCache {
 impl JwksCache {
     pub(crate) fn new(url: &str, options: JwksOptions) -> Result<Self, ConfigError> {
         let url = reqwest::Url::parse(url).map_err(|e| ConfigError::InvalidUrl(e.to_string()))?;
-        if !matches!(url.scheme(), "http" | "https") {
+        // Whoever can change the JWKS in transit can mint tokens: plain http only on this
+        // machine.
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        };
+        if !(url.scheme() == "https" || url.scheme() == "http" && loopback) {
             return Err(ConfigError::InvalidUrl(
-                "the scheme must be http or https".into(),
+                "the scheme must be https (http only on a loopback address)".into(),
             ));
         }
         let client = reqwest::Client::builder()
             .timeout(options.fetch_timeout)
+            // A redirect could lead to a downgrade or another host: the URL given is the
+            // only source of keys.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConfigError::HttpClient(e.to_string()))?;
         Ok(Self {
@@ -135,7 +146,9 @@ impl JwksCache {
             Ok((keys, max_age)) => {
                 // The new set replaces the old: keys authd stopped publishing stop verifying.
                 set.keys = keys;
-                set.fresh_until = Some(now + max_age);
+                // A configured max age too large for the clock means "until the next
+                // unknown kid" rather than a panic.
+                set.fresh_until = Some(now.checked_add(max_age).unwrap_or(now));
                 set.last_failed = false;
             }
             Err(reason) => {
@@ -150,7 +163,10 @@ impl JwksCache {
         if !response.status().is_success() {
             return Err(FetchError::Status(response.status().as_u16()));
         }
-        let max_age = cache_max_age(response.headers()).unwrap_or(self.options.max_age);
+        // A `max-age` may shorten the configured freshness, never lengthen it: a proxy's
+        // long max-age must not keep a withdrawn key verifying.
+        let max_age = cache_max_age(response.headers())
+            .map_or(self.options.max_age, |age| age.min(self.options.max_age));
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await? {
             if body.len() + chunk.len() > MAX_JWKS_BYTES {

@@ -71,7 +71,7 @@ async fn issue(
     tag = "auth",
     responses(
         kind::Public,
-        (status = 200, description = "The JWK set; may be cached for 300 s",
+        (status = 200, description = "The JWK set: the signing key and the previous keys still published",
             body = Object, example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519",
                 "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
                 "kid": "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k",

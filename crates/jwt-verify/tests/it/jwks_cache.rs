@@ -137,6 +137,28 @@ async fn the_set_is_refreshed_after_cache_control_max_age() {
 }
 
 #[tokio::test]
+async fn a_max_age_longer_than_the_configured_one_is_cut_to_it() {
+    let key = TestKey::from_seed(1);
+    let server = JwksServer::start(&[&key]).await;
+    // A year, as a proxy might add it: a withdrawn key must not verify that long.
+    server.set_cache_control("public, max-age=31536000");
+    let verifier = Verifier::jwks_with(&server.url, ISSUER, options(0, 1_000)).unwrap();
+
+    verifier.verify(&key.sign(&claims())).await.unwrap();
+    assert_eq!(server.fetches(), 1);
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    verifier.verify(&key.sign(&claims())).await.unwrap();
+    assert_eq!(server.fetches(), 2);
+
+    // Nor may a max-age past what the clock can add panic.
+    server.set_cache_control("public, max-age=18446744073709551615");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    verifier.verify(&key.sign(&claims())).await.unwrap();
+    assert_eq!(server.fetches(), 3);
+}
+
+#[tokio::test]
 async fn keys_of_other_types_in_the_set_are_skipped() {
     let key = TestKey::from_seed(1);
     let server = JwksServer::start(&[]).await;

@@ -196,6 +196,19 @@ fn bad_configuration_is_refused_up_front() {
         Verifier::jwks("file:///etc/jwks.json", ISSUER),
         Err(ConfigError::InvalidUrl(_))
     ));
+    // Whoever sits on the path of plain http could publish keys of their own.
+    assert!(matches!(
+        Verifier::jwks("http://auth.example.com/.well-known/jwks.json", ISSUER),
+        Err(ConfigError::InvalidUrl(_))
+    ));
+    for allowed in [
+        "https://auth.example.com/.well-known/jwks.json",
+        "http://127.0.0.1:8080/.well-known/jwks.json",
+        "http://[::1]:8080/.well-known/jwks.json",
+        "http://localhost:8080/.well-known/jwks.json",
+    ] {
+        assert!(Verifier::jwks(allowed, ISSUER).is_ok(), "{allowed}");
+    }
 }
 
 #[test]
