@@ -7,6 +7,7 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
+use std::io::Read as _;
 use std::path::Path;
 
 /// Why a key file cannot be used; the message names the variable and the path, never
@@ -35,13 +36,33 @@ pub enum KeyFileError {
     },
 }
 
-/// The PEM text of `path`.
-fn read_pem(variable: &'static str, path: &Path) -> Result<String, KeyFileError> {
-    std::fs::read_to_string(path).map_err(|cause| KeyFileError::Unreadable {
+/// A PEM key file holds a few hundred bytes; reading stops well past that, so a wrong
+/// path (a device, a huge file) cannot stall start-up or exhaust memory.
+const MAX_KEY_FILE_BYTES: u64 = 16 * 1024;
+
+/// The PEM text of `path`; a file too large or not text is no PEM of `expected`.
+fn read_pem(
+    variable: &'static str,
+    path: &Path,
+    expected: &'static str,
+) -> Result<String, KeyFileError> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|cause| KeyFileError::Unreadable {
+            variable,
+            path: path.display().to_string(),
+            cause,
+        })?;
+    let malformed = || KeyFileError::Malformed {
         variable,
         path: path.display().to_string(),
-        cause,
-    })
+        expected,
+    };
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(malformed());
+    }
+    String::from_utf8(bytes).map_err(|_| malformed())
 }
 
 /// The Ed25519 private key (PKCS#8 PEM, as `openssl genpkey -algorithm ed25519` writes
@@ -50,11 +71,12 @@ fn read_pem(variable: &'static str, path: &Path) -> Result<String, KeyFileError>
 /// # Errors
 /// [`KeyFileError`] naming `variable` when the file is unreadable or holds no such key.
 pub fn read_signing_key(variable: &'static str, path: &Path) -> Result<SigningKey, KeyFileError> {
-    let pem = read_pem(variable, path)?;
+    const EXPECTED: &str = "an Ed25519 private key (PKCS#8)";
+    let pem = read_pem(variable, path, EXPECTED)?;
     SigningKey::from_pkcs8_pem(&pem).map_err(|_| KeyFileError::Malformed {
         variable,
         path: path.display().to_string(),
-        expected: "an Ed25519 private key (PKCS#8)",
+        expected: EXPECTED,
     })
 }
 
@@ -64,14 +86,15 @@ pub fn read_signing_key(variable: &'static str, path: &Path) -> Result<SigningKe
 /// # Errors
 /// [`KeyFileError`] naming `variable` when the file is unreadable or holds neither.
 pub fn read_public_key(variable: &'static str, path: &Path) -> Result<VerifyingKey, KeyFileError> {
-    let pem = read_pem(variable, path)?;
+    const EXPECTED: &str = "an Ed25519 private or public key";
+    let pem = read_pem(variable, path, EXPECTED)?;
     SigningKey::from_pkcs8_pem(&pem)
         .map(|key| key.verifying_key())
         .or_else(|_| VerifyingKey::from_public_key_pem(&pem))
         .map_err(|_| KeyFileError::Malformed {
             variable,
             path: path.display().to_string(),
-            expected: "an Ed25519 private or public key",
+            expected: EXPECTED,
         })
 }
 
@@ -139,6 +162,28 @@ pub fn hs256_kid(secret: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file too large to be a key (`/dev/zero` is the extreme case) and a binary (DER)
+    /// file are reported as no PEM key, naming the variable, not read to the end.
+    #[test]
+    fn a_file_that_is_no_pem_text_is_malformed() {
+        let dir = tempfile::tempdir().unwrap();
+        let large = dir.path().join("large.pem");
+        std::fs::write(&large, vec![b'A'; 64 * 1024]).unwrap();
+        let der = dir.path().join("key.der");
+        std::fs::write(&der, [0x30, 0x2e, 0x02, 0x01, 0x00, 0xff, 0xfe]).unwrap();
+        for path in [large.as_path(), der.as_path(), Path::new("/dev/zero")] {
+            let err = read_signing_key("JWT_PRIVATE_KEY_FILE", path).unwrap_err();
+            assert!(
+                matches!(err, KeyFileError::Malformed { .. }),
+                "{path:?}: {err}"
+            );
+            assert!(
+                err.to_string().starts_with("JWT_PRIVATE_KEY_FILE: "),
+                "{err}"
+            );
+        }
+    }
 
     /// RFC 8037 appendix A.3: the thumbprint of the RFC's example Ed25519 key.
     #[test]
