@@ -225,8 +225,14 @@ async fn hs256_token_verifies_with_the_secret_and_has_no_jwks(db: &Database) {
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.alg, Algorithm::HS256);
     let kid = header.kid.unwrap();
-    assert_eq!(kid, authd::adapters::hs256_kid(SECRET.as_bytes()));
-    assert!(!kid.contains(&URL_SAFE_NO_PAD.encode(SECRET)[..8]));
+    // Computed here, not with authd's function: a labelled SHA-256 of the secret, cut to
+    // 16 characters, never the secret or its plain hash.
+    let labelled = Sha256::new()
+        .chain_update(b"authd jwt kid v1\0")
+        .chain_update(SECRET)
+        .finalize();
+    assert_eq!(kid, URL_SAFE_NO_PAD.encode(labelled)[..16]);
+    assert_ne!(kid, URL_SAFE_NO_PAD.encode(Sha256::digest(SECRET))[..16]);
     let key = DecodingKey::from_secret(SECRET.as_bytes()).unwrap();
     let claims = jsonwebtoken::decode::<Value>(&token, &key, &validation(Algorithm::HS256))
         .unwrap()
