@@ -21,6 +21,9 @@ pub enum Constraint {
     LastActiveHolder,
     /// The user is deleted, and a deleted account is final.
     DeletedUser,
+    /// Removing this OAuth link would leave the user no way to log in (no password, no
+    /// other link).
+    LastLoginMethod,
 }
 
 /// Why a storage operation failed.

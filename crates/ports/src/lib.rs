@@ -27,7 +27,10 @@ pub use email::{Email, EmailError};
 pub use error::{Constraint, StoreError};
 pub use ids::{AuditEntryId, OAuthAccountId, RoleId, SessionId, UserId};
 pub use mail::{MailMessage, Mailer};
-pub use oauth::{OAuthAccount, OAuthAccountRepository, OAuthLink};
+pub use oauth::{
+    AuthorizationRequest, ExternalIdentity, FlowSecret, OAuthAccount, OAuthAccountRepository,
+    OAuthClient, OAuthClientError, OAuthFlowRepository, OAuthLink, PendingOAuthFlow, SealedTokens,
+};
 pub use one_time_token::{NewOneTimeToken, OneTimeTokenRepository, Redemption, TokenPurpose};
 pub use rate_limit::{RateDecision, RateLimit, RateLimiter};
 pub use readiness::Readiness;
@@ -52,7 +55,7 @@ pub use crypto::{MockPasswordHasher, MockTokenGenerator};
 #[cfg(any(test, feature = "mock"))]
 pub use mail::MockMailer;
 #[cfg(any(test, feature = "mock"))]
-pub use oauth::MockOAuthAccountRepository;
+pub use oauth::{MockOAuthAccountRepository, MockOAuthClient, MockOAuthFlowRepository};
 #[cfg(any(test, feature = "mock"))]
 pub use one_time_token::MockOneTimeTokenRepository;
 #[cfg(any(test, feature = "mock"))]

@@ -93,6 +93,20 @@ pub trait SessionRepository: Send + Sync {
         audit: AuditWith<Session>,
     ) -> Result<Option<OpenedSession>, StoreError>;
 
+    /// Opens a session for a login that did not check a password (an OAuth login), in one
+    /// transaction: records the login on the user (`last_login_at` =
+    /// `session.created_at`; password failure counts and locks are left alone), stores
+    /// the new active session and appends `audit`. `None`, with nothing written, when the
+    /// user is no longer active.
+    ///
+    /// # Errors
+    /// `NotFound` if the user does not exist; `Conflict(SessionToken)` on a hash collision.
+    async fn open_without_password(
+        &self,
+        session: NewSession,
+        audit: AuditWith<Session>,
+    ) -> Result<Option<OpenedSession>, StoreError>;
+
     /// The session with this token hash if it is active and unexpired at `now`, with its
     /// user and the user's roles and permissions, in one round trip (the hot path of
     /// every authenticated request).

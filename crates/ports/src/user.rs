@@ -301,7 +301,8 @@ pub trait UserRepository: Send + Sync {
     /// `Conflict(UserEmail)` if the email is taken; `NotFound` if the role does not exist.
     async fn create(&self, user: NewUser, audit: AuditWith<User>) -> Result<User, StoreError>;
 
-    /// Creates a user without a password together with its first OAuth account.
+    /// Creates a user without a password together with its first OAuth account, assigning
+    /// `user.role` and appending `audit`, in one transaction.
     ///
     /// # Errors
     /// `Conflict(UserEmail)` or `Conflict(OAuthSubject)`; `NotFound` for a missing role.
@@ -309,6 +310,7 @@ pub trait UserRepository: Send + Sync {
         &self,
         user: NewUser,
         link: OAuthLink,
+        audit: AuditWith<(User, OAuthAccount)>,
     ) -> Result<(User, OAuthAccount), StoreError>;
 
     /// The user with this id.
