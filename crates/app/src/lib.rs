@@ -11,13 +11,13 @@ mod migrate;
 mod user;
 
 use adapters::{
-    Argon2PasswordHasher, JwtKeys, MemoryRateLimiter, RandomTokenGenerator, RedisRateLimiter,
-    SystemClock,
+    Argon2PasswordHasher, JwtKeys, MemoryRateLimiter, OAuthProviders, RandomTokenGenerator,
+    RedisRateLimiter, SystemClock,
 };
 use anyhow::Context as _;
 use auth_domain::{
-    AdminPorts, AdminService, Auditor, AuthPolicy, AuthPorts, AuthService, Messages,
-    PasswordPolicy, RbacService, TokenService,
+    AdminPorts, AdminService, Auditor, AuthPolicy, AuthPorts, AuthService, Messages, OAuthPolicy,
+    OAuthPorts, OAuthService, PasswordPolicy, RbacService, TokenService,
 };
 use auth_ports::{Clock, LockoutPolicy, RateLimit, RateLimiter};
 use auth_sea_orm::{PoolConfig, Store};
@@ -158,6 +158,28 @@ async fn assemble(
         verification_ttl: config.tokens.email_verification_ttl,
         reset_ttl: config.tokens.password_reset_ttl,
     };
+    let oauth = OAuthService::new(
+        OAuthPorts {
+            users: Arc::new(store.users()),
+            sessions: Arc::new(store.sessions()),
+            accounts: Arc::new(store.oauth_accounts()),
+            flows: Arc::new(store.oauth_flows()),
+            client: Arc::new(OAuthProviders::new(
+                &config.oauth,
+                &config.http.public_url,
+                clock.clone(),
+            )?),
+            tokens: Arc::new(RandomTokenGenerator::new()),
+            clock: clock.clone(),
+            audit: auditor.clone(),
+            limiter: limiter.clone(),
+        },
+        OAuthPolicy {
+            session_ttl: policy.session_ttl,
+            require_verified_email: policy.require_verified_email,
+            login_limit: policy.login_limit,
+        },
+    );
     let auth = AuthService::new(
         AuthPorts {
             users: Arc::new(store.users()),
@@ -190,13 +212,18 @@ async fn assemble(
         jwks: jwt.jwks,
     };
     let rbac = RbacService::new(Arc::new(store.roles()), auditor.clone(), clock);
-    Ok(http::AppState::new(
-        Arc::new(store),
+    let services = http::Services {
         auth,
         admin,
         rbac,
+        oauth,
         tokens,
+    };
+    Ok(http::AppState::new(
+        Arc::new(store),
+        services,
         auditor,
         config.http.trusted_proxies.clone(),
+        &config.http.public_url,
     ))
 }

@@ -21,7 +21,7 @@ pub use error::{ConfigError, ConfigProblem};
 pub use http::HttpConfig;
 pub use jwt::{JwtConfig, JwtKey};
 pub use mail::MailTransport;
-pub use oauth::{OAuthConfig, OAuthProviderConfig};
+pub use oauth::{OAuthConfig, OAuthProviderConfig, ProviderKind};
 pub use secret::{CredentialUrl, Secret};
 pub use security::{Argon2Config, LockoutConfig, RateLimitConfig};
 

@@ -8,8 +8,15 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use std::collections::HashSet;
 
-/// Scopes requested from an OAuth provider when `OAUTH_<NAME>_SCOPES` is unset.
+/// Scopes requested from an OIDC provider when `OAUTH_<NAME>_SCOPES` is unset.
 const DEFAULT_OAUTH_SCOPES: &str = "openid email profile";
+
+/// Scopes requested from GitHub when `OAUTH_<NAME>_SCOPES` is unset: the profile and the
+/// email addresses with their verification state.
+const DEFAULT_GITHUB_SCOPES: &str = "read:user user:email";
+
+/// Where GitHub lives when `OAUTH_<NAME>_ISSUER` is unset (set it for GitHub Enterprise).
+const GITHUB_DOT_COM: &str = "https://github.com";
 
 /// Standard base64 alphabet, padding optional (`openssl rand -base64 32` and hand-trimmed
 /// values both decode).
@@ -41,13 +48,27 @@ impl OAuthConfig {
     }
 }
 
-/// One OIDC provider, read from `OAUTH_<NAME>_*` where `<NAME>` is the provider name
+/// How authd talks to a provider (`OAUTH_<NAME>_KIND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenID Connect: discovery, code flow with PKCE, a verified ID token (`oidc`, the
+    /// default).
+    Oidc,
+    /// GitHub, which speaks OAuth 2 without OIDC: code flow with PKCE, then its user API
+    /// for the id and the verified primary email (`github`).
+    GitHub,
+}
+
+/// One provider, read from `OAUTH_<NAME>_*` where `<NAME>` is the provider name
 /// upper-cased with `-` replaced by `_`.
 #[derive(Debug, Clone)]
 pub struct OAuthProviderConfig {
     /// Name used in URLs (`/v1/oauth/{name}/…`): lowercase `[a-z0-9_-]`.
     pub name: String,
-    /// Issuer URL exactly as given, the base of OIDC discovery (`OAUTH_<NAME>_ISSUER`).
+    /// The protocol.
+    pub kind: ProviderKind,
+    /// OIDC: the issuer URL exactly as given, the base of discovery. GitHub: the server
+    /// (`https://github.com` unless set, for GitHub Enterprise). `OAUTH_<NAME>_ISSUER`.
     pub issuer: String,
     /// Client id registered with the provider (`OAUTH_<NAME>_CLIENT_ID`).
     pub client_id: String,
@@ -102,19 +123,29 @@ pub(super) fn oauth_providers<F: Fn(&str) -> Option<String>>(
     providers
 }
 
-/// One provider's `<prefix>ISSUER`, `CLIENT_ID`, `CLIENT_SECRET` and `SCOPES`.
+/// One provider's `<prefix>KIND`, `ISSUER`, `CLIENT_ID`, `CLIENT_SECRET` and `SCOPES`.
 pub(super) fn oauth_provider<F: Fn(&str) -> Option<String>>(
     vars: &mut Vars<F>,
     name: &str,
     prefix: &str,
 ) -> Option<OAuthProviderConfig> {
+    let kind_var = format!("{prefix}KIND");
     let issuer_var = format!("{prefix}ISSUER");
     let client_id_var = format!("{prefix}CLIENT_ID");
     let client_secret_var = format!("{prefix}CLIENT_SECRET");
     let scopes_var = format!("{prefix}SCOPES");
     let required = format!("required for OAuth provider {name:?}");
 
+    let kind = match vars.get(&kind_var).as_deref() {
+        None | Some("oidc") => Some(ProviderKind::Oidc),
+        Some("github") => Some(ProviderKind::GitHub),
+        Some(other) => {
+            vars.report(&kind_var, format!("expected oidc or github, got {other:?}"));
+            None
+        }
+    };
     let issuer = match vars.get(&issuer_var) {
+        None if kind == Some(ProviderKind::GitHub) => Some(GITHUB_DOT_COM.to_owned()),
         None => {
             vars.report(&issuer_var, required.clone());
             None
@@ -135,19 +166,24 @@ pub(super) fn oauth_provider<F: Fn(&str) -> Option<String>>(
     if client_secret.is_none() {
         vars.report(&client_secret_var, required);
     }
+    let default_scopes = match kind {
+        Some(ProviderKind::GitHub) => DEFAULT_GITHUB_SCOPES,
+        _ => DEFAULT_OAUTH_SCOPES,
+    };
     let scopes: Vec<String> = vars
         .get(&scopes_var)
-        .unwrap_or_else(|| DEFAULT_OAUTH_SCOPES.to_owned())
+        .unwrap_or_else(|| default_scopes.to_owned())
         .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    // The login flow relies on the ID token, which only `openid` brings.
-    if !scopes.iter().any(|s| s == "openid") {
+    // The OIDC login relies on the ID token, which only `openid` brings.
+    if kind == Some(ProviderKind::Oidc) && !scopes.iter().any(|s| s == "openid") {
         vars.report(&scopes_var, "must include openid");
     }
     Some(OAuthProviderConfig {
         name: name.to_owned(),
+        kind: kind?,
         issuer: issuer?,
         client_id: client_id?,
         client_secret: Secret::new(client_secret?),

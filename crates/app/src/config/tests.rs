@@ -516,6 +516,52 @@ fn oauth_provider_with_missing_issuer_is_reported() {
 }
 
 #[test]
+fn a_github_provider_needs_no_issuer_and_asks_for_emails() {
+    let config = load(&[
+        ("OAUTH_PROVIDERS", "github,ghe"),
+        ("OAUTH_GITHUB_KIND", "github"),
+        ("OAUTH_GITHUB_CLIENT_ID", "id"),
+        ("OAUTH_GITHUB_CLIENT_SECRET", "secret"),
+        ("OAUTH_GHE_KIND", "github"),
+        ("OAUTH_GHE_ISSUER", "https://github.example.com"),
+        ("OAUTH_GHE_CLIENT_ID", "id"),
+        ("OAUTH_GHE_CLIENT_SECRET", "secret"),
+        ("OAUTH_GHE_SCOPES", "user:email"),
+    ])
+    .unwrap();
+
+    let github = config.oauth.provider("github").unwrap();
+    assert_eq!(github.kind, ProviderKind::GitHub);
+    assert_eq!(github.issuer, "https://github.com");
+    assert_eq!(github.scopes, ["read:user", "user:email"]);
+    let ghe = config.oauth.provider("ghe").unwrap();
+    assert_eq!(ghe.issuer, "https://github.example.com");
+    assert_eq!(
+        ghe.scopes,
+        ["user:email"],
+        "openid is not required of GitHub"
+    );
+}
+
+#[test]
+fn an_unknown_provider_kind_is_reported() {
+    let err = load(&[
+        ("OAUTH_PROVIDERS", "x"),
+        ("OAUTH_X_KIND", "saml"),
+        ("OAUTH_X_ISSUER", "https://idp.example.com"),
+        ("OAUTH_X_CLIENT_ID", "id"),
+        ("OAUTH_X_CLIENT_SECRET", "secret"),
+    ])
+    .unwrap_err();
+
+    assert_eq!(problem_vars(&err), ["OAUTH_X_KIND"]);
+    assert!(
+        err.to_string()
+            .contains(r#"expected oidc or github, got "saml""#)
+    );
+}
+
+#[test]
 fn oauth_provider_problems_are_all_reported() {
     let err = load(&[
         ("OAUTH_PROVIDERS", "a,b-c,b_c"),

@@ -7,7 +7,7 @@ use super::error::doc::ErrorBody;
 use super::extract::{ApiJson, Authenticated, Client, IdPath};
 use super::kind;
 use super::state::AppState;
-use auth_domain::{Principal, Registration, SessionView};
+use auth_domain::{LoginSuccess, Principal, Registration, SessionView};
 use auth_ports::{Password, SessionId};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -93,7 +93,7 @@ struct LoginRequest {
 }
 
 #[derive(Serialize, ToSchema)]
-struct LoginResponse {
+pub(super) struct LoginResponse {
     /// The bearer token of the new session: `Authorization: Bearer <session_token>`.
     session_token: String,
     /// Always `Bearer`.
@@ -142,13 +142,18 @@ async fn login(
         .login(&body.email, &Password::new(body.password), &client)
         .await;
     state.metrics.login(outcome.is_ok());
-    let success = outcome?;
-    Ok(Json(LoginResponse {
-        session_token: success.token.expose().to_owned(),
-        token_type: "Bearer",
-        expires_at: success.session.expires_at,
-        user: success.user.into(),
-    }))
+    Ok(Json(outcome?.into()))
+}
+
+impl From<LoginSuccess> for LoginResponse {
+    fn from(success: LoginSuccess) -> Self {
+        Self {
+            session_token: success.token.expose().to_owned(),
+            token_type: "Bearer",
+            expires_at: success.session.expires_at,
+            user: success.user.into(),
+        }
+    }
 }
 
 /// Ends the caller's session.

@@ -11,6 +11,7 @@ mod extract;
 mod health;
 mod kind;
 mod metrics;
+mod oauth;
 mod openapi;
 mod params;
 mod recovery;
@@ -21,7 +22,7 @@ mod tokens;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
-pub use state::{AccessTokens, AppState, AppStateInner};
+pub use state::{AccessTokens, AppState, AppStateInner, Services};
 
 use crate::config::HttpConfig;
 use axum::error_handling::HandleErrorLayer;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
             .merge(accounts::routes())
             .merge(roles::routes())
             .merge(tokens::routes())
+            .merge(oauth::routes())
             .route("/metrics", get(metrics::render))
             .route("/openapi.json", get(openapi::document)),
         state,

@@ -6,7 +6,7 @@ use super::error::doc::{
     BadRequest, ErrorBody, Forbidden, Internal, PayloadTooLarge, RateLimited, Unauthorized,
     Unavailable, UnsupportedMediaType, ValidationFailed,
 };
-use super::{accounts, admin, auth, health, metrics, recovery, roles, tokens};
+use super::{accounts, admin, auth, health, metrics, oauth, recovery, roles, tokens};
 use axum::Json;
 use std::sync::LazyLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -40,6 +40,11 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         auth::change_password,
         tokens::issue,
         tokens::jwks,
+        oauth::authorize,
+        oauth::callback,
+        oauth::accounts,
+        oauth::link,
+        oauth::unlink,
         recovery::request_verification,
         recovery::verify_email,
         recovery::request_password_reset,
@@ -76,6 +81,7 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
     modifiers(&SessionSecurity),
     tags(
         (name = "auth", description = "Registration, login and the caller's own sessions"),
+        (name = "oauth", description = "Sign-in with an OpenID Connect provider (or GitHub), and the caller's linked accounts"),
         (name = "operations", description = "Health, metrics and this document"),
         (name = "admin", description = "Operators: accounts, roles and the audit trail (each route names the permission it needs)"),
     )

@@ -1,8 +1,9 @@
 //! [`AppState`]: what every handler and middleware can reach.
 
 use super::metrics::Metrics;
+use super::oauth::FlowCookie;
 use super::refusals::RefusalAuditor;
-use auth_domain::{AdminService, Auditor, AuthService, RbacService, TokenService};
+use auth_domain::{AdminService, Auditor, AuthService, OAuthService, RbacService, TokenService};
 use auth_ports::Readiness;
 use axum::body::Bytes;
 use axum::extract::FromRef;
@@ -19,11 +20,27 @@ pub struct AppStateInner {
     pub(super) auth: AuthService,
     pub(super) admin: AdminService,
     pub(super) rbac: RbacService,
+    pub(super) oauth: OAuthService,
+    pub(super) oauth_cookie: FlowCookie,
     pub(super) tokens: TokenService,
     pub(super) jwks: Option<Bytes>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) trusted_proxies: Vec<ipnet::IpNet>,
     pub(super) refusals: Arc<RefusalAuditor>,
+}
+
+/// The services the handlers call.
+pub struct Services {
+    /// Accounts, logins and sessions.
+    pub auth: AuthService,
+    /// User administration and the audit log.
+    pub admin: AdminService,
+    /// Roles.
+    pub rbac: RbacService,
+    /// Sign-in with providers and linked accounts.
+    pub oauth: OAuthService,
+    /// Access tokens for other services.
+    pub tokens: AccessTokens,
 }
 
 /// Access tokens for other services: the service that issues them and the JWKS that
@@ -45,23 +62,31 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// State over the given services; `readiness` answers `GET /health/ready`, `auditor`
-    /// writes the refusals of authenticated callers.
+    /// writes the refusals of authenticated callers, `public_url` decides the OAuth flow
+    /// cookie's form.
     #[must_use]
     pub fn new(
         readiness: Arc<dyn Readiness>,
-        auth: AuthService,
-        admin: AdminService,
-        rbac: RbacService,
-        tokens: AccessTokens,
+        services: Services,
         auditor: Auditor,
         trusted_proxies: Vec<ipnet::IpNet>,
+        public_url: &str,
     ) -> Self {
         let refusals = RefusalAuditor::new(auditor, trusted_proxies.clone());
+        let Services {
+            auth,
+            admin,
+            rbac,
+            oauth,
+            tokens,
+        } = services;
         Self(Arc::new(AppStateInner {
             readiness,
             auth,
             admin,
             rbac,
+            oauth,
+            oauth_cookie: FlowCookie::for_public_url(public_url),
             tokens: tokens.service,
             jwks: tokens.jwks.map(Bytes::from),
             metrics: Arc::new(Metrics::default()),

@@ -16,17 +16,20 @@ auth_testing::on_both_backends!(
 );
 
 /// The operations that count against a rate limit (SPEC.md section 4.1).
-const RATE_LIMITED: [&str; 5] = [
+const RATE_LIMITED: [&str; 8] = [
     "/v1/auth/register",
     "/v1/auth/login",
     "/v1/auth/password",
     "/v1/auth/verify-email/request",
     "/v1/auth/password-reset/request",
+    "/v1/oauth/{provider}/authorize",
+    "/v1/oauth/{provider}/callback",
+    "/v1/auth/oauth/{provider}/link",
 ];
 
 /// Every route of the router, with its methods. Adding a route means adding it here, and
 /// `documented_operations_are_exactly_the_routed_ones` fails until it is documented.
-const ROUTES: [(&str, &str); 32] = [
+const ROUTES: [(&str, &str); 37] = [
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -41,6 +44,11 @@ const ROUTES: [(&str, &str); 32] = [
     ("post", "/v1/auth/password"),
     ("post", "/v1/auth/token"),
     ("get", "/.well-known/jwks.json"),
+    ("get", "/v1/oauth/{provider}/authorize"),
+    ("get", "/v1/oauth/{provider}/callback"),
+    ("get", "/v1/auth/oauth"),
+    ("post", "/v1/auth/oauth/{provider}/link"),
+    ("delete", "/v1/auth/oauth/{provider}"),
     ("post", "/v1/auth/verify-email/request"),
     ("post", "/v1/auth/verify-email"),
     ("post", "/v1/auth/password-reset/request"),
@@ -62,8 +70,12 @@ const ROUTES: [(&str, &str); 32] = [
 ];
 
 /// Routes whose handler answers 404 `not_found` by design on the test server, which has
-/// no Ed25519 key (tokens.rs checks them with one).
-const NOT_FOUND_UNCONFIGURED: [&str; 1] = ["/.well-known/jwks.json"];
+/// no Ed25519 key (tokens.rs checks them with one) and no OAuth provider (oauth.rs).
+const NOT_FOUND_UNCONFIGURED: [&str; 3] = [
+    "/.well-known/jwks.json",
+    "/v1/oauth/{provider}/authorize",
+    "/v1/oauth/{provider}/callback",
+];
 
 /// The methods probed on every documented path (HEAD and OPTIONS follow GET and CORS).
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];

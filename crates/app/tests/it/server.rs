@@ -70,6 +70,18 @@ impl TestApp {
     /// A server on an existing database (a second instance), sharing `prefix` for
     /// Redis rate-limit keys.
     pub async fn start(url: &str, overrides: &[(&str, &str)], prefix: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, url, overrides, prefix).await
+    }
+
+    /// A server on `listener` (bound first when its address must be known to the
+    /// configuration, e.g. as `AUTHD_PUBLIC_URL`).
+    pub async fn serve(
+        listener: tokio::net::TcpListener,
+        url: &str,
+        overrides: &[(&str, &str)],
+        prefix: &str,
+    ) -> Self {
         let mut vars: HashMap<String, String> = DEFAULTS
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -86,7 +98,6 @@ impl TestApp {
         let state = authd::build_state(&config, store.clone(), prefix)
             .await
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let http = config.http.clone();

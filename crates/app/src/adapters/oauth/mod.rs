@@ -1,0 +1,187 @@
+//! The [`OAuthClient`] port: the configured providers, each OpenID Connect (through
+//! `openidconnect`) or GitHub (OAuth 2 and its user API, through `oauth2`), over one HTTP
+//! client that follows no redirects (a provider's answer is never chased elsewhere).
+
+mod github;
+mod oidc;
+mod sealing;
+
+use crate::config::{OAuthConfig, OAuthProviderConfig, ProviderKind};
+use anyhow::Context as _;
+use auth_ports::{
+    AuthorizationRequest, Clock, ExternalIdentity, OAuthClient, OAuthClientError, PendingOAuthFlow,
+    SealedTokens,
+};
+use github::GitHubProvider;
+use oidc::OidcProvider;
+use openidconnect::{ClientId, ClientSecret, RedirectUrl, Scope};
+use sealing::TokenSealer;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a call to a provider (discovery, token, user API) may take.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every kind of provider needs: who authd is to it and how to reach it.
+pub(super) struct Endpoint {
+    name: String,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    redirect_uri: RedirectUrl,
+    scopes: Vec<String>,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+}
+
+impl Endpoint {
+    fn scopes(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.scopes.iter().cloned().map(Scope::new)
+    }
+}
+
+enum Provider {
+    Oidc(OidcProvider),
+    GitHub(GitHubProvider),
+}
+
+/// The providers of `OAUTH_PROVIDERS`.
+pub struct OAuthProviders {
+    providers: HashMap<String, Provider>,
+    sealer: Option<TokenSealer>,
+}
+
+impl OAuthProviders {
+    /// The configured providers; redirect URIs are `{public_url}/v1/oauth/{name}/callback`.
+    /// Nothing is fetched yet: a provider that is down does not stop authd from starting.
+    ///
+    /// # Errors
+    /// When a URL cannot be built or the HTTP client cannot be set up.
+    pub fn new(
+        config: &OAuthConfig,
+        public_url: &str,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(PROVIDER_TIMEOUT)
+            .user_agent(concat!("authd/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot set up the HTTP client for OAuth providers")?;
+        let mut providers = HashMap::new();
+        for provider in &config.providers {
+            let endpoint = endpoint(provider, public_url, http.clone(), Arc::clone(&clock))?;
+            let provider_impl = match provider.kind {
+                ProviderKind::Oidc => {
+                    Provider::Oidc(OidcProvider::new(endpoint, &provider.issuer)?)
+                }
+                ProviderKind::GitHub => {
+                    Provider::GitHub(GitHubProvider::new(endpoint, &provider.issuer)?)
+                }
+            };
+            providers.insert(provider.name.clone(), provider_impl);
+        }
+        Ok(Self {
+            providers,
+            sealer: config
+                .token_key
+                .as_ref()
+                .map(|key| TokenSealer::new(key.expose())),
+        })
+    }
+
+    fn provider(&self, name: &str) -> Result<&Provider, OAuthClientError> {
+        self.providers
+            .get(name)
+            .ok_or(OAuthClientError::UnknownProvider)
+    }
+}
+
+fn endpoint(
+    provider: &OAuthProviderConfig,
+    public_url: &str,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Endpoint> {
+    let redirect = format!("{public_url}/v1/oauth/{}/callback", provider.name);
+    Ok(Endpoint {
+        name: provider.name.clone(),
+        client_id: ClientId::new(provider.client_id.clone()),
+        client_secret: ClientSecret::new(provider.client_secret.expose().clone()),
+        redirect_uri: RedirectUrl::new(redirect)
+            .with_context(|| format!("bad redirect URI for provider {}", provider.name))?,
+        scopes: provider.scopes.clone(),
+        http,
+        clock,
+    })
+}
+
+/// Expiry (from `now`) and scopes of a token response, for storage beside the sealed
+/// tokens.
+fn sealed_tokens(
+    now: chrono::DateTime<chrono::Utc>,
+    expires_in: Option<Duration>,
+    scopes: Option<&Vec<Scope>>,
+) -> SealedTokens {
+    SealedTokens {
+        access_token: None,
+        refresh_token: None,
+        expires_at: expires_in
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .and_then(|d| now.checked_add_signed(d)),
+        scopes: scopes.map(|scopes| {
+            scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }),
+    }
+}
+
+#[async_trait::async_trait]
+impl OAuthClient for OAuthProviders {
+    fn has_provider(&self, provider: &str) -> bool {
+        self.providers.contains_key(provider)
+    }
+
+    async fn authorization_url(
+        &self,
+        provider: &str,
+        request: &AuthorizationRequest,
+    ) -> Result<String, OAuthClientError> {
+        match self.provider(provider)? {
+            Provider::Oidc(oidc) => oidc.authorization_url(request).await,
+            Provider::GitHub(github) => Ok(github.authorization_url(request)),
+        }
+    }
+
+    async fn finish(
+        &self,
+        provider: &str,
+        code: &str,
+        flow: &PendingOAuthFlow,
+    ) -> Result<ExternalIdentity, OAuthClientError> {
+        let sealer = self.sealer.as_ref();
+        match self.provider(provider)? {
+            Provider::Oidc(oidc) => oidc.finish(code, flow, sealer).await,
+            Provider::GitHub(github) => github.finish(code, flow, sealer).await,
+        }
+    }
+}
+
+#[cfg(test)]
+fn test_endpoint(name: &str) -> Endpoint {
+    Endpoint {
+        name: name.to_owned(),
+        client_id: ClientId::new("client-1".into()),
+        client_secret: ClientSecret::new("secret-1".into()),
+        redirect_uri: RedirectUrl::new(format!(
+            "https://auth.example.com/v1/oauth/{name}/callback"
+        ))
+        .unwrap(),
+        scopes: vec!["read:user".into(), "user:email".into()],
+        http: reqwest::Client::new(),
+        clock: Arc::new(crate::adapters::SystemClock::new()),
+    }
+}

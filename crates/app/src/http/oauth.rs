@@ -1,0 +1,408 @@
+//! Sign-in with an OAuth/OIDC provider and linked accounts (SPEC.md section 4.3).
+//!
+//! A login flow begins with a browser visiting `/v1/oauth/{provider}/authorize`; the
+//! answer sets a short-lived HttpOnly cookie holding the flow's `state`, and the callback
+//! is accepted only from the browser that carries it (RFC 6749 §10.12: otherwise an
+//! attacker could make a victim finish the attacker's login). A link flow is begun by an
+//! API call with a session, and is bound to that session's user instead.
+
+use super::auth::LoginResponse;
+use super::error::ApiError;
+use super::error::doc::ErrorBody;
+use super::extract::{ApiQuery, Authenticated, Client};
+use super::kind;
+use super::state::AppState;
+use auth_domain::{Callback, Finished, OAuthError, UnlinkError};
+use auth_ports::OAuthAccount;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// How long the flow cookie lives: the flow's own lifetime (SPEC: 10 minutes).
+const FLOW_COOKIE_MAX_AGE: u32 = 600;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/oauth/{provider}/authorize", get(authorize))
+        .route("/v1/oauth/{provider}/callback", get(callback))
+        .route("/v1/auth/oauth", get(accounts))
+        .route("/v1/auth/oauth/{provider}/link", post(link))
+        .route("/v1/auth/oauth/{provider}", delete(unlink))
+}
+
+/// The cookie that ties a login flow to the browser that began it.
+#[derive(Debug, Clone)]
+pub struct FlowCookie {
+    name: &'static str,
+    attributes: &'static str,
+}
+
+impl FlowCookie {
+    /// Over https the `__Host-` prefix (Secure, whole host, no Domain: a sibling subdomain
+    /// cannot plant it); over plain http (development) a cookie scoped to `/v1/oauth/`.
+    #[must_use]
+    pub fn for_public_url(public_url: &str) -> Self {
+        if public_url.starts_with("https://") {
+            Self {
+                name: "__Host-authd_oauth",
+                attributes: "; Path=/; Secure; HttpOnly; SameSite=Lax",
+            }
+        } else {
+            Self {
+                name: "authd_oauth",
+                attributes: "; Path=/v1/oauth/; HttpOnly; SameSite=Lax",
+            }
+        }
+    }
+
+    fn set(&self, state: &str) -> Option<HeaderValue> {
+        let cookie = format!(
+            "{}={state}; Max-Age={FLOW_COOKIE_MAX_AGE}{}",
+            self.name, self.attributes
+        );
+        HeaderValue::from_str(&cookie).ok()
+    }
+
+    fn clear(&self) -> Option<HeaderValue> {
+        HeaderValue::from_str(&format!("{}=; Max-Age=0{}", self.name, self.attributes)).ok()
+    }
+
+    /// The cookie's value in the request, if it came with exactly one.
+    fn read<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        let mut values = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .filter(|(name, _)| *name == self.name)
+            .map(|(_, value)| value);
+        let value = values.next()?;
+        // Two cookies of one name (one planted for a wider path): trust neither.
+        values.next().is_none().then_some(value)
+    }
+}
+
+/// Begins a login: redirects the browser to the provider (authorization code flow with
+/// PKCE S256, `state` and `nonce`), setting the cookie the callback checks.
+#[utoipa::path(
+    get,
+    path = "/v1/oauth/{provider}/authorize",
+    tag = "oauth",
+    params(("provider" = String, Path, description = "A name from `OAUTH_PROVIDERS`")),
+    responses(
+        kind::Public, kind::Limited,
+        (status = 302, description = "To the provider's authorization endpoint; sets the \
+            flow cookie (HttpOnly, SameSite=Lax, 10 minutes)"),
+        (status = 404, description = "No such provider (`not_found`)", body = ErrorBody,
+            example = json!({"error": {"code": "not_found", "message": "Not found"}})),
+    )
+)]
+async fn authorize(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Path(provider): Path<String>,
+) -> Result<Response, ApiError> {
+    let begun = state.oauth.begin(&provider, None, &client).await?;
+    let mut response = StatusCode::FOUND.into_response();
+    let headers = response.headers_mut();
+    let location = HeaderValue::from_str(&begun.authorization_url).map_err(|_| {
+        tracing::error!(%provider, "the provider's authorization URL is not a valid header");
+        ApiError::Internal
+    })?;
+    headers.insert(header::LOCATION, location);
+    if let Some(cookie) = state.oauth_cookie.set(begun.state.expose()) {
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+/// What the provider sends the browser back with. Other parameters (`iss`,
+/// `session_state`, `scope` …) are ignored.
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct AccountBody {
+    /// The provider's name in `OAUTH_PROVIDERS`.
+    #[schema(example = "google")]
+    provider: String,
+    /// The email the provider reported, if any.
+    provider_email: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<OAuthAccount> for AccountBody {
+    fn from(account: OAuthAccount) -> Self {
+        Self {
+            provider: account.provider,
+            provider_email: account.provider_email,
+            created_at: account.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct AccountsResponse {
+    accounts: Vec<AccountBody>,
+}
+
+impl AccountsResponse {
+    fn new(accounts: Vec<OAuthAccount>) -> Self {
+        Self {
+            accounts: accounts.into_iter().map(AccountBody::from).collect(),
+        }
+    }
+}
+
+/// A finished login (a session, as `POST /v1/auth/login` answers) or a finished link
+/// (the caller's linked accounts).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum CallbackResponse {
+    SignedIn(LoginResponse),
+    Linked(AccountsResponse),
+}
+
+/// Finishes a flow: exchanges the code, verifies the ID token, then signs in (a new user
+/// on a first login; an existing user of the same email only if the provider verified
+/// it) or links the provider to the user who began the link.
+#[utoipa::path(
+    get,
+    path = "/v1/oauth/{provider}/callback",
+    tag = "oauth",
+    params(
+        ("provider" = String, Path, description = "A name from `OAUTH_PROVIDERS`"),
+        ("code" = Option<String>, Query, description = "The authorization code"),
+        ("state" = Option<String>, Query, description = "The state of the flow"),
+        ("error" = Option<String>, Query, description = "The provider's error, if it refused"),
+    ),
+    responses(
+        kind::Public, kind::Query, kind::Limited,
+        (status = 200, description = "Signed in (`session_token` …) or, for a link flow, \
+            the linked accounts", body = CallbackResponse),
+        (status = 400, description = "Unknown, expired, used or foreign state, or no flow \
+            cookie for a login (`invalid_state`); the provider refused, or its answer did \
+            not verify (`oauth_failed`)", body = ErrorBody, examples(
+                ("invalid_state" = (value = json!({"error": {"code": "invalid_state",
+                    "message": "This sign-in link is invalid, used or expired; start again"}}))),
+                ("oauth_failed" = (value = json!({"error": {"code": "oauth_failed",
+                    "message": "The provider did not confirm the sign-in"}}))),
+            )),
+        (status = 403, description = "The account may not log in: `account_disabled` or \
+            `email_not_verified`", body = ErrorBody),
+        (status = 404, description = "No such provider (`not_found`)", body = ErrorBody),
+        (status = 409, description = "`email_taken`: an account has this email and the \
+            provider did not verify it (its owner can link the provider while signed in); \
+            `oauth_account_taken`: this provider account is linked to another user; \
+            `provider_already_linked`: the user has another account of this provider linked",
+            body = ErrorBody),
+    )
+)]
+async fn callback(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<CallbackQuery>,
+) -> Response {
+    let callback = Callback {
+        code: query.code,
+        state: query.state,
+        error: query.error,
+    };
+    let browser_state = state.oauth_cookie.read(&headers);
+    let outcome = state
+        .oauth
+        .finish(&provider, callback, browser_state, &client)
+        .await;
+    let mut response = match outcome {
+        Ok(Finished::SignedIn(success)) => {
+            Json(CallbackResponse::SignedIn(success.into())).into_response()
+        }
+        Ok(Finished::Linked(accounts)) => {
+            Json(CallbackResponse::Linked(AccountsResponse::new(accounts))).into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    };
+    // The flow is spent whatever the outcome.
+    if let Some(clear) = state.oauth_cookie.clear() {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    response
+}
+
+/// The caller's linked provider accounts, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/oauth",
+    tag = "oauth",
+    security(("session" = [])),
+    responses(
+        kind::Session,
+        (status = 200, description = "The linked accounts", body = AccountsResponse),
+    )
+)]
+async fn accounts(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<AccountsResponse>, ApiError> {
+    let accounts = state.oauth.accounts(&principal).await?;
+    Ok(Json(AccountsResponse::new(accounts)))
+}
+
+#[derive(Serialize, ToSchema)]
+struct LinkResponse {
+    /// Send the browser here; the provider returns it to the callback, which links the
+    /// provider account to the caller.
+    authorization_url: String,
+}
+
+/// Begins linking a provider to the caller.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/oauth/{provider}/link",
+    tag = "oauth",
+    security(("session" = [])),
+    params(("provider" = String, Path, description = "A name from `OAUTH_PROVIDERS`")),
+    responses(
+        kind::Session, kind::Limited,
+        (status = 200, description = "Where to send the browser", body = LinkResponse),
+        (status = 404, description = "No such provider (`not_found`)", body = ErrorBody),
+    )
+)]
+async fn link(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(principal): Authenticated,
+    Path(provider): Path<String>,
+) -> Result<Json<LinkResponse>, ApiError> {
+    let begun = state
+        .oauth
+        .begin(&provider, Some(&principal), &client)
+        .await?;
+    Ok(Json(LinkResponse {
+        authorization_url: begun.authorization_url,
+    }))
+}
+
+/// Unlinks a provider from the caller, unless it is their last way to log in.
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/oauth/{provider}",
+    tag = "oauth",
+    security(("session" = [])),
+    params(("provider" = String, Path, description = "A linked provider")),
+    responses(
+        kind::Session,
+        (status = 204, description = "Unlinked"),
+        (status = 404, description = "Not linked (`not_found`)", body = ErrorBody),
+        (status = 409, description = "No password and no other provider would remain \
+            (`last_login_method`)", body = ErrorBody, example = json!({"error": {
+                "code": "last_login_method",
+                "message": "Set a password or link another provider first"}})),
+    )
+)]
+async fn unlink(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(principal): Authenticated,
+    Path(provider): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.oauth.unlink(&principal, &provider, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(err: OAuthError) -> Self {
+        match err {
+            OAuthError::UnknownProvider => Self::NotFound,
+            OAuthError::RateLimited { retry_after } => Self::RateLimited(retry_after),
+            OAuthError::InvalidState => Self::InvalidState,
+            OAuthError::OAuthFailed => Self::OAuthFailed,
+            OAuthError::EmailTaken => Self::EmailTaken,
+            OAuthError::ProviderAccountTaken => Self::OAuthAccountTaken,
+            OAuthError::AlreadyLinked => Self::ProviderAlreadyLinked,
+            OAuthError::AccountDisabled => Self::AccountDisabled,
+            OAuthError::EmailNotVerified => Self::EmailNotVerified,
+            OAuthError::Unavailable => Self::Unavailable,
+            OAuthError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+impl From<UnlinkError> for ApiError {
+    fn from(err: UnlinkError) -> Self {
+        match err {
+            UnlinkError::NotFound => Self::NotFound,
+            UnlinkError::LastLoginMethod => Self::LastLoginMethod,
+            UnlinkError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cookies(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::COOKIE, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn https_uses_a_host_only_secure_cookie() {
+        let cookie = FlowCookie::for_public_url("https://auth.example.com");
+        let set = cookie.set("abc").unwrap();
+        assert_eq!(
+            set,
+            "__Host-authd_oauth=abc; Max-Age=600; Path=/; Secure; HttpOnly; SameSite=Lax"
+        );
+        assert_eq!(
+            cookie.clear().unwrap(),
+            "__Host-authd_oauth=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn plain_http_scopes_the_cookie_to_the_oauth_routes() {
+        let set = FlowCookie::for_public_url("http://127.0.0.1:8080")
+            .set("abc")
+            .unwrap();
+        assert_eq!(
+            set,
+            "authd_oauth=abc; Max-Age=600; Path=/v1/oauth/; HttpOnly; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn the_cookie_is_read_among_others_and_refused_when_doubled() {
+        let cookie = FlowCookie::for_public_url("http://127.0.0.1:8080");
+        assert_eq!(
+            cookie.read(&cookies(&["a=1; authd_oauth=xyz; b=2"])),
+            Some("xyz")
+        );
+        assert_eq!(
+            cookie.read(&cookies(&["a=1", "authd_oauth=xyz"])),
+            Some("xyz")
+        );
+        assert_eq!(cookie.read(&cookies(&["authd_oauth_other=xyz"])), None);
+        assert_eq!(
+            cookie.read(&cookies(&["authd_oauth=xyz; authd_oauth=planted"])),
+            None
+        );
+        assert_eq!(cookie.read(&HeaderMap::new()), None);
+    }
+}
