@@ -10,6 +10,7 @@ mod names;
 pub mod password_policy;
 pub mod permission;
 mod principal;
+mod rate_limits;
 pub mod rbac;
 #[cfg(test)]
 mod test_support;
