@@ -6,6 +6,7 @@ use super::errors::OAuthError;
 use super::service::{Attempt, FLOW_LIFETIME, OAuthService};
 use crate::audit::ClientInfo;
 use crate::auth::LoginSuccess;
+use crate::error::Failure;
 use crate::principal::Principal;
 use auth_ports::{
     AuthorizationRequest, BearerToken, ExternalIdentity, FlowSecret, OAuthAccount,
@@ -108,20 +109,17 @@ impl OAuthService {
                     OAuthError::Unavailable(why)
                 }
             })?;
+        let now = self.ports.clock.now();
         let flow = PendingOAuthFlow {
             state_hash,
             provider: provider.to_owned(),
             nonce: request.nonce,
             pkce_verifier: request.pkce_verifier,
             link_user_id: link_to.map(|principal| principal.user.id),
-            created_at: self.ports.clock.now(),
-            expires_at: self.expiry(FLOW_LIFETIME)?,
+            created_at: now,
+            expires_at: Self::expiry(now, FLOW_LIFETIME)?,
         };
-        self.ports
-            .flows
-            .save(flow)
-            .await
-            .map_err(crate::Failure::from)?;
+        self.ports.flows.save(flow).await.map_err(Failure::from)?;
         Ok(BegunFlow {
             authorization_url,
             state,
@@ -190,7 +188,7 @@ impl OAuthService {
         };
         let now = self.ports.clock.now();
         let taken = self.ports.flows.take(&state_hash, now).await;
-        let Some(flow) = taken.map_err(crate::Failure::from)? else {
+        let Some(flow) = taken.map_err(Failure::from)? else {
             let cause = Some("unknown, expired or used state");
             return Err(self.refuse(&unknown, None, invalid, cause).await?);
         };

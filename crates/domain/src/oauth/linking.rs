@@ -222,7 +222,7 @@ impl OAuthService {
         let new_session = NewSession {
             user_id: user.id,
             token_hash,
-            expires_at: self.expiry(self.policy.session_ttl)?,
+            expires_at: Self::expiry(now, self.policy.session_ttl)?,
             ip_address: attempt.client.ip,
             user_agent: attempt.client.user_agent.clone(),
             created_at: now,

@@ -79,10 +79,10 @@ impl OAuthService {
             .map_err(|retry_after| OAuthError::RateLimited { retry_after })
     }
 
-    /// The time `ttl` from now.
-    pub(super) fn expiry(&self, ttl: Duration) -> Result<DateTime<Utc>, Failure> {
+    /// The time `ttl` after `start`.
+    pub(super) fn expiry(start: DateTime<Utc>, ttl: Duration) -> Result<DateTime<Utc>, Failure> {
         let ttl = chrono::Duration::from_std(ttl).map_err(|e| Failure::Unexpected(Box::new(e)))?;
-        Ok(self.ports.clock.now() + ttl)
+        Ok(start + ttl)
     }
 
     /// What linking `identity` of `provider` stores, as of now.
