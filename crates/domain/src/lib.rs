@@ -7,9 +7,11 @@ pub mod auth;
 pub mod error;
 pub mod messages;
 mod names;
+pub mod oauth;
 pub mod password_policy;
 pub mod permission;
 mod principal;
+mod rate_limits;
 pub mod rbac;
 #[cfg(test)]
 mod test_support;
@@ -27,6 +29,10 @@ pub use auth::{
 };
 pub use error::{Failure, FieldErrors, ReadError};
 pub use messages::Messages;
+pub use oauth::{
+    BegunFlow, Callback, FLOW_LIFETIME, Finished, OAuthError, OAuthPolicy, OAuthPorts,
+    OAuthService, UnlinkError,
+};
 pub use password_policy::{PasswordPolicy, PasswordRejection};
 pub use permission::MissingPermission;
 pub use rbac::{RbacService, RoleChanges, RoleError};

@@ -23,3 +23,12 @@ pub(crate) fn check_name(errors: &mut FieldErrors, field: &'static str, name: Op
 pub(crate) fn non_blank(name: Option<String>) -> Option<String> {
     name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty())
 }
+
+/// A name someone else vouched for (an OAuth provider), kept only when it is one authd
+/// would accept: a provider's odd name must not stop a login.
+pub(crate) fn acceptable_name(name: Option<String>) -> Option<String> {
+    let name = non_blank(name)?;
+    let mut errors = FieldErrors::default();
+    check_name(&mut errors, "name", Some(&name));
+    errors.into_result().ok().map(|()| name)
+}

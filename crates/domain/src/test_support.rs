@@ -5,13 +5,14 @@ use crate::admin::{AdminPorts, AdminService};
 use crate::audit::Auditor;
 use crate::principal::Principal;
 use crate::rbac::RbacService;
+use auth_ports::StoreError;
 use auth_ports::{
     AuditEntry, AuditEntryId, AuditRepository, AuditWith, Clock, Email, MockAuditRepository,
     MockClock, MockRoleRepository, MockUserRepository, NewAuditEntry, Role, RoleId, Session,
     SessionId, TokenHash, User, UserId, UserStatus,
 };
 use chrono::{DateTime, TimeZone, Utc};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// New Year 2026, when the operator fixtures are created.
 pub(crate) fn new_year() -> DateTime<Utc> {
@@ -111,8 +112,26 @@ pub(crate) fn actions<T>(audit: AuditWith<T>, outcome: &T) -> Vec<String> {
     audit(outcome).into_iter().map(|e| e.action).collect()
 }
 
+/// Every audit entry a service produced: appended alone, or handed to a write (mocked
+/// writes call the write's audit on the outcome they return, as the adapter does).
+#[derive(Clone, Default)]
+pub(crate) struct Trail(pub(crate) Arc<Mutex<Vec<NewAuditEntry>>>);
+
+impl Trail {
+    /// What a mocked write returns: `outcome`, after keeping the entries its audit makes.
+    pub(crate) fn write<T>(&self, audit: AuditWith<T>, outcome: T) -> Result<T, StoreError> {
+        self.0.lock().unwrap().extend(audit(&outcome));
+        Ok(outcome)
+    }
+
+    /// The entries kept so far.
+    pub(crate) fn entries(&self) -> Vec<NewAuditEntry> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
 /// A clock standing at `at`.
-fn clock_at(at: DateTime<Utc>) -> Arc<dyn Clock> {
+pub(crate) fn clock_at(at: DateTime<Utc>) -> Arc<dyn Clock> {
     let mut clock = MockClock::new();
     clock.expect_now().returning(move || at);
     Arc::new(clock)

@@ -13,9 +13,10 @@ mod tests;
 
 pub use crate::names::MAX_NAME_CHARS;
 pub use crate::principal::Principal;
+pub use crate::rate_limits::WIDE_PREFIX_FACTORS;
 pub use login::{LoginError, LoginSuccess};
 pub use password::ChangePasswordError;
 pub use recovery::{MAILBOX_FACTOR, RecoveryRequestError, ResetRequest, TokenError};
 pub use register::{DEFAULT_ROLE, RegisterError, Registration};
-pub use service::{AuthPolicy, AuthPorts, AuthService, WIDE_PREFIX_FACTORS};
+pub use service::{AuthPolicy, AuthPorts, AuthService};
 pub use session::{AuthenticateError, RevokeError, SessionView};

@@ -6,17 +6,14 @@ use crate::audit::ClientInfo;
 use crate::error::Failure;
 use crate::messages::{Messages, PasswordChangeKind};
 use crate::password_policy::PasswordPolicy;
+use crate::rate_limits;
 use auth_ports::{
-    Clock, Email, LockoutPolicy, Mailer, OneTimeTokenRepository, PasswordHasher, RateDecision,
-    RateLimit, RateLimiter, SessionRepository, TokenGenerator, UserRepository,
+    Clock, Email, LockoutPolicy, Mailer, OneTimeTokenRepository, PasswordHasher, RateLimit,
+    RateLimiter, SessionRepository, TokenGenerator, UserRepository,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// How many times the per-address limit an IPv6 /56 and a /48 may use: a /56 is commonly
-/// one household or small site (several /64 networks), a /48 one organisation.
-pub const WIDE_PREFIX_FACTORS: (u32, u32) = (4, 16);
 
 /// The longest the stored last-access time may lag behind real activity.
 const MAX_TOUCH_INTERVAL: Duration = Duration::from_secs(60);
@@ -97,48 +94,26 @@ impl AuthService {
         }
     }
 
+    /// Counts one attempt under `key` against `limit`; `Err(retry_after)` when over.
     pub(super) async fn limit(&self, key: String, limit: RateLimit) -> Result<(), Duration> {
-        match self.ports.limiter.check(&key, limit).await {
-            RateDecision::Allowed => Ok(()),
-            RateDecision::Limited { retry_after } => Err(retry_after),
-        }
+        rate_limits::check(self.ports.limiter.as_ref(), &key, limit).await
     }
 
-    /// The key of a client address as one source: the address itself for IPv4, its /64
-    /// for IPv6 (one subscriber usually holds a whole /64, so single addresses are free).
-    /// The lockout counts failures per account and source.
+    /// The key of a client address as one source ([`rate_limits::ip_key`]); the lockout
+    /// counts failures per account and source.
     pub(super) fn ip_key(client: &ClientInfo) -> String {
-        match client.ip {
-            Some(std::net::IpAddr::V6(ip)) => ipv6_prefix(ip, 64),
-            Some(ip) => ip.to_string(),
-            None => "unknown".to_owned(),
-        }
+        rate_limits::ip_key(client)
     }
 
-    /// Counts an attempt from `client` against `limit` under `scope`, once for each key
-    /// of the address: IPv4 the address; IPv6 its /64 at `limit`, its /56 at
-    /// [`WIDE_PREFIX_FACTORS`]`.0` × and its /48 at `.1` × `limit`, so rotating through
-    /// the /64s of one allocation does not multiply the budget. Refused when any is over.
+    /// Counts an attempt from `client` under `scope` for each key of its address
+    /// ([`rate_limits::limit_ip`]).
     pub(super) async fn limit_ip(
         &self,
         scope: &str,
         client: &ClientInfo,
         limit: RateLimit,
     ) -> Result<(), Duration> {
-        self.limit(format!("{scope}:ip:{}", Self::ip_key(client)), limit)
-            .await?;
-        if let Some(std::net::IpAddr::V6(ip)) = client.ip {
-            let (f56, f48) = WIDE_PREFIX_FACTORS;
-            for (bits, factor) in [(56, f56), (48, f48)] {
-                let wider = RateLimit {
-                    max: limit.max.saturating_mul(factor),
-                    window: limit.window,
-                };
-                self.limit(format!("{scope}:ip:{}", ipv6_prefix(ip, bits)), wider)
-                    .await?;
-            }
-        }
-        Ok(())
+        rate_limits::limit_ip(self.ports.limiter.as_ref(), scope, client, limit).await
     }
 
     /// The time `ttl` from now.
@@ -159,19 +134,4 @@ impl AuthService {
         let mail = self.messages.password_changed(to, how, at, client.ip);
         self.ports.mailer.send(mail);
     }
-}
-
-/// `ip`'s network of `bits` (a multiple of 16, at most 64) as `a:b:c::/bits`.
-pub(super) fn ipv6_prefix(ip: std::net::Ipv6Addr, bits: usize) -> String {
-    let groups: Vec<String> = ip.segments()[..bits / 16]
-        .iter()
-        .map(|g| format!("{g:x}"))
-        .collect();
-    let partial = if bits.is_multiple_of(16) {
-        String::new()
-    } else {
-        let g = ip.segments()[bits / 16] & (0xffff_u16 << (16 - bits % 16));
-        format!(":{g:x}")
-    };
-    format!("{}{partial}::/{bits}", groups.join(":"))
 }

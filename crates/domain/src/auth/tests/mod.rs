@@ -1,14 +1,13 @@
 //! AuthService against mocked ports, with a fixed clock: the fixtures here, the tests
 //! by use case in the children.
 
-use super::service::ipv6_prefix;
 use super::*;
 use crate::audit::{Auditor, ClientInfo};
 use crate::error::Failure;
 use crate::messages::Messages;
 use crate::password_policy::PasswordPolicy;
-use crate::test_support::{session_of, signed_in, stored, user_at};
-use auth_ports::AuditWith;
+use crate::rate_limits::ipv6_prefix;
+use crate::test_support::{Trail, session_of, signed_in, stored, user_at};
 use auth_ports::{
     ActiveSession, BearerToken, Clock, FailedLogin, LockScope, LockoutPolicy, Password,
     RateDecision, RateLimit, RevokeSessions, Session, StoreError, User, UserStatus, Verification,
@@ -53,19 +52,6 @@ const POLICY: AuthPolicy = AuthPolicy {
     verification_ttl: Duration::from_secs(86_400),
     reset_ttl: Duration::from_secs(1_800),
 };
-
-/// Every audit entry the service produced: appended alone, or handed to a write (mocked
-/// writes call the write's audit on the outcome they return, as the adapter does).
-#[derive(Clone, Default)]
-struct Trail(Arc<Mutex<Vec<NewAuditEntry>>>);
-
-impl Trail {
-    /// What a mocked write returns: `outcome`, after keeping the entries its audit makes.
-    fn write<T>(&self, audit: AuditWith<T>, outcome: T) -> Result<T, StoreError> {
-        self.0.lock().unwrap().extend(audit(&outcome));
-        Ok(outcome)
-    }
-}
 
 /// Checks one expected audit entry.
 type EntryCheck = Box<dyn Fn(&NewAuditEntry) + Send>;
