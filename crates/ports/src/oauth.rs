@@ -194,6 +194,10 @@ pub struct AuthorizationRequest {
     pub nonce: FlowSecret,
     /// The PKCE verifier; the client sends its S256 challenge.
     pub pkce_verifier: FlowSecret,
+    /// The provider must make the user sign in again (`prompt=login`) rather than answer
+    /// silently from its own session: a link flow must never complete unseen in a
+    /// browser that someone else sent there.
+    pub reauthenticate: bool,
 }
 
 /// The provider's tokens, sealed (AES-256-GCM) for storage; `None` fields when the

@@ -227,7 +227,7 @@ async fn callback(
         .await;
     let mut response = match outcome {
         Ok(Finished::SignedIn(success)) => {
-            Json(CallbackResponse::SignedIn(success.into())).into_response()
+            Json(CallbackResponse::SignedIn((*success).into())).into_response()
         }
         Ok(Finished::Linked(accounts)) => {
             Json(CallbackResponse::Linked(AccountsResponse::new(accounts))).into_response()
@@ -334,7 +334,10 @@ impl From<OAuthError> for ApiError {
             OAuthError::AlreadyLinked => Self::ProviderAlreadyLinked,
             OAuthError::AccountDisabled => Self::AccountDisabled,
             OAuthError::EmailNotVerified => Self::EmailNotVerified,
-            OAuthError::Unavailable => Self::Unavailable,
+            OAuthError::Unavailable(reason) => {
+                tracing::warn!(%reason, "OAuth provider unavailable");
+                Self::Unavailable
+            }
             OAuthError::Failure(failure) => failure.into(),
         }
     }

@@ -96,6 +96,7 @@ impl OAuthService {
             state: secret(state.clone()),
             nonce: secret(self.ports.tokens.generate().0),
             pkce_verifier: secret(self.ports.tokens.generate().0),
+            reauthenticate: link_to.is_some(),
         };
         // Asked first, so an unreachable provider leaves no flow behind.
         let authorization_url = self

@@ -64,12 +64,16 @@ impl GitHubProvider {
     pub(super) fn authorization_url(&self, request: &AuthorizationRequest) -> String {
         let state = request.state.expose().to_owned();
         let verifier = PkceCodeVerifier::new(request.pkce_verifier.expose().to_owned());
-        let (url, _) = self
+        let mut authorization = self
             .client()
             .authorize_url(move || CsrfToken::new(state))
             .add_scopes(self.endpoint.scopes())
-            .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier))
-            .url();
+            .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier));
+        if request.reauthenticate {
+            // GitHub has no `prompt=login`; the account picker at least shows who links.
+            authorization = authorization.add_extra_param("prompt", "select_account");
+        }
+        let (url, _) = authorization.url();
         url.into()
     }
 
@@ -245,6 +249,7 @@ mod tests {
             state: auth_ports::FlowSecret::new("state-1".into()),
             nonce: auth_ports::FlowSecret::new("nonce-1".into()),
             pkce_verifier: auth_ports::FlowSecret::new(verifier.clone()),
+            reauthenticate: false,
         };
         let url = url::Url::parse(&github.authorization_url(&request)).unwrap();
         let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();

@@ -10,8 +10,8 @@ use auth_ports::{
     AuthorizationRequest, ExternalIdentity, OAuthClientError, PendingOAuthFlow, SealedTokens,
 };
 use openidconnect::core::{
-    CoreClient, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata, CoreResponseType, CoreTokenResponse,
+    CoreAuthPrompt, CoreClient, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet,
+    CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType, CoreTokenResponse,
 };
 use openidconnect::{
     AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, CsrfToken, IssuerUrl, Nonce,
@@ -67,15 +67,18 @@ impl OidcProvider {
         let state = request.state.expose().to_owned();
         let nonce = request.nonce.expose().to_owned();
         let verifier = PkceCodeVerifier::new(request.pkce_verifier.expose().to_owned());
-        let (url, _, _) = client
+        let mut authorization = client
             .authorize_url(
                 AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
                 move || CsrfToken::new(state),
                 move || Nonce::new(nonce),
             )
             .add_scopes(self.endpoint.scopes())
-            .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier))
-            .url();
+            .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier));
+        if request.reauthenticate {
+            authorization = authorization.add_prompt(CoreAuthPrompt::Login);
+        }
+        let (url, _, _) = authorization.url();
         Ok(url.into())
     }
 

@@ -2,16 +2,18 @@
 
 use super::*;
 
-/// The provider builds the URL from the flow's fresh state, nonce and verifier.
-fn builds_url(m: &mut Mocks) {
+/// The provider builds the URL from the flow's fresh state, nonce and verifier; a link
+/// (`reauthenticate`) makes the provider ask the user to sign in again.
+fn builds_url(m: &mut Mocks, reauthenticate: bool) {
     m.client
         .expect_authorization_url()
         .times(1)
-        .withf(|provider, request| {
+        .withf(move |provider, request| {
             provider == PROVIDER
                 && request.state.expose() == "tok-1"
                 && request.nonce.expose() == "tok-2"
                 && request.pkce_verifier.expose() == "tok-3"
+                && request.reauthenticate == reauthenticate
         })
         .returning(|_, _| Ok("https://idp.example/authorize?state=tok-1".into()));
 }
@@ -30,7 +32,7 @@ async fn begin(m: Mocks, link_to: Option<&Principal>) -> Outcome<BegunFlow, OAut
 #[tokio::test]
 async fn begin_keeps_a_login_flow_for_ten_minutes_under_the_hash_of_its_state() {
     let mut m = Mocks::new();
-    builds_url(&mut m);
+    builds_url(&mut m, false);
     m.flows
         .expect_save()
         .times(1)
@@ -56,10 +58,10 @@ async fn begin_keeps_a_login_flow_for_ten_minutes_under_the_hash_of_its_state() 
 }
 
 #[tokio::test]
-async fn begin_of_a_link_binds_the_flow_to_the_caller() {
+async fn begin_of_a_link_binds_the_flow_to_the_caller_and_asks_for_a_fresh_sign_in() {
     let ada = ada();
     let mut m = Mocks::new();
-    builds_url(&mut m);
+    builds_url(&mut m, true);
     let id = ada.id;
     m.flows
         .expect_save()
