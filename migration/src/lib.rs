@@ -13,6 +13,7 @@ mod m20261127_000006_create_audit_logs;
 mod m20261127_000007_create_oauth_accounts;
 mod m20261127_000008_create_one_time_tokens;
 mod m20261206_000009_create_login_failures;
+mod m20261207_000010_create_oauth_flows;
 mod sql;
 
 /// The ordered list of authd migrations.
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_create_oauth_accounts::Migration),
             Box::new(m20261127_000008_create_one_time_tokens::Migration),
             Box::new(m20261206_000009_create_login_failures::Migration),
+            Box::new(m20261207_000010_create_oauth_flows::Migration),
         ]
     }
 

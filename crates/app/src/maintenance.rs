@@ -1,19 +1,20 @@
 //! `authd maintenance cleanup`: removes what no longer serves anyone — expired sessions,
-//! used or expired one-time tokens, stale per-source login failures, and audit entries
-//! past `AUDIT_RETENTION_DAYS` — and
-//! says how much it removed. Safe to run from cron on any instance, at any time.
+//! used or expired one-time tokens, expired OAuth flows, stale per-source login
+//! failures, and audit entries past `AUDIT_RETENTION_DAYS` — and says how much it
+//! removed. Safe to run from cron on any instance, at any time.
 
 use crate::adapters::SystemClock;
 use anyhow::Context as _;
 use auth_ports::{
-    AuditRepository, Clock, OneTimeTokenRepository, SessionRepository, StoreError, UserRepository,
+    AuditRepository, Clock, OAuthFlowRepository, OneTimeTokenRepository, SessionRepository,
+    StoreError, UserRepository,
 };
 use auth_sea_orm::Store;
 use std::time::Duration;
 
-/// Deletes expired sessions, spent one-time tokens, per-source login failures that
-/// neither failed nor locked within the last `lockout` duration, and audit entries older
-/// than `retention`, printing the counts.
+/// Deletes expired sessions, spent one-time tokens, expired OAuth flows (abandoned
+/// sign-ins), per-source login failures that neither failed nor locked within the last
+/// `lockout` duration, and audit entries older than `retention`, printing the counts.
 ///
 /// # Errors
 /// Storage failures; each deletion is one statement, so a failure leaves the earlier
@@ -30,6 +31,11 @@ pub(crate) async fn cleanup(
         store.one_time_tokens().delete_spent(now),
     )
     .await?;
+    let flows = removed(
+        "expired OAuth flows",
+        store.oauth_flows().delete_expired(now),
+    )
+    .await?;
     let cutoff = now - chrono::Duration::from_std(retention).context("retention out of range")?;
     let audit = removed("old audit entries", store.audit().delete_older_than(cutoff)).await?;
     let stale = now - chrono::Duration::from_std(lockout).context("lockout out of range")?;
@@ -40,6 +46,7 @@ pub(crate) async fn cleanup(
     .await?;
     println!("removed {sessions} expired session(s)");
     println!("removed {tokens} used or expired one-time token(s)");
+    println!("removed {flows} expired OAuth flow(s)");
     println!("removed {failures} stale login failure record(s)");
     println!(
         "removed {audit} audit entr{} older than {} days",

@@ -1,5 +1,5 @@
-//! What a successful login writes, for both backends' login paths: the conditional
-//! update of the user row, the cleared failure record of its source and the new
+//! What a successful login writes, for both backends' password login paths and the login
+//! without a password: the conditional update of the user row, the cleared failure record of its source and the new
 //! session's row.
 
 use crate::entities::{Inet, login_failures, sessions, users};
@@ -21,19 +21,27 @@ pub(crate) fn login_update(
     source: &str,
     at: DateTime<Utc>,
 ) -> UpdateMany<users::Entity> {
-    users::Entity::update_many()
+    active_login_update(id, at)
         .col_expr(users::Column::FailedLoginAttempts, Expr::val(0))
         .col_expr(
             users::Column::LockedUntil,
             Expr::val(Option::<DateTime<Utc>>::None),
         )
-        .col_expr(users::Column::LastLoginAt, Expr::val(at))
         .col_expr(users::Column::UpdatedAt, updated_at)
-        .filter(users::Column::Id.eq(id.0))
         .filter(users::Column::PasswordHash.eq(verified.expose()))
-        .filter(users::Column::Status.eq(UserStatus::Active.as_str()))
         .filter(not_locked_at(at))
         .filter(source_not_locked_at(id, source, at))
+}
+
+/// The update that records a login at `at`: sets `last_login_at` unless the account is
+/// no longer active; then it matches no row. A login without a password runs it as it
+/// is (failure counts and locks are the password's business); [`login_update`] adds the
+/// password login's conditions and bookkeeping.
+pub(crate) fn active_login_update(id: UserId, at: DateTime<Utc>) -> UpdateMany<users::Entity> {
+    users::Entity::update_many()
+        .col_expr(users::Column::LastLoginAt, Expr::val(at))
+        .filter(users::Column::Id.eq(id.0))
+        .filter(users::Column::Status.eq(UserStatus::Active.as_str()))
 }
 
 /// Condition "no lock of the account is in force at `at`".

@@ -1,10 +1,14 @@
-//! [`OAuthAccountRepository`] on sea-orm. Every write recomputes `users.oauth_providers`
-//! from `oauth_accounts` in the same transaction, so the two never disagree.
+//! [`OAuthAccountRepository`] on sea-orm. Every write locks the user row first, recomputes
+//! `users.oauth_providers` from `oauth_accounts` and appends its audit entries, in one
+//! transaction, so the two never disagree and the trail matches what was done.
 
+use crate::audit::commit_with;
 use crate::entities::{oauth_accounts, users};
 use crate::error::{DbResultExt, begin_write};
+use crate::shared_writes::lock;
 use auth_ports::{
-    OAuthAccount, OAuthAccountId, OAuthAccountRepository, OAuthLink, StoreError, UserId,
+    AuditWith, Constraint, OAuthAccount, OAuthAccountId, OAuthAccountRepository, OAuthLink,
+    StoreError, UserId, UserStatus,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -92,28 +96,61 @@ async fn sync_providers(txn: &impl ConnectionTrait, user_id: UserId) -> Result<(
 
 #[async_trait::async_trait]
 impl OAuthAccountRepository for SeaOrmOAuthAccountRepository {
-    async fn link(&self, user_id: UserId, link: OAuthLink) -> Result<OAuthAccount, StoreError> {
+    async fn link(
+        &self,
+        user_id: UserId,
+        link: OAuthLink,
+        audit: AuditWith<OAuthAccount>,
+    ) -> Result<OAuthAccount, StoreError> {
         let txn = begin_write(&self.db).await?;
+        // The user row first, as `unlink` takes it: changes of one user's links queue.
+        let user = lock(&txn, user_id).await?;
+        if user.status == UserStatus::Deleted.as_str() {
+            return Err(StoreError::Conflict(Constraint::DeletedUser));
+        }
         let account = insert_account(&txn, user_id, link).await?;
         sync_providers(&txn, user_id).await?;
-        txn.commit().await.store()?;
+        commit_with(txn, audit, &account).await?;
         Ok(account)
     }
 
-    async fn unlink(&self, user_id: UserId, provider: &str) -> Result<(), StoreError> {
+    async fn unlink(
+        &self,
+        user_id: UserId,
+        provider: &str,
+        audit: AuditWith<()>,
+    ) -> Result<(), StoreError> {
+        // Two unlinks of a passwordless user's last two links must not both pass the
+        // check below. On PostgreSQL the user row's `FOR UPDATE` makes the second wait
+        // for the first to commit, and its count (a new statement under READ COMMITTED)
+        // then sees the first one's delete. On SQLite `begin_write` is `BEGIN IMMEDIATE`:
+        // write transactions run one at a time from their first statement, and the lock
+        // clause is not needed (sea-query leaves it out).
         let txn = begin_write(&self.db).await?;
-        let removed = oauth_accounts::Entity::delete_many()
+        let user = lock(&txn, user_id).await?;
+        let providers: Vec<String> = oauth_accounts::Entity::find()
+            .select_only()
+            .column(oauth_accounts::Column::Provider)
+            .filter(oauth_accounts::Column::UserId.eq(user_id.0))
+            .into_tuple()
+            .all(&txn)
+            .await
+            .store()?;
+        if !providers.iter().any(|linked| linked == provider) {
+            return Err(StoreError::NotFound);
+        }
+        if user.password_hash.is_none() && providers.len() == 1 {
+            // Dropped uncommitted, the transaction rolls back having written nothing.
+            return Err(StoreError::Conflict(Constraint::LastLoginMethod));
+        }
+        oauth_accounts::Entity::delete_many()
             .filter(oauth_accounts::Column::UserId.eq(user_id.0))
             .filter(oauth_accounts::Column::Provider.eq(provider))
             .exec(&txn)
             .await
-            .store()?
-            .rows_affected;
-        if removed == 0 {
-            return Err(StoreError::NotFound);
-        }
+            .store()?;
         sync_providers(&txn, user_id).await?;
-        txn.commit().await.store()
+        commit_with(txn, audit, &()).await
     }
 
     async fn find_by_subject(

@@ -4,14 +4,17 @@ use crate::audit::commit_with;
 use crate::backend::Backend;
 use crate::entities::{Inet, sessions};
 use crate::error::{DbResultExt, begin_write, corrupt};
-use crate::shared_writes::revoke_all;
+use crate::login::{active_login_update, session_row};
+use crate::shared_writes::{fetch, not_recorded, revoke_all};
 use auth_ports::{
     ActiveSession, AuditWith, LoginSource, NewSession, OpenedSession, PasswordHash, Session,
     SessionId, SessionRepository, StoreError, TokenHash, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+};
 use std::time::Duration;
 
 /// Stores sessions in the `sessions` table.
@@ -52,6 +55,22 @@ impl TryFrom<sessions::Model> for Session {
     }
 }
 
+/// The session a login opens: every column is known before it is written.
+fn opened(session: NewSession) -> Session {
+    Session {
+        id: SessionId::new(),
+        user_id: session.user_id,
+        token_hash: session.token_hash,
+        expires_at: session.expires_at,
+        ip_address: session.ip_address,
+        user_agent: session.user_agent,
+        is_active: true,
+        last_accessed_at: session.created_at,
+        created_at: session.created_at,
+        revoked_at: None,
+    }
+}
+
 #[async_trait::async_trait]
 impl SessionRepository for SeaOrmSessionRepository {
     async fn open_at_login(
@@ -61,24 +80,36 @@ impl SessionRepository for SeaOrmSessionRepository {
         source: &LoginSource,
         audit: AuditWith<Session>,
     ) -> Result<Option<OpenedSession>, StoreError> {
-        // Every column of the new session is known before it is written.
-        let created = Session {
-            id: SessionId::new(),
-            user_id: session.user_id,
-            token_hash: session.token_hash,
-            expires_at: session.expires_at,
-            ip_address: session.ip_address,
-            user_agent: session.user_agent,
-            is_active: true,
-            last_accessed_at: session.created_at,
-            created_at: session.created_at,
-            revoked_at: None,
-        };
+        let created = opened(session);
         let user = self
             .backend
             .open_at_login(&created, verified, source, audit);
         let user = user.await?;
         Ok(user.map(|user| OpenedSession {
+            session: created,
+            user,
+        }))
+    }
+
+    async fn open_without_password(
+        &self,
+        session: NewSession,
+        audit: AuditWith<Session>,
+    ) -> Result<Option<OpenedSession>, StoreError> {
+        // Not a hot path: the pieces of the password login, in a plain transaction.
+        let created = opened(session);
+        let (id, at) = (created.user_id, created.created_at);
+        let txn = begin_write(&self.db).await?;
+        let recorded = active_login_update(id, at).exec(&txn).await.store()?;
+        if recorded.rows_affected == 0 {
+            // Dropped uncommitted, the transaction rolls back (it wrote nothing).
+            return not_recorded(&txn, id).await;
+        }
+        session_row(&created).insert(&txn).await.store()?;
+        // Read back: on SQLite the `updated_at` trigger runs after the update.
+        let user = fetch(&txn, id).await?.try_into()?;
+        commit_with(txn, audit, &created).await?;
+        Ok(Some(OpenedSession {
             session: created,
             user,
         }))

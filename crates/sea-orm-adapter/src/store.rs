@@ -4,8 +4,9 @@
 use crate::backend::{Backend, PoolConfig};
 use crate::error::DbResultExt;
 use crate::{
-    SeaOrmAuditRepository, SeaOrmOAuthAccountRepository, SeaOrmOneTimeTokenRepository,
-    SeaOrmRoleRepository, SeaOrmSessionRepository, SeaOrmUserRepository,
+    SeaOrmAuditRepository, SeaOrmOAuthAccountRepository, SeaOrmOAuthFlowRepository,
+    SeaOrmOneTimeTokenRepository, SeaOrmRoleRepository, SeaOrmSessionRepository,
+    SeaOrmUserRepository,
 };
 use auth_ports::StoreError;
 use sea_orm::DatabaseConnection;
@@ -79,6 +80,12 @@ impl Store {
     #[must_use]
     pub fn oauth_accounts(&self) -> SeaOrmOAuthAccountRepository {
         SeaOrmOAuthAccountRepository::new(self.db().clone())
+    }
+
+    /// The repository of pending OAuth flows.
+    #[must_use]
+    pub fn oauth_flows(&self) -> SeaOrmOAuthFlowRepository {
+        SeaOrmOAuthFlowRepository::new(self.db().clone())
     }
 
     /// The one-time token repository.

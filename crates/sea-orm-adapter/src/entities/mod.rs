@@ -4,6 +4,7 @@
 pub mod audit_logs;
 pub mod login_failures;
 pub mod oauth_accounts;
+pub mod oauth_flows;
 pub mod one_time_tokens;
 pub mod roles;
 pub mod sessions;

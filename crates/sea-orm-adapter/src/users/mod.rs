@@ -92,13 +92,15 @@ impl UserRepository for SeaOrmUserRepository {
         &self,
         user: NewUser,
         link: OAuthLink,
+        audit: AuditWith<(User, OAuthAccount)>,
     ) -> Result<(User, OAuthAccount), StoreError> {
         let txn = begin_write(&self.db).await?;
         let account = NewAccount::new(user, &[link.provider.as_str()])?;
-        let created = account.insert(&txn).await?;
-        let account = insert_account(&txn, UserId(created.id), link).await?;
-        txn.commit().await.store()?;
-        Ok((created.try_into()?, account))
+        let created: User = account.insert(&txn).await?.try_into()?;
+        let account = insert_account(&txn, created.id, link).await?;
+        let created = (created, account);
+        commit_with(txn, audit, &created).await?;
+        Ok(created)
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {

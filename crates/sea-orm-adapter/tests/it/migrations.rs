@@ -16,10 +16,11 @@ auth_testing::on_both_backends!(
     catalog_holds_the_schema,
 );
 
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
     "audit_logs",
     "login_failures",
     "oauth_accounts",
+    "oauth_flows",
     "one_time_tokens",
     "roles",
     "schema_migrations",
@@ -28,7 +29,7 @@ const TABLES: [&str; 9] = [
     "users",
 ];
 
-const INDEXES: [&str; 19] = [
+const INDEXES: [&str; 21] = [
     "idx_audit_logs_action",
     "idx_audit_logs_action_created_at",
     "idx_audit_logs_created_at",
@@ -38,6 +39,8 @@ const INDEXES: [&str; 19] = [
     "idx_audit_logs_user_id",
     "idx_audit_logs_user_id_created_at",
     "idx_login_failures_last_failed_at",
+    "idx_oauth_flows_expires_at",
+    "idx_oauth_flows_link_user_id",
     "idx_one_time_tokens_expires_at",
     "idx_one_time_tokens_user_id_purpose",
     "idx_sessions_expires_at",
@@ -50,13 +53,14 @@ const INDEXES: [&str; 19] = [
     "idx_users_status",
 ];
 
-const CONSTRAINTS: [&str; 9] = [
+const CONSTRAINTS: [&str; 10] = [
     "users_email_key",
     "users_status_check",
     "roles_name_key",
     "sessions_token_hash_key",
     "oauth_accounts_provider_subject_key",
     "oauth_accounts_user_provider_key",
+    "oauth_flows_state_hash_check",
     "one_time_tokens_token_hash_key",
     "one_time_tokens_purpose_check",
     "one_time_tokens_token_hash_check",
@@ -97,9 +101,22 @@ async fn tables(db: &DatabaseConnection) -> BTreeSet<String> {
     .await
 }
 
+async fn indexes(db: &DatabaseConnection) -> BTreeSet<String> {
+    strings(
+        db,
+        match db.get_database_backend() {
+            DbBackend::Postgres => {
+                "SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public'"
+            }
+            _ => "SELECT name FROM sqlite_master WHERE type = 'index'",
+        },
+    )
+    .await
+}
+
 async fn status_lists_every_migration_applied(db: &TestDb) {
     let status = db.store.migration_status().await.unwrap();
-    assert_eq!(status.len(), 9);
+    assert_eq!(status.len(), 10);
     assert!(status.iter().all(|m| m.applied), "{status:?}");
     assert!(status[0].name.ends_with("create_users"));
 }
@@ -108,8 +125,18 @@ async fn down_one_step_then_all_then_up_again(db: &TestDb) {
     let raw = db.raw().await;
     db.store.migrate_down(1).await.unwrap();
     let status = db.store.migration_status().await.unwrap();
-    assert_eq!(status.iter().filter(|m| m.applied).count(), 8);
-    assert!(!status[8].applied, "the newest step is rolled back first");
+    assert_eq!(status.iter().filter(|m| m.applied).count(), 9);
+    assert!(!status[9].applied, "the newest step is rolled back first");
+    assert!(!tables(&raw).await.contains("oauth_flows"));
+    assert!(tables(&raw).await.contains("login_failures"));
+    let left = indexes(&raw).await;
+    assert!(
+        !left
+            .iter()
+            .any(|index| index.starts_with("idx_oauth_flows")),
+        "its indexes go with it: {left:?}"
+    );
+    db.store.migrate_down(1).await.unwrap();
     assert!(!tables(&raw).await.contains("login_failures"));
     assert!(tables(&raw).await.contains("one_time_tokens"));
 
@@ -176,11 +203,7 @@ async fn catalog_holds_the_schema(db: &TestDb) {
     };
     match raw.get_database_backend() {
         DbBackend::Postgres => {
-            let indexes = strings(
-                &raw,
-                "SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public'",
-            )
-            .await;
+            let indexes = indexes(&raw).await;
             expect(&indexes, &INDEXES);
             expect(
                 &indexes,
@@ -239,6 +262,9 @@ async fn catalog_holds_the_schema(db: &TestDb) {
                     "audit_logs.ip_address:inet",
                     "audit_logs.details:jsonb",
                     "roles.permissions:jsonb",
+                    "oauth_flows.state_hash:bytea",
+                    "oauth_flows.link_user_id:uuid",
+                    "oauth_flows.expires_at:timestamp with time zone",
                 ],
             );
             // The cleanup function deletes what is older than N days, and only that.
@@ -266,7 +292,7 @@ async fn catalog_holds_the_schema(db: &TestDb) {
         _ => {
             let of_type =
                 |kind: &str| format!("SELECT name FROM sqlite_master WHERE type = '{kind}'");
-            expect(&strings(&raw, &of_type("index")).await, &INDEXES);
+            expect(&indexes(&raw).await, &INDEXES);
             expect(&strings(&raw, &of_type("trigger")).await, &TRIGGERS);
             expect(
                 &strings(&raw, &of_type("view")).await,

@@ -262,7 +262,7 @@ async fn delete_cascades_to_dependents(db: &TestDb) {
         .unwrap();
     db.store
         .oauth_accounts()
-        .link(user.id, crate::oauth::link("github", "gh-1"))
+        .link(user.id, crate::oauth::link("github", "gh-1"), unaudited())
         .await
         .unwrap();
 
