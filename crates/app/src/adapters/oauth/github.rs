@@ -64,8 +64,8 @@ impl GitHubProvider {
     pub(super) fn authorization_url(&self, request: &AuthorizationRequest) -> String {
         let state = request.state.expose().to_owned();
         let verifier = PkceCodeVerifier::new(request.pkce_verifier.expose().to_owned());
-        let mut authorization = self
-            .client()
+        let client = self.client();
+        let mut authorization = client
             .authorize_url(move || CsrfToken::new(state))
             .add_scopes(self.endpoint.scopes())
             .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(&verifier));
