@@ -34,6 +34,7 @@ mod cli;
 mod hardening;
 mod health;
 mod mail;
+mod oauth;
 mod oidc_provider;
 mod openapi;
 mod operations;

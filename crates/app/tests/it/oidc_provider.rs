@@ -105,6 +105,29 @@ impl OidcProvider {
         assert_eq!(response.status(), StatusCode::OK);
     }
 
+    /// The provider's userinfo answer for `access_token` (its discovery names the
+    /// endpoint): who the token belongs to.
+    pub async fn userinfo(&self, access_token: &str) -> Value {
+        let discovery: Value = self
+            .http
+            .get(format!("{}/.well-known/openid-configuration", self.issuer))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let response = self
+            .http
+            .get(discovery["userinfo_endpoint"].as_str().unwrap())
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
     /// How many times the provider's JWKS has been fetched so far.
     pub async fn jwks_fetches(&self) -> u64 {
         let stats: Value = self

@@ -25,15 +25,10 @@ use tokio::sync::{Mutex, RwLock};
 /// How long discovered metadata is used before it is fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
 
-/// The least time between two JWKS fetches for an unknown key: a rotation needs one, and
-/// a provider must not be hammered.
-const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
-
 /// The provider's metadata and keys as last fetched.
 struct Discovered {
     metadata: CoreProviderMetadata,
     fetched_at: Instant,
-    jwks_fetched_at: Instant,
 }
 
 /// One configured OIDC provider.
@@ -203,16 +198,12 @@ impl OidcProvider {
             return Ok(fresh);
         }
         match CoreProviderMetadata::discover_async(self.issuer.clone(), &self.endpoint.http).await {
-            Ok(metadata) => {
-                let now = Instant::now();
-                Ok(self
-                    .store(Discovered {
-                        metadata,
-                        fetched_at: now,
-                        jwks_fetched_at: now,
-                    })
-                    .await)
-            }
+            Ok(metadata) => Ok(self
+                .store(Discovered {
+                    metadata,
+                    fetched_at: Instant::now(),
+                })
+                .await),
             Err(e) => {
                 let reason = format!("discovery of {} failed: {e}", self.issuer.as_str());
                 match current {
@@ -226,16 +217,18 @@ impl OidcProvider {
         }
     }
 
-    /// Fetches the JWKS again after a token named an unknown key, at most once per
-    /// [`JWKS_REFETCH_INTERVAL`]; `seen` is the copy that lacked the key.
+    /// Fetches the JWKS again after a token named a key that `seen` (the copy it was
+    /// checked against) lacks. Callers waiting meanwhile share one fetch. There is no
+    /// time limit on top: the token came from the provider's own token endpoint for a
+    /// code a user just earned, so refetches are bounded by (rate-limited) sign-ins, and
+    /// a limit would refuse every sign-in between a rotation and the limit's end.
     async fn refetch_keys(
         &self,
         seen: &Arc<Discovered>,
     ) -> Result<Arc<Discovered>, OAuthClientError> {
         let _fetching = self.fetching.lock().await;
         let current = self.current().await.unwrap_or_else(|| Arc::clone(seen));
-        let someone_else_fetched = !Arc::ptr_eq(&current, seen);
-        if someone_else_fetched || current.jwks_fetched_at.elapsed() < JWKS_REFETCH_INTERVAL {
+        if !Arc::ptr_eq(&current, seen) {
             return Ok(current);
         }
         let keys = CoreJsonWebKeySet::fetch_async(current.metadata.jwks_uri(), &self.endpoint.http)
@@ -245,7 +238,6 @@ impl OidcProvider {
             .store(Discovered {
                 metadata: current.metadata.clone().set_jwks(keys),
                 fetched_at: current.fetched_at,
-                jwks_fetched_at: Instant::now(),
             })
             .await)
     }
