@@ -8,6 +8,7 @@ mod body;
 mod client;
 mod error;
 mod extract;
+mod flow_cookie;
 mod health;
 mod kind;
 mod metrics;

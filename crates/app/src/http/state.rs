@@ -1,7 +1,7 @@
 //! [`AppState`]: what every handler and middleware can reach.
 
+use super::flow_cookie::FlowCookie;
 use super::metrics::Metrics;
-use super::oauth::FlowCookie;
 use super::refusals::RefusalAuditor;
 use auth_domain::{AdminService, Auditor, AuthService, OAuthService, RbacService, TokenService};
 use auth_ports::Readiness;

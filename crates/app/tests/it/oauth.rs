@@ -47,13 +47,27 @@ mod sealed {
 }
 
 /// Every client the test provider registers: the well-behaved `idp` and one per defect.
-const CLIENTS: [&str; 6] = [
+const CLIENTS: [&str; 8] = [
     "idp",
     "wrongaud",
     "wrongiss",
     "expired",
     "badsig",
     "wrongnonce",
+    "algnone",
+    "hs256",
+];
+
+/// The clients whose ID tokens authd must refuse (see provider.mjs), and the check that
+/// refuses each, as the audit entry's `cause` names it.
+const REFUSED: [(&str, &str); 7] = [
+    ("wrongaud", "Invalid audiences"),
+    ("wrongiss", "Invalid issuer"),
+    ("expired", "Expired"),
+    ("badsig", "Crypto error: bad signature"),
+    ("wrongnonce", "Invalid nonce"),
+    ("algnone", "No signature found"),
+    ("hs256", "Disallowed signature algorithm: algorithm `HS256`"),
 ];
 
 /// `OAUTH_TOKEN_KEY` of [`SealingApp`].
@@ -368,8 +382,8 @@ async fn id_tokens_that_do_not_verify_are_refused(app: &OAuthApp) {
         return;
     }
     // Each fault client's ID token has one defect, injected into the real provider's
-    // token response (provider.mjs).
-    for client in ["wrongaud", "wrongiss", "expired", "badsig", "wrongnonce"] {
+    // token response; `hs256` is the provider's own HS256 signing (provider.mjs).
+    for (client, _) in REFUSED {
         let email = format!("{client}@example.com");
         let response = app.sign_in_with(client, &email).await;
         expect_error(response, StatusCode::BAD_REQUEST, "oauth_failed").await;
@@ -383,9 +397,15 @@ async fn id_tokens_that_do_not_verify_are_refused(app: &OAuthApp) {
             ..AuditQuery::default()
         })
         .await;
-    assert_eq!(failures.len(), 5);
-    for failure in failures {
+    assert_eq!(failures.len(), REFUSED.len());
+    for (client, check) in REFUSED {
+        let failure = failures
+            .iter()
+            .find(|failure| failure.entry.details["provider"] == client)
+            .unwrap_or_else(|| panic!("{client}: no failed login audited"));
         assert_eq!(failure.entry.details["reason"], "oauth_failed");
+        let cause = failure.entry.details["cause"].as_str().unwrap();
+        assert!(cause.contains(check), "{client} refused for {cause:?}");
     }
 }
 

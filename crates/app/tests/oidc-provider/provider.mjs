@@ -19,6 +19,9 @@
 //   expired     ID token `exp` and `iat` an hour further in the past (exp an hour ago)
 //   badsig      ID token signature bytes corrupted (header and payload intact)
 //   wrongnonce  ID token `nonce` is not the one the client sent
+//   algnone     ID token re-encoded unsigned (`alg: none`, empty signature)
+//   hs256       not a fault injected here: the provider itself signs this client's ID
+//               tokens with HS256 keyed by the client secret (it advertises HS256 too)
 //
 // Accounts: any login is accepted and the password ignored. sub = email = the login;
 // email_verified is true unless the login starts with "unverified"; given_name "Ada",
@@ -52,7 +55,7 @@ console.warn = (...args) => {
 // Imported after the filter is in place: the runtime warning is printed on import.
 const { default: Provider } = await import('oidc-provider');
 
-const CLIENTS = ['idp', 'wrongaud', 'wrongiss', 'expired', 'badsig', 'wrongnonce'];
+const CLIENTS = ['idp', 'wrongaud', 'wrongiss', 'expired', 'badsig', 'wrongnonce', 'algnone', 'hs256'];
 
 function argument(name) {
   const at = process.argv.indexOf(name);
@@ -104,6 +107,11 @@ const FAULTS = {
     p.iat -= shift;
   }),
   wrongnonce: (jwt) => resign(jwt, (p) => { p.nonce = `${p.nonce ?? ''}-not-the-nonce`; }),
+  algnone: async (jwt) => {
+    const [, payload] = jwt.split('.');
+    const header = base64url(Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })));
+    return `${header}.${payload}.`;
+  },
   badsig: async (jwt) => {
     const [header, payload, signature] = jwt.split('.');
     const bytes = Buffer.from(signature, 'base64url');
@@ -115,7 +123,8 @@ const FAULTS = {
 // Fault injection. The fault clients get the real provider's complete flow; only after the
 // provider has produced its token endpoint response is the ID token in it replaced: re-signed
 // with the provider's own signing key with `aud` (wrongaud), `iss` (wrongiss), `exp`/`iat`
-// (expired) or `nonce` (wrongnonce) changed, or with its signature bytes corrupted (badsig).
+// (expired) or `nonce` (wrongnonce) changed, with its signature bytes corrupted (badsig), or
+// unsigned (algnone).
 // Nothing else (discovery, authorization, login, consent, PKCE, code exchange) is altered.
 async function injectFault(ctx, next) {
   await next();
@@ -148,7 +157,7 @@ function newProvider(issuer) {
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
-      id_token_signed_response_alg: 'RS256',
+      id_token_signed_response_alg: id === 'hs256' ? 'HS256' : 'RS256',
       scope: 'openid email profile',
     })),
     claims: {
@@ -158,6 +167,9 @@ function newProvider(issuer) {
     },
     // The ID token carries the scopes' claims (as e.g. Google's does), not only userinfo.
     conformIdTokenClaims: false,
+    // HS256 for the `hs256` client, which a relying party must refuse (it is keyed with the
+    // client secret, so anyone holding that secret could mint ID tokens).
+    enabledJWA: { idTokenSigningAlgValues: ['RS256', 'HS256'] },
     // S256 PKCE for every client, confidential ones included: an authorization request
     // without a code_challenge is refused, and so is a code exchange with a wrong verifier.
     pkce: { required: () => true },

@@ -3,8 +3,8 @@
 //! primary address, and only if GitHub verified it, is used: any other would let a GitHub
 //! user claim an address they do not own.
 
+use super::endpoint::{Endpoint, sealed_tokens};
 use super::sealing::{TokenRole, TokenSealer};
-use super::{Endpoint, sealed_tokens};
 use auth_ports::{
     AuthorizationRequest, ExternalIdentity, OAuthClientError, PendingOAuthFlow, SealedTokens,
 };
@@ -241,9 +241,11 @@ mod tests {
 
     #[test]
     fn the_authorization_url_carries_state_pkce_scopes_and_redirect() {
-        let github =
-            GitHubProvider::new(super::super::test_endpoint("github"), "https://github.com")
-                .unwrap();
+        let github = GitHubProvider::new(
+            super::super::endpoint::test_endpoint("github"),
+            "https://github.com",
+        )
+        .unwrap();
         let verifier = "v".repeat(43);
         let request = AuthorizationRequest {
             state: auth_ports::FlowSecret::new("state-1".into()),
@@ -278,7 +280,7 @@ mod tests {
 
     #[test]
     fn enterprise_servers_use_their_own_api_root() {
-        let endpoint = |name: &str| super::super::test_endpoint(name);
+        let endpoint = |name: &str| super::super::endpoint::test_endpoint(name);
         let dotcom = GitHubProvider::new(endpoint("github"), "https://github.com").unwrap();
         assert_eq!(dotcom.api, "https://api.github.com");
         let enterprise =

@@ -2,6 +2,7 @@
 //! `openidconnect`) or GitHub (OAuth 2 and its user API, through `oauth2`), over one HTTP
 //! client that follows no redirects (a provider's answer is never chased elsewhere).
 
+mod endpoint;
 mod github;
 mod oidc;
 mod sealing;
@@ -10,11 +11,11 @@ use crate::config::{OAuthConfig, OAuthProviderConfig, ProviderKind};
 use anyhow::Context as _;
 use auth_ports::{
     AuthorizationRequest, Clock, ExternalIdentity, OAuthClient, OAuthClientError, PendingOAuthFlow,
-    SealedTokens,
 };
+use endpoint::Endpoint;
 use github::GitHubProvider;
 use oidc::OidcProvider;
-use openidconnect::{ClientId, ClientSecret, RedirectUrl, Scope};
+use openidconnect::{ClientId, ClientSecret, RedirectUrl};
 use sealing::TokenSealer;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,23 +23,6 @@ use std::time::Duration;
 
 /// How long a call to a provider (discovery, token, user API) may take.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What every kind of provider needs: who authd is to it and how to reach it.
-pub(super) struct Endpoint {
-    name: String,
-    client_id: ClientId,
-    client_secret: ClientSecret,
-    redirect_uri: RedirectUrl,
-    scopes: Vec<String>,
-    http: reqwest::Client,
-    clock: Arc<dyn Clock>,
-}
-
-impl Endpoint {
-    fn scopes(&self) -> impl Iterator<Item = Scope> + '_ {
-        self.scopes.iter().cloned().map(Scope::new)
-    }
-}
 
 enum Provider {
     Oidc(OidcProvider),
@@ -116,29 +100,6 @@ fn endpoint(
     })
 }
 
-/// Expiry (from `now`) and scopes of a token response, for storage beside the sealed
-/// tokens.
-fn sealed_tokens(
-    now: chrono::DateTime<chrono::Utc>,
-    expires_in: Option<Duration>,
-    scopes: Option<&Vec<Scope>>,
-) -> SealedTokens {
-    SealedTokens {
-        access_token: None,
-        refresh_token: None,
-        expires_at: expires_in
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .and_then(|d| now.checked_add_signed(d)),
-        scopes: scopes.map(|scopes| {
-            scopes
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        }),
-    }
-}
-
 #[async_trait::async_trait]
 impl OAuthClient for OAuthProviders {
     fn has_provider(&self, provider: &str) -> bool {
@@ -167,21 +128,5 @@ impl OAuthClient for OAuthProviders {
             Provider::Oidc(oidc) => oidc.finish(code, flow, sealer).await,
             Provider::GitHub(github) => github.finish(code, flow, sealer).await,
         }
-    }
-}
-
-#[cfg(test)]
-fn test_endpoint(name: &str) -> Endpoint {
-    Endpoint {
-        name: name.to_owned(),
-        client_id: ClientId::new("client-1".into()),
-        client_secret: ClientSecret::new("secret-1".into()),
-        redirect_uri: RedirectUrl::new(format!(
-            "https://auth.example.com/v1/oauth/{name}/callback"
-        ))
-        .unwrap(),
-        scopes: vec!["read:user".into(), "user:email".into()],
-        http: reqwest::Client::new(),
-        clock: Arc::new(crate::adapters::SystemClock::new()),
     }
 }

@@ -4,8 +4,8 @@
 //! JWKS (fetched again when a token names a key it does not hold: key rotation), `iss`,
 //! `aud`, `azp`, `exp` and the nonce.
 
+use super::endpoint::{Endpoint, sealed_tokens};
 use super::sealing::{TokenRole, TokenSealer};
-use super::{Endpoint, sealed_tokens};
 use auth_ports::{
     AuthorizationRequest, ExternalIdentity, OAuthClientError, PendingOAuthFlow, SealedTokens,
 };
@@ -99,7 +99,7 @@ impl OidcProvider {
             }
             verified => verified.cloned(),
         }
-        .map_err(|e| OAuthClientError::Rejected(format!("ID token refused: {e}")))?;
+        .map_err(|e| OAuthClientError::Rejected(format!("ID token refused: {}", causes(&e))))?;
         Ok(identity(&claims, &response, &self.endpoint, sealer))
     }
 
@@ -251,6 +251,18 @@ impl OidcProvider {
         *self.discovered.write().await = Some(Arc::clone(&discovered));
         discovered
     }
+}
+
+/// `error` and its sources, `: `-separated (openidconnect puts the reason a signature
+/// failed, e.g. a disallowed algorithm, in the source).
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
 }
 
 /// Whether `alg` is verified with the provider's public key (not `none`, not an HMAC).

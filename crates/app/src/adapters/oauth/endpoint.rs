@@ -1,0 +1,63 @@
+//! What every kind of provider needs: who authd is to it, how to reach it, and how a
+//! token response's expiry and scopes are kept.
+
+use auth_ports::{Clock, SealedTokens};
+use openidconnect::{ClientId, ClientSecret, RedirectUrl, Scope};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What every kind of provider needs: who authd is to it and how to reach it.
+pub(super) struct Endpoint {
+    pub(super) name: String,
+    pub(super) client_id: ClientId,
+    pub(super) client_secret: ClientSecret,
+    pub(super) redirect_uri: RedirectUrl,
+    pub(super) scopes: Vec<String>,
+    pub(super) http: reqwest::Client,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+impl Endpoint {
+    pub(super) fn scopes(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.scopes.iter().cloned().map(Scope::new)
+    }
+}
+
+/// Expiry (from `now`) and scopes of a token response, for storage beside the sealed
+/// tokens.
+pub(super) fn sealed_tokens(
+    now: chrono::DateTime<chrono::Utc>,
+    expires_in: Option<Duration>,
+    scopes: Option<&Vec<Scope>>,
+) -> SealedTokens {
+    SealedTokens {
+        access_token: None,
+        refresh_token: None,
+        expires_at: expires_in
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .and_then(|d| now.checked_add_signed(d)),
+        scopes: scopes.map(|scopes| {
+            scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }),
+    }
+}
+
+#[cfg(test)]
+pub(super) fn test_endpoint(name: &str) -> Endpoint {
+    Endpoint {
+        name: name.to_owned(),
+        client_id: ClientId::new("client-1".into()),
+        client_secret: ClientSecret::new("secret-1".into()),
+        redirect_uri: RedirectUrl::new(format!(
+            "https://auth.example.com/v1/oauth/{name}/callback"
+        ))
+        .unwrap(),
+        scopes: vec!["read:user".into(), "user:email".into()],
+        http: reqwest::Client::new(),
+        clock: Arc::new(crate::adapters::SystemClock::new()),
+    }
+}
