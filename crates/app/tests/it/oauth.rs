@@ -34,6 +34,7 @@ auth_testing::on_both_backends!(
     a_suspended_user_cannot_sign_in_with_a_provider,
     an_unknown_provider_is_not_found,
     provider_tokens_are_not_kept_without_a_key,
+    a_flow_begun_on_one_instance_finishes_on_another,
 );
 
 /// The tests with `OAUTH_TOKEN_KEY` set.
@@ -79,6 +80,8 @@ pub struct OAuthApp {
     app: TestApp,
     provider: Option<OidcProvider>,
     database: TestDatabase,
+    /// The configuration `app` was started with, for a second instance.
+    vars: Vec<(String, String)>,
 }
 
 impl std::ops::Deref for OAuthApp {
@@ -114,14 +117,21 @@ impl OAuthApp {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
-        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let prefix = uuid::Uuid::new_v4().to_string();
-        let app = TestApp::serve(listener, database.url(), &vars, &prefix).await;
+        let app = TestApp::serve(listener, database.url(), &borrowed(&vars), &prefix).await;
         Self {
             app,
             provider,
             database,
+            vars,
         }
+    }
+
+    /// Another instance on the same database with the same configuration, as behind a
+    /// load balancer (its public URL is the first one's).
+    async fn second_instance(&self) -> TestApp {
+        let prefix = uuid::Uuid::new_v4().to_string();
+        TestApp::start(self.database.url(), &borrowed(&self.vars), &prefix).await
     }
 
     /// Opens `/v1/oauth/{provider}/authorize` in `browser`: the provider's URL it
@@ -212,6 +222,10 @@ impl std::ops::Deref for SealingApp {
     fn deref(&self) -> &OAuthApp {
         &self.0
     }
+}
+
+fn borrowed(vars: &[(String, String)]) -> Vec<(&str, &str)> {
+    vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 /// The query of `url` as a map.
@@ -570,6 +584,26 @@ async fn an_unknown_provider_is_not_found(app: &OAuthApp) {
         .get_anonymously("/v1/oauth/nowhere/callback?code=x&state=y")
         .await;
     expect_error(callback, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+async fn a_flow_begun_on_one_instance_finishes_on_another(app: &OAuthApp) {
+    if app.provider.is_none() {
+        return;
+    }
+    let other = app.second_instance().await;
+    let (browser, callback) = browser_with_flow(app, "judy@example.com").await;
+    // The load balancer sends the callback to the other instance.
+    let elsewhere = callback.replace(&app.base, &other.base);
+    assert_ne!(elsewhere, callback);
+
+    let response = browser.get(elsewhere).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["user"]["email"], "judy@example.com");
+    // And the flow is spent on both.
+    let replayed = browser.get(&callback).send().await.unwrap();
+    expect_error(replayed, StatusCode::BAD_REQUEST, "invalid_state").await;
 }
 
 /// The stored ciphertexts of the one linked account: (access, refresh).
