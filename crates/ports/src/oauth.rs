@@ -155,6 +155,18 @@ pub struct PendingOAuthFlow {
     pub expires_at: DateTime<Utc>,
 }
 
+impl PendingOAuthFlow {
+    /// Whether the identity must come from a sign-in at the provider made after the flow
+    /// began: a link flow, whose authorization request asked for one (see
+    /// [`AuthorizationRequest::reauthenticate`]). The request's parameters pass through
+    /// the browser, so whoever sends a victim there could strip them; only this check,
+    /// on the provider's own answer, holds.
+    #[must_use]
+    pub fn needs_fresh_sign_in(&self) -> bool {
+        self.link_user_id.is_some()
+    }
+}
+
 /// Stores pending OAuth flows. Each flow is taken at most once.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait::async_trait]
@@ -194,9 +206,10 @@ pub struct AuthorizationRequest {
     pub nonce: FlowSecret,
     /// The PKCE verifier; the client sends its S256 challenge.
     pub pkce_verifier: FlowSecret,
-    /// The provider must make the user sign in again (`prompt=login`) rather than answer
-    /// silently from its own session: a link flow must never complete unseen in a
-    /// browser that someone else sent there.
+    /// The provider must make the user sign in again (`prompt=login`, `max_age=0`)
+    /// rather than answer silently from its own session: a link flow must never complete
+    /// unseen in a browser that someone else sent there. Set for exactly the flows whose
+    /// [`PendingOAuthFlow::needs_fresh_sign_in`] holds, which `finish` enforces.
     pub reauthenticate: bool,
 }
 
@@ -280,7 +293,9 @@ pub trait OAuthClient: Send + Sync {
     ) -> Result<String, OAuthClientError>;
 
     /// Exchanges `code` with the flow's PKCE verifier and verifies the identity (the ID
-    /// token's signature, `iss`, `aud`, `exp` and the flow's nonce).
+    /// token's signature, `iss`, `aud`, `exp` and the flow's nonce; for a flow that
+    /// [`needs_fresh_sign_in`](PendingOAuthFlow::needs_fresh_sign_in), an `auth_time` no
+    /// earlier than the flow's start, where the provider can prove it).
     ///
     /// # Errors
     /// `UnknownProvider`; `Unreachable`; `Rejected` for anything that does not verify.

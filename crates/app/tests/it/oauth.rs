@@ -35,6 +35,7 @@ auth_testing::on_both_backends!(
     an_unknown_provider_is_not_found,
     provider_tokens_are_not_kept_without_a_key,
     a_flow_begun_on_one_instance_finishes_on_another,
+    a_link_begun_by_someone_else_does_not_complete_silently,
 );
 
 /// The tests with `OAUTH_TOKEN_KEY` set.
@@ -169,9 +170,17 @@ impl OAuthApp {
     /// A whole login flow at `provider` as `login`, in a fresh browser: authd's answer to
     /// the callback.
     async fn sign_in_with(&self, provider: &str, login: &str) -> reqwest::Response {
-        let browser = browser();
+        self.sign_in_in_browser(&browser(), provider, login).await
+    }
+
+    async fn sign_in_in_browser(
+        &self,
+        browser: &reqwest::Client,
+        provider: &str,
+        login: &str,
+    ) -> reqwest::Response {
         let callback = self
-            .callback_url(&browser, provider, login, Consent::Allow)
+            .callback_url(browser, provider, login, Consent::Allow)
             .await;
         browser.get(callback).send().await.unwrap()
     }
@@ -537,6 +546,65 @@ async fn a_signed_in_user_links_and_unlinks_a_provider(app: &OAuthApp) {
             "{action}: {actions:?}"
         );
     }
+}
+
+/// The link-flow CSRF: an attacker begins a link to their own account and sends the
+/// provider URL, stripped of `prompt` and `max_age`, to a victim who is signed in at the
+/// provider. The provider answers silently; authd refuses, because the ID token proves no
+/// sign-in made after the link began.
+async fn a_link_begun_by_someone_else_does_not_complete_silently(app: &OAuthApp) {
+    if app.provider.is_none() {
+        return;
+    }
+    // The victim is signed in at the provider (here through a client whose ID tokens
+    // authd refuses, so no authd account knows the provider account yet).
+    let victim = browser();
+    let response = app
+        .sign_in_in_browser(&victim, "expired", "victim@example.com")
+        .await;
+    expect_error(response, StatusCode::BAD_REQUEST, "oauth_failed").await;
+    app.register("attacker@example.com").await;
+    let attacker = app.login("attacker@example.com", PASSWORD).await;
+    let body: Value = app
+        .post("/v1/auth/oauth/idp/link", Some(&attacker), Value::Null)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut url = Url::parse(body["authorization_url"].as_str().unwrap()).unwrap();
+    assert_eq!(query(url.as_str())["max_age"], "0");
+    let stripped: Vec<(String, String)> = url
+        .query_pairs()
+        .into_owned()
+        .filter(|(k, _)| k != "prompt" && k != "max_age")
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(stripped);
+
+    // The provider's session answers without a login page.
+    let callback = sign_in(&victim, url.as_str(), "victim@example.com", Consent::Allow).await;
+    let response = victim.get(callback).send().await.unwrap();
+
+    expect_error(response, StatusCode::BAD_REQUEST, "oauth_failed").await;
+    let accounts = app.get_json("/v1/auth/oauth", &attacker).await;
+    assert_eq!(
+        accounts["accounts"],
+        serde_json::json!([]),
+        "nothing linked"
+    );
+    // The same link, unaltered, makes the provider ask, and then it links.
+    let body: Value = app
+        .post("/v1/auth/oauth/idp/link", Some(&attacker), Value::Null)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let own = browser();
+    let url = body["authorization_url"].as_str().unwrap();
+    let callback = sign_in(&own, url, "attacker.idp@example.com", Consent::Allow).await;
+    assert_eq!(
+        own.get(callback).send().await.unwrap().status(),
+        StatusCode::OK
+    );
 }
 
 async fn the_last_way_to_log_in_cannot_be_unlinked(app: &OAuthApp) {

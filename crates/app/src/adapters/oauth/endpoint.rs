@@ -6,6 +6,9 @@ use openidconnect::{ClientId, ClientSecret, RedirectUrl, Scope};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Longest granted-scopes text kept.
+const MAX_SCOPES_CHARS: usize = 1024;
+
 /// What every kind of provider needs: who authd is to it and how to reach it.
 pub(super) struct Endpoint {
     pub(super) name: String,
@@ -36,12 +39,14 @@ pub(super) fn sealed_tokens(
         expires_at: expires_in
             .and_then(|d| chrono::Duration::from_std(d).ok())
             .and_then(|d| now.checked_add_signed(d)),
+        // What the provider says it granted, bounded: it is stored, never trusted.
         scopes: scopes.map(|scopes| {
-            scopes
+            let granted = scopes
                 .iter()
                 .map(|s| s.as_str())
                 .collect::<Vec<_>>()
-                .join(" ")
+                .join(" ");
+            granted.chars().take(MAX_SCOPES_CHARS).collect()
         }),
     }
 }

@@ -54,6 +54,7 @@ impl OAuthProviders {
             .context("cannot set up the HTTP client for OAuth providers")?;
         let mut providers = HashMap::new();
         for provider in &config.providers {
+            warn_if_in_clear(provider);
             let endpoint = endpoint(provider, public_url, http.clone(), Arc::clone(&clock))?;
             let provider_impl = match provider.kind {
                 ProviderKind::Oidc => {
@@ -78,6 +79,24 @@ impl OAuthProviders {
         self.providers
             .get(name)
             .ok_or(OAuthClientError::UnknownProvider)
+    }
+}
+
+/// A provider over plain http outside this host can be read and altered on the way
+/// (codes, tokens, keys): allowed, for development, but said at start-up.
+fn warn_if_in_clear(provider: &OAuthProviderConfig) {
+    let protected = url::Url::parse(&provider.issuer).ok().is_some_and(|url| {
+        url.scheme() == "https"
+            || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+            || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+            || url.host_str() == Some("localhost")
+    });
+    if !protected {
+        tracing::warn!(
+            provider = %provider.name,
+            issuer = %provider.issuer,
+            "OAuth provider over plain http: codes, tokens and keys cross the network in clear"
+        );
     }
 }
 
