@@ -185,6 +185,16 @@ impl OAuthApp {
         browser.get(callback).send().await.unwrap()
     }
 
+    /// `POST /v1/auth/oauth/idp/link` as the holder of `token`: the authorization URL.
+    async fn begin_link(&self, token: &str) -> String {
+        let response = self
+            .post("/v1/auth/oauth/idp/link", Some(token), Value::Null)
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        body["authorization_url"].as_str().unwrap().to_owned()
+    }
+
     /// Signs `login` in at `idp`: the answer's body, after checking it is 200.
     async fn signed_in(&self, login: &str) -> Value {
         let response = self.sign_in_with("idp", login).await;
@@ -492,12 +502,7 @@ async fn a_signed_in_user_links_and_unlinks_a_provider(app: &OAuthApp) {
     }
     let id = app.register("erin@example.com").await;
     let token = app.login("erin@example.com", PASSWORD).await;
-    let response = app
-        .post("/v1/auth/oauth/idp/link", Some(&token), Value::Null)
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
-    let authorization_url = body["authorization_url"].as_str().unwrap();
+    let authorization_url = &app.begin_link(&token).await;
     assert_eq!(
         query(authorization_url)["prompt"],
         "login",
@@ -565,13 +570,7 @@ async fn a_link_begun_by_someone_else_does_not_complete_silently(app: &OAuthApp)
     expect_error(response, StatusCode::BAD_REQUEST, "oauth_failed").await;
     app.register("attacker@example.com").await;
     let attacker = app.login("attacker@example.com", PASSWORD).await;
-    let body: Value = app
-        .post("/v1/auth/oauth/idp/link", Some(&attacker), Value::Null)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let mut url = Url::parse(body["authorization_url"].as_str().unwrap()).unwrap();
+    let mut url = Url::parse(&app.begin_link(&attacker).await).unwrap();
     assert_eq!(query(url.as_str())["max_age"], "0");
     let stripped: Vec<(String, String)> = url
         .query_pairs()
@@ -592,14 +591,8 @@ async fn a_link_begun_by_someone_else_does_not_complete_silently(app: &OAuthApp)
         "nothing linked"
     );
     // The same link, unaltered, makes the provider ask, and then it links.
-    let body: Value = app
-        .post("/v1/auth/oauth/idp/link", Some(&attacker), Value::Null)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let url = &app.begin_link(&attacker).await;
     let own = browser();
-    let url = body["authorization_url"].as_str().unwrap();
     let callback = sign_in(&own, url, "attacker.idp@example.com", Consent::Allow).await;
     assert_eq!(
         own.get(callback).send().await.unwrap().status(),

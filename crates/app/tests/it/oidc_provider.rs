@@ -71,11 +71,11 @@ impl OidcProvider {
             let mut line = String::new();
             BufReader::new(stdout).read_line(&mut line).map(|_| line)
         });
-        let line = match tokio::time::timeout(Duration::from_secs(10), ready).await {
+        let line = match tokio::time::timeout(Duration::from_secs(60), ready).await {
             Ok(line) => line.unwrap().unwrap(),
             Err(_) => {
                 let _ = child.kill();
-                panic!("the test OpenID provider did not start within 10 s");
+                panic!("the test OpenID provider did not start within 60 s");
             }
         };
         let ready: Value = serde_json::from_str(&line)
@@ -108,15 +108,7 @@ impl OidcProvider {
     /// The provider's userinfo answer for `access_token` (its discovery names the
     /// endpoint): who the token belongs to.
     pub async fn userinfo(&self, access_token: &str) -> Value {
-        let discovery: Value = self
-            .http
-            .get(format!("{}/.well-known/openid-configuration", self.issuer))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let discovery = self.get_json("/.well-known/openid-configuration").await;
         let response = self
             .http
             .get(discovery["userinfo_endpoint"].as_str().unwrap())
@@ -130,16 +122,15 @@ impl OidcProvider {
 
     /// How many times the provider's JWKS has been fetched so far.
     pub async fn jwks_fetches(&self) -> u64 {
-        let stats: Value = self
-            .http
-            .get(format!("{}/control/stats", self.issuer))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats = self.get_json("/control/stats").await;
         stats["jwks_fetches"].as_u64().unwrap()
+    }
+
+    /// The JSON at `path` on the provider.
+    async fn get_json(&self, path: &str) -> Value {
+        let url = format!("{}{path}", self.issuer);
+        let response = self.http.get(url).send().await.unwrap();
+        response.json().await.unwrap()
     }
 }
 

@@ -1,8 +1,9 @@
 //! What every kind of provider needs: who authd is to it, how to reach it, and how a
 //! token response's expiry and scopes are kept.
 
-use auth_ports::{Clock, SealedTokens};
+use auth_ports::{Clock, OAuthClientError, SealedTokens};
 use openidconnect::{ClientId, ClientSecret, RedirectUrl, Scope};
+use openidconnect::{ErrorResponse, RequestTokenError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,25 @@ pub(super) struct Endpoint {
 impl Endpoint {
     pub(super) fn scopes(&self) -> impl Iterator<Item = Scope> + '_ {
         self.scopes.iter().cloned().map(Scope::new)
+    }
+}
+
+/// Why a code exchange failed: the provider refused it (its answer, cut short: it is the
+/// provider's text), could not be reached, or answered nonsense.
+pub(super) fn exchange_failed<E, R>(error: RequestTokenError<E, R>) -> OAuthClientError
+where
+    E: std::error::Error + 'static,
+    R: ErrorResponse + 'static,
+{
+    match error {
+        RequestTokenError::ServerResponse(refusal) => {
+            let refusal: String = refusal.to_string().chars().take(200).collect();
+            OAuthClientError::Rejected(format!("the token endpoint refused the code: {refusal}"))
+        }
+        RequestTokenError::Request(e) => {
+            OAuthClientError::Unreachable(format!("token endpoint: {e}"))
+        }
+        other => OAuthClientError::Rejected(format!("token endpoint: {other}")),
     }
 }
 

@@ -3,7 +3,7 @@
 //! primary address, and only if GitHub verified it, is used: any other would let a GitHub
 //! user claim an address they do not own.
 
-use super::endpoint::{Endpoint, sealed_tokens};
+use super::endpoint::{Endpoint, exchange_failed, sealed_tokens};
 use super::sealing::{TokenRole, TokenSealer};
 use auth_ports::{
     AuthorizationRequest, ExternalIdentity, OAuthClientError, PendingOAuthFlow, SealedTokens,
@@ -11,7 +11,7 @@ use auth_ports::{
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier,
-    RequestTokenError, TokenResponse as _, TokenUrl,
+    TokenResponse as _, TokenUrl,
 };
 use serde::Deserialize;
 
@@ -84,23 +84,15 @@ impl GitHubProvider {
         flow: &PendingOAuthFlow,
         sealer: Option<&TokenSealer>,
     ) -> Result<ExternalIdentity, OAuthClientError> {
-        let token =
-            self.client()
-                .exchange_code(AuthorizationCode::new(code.to_owned()))
-                .set_pkce_verifier(PkceCodeVerifier::new(
-                    flow.pkce_verifier.expose().to_owned(),
-                ))
-                .request_async(&self.endpoint.http)
-                .await
-                .map_err(|e| match e {
-                    RequestTokenError::ServerResponse(refusal) => OAuthClientError::Rejected(
-                        format!("the token endpoint refused the code: {}", refusal.error()),
-                    ),
-                    RequestTokenError::Request(e) => {
-                        OAuthClientError::Unreachable(format!("token endpoint: {e}"))
-                    }
-                    other => OAuthClientError::Rejected(format!("token endpoint: {other}")),
-                })?;
+        let token = self
+            .client()
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(
+                flow.pkce_verifier.expose().to_owned(),
+            ))
+            .request_async(&self.endpoint.http)
+            .await
+            .map_err(exchange_failed)?;
         let access = token.access_token().secret();
         let profile: Profile = self.get(access, "/user").await?;
         let addresses: Vec<Address> = self.get(access, "/user/emails").await?;

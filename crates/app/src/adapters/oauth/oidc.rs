@@ -4,7 +4,7 @@
 //! JWKS (fetched again when a token names a key it does not hold: key rotation), `iss`,
 //! `aud`, `azp`, `exp` and the nonce.
 
-use super::endpoint::{Endpoint, sealed_tokens};
+use super::endpoint::{Endpoint, exchange_failed, sealed_tokens};
 use super::sealing::{TokenRole, TokenSealer};
 use auth_ports::{
     AuthorizationRequest, ExternalIdentity, OAuthClientError, PendingOAuthFlow, SealedTokens,
@@ -15,8 +15,8 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, RequestTokenError,
-    SignatureVerificationError, TokenResponse as _,
+    OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, SignatureVerificationError,
+    TokenResponse as _,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,16 +146,7 @@ impl OidcProvider {
         request
             .request_async(&self.endpoint.http)
             .await
-            .map_err(|e| match e {
-                RequestTokenError::ServerResponse(refusal) => OAuthClientError::Rejected(format!(
-                    "the token endpoint refused the code: {}",
-                    refusal.error()
-                )),
-                RequestTokenError::Request(e) => {
-                    OAuthClientError::Unreachable(format!("token endpoint: {e}"))
-                }
-                other => OAuthClientError::Rejected(format!("token endpoint: {other}")),
-            })
+            .map_err(exchange_failed)
     }
 
     /// A client over the discovered metadata (cheap: it is rebuilt for every flow so the
