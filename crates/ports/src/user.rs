@@ -423,11 +423,17 @@ pub trait UserRepository: Send + Sync {
     /// Storage failures only.
     async fn delete_stale_login_failures(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
-    /// Marks the email verified at `at` (idempotent: the first time is kept).
+    /// Marks the email verified at `at` (idempotent: the first time is kept) and appends
+    /// `audit`, in one transaction.
     ///
     /// # Errors
-    /// `NotFound` if there is no such user.
-    async fn mark_email_verified(&self, id: UserId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// `NotFound` if there is no such user (nothing is appended).
+    async fn mark_email_verified(
+        &self,
+        id: UserId,
+        at: DateTime<Utc>,
+        audit: AuditWith<()>,
+    ) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

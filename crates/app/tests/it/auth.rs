@@ -631,7 +631,7 @@ async fn unverified_emails_cannot_log_in(app: &TestApp) {
     let id = UserId(id.parse().unwrap());
     app.store
         .users()
-        .mark_email_verified(id, now())
+        .mark_email_verified(id, now(), unaudited())
         .await
         .unwrap();
     app.login("unv@example.com", PASSWORD).await;

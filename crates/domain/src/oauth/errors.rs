@@ -28,8 +28,10 @@ pub enum OAuthError {
     #[error("oauth failed")]
     OAuthFailed,
     /// The provider's email belongs to an account it may not sign in to: the provider
-    /// does not vouch for the address, or that account has another account of this
-    /// provider linked (409 `email_taken`; the owner can link it while signed in).
+    /// does not vouch for the address, the account's owner never verified it, or that
+    /// account has another account of this provider linked (409 `email_taken`; the
+    /// owner can prove the mailbox by verification or reset, then link it while signed
+    /// in).
     #[error("email taken")]
     EmailTaken,
     /// The account is not active (403 `account_disabled`).

@@ -1,10 +1,10 @@
 //! Who a login flow signs in as (SPEC.md section 4.3): the user the external account is
 //! linked to; else the user with the provider's email, linked only when the provider
-//! vouches for that email; else a new user. Then the session, as a password login
-//! opens one.
+//! vouches for that email and the user verified it too; else a new user. Then the
+//! session, as a password login opens one.
 
 use super::errors::OAuthError;
-use super::service::{Attempt, OAuthService, link_event};
+use super::service::{Attempt, OAuthService, link_event, usable_email};
 use crate::audit::AuditEvent;
 use crate::auth::{DEFAULT_ROLE, LoginSuccess};
 use crate::error::Failure;
@@ -13,11 +13,6 @@ use auth_ports::{
     Constraint, Email, ExternalIdentity, NewSession, NewUser, OAuthAccount, Session, StoreError,
     User, UserStatus,
 };
-
-/// The provider's email as an address authd accepts, if it shared one.
-fn usable_email(identity: &ExternalIdentity) -> Option<Email> {
-    identity.email.as_deref().and_then(|e| Email::parse(e).ok())
-}
 
 /// A linked user or account expected after a conflict the database reported, and gone.
 fn vanished(what: &'static str) -> Failure {
@@ -54,7 +49,7 @@ impl OAuthService {
         identity: &ExternalIdentity,
         attempt: &Attempt<'_>,
     ) -> Result<User, OAuthError> {
-        if let Some(user) = self.linked_user(attempt.provider, identity).await? {
+        if let Some(user) = self.linked_user(identity, attempt).await? {
             return Ok(user);
         }
         let Some(email) = usable_email(identity) else {
@@ -72,12 +67,12 @@ impl OAuthService {
     /// verified when the provider vouches for it.
     async fn linked_user(
         &self,
-        provider: &str,
         identity: &ExternalIdentity,
+        attempt: &Attempt<'_>,
     ) -> Result<Option<User>, Failure> {
         let accounts = &self.ports.accounts;
         let Some(account) = accounts
-            .find_by_subject(provider, &identity.subject)
+            .find_by_subject(attempt.provider, &identity.subject)
             .await?
         else {
             return Ok(None);
@@ -86,20 +81,33 @@ impl OAuthService {
         let Some(user) = self.ports.users.find_by_id(account.user_id).await? else {
             return Ok(None);
         };
-        Ok(Some(self.verify_email_if_vouched(user, identity).await?))
+        Ok(Some(
+            self.verify_email_if_vouched(user, identity, attempt)
+                .await?,
+        ))
     }
 
     /// Marks `user`'s email verified when the provider says it verified that same
-    /// address (SPEC 4.1: an OAuth login with a provider-verified email does).
+    /// address (SPEC 4.1: an OAuth login with a provider-verified email does), with its
+    /// `email.verify` entry in the same transaction.
     async fn verify_email_if_vouched(
         &self,
         mut user: User,
         identity: &ExternalIdentity,
+        attempt: &Attempt<'_>,
     ) -> Result<User, Failure> {
         let vouched = identity.email_verified && usable_email(identity) == Some(user.email.clone());
         if vouched && !user.email_verified {
             let now = self.ports.clock.now();
-            self.ports.users.mark_email_verified(user.id, now).await?;
+            let (id, provider) = (user.id, attempt.provider.to_owned());
+            let audit = self.ports.audit.after(attempt.client, move |(): &()| {
+                vec![
+                    AuditEvent::self_service("email.verify", id)
+                        .with("method", "oauth")
+                        .with("provider", provider),
+                ]
+            });
+            self.ports.users.mark_email_verified(id, now, audit).await?;
             user.email_verified = true;
             user.email_verified_at = Some(now);
         }
@@ -107,8 +115,13 @@ impl OAuthService {
     }
 
     /// Links the external account to `owner`, who has the provider's email, only if the
-    /// provider says it verified that email: anyone can claim an address at a provider
-    /// that does not check it. Otherwise `EmailTaken`, and nothing is written.
+    /// provider says it verified that email (anyone can claim an address at a provider
+    /// that does not check it) and `owner` verified it too (else whoever registered the
+    /// address without owning the mailbox would own the account its owner signs into).
+    /// Otherwise `EmailTaken`, and nothing is written: the owner proves the mailbox
+    /// (verification or reset), then links the provider while signed in. In every case
+    /// a concurrent first login that linked this external account meanwhile wins: this
+    /// one signs in as that account's user.
     async fn link_by_email(
         &self,
         owner: User,
@@ -117,12 +130,17 @@ impl OAuthService {
     ) -> Result<User, OAuthError> {
         let refused = if !identity.email_verified {
             Some((OAuthError::EmailTaken, "provider email not verified"))
+        } else if !owner.email_verified {
+            Some((OAuthError::EmailTaken, "account email not verified"))
         } else if owner.status != UserStatus::Active {
             Some((OAuthError::AccountDisabled, "account not active"))
         } else {
             None
         };
         if let Some((error, cause)) = refused {
+            if let Some(user) = self.linked_user(identity, attempt).await? {
+                return Ok(user);
+            }
             return Err(self
                 .refuse(attempt, Some(owner.id), error, Some(cause))
                 .await?);
@@ -135,16 +153,23 @@ impl OAuthService {
                 vec![link_event(account).with("via", "email")]
             });
         match self.ports.accounts.link(owner.id, link, audit).await {
-            Ok(_) => Ok(self.verify_email_if_vouched(owner, identity).await?),
-            // The same external account's first login, concurrently, linked it first.
-            Err(StoreError::Conflict(Constraint::OAuthSubject)) => self
-                .linked_user(attempt.provider, identity)
-                .await?
-                .ok_or_else(|| vanished("account linked concurrently, then gone").into()),
-            Err(StoreError::Conflict(Constraint::OAuthUserProvider)) => {
-                let (taken, cause) = (OAuthError::EmailTaken, Some("another account linked"));
-                Err(self.refuse(attempt, Some(owner.id), taken, cause).await?)
-            }
+            // The owner's email is verified already: nothing to mark.
+            Ok(_) => Ok(owner),
+            // Either constraint may be reported when both are broken: the same external
+            // account's first login, concurrently, linked it first (to `owner` or to the
+            // user it created), or `owner` has another account of the provider.
+            Err(StoreError::Conflict(
+                constraint @ (Constraint::OAuthSubject | Constraint::OAuthUserProvider),
+            )) => match self.linked_user(identity, attempt).await? {
+                Some(user) => Ok(user),
+                None if constraint == Constraint::OAuthSubject => {
+                    Err(vanished("account linked concurrently, then gone").into())
+                }
+                None => {
+                    let (taken, cause) = (OAuthError::EmailTaken, Some("another account linked"));
+                    Err(self.refuse(attempt, Some(owner.id), taken, cause).await?)
+                }
+            },
             Err(StoreError::Conflict(Constraint::DeletedUser)) => {
                 let disabled = OAuthError::AccountDisabled;
                 Err(self.refuse(attempt, Some(owner.id), disabled, None).await?)
@@ -191,7 +216,7 @@ impl OAuthService {
         match users.create_with_oauth(new_user, link, audit).await {
             Ok((user, _)) => Ok(user),
             Err(StoreError::Conflict(Constraint::OAuthSubject)) => self
-                .linked_user(attempt.provider, identity)
+                .linked_user(identity, attempt)
                 .await?
                 .ok_or_else(|| vanished("account linked concurrently, then gone").into()),
             Err(StoreError::Conflict(Constraint::UserEmail)) => {

@@ -7,7 +7,7 @@ use crate::audit::{AuditEvent, Auditor, ClientInfo};
 use crate::error::Failure;
 use crate::rate_limits;
 use auth_ports::{
-    Clock, ExternalIdentity, OAuthAccount, OAuthAccountRepository, OAuthClient,
+    Clock, Email, ExternalIdentity, OAuthAccount, OAuthAccountRepository, OAuthClient,
     OAuthFlowRepository, OAuthLink, RateLimit, RateLimiter, SessionRepository, TokenGenerator,
     UserId, UserRepository,
 };
@@ -91,7 +91,9 @@ impl OAuthService {
         OAuthLink {
             provider: provider.to_owned(),
             provider_user_id: identity.subject.clone(),
-            provider_email: identity.email.clone(),
+            // Normalised, or nothing: the provider's text is stored only as an address
+            // authd accepts (no control characters, at most 254 characters).
+            provider_email: usable_email(identity).map(String::from),
             access_token_sealed: tokens.access_token,
             refresh_token_sealed: tokens.refresh_token,
             token_expires_at: tokens.expires_at,
@@ -119,6 +121,11 @@ impl OAuthService {
         self.ports.audit.record(event, attempt.client).await?;
         Ok(error)
     }
+}
+
+/// The provider's email as an address authd accepts, if it shared one.
+pub(super) fn usable_email(identity: &ExternalIdentity) -> Option<Email> {
+    identity.email.as_deref().and_then(|e| Email::parse(e).ok())
 }
 
 /// One callback being finished: what its audit entries say.

@@ -367,8 +367,15 @@ impl UserRepository for SeaOrmUserRepository {
         Ok(deleted.rows_affected)
     }
 
-    async fn mark_email_verified(&self, id: UserId, at: DateTime<Utc>) -> Result<(), StoreError> {
-        mark_verified(&self.db, id, at).await
+    async fn mark_email_verified(
+        &self,
+        id: UserId,
+        at: DateTime<Utc>,
+        audit: AuditWith<()>,
+    ) -> Result<(), StoreError> {
+        let txn = begin_write(&self.db).await?;
+        mark_verified(&txn, id, at).await?;
+        commit_with(txn, audit, &()).await
     }
 }
 

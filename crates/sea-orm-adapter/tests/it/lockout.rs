@@ -1,8 +1,9 @@
 //! Failed logins and lockout through the user repository: per-source and account-wide
 //! counts, their locks, and clearing them.
 
+use crate::audit::entry;
 use crate::harness::{SRC, TestDb, now};
-use auth_ports::{FailedLogin, LockScope, LockoutPolicy, UserId, UserRepository};
+use auth_ports::{AuditWith, FailedLogin, LockScope, LockoutPolicy, UserId, UserRepository};
 use auth_testing::unaudited;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeSet;
@@ -353,9 +354,10 @@ async fn lock_unlock_and_verify_email(db: &TestDb) {
         (0, None)
     );
 
-    users.mark_email_verified(user.id, at).await.unwrap();
+    let audit: AuditWith<()> = Box::new(move |()| vec![entry(Some(user.id), "email.verify", at)]);
+    users.mark_email_verified(user.id, at, audit).await.unwrap();
     users
-        .mark_email_verified(user.id, at + Duration::hours(1))
+        .mark_email_verified(user.id, at + Duration::hours(1), unaudited())
         .await
         .unwrap();
     let stored = users.find_by_id(user.id).await.unwrap().unwrap();
@@ -364,5 +366,16 @@ async fn lock_unlock_and_verify_email(db: &TestDb) {
         stored.email_verified_at,
         Some(at),
         "the first verification is kept"
+    );
+    let actions: Vec<_> = db
+        .trail()
+        .await
+        .into_iter()
+        .map(|e| e.entry.action)
+        .collect();
+    assert_eq!(
+        actions,
+        ["email.verify"],
+        "the verification's audit is appended"
     );
 }

@@ -88,7 +88,10 @@ async fn found_with_every_column_of_session_and_user(db: &TestDb) {
     let mut new = new_session(user.id, 1, Duration::hours(12));
     new.created_at = at(5);
     let session = open(&sessions, new).await;
-    users.mark_email_verified(user.id, at(3)).await.unwrap();
+    users
+        .mark_email_verified(user.id, at(3), unaudited())
+        .await
+        .unwrap();
     let policy = LockoutPolicy {
         threshold: 1,
         global_threshold: 1,

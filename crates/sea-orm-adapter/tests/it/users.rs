@@ -359,7 +359,13 @@ async fn unknown_users_are_not_found(db: &TestDb) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        users.mark_email_verified(ghost, at).await,
+        users
+            .mark_email_verified(
+                ghost,
+                at,
+                Box::new(move |()| { vec![entry(Some(ghost), "email.verify", at)] })
+            )
+            .await,
         Err(StoreError::NotFound)
     ));
     let change = PasswordChange {
@@ -372,6 +378,7 @@ async fn unknown_users_are_not_found(db: &TestDb) {
         Err(StoreError::NotFound)
     ));
     assert_eq!(users.find_by_id(ghost).await.unwrap(), None);
+    assert!(db.trail().await.is_empty(), "nothing audited for no one");
 }
 
 async fn rehash_applies_only_over_the_expected_hash(db: &TestDb) {

@@ -209,3 +209,31 @@ async fn unlinking_the_last_way_to_log_in_is_refused() {
     assert!(matches!(done.error(), UnlinkError::LastLoginMethod));
     assert!(done.entries().is_empty());
 }
+
+/// What the provider calls its email is stored only as an address authd accepts,
+/// normalised; anything else (too long for the column, control characters) not at all.
+#[tokio::test]
+async fn a_link_stores_the_providers_email_normalised_or_not_at_all() {
+    let too_long = format!("{}@example.com", "a".repeat(250));
+    let cases = [
+        (" Ada@Example.com", Some("ada@example.com")),
+        (too_long.as_str(), None),
+        ("ada\u{7}@example.com", None),
+        ("ada@example.com\r\nBcc: x@y.example", None),
+    ];
+    for (given, stored) in cases {
+        let ada = ada();
+        let given = identity(Some(given), true);
+        let mut m = Mocks::new().vouches(given).finds(&ada);
+        let (id, trail, owner) = (ada.id, m.trail.clone(), ada.clone());
+        let expected = stored.map(str::to_owned);
+        m.accounts
+            .expect_link()
+            .times(1)
+            .withf(move |user, link, _| *user == id && link.provider_email == expected)
+            .returning(move |_, link, audit| trail.write(audit, stored_link(&owner, &link)));
+        lists(&mut m, &ada, vec![account_of(&ada)]);
+        let done = ada_links(m, &ada).await;
+        assert_eq!(done.linked().len(), 1, "{stored:?}");
+    }
+}

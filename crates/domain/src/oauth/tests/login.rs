@@ -60,6 +60,7 @@ async fn a_replayed_state_is_invalid_state() {
     assert_eq!(
         summary(&entries),
         [
+            entry("email.verify", true, None),
             entry("auth.login", true, None),
             entry("auth.login", false, Some("invalid_state"))
         ]
@@ -302,9 +303,23 @@ async fn a_linked_account_signs_in_as_its_user_and_marks_a_vouched_email_verifie
     let done = m.opens_session(&ada).comes_back().await;
     assert_eq!(done.signed_in().user.id, ada.id);
     let entries = done.entries();
-    assert_eq!(summary(entries), [entry("auth.login", true, None)]);
-    assert_eq!(entries[0].user_id, Some(ada.id));
-    assert_eq!(entries[0].resource_id, Some(ada.id.to_string()));
+    assert_eq!(
+        summary(entries),
+        [
+            entry("email.verify", true, None),
+            entry("auth.login", true, None)
+        ]
+    );
+    for e in entries {
+        assert_eq!(e.user_id, Some(ada.id));
+        assert_eq!(e.resource_type.as_deref(), Some("user"));
+        assert_eq!(e.resource_id, Some(ada.id.to_string()));
+        assert_eq!(e.ip_address, client().ip);
+    }
+    assert_eq!(
+        entries[0].details,
+        serde_json::json!({ "method": "oauth", "provider": PROVIDER })
+    );
 }
 
 #[tokio::test]
@@ -322,18 +337,18 @@ async fn a_linked_account_with_another_or_an_unvouched_email_verifies_nothing() 
     }
 }
 
+/// Both the provider and the account's owner proved the mailbox: the same person.
 #[tokio::test]
-async fn a_verified_email_links_the_existing_user_and_signs_in() {
-    let ada = ada();
-    let done = Mocks::new()
+async fn an_email_verified_by_the_provider_and_the_owner_links_the_existing_user_and_signs_in() {
+    let ada = verified_ada();
+    let mut m = Mocks::new()
         .login_with(vouched())
         .unlinked()
         .email_owner(Some(ada.clone()))
         .links(&ada, vouched())
-        .marks_verified(&ada)
-        .opens_session(&ada)
-        .comes_back()
-        .await;
+        .opens_session(&ada);
+    m.users.expect_mark_email_verified().never();
+    let done = m.comes_back().await;
     assert_eq!(done.signed_in().user.id, ada.id);
     let entries = done.entries();
     assert_eq!(
@@ -364,9 +379,29 @@ async fn an_unverified_email_of_an_existing_user_is_email_taken_and_writes_nothi
     assert_eq!(entries[0].user_id, Some(ada.id));
 }
 
+/// Whoever registered the address without proving the mailbox (a pre-registration by an
+/// attacker, say) does not get the account its owner signs into: nothing is linked or
+/// verified; the owner proves the mailbox, then links the provider while signed in.
+#[tokio::test]
+async fn a_vouched_email_of_an_account_whose_email_is_unverified_is_email_taken() {
+    let ada = ada();
+    let done = Mocks::new()
+        .login_with(vouched())
+        .unlinked()
+        .email_owner(Some(ada.clone()))
+        .writes_nothing()
+        .comes_back()
+        .await;
+    assert!(matches!(done.error(), OAuthError::EmailTaken));
+    let entries = done.entries();
+    assert_eq!(summary(entries), refused_login("email_taken"));
+    assert_eq!(entries[0].user_id, Some(ada.id));
+    assert_eq!(entries[0].details["cause"], "account email not verified");
+}
+
 #[tokio::test]
 async fn an_email_whose_owner_has_another_account_of_the_provider_is_email_taken() {
-    let ada = ada();
+    let ada = verified_ada();
     let done = Mocks::new()
         .login_with(vouched())
         .unlinked()
@@ -409,7 +444,7 @@ async fn a_disabled_user_is_refused() {
 
 #[tokio::test]
 async fn a_disabled_owner_of_a_verified_email_is_refused_before_anything_is_linked() {
-    let mut inactive = ada();
+    let mut inactive = verified_ada();
     inactive.status = UserStatus::Inactive;
     let done = Mocks::new()
         .login_with(vouched())

@@ -66,6 +66,14 @@ fn ada() -> User {
     user_at("ada@example.com", t0() - chrono::Duration::days(30))
 }
 
+/// Ada, who proved her mailbox a week ago.
+fn verified_ada() -> User {
+    let mut ada = ada();
+    ada.email_verified = true;
+    ada.email_verified_at = Some(t0() - chrono::Duration::days(7));
+    ada
+}
+
 /// Ada, signed in.
 fn ada_signed_in(ada: &User) -> Principal {
     signed_in(ada.clone(), &[])
@@ -152,12 +160,18 @@ fn stored_link(user: &User, link: &OAuthLink) -> OAuthAccount {
 fn is_link_of(link: &OAuthLink, identity: &ExternalIdentity) -> bool {
     link.provider == PROVIDER
         && link.provider_user_id == identity.subject
-        && link.provider_email == identity.email
+        && link.provider_email == normalised_email(identity)
         && link.access_token_sealed == identity.tokens.access_token
         && link.refresh_token_sealed.is_none()
         && link.token_expires_at == identity.tokens.expires_at
         && link.scopes == identity.tokens.scopes
         && link.created_at == t0()
+}
+
+/// The provider's email as stored: normalised, or nothing when authd would not accept it.
+fn normalised_email(identity: &ExternalIdentity) -> Option<String> {
+    let email = identity.email.as_deref()?;
+    auth_ports::Email::parse(email).ok().map(String::from)
 }
 
 /// `(action, success, reason)` of each entry.
@@ -363,14 +377,14 @@ impl Mocks {
         self
     }
 
-    /// The email of `user` is marked verified at `t0`, once.
+    /// The email of `user` is marked verified at `t0`, once, with its audit.
     fn marks_verified(mut self, user: &User) -> Self {
-        let id = user.id;
+        let (id, trail) = (user.id, self.trail.clone());
         self.users
             .expect_mark_email_verified()
             .times(1)
-            .withf(move |wanted, at| *wanted == id && *at == t0())
-            .returning(|_, _| Ok(()));
+            .withf(move |wanted, at, _| *wanted == id && *at == t0())
+            .returning(move |_, _, audit| trail.write(audit, ()));
         self
     }
 

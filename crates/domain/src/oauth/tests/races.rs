@@ -44,18 +44,41 @@ async fn a_first_login_beaten_by_one_of_the_same_account_signs_in_as_the_user_it
         .comes_back()
         .await;
     assert_eq!(done.signed_in().user.id, winner.id);
+    assert_eq!(
+        summary(done.entries()),
+        [
+            entry("email.verify", true, None),
+            entry("auth.login", true, None)
+        ]
+    );
+}
+
+/// The same race with an email the provider does not vouch for: the other login made
+/// the user with that address, which this one finds taken, but the account is linked
+/// to that user now, so this login signs in as them rather than answering 409.
+#[tokio::test]
+async fn a_first_login_with_an_unverified_email_beaten_by_one_of_the_same_account_signs_in() {
+    let winner = ada();
+    let unvouched = identity(Some("ada@example.com"), false);
+    let mut m = Mocks::new().login_with(unvouched);
+    linked_after_first_look(&mut m, &winner);
+    registered_after_first_look(&mut m, &winner);
+    creation_conflicts(&mut m, Constraint::UserEmail);
+    m.accounts.expect_link().never();
+    m.users.expect_mark_email_verified().never();
+    let done = m.finds(&winner).opens_session(&winner).comes_back().await;
+    assert_eq!(done.signed_in().user.id, winner.id);
     assert_eq!(summary(done.entries()), [entry("auth.login", true, None)]);
 }
 
 #[tokio::test]
-async fn a_first_login_beaten_by_a_registration_of_a_verified_email_links_it() {
-    let ada = ada();
+async fn a_first_login_beaten_by_an_account_of_a_verified_email_links_it() {
+    let ada = verified_ada();
     let mut m = Mocks::new().login_with(vouched()).unlinked();
     registered_after_first_look(&mut m, &ada);
     creation_conflicts(&mut m, Constraint::UserEmail);
     let done = m
         .links(&ada, vouched())
-        .marks_verified(&ada)
         .opens_session(&ada)
         .comes_back()
         .await;
@@ -87,17 +110,19 @@ async fn a_first_login_beaten_by_a_registration_of_an_unverified_email_is_email_
 /// same user: this login signs in as that user too.
 #[tokio::test]
 async fn a_link_by_email_beaten_by_the_same_account_signs_in_as_its_user() {
-    let ada = ada();
-    let mut m = Mocks::new()
-        .login_with(vouched())
-        .email_owner(Some(ada.clone()));
-    linked_after_first_look(&mut m, &ada);
-    let done = m
-        .link_conflicts(Constraint::OAuthSubject)
-        .finds(&ada)
-        .marks_verified(&ada)
-        .opens_session(&ada)
-        .comes_back()
-        .await;
-    assert_eq!(done.signed_in().user.id, ada.id);
+    for constraint in [Constraint::OAuthSubject, Constraint::OAuthUserProvider] {
+        let ada = verified_ada();
+        let mut m = Mocks::new()
+            .login_with(vouched())
+            .email_owner(Some(ada.clone()));
+        linked_after_first_look(&mut m, &ada);
+        let done = m
+            .link_conflicts(constraint)
+            .finds(&ada)
+            .opens_session(&ada)
+            .comes_back()
+            .await;
+        assert_eq!(done.signed_in().user.id, ada.id, "{constraint:?}");
+        assert_eq!(summary(done.entries()), [entry("auth.login", true, None)]);
+    }
 }
