@@ -5,11 +5,11 @@
 //! reach it.
 
 use crate::oidc_provider::{Consent, OidcProvider, browser, sign_in};
-use crate::server::{PASSWORD, TestApp, expect_error};
+use crate::server::{PASSWORD, TestApp, expect_error, now};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use auth_ports::{AuditQuery, Email, UserId, UserRepository as _};
-use auth_testing::TestDatabase;
+use auth_testing::{TestDatabase, unaudited};
 use base64::Engine as _;
 use reqwest::StatusCode;
 use reqwest::header::{LOCATION, SET_COOKIE};
@@ -24,6 +24,7 @@ auth_testing::on_both_backends!(
     signing_in_again_is_the_same_user,
     a_provider_verified_email_links_the_existing_account,
     an_unverified_provider_email_of_an_existing_account_is_email_taken,
+    a_verified_email_of_an_unverified_account_is_email_taken,
     a_forged_replayed_or_foreign_state_is_invalid_state,
     id_tokens_that_do_not_verify_are_refused,
     a_provider_error_redirect_is_oauth_failed,
@@ -327,19 +328,44 @@ async fn a_provider_verified_email_links_the_existing_account(app: &OAuthApp) {
         return;
     }
     let id = app.register("linus@example.com").await;
+    let user = UserId(id.parse().unwrap());
+    app.store
+        .users()
+        .mark_email_verified(user, now(), unaudited())
+        .await
+        .unwrap();
 
     let body = app.signed_in("linus@example.com").await;
 
     assert_eq!(body["user"]["id"], id.as_str());
-    assert_eq!(
-        body["user"]["email_verified"], true,
-        "verified by the provider"
-    );
     let token = body["session_token"].as_str().unwrap();
     let accounts = app.get_json("/v1/auth/oauth", token).await;
     assert_eq!(accounts["accounts"][0]["provider"], "idp");
     // The password still works.
     app.login("linus@example.com", PASSWORD).await;
+}
+
+/// Pre-registration: whoever registered the address at authd never proved the mailbox,
+/// so the provider's word is not enough to hand the account to its sign-in.
+async fn a_verified_email_of_an_unverified_account_is_email_taken(app: &OAuthApp) {
+    if app.provider.is_none() {
+        return;
+    }
+    let email = "kim@example.com";
+    app.register(email).await;
+
+    let response = app.sign_in_with("idp", email).await;
+
+    expect_error(response, StatusCode::CONFLICT, "email_taken").await;
+    let token = app.login(email, PASSWORD).await;
+    let accounts = app.get_json("/v1/auth/oauth", &token).await;
+    assert_eq!(
+        accounts["accounts"],
+        serde_json::json!([]),
+        "nothing linked"
+    );
+    let me = app.get_json("/v1/auth/me", &token).await;
+    assert_eq!(me["user"]["email_verified"], false, "not marked verified");
 }
 
 async fn an_unverified_provider_email_of_an_existing_account_is_email_taken(app: &OAuthApp) {
