@@ -1,6 +1,6 @@
 //! External (OAuth/OIDC) identities linked to users, and the repository port.
 
-use crate::{AuditWith, OAuthAccountId, StoreError, TokenHash, UserId};
+use crate::{AuditWith, OAuthAccountId, SessionId, StoreError, TokenHash, UserId};
 use chrono::{DateTime, Utc};
 use std::fmt;
 
@@ -149,6 +149,10 @@ pub struct PendingOAuthFlow {
     pub pkce_verifier: FlowSecret,
     /// `Some(user)`: the flow links the provider to this signed-in user; `None`: a login.
     pub link_user_id: Option<UserId>,
+    /// The session of `link_user_id` that began a link flow (`Some` exactly when
+    /// `link_user_id` is): the link completes only while that session is active, so
+    /// revoking it (a logout, a logout everywhere) voids the link.
+    pub link_session_id: Option<SessionId>,
     /// When the flow began.
     pub created_at: DateTime<Utc>,
     /// After this the callback is refused.

@@ -1,11 +1,12 @@
 //! [`OAuthFlowRepository`] on sea-orm: pending flows are taken with one
 //! `DELETE … RETURNING`, so of concurrent callbacks with one state exactly one gets the
-//! row, and a taken flow is gone whether or not it had expired.
+//! row, and a taken flow is gone whether or not it had expired. A link flow's row goes
+//! with its user or its session (foreign keys, `ON DELETE CASCADE`).
 
 use crate::entities::oauth_flows::{self, SecretText};
 use crate::error::{DbResultExt, corrupt};
 use auth_ports::{
-    FlowSecret, OAuthFlowRepository, PendingOAuthFlow, StoreError, TokenHash, UserId,
+    FlowSecret, OAuthFlowRepository, PendingOAuthFlow, SessionId, StoreError, TokenHash, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
@@ -39,6 +40,7 @@ impl TryFrom<oauth_flows::Model> for PendingOAuthFlow {
             nonce: FlowSecret::new(m.nonce.0),
             pkce_verifier: FlowSecret::new(m.pkce_verifier.0),
             link_user_id: m.link_user_id.map(UserId),
+            link_session_id: m.link_session_id.map(SessionId),
             created_at: m.created_at,
             expires_at: m.expires_at,
         })
@@ -54,6 +56,7 @@ impl OAuthFlowRepository for SeaOrmOAuthFlowRepository {
             nonce: Set(SecretText(flow.nonce.expose().to_owned())),
             pkce_verifier: Set(SecretText(flow.pkce_verifier.expose().to_owned())),
             link_user_id: Set(flow.link_user_id.map(|id| id.0)),
+            link_session_id: Set(flow.link_session_id.map(|id| id.0)),
             created_at: Set(flow.created_at),
             expires_at: Set(flow.expires_at),
         }

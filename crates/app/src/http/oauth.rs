@@ -4,7 +4,8 @@
 //! answer sets a short-lived HttpOnly cookie holding the flow's `state`, and the callback
 //! is accepted only from the browser that carries it (RFC 6749 §10.12: otherwise an
 //! attacker could make a victim finish the attacker's login). A link flow is begun by an
-//! API call with a session, and is bound to that session's user instead.
+//! API call with a session, and is bound to that session instead: it completes only
+//! for that session's user, and only while the session is active.
 
 use super::auth::LoginResponse;
 use super::error::ApiError;
@@ -134,9 +135,10 @@ enum CallbackResponse {
         kind::Public, kind::Query, kind::Limited,
         (status = 200, description = "Signed in (`session_token` …) or, for a link flow, \
             the linked accounts", body = CallbackResponse),
-        (status = 400, description = "Unknown, expired, used or foreign state, or no flow \
-            cookie for a login (`invalid_state`); the provider refused, or its answer did \
-            not verify (`oauth_failed`)", body = ErrorBody, examples(
+        (status = 400, description = "Unknown, expired, used or foreign state, no flow \
+            cookie for a login, or a link whose session was revoked since (`invalid_state`); \
+            the provider refused, or its answer did not verify (`oauth_failed`)",
+            body = ErrorBody, examples(
                 ("invalid_state" = (value = json!({"error": {"code": "invalid_state",
                     "message": "This sign-in link is invalid, used or expired; start again"}}))),
                 ("oauth_failed" = (value = json!({"error": {"code": "oauth_failed",
@@ -207,7 +209,7 @@ async fn accounts(
 #[derive(Serialize, ToSchema)]
 struct LinkResponse {
     /// Send the browser here; the provider returns it to the callback, which links the
-    /// provider account to the caller.
+    /// provider account to the caller if this session is still active then.
     authorization_url: String,
 }
 

@@ -37,6 +37,7 @@ auth_testing::on_both_backends!(
     provider_tokens_are_not_kept_without_a_key,
     a_flow_begun_on_one_instance_finishes_on_another,
     a_link_begun_by_someone_else_does_not_complete_silently,
+    a_link_begun_in_a_session_revoked_since_links_nothing,
 );
 
 /// The tests with `OAUTH_TOKEN_KEY` set.
@@ -624,6 +625,52 @@ async fn a_link_begun_by_someone_else_does_not_complete_silently(app: &OAuthApp)
         own.get(callback).send().await.unwrap().status(),
         StatusCode::OK
     );
+}
+
+/// A thief of a session begins a link to the provider account they hold; the owner logs
+/// out everywhere before the thief finishes at the provider: the flow went with the
+/// session, and nothing is linked.
+async fn a_link_begun_in_a_session_revoked_since_links_nothing(app: &OAuthApp) {
+    if app.provider.is_none() {
+        return;
+    }
+    let id = app.register("grace@example.com").await;
+    let stolen = app.login("grace@example.com", PASSWORD).await;
+    let authorization_url = app.begin_link(&stolen).await;
+    let response = app
+        .post("/v1/auth/logout-all", Some(&stolen), serde_json::json!({}))
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    let thief = browser();
+    let callback = sign_in(
+        &thief,
+        &authorization_url,
+        "thief@example.com",
+        Consent::Allow,
+    )
+    .await;
+    let response = thief.get(callback).send().await.unwrap();
+
+    expect_error(response, StatusCode::BAD_REQUEST, "invalid_state").await;
+    let token = app.login("grace@example.com", PASSWORD).await;
+    let accounts = app.get_json("/v1/auth/oauth", &token).await;
+    assert_eq!(
+        accounts["accounts"],
+        serde_json::json!([]),
+        "nothing linked"
+    );
+    let refused = app
+        .audit_entries(AuditQuery {
+            action: Some("oauth.link".into()),
+            resource_id: Some(id.clone()),
+            limit: 200,
+            ..AuditQuery::default()
+        })
+        .await;
+    assert_eq!(refused.len(), 1, "one entry, the refusal");
+    assert!(!refused[0].entry.success);
+    assert_eq!(refused[0].entry.details["reason"], "invalid_state");
 }
 
 async fn the_last_way_to_log_in_cannot_be_unlinked(app: &OAuthApp) {

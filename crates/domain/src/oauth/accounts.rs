@@ -6,7 +6,9 @@ use super::service::{Attempt, OAuthService, link_event};
 use crate::audit::{AuditEvent, ClientInfo};
 use crate::error::Failure;
 use crate::principal::Principal;
-use auth_ports::{Constraint, ExternalIdentity, OAuthAccount, StoreError, UserId, UserStatus};
+use auth_ports::{
+    Constraint, ExternalIdentity, OAuthAccount, SessionId, StoreError, UserId, UserStatus,
+};
 
 impl OAuthService {
     /// The caller's linked accounts, oldest first.
@@ -43,11 +45,14 @@ impl OAuthService {
         }
     }
 
-    /// Links `identity` to `user`, who began the link flow, and answers their linked
-    /// accounts. Linking the account they have linked already changes nothing.
+    /// Links `identity` to `user`, who began the link flow in `session`, and answers
+    /// their linked accounts. Linking the account they have linked already changes
+    /// nothing. Refused as `InvalidState` once that session is no longer active: a
+    /// thief of a session who began a link loses it when the owner logs out everywhere.
     pub(super) async fn link(
         &self,
         user: UserId,
+        session: Option<SessionId>,
         identity: &ExternalIdentity,
         attempt: &Attempt<'_>,
     ) -> Result<Vec<OAuthAccount>, OAuthError> {
@@ -66,6 +71,12 @@ impl OAuthService {
         };
         if owner.status != UserStatus::Active {
             return Err(self.refuse(attempt, Some(user), disabled, None).await?);
+        }
+        // Checked last before the write, after the exchange at the provider.
+        if !self.session_active(user, session).await? {
+            let cause = Some("the session that began the link is no longer active");
+            let invalid = OAuthError::InvalidState;
+            return Err(self.refuse(attempt, Some(user), invalid, cause).await?);
         }
         let link = self.link_of(attempt.provider, identity);
         let audit = self
@@ -94,6 +105,20 @@ impl OAuthService {
             .list_for_user(user)
             .await
             .map_err(Failure::from)?)
+    }
+
+    /// Whether `session` is one of `user`'s active, unexpired sessions now.
+    async fn session_active(
+        &self,
+        user: UserId,
+        session: Option<SessionId>,
+    ) -> Result<bool, Failure> {
+        let Some(session) = session else {
+            return Ok(false);
+        };
+        let now = self.ports.clock.now();
+        let active = self.ports.sessions.list_active_for_user(user, now).await?;
+        Ok(active.iter().any(|active| active.id == session))
     }
 
     /// `Ok` when the link that conflicted is this very account linked to `user` already

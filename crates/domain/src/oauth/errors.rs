@@ -19,8 +19,9 @@ pub enum OAuthError {
     /// The provider could not be reached to begin a flow (503); the reason is for logs.
     #[error("provider unavailable: {0}")]
     Unavailable(String),
-    /// The state is missing, unknown, expired, used, of another provider, or came back to
-    /// another browser than the one that began the login (400 `invalid_state`).
+    /// The state is missing, unknown, expired, used, of another provider, came back to
+    /// another browser than the one that began the login, or is of a link flow whose
+    /// session is no longer active (400 `invalid_state`).
     #[error("invalid state")]
     InvalidState,
     /// The provider sent an error, refused the code, sent an identity that does not

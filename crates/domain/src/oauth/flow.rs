@@ -117,6 +117,7 @@ impl OAuthService {
             nonce: request.nonce,
             pkce_verifier: request.pkce_verifier,
             link_user_id: link_to.map(|principal| principal.user.id),
+            link_session_id: link_to.map(|principal| principal.session.id),
             created_at: now,
             expires_at: Self::expiry(now, FLOW_LIFETIME)?,
         };
@@ -129,9 +130,10 @@ impl OAuthService {
 
     /// Finishes the flow `callback` names: a login signs in as the user the identity
     /// belongs to (creating or linking one by the rules of `sign_in`), a link links the
-    /// provider to the user who began it. `browser_state` is the state the browser kept
-    /// from `begin` (a cookie); a login needs it, a link (begun with a bearer token, no
-    /// cookie) is bound to its user instead.
+    /// provider to the user who began it, while the session that began it is active.
+    /// `browser_state` is the state the browser kept from `begin` (a cookie); a login
+    /// needs it, a link (begun with a bearer token, no cookie) is bound to its user and
+    /// session instead.
     ///
     /// # Errors
     /// See [`OAuthError`]. The flow is used up even when finishing it fails. Every
@@ -162,7 +164,8 @@ impl OAuthService {
                 self.sign_in(&identity, &attempt).await?,
             ))),
             Some(user) => Ok(Finished::Linked(
-                self.link(user, &identity, &attempt).await?,
+                self.link(user, flow.link_session_id, &identity, &attempt)
+                    .await?,
             )),
         }
     }

@@ -13,6 +13,7 @@ pub struct Model {
     pub nonce: SecretText,
     pub pkce_verifier: SecretText,
     pub link_user_id: Option<Uuid>,
+    pub link_session_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
 }

@@ -29,7 +29,7 @@ const TABLES: [&str; 10] = [
     "users",
 ];
 
-const INDEXES: [&str; 21] = [
+const INDEXES: [&str; 22] = [
     "idx_audit_logs_action",
     "idx_audit_logs_action_created_at",
     "idx_audit_logs_created_at",
@@ -40,6 +40,7 @@ const INDEXES: [&str; 21] = [
     "idx_audit_logs_user_id_created_at",
     "idx_login_failures_last_failed_at",
     "idx_oauth_flows_expires_at",
+    "idx_oauth_flows_link_session_id",
     "idx_oauth_flows_link_user_id",
     "idx_one_time_tokens_expires_at",
     "idx_one_time_tokens_user_id_purpose",
@@ -53,7 +54,7 @@ const INDEXES: [&str; 21] = [
     "idx_users_status",
 ];
 
-const CONSTRAINTS: [&str; 10] = [
+const CONSTRAINTS: [&str; 11] = [
     "users_email_key",
     "users_status_check",
     "roles_name_key",
@@ -61,6 +62,7 @@ const CONSTRAINTS: [&str; 10] = [
     "oauth_accounts_provider_subject_key",
     "oauth_accounts_user_provider_key",
     "oauth_flows_state_hash_check",
+    "oauth_flows_link_session_check",
     "one_time_tokens_token_hash_key",
     "one_time_tokens_purpose_check",
     "one_time_tokens_token_hash_check",
@@ -264,6 +266,7 @@ async fn catalog_holds_the_schema(db: &TestDb) {
                     "roles.permissions:jsonb",
                     "oauth_flows.state_hash:bytea",
                     "oauth_flows.link_user_id:uuid",
+                    "oauth_flows.link_session_id:uuid",
                     "oauth_flows.expires_at:timestamp with time zone",
                 ],
             );

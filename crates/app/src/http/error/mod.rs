@@ -68,7 +68,8 @@ pub enum ApiError {
     #[error("email taken")]
     EmailTaken,
     /// 400 `invalid_state`: an OAuth callback whose state is unknown, expired, used, of
-    /// another provider, or (for a login) not the flow cookie's.
+    /// another provider, (for a login) not the flow cookie's, or (for a link) of a
+    /// session no longer active.
     #[error("invalid state")]
     InvalidState,
     /// 400 `oauth_failed`: the provider refused, or its answer did not verify.

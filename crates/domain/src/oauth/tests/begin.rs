@@ -42,6 +42,7 @@ async fn begin_keeps_a_login_flow_for_ten_minutes_under_the_hash_of_its_state() 
                 && flow.nonce.expose() == "tok-2"
                 && flow.pkce_verifier.expose() == "tok-3"
                 && flow.link_user_id.is_none()
+                && flow.link_session_id.is_none()
                 && flow.created_at == t0()
                 && flow.expires_at == t0() + chrono::Duration::minutes(10)
         })
@@ -58,17 +59,17 @@ async fn begin_keeps_a_login_flow_for_ten_minutes_under_the_hash_of_its_state() 
 }
 
 #[tokio::test]
-async fn begin_of_a_link_binds_the_flow_to_the_caller_and_asks_for_a_fresh_sign_in() {
-    let ada = ada();
+async fn begin_of_a_link_binds_the_flow_to_the_callers_session_and_asks_for_a_fresh_sign_in() {
+    let ada = ada_signed_in(&ada());
     let mut m = Mocks::new();
     builds_url(&mut m, true);
-    let id = ada.id;
+    let (id, session) = (ada.user.id, ada.session.id);
     m.flows
         .expect_save()
         .times(1)
-        .withf(move |flow| flow.link_user_id == Some(id))
+        .withf(move |flow| flow.link_user_id == Some(id) && flow.link_session_id == Some(session))
         .returning(|_| Ok(()));
-    let begun = begin(m, Some(&ada_signed_in(&ada))).await;
+    let begun = begin(m, Some(&ada)).await;
     assert!(begun.result.is_ok());
 }
 

@@ -3,9 +3,13 @@
 use super::*;
 
 /// Ada finishes the link flow she began, in a browser without the login cookie (she
-/// began it with her bearer token).
+/// began it with her bearer token), the session she began it in still active.
 async fn ada_links(m: Mocks, ada: &User) -> Outcome<Finished, OAuthError> {
-    m.takes(link_flow(ada)).finish(callback(), None).await
+    let ada = ada_signed_in(ada);
+    m.takes(link_flow(&ada))
+        .active_sessions(&ada.user, vec![ada.session.clone()])
+        .finish(callback(), None)
+        .await
 }
 
 /// Ada's accounts are listed once, as `accounts`.
@@ -34,6 +38,79 @@ async fn a_link_flow_links_the_provider_to_the_user_who_began_it() {
     assert_eq!(summary(entries), [entry("oauth.link", true, None)]);
     assert_eq!(entries[0].user_id, Some(ada.id));
     assert_eq!(entries[0].details["provider"], PROVIDER);
+}
+
+/// The link completes only after a look at the user's active sessions finds the one
+/// that began the flow among them.
+#[tokio::test]
+async fn a_link_flow_links_while_the_session_that_began_it_is_active() {
+    let ada = ada_signed_in(&ada());
+    let other = session_of(&ada.user, t0());
+    let (id, mut m) = (ada.user.id, Mocks::new());
+    let active = vec![other, ada.session.clone()];
+    m.sessions
+        .expect_list_active_for_user()
+        .times(1)
+        .withf(move |user, now| *user == id && *now == t0())
+        .returning(move |_, _| Ok(active.clone()));
+    let mut m = m
+        .takes(link_flow(&ada))
+        .vouches(vouched())
+        .finds(&ada.user)
+        .links(&ada.user, vouched());
+    lists(&mut m, &ada.user, vec![account_of(&ada.user)]);
+    let done = m.finish(callback(), None).await;
+    assert_eq!(done.linked().len(), 1);
+    assert_eq!(summary(done.entries()), [entry("oauth.link", true, None)]);
+}
+
+/// A thief of Ada's session begins a link; Ada logs out everywhere (and signs in
+/// again) before the thief's browser comes back: the flow is spent and links nothing.
+#[tokio::test]
+async fn a_link_flow_whose_session_was_revoked_since_is_invalid_state() {
+    let ada = ada_signed_in(&ada());
+    let signed_in_again = session_of(&ada.user, t0());
+    let done = Mocks::new()
+        .takes(link_flow(&ada))
+        .vouches(vouched())
+        .finds(&ada.user)
+        .active_sessions(&ada.user, vec![signed_in_again])
+        .writes_nothing()
+        .finish(callback(), None)
+        .await;
+    assert!(matches!(done.error(), OAuthError::InvalidState));
+    let entries = done.entries();
+    assert_eq!(
+        summary(entries),
+        [entry("oauth.link", false, Some("invalid_state"))]
+    );
+    assert_eq!(entries[0].user_id, Some(ada.user.id));
+    assert_eq!(
+        entries[0].details["cause"],
+        "the session that began the link is no longer active"
+    );
+}
+
+/// A link flow that names no session (none is stored so) is refused the same way.
+#[tokio::test]
+async fn a_link_flow_without_a_session_is_invalid_state() {
+    let ada = ada_signed_in(&ada());
+    let flow = PendingOAuthFlow {
+        link_session_id: None,
+        ..link_flow(&ada)
+    };
+    let mut m = Mocks::new()
+        .takes(flow)
+        .vouches(vouched())
+        .finds(&ada.user)
+        .writes_nothing();
+    m.sessions.expect_list_active_for_user().never();
+    let done = m.finish(callback(), None).await;
+    assert!(matches!(done.error(), OAuthError::InvalidState));
+    assert_eq!(
+        summary(done.entries()),
+        [entry("oauth.link", false, Some("invalid_state"))]
+    );
 }
 
 #[tokio::test]
@@ -126,7 +203,7 @@ async fn a_provider_error_in_a_link_flow_is_an_audited_failed_link() {
         ..callback()
     };
     let done = Mocks::new()
-        .takes(link_flow(&ada))
+        .takes(link_flow(&ada_signed_in(&ada)))
         .never_exchanges()
         .writes_nothing()
         .finish(callback, None)

@@ -11,7 +11,7 @@ use auth_ports::{
     MockOAuthAccountRepository, MockOAuthClient, MockOAuthFlowRepository, MockRateLimiter,
     MockSessionRepository, MockTokenGenerator, MockUserRepository, NewAuditEntry, OAuthAccount,
     OAuthAccountId, OAuthClientError, OAuthLink, OpenedSession, PendingOAuthFlow, RateDecision,
-    RateLimit, SealedTokens, StoreError, TokenHash, User, UserStatus,
+    RateLimit, SealedTokens, Session, StoreError, TokenHash, User, UserStatus,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use std::sync::Arc;
@@ -109,15 +109,17 @@ fn login_flow() -> PendingOAuthFlow {
         nonce: FlowSecret::new("the-nonce".into()),
         pkce_verifier: FlowSecret::new("the-verifier".into()),
         link_user_id: None,
+        link_session_id: None,
         created_at: t0() - chrono::Duration::minutes(1),
         expires_at: t0() + chrono::Duration::minutes(9),
     }
 }
 
-/// A flow linking [`PROVIDER`] to `user`.
-fn link_flow(user: &User) -> PendingOAuthFlow {
+/// A flow linking [`PROVIDER`] to the user of `principal`, begun in their session.
+fn link_flow(principal: &Principal) -> PendingOAuthFlow {
     PendingOAuthFlow {
-        link_user_id: Some(user.id),
+        link_user_id: Some(principal.user.id),
+        link_session_id: Some(principal.session.id),
         ..login_flow()
     }
 }
@@ -365,6 +367,16 @@ impl Mocks {
             .expect_find_by_id()
             .withf(move |wanted| *wanted == id)
             .returning(move |_| Ok(Some(found.clone())));
+        self
+    }
+
+    /// The active sessions of `user` at `t0` are `active`.
+    fn active_sessions(mut self, user: &User, active: Vec<Session>) -> Self {
+        let id = user.id;
+        self.sessions
+            .expect_list_active_for_user()
+            .withf(move |wanted, now| *wanted == id && *now == t0())
+            .returning(move |_, _| Ok(active.clone()));
         self
     }
 
