@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 
 /// How long the flow cookie lives: the flow's own lifetime (SPEC: 10 minutes).
-const FLOW_COOKIE_MAX_AGE: u32 = 600;
+const FLOW_COOKIE_MAX_AGE: u64 = auth_domain::FLOW_LIFETIME.as_secs();
 
 /// The cookie that ties a login flow to the browser that began it.
 #[derive(Debug, Clone)]

@@ -1,11 +1,11 @@
-//! What every kind of provider needs: who authd is to it, how to reach it, and how a
-//! token response's expiry and scopes are kept.
+//! What every kind of provider needs: who authd is to it, how to reach it, how a failed
+//! code exchange is reported, and what of a token response is kept.
 
+use super::sealing::{TokenRole, TokenSealer};
 use auth_ports::{Clock, OAuthClientError, SealedTokens};
 use openidconnect::{ClientId, ClientSecret, RedirectUrl, Scope};
-use openidconnect::{ErrorResponse, RequestTokenError};
+use openidconnect::{ErrorResponse, OAuth2TokenResponse, RequestTokenError};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Longest granted-scopes text kept.
 const MAX_SCOPES_CHARS: usize = 1024;
@@ -46,28 +46,38 @@ where
     }
 }
 
-/// Expiry (from `now`) and scopes of a token response, for storage beside the sealed
-/// tokens.
-pub(super) fn sealed_tokens(
-    now: chrono::DateTime<chrono::Utc>,
-    expires_in: Option<Duration>,
-    scopes: Option<&Vec<Scope>>,
-) -> SealedTokens {
-    SealedTokens {
-        access_token: None,
-        refresh_token: None,
-        expires_at: expires_in
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .and_then(|d| now.checked_add_signed(d)),
-        // What the provider says it granted, bounded: it is stored, never trusted.
-        scopes: scopes.map(|scopes| {
-            let granted = scopes
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
-            granted.chars().take(MAX_SCOPES_CHARS).collect()
-        }),
+impl Endpoint {
+    /// What is kept of a token `response` for `subject`: with a `sealer`, both tokens
+    /// sealed to this account, their expiry and the granted scopes; without, nothing.
+    pub(super) fn kept_tokens(
+        &self,
+        response: &impl OAuth2TokenResponse,
+        subject: &str,
+        sealer: Option<&TokenSealer>,
+    ) -> SealedTokens {
+        let Some(sealer) = sealer else {
+            return SealedTokens::default();
+        };
+        let seal = |token: &str, role| sealer.seal(token, &self.name, subject, role);
+        SealedTokens {
+            access_token: Some(seal(response.access_token().secret(), TokenRole::Access)),
+            refresh_token: response
+                .refresh_token()
+                .map(|t| seal(t.secret(), TokenRole::Refresh)),
+            expires_at: response
+                .expires_in()
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .and_then(|d| self.clock.now().checked_add_signed(d)),
+            // What the provider says it granted, bounded: it is stored, never trusted.
+            scopes: response.scopes().map(|scopes| {
+                let granted = scopes
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                granted.chars().take(MAX_SCOPES_CHARS).collect()
+            }),
+        }
     }
 }
 

@@ -3,20 +3,15 @@
 //! primary address, and only if GitHub verified it, is used: any other would let a GitHub
 //! user claim an address they do not own.
 
-use super::endpoint::{Endpoint, exchange_failed, sealed_tokens};
-use super::sealing::{TokenRole, TokenSealer};
-use auth_ports::{
-    AuthorizationRequest, ExternalIdentity, OAuthClientError, PendingOAuthFlow, SealedTokens,
-};
+use super::endpoint::{Endpoint, exchange_failed};
+use super::sealing::TokenSealer;
+use auth_ports::{AuthorizationRequest, ExternalIdentity, OAuthClientError, PendingOAuthFlow};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier,
     TokenResponse as _, TokenUrl,
 };
 use serde::Deserialize;
-
-/// Longest name taken from a profile (the limit of authd's own name fields).
-const MAX_NAME_CHARS: usize = 100;
 
 /// A GitHub (or GitHub Enterprise) server.
 pub(super) struct GitHubProvider {
@@ -97,27 +92,14 @@ impl GitHubProvider {
         let profile: Profile = self.get(access, "/user").await?;
         let addresses: Vec<Address> = self.get(access, "/user/emails").await?;
         let subject = profile.id.to_string();
-        let provider = &self.endpoint.name;
-        let tokens = match sealer {
-            Some(sealer) => SealedTokens {
-                access_token: Some(sealer.seal(access, provider, &subject, TokenRole::Access)),
-                refresh_token: token
-                    .refresh_token()
-                    .map(|t| sealer.seal(t.secret(), provider, &subject, TokenRole::Refresh)),
-                ..sealed_tokens(
-                    self.endpoint.clock.now(),
-                    token.expires_in(),
-                    token.scopes(),
-                )
-            },
-            None => SealedTokens::default(),
-        };
+        let tokens = self.endpoint.kept_tokens(&token, &subject, sealer);
         let email = primary_verified(&addresses);
         Ok(ExternalIdentity {
             subject,
             email_verified: email.is_some(),
             email: email.map(str::to_owned),
-            first_name: profile.name.as_deref().and_then(display_name),
+            // The domain keeps a name only if authd would accept it (`acceptable_name`).
+            first_name: profile.name,
             last_name: None,
             tokens,
         })
@@ -176,13 +158,6 @@ fn primary_verified(addresses: &[Address]) -> Option<&str> {
         .map(|a| a.email.as_str())
 }
 
-/// A profile name fit for authd's name field: trimmed, not empty, at most
-/// [`MAX_NAME_CHARS`] characters.
-fn display_name(name: &str) -> Option<String> {
-    let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
-    (!name.is_empty()).then_some(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,13 +197,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(primary_verified(&addresses), Some("octocat@github.com"));
-    }
-
-    #[test]
-    fn names_are_trimmed_and_capped() {
-        assert_eq!(display_name("  Ada  "), Some("Ada".to_owned()));
-        assert_eq!(display_name("   "), None);
-        assert_eq!(display_name(&"x".repeat(300)).unwrap().chars().count(), 100);
     }
 
     #[test]

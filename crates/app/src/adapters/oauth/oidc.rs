@@ -4,19 +4,16 @@
 //! JWKS (fetched again when a token names a key it does not hold: key rotation), `iss`,
 //! `aud`, `azp`, `exp` and the nonce.
 
-use super::endpoint::{Endpoint, exchange_failed, sealed_tokens};
-use super::sealing::{TokenRole, TokenSealer};
-use auth_ports::{
-    AuthorizationRequest, ExternalIdentity, OAuthClientError, PendingOAuthFlow, SealedTokens,
-};
+use super::endpoint::{Endpoint, exchange_failed};
+use super::sealing::TokenSealer;
+use auth_ports::{AuthorizationRequest, ExternalIdentity, OAuthClientError, PendingOAuthFlow};
 use openidconnect::core::{
     CoreAuthPrompt, CoreClient, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet,
     CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType, CoreTokenResponse,
 };
 use openidconnect::{
     AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, SignatureVerificationError,
-    TokenResponse as _,
+    PkceCodeChallenge, PkceCodeVerifier, SignatureVerificationError, TokenResponse as _,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -377,26 +374,7 @@ fn identity(
     endpoint: &Endpoint,
     sealer: Option<&TokenSealer>,
 ) -> ExternalIdentity {
-    let provider = &endpoint.name;
-    let tokens = match sealer {
-        Some(sealer) => SealedTokens {
-            access_token: Some(sealer.seal(
-                response.access_token().secret(),
-                provider,
-                &subject,
-                TokenRole::Access,
-            )),
-            refresh_token: response
-                .refresh_token()
-                .map(|t| sealer.seal(t.secret(), provider, &subject, TokenRole::Refresh)),
-            ..sealed_tokens(
-                endpoint.clock.now(),
-                response.expires_in(),
-                response.scopes(),
-            )
-        },
-        None => SealedTokens::default(),
-    };
+    let tokens = endpoint.kept_tokens(response, &subject, sealer);
     ExternalIdentity {
         email: claims.email().map(|e| e.as_str().to_owned()),
         email_verified: claims.email_verified() == Some(true),
