@@ -94,6 +94,32 @@ async function runStep(page, step, screenshots) {
   throw new Error(`unknown step ${JSON.stringify(step)}`);
 }
 
+// Lists every response with the server's own status from Chromium's network layer, which
+// sees the answers CORS withholds from the page (Playwright's own response event does not).
+async function recordResponses(context, page, report) {
+  const network = await context.newCDPSession(page);
+  // The two events come from different processes, in either order.
+  const requests = new Map();
+  const statuses = new Map();
+  const record = (requestId) => {
+    if (requests.has(requestId) && statuses.has(requestId)) {
+      report.responses.push({ ...requests.get(requestId), status: statuses.get(requestId) });
+      requests.delete(requestId);
+      statuses.delete(requestId);
+    }
+  };
+  network.on("Network.requestWillBeSent", ({ requestId, request }) => {
+    const { method, url } = request;
+    requests.set(requestId, { method, url, step: report.steps.length });
+    record(requestId);
+  });
+  network.on("Network.responseReceivedExtraInfo", ({ requestId, statusCode }) => {
+    statuses.set(requestId, statusCode);
+    record(requestId);
+  });
+  await network.send("Network.enable");
+}
+
 async function main() {
   const request = await readStdin();
   const report = {
@@ -118,7 +144,11 @@ async function main() {
     const page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(ACTION_TIMEOUT_MS);
     page.on("console", (message) =>
-      report.console.push({ type: message.type(), text: message.text() }),
+      report.console.push({
+        type: message.type(),
+        text: message.text(),
+        url: message.location().url,
+      }),
     );
     page.on("pageerror", (error) => report.page_errors.push(String(error)));
     page.on("requestfailed", (request) =>
@@ -128,14 +158,7 @@ async function main() {
         failure: request.failure()?.errorText ?? null,
       }),
     );
-    page.on("response", (response) =>
-      report.responses.push({
-        method: response.request().method(),
-        url: response.url(),
-        status: response.status(),
-        step: report.steps.length,
-      }),
-    );
+    await recordResponses(context, page, report);
     for (const step of request.steps) {
       try {
         report.steps.push(await runStep(page, step, request.screenshots));

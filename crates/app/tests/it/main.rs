@@ -30,6 +30,7 @@ mod accounts;
 mod admin;
 mod audit_events;
 mod auth;
+mod browser;
 mod cli;
 mod hardening;
 mod health;
