@@ -108,7 +108,7 @@ pub struct Report {
     pub request_failed: Vec<Value>,
     /// Every response the tab received, in order.
     pub responses: Vec<Seen>,
-    /// Where the screenshots are when `AUTHD_SCREENSHOTS` is not set; kept for the run.
+    /// Where the screenshots are, removed with the report.
     #[serde(skip)]
     _screenshots: Option<TempDir>,
 }
@@ -159,21 +159,13 @@ impl Report {
 }
 
 /// Runs `steps` in a fresh browser profile and returns what it saw; panics, with the
-/// report, when a step fails. Screenshots go to `AUTHD_SCREENSHOTS` when it is set.
+/// report, when a step fails. Screenshots go to a directory that lives as long as the
+/// report (see [`keep_screenshots`]).
 pub async fn run(scripts: Scripts, steps: &[Step]) -> Report {
-    let (directory, temporary) = match std::env::var_os("AUTHD_SCREENSHOTS") {
-        Some(directory) => {
-            std::fs::create_dir_all(&directory).unwrap();
-            (PathBuf::from(directory), None)
-        }
-        None => {
-            let temporary = tempfile::tempdir().unwrap();
-            (temporary.path().to_owned(), Some(temporary))
-        }
-    };
+    let screenshots = tempfile::tempdir().unwrap();
     let request = serde_json::json!({
         "javascript": scripts == Scripts::Enabled,
-        "screenshots": directory,
+        "screenshots": screenshots.path(),
         "steps": steps,
     });
     let mut child = Command::new("node")
@@ -204,8 +196,25 @@ pub async fn run(scripts: Scripts, steps: &[Step]) -> Report {
     if let Some(error) = &report.error {
         panic!("the browser run failed at {error}; what it saw: {report:#?}");
     }
-    report._screenshots = temporary;
+    report._screenshots = Some(screenshots);
     report
+}
+
+/// Copies the screenshots of `report` to the directory `AUTHD_SCREENSHOTS` names, if set
+/// (docs/screenshots/README.md).
+pub fn keep_screenshots(report: &Report) {
+    let Some(directory) = std::env::var_os("AUTHD_SCREENSHOTS") else {
+        return;
+    };
+    std::fs::create_dir_all(&directory).unwrap();
+    for path in report.steps.iter().filter_map(|step| step["path"].as_str()) {
+        let path = std::path::Path::new(path);
+        std::fs::copy(
+            path,
+            PathBuf::from(&directory).join(path.file_name().unwrap()),
+        )
+        .unwrap();
+    }
 }
 
 /// A small web server of fixed pages at `http://<host>:<port>`, as another site would
