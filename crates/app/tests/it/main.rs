@@ -31,6 +31,7 @@ mod admin;
 mod audit_events;
 mod auth;
 mod cli;
+mod cookies;
 mod hardening;
 mod health;
 mod mail;
