@@ -223,7 +223,6 @@ async fn assemble(
         Arc::new(store),
         services,
         auditor,
-        config.http.trusted_proxies.clone(),
-        &config.http.public_url,
+        &config.http,
     ))
 }

@@ -1,5 +1,5 @@
-//! The listener: `AUTHD_BIND`, `AUTHD_PUBLIC_URL`, `TRUSTED_PROXIES` and the connection
-//! limits.
+//! The listener: `AUTHD_BIND`, `AUTHD_PUBLIC_URL`, `TRUSTED_PROXIES`,
+//! `CORS_ALLOWED_ORIGINS` and the connection limits.
 
 use super::vars::Vars;
 use ipnet::IpNet;
@@ -28,6 +28,9 @@ pub struct HttpConfig {
     /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`); empty: the header is
     /// ignored. Single addresses are stored as /32 or /128 networks.
     pub trusted_proxies: Vec<IpNet>,
+    /// Browser origins (`https://app.example.com`) that may call the API with credentials
+    /// (`CORS_ALLOWED_ORIGINS`), as browsers serialise them in `Origin`; empty: none.
+    pub cors_allowed_origins: Vec<String>,
     /// Time a client has to send a request's headers, counted from when the connection
     /// is ready for one, so it also closes a keep-alive connection left idle that long
     /// (`HTTP_HEADER_READ_TIMEOUT_SECS`).
@@ -71,6 +74,7 @@ pub(super) fn http<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> HttpCon
         bind,
         public_url,
         trusted_proxies: trusted_proxies(vars),
+        cors_allowed_origins: cors_allowed_origins(vars),
         header_read_timeout: Duration::from_secs(vars.number(
             "HTTP_HEADER_READ_TIMEOUT_SECS",
             10,
@@ -97,6 +101,38 @@ pub(super) fn check_http_url(value: &str) -> Result<(), String> {
         return Err("must not contain credentials".to_owned());
     }
     Ok(())
+}
+
+/// `CORS_ALLOWED_ORIGINS`: comma-separated origins, each `scheme://host[:port]`. `*` is
+/// refused: credentialed requests need the origin named, and a wildcard would let every
+/// site act with the user's cookie.
+fn cors_allowed_origins<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Vec<String> {
+    let Some(value) = vars.get("CORS_ALLOWED_ORIGINS") else {
+        return Vec::new();
+    };
+    let mut origins = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        match origin_of(entry) {
+            Ok(origin) if !origins.contains(&origin) => origins.push(origin),
+            Ok(_) => {}
+            Err(message) => {
+                vars.report("CORS_ALLOWED_ORIGINS", format!("{message}, got {entry:?}"))
+            }
+        }
+    }
+    origins
+}
+
+/// `entry` as the origin a browser sends (lower-case host, default port left out), if it
+/// is one: an http(s) URL with nothing after the authority.
+fn origin_of(entry: &str) -> Result<String, String> {
+    check_http_url(entry)
+        .map_err(|_| "expected an origin such as https://app.example.com".to_owned())?;
+    let url = Url::parse(entry).map_err(|err| err.to_string())?;
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err("an origin has no path, query or fragment".to_owned());
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 /// `TRUSTED_PROXIES`: comma-separated IPs or CIDRs; blank entries are skipped.

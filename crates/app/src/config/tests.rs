@@ -52,6 +52,7 @@ fn nothing_set_gives_every_default() {
             bind: "127.0.0.1:8080".parse().unwrap(),
             public_url: "http://127.0.0.1:8080".to_owned(),
             trusted_proxies: vec![],
+            cors_allowed_origins: vec![],
             header_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
         }
@@ -711,5 +712,34 @@ fn error_messages_never_quote_a_secret() {
         "key-material",
     ] {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+}
+
+#[test]
+fn cors_origins_are_kept_as_browsers_send_them() {
+    let config = load(&[(
+        "CORS_ALLOWED_ORIGINS",
+        " https://App.Example.com/ , http://localhost:3000,https://app.example.com:443,",
+    )])
+    .unwrap();
+    assert_eq!(
+        config.http.cors_allowed_origins,
+        ["https://app.example.com", "http://localhost:3000"]
+    );
+}
+
+#[test]
+fn cors_origins_must_be_origins() {
+    for bad in [
+        "*",
+        "app.example.com",
+        "ftp://app.example.com",
+        "https://app.example.com/app",
+        "https://app.example.com?x=1",
+        "https://user:pw@app.example.com",
+    ] {
+        let err = load(&[("CORS_ALLOWED_ORIGINS", bad)]).unwrap_err();
+        assert_eq!(problem_vars(&err), ["CORS_ALLOWED_ORIGINS"], "{bad}");
+        assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
     }
 }

@@ -2,15 +2,17 @@
 //! password (SPEC.md section 4.1).
 
 use super::body::UserBody;
+use super::csrf;
 use super::error::ApiError;
 use super::error::doc::ErrorBody;
 use super::extract::{ApiJson, Authenticated, Client, IdPath};
 use super::kind;
 use super::state::AppState;
 use auth_domain::{LoginSuccess, Principal, Registration, SessionView};
-use auth_ports::{Password, SessionId};
+use auth_ports::{BearerToken, Password, SessionId};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -26,6 +28,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/auth/logout", post(logout))
         .route("/v1/auth/logout-all", post(logout_all))
         .route("/v1/auth/me", get(me))
+        .route("/v1/auth/csrf", get(csrf_token))
         .route("/v1/auth/sessions", get(sessions))
         .route("/v1/auth/sessions/{id}", delete(revoke_session))
         .route("/v1/auth/password", post(change_password))
@@ -90,18 +93,28 @@ struct LoginRequest {
     email: String,
     #[schema(example = "correct horse battery staple")]
     password: String,
+    /// `true`: a browser session — the token goes into an HttpOnly cookie instead of the
+    /// body, and state-changing requests then need the `csrf_token` in `X-CSRF-Token`.
+    #[serde(default)]
+    cookie: bool,
 }
 
 #[derive(Serialize, ToSchema)]
 pub(super) struct LoginResponse {
     /// The bearer token of the new session: `Authorization: Bearer <session_token>`.
-    session_token: String,
-    /// Always `Bearer`.
+    /// Absent for a cookie session, whose token page scripts never see.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_token: Option<String>,
+    /// `Bearer`, or `Cookie` for a cookie session.
     #[schema(example = "Bearer")]
     token_type: &'static str,
     /// The absolute expiry of the session.
     expires_at: DateTime<Utc>,
     user: UserBody,
+    /// For a cookie session: send it as `X-CSRF-Token` with every POST, PUT, PATCH and
+    /// DELETE (`GET /v1/auth/csrf` tells it again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf_token: Option<String>,
 }
 
 /// Opens a session.
@@ -135,25 +148,108 @@ pub(super) struct LoginResponse {
 async fn login(
     State(state): State<AppState>,
     Client(client): Client,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> Result<Json<LoginResponse>, ApiError> {
+) -> Result<Response, ApiError> {
+    if body.cookie && !state.origins.allows_sender(&headers) {
+        // Login CSRF: a foreign page must not sign the browser in to another account.
+        return Err(ApiError::CsrfFailed);
+    }
     let outcome = state
         .auth
         .login(&body.email, &Password::new(body.password), &client)
         .await;
     state.metrics.login(outcome.is_ok());
-    Ok(Json(outcome?.into()))
+    let success = outcome?;
+    if !body.cookie {
+        return Ok(Json(LoginResponse::from(success)).into_response());
+    }
+    let (body, cookies) = LoginResponse::with_cookies(&state, success)?;
+    let mut response = Json(body).into_response();
+    for cookie in cookies {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
 }
 
 impl From<LoginSuccess> for LoginResponse {
     fn from(success: LoginSuccess) -> Self {
         Self {
-            session_token: success.token.expose().to_owned(),
+            session_token: Some(success.token.expose().to_owned()),
             token_type: "Bearer",
             expires_at: success.session.expires_at,
             user: success.user.into(),
+            csrf_token: None,
         }
     }
+}
+
+impl LoginResponse {
+    /// A cookie session: the answer without the token, and the two cookies to set.
+    pub(super) fn with_cookies(
+        state: &AppState,
+        success: LoginSuccess,
+    ) -> Result<(Self, [HeaderValue; 2]), ApiError> {
+        let token = success.token.expose();
+        let csrf = csrf::token_for(token);
+        let cookies = state.session_cookies.set(token, &csrf, &success.session)?;
+        let body = Self {
+            session_token: None,
+            token_type: "Cookie",
+            expires_at: success.session.expires_at,
+            user: success.user.into(),
+            csrf_token: Some(csrf),
+        };
+        Ok((body, cookies))
+    }
+}
+
+/// 204, deleting the session cookies if the request came with them.
+fn signed_out(state: &AppState, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if state.session_cookies.session(headers).is_some() {
+        for cookie in state.session_cookies.clear()? {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+    }
+    Ok(response)
+}
+
+#[derive(Serialize, ToSchema)]
+struct CsrfResponse {
+    /// Send it as `X-CSRF-Token` with every state-changing request of this session.
+    csrf_token: String,
+}
+
+/// The CSRF token of the caller's cookie session (and its cookie, set again), for a page
+/// that reloaded and lost it. Only the cookie authenticates here.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/csrf",
+    tag = "auth",
+    security(("cookie" = [])),
+    responses(
+        kind::Session,
+        (status = 200, description = "The session's CSRF token", body = CsrfResponse),
+    )
+)]
+async fn csrf_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = state
+        .session_cookies
+        .session(&headers)
+        .ok_or(ApiError::Unauthorized)?;
+    let principal = state
+        .auth
+        .authenticate(&BearerToken::new(token.to_owned()))
+        .await?;
+    let csrf = csrf::token_for(token);
+    let cookie = state.session_cookies.set_csrf(&csrf, &principal.session)?;
+    let mut response = Json(CsrfResponse { csrf_token: csrf }).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
 }
 
 /// Ends the caller's session.
@@ -170,10 +266,11 @@ impl From<LoginSuccess> for LoginResponse {
 async fn logout(
     State(state): State<AppState>,
     Client(client): Client,
+    headers: HeaderMap,
     Authenticated(principal): Authenticated,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     state.auth.logout(&principal, &client).await?;
-    Ok(StatusCode::NO_CONTENT)
+    signed_out(&state, &headers)
 }
 
 /// Ends every session of the caller, this one included.
@@ -190,10 +287,11 @@ async fn logout(
 async fn logout_all(
     State(state): State<AppState>,
     Client(client): Client,
+    headers: HeaderMap,
     Authenticated(principal): Authenticated,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     state.auth.logout_all(&principal, &client).await?;
-    Ok(StatusCode::NO_CONTENT)
+    signed_out(&state, &headers)
 }
 
 #[derive(Serialize, ToSchema)]

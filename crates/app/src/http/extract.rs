@@ -1,5 +1,6 @@
 //! Extractors that turn requests into domain inputs and every rejection into the SPEC
-//! error shape: JSON bodies, the bearer session, the client's address, ids in paths.
+//! error shape: JSON bodies, the session (bearer or cookie), the client's address, ids
+//! in paths.
 
 use super::client::client_info;
 use super::error::ApiError;
@@ -87,14 +88,29 @@ fn data_error_details(message: &str) -> BTreeMap<String, String> {
     BTreeMap::from([(field.to_owned(), reason.to_owned())])
 }
 
-/// The caller, from `Authorization: Bearer <session token>`.
+/// The caller, from `Authorization: Bearer <session token>` or, without that header, the
+/// session cookie; a state-changing request by cookie must also pass the CSRF check.
 pub struct Authenticated(pub Principal);
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(&parts.headers).ok_or(ApiError::Unauthorized)?;
+        let token = if parts.headers.contains_key(header::AUTHORIZATION) {
+            // A bad Authorization header is a 401, never a fall back to the cookie.
+            bearer_token(&parts.headers).ok_or(ApiError::Unauthorized)?
+        } else {
+            let cookies = &state.session_cookies;
+            let token = cookies
+                .session(&parts.headers)
+                .ok_or(ApiError::Unauthorized)?;
+            if !parts.method.is_safe() {
+                // Before the session is looked up: a forged request touches nothing.
+                let csrf = cookies.csrf(&parts.headers);
+                state.origins.check(&parts.headers, token, csrf)?;
+            }
+            BearerToken::new(token.to_owned())
+        };
         let principal = state.auth.authenticate(&token).await?;
         if let Some(slot) = parts.extensions.get::<CallerSlot>() {
             slot.set(principal.user.id);

@@ -1,7 +1,10 @@
 //! The cookie that ties an OAuth login flow to the browser that began it (RFC 6749
 //! §10.12): set by `/v1/oauth/{provider}/authorize`, required by the callback.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use super::cookies;
+use axum::http::{HeaderMap, HeaderValue};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// How long the flow cookie lives: the flow's own lifetime (SPEC: 10 minutes).
 const FLOW_COOKIE_MAX_AGE: u64 = auth_domain::FLOW_LIFETIME.as_secs();
@@ -31,9 +34,15 @@ impl FlowCookie {
         }
     }
 
-    pub(super) fn set(&self, state: &str) -> Option<HeaderValue> {
+    /// The cookie of a flow: its `state` (base64url, so no `.`), and for a browser login
+    /// the page to return to, base64url-encoded after a `.` (cookie values cannot hold
+    /// every URL character).
+    pub(super) fn set(&self, state: &str, return_to: Option<&str>) -> Option<HeaderValue> {
+        let return_to = return_to
+            .map(|url| format!(".{}", URL_SAFE_NO_PAD.encode(url)))
+            .unwrap_or_default();
         let cookie = format!(
-            "{}={state}; Max-Age={FLOW_COOKIE_MAX_AGE}{}",
+            "{}={state}{return_to}; Max-Age={FLOW_COOKIE_MAX_AGE}{}",
             self.name, self.attributes
         );
         HeaderValue::from_str(&cookie).ok()
@@ -43,25 +52,26 @@ impl FlowCookie {
         HeaderValue::from_str(&format!("{}=; Max-Age=0{}", self.name, self.attributes)).ok()
     }
 
-    /// The cookie's value in the request, if it came with exactly one.
-    pub(super) fn read<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        let mut values = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .filter(|(name, _)| *name == self.name)
-            .map(|(_, value)| value);
-        let value = values.next()?;
-        // Two cookies of one name (one planted for a wider path): trust neither.
-        values.next().is_none().then_some(value)
+    /// The flow's state and where to send the browser afterwards, if the request came
+    /// with exactly one flow cookie.
+    pub(super) fn read(&self, headers: &HeaderMap) -> Option<(String, Option<String>)> {
+        let value = cookies::read(headers, self.name)?;
+        let Some((state, return_to)) = value.split_once('.') else {
+            return Some((value.to_owned(), None));
+        };
+        // Unreadable: a cookie authd did not write; its state will not match either.
+        let return_to = URL_SAFE_NO_PAD
+            .decode(return_to)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())?;
+        Some((state.to_owned(), Some(return_to)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     fn cookies(values: &[&str]) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -74,7 +84,7 @@ mod tests {
     #[test]
     fn https_uses_a_host_only_secure_cookie() {
         let cookie = FlowCookie::for_public_url("https://auth.example.com");
-        let set = cookie.set("abc").unwrap();
+        let set = cookie.set("abc", None).unwrap();
         assert_eq!(
             set,
             "__Host-authd_oauth=abc; Max-Age=600; Path=/; Secure; HttpOnly; SameSite=Lax"
@@ -88,7 +98,7 @@ mod tests {
     #[test]
     fn plain_http_scopes_the_cookie_to_the_oauth_routes() {
         let set = FlowCookie::for_public_url("http://127.0.0.1:8080")
-            .set("abc")
+            .set("abc", None)
             .unwrap();
         assert_eq!(
             set,
@@ -97,21 +107,29 @@ mod tests {
     }
 
     #[test]
-    fn the_cookie_is_read_among_others_and_refused_when_doubled() {
+    fn the_cookie_carries_the_state_and_the_page_to_return_to() {
         let cookie = FlowCookie::for_public_url("http://127.0.0.1:8080");
+        let set = cookie
+            .set("abc", Some("https://app.example.com/done?x=1;y"))
+            .unwrap();
+        let value = set.to_str().unwrap().split(';').next().unwrap();
+        assert!(!value[..].contains("?x"), "{value}");
+        let read = cookie.read(&cookies(&[value])).unwrap();
         assert_eq!(
-            cookie.read(&cookies(&["a=1; authd_oauth=xyz; b=2"])),
-            Some("xyz")
+            read,
+            (
+                "abc".into(),
+                Some("https://app.example.com/done?x=1;y".into())
+            )
         );
         assert_eq!(
-            cookie.read(&cookies(&["a=1", "authd_oauth=xyz"])),
-            Some("xyz")
+            cookie.read(&cookies(&["authd_oauth=xyz"])),
+            Some(("xyz".into(), None))
         );
-        assert_eq!(cookie.read(&cookies(&["authd_oauth_other=xyz"])), None);
+        assert_eq!(cookie.read(&cookies(&["authd_oauth=xyz.%%%"])), None);
         assert_eq!(
             cookie.read(&cookies(&["authd_oauth=xyz; authd_oauth=planted"])),
             None
         );
-        assert_eq!(cookie.read(&HeaderMap::new()), None);
     }
 }

@@ -6,6 +6,9 @@ mod admin;
 mod auth;
 mod body;
 mod client;
+mod cookies;
+mod cors;
+mod csrf;
 mod error;
 mod extract;
 mod flow_cookie;
@@ -18,6 +21,7 @@ mod params;
 mod recovery;
 mod refusals;
 mod roles;
+mod session_cookie;
 mod state;
 mod tokens;
 
@@ -78,6 +82,7 @@ pub fn router(state: AppState) -> Router {
 /// stack.
 fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     let request_id = header::HeaderName::from_static("x-request-id");
+    let cors = cors::layer(&state.cors_origins);
     routes
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -108,6 +113,9 @@ fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
                     header::X_CONTENT_TYPE_OPTIONS,
                     HeaderValue::from_static("nosniff"),
                 ))
+                // Outside the routes, so preflights are answered before routing, and
+                // outside the error handling, so an app can read every error's body.
+                .option_layer(cors)
                 .layer(HandleErrorLayer::new(|_: BoxError| async {
                     ApiError::Unavailable.into_response()
                 }))

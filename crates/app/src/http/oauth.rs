@@ -39,9 +39,15 @@ pub(super) fn routes() -> Router<AppState> {
     get,
     path = "/v1/oauth/{provider}/authorize",
     tag = "oauth",
-    params(("provider" = String, Path, description = "A name from `OAUTH_PROVIDERS`")),
+    params(
+        ("provider" = String, Path, description = "A name from `OAUTH_PROVIDERS`"),
+        ("return_to" = Option<String>, Query, description = "For a browser app: a page on \
+            authd's origin or one in `CORS_ALLOWED_ORIGINS`; the callback then sets the \
+            session cookies and answers 303 to it (with `error=<code>` added if the sign-in \
+            failed) instead of JSON"),
+    ),
     responses(
-        kind::Public, kind::Limited,
+        kind::Public, kind::Query, kind::Limited,
         (status = 302, description = "To the provider's authorization endpoint; sets the \
             flow cookie (HttpOnly, SameSite=Lax, 10 minutes)"),
         (status = 404, description = "No such provider (`not_found`)", body = ErrorBody,
@@ -52,7 +58,16 @@ async fn authorize(
     State(state): State<AppState>,
     Client(client): Client,
     Path(provider): Path<String>,
+    ApiQuery(query): ApiQuery<AuthorizeQuery>,
 ) -> Result<Response, ApiError> {
+    if let Some(url) = &query.return_to
+        && (url.len() > MAX_RETURN_TO || !state.origins.allows_url(url))
+    {
+        return Err(ApiError::invalid(
+            "return_to",
+            "must be a URL on authd's origin or one in CORS_ALLOWED_ORIGINS",
+        ));
+    }
     let begun = state.oauth.begin(&provider, None, &client).await?;
     let mut response = StatusCode::FOUND.into_response();
     let headers = response.headers_mut();
@@ -61,10 +76,23 @@ async fn authorize(
         ApiError::Internal
     })?;
     headers.insert(header::LOCATION, location);
-    if let Some(cookie) = state.oauth_cookie.set(begun.state.expose()) {
+    let flow_cookie = state
+        .oauth_cookie
+        .set(begun.state.expose(), query.return_to.as_deref());
+    if let Some(cookie) = flow_cookie {
         headers.insert(header::SET_COOKIE, cookie);
     }
     Ok(response)
+}
+
+/// Longest `return_to` kept: it travels in the flow cookie, and browsers keep cookies of
+/// up to 4 KiB.
+const MAX_RETURN_TO: usize = 2048;
+
+#[derive(Deserialize)]
+struct AuthorizeQuery {
+    /// A page of the app to send the browser to afterwards, signed in by cookie.
+    return_to: Option<String>,
 }
 
 /// What the provider sends the browser back with. Other parameters (`iss`,
@@ -135,6 +163,8 @@ enum CallbackResponse {
         kind::Public, kind::Query, kind::Limited,
         (status = 200, description = "Signed in (`session_token` …) or, for a link flow, \
             the linked accounts", body = CallbackResponse),
+        (status = 303, description = "A login begun with `return_to`: back to that page, \
+            signed in by cookie (`Set-Cookie`), or with `error=<code>` in its query"),
         (status = 400, description = "Unknown, expired, used or foreign state, no flow \
             cookie for a login, or a link whose session was revoked since (`invalid_state`); \
             the provider refused, or its answer did not verify (`oauth_failed`)",
@@ -166,23 +196,60 @@ async fn callback(
         state: query.state,
         error: query.error,
     };
-    let browser_state = state.oauth_cookie.read(&headers);
+    let (browser_state, return_to) = state.oauth_cookie.read(&headers).unzip();
     let outcome = state
         .oauth
-        .finish(&provider, callback, browser_state, &client)
+        .finish(&provider, callback, browser_state.as_deref(), &client)
         .await;
-    let mut response = match outcome {
-        Ok(Finished::SignedIn(success)) => {
-            Json(CallbackResponse::SignedIn((*success).into())).into_response()
-        }
-        Ok(Finished::Linked(accounts)) => {
-            Json(CallbackResponse::Linked(AccountsResponse::new(accounts))).into_response()
-        }
-        Err(e) => ApiError::from(e).into_response(),
+    // Checked again: the cookie could have been planted over plain http.
+    let return_to = return_to
+        .flatten()
+        .filter(|url| state.origins.allows_url(url));
+    let mut response = match return_to {
+        Some(url) => back_to_app(&state, &url, outcome),
+        None => match outcome {
+            Ok(Finished::SignedIn(success)) => {
+                Json(CallbackResponse::SignedIn((*success).into())).into_response()
+            }
+            Ok(Finished::Linked(accounts)) => {
+                Json(CallbackResponse::Linked(AccountsResponse::new(accounts))).into_response()
+            }
+            Err(e) => ApiError::from(e).into_response(),
+        },
     };
     // The flow is spent whatever the outcome.
     if let Some(clear) = state.oauth_cookie.clear() {
         response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    response
+}
+
+/// A browser login that asked to return to the app: 303 there, signed in by cookie, or
+/// with `error=<code>` added to the URL.
+fn back_to_app(state: &AppState, url: &str, outcome: Result<Finished, OAuthError>) -> Response {
+    let signed_in = outcome
+        .map_err(ApiError::from)
+        .and_then(|finished| match finished {
+            Finished::SignedIn(success) => LoginResponse::with_cookies(state, *success).map(Some),
+            Finished::Linked(_) => Ok(None),
+        });
+    let mut location = match url::Url::parse(url) {
+        Ok(location) => location,
+        Err(_) => return ApiError::Internal.into_response(),
+    };
+    let cookies = match signed_in {
+        Ok(cookies) => cookies.map(|(_, cookies)| cookies),
+        Err(err) => {
+            location.query_pairs_mut().append_pair("error", err.code());
+            None
+        }
+    };
+    let Ok(location) = HeaderValue::from_str(location.as_str()) else {
+        return ApiError::Internal.into_response();
+    };
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+    for cookie in cookies.into_iter().flatten() {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
 }

@@ -9,7 +9,7 @@ use super::error::doc::{
 use super::{accounts, admin, auth, health, metrics, oauth, recovery, roles, tokens};
 use axum::Json;
 use std::sync::LazyLock;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 /// The document, built once: it only depends on the code.
@@ -21,7 +21,10 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         title = "authd",
         version = env!("CARGO_PKG_VERSION"),
         description = "Accounts, sessions and administration. Authenticated operations \
-            take `Authorization: Bearer <session_token>` from `POST /v1/auth/login`. Every \
+            take `Authorization: Bearer <session_token>` from `POST /v1/auth/login`, or in a \
+            browser the session cookie of a login with `cookie: true` (then every POST, PUT, \
+            PATCH and DELETE needs `X-CSRF-Token` and a trusted `Origin`, else 403 \
+            `csrf_failed`). Every \
             error answers `{\"error\": {\"code\", \"message\", \"details\"?}}`; an unknown \
             route answers 404 `not_found` and a wrong method 405 `method_not_allowed`."
     ),
@@ -35,6 +38,7 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         auth::logout,
         auth::logout_all,
         auth::me,
+        auth::csrf_token,
         auth::sessions,
         auth::revoke_session,
         auth::change_password,
@@ -88,7 +92,7 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
 )]
 struct ApiDoc;
 
-/// The `session` security scheme the authenticated operations name.
+/// The `session` (bearer) and `cookie` security schemes the authenticated operations name.
 struct SessionSecurity;
 
 impl Modify for SessionSecurity {
@@ -100,10 +104,15 @@ impl Modify for SessionSecurity {
                  `Authorization: Bearer <session_token>` (never in the query).",
             ))
             .build();
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme("session", SecurityScheme::Http(scheme));
+        let cookie = ApiKey::Cookie(ApiKeyValue::with_description(
+            "authd_session",
+            "The session of `POST /v1/auth/login` with `cookie: true` (named \
+             `__Host-authd_session` when authd is served over https); state-changing \
+             requests also need `X-CSRF-Token`.",
+        ));
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("session", SecurityScheme::Http(scheme));
+        components.add_security_scheme("cookie", SecurityScheme::ApiKey(cookie));
     }
 }
 

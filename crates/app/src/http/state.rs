@@ -1,8 +1,11 @@
 //! [`AppState`]: what every handler and middleware can reach.
 
+use super::csrf::TrustedOrigins;
 use super::flow_cookie::FlowCookie;
 use super::metrics::Metrics;
 use super::refusals::RefusalAuditor;
+use super::session_cookie::SessionCookies;
+use crate::config::HttpConfig;
 use auth_domain::{AdminService, Auditor, AuthService, OAuthService, RbacService, TokenService};
 use auth_ports::Readiness;
 use axum::body::Bytes;
@@ -22,6 +25,11 @@ pub struct AppStateInner {
     pub(super) rbac: RbacService,
     pub(super) oauth: OAuthService,
     pub(super) oauth_cookie: FlowCookie,
+    pub(super) session_cookies: SessionCookies,
+    /// Pages that may use cookie sessions and receive the browser after a sign-in.
+    pub(super) origins: TrustedOrigins,
+    /// `CORS_ALLOWED_ORIGINS`.
+    pub(super) cors_origins: Vec<String>,
     pub(super) tokens: TokenService,
     pub(super) jwks: Option<Bytes>,
     pub(super) metrics: Arc<Metrics>,
@@ -62,16 +70,16 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// State over the given services; `readiness` answers `GET /health/ready`, `auditor`
-    /// writes the refusals of authenticated callers, `public_url` decides the OAuth flow
-    /// cookie's form.
+    /// writes the refusals of authenticated callers, `http` gives the proxies to trust,
+    /// the public URL (which decides the cookies' form) and the allowed browser origins.
     #[must_use]
     pub fn new(
         readiness: Arc<dyn Readiness>,
         services: Services,
         auditor: Auditor,
-        trusted_proxies: Vec<ipnet::IpNet>,
-        public_url: &str,
+        http: &HttpConfig,
     ) -> Self {
+        let trusted_proxies = http.trusted_proxies.clone();
         let refusals = RefusalAuditor::new(auditor, trusted_proxies.clone());
         let Services {
             auth,
@@ -86,7 +94,10 @@ impl AppState {
             admin,
             rbac,
             oauth,
-            oauth_cookie: FlowCookie::for_public_url(public_url),
+            oauth_cookie: FlowCookie::for_public_url(&http.public_url),
+            session_cookies: SessionCookies::for_public_url(&http.public_url),
+            origins: TrustedOrigins::new(&http.public_url, &http.cors_allowed_origins),
+            cors_origins: http.cors_allowed_origins.clone(),
             tokens: tokens.service,
             jwks: tokens.jwks.map(Bytes::from),
             metrics: Arc::new(Metrics::default()),

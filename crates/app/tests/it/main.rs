@@ -32,6 +32,7 @@ mod audit_events;
 mod auth;
 mod browser;
 mod cli;
+mod cookies;
 mod hardening;
 mod health;
 mod mail;

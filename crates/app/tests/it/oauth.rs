@@ -50,6 +50,25 @@ mod sealed {
     );
 }
 
+/// The tests of browser logins that return to an app's page.
+mod to_the_app {
+    pub(super) use super::{
+        a_browser_sign_in_returns_to_the_app_signed_in_by_cookie,
+        a_failed_browser_sign_in_returns_to_the_app_with_its_error,
+        only_trusted_pages_are_returned_to,
+    };
+
+    auth_testing::on_both_backends!(
+        crate::oauth::AppOAuthApp;
+        a_browser_sign_in_returns_to_the_app_signed_in_by_cookie,
+        a_failed_browser_sign_in_returns_to_the_app_with_its_error,
+        only_trusted_pages_are_returned_to,
+    );
+}
+
+/// The app of [`AppOAuthApp`].
+const APP_PAGE: &str = "https://app.example.com/welcome?tab=1";
+
 /// Every client the test provider registers: the well-behaved `idp` and one per defect.
 const CLIENTS: [&str; 8] = [
     "idp",
@@ -238,6 +257,41 @@ impl SealingApp {
 }
 
 impl std::ops::Deref for SealingApp {
+    type Target = OAuthApp;
+
+    fn deref(&self) -> &OAuthApp {
+        &self.0
+    }
+}
+
+/// [`OAuthApp`] with `https://app.example.com` in `CORS_ALLOWED_ORIGINS`.
+pub struct AppOAuthApp(OAuthApp);
+
+impl AppOAuthApp {
+    pub async fn open(database: TestDatabase) -> Self {
+        let app = OAuthApp::open_with(
+            database,
+            &[("CORS_ALLOWED_ORIGINS", "https://app.example.com")],
+        );
+        Self(app.await)
+    }
+
+    /// Begins a login in `browser` that returns to `return_to`: authd's answer.
+    async fn authorize_returning(
+        &self,
+        browser: &reqwest::Client,
+        return_to: &str,
+    ) -> reqwest::Response {
+        browser
+            .get(self.url("/v1/oauth/idp/authorize"))
+            .query(&[("return_to", return_to)])
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+impl std::ops::Deref for AppOAuthApp {
     type Target = OAuthApp;
 
     fn deref(&self) -> &OAuthApp {
@@ -791,4 +845,104 @@ async fn provider_tokens_are_kept_sealed_with_the_key(app: &SealingApp) {
     // It is the provider's real token: its userinfo endpoint answers for it.
     let userinfo = provider.userinfo(&access_token).await;
     assert_eq!(userinfo["sub"], "iris@example.com");
+}
+
+async fn a_browser_sign_in_returns_to_the_app_signed_in_by_cookie(app: &AppOAuthApp) {
+    if app.provider.is_none() {
+        return;
+    }
+    let browser = browser();
+    let begun = app.authorize_returning(&browser, APP_PAGE).await;
+    assert_eq!(begun.status(), StatusCode::FOUND);
+    let authorization_url = begun.headers()[LOCATION].to_str().unwrap().to_owned();
+    let callback = sign_in(
+        &browser,
+        &authorization_url,
+        "ada@example.com",
+        Consent::Allow,
+    )
+    .await;
+
+    let response = browser.get(callback).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[LOCATION], APP_PAGE);
+    let cookies: Vec<&str> = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("authd_session=") && c.contains("HttpOnly")),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies.iter().any(|c| c.starts_with("authd_csrf=")),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies.iter().any(|c| c.starts_with("authd_oauth=;")),
+        "flow cookie spent"
+    );
+    // The browser is signed in by its cookie now.
+    let me = browser.get(app.url("/v1/auth/me")).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["user"]["email"], "ada@example.com");
+}
+
+async fn a_failed_browser_sign_in_returns_to_the_app_with_its_error(app: &AppOAuthApp) {
+    if app.provider.is_none() {
+        return;
+    }
+    let browser = browser();
+    let begun = app.authorize_returning(&browser, APP_PAGE).await;
+    let authorization_url = begun.headers()[LOCATION].to_str().unwrap().to_owned();
+    let callback = sign_in(
+        &browser,
+        &authorization_url,
+        "bob@example.com",
+        Consent::Deny,
+    )
+    .await;
+
+    let response = browser.get(callback).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(location, format!("{APP_PAGE}&error=oauth_failed"));
+    assert!(
+        response
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("authd_session=")),
+        "no session"
+    );
+    assert_eq!(app.user_of("bob@example.com").await, None);
+}
+
+async fn only_trusted_pages_are_returned_to(app: &AppOAuthApp) {
+    if app.provider.is_none() {
+        return;
+    }
+    let browser = browser();
+    for foreign in [
+        "https://evil.example.com/",
+        "//evil.example.com/",
+        "/relative",
+        "javascript:alert(1)",
+        "https://app.example.com.evil.example/",
+    ] {
+        let response = app.authorize_returning(&browser, foreign).await;
+        assert!(response.headers().get(SET_COOKIE).is_none(), "{foreign}");
+        crate::server::expect_invalid(response, "return_to", foreign).await;
+    }
+    // authd's own pages are trusted too.
+    let own = app.url("/verify-email");
+    let response = app.authorize_returning(&browser, &own).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
 }

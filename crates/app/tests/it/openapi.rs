@@ -29,7 +29,7 @@ const RATE_LIMITED: [&str; 8] = [
 
 /// Every route of the router, with its methods. Adding a route means adding it here, and
 /// `documented_operations_are_exactly_the_routed_ones` fails until it is documented.
-const ROUTES: [(&str, &str); 37] = [
+const ROUTES: [(&str, &str); 38] = [
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -39,6 +39,7 @@ const ROUTES: [(&str, &str); 37] = [
     ("post", "/v1/auth/logout"),
     ("post", "/v1/auth/logout-all"),
     ("get", "/v1/auth/me"),
+    ("get", "/v1/auth/csrf"),
     ("get", "/v1/auth/sessions"),
     ("delete", "/v1/auth/sessions/{id}"),
     ("post", "/v1/auth/password"),

@@ -43,6 +43,10 @@ pub enum ApiError {
     /// refusal's audit entry.
     #[error("forbidden")]
     MissingPermission(&'static str),
+    /// 403 `csrf_failed`: a state-changing request authenticated by cookie from a page
+    /// that may not act, or without the session's CSRF token.
+    #[error("cross-site request refused")]
+    CsrfFailed,
     /// 403 `account_disabled`.
     #[error("account disabled")]
     AccountDisabled,
@@ -116,6 +120,11 @@ impl ApiError {
         Self::Validation(BTreeMap::from([(field.to_owned(), message.into())]))
     }
 
+    /// The `code` of this error's body.
+    pub(super) fn code(&self) -> &'static str {
+        self.parts().1
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use StatusCode as S;
         match self {
@@ -156,6 +165,7 @@ impl ApiError {
                 "forbidden",
                 "You lack the permission this needs",
             ),
+            Self::CsrfFailed => (S::FORBIDDEN, "csrf_failed", "Cross-site request refused"),
             Self::AccountDisabled => (S::FORBIDDEN, "account_disabled", "This account is disabled"),
             Self::EmailNotVerified => (
                 S::FORBIDDEN,
