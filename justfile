@@ -45,6 +45,10 @@ bench *args:
 bench-audit *args:
     TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}" cargo run --release -p auth-sea-orm --example audit_queries -- {{ args }}
 
+# Take docs/screenshots/*.png again: the browser tests of the mail-link pages save what they saw
+screenshots:
+    AUTHD_SCREENSHOTS="{{ justfile_directory() }}/docs/screenshots" cargo test -p authd --test it -- browser::pages::sqlite
+
 # Everything CI runs: services, fmt, clippy, domain-purity check, tests
 ci:
     bash .ci/run

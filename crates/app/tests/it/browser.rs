@@ -201,11 +201,17 @@ pub async fn run(scripts: Scripts, steps: &[Step]) -> Report {
 }
 
 /// Copies the screenshots of `report` to the directory `AUTHD_SCREENSHOTS` names, if set
-/// (docs/screenshots/README.md).
+/// (docs/screenshots/README.md). A relative path would be taken from `crates/app`, where
+/// cargo runs the tests, so it must be absolute.
 pub fn keep_screenshots(report: &Report) {
     let Some(directory) = std::env::var_os("AUTHD_SCREENSHOTS") else {
         return;
     };
+    let directory = PathBuf::from(directory);
+    assert!(
+        directory.is_absolute(),
+        "AUTHD_SCREENSHOTS must be absolute"
+    );
     std::fs::create_dir_all(&directory).unwrap();
     for path in report.steps.iter().filter_map(|step| step["path"].as_str()) {
         let path = std::path::Path::new(path);
