@@ -17,6 +17,7 @@
 //   "read_page"                             -> {"url", "title", "text", "html"}
 //   "cookies"                               -> {"cookies"}        the profile's cookies
 //   {"screenshot": name}                    -> {"path"}           <screenshots>/<name>.png
+//   {"resize": {"width", "height"}}         -> {}                 the viewport (800x600 at first)
 // Each response the tab receives is listed with the index of the step it arrived in.
 
 import { chromium } from "playwright-core";
@@ -85,6 +86,10 @@ async function runStep(page, step, screenshots) {
   }
   if ("eval" in step) {
     return { value: await page.evaluate(step.eval) };
+  }
+  if ("resize" in step) {
+    await page.setViewportSize(step.resize);
+    return {};
   }
   if ("screenshot" in step) {
     const path = join(screenshots, `${step.screenshot}.png`);

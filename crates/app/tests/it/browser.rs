@@ -68,6 +68,8 @@ pub enum Step {
     Cookies,
     /// Saves a PNG of the page as `<name>.png`; returns its `path`.
     Screenshot(String),
+    /// Sets the viewport, 800×600 at first.
+    Resize { width: u32, height: u32 },
 }
 
 impl Step {
@@ -403,6 +405,11 @@ mod tests {
             Step::ReadPage,
             Step::eval("navigator.userAgent"),
             Step::Screenshot("harness-self-test".to_owned()),
+            Step::Resize {
+                width: 320,
+                height: 640,
+            },
+            Step::eval("[window.innerWidth, window.innerHeight]"),
         ];
         let report = run(Scripts::Enabled, &steps).await;
         assert_eq!(report.steps[0]["status"], 200);
@@ -412,6 +419,7 @@ mod tests {
         assert!(agent.contains("HeadlessChrome"), "{agent}");
         let screenshot = report.steps[3]["path"].as_str().unwrap();
         assert_eq!(png_width(screenshot), 800);
+        assert_eq!(report.value(5), &serde_json::json!([320, 640]));
         assert_eq!(report.statuses(0, "GET", &site.url("/")), [200]);
 
         let report = run(Scripts::Disabled, &steps[..2]).await;

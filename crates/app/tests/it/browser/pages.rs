@@ -295,6 +295,13 @@ async fn the_pages_load_their_stylesheet_and_raise_no_csp_violation_even_with_ja
         Step::eval(PAGE_CHECK),
         Step::goto(app.at("/reset-password")),
         Step::eval(PAGE_CHECK),
+        // A phone: the form fits 320 px without scrolling sideways.
+        Step::Resize {
+            width: 320,
+            height: 640,
+        },
+        Step::goto(&reset),
+        Step::eval("[document.documentElement.scrollWidth, document.documentElement.clientWidth]"),
     ];
     let report = run(Scripts::Enabled, &steps).await;
     assert_eq!(report.steps[0]["status"], 200, "{report:#?}");
@@ -310,6 +317,7 @@ async fn the_pages_load_their_stylesheet_and_raise_no_csp_violation_even_with_ja
         );
         assert!(sheets[0]["rules"].as_u64().unwrap() > 0);
     }
+    assert_eq!(report.value(13), &json!([320, 320]), "{report:#?}");
     assert_clean(&report, app);
     // No error or warning on the console, but for the statuses of the pages asserted above
     // and the browser's own favicon request (authd has none; a data: icon would need
