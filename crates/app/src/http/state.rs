@@ -27,6 +27,8 @@ pub struct AppStateInner {
     pub(super) metrics: Arc<Metrics>,
     pub(super) trusted_proxies: Vec<ipnet::IpNet>,
     pub(super) refusals: Arc<RefusalAuditor>,
+    /// The path authd's pages sit under: `AUTHD_PUBLIC_URL`'s, usually empty.
+    pub(super) page_root: String,
 }
 
 /// The services the handlers call.
@@ -63,7 +65,7 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// State over the given services; `readiness` answers `GET /health/ready`, `auditor`
     /// writes the refusals of authenticated callers, `public_url` decides the OAuth flow
-    /// cookie's form.
+    /// cookie's form and where the pages' links point.
     #[must_use]
     pub fn new(
         readiness: Arc<dyn Readiness>,
@@ -92,6 +94,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             trusted_proxies,
             refusals: Arc::new(refusals),
+            page_root: super::pages::links::root(public_url),
         }))
     }
 

@@ -116,7 +116,8 @@ impl ApiError {
         Self::Validation(BTreeMap::from([(field.to_owned(), message.into())]))
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+    /// Status, code and message: what the JSON says, and what an HTML page builds on.
+    pub(super) fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use StatusCode as S;
         match self {
             Self::BadRequest(_) => (S::BAD_REQUEST, "bad_request", "The request is malformed"),
