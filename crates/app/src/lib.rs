@@ -193,7 +193,7 @@ async fn assemble(
             mailer: adapters::mailer(&config.mail, config.mail_from.clone(), MAIL_RETRY_BASE)?,
         },
         policy,
-        Messages::new(&config.http.public_url),
+        Messages::new(&config.mail_link_base),
     );
     let admin = AdminService::new(AdminPorts {
         users: Arc::new(store.users()),

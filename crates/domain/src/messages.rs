@@ -1,6 +1,7 @@
-//! The mails authd sends, with links under the public base URL (`AUTHD_PUBLIC_URL`).
-//! Each carries the token twice: in a link for people, and as a code for clients that
-//! post it to the API themselves. Tokens are base64url, so they need no escaping.
+//! The mails authd sends, with links under the link base (`MAIL_LINK_BASE`: authd's own
+//! pages at `AUTHD_PUBLIC_URL`, or a web app's). Each carries the token twice: in a link
+//! for people, and as a code for clients that post it to the API themselves. Tokens are
+//! base64url, so they need no escaping.
 
 use auth_ports::{BearerToken, Email, MailMessage};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -19,7 +20,7 @@ pub enum PasswordChangeKind {
 /// Builds the account mails.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Messages {
-    public_url: String,
+    link_base: String,
 }
 
 /// One mail's wording.
@@ -47,11 +48,11 @@ const PASSWORD_RESET: Wording = Wording {
 };
 
 impl Messages {
-    /// Messages whose links start with `public_url` (a trailing `/` is ignored).
+    /// Messages whose links start with `link_base` (a trailing `/` is ignored).
     #[must_use]
-    pub fn new(public_url: &str) -> Self {
+    pub fn new(link_base: &str) -> Self {
         Self {
-            public_url: public_url.trim_end_matches('/').to_owned(),
+            link_base: link_base.trim_end_matches('/').to_owned(),
         }
     }
 
@@ -94,7 +95,7 @@ impl Messages {
         };
         let when = at.to_rfc3339_opts(SecondsFormat::Secs, true);
         let from = from.map_or_else(|| "an unknown address".to_owned(), |ip| ip.to_string());
-        let reset = format!("{}/reset-password", self.public_url);
+        let reset = format!("{}/reset-password", self.link_base);
         let fact = format!("The password of your account was {verb} at {when} from {from}.");
         let advice = "If this was you, there is nothing to do. If it was not, reset your \
                       password now and tell the people who run this service.";
@@ -120,7 +121,7 @@ impl Messages {
             note,
         } = wording;
         let token = token.expose();
-        let link = format!("{}/{path}?token={token}", self.public_url);
+        let link = format!("{}/{path}?token={token}", self.link_base);
         let validity = in_words(valid_for);
         MailMessage {
             to: to.clone(),
@@ -153,7 +154,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn links_sit_under_the_public_url_and_carry_the_token() {
+    fn links_sit_under_the_link_base_and_carry_the_token() {
         let messages = Messages::new("https://auth.example.com/base/");
         let to = Email::parse("ada@example.com").unwrap();
         let token = BearerToken::new("abc_DEF-123".into());

@@ -55,20 +55,10 @@ pub(super) fn http<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> HttpCon
     };
     let public_url = match vars.get("AUTHD_PUBLIC_URL") {
         None => "http://127.0.0.1:8080".to_owned(),
-        Some(value) => match check_http_url(&value) {
-            Ok(()) if value.contains('?') || value.contains('#') => {
-                vars.report(
-                    "AUTHD_PUBLIC_URL",
-                    format!("must not have a query or fragment, got {value:?}"),
-                );
-                String::new()
-            }
-            Ok(()) => value.trim_end_matches('/').to_owned(),
-            Err(message) => {
-                vars.report("AUTHD_PUBLIC_URL", format!("{message}, got {value:?}"));
-                String::new()
-            }
-        },
+        Some(value) => base_url(&value).unwrap_or_else(|message| {
+            vars.report("AUTHD_PUBLIC_URL", format!("{message}, got {value:?}"));
+            String::new()
+        }),
     };
     HttpConfig {
         bind,
@@ -89,6 +79,16 @@ pub(super) fn http<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> HttpCon
         ))
         .unwrap_or(1),
     }
+}
+
+/// `value` as a base URL that paths are appended to: an http(s) URL ([`check_http_url`])
+/// without query or fragment, its trailing slashes trimmed.
+pub(super) fn base_url(value: &str) -> Result<String, String> {
+    check_http_url(value)?;
+    if value.contains('?') || value.contains('#') {
+        return Err("must not have a query or fragment".to_owned());
+    }
+    Ok(value.trim_end_matches('/').to_owned())
 }
 
 /// Checks that `value` is an absolute http(s) URL with a host and no credentials.

@@ -1,5 +1,6 @@
-//! Outgoing mail: `MAIL_TRANSPORT` and `MAIL_FROM`.
+//! Outgoing mail: `MAIL_TRANSPORT`, `MAIL_FROM` and `MAIL_LINK_BASE`.
 
+use super::http::base_url;
 use super::secret::CredentialUrl;
 use super::vars::Vars;
 use lettre::Address;
@@ -113,4 +114,19 @@ pub(super) fn mail_from<F: Fn(&str) -> Option<String>>(
             placeholder()
         }
     }
+}
+
+/// `MAIL_LINK_BASE`: where the links in mails point (`{base}/verify-email?token=…`), so a
+/// web app can serve those pages itself; unset: `public_url`, authd's own pages.
+pub(super) fn mail_link_base<F: Fn(&str) -> Option<String>>(
+    vars: &mut Vars<F>,
+    public_url: &str,
+) -> String {
+    let Some(value) = vars.get("MAIL_LINK_BASE") else {
+        return public_url.to_owned();
+    };
+    base_url(&value).unwrap_or_else(|message| {
+        vars.report("MAIL_LINK_BASE", format!("{message}, got {value:?}"));
+        String::new()
+    })
 }

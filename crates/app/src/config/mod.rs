@@ -52,6 +52,9 @@ pub struct Config {
     /// The sender of outgoing mail (`MAIL_FROM`, default `authd <no-reply@HOST>` with the
     /// host of `AUTHD_PUBLIC_URL`).
     pub mail_from: Mailbox,
+    /// The base URL of the links in mails (`MAIL_LINK_BASE`, default `AUTHD_PUBLIC_URL`):
+    /// an http(s) URL without query, fragment or trailing slash.
+    pub mail_link_base: String,
     /// How long audit entries are kept.
     pub audit: AuditConfig,
     /// Signing key and lifetime of the JWTs handed to other services.
@@ -96,6 +99,7 @@ impl Config {
             rate_limit: security::rate_limit(&mut vars),
             mail: mail::mail_transport(&mut vars),
             mail_from: mail::mail_from(&mut vars, &public_url),
+            mail_link_base: mail::mail_link_base(&mut vars, &public_url),
             audit: accounts::audit(&mut vars),
             jwt: jwt::jwt(&mut vars),
             oauth: oauth::oauth(&mut vars),

@@ -106,6 +106,7 @@ fn nothing_set_gives_every_default() {
     );
     assert_eq!(config.mail, MailTransport::Log);
     assert_eq!(config.mail_from.to_string(), "authd <no-reply@127.0.0.1>");
+    assert_eq!(config.mail_link_base, "http://127.0.0.1:8080");
     assert_eq!(config.audit.retention, Duration::from_secs(90 * 86_400));
     assert!(config.jwt.key.is_none());
     assert_eq!(config.jwt.ttl, Duration::from_secs(300));
@@ -170,6 +171,7 @@ fn every_variable_is_read() {
         ("RATE_LIMIT_RESET_PER_HOUR", "1"),
         ("MAIL_TRANSPORT", "file:/var/spool/authd"),
         ("MAIL_FROM", "Example Sign-in <accounts@example.com>"),
+        ("MAIL_LINK_BASE", "https://app.example.com/account/"),
         ("TRUSTED_PROXIES", "10.0.0.1, 192.168.0.0/16,::1,fd00::/8"),
         ("HTTP_HEADER_READ_TIMEOUT_SECS", "5"),
         ("HTTP_MAX_CONNECTIONS", "100"),
@@ -241,6 +243,7 @@ fn every_variable_is_read() {
         config.mail_from.to_string(),
         "Example Sign-in <accounts@example.com>"
     );
+    assert_eq!(config.mail_link_base, "https://app.example.com/account");
     assert_eq!(config.audit.retention, Duration::from_secs(86_400));
     assert!(matches!(
         config.jwt.key,
@@ -344,6 +347,10 @@ fn each_bad_value_is_reported_by_name() {
         ("MAIL_TRANSPORT", "smtp://u:p@mail.example.com", "need an encrypted connection"),
         ("MAIL_FROM", "no-reply", r#"expected an address such as `authd <no-reply@example.com>`, got "no-reply""#),
         ("MAIL_FROM", "authd <no-reply@>", "got \"authd <no-reply@>\""),
+        ("MAIL_LINK_BASE", "app.example.com", r#"expected an http(s) URL"#),
+        ("MAIL_LINK_BASE", "javascript:alert(1)", "expected an http(s) URL"),
+        ("MAIL_LINK_BASE", "https://app.example.com/#/account", "must not have a query or fragment"),
+        ("MAIL_LINK_BASE", "https://user:pw@app.example.com", "must not contain credentials"),
         ("TRUSTED_PROXIES", "10.0.0.1,proxy.local", r#"got "proxy.local""#),
         ("TRUSTED_PROXIES", "10.0.0.0/33", r#"got "10.0.0.0/33""#),
         ("AUDIT_RETENTION_DAYS", "0", "expected a positive integer"),
@@ -635,7 +642,14 @@ fn a_public_host_that_makes_no_address_needs_mail_from() {
 }
 
 #[test]
-fn a_bad_public_url_is_not_reported_again_as_mail_from() {
+fn mail_links_default_to_the_public_url() {
+    let config = load(&[("AUTHD_PUBLIC_URL", "https://auth.example.com/")]).unwrap();
+
+    assert_eq!(config.mail_link_base, "https://auth.example.com");
+}
+
+#[test]
+fn a_bad_public_url_is_not_reported_again_as_mail_from_or_link_base() {
     let err = load(&[("AUTHD_PUBLIC_URL", "not a url")]).unwrap_err();
 
     assert_eq!(problem_vars(&err), ["AUTHD_PUBLIC_URL"]);

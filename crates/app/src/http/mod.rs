@@ -17,6 +17,7 @@ mod kind;
 mod metrics;
 mod oauth;
 mod openapi;
+mod pages;
 mod params;
 mod recovery;
 mod refusals;
@@ -32,7 +33,7 @@ pub use state::{AccessTokens, AppState, AppStateInner, Services};
 use crate::config::HttpConfig;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::ConnectInfo;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
             .merge(roles::routes())
             .merge(tokens::routes())
             .merge(oauth::routes())
+            .merge(pages::routes())
             .route("/metrics", get(metrics::render))
             .route("/openapi.json", get(openapi::document)),
         state,
@@ -94,7 +96,7 @@ fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
             Arc::clone(&state.metrics),
             metrics::track,
         ))
-        .with_state(state)
+        .with_state(state.clone())
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
@@ -120,7 +122,10 @@ fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
                     ApiError::Unavailable.into_response()
                 }))
                 .timeout(REQUEST_TIMEOUT)
-                .layer(axum::middleware::from_fn(reject_at_once))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    reject_at_once,
+                ))
                 .layer(DefaultBodyLimit::max(BODY_LIMIT))
                 // Innermost, so the 500 still gets the headers, the request id and its
                 // log line above.
@@ -154,17 +159,26 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 /// Answers at once what the head of a request already refuses: `%00` in the URL (400;
 /// PostgreSQL refuses NUL in text, so it must never reach a query) and a
 /// `Content-Length` over [`BODY_LIMIT`] (413, instead of waiting for a body that a lying
-/// client may never send). One middleware for both: each layer costs every request.
+/// client may never send), in HTML on the pages. One middleware for both: each layer
+/// costs every request.
 async fn reject_at_once(
+    State(state): State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    let refuse = |error: ApiError| {
+        if pages::PATHS.contains(&request.uri().path()) {
+            pages::ErrorPage::new(error, &state.page_root).into_response()
+        } else {
+            error.into_response()
+        }
+    };
     let url = request
         .uri()
         .path_and_query()
         .map_or("", axum::http::uri::PathAndQuery::as_str);
     if url.contains("%00") {
-        return ApiError::BadRequest("the URL contains a NUL byte".into()).into_response();
+        return refuse(ApiError::BadRequest("the URL contains a NUL byte".into()));
     }
     let declared = request
         .headers()
@@ -174,7 +188,7 @@ async fn reject_at_once(
     if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
         // The body is never read, so the connection cannot carry another request: say
         // so, or a client may reuse it and see its next request fail.
-        let mut response = ApiError::PayloadTooLarge.into_response();
+        let mut response = refuse(ApiError::PayloadTooLarge);
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -35,6 +35,8 @@ pub struct AppStateInner {
     pub(super) metrics: Arc<Metrics>,
     pub(super) trusted_proxies: Vec<ipnet::IpNet>,
     pub(super) refusals: Arc<RefusalAuditor>,
+    /// The path authd's pages sit under: `AUTHD_PUBLIC_URL`'s, usually empty.
+    pub(super) page_root: String,
 }
 
 /// The services the handlers call.
@@ -71,7 +73,8 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// State over the given services; `readiness` answers `GET /health/ready`, `auditor`
     /// writes the refusals of authenticated callers, `http` gives the proxies to trust,
-    /// the public URL (which decides the cookies' form) and the allowed browser origins.
+    /// the public URL (which decides the cookies' form and where the pages' links point)
+    /// and the allowed browser origins.
     #[must_use]
     pub fn new(
         readiness: Arc<dyn Readiness>,
@@ -103,6 +106,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             trusted_proxies,
             refusals: Arc::new(refusals),
+            page_root: super::pages::links::root(&http.public_url),
         }))
     }
 

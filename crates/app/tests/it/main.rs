@@ -40,6 +40,7 @@ mod oauth;
 mod oidc_provider;
 mod openapi;
 mod operations;
+mod pages;
 mod recovery;
 mod roles;
 mod server;

@@ -13,6 +13,7 @@ auth_testing::on_both_backends!(
     documented_operations_are_exactly_the_routed_ones,
     login_success_is_described_with_its_session_token,
     every_operation_documents_the_errors_its_kind_can_answer,
+    pages_are_routed_but_not_documented,
 );
 
 /// The operations that count against a rate limit (SPEC.md section 4.1).
@@ -27,8 +28,9 @@ const RATE_LIMITED: [&str; 8] = [
     "/v1/auth/oauth/{provider}/link",
 ];
 
-/// Every route of the router, with its methods. Adding a route means adding it here, and
-/// `documented_operations_are_exactly_the_routed_ones` fails until it is documented.
+/// Every API route of the router, with its methods. Adding a route means adding it here
+/// (or to [`PAGES`]), and `documented_operations_are_exactly_the_routed_ones` fails until
+/// it is documented.
 const ROUTES: [(&str, &str); 38] = [
     ("get", "/health/live"),
     ("get", "/health/ready"),
@@ -68,6 +70,16 @@ const ROUTES: [(&str, &str); 38] = [
     ("delete", "/v1/admin/roles/{id}"),
     ("put", "/v1/admin/users/{id}/roles/{role_id}"),
     ("delete", "/v1/admin/users/{id}/roles/{role_id}"),
+];
+
+/// The router's other routes: the HTML pages the mails link to and their stylesheet
+/// (pages.rs). They are not API, so the document leaves them out.
+const PAGES: [(&str, &str); 5] = [
+    ("get", "/verify-email"),
+    ("post", "/verify-email"),
+    ("get", "/reset-password"),
+    ("post", "/reset-password"),
+    ("get", "/assets/authd.css"),
 ];
 
 /// Routes whose handler answers 404 `not_found` by design on the test server, which has
@@ -283,5 +295,33 @@ async fn every_operation_documents_the_errors_its_kind_can_answer(app: &TestApp)
                 "{method} {path} does not document {status}: {statuses:?}"
             );
         }
+    }
+}
+
+/// The pages are answered by their handlers, in HTML or CSS, and absent from the document.
+async fn pages_are_routed_but_not_documented(app: &TestApp) {
+    let document = document(app).await;
+    for (method, path) in PAGES {
+        assert!(document["paths"][path].is_null(), "{path} is documented");
+        let response = app
+            .client
+            .request(
+                Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+                app.url(path),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        assert_ne!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        let content_type = response.headers()["content-type"].to_str().unwrap();
+        assert!(
+            ["text/html; charset=utf-8", "text/css; charset=utf-8"].contains(&content_type),
+            "{method} {path}: {content_type}"
+        );
     }
 }

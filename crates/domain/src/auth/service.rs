@@ -94,6 +94,13 @@ impl AuthService {
         }
     }
 
+    /// The rules a new password must meet, for a form that states them up front (the
+    /// reset page's `minlength`); the service checks them itself all the same.
+    #[must_use]
+    pub fn password_policy(&self) -> PasswordPolicy {
+        self.policy.password
+    }
+
     /// Counts one attempt under `key` against `limit`; `Err(retry_after)` when over.
     pub(super) async fn limit(&self, key: String, limit: RateLimit) -> Result<(), Duration> {
         rate_limits::check(self.ports.limiter.as_ref(), &key, limit).await

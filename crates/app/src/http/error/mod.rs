@@ -125,7 +125,8 @@ impl ApiError {
         self.parts().1
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+    /// Status, code and message: what the JSON says, and what an HTML page builds on.
+    pub(super) fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use StatusCode as S;
         match self {
             Self::BadRequest(_) => (S::BAD_REQUEST, "bad_request", "The request is malformed"),
