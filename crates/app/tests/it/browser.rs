@@ -217,11 +217,7 @@ pub fn keep_screenshots(report: &Report) {
     std::fs::create_dir_all(&directory).unwrap();
     for path in report.steps.iter().filter_map(|step| step["path"].as_str()) {
         let path = std::path::Path::new(path);
-        std::fs::copy(
-            path,
-            PathBuf::from(&directory).join(path.file_name().unwrap()),
-        )
-        .unwrap();
+        std::fs::copy(path, directory.join(path.file_name().unwrap())).unwrap();
     }
 }
 
@@ -268,8 +264,8 @@ impl Drop for PageServer {
 /// A page of another origin with `call(method, path, {json, csrf})`: authd's API called
 /// the way a web app calls it, with `fetch` and `credentials: "include"`. It resolves to
 /// `{status, body}`, or `{status: null, error}` when the browser withholds the answer
-/// (CORS). `extra` is added to the body.
-pub fn caller_page(authd: &str, extra: &str) -> String {
+/// (CORS).
+pub fn caller_page(authd: &str) -> String {
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>caller</title>
@@ -290,7 +286,7 @@ async function call(method, path, {{ json, csrf }} = {{}}) {{
   }}
 }}
 </script></head>
-<body><h1>caller</h1>{extra}</body></html>"#
+<body><h1>caller</h1></body></html>"#
     )
 }
 
@@ -324,10 +320,7 @@ impl BrowserApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let authd = format!("http://localhost:{}", listener.local_addr().unwrap().port());
         let site = |host: &'static str| {
-            let pages = vec![
-                ("/", caller_page(&authd, "")),
-                ("/forge", forged_form(&authd)),
-            ];
+            let pages = vec![("/", caller_page(&authd)), ("/forge", forged_form(&authd))];
             PageServer::start(host, pages)
         };
         let (app_page, evil, cross_site) = (
@@ -450,7 +443,7 @@ mod tests {
         }
         // The other site allows no origin: the network sees its answer, the page does not.
         let other = PageServer::start("localhost", vec![("/data", "yes".to_owned())]).await;
-        let page = caller_page(&other.origin, "");
+        let page = caller_page(&other.origin);
         let caller = PageServer::start("localhost", vec![("/", page)]).await;
         let steps = [
             Step::goto(caller.url("/")),
