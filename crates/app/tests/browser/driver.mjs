@@ -18,7 +18,7 @@
 //   "cookies"                               -> {"cookies"}        the profile's cookies
 //   {"screenshot": name}                    -> {"path"}           <screenshots>/<name>.png
 //   {"resize": {"width", "height"}}         -> {}                 the viewport (800x600 at first)
-// Each response the tab receives is listed with the index of the step it arrived in.
+// Each response the tab receives is listed with the index of the step that sent its request.
 
 import { chromium } from "playwright-core";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -28,8 +28,9 @@ import { join } from "node:path";
 // Debian's chromium package; playwright-core never downloads a browser of its own.
 const CHROMIUM = "/usr/bin/chromium";
 
-// Without the background-networking flags Chromium keeps dialling Google's hosts, which this
-// closed network refuses; QUIC and the GPU are of no use to a headless test.
+// --no-sandbox because the tests may run as root. Without the background-networking flags
+// Chromium keeps dialling Google's hosts, which this closed network refuses; QUIC and the
+// GPU are of no use to a headless test.
 const FLAGS = [
   "--headless",
   "--no-sandbox",

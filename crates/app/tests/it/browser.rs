@@ -130,7 +130,7 @@ pub struct Seen {
     pub method: String,
     pub url: String,
     pub status: u16,
-    /// The index of the step it arrived in.
+    /// The index of the step that sent the request.
     pub step: usize,
 }
 
@@ -140,7 +140,7 @@ impl Report {
         &self.steps[step]["value"]
     }
 
-    /// The statuses of the responses to `method url` that arrived in step `step`.
+    /// The statuses of the responses to `method url` whose requests step `step` sent.
     pub fn statuses(&self, step: usize, method: &str, url: &str) -> Vec<u16> {
         self.responses
             .iter()
