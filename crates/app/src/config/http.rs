@@ -88,7 +88,10 @@ pub(super) fn base_url(value: &str) -> Result<String, String> {
     if value.contains('?') || value.contains('#') {
         return Err("must not have a query or fragment".to_owned());
     }
-    Ok(value.trim_end_matches('/').to_owned())
+    // As the url crate serialises it (lower-case scheme and host, `"` escaped), so the
+    // https test for cookies and the links in mails cannot be fooled by the spelling.
+    let url = Url::parse(value).map_err(|err| err.to_string())?;
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 /// Checks that `value` is an absolute http(s) URL with a host and no credentials.
@@ -112,6 +115,14 @@ fn cors_allowed_origins<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> Ve
     };
     let mut origins = Vec::new();
     for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        if entry.contains('*') {
+            // The url crate takes `*` in a host, which would never match an `Origin`.
+            vars.report(
+                "CORS_ALLOWED_ORIGINS",
+                format!("wildcards are not allowed (name each origin), got {entry:?}"),
+            );
+            continue;
+        }
         match origin_of(entry) {
             Ok(origin) if !origins.contains(&origin) => origins.push(origin),
             Ok(_) => {}

@@ -746,6 +746,7 @@ fn cors_origins_are_kept_as_browsers_send_them() {
 fn cors_origins_must_be_origins() {
     for bad in [
         "*",
+        "https://*.example.com",
         "app.example.com",
         "ftp://app.example.com",
         "https://app.example.com/app",
@@ -756,4 +757,15 @@ fn cors_origins_must_be_origins() {
         assert_eq!(problem_vars(&err), ["CORS_ALLOWED_ORIGINS"], "{bad}");
         assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
     }
+}
+
+#[test]
+fn base_urls_are_kept_as_the_url_crate_spells_them() {
+    let config = load(&[
+        ("AUTHD_PUBLIC_URL", "HTTPS://Auth.Example.COM/Base/"),
+        ("MAIL_LINK_BASE", "https://app.example.com/a\"b"),
+    ])
+    .unwrap();
+    assert_eq!(config.http.public_url, "https://auth.example.com/Base");
+    assert_eq!(config.mail_link_base, "https://app.example.com/a%22b");
 }

@@ -204,15 +204,30 @@ impl LoginResponse {
     }
 }
 
-/// 204, deleting the session cookies if the request came with them.
-fn signed_out(state: &AppState, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    if state.session_cookies.session(headers).is_some() {
-        for cookie in state.session_cookies.clear()? {
-            response.headers_mut().append(header::SET_COOKIE, cookie);
+/// A logout's answer: 204 or the error. The session cookies are deleted when they
+/// authenticated the request, and also when they are dead (401): page scripts cannot
+/// delete an HttpOnly cookie themselves. Never for a bearer logout, which ended another
+/// session, nor for a refused one (403 `csrf_failed`): a foreign page must not sign the
+/// browser out.
+fn signed_out(state: &AppState, headers: &HeaderMap, revoked: Result<(), ApiError>) -> Response {
+    let by_cookie = !headers.contains_key(header::AUTHORIZATION)
+        && state.session_cookies.session(headers).is_some();
+    let clear = by_cookie && matches!(revoked, Ok(()) | Err(ApiError::Unauthorized));
+    let mut response = match revoked {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => err.into_response(),
+    };
+    if clear {
+        match state.session_cookies.clear() {
+            Ok(cookies) => {
+                for cookie in cookies {
+                    response.headers_mut().append(header::SET_COOKIE, cookie);
+                }
+            }
+            Err(err) => return err.into_response(),
         }
     }
-    Ok(response)
+    response
 }
 
 #[derive(Serialize, ToSchema)]
@@ -267,10 +282,17 @@ async fn logout(
     State(state): State<AppState>,
     Client(client): Client,
     headers: HeaderMap,
-    Authenticated(principal): Authenticated,
-) -> Result<Response, ApiError> {
-    state.auth.logout(&principal, &client).await?;
-    signed_out(&state, &headers)
+    caller: Result<Authenticated, ApiError>,
+) -> Response {
+    let revoked = match caller {
+        Ok(Authenticated(principal)) => state
+            .auth
+            .logout(&principal, &client)
+            .await
+            .map_err(ApiError::from),
+        Err(err) => Err(err),
+    };
+    signed_out(&state, &headers, revoked)
 }
 
 /// Ends every session of the caller, this one included.
@@ -288,10 +310,17 @@ async fn logout_all(
     State(state): State<AppState>,
     Client(client): Client,
     headers: HeaderMap,
-    Authenticated(principal): Authenticated,
-) -> Result<Response, ApiError> {
-    state.auth.logout_all(&principal, &client).await?;
-    signed_out(&state, &headers)
+    caller: Result<Authenticated, ApiError>,
+) -> Response {
+    let revoked = match caller {
+        Ok(Authenticated(principal)) => state
+            .auth
+            .logout_all(&principal, &client)
+            .await
+            .map_err(ApiError::from),
+        Err(err) => Err(err),
+    };
+    signed_out(&state, &headers, revoked)
 }
 
 #[derive(Serialize, ToSchema)]

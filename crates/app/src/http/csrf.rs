@@ -5,8 +5,9 @@
 //! may act: its `Origin` (or, without one, `Sec-Fetch-Site`) names authd itself or an
 //! allowed app, and it carries `X-CSRF-Token` equal both to the CSRF cookie (double
 //! submit) and to the HMAC of its session token (so a planted cookie pair is useless
-//! without the session). Bearer requests need none of this: no browser adds an
-//! `Authorization` header on its own.
+//! without the session). Bearer requests need none of this: a browser adds no `Bearer`
+//! credentials on its own (it may resend cached Basic credentials, which authd refuses
+//! as 401 and never mistakes for the cookie).
 
 use super::error::ApiError;
 use axum::http::{HeaderMap, HeaderName, header};
@@ -81,7 +82,8 @@ impl TrustedOrigins {
         cookie: Option<&str>,
     ) -> Result<(), ApiError> {
         if !self.allows_sender(headers) {
-            tracing::warn!(origin = ?headers.get(header::ORIGIN), "cross-site request refused");
+            // Debug: anyone can send these, so a warning per request would flood the log.
+            tracing::debug!(origin = ?headers.get(header::ORIGIN), "cross-site request refused");
             return Err(ApiError::CsrfFailed);
         }
         let header = headers.get(CSRF_HEADER).map(|v| v.as_bytes());

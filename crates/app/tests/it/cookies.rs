@@ -19,6 +19,7 @@ auth_testing::on_both_backends!(
     a_bad_authorization_header_never_falls_back_to_the_cookie,
     a_foreign_page_cannot_log_the_browser_in,
     the_csrf_token_can_be_fetched_again_by_cookie_only,
+    logout_deletes_the_cookies_of_its_own_or_a_dead_session_only,
     cors_answers_allowed_origins_only,
 );
 
@@ -356,6 +357,51 @@ async fn the_csrf_token_can_be_fetched_again_by_cookie_only(app: &BrowserApp) {
     let token = app.login("ada@example.com", PASSWORD).await;
     let bearer = app.get("/v1/auth/csrf", &token).await;
     expect_error(bearer, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+/// Whether `response` deletes the session cookie.
+fn deletes_the_cookie(response: &Response) -> bool {
+    response.headers().get_all(SET_COOKIE).iter().any(|v| {
+        v.to_str()
+            .unwrap()
+            .starts_with("__Host-authd_session=; Max-Age=0")
+    })
+}
+
+async fn logout_deletes_the_cookies_of_its_own_or_a_dead_session_only(app: &BrowserApp) {
+    let session = app.cookie_login("ada@example.com").await;
+    let csrf = Some(session.csrf.as_str());
+    // A refused logout leaves the browser signed in.
+    let refused = app
+        .by_cookie(Method::POST, "/v1/auth/logout", &session, Some(EVIL), csrf)
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(!deletes_the_cookie(&refused));
+    // A bearer logout ends the bearer's session, not the cookie's.
+    let token = app.login("ada@example.com", PASSWORD).await;
+    let bearer = app
+        .client
+        .post(app.url("/v1/auth/logout"))
+        .bearer_auth(&token)
+        .header("cookie", session.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), StatusCode::NO_CONTENT);
+    assert!(!deletes_the_cookie(&bearer));
+    assert_eq!(app.me_status(&session).await, StatusCode::OK);
+    // A cookie whose session is gone (revoked elsewhere) is deleted by a logout: page
+    // scripts cannot delete an HttpOnly cookie.
+    let other = app.login("ada@example.com", PASSWORD).await;
+    let everywhere = app
+        .post("/v1/auth/logout-all", Some(&other), json!({}))
+        .await;
+    assert_eq!(everywhere.status(), StatusCode::NO_CONTENT);
+    let dead = app
+        .by_cookie(Method::POST, "/v1/auth/logout", &session, Some(APP), csrf)
+        .await;
+    assert_eq!(dead.status(), StatusCode::UNAUTHORIZED);
+    assert!(deletes_the_cookie(&dead));
 }
 
 async fn cors_answers_allowed_origins_only(app: &BrowserApp) {
