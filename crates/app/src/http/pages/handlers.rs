@@ -5,8 +5,8 @@ use super::error::ErrorPage;
 use super::form::PageForm;
 use super::headers::{CSS, protect};
 use super::render::{
-    EmailVerifiedPage, PasswordResetPage, RequestResetPage, ResetPasswordPage,
-    ResetRequestedPage, VerifyEmailPage, html,
+    EmailVerifiedPage, PasswordResetPage, RequestResetPage, ResetPasswordPage, ResetRequestedPage,
+    VerifyEmailPage, html,
 };
 use crate::http::error::ApiError;
 use crate::http::extract::Client;

@@ -145,7 +145,10 @@ fn the_request_form_labels_its_email_field() {
     let page = request_page("", None).render().unwrap();
 
     assert_accessible_shell(&page);
-    assert!(page.contains("<title>Reset your password</title>"), "{page}");
+    assert!(
+        page.contains("<title>Reset your password</title>"),
+        "{page}"
+    );
     assert!(page.contains("<h1>Reset your password</h1>"));
     assert!(page.contains("<form method=\"post\" action=\"/reset-password/request\">"));
     assert!(page.contains("<label for=\"email\">Email address</label>"));
