@@ -80,7 +80,8 @@ impl Messages {
 
     /// "Your password was changed" (or reset, after a reset link): a "was this you?"
     /// notice with the time and the client address, and what to do if it was not. It
-    /// carries no token: the reset page it points to asks for the address.
+    /// carries no token: the page it points to, `/reset-password` without one, asks for
+    /// the address and mails a reset link to it.
     #[must_use]
     pub fn password_changed(
         &self,
@@ -138,8 +139,10 @@ impl Messages {
     }
 }
 
-/// "24 hours", "1 hour", "30 minutes"; under a minute counts as one.
-fn in_words(duration: Duration) -> String {
+/// "24 hours", "1 hour", "30 minutes"; under a minute counts as one. Public so that a
+/// page saying how long a mailed link works words it as the mail does.
+#[must_use]
+pub fn in_words(duration: Duration) -> String {
     let minutes = (duration.as_secs() / 60).max(1);
     let (n, unit) = if minutes >= 60 && minutes.is_multiple_of(60) {
         (minutes / 60, "hour")

@@ -6,6 +6,7 @@ use super::error::doc::ErrorBody;
 use super::extract::{ApiJson, Authenticated, Client};
 use super::kind;
 use super::state::AppState;
+use auth_domain::ResetRequest;
 use auth_ports::Password;
 use axum::Router;
 use axum::extract::State;
@@ -115,13 +116,18 @@ async fn request_password_reset(
         .auth
         .request_password_reset(&body.email, &client)
         .await?;
-    // Answered before the account is looked up, so the time tells nothing about it.
+    run_after_answering(request);
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Looks the account up and mails the link after the caller is answered, so the time
+/// tells nothing about the account. The reset page's request form answers the same way.
+pub(super) fn run_after_answering(request: ResetRequest) {
     tokio::spawn(async move {
         if let Err(err) = request.run().await {
             tracing::error!(error = %err, "password reset request failed");
         }
     });
-    Ok(StatusCode::ACCEPTED)
 }
 
 /// Sets a new password with a reset token: every session of the account is revoked and

@@ -74,11 +74,12 @@ const ROUTES: [(&str, &str); 38] = [
 
 /// The router's other routes: the HTML pages the mails link to and their stylesheet
 /// (pages.rs). They are not API, so the document leaves them out.
-const PAGES: [(&str, &str); 5] = [
+const PAGES: [(&str, &str); 6] = [
     ("get", "/verify-email"),
     ("post", "/verify-email"),
     ("get", "/reset-password"),
     ("post", "/reset-password"),
+    ("post", "/reset-password/request"),
     ("get", "/assets/authd.css"),
 ];
 

@@ -1,6 +1,7 @@
-//! The pages the mails link to (`/verify-email`, `/reset-password`) and `MAIL_LINK_BASE`:
-//! forms shown on GET, the same service calls as the JSON API on POST, every answer an
-//! HTML page with the page headers, never JSON.
+//! The pages the mails link to (`/verify-email`, `/reset-password` and, without a token,
+//! its reset request form) and `MAIL_LINK_BASE`: forms shown on GET, the same service
+//! calls as the JSON API on POST, every answer an HTML page with the page headers, never
+//! JSON.
 
 use crate::server::{Outbox, PASSWORD, TestApp, expect_error, token_in};
 use auth_ports::{AuditQuery, Email, UserRepository as _};
@@ -15,6 +16,10 @@ auth_testing::on_both_backends!(
     the_verification_page_verifies_only_when_posted,
     the_reset_page_sets_the_password_and_ends_every_session,
     refused_passwords_show_the_form_again_and_change_nothing,
+    the_notice_mail_links_to_the_reset_request_form,
+    a_requested_link_resets_the_password,
+    unknown_and_malformed_addresses_get_no_mail,
+    reset_requests_share_the_api_limits,
     bad_links_get_an_error_page,
     malformed_and_oversized_forms_get_an_error_page,
     other_methods_and_the_stylesheet,
@@ -23,6 +28,9 @@ auth_testing::on_both_backends!(
 /// Exactly the policy ISSUE 17 sets for every page.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
+
+/// Where `PagesApp`'s mails link to: a web app, which serves the same paths as authd.
+const LINK_BASE: &str = "https://app.example.com/account";
 
 /// A token the server never issued.
 const UNKNOWN: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -36,6 +44,7 @@ pub struct PagesApp {
 impl PagesApp {
     pub async fn open(database: auth_testing::TestDatabase) -> Self {
         let vars = [("MAIL_LINK_BASE", "https://app.example.com/account/")];
+        // The default `RATE_LIMIT_RESET_PER_HOUR` (5) applies.
         let (app, outbox) = TestApp::open_mailing(database, &vars).await;
         Self { app, outbox }
     }
@@ -70,6 +79,12 @@ impl PagesApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Asks for a reset link of `email` on the page, as a browser posts the form.
+    async fn request_reset(&self, email: &str) -> Response {
+        self.submit("/reset-password/request", &[("email", email)])
+            .await
     }
 
     async fn verified(&self, email: &str) -> bool {
@@ -290,7 +305,7 @@ async fn bad_links_get_an_error_page(f: &PagesApp) {
     for path in [
         "/verify-email",
         "/verify-email?token=",
-        "/reset-password?token=%20",
+        "/verify-email?token=%20",
     ] {
         error_page(f.get(path).await, StatusCode::BAD_REQUEST, invalid).await;
     }
@@ -344,6 +359,25 @@ async fn malformed_and_oversized_forms_get_an_error_page(f: &PagesApp) {
     let duplicate = "token=a&new_password=b&new_password=c".to_owned();
     let malformed = send("/reset-password", form, duplicate).await.unwrap();
     error_page(malformed, StatusCode::BAD_REQUEST, "Bad Request").await;
+    let duplicate = "email=frank@example.com&email=x@example.com".to_owned();
+    let malformed = send("/reset-password/request", form, duplicate);
+    error_page(
+        malformed.await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "Bad Request",
+    )
+    .await;
+    let json = json!({"email": "frank@example.com"}).to_string();
+    let json = send("/reset-password/request", "application/json", json);
+    error_page(
+        json.await.unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Unsupported form",
+    )
+    .await;
+    let huge = format!("email=frank@example.com&pad={}", "x".repeat(70 * 1024));
+    let declared = send("/reset-password/request", form, huge).await.unwrap();
+    error_page(declared, StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large").await;
     let json = send(
         "/verify-email",
         "application/json",
@@ -366,6 +400,7 @@ async fn malformed_and_oversized_forms_get_an_error_page(f: &PagesApp) {
     let nul = f.get(&format!("/verify-email?token={token}%00")).await;
     error_page(nul, StatusCode::BAD_REQUEST, "Bad Request").await;
     assert!(!f.verified("frank@example.com").await);
+    f.outbox.expect_mails(1).await;
 }
 
 /// POSTs a chunked form body of `size` bytes over a raw connection and returns the answer.
@@ -387,7 +422,13 @@ async fn chunked_post(f: &PagesApp, path: &str, size: usize) -> String {
 }
 
 async fn other_methods_and_the_stylesheet(f: &PagesApp) {
-    for path in ["/verify-email", "/reset-password", "/assets/authd.css"] {
+    let paths = [
+        "/verify-email",
+        "/reset-password",
+        "/reset-password/request",
+        "/assets/authd.css",
+    ];
+    for path in paths {
         let response = f
             .app
             .client
@@ -403,6 +444,9 @@ async fn other_methods_and_the_stylesheet(f: &PagesApp) {
         )
         .await;
     }
+    // The request form only posts.
+    let get = f.get("/reset-password/request?email=a@example.com").await;
+    error_page(get, StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").await;
     let css = f.get("/assets/authd.css").await;
     assert_eq!(css.status(), StatusCode::OK);
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
@@ -410,4 +454,195 @@ async fn other_methods_and_the_stylesheet(f: &PagesApp) {
     let css = css.text().await.unwrap();
     assert!(css.contains("max-width: 28rem"), "{css}");
     assert!(css.contains(":focus-visible"), "{css}");
+}
+
+/// Asserts the reset request form, with `status`, and returns the page.
+async fn request_form(response: Response, status: StatusCode) -> String {
+    let form = page(response, status).await;
+    assert!(form.contains("<h1>Reset your password</h1>"), "{form}");
+    assert!(
+        form.contains("<form method=\"post\" action=\"/reset-password/request\">"),
+        "{form}"
+    );
+    assert!(form.contains("<label for=\"email\">Email address</label>"));
+    assert!(
+        form.contains(
+            "<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" \
+             required maxlength=\"254\""
+        ),
+        "{form}"
+    );
+    assert_eq!(form.matches("<input").count(), 1, "{form}");
+    assert_eq!(form.matches("<button type=\"submit\">").count(), 1);
+    form
+}
+
+/// Asserts the page that follows a well-formed request, and returns it.
+async fn requested(response: Response) -> String {
+    let sent = page(response, StatusCode::OK).await;
+    assert!(sent.contains("<h1>Check your mail</h1>"), "{sent}");
+    assert!(
+        sent.contains("If an account exists for that address"),
+        "{sent}"
+    );
+    assert!(
+        sent.contains("The link works once, for 30 minutes."),
+        "{sent}"
+    );
+    sent
+}
+
+/// The only link to `LINK_BASE` in a mail's text (also in its HTML), as a path on authd.
+fn link_in(mail: &serde_json::Value) -> String {
+    let text = mail["text"].as_str().unwrap();
+    let links: Vec<&str> = text
+        .split_whitespace()
+        .filter(|word| word.starts_with(LINK_BASE))
+        .collect();
+    assert_eq!(links.len(), 1, "{text}");
+    assert!(
+        mail["html"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("href=\"{}\"", links[0]))
+    );
+    links[0][LINK_BASE.len()..].to_owned()
+}
+
+async fn the_notice_mail_links_to_the_reset_request_form(f: &PagesApp) {
+    f.register("gina@example.com", 1).await;
+    let session = f.app.login("gina@example.com", PASSWORD).await;
+    let body = json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"});
+    let changed = f.app.post("/v1/auth/password", Some(&session), body).await;
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    let notice = f.outbox.mail(2).await;
+    assert_eq!(notice["subject"], "Your password was changed");
+
+    let link = link_in(&notice);
+    assert_eq!(link, "/reset-password");
+    let form = request_form(f.get(&link).await, StatusCode::OK).await;
+    assert!(
+        form.contains("<title>Reset your password</title>"),
+        "{form}"
+    );
+    assert!(form.contains("value=\"\""), "{form}");
+    assert!(!form.contains("aria-invalid"), "{form}");
+    // An empty or blank token is no token either.
+    for path in ["/reset-password?token=", "/reset-password?token=%20"] {
+        request_form(f.get(path).await, StatusCode::OK).await;
+    }
+    // Showing the form asks for nothing.
+    f.outbox.expect_mails(2).await;
+    assert_eq!(f.count("password.reset.request").await, 0);
+}
+
+async fn a_requested_link_resets_the_password(f: &PagesApp) {
+    f.register("hugo@example.com", 1).await;
+    let session = f.app.login("hugo@example.com", PASSWORD).await;
+
+    requested(f.request_reset(" Hugo@Example.com ").await).await;
+    f.outbox.expect_mails(2).await;
+    let mail = f.outbox.mail(2).await;
+    assert_eq!(mail["to"], "hugo@example.com");
+    assert_eq!(mail["subject"], "Reset your password");
+    assert_eq!(f.count("password.reset.request").await, 1);
+
+    // The mail's link, opened and its form submitted, sets the password.
+    let link = link_in(&mail);
+    let token = token_in(&mail, "reset-password?token=");
+    assert_eq!(link, format!("/reset-password?token={token}"));
+    let form = page(f.get(&link).await, StatusCode::OK).await;
+    assert!(form.contains("<h1>Choose a new password</h1>"), "{form}");
+    let new = "a brand new passphrase";
+    let fields = [
+        ("token", token.as_str()),
+        ("new_password", new),
+        ("confirm_password", new),
+    ];
+    let done = page(f.submit("/reset-password", &fields).await, StatusCode::OK).await;
+    assert!(done.contains("<h1>Your password is changed</h1>"), "{done}");
+    assert_eq!(f.count("password.reset").await, 1);
+    let ended = f.app.get("/v1/auth/me", &session).await;
+    expect_error(ended, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    f.app.login("hugo@example.com", new).await;
+}
+
+async fn unknown_and_malformed_addresses_get_no_mail(f: &PagesApp) {
+    f.register("iris@example.com", 1).await;
+    let known = requested(f.request_reset("iris@example.com").await).await;
+    let unknown = requested(f.request_reset("nobody@example.com").await).await;
+    assert_eq!(known, unknown);
+    f.outbox.expect_mails(2).await;
+    assert_eq!(f.outbox.mail(2).await["to"], "iris@example.com");
+    assert_eq!(f.count("password.reset.request").await, 2);
+
+    // A malformed address: the form again, with the API's reason and what was typed,
+    // escaped.
+    for (typed, shown, reason) in [
+        ("", "", "Email is empty."),
+        (
+            "<b>iris</b>",
+            "&#60;b&#62;iris&#60;/b&#62;",
+            "Email is not a valid address.",
+        ),
+        (
+            "\"><script>x</script>",
+            "&#34;&#62;&#60;script&#62;x&#60;/script&#62;",
+            "Email is not a valid address.",
+        ),
+    ] {
+        let refused = f.request_reset(typed).await;
+        let form = request_form(refused, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert!(
+            form.contains("<title>Error: Reset your password</title>"),
+            "{form}"
+        );
+        assert!(
+            form.contains(&format!(
+                "value=\"{shown}\" aria-invalid=\"true\" aria-describedby=\"email-error\">"
+            )),
+            "{form}"
+        );
+        assert!(
+            form.contains(&format!(
+                "<p class=\"error\" id=\"email-error\" role=\"alert\">{reason}</p>"
+            )),
+            "{form}"
+        );
+    }
+    let api = json!({"email": "<b>iris</b>"});
+    let api = f
+        .app
+        .post("/v1/auth/password-reset/request", None, api)
+        .await;
+    let api = expect_error(api, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(
+        api["error"]["details"]["email"],
+        "email is not a valid address"
+    );
+    f.outbox.expect_mails(2).await;
+    assert_eq!(f.count("password.reset.request").await, 2);
+}
+
+async fn reset_requests_share_the_api_limits(f: &PagesApp) {
+    f.register("jack@example.com", 1).await;
+    // Five an hour per address and per client, counted across the page and the API.
+    for _ in 0..3 {
+        requested(f.request_reset("jack@example.com").await).await;
+    }
+    for _ in 0..2 {
+        let body = json!({"email": "jack@example.com"});
+        let accepted = f
+            .app
+            .post("/v1/auth/password-reset/request", None, body)
+            .await;
+        assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    }
+    for email in ["jack@example.com", "nobody@example.com"] {
+        let limited = f.request_reset(email).await;
+        assert!(limited.headers().contains_key("retry-after"));
+        error_page(limited, StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").await;
+    }
+    f.outbox.expect_mails(6).await;
+    assert_eq!(f.count("password.reset.request").await, 5);
 }

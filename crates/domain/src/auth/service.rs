@@ -101,6 +101,13 @@ impl AuthService {
         self.policy.password
     }
 
+    /// How long a password-reset link works, for the page that says so once a link is
+    /// asked for.
+    #[must_use]
+    pub fn reset_link_lifetime(&self) -> Duration {
+        self.policy.reset_ttl
+    }
+
     /// Counts one attempt under `key` against `limit`; `Err(retry_after)` when over.
     pub(super) async fn limit(&self, key: String, limit: RateLimit) -> Result<(), Duration> {
         rate_limits::check(self.ports.limiter.as_ref(), &key, limit).await

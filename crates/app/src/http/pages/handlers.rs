@@ -5,17 +5,22 @@ use super::error::ErrorPage;
 use super::form::PageForm;
 use super::headers::{CSS, protect};
 use super::render::{
-    EmailVerifiedPage, PasswordResetPage, ResetPasswordPage, VerifyEmailPage, html,
+    EmailVerifiedPage, PasswordResetPage, RequestResetPage, ResetPasswordPage, ResetRequestedPage,
+    VerifyEmailPage, html,
 };
 use crate::http::error::ApiError;
 use crate::http::extract::Client;
+use crate::http::recovery::run_after_answering;
 use crate::http::state::AppState;
+use auth_domain::messages::in_words;
 use auth_domain::password_policy::MAX_PASSWORD_CHARS;
 use auth_ports::Password;
+use auth_ports::email::MAX_EMAIL_LEN;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// The stylesheet, compiled in.
 const STYLESHEET: &str = include_str!("authd.css");
@@ -25,6 +30,13 @@ const STYLESHEET: &str = include_str!("authd.css");
 pub(super) struct TokenField {
     #[serde(default)]
     token: String,
+}
+
+/// The form that asks for a reset link.
+#[derive(Deserialize)]
+pub(super) struct EmailField {
+    #[serde(default)]
+    email: String,
 }
 
 /// The reset form. No `Debug`: it holds passwords.
@@ -76,13 +88,63 @@ pub(super) async fn verify_email(
     Ok(html(StatusCode::OK, &page))
 }
 
-/// `GET /reset-password?token=…`: the new-password form.
+/// `GET /reset-password?token=…`: the new-password form. Without a token (the link of
+/// the "password changed" notice) the form that asks for a link instead.
 pub(super) async fn show_reset_password(
     State(state): State<AppState>,
     PageForm(fields): PageForm<TokenField>,
+) -> Response {
+    match fields.token.trim() {
+        "" => request_form(&state, StatusCode::OK, "", None),
+        token => reset_form(&state, StatusCode::OK, token, None, None),
+    }
+}
+
+/// `POST /reset-password/request`: mails a reset link, as
+/// `POST /v1/auth/password-reset/request` does: the same page, answered before the lookup,
+/// whether or not the address has an account. A malformed address shows the form again
+/// (422) with the reason.
+pub(super) async fn request_password_reset(
+    State(state): State<AppState>,
+    Client(client): Client,
+    PageForm(fields): PageForm<EmailField>,
 ) -> Result<Response, ErrorPage> {
-    let token = token_of(&state, &fields)?;
-    Ok(reset_form(&state, StatusCode::OK, token, None, None))
+    let result = state
+        .auth
+        .request_password_reset(&fields.email, &client)
+        .await;
+    match result.map_err(ApiError::from) {
+        Ok(request) => {
+            run_after_answering(request);
+            let page = ResetRequestedPage {
+                root: &state.page_root,
+                validity: &in_words(state.auth.reset_link_lifetime()),
+            };
+            Ok(html(StatusCode::OK, &page))
+        }
+        Err(ApiError::Validation(problems)) => {
+            let reason = first_reason(&problems, "This email address is not accepted.");
+            let refused = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(request_form(&state, refused, &fields.email, Some(&reason)))
+        }
+        Err(other) => Err(ErrorPage::new(other, &state.page_root)),
+    }
+}
+
+/// The form that asks for a reset link, with `status` and the error, if any.
+fn request_form(
+    state: &AppState,
+    status: StatusCode,
+    email: &str,
+    email_error: Option<&str>,
+) -> Response {
+    let page = RequestResetPage {
+        root: &state.page_root,
+        email,
+        max_length: MAX_EMAIL_LEN,
+        email_error,
+    };
+    html(status, &page)
 }
 
 /// `POST /reset-password`: sets the password, as `POST /v1/auth/password-reset` does. A
@@ -110,11 +172,7 @@ pub(super) async fn reset_password(
             Ok(html(StatusCode::OK, &page))
         }
         Err(ApiError::Validation(problems)) => {
-            let reason = problems
-                .values()
-                .next()
-                .map_or("This password is not accepted.", String::as_str);
-            let reason = capitalised(reason);
+            let reason = first_reason(&problems, "This password is not accepted.");
             Ok(reset_form(
                 &state,
                 refused,
@@ -146,7 +204,15 @@ fn reset_form(
     html(status, &page)
 }
 
-/// The domain's reason ("password must be …") as a sentence.
+/// The domain's first reason ("password must be …") as a sentence, or `otherwise`.
+fn first_reason(problems: &BTreeMap<String, String>, otherwise: &str) -> String {
+    problems
+        .values()
+        .next()
+        .map_or_else(|| otherwise.to_owned(), |reason| capitalised(reason))
+}
+
+/// `reason` as a sentence.
 fn capitalised(reason: &str) -> String {
     let mut chars = reason.chars();
     chars.next().map_or_else(String::new, |first| {

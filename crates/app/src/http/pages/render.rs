@@ -40,6 +40,29 @@ pub(super) struct ResetPasswordPage<'a> {
     pub(super) confirm_password_error: Option<&'a str>,
 }
 
+/// The form that asks for a reset link (`GET /reset-password` without a token, where the
+/// "password changed" notice points, and again after a refused address, with the reason).
+#[derive(Template)]
+#[template(path = "pages/request_reset.html")]
+pub(super) struct RequestResetPage<'a> {
+    pub(super) root: &'a str,
+    /// What was typed, kept after a refusal so it can be corrected.
+    pub(super) email: &'a str,
+    /// The longest address accepted, for the browser to check first.
+    pub(super) max_length: usize,
+    /// Why the address was refused.
+    pub(super) email_error: Option<&'a str>,
+}
+
+/// "Check your mail": the same page whether or not the address has an account.
+#[derive(Template)]
+#[template(path = "pages/reset_requested.html")]
+pub(super) struct ResetRequestedPage<'a> {
+    pub(super) root: &'a str,
+    /// How long the link works, in words ("30 minutes").
+    pub(super) validity: &'a str,
+}
+
 /// "Your password is changed".
 #[derive(Template)]
 #[template(path = "pages/password_reset.html")]

@@ -4,7 +4,8 @@
 use super::error::ErrorPage;
 use super::headers::CONTENT_SECURITY_POLICY;
 use super::render::{
-    EmailVerifiedPage, ErrorTemplate, PasswordResetPage, ResetPasswordPage, VerifyEmailPage, html,
+    EmailVerifiedPage, ErrorTemplate, PasswordResetPage, RequestResetPage, ResetPasswordPage,
+    ResetRequestedPage, VerifyEmailPage, html,
 };
 use crate::http::error::ApiError;
 use askama::Template as _;
@@ -130,6 +131,61 @@ fn reset_errors_are_announced_tied_to_their_field_and_escaped() {
     ));
 }
 
+fn request_page<'a>(email: &'a str, error: Option<&'a str>) -> RequestResetPage<'a> {
+    RequestResetPage {
+        root: "",
+        email,
+        max_length: 254,
+        email_error: error,
+    }
+}
+
+#[test]
+fn the_request_form_labels_its_email_field() {
+    let page = request_page("", None).render().unwrap();
+
+    assert_accessible_shell(&page);
+    assert!(
+        page.contains("<title>Reset your password</title>"),
+        "{page}"
+    );
+    assert!(page.contains("<h1>Reset your password</h1>"));
+    assert!(page.contains("<form method=\"post\" action=\"/reset-password/request\">"));
+    assert!(page.contains("<label for=\"email\">Email address</label>"));
+    assert!(
+        page.contains(
+            "<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" \
+             required maxlength=\"254\" value=\"\">"
+        ),
+        "{page}"
+    );
+    assert_eq!(page.matches("<input").count(), 1, "{page}");
+    assert_eq!(page.matches("<button type=\"submit\">").count(), 1);
+    assert!(!page.contains("aria-invalid"), "{page}");
+    assert!(!page.contains("role=\"alert\""), "{page}");
+}
+
+#[test]
+fn a_refused_address_is_kept_escaped_and_the_reason_announced() {
+    let page = request_page(HOSTILE, Some("Email <b>is</b> not a valid address."))
+        .render()
+        .unwrap();
+
+    assert!(page.contains("<title>Error: Reset your password</title>"));
+    assert!(
+        page.contains(&format!(
+            "value=\"{HOSTILE_ESCAPED}\" aria-invalid=\"true\" \
+             aria-describedby=\"email-error\">"
+        )),
+        "{page}"
+    );
+    assert!(page.contains(
+        "<p class=\"error\" id=\"email-error\" role=\"alert\">Email &#60;b&#62;is\
+         &#60;/b&#62; not a valid address.</p>"
+    ));
+    assert!(!page.contains("<script"), "{page}");
+}
+
 #[test]
 fn links_and_forms_follow_the_public_path() {
     assert_eq!(
@@ -146,6 +202,12 @@ fn links_and_forms_follow_the_public_path() {
 
     assert!(page.contains("href=\"/base/assets/authd.css\""));
     assert!(page.contains("action=\"/base/verify-email\""));
+    let request = RequestResetPage {
+        root: "/base",
+        ..request_page("", None)
+    };
+    let page = request.render().unwrap();
+    assert!(page.contains("action=\"/base/reset-password/request\""));
 }
 
 #[test]
@@ -158,6 +220,17 @@ fn outcome_pages_say_what_happened() {
     assert_accessible_shell(&reset);
     assert!(reset.contains("<h1>Your password is changed</h1>"));
     assert!(reset.contains("Every session was signed out"));
+
+    let requested = ResetRequestedPage {
+        root: "",
+        validity: "30 minutes",
+    }
+    .render()
+    .unwrap();
+    assert_accessible_shell(&requested);
+    assert!(requested.contains("<h1>Check your mail</h1>"));
+    assert!(requested.contains("If an account exists for that address"));
+    assert!(requested.contains("The link works once, for 30 minutes."));
 }
 
 #[tokio::test]
