@@ -1,5 +1,5 @@
 //! Browser use without a browser: cookie sessions, the CSRF defence and CORS, checked on
-//! the wire (the real-browser tests are in `browser.rs`). authd is served as
+//! the wire (the real-browser tests are in `browser/cookies.rs`). authd is served as
 //! `https://auth.example.com` (so the cookies take their `__Host-` form) and allows the
 //! app at `https://app.example.com`.
 
