@@ -8,7 +8,7 @@ use super::error::doc::ErrorBody;
 use super::extract::{ApiJson, Authenticated, Client, IdPath};
 use super::kind;
 use super::state::AppState;
-use auth_domain::{LoginSuccess, Principal, Registration, SessionView};
+use auth_domain::{ClientInfo, LoginSuccess, Principal, Registration, SessionView};
 use auth_ports::{BearerToken, Password, SessionId};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -204,12 +204,37 @@ impl LoginResponse {
     }
 }
 
-/// A logout's answer: 204 or the error. The session cookies are deleted when they
-/// authenticated the request, and also when they are dead (401): page scripts cannot
-/// delete an HttpOnly cookie themselves. Never for a bearer logout, which ended another
-/// session, nor for a refused one (403 `csrf_failed`): a foreign page must not sign the
-/// browser out.
-fn signed_out(state: &AppState, headers: &HeaderMap, revoked: Result<(), ApiError>) -> Response {
+/// Which sessions a logout ends.
+enum Sessions {
+    This,
+    All,
+}
+
+/// A logout: revokes the caller's session (or all of theirs) and answers 204 or the
+/// error. The session cookies are deleted when they authenticated the request, and also
+/// when they are dead (401): page scripts cannot delete an HttpOnly cookie themselves.
+/// Never for a bearer logout, which ended another session, nor for a refused one (403
+/// `csrf_failed`): a foreign page must not sign the browser out.
+async fn sign_out(
+    state: &AppState,
+    client: &ClientInfo,
+    headers: &HeaderMap,
+    caller: Result<Authenticated, ApiError>,
+    sessions: Sessions,
+) -> Response {
+    let revoked = match (caller, sessions) {
+        (Ok(Authenticated(principal)), Sessions::This) => state
+            .auth
+            .logout(&principal, client)
+            .await
+            .map_err(ApiError::from),
+        (Ok(Authenticated(principal)), Sessions::All) => state
+            .auth
+            .logout_all(&principal, client)
+            .await
+            .map_err(ApiError::from),
+        (Err(err), _) => Err(err),
+    };
     let by_cookie = !headers.contains_key(header::AUTHORIZATION)
         && state.session_cookies.session(headers).is_some();
     let clear = by_cookie && matches!(revoked, Ok(()) | Err(ApiError::Unauthorized));
@@ -284,15 +309,7 @@ async fn logout(
     headers: HeaderMap,
     caller: Result<Authenticated, ApiError>,
 ) -> Response {
-    let revoked = match caller {
-        Ok(Authenticated(principal)) => state
-            .auth
-            .logout(&principal, &client)
-            .await
-            .map_err(ApiError::from),
-        Err(err) => Err(err),
-    };
-    signed_out(&state, &headers, revoked)
+    sign_out(&state, &client, &headers, caller, Sessions::This).await
 }
 
 /// Ends every session of the caller, this one included.
@@ -312,15 +329,7 @@ async fn logout_all(
     headers: HeaderMap,
     caller: Result<Authenticated, ApiError>,
 ) -> Response {
-    let revoked = match caller {
-        Ok(Authenticated(principal)) => state
-            .auth
-            .logout_all(&principal, &client)
-            .await
-            .map_err(ApiError::from),
-        Err(err) => Err(err),
-    };
-    signed_out(&state, &headers, revoked)
+    sign_out(&state, &client, &headers, caller, Sessions::All).await
 }
 
 #[derive(Serialize, ToSchema)]
