@@ -60,14 +60,7 @@ async fn authorize(
     Path(provider): Path<String>,
     ApiQuery(query): ApiQuery<AuthorizeQuery>,
 ) -> Result<Response, ApiError> {
-    if let Some(url) = &query.return_to
-        && (url.len() > MAX_RETURN_TO || !state.origins.allows_url(url))
-    {
-        return Err(ApiError::invalid(
-            "return_to",
-            "must be a URL on authd's origin or one in CORS_ALLOWED_ORIGINS",
-        ));
-    }
+    let return_to = checked_return_to(&state, query.return_to)?;
     let begun = state.oauth.begin(&provider, None, &client).await?;
     let mut response = StatusCode::FOUND.into_response();
     let headers = response.headers_mut();
@@ -78,7 +71,7 @@ async fn authorize(
     headers.insert(header::LOCATION, location);
     let flow_cookie = state
         .oauth_cookie
-        .set(begun.state.expose(), query.return_to.as_deref());
+        .set(begun.state.expose(), return_to.as_deref());
     if let Some(cookie) = flow_cookie {
         headers.insert(header::SET_COOKIE, cookie);
     }
@@ -91,8 +84,26 @@ const MAX_RETURN_TO: usize = 2048;
 
 #[derive(Deserialize)]
 struct AuthorizeQuery {
-    /// A page of the app to send the browser to afterwards, signed in by cookie.
+    /// A page of the app to send the browser to afterwards (signed in by cookie, for a
+    /// login).
     return_to: Option<String>,
+}
+
+/// `return_to` if it is a page the browser may be sent to: on authd's origin or an
+/// allowed one, and short enough for the flow cookie. Else 422.
+fn checked_return_to(
+    state: &AppState,
+    return_to: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    match return_to {
+        Some(url) if url.len() > MAX_RETURN_TO || !state.origins.allows_url(&url) => {
+            Err(ApiError::invalid(
+                "return_to",
+                "must be a URL on authd's origin or one in CORS_ALLOWED_ORIGINS",
+            ))
+        }
+        checked => Ok(checked),
+    }
 }
 
 /// What the provider sends the browser back with. Other parameters (`iss`,
@@ -163,8 +174,8 @@ enum CallbackResponse {
         kind::Public, kind::Query, kind::Limited,
         (status = 200, description = "Signed in (`session_token` …) or, for a link flow, \
             the linked accounts", body = CallbackResponse),
-        (status = 303, description = "A login begun with `return_to`: back to that page, \
-            signed in by cookie (`Set-Cookie`), or with `error=<code>` in its query"),
+        (status = 303, description = "A flow begun with `return_to`: back to that page \
+            (a login signed in by cookie, `Set-Cookie`), or with `error=<code>` in its query"),
         (status = 400, description = "Unknown, expired, used or foreign state, no flow \
             cookie for a login, or a link whose session was revoked since (`invalid_state`); \
             the provider refused, or its answer did not verify (`oauth_failed`)",
@@ -224,8 +235,8 @@ async fn callback(
     response
 }
 
-/// A browser login that asked to return to the app: 303 there, signed in by cookie, or
-/// with `error=<code>` added to the URL.
+/// A flow begun with `return_to`: 303 there (a login signed in by cookie, a link done),
+/// or with `error=<code>` added to the URL.
 fn back_to_app(state: &AppState, url: &str, outcome: Result<Finished, OAuthError>) -> Response {
     let signed_in = outcome
         .map_err(ApiError::from)
@@ -286,9 +297,15 @@ struct LinkResponse {
     path = "/v1/auth/oauth/{provider}/link",
     tag = "oauth",
     security(("session" = [])),
-    params(("provider" = String, Path, description = "A name from `OAUTH_PROVIDERS`")),
+    params(
+        ("provider" = String, Path, description = "A name from `OAUTH_PROVIDERS`"),
+        ("return_to" = Option<String>, Query, description = "For a browser app: a page on \
+            authd's origin or one in `CORS_ALLOWED_ORIGINS`, kept in a flow cookie this \
+            answer sets; when the same browser finishes the link, the callback answers 303 \
+            to it (with `error=<code>` added on failure) instead of JSON"),
+    ),
     responses(
-        kind::Session, kind::Limited,
+        kind::Session, kind::Query, kind::Limited,
         (status = 200, description = "Where to send the browser", body = LinkResponse),
         (status = 404, description = "No such provider (`not_found`)", body = ErrorBody),
     )
@@ -298,14 +315,26 @@ async fn link(
     Client(client): Client,
     Authenticated(principal): Authenticated,
     Path(provider): Path<String>,
-) -> Result<Json<LinkResponse>, ApiError> {
+    ApiQuery(query): ApiQuery<AuthorizeQuery>,
+) -> Result<Response, ApiError> {
+    let return_to = checked_return_to(&state, query.return_to)?;
     let begun = state
         .oauth
         .begin(&provider, Some(&principal), &client)
         .await?;
-    Ok(Json(LinkResponse {
+    // Where to go back to travels in the flow cookie, so it reaches the callback only
+    // when the browser that asked (a web app's page) also finishes the link.
+    let flow_cookie = return_to
+        .as_deref()
+        .and_then(|url| state.oauth_cookie.set(begun.state.expose(), Some(url)));
+    let mut response = Json(LinkResponse {
         authorization_url: begun.authorization_url,
-    }))
+    })
+    .into_response();
+    if let Some(cookie) = flow_cookie {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
 }
 
 /// Unlinks a provider from the caller, unless it is their last way to log in.

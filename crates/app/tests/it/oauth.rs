@@ -53,6 +53,7 @@ mod sealed {
 /// The tests of browser logins that return to an app's page.
 mod to_the_app {
     pub(super) use super::{
+        a_browser_link_returns_to_the_app,
         a_browser_sign_in_returns_to_the_app_signed_in_by_cookie,
         a_failed_browser_sign_in_returns_to_the_app_with_its_error,
         only_trusted_pages_are_returned_to,
@@ -63,6 +64,7 @@ mod to_the_app {
         a_browser_sign_in_returns_to_the_app_signed_in_by_cookie,
         a_failed_browser_sign_in_returns_to_the_app_with_its_error,
         only_trusted_pages_are_returned_to,
+        a_browser_link_returns_to_the_app,
     );
 }
 
@@ -945,4 +947,76 @@ async fn only_trusted_pages_are_returned_to(app: &AppOAuthApp) {
     let own = app.url("/verify-email");
     let response = app.authorize_returning(&browser, &own).await;
     assert_eq!(response.status(), StatusCode::FOUND);
+}
+
+async fn a_browser_link_returns_to_the_app(app: &AppOAuthApp) {
+    if app.provider.is_none() {
+        return;
+    }
+    app.register("erin@example.com").await;
+    // The app's page: signed in by cookie, the browser keeps the cookies.
+    let browser = browser();
+    let login = browser
+        .post(app.url("/v1/auth/login"))
+        .json(
+            &serde_json::json!({"email": "erin@example.com", "password": PASSWORD, "cookie": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let csrf = login.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let foreign = browser
+        .post(app.url("/v1/auth/oauth/idp/link"))
+        .query(&[("return_to", "https://evil.example.com/")])
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    crate::server::expect_invalid(foreign, "return_to", "foreign return_to").await;
+    let begun = browser
+        .post(app.url("/v1/auth/oauth/idp/link"))
+        .query(&[("return_to", APP_PAGE)])
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(begun.status(), StatusCode::OK);
+    assert!(
+        begun.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .starts_with("authd_oauth=")
+    );
+    let authorization_url = begun.json::<Value>().await.unwrap()["authorization_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let callback = sign_in(
+        &browser,
+        &authorization_url,
+        "erin.work@example.com",
+        Consent::Allow,
+    )
+    .await;
+
+    let response = browser.get(callback).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[LOCATION], APP_PAGE);
+    let accounts: Value = browser
+        .get(app.url("/v1/auth/oauth"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts["accounts"][0]["provider_email"],
+        "erin.work@example.com"
+    );
 }
