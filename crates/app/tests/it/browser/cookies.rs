@@ -12,6 +12,7 @@ auth_testing::on_both_backends!(
     an_allowed_app_signs_in_with_the_cookie_and_out_with_its_csrf_token,
     a_write_without_the_csrf_token_is_refused_and_the_session_lives_on,
     forged_requests_from_other_sites_leave_the_victims_session_alone,
+    the_readme_example_works_as_written,
 );
 
 const EMAIL: &str = "ada@example.com";
@@ -229,4 +230,39 @@ async fn forged_requests_from_other_sites_leave_the_victims_session_alone(app: &
     assert_eq!(report.value(16)["status"], 200, "{report:#?}");
     assert_eq!(report.value(16)["body"]["user"]["email"], EMAIL);
     assert_eq!(active_sessions(app, ada).await, 1);
+}
+
+/// The JavaScript of README's "Use from a web app", as written there.
+fn readme_example() -> String {
+    let readme = include_str!("../../../../../README.md");
+    let section = readme
+        .split("## Use from a web app")
+        .nth(1)
+        .expect("README has a section \"Use from a web app\"");
+    let code = section.split("```js\n").nth(1).expect("with a js example");
+    code.split("```").next().unwrap().to_owned()
+}
+
+async fn the_readme_example_works_as_written(app: &BrowserApp) {
+    if !super::available() {
+        return;
+    }
+    let ada = ada(app).await;
+    // Run on the allowed app's page, against this authd instead of auth.example.com.
+    let example = readme_example().replace("https://auth.example.com", &app.authd);
+    let run_it = format!(
+        "(async () => {{ const email = '{EMAIL}', password = '{PASSWORD}';\n{example}\n\
+         return {{ user, roles, csrf, cookies: document.cookie }}; }})()"
+    );
+    let steps = [Step::goto(app.app_page.url("/")), Step::eval(run_it)];
+    let report = run(Scripts::Enabled, &steps).await;
+
+    let ran = report.value(1);
+    assert_eq!(ran["user"]["email"], EMAIL, "{report:#?}");
+    assert_eq!(ran["roles"], serde_json::json!(["user"]));
+    assert_eq!(ran["csrf"].as_str().unwrap().len(), 43);
+    let logout = app.at("/v1/auth/logout");
+    assert_eq!(report.statuses(1, "POST", &logout), [204], "{report:#?}");
+    assert_eq!(ran["cookies"], "", "the logout deleted the cookies");
+    assert_eq!(active_sessions(app, ada).await, 0);
 }
