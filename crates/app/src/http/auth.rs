@@ -190,9 +190,7 @@ impl LoginResponse {
         state: &AppState,
         success: LoginSuccess,
     ) -> Result<(Self, [HeaderValue; 2]), ApiError> {
-        let token = success.token.expose();
-        let csrf = csrf::token_for(token);
-        let cookies = state.session_cookies.set(token, &csrf, &success.session)?;
+        let (csrf, cookies) = session_cookies(state, &success)?;
         let body = Self {
             session_token: None,
             token_type: "Cookie",
@@ -202,6 +200,17 @@ impl LoginResponse {
         };
         Ok((body, cookies))
     }
+}
+
+/// The CSRF token of a new session and the two cookies that carry it and the session.
+pub(super) fn session_cookies(
+    state: &AppState,
+    success: &LoginSuccess,
+) -> Result<(String, [HeaderValue; 2]), ApiError> {
+    let token = success.token.expose();
+    let csrf = csrf::token_for(token);
+    let cookies = state.session_cookies.set(token, &csrf, &success.session)?;
+    Ok((csrf, cookies))
 }
 
 /// Which sessions a logout ends.

@@ -35,15 +35,30 @@ pub(super) fn token_for(session_token: &str) -> String {
 
 /// The origins whose pages may use cookie sessions: authd's own and the allowed apps.
 #[derive(Debug, Clone)]
-pub struct TrustedOrigins(Vec<String>);
+pub struct TrustedOrigins {
+    own: Option<String>,
+    allowed: Vec<String>,
+}
 
 impl TrustedOrigins {
-    /// authd's own origin (from `public_url`) and `allowed`, each as browsers serialise
-    /// an origin.
+    /// authd's own origin (from `public_url`) and `allowed` (`CORS_ALLOWED_ORIGINS`),
+    /// each as browsers serialise an origin.
     #[must_use]
     pub fn new(public_url: &str, allowed: &[String]) -> Self {
         let own = Url::parse(public_url).map(|url| url.origin().ascii_serialization());
-        Self(own.into_iter().chain(allowed.iter().cloned()).collect())
+        Self {
+            own: own.ok(),
+            allowed: allowed.to_vec(),
+        }
+    }
+
+    /// The apps' origins, which CORS lets read answers with credentials.
+    pub(super) fn allowed(&self) -> &[String] {
+        &self.allowed
+    }
+
+    fn contains(&self, origin: &str) -> bool {
+        self.own.as_deref() == Some(origin) || self.allowed.iter().any(|o| o == origin)
     }
 
     /// Whether `url` is an absolute http(s) URL on one of these origins: a page a
@@ -53,7 +68,7 @@ impl TrustedOrigins {
             matches!(url.scheme(), "http" | "https")
                 && url.username().is_empty()
                 && url.password().is_none()
-                && self.0.contains(&url.origin().ascii_serialization())
+                && self.contains(&url.origin().ascii_serialization())
         })
     }
 
@@ -63,9 +78,7 @@ impl TrustedOrigins {
     pub(super) fn allows_sender(&self, headers: &HeaderMap) -> bool {
         if let Some(origin) = headers.get(header::ORIGIN) {
             // `Origin: null` (sandboxed frames, some redirects) is never trusted.
-            return origin
-                .to_str()
-                .is_ok_and(|origin| self.0.iter().any(|trusted| trusted == origin));
+            return origin.to_str().is_ok_and(|origin| self.contains(origin));
         }
         match headers.get("sec-fetch-site") {
             Some(site) => site == "same-origin" || site == "none",

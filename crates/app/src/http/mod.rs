@@ -84,7 +84,7 @@ pub fn router(state: AppState) -> Router {
 /// stack.
 fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     let request_id = header::HeaderName::from_static("x-request-id");
-    let cors = cors::layer(&state.cors_origins);
+    let cors = cors::layer(state.origins.allowed());
     routes
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -7,7 +7,7 @@
 //! API call with a session, and is bound to that session instead: it completes only
 //! for that session's user, and only while the session is active.
 
-use super::auth::LoginResponse;
+use super::auth::{LoginResponse, session_cookies};
 use super::error::ApiError;
 use super::error::doc::ErrorBody;
 use super::extract::{ApiQuery, Authenticated, Client};
@@ -241,7 +241,7 @@ fn back_to_app(state: &AppState, url: &str, outcome: Result<Finished, OAuthError
     let signed_in = outcome
         .map_err(ApiError::from)
         .and_then(|finished| match finished {
-            Finished::SignedIn(success) => LoginResponse::with_cookies(state, *success).map(Some),
+            Finished::SignedIn(success) => session_cookies(state, &success).map(Some),
             Finished::Linked(_) => Ok(None),
         });
     let mut location = match url::Url::parse(url) {
@@ -249,7 +249,7 @@ fn back_to_app(state: &AppState, url: &str, outcome: Result<Finished, OAuthError
         Err(_) => return ApiError::Internal.into_response(),
     };
     let cookies = match signed_in {
-        Ok(cookies) => cookies.map(|(_, cookies)| cookies),
+        Ok(signed_in) => signed_in.map(|(_, cookies)| cookies),
         Err(err) => {
             location.query_pairs_mut().append_pair("error", err.code());
             None

@@ -28,8 +28,6 @@ pub struct AppStateInner {
     pub(super) session_cookies: SessionCookies,
     /// Pages that may use cookie sessions and receive the browser after a sign-in.
     pub(super) origins: TrustedOrigins,
-    /// `CORS_ALLOWED_ORIGINS`.
-    pub(super) cors_origins: Vec<String>,
     pub(super) tokens: TokenService,
     pub(super) jwks: Option<Bytes>,
     pub(super) metrics: Arc<Metrics>,
@@ -100,7 +98,6 @@ impl AppState {
             oauth_cookie: FlowCookie::for_public_url(&http.public_url),
             session_cookies: SessionCookies::for_public_url(&http.public_url),
             origins: TrustedOrigins::new(&http.public_url, &http.cors_allowed_origins),
-            cors_origins: http.cors_allowed_origins.clone(),
             tokens: tokens.service,
             jwks: tokens.jwks.map(Bytes::from),
             metrics: Arc::new(Metrics::default()),

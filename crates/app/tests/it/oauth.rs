@@ -291,6 +291,20 @@ impl AppOAuthApp {
             .await
             .unwrap()
     }
+
+    /// A login that returns to [`APP_PAGE`], answered at the provider by `login` with
+    /// `consent`, in `browser`: the callback URL it comes back with.
+    async fn callback_returning(
+        &self,
+        browser: &reqwest::Client,
+        login: &str,
+        consent: Consent,
+    ) -> String {
+        let begun = self.authorize_returning(browser, APP_PAGE).await;
+        assert_eq!(begun.status(), StatusCode::FOUND);
+        let authorization_url = begun.headers()[LOCATION].to_str().unwrap().to_owned();
+        sign_in(browser, &authorization_url, login, consent).await
+    }
 }
 
 impl std::ops::Deref for AppOAuthApp {
@@ -854,16 +868,9 @@ async fn a_browser_sign_in_returns_to_the_app_signed_in_by_cookie(app: &AppOAuth
         return;
     }
     let browser = browser();
-    let begun = app.authorize_returning(&browser, APP_PAGE).await;
-    assert_eq!(begun.status(), StatusCode::FOUND);
-    let authorization_url = begun.headers()[LOCATION].to_str().unwrap().to_owned();
-    let callback = sign_in(
-        &browser,
-        &authorization_url,
-        "ada@example.com",
-        Consent::Allow,
-    )
-    .await;
+    let callback = app
+        .callback_returning(&browser, "ada@example.com", Consent::Allow)
+        .await;
 
     let response = browser.get(callback).send().await.unwrap();
 
@@ -901,15 +908,9 @@ async fn a_failed_browser_sign_in_returns_to_the_app_with_its_error(app: &AppOAu
         return;
     }
     let browser = browser();
-    let begun = app.authorize_returning(&browser, APP_PAGE).await;
-    let authorization_url = begun.headers()[LOCATION].to_str().unwrap().to_owned();
-    let callback = sign_in(
-        &browser,
-        &authorization_url,
-        "bob@example.com",
-        Consent::Deny,
-    )
-    .await;
+    let callback = app
+        .callback_returning(&browser, "bob@example.com", Consent::Deny)
+        .await;
 
     let response = browser.get(callback).send().await.unwrap();
 
