@@ -1,7 +1,8 @@
-//! The cryptographic ports: password hashing and bearer-token generation. The domain
+//! The cryptographic ports: password hashing, and bearer-token and recovery-code
+//! generation. The domain
 //! decides when to hash and what to compare; the adapters decide how.
 
-use crate::{BearerToken, Password, PasswordHash, TokenHash};
+use crate::{BearerToken, Password, PasswordHash, RecoveryCode, TokenHash};
 
 /// The outcome of checking a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,4 +59,11 @@ pub trait TokenGenerator: Send + Sync {
 
     /// The hash under which `token` would be stored.
     fn hash(&self, token: &BearerToken) -> TokenHash;
+
+    /// A fresh recovery code of 80 random bits, in a form easy to type.
+    fn recovery_code(&self) -> RecoveryCode;
+
+    /// The hash under which `code` would be stored: of its normalised form, so case,
+    /// spaces and dashes do not matter.
+    fn hash_recovery_code(&self, code: &RecoveryCode) -> TokenHash;
 }

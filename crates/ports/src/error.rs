@@ -21,6 +21,12 @@ pub enum Constraint {
     LastActiveHolder,
     /// The user is deleted, and a deleted account is final.
     DeletedUser,
+    /// `mfa_totp`: the user has a confirmed TOTP authenticator already.
+    TotpEnrolled,
+    /// `passkeys.credential_id`: that credential is registered already.
+    PasskeyCredential,
+    /// `auth_challenges.token_hash`: a challenge token collided (practically never).
+    ChallengeToken,
     /// Removing this OAuth link would leave the user no way to log in (no password, no
     /// other link).
     LastLoginMethod,

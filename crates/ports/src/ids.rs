@@ -55,6 +55,14 @@ uuid_id!(
     /// Identifies a linked OAuth account.
     OAuthAccountId
 );
+uuid_id!(
+    /// Identifies a registered passkey (not its credential id).
+    PasskeyId
+);
+uuid_id!(
+    /// Identifies a pending authentication challenge (not its token).
+    ChallengeId
+);
 
 /// Identifies an audit entry; ids grow with insertion order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -3,17 +3,20 @@
 
 pub mod access_token;
 pub mod audit;
+pub mod challenge;
 pub mod clock;
 pub mod crypto;
 pub mod email;
 pub mod error;
 pub mod ids;
 pub mod mail;
+pub mod mfa;
 pub mod oauth;
 pub mod one_time_token;
 pub mod rate_limit;
 pub mod readiness;
 pub mod role;
+pub mod second_factor;
 pub mod secret;
 pub mod session;
 pub mod token_hash;
@@ -21,12 +24,16 @@ pub mod user;
 
 pub use access_token::{AccessClaims, AccessTokenSigner, SignError};
 pub use audit::{AuditCursor, AuditEntry, AuditQuery, AuditRepository, AuditWith, NewAuditEntry};
+pub use challenge::{Challenge, ChallengeKind, ChallengeRepository, NewChallenge};
 pub use clock::Clock;
 pub use crypto::{HashError, PasswordHasher, TokenGenerator, Verification};
 pub use email::{Email, EmailError};
 pub use error::{Constraint, StoreError};
-pub use ids::{AuditEntryId, OAuthAccountId, RoleId, SessionId, UserId};
+pub use ids::{AuditEntryId, ChallengeId, OAuthAccountId, PasskeyId, RoleId, SessionId, UserId};
 pub use mail::{MailMessage, Mailer};
+pub use mfa::{
+    AuthMethod, MfaFactors, MfaRepository, NewPasskey, Passkey, RecoveryCodeSet, TotpEnrollment,
+};
 pub use oauth::{
     AuthorizationRequest, ExternalIdentity, FlowSecret, OAuthAccount, OAuthAccountRepository,
     OAuthClient, OAuthClientError, OAuthFlowRepository, OAuthLink, PendingOAuthFlow, SealedTokens,
@@ -35,7 +42,11 @@ pub use one_time_token::{NewOneTimeToken, OneTimeTokenRepository, Redemption, To
 pub use rate_limit::{RateDecision, RateLimit, RateLimiter};
 pub use readiness::Readiness;
 pub use role::{NewRole, Role, RoleRepository, RoleUpdate};
-pub use secret::{AccessToken, BearerToken, Password};
+pub use second_factor::{
+    Assertion, Ceremony, NewTotpSecret, PasskeyAuthenticator, RegisteredCredential,
+    SecondFactorError, TotpAuthenticator,
+};
+pub use secret::{AccessToken, BearerToken, Password, RecoveryCode, TotpSecret};
 pub use session::{ActiveSession, NewSession, OpenedSession, Session, SessionRepository};
 pub use token_hash::TokenHash;
 pub use user::{
@@ -49,11 +60,15 @@ pub use access_token::MockAccessTokenSigner;
 #[cfg(any(test, feature = "mock"))]
 pub use audit::MockAuditRepository;
 #[cfg(any(test, feature = "mock"))]
+pub use challenge::MockChallengeRepository;
+#[cfg(any(test, feature = "mock"))]
 pub use clock::MockClock;
 #[cfg(any(test, feature = "mock"))]
 pub use crypto::{MockPasswordHasher, MockTokenGenerator};
 #[cfg(any(test, feature = "mock"))]
 pub use mail::MockMailer;
+#[cfg(any(test, feature = "mock"))]
+pub use mfa::MockMfaRepository;
 #[cfg(any(test, feature = "mock"))]
 pub use oauth::{MockOAuthAccountRepository, MockOAuthClient, MockOAuthFlowRepository};
 #[cfg(any(test, feature = "mock"))]
@@ -62,6 +77,8 @@ pub use one_time_token::MockOneTimeTokenRepository;
 pub use rate_limit::MockRateLimiter;
 #[cfg(any(test, feature = "mock"))]
 pub use role::MockRoleRepository;
+#[cfg(any(test, feature = "mock"))]
+pub use second_factor::{MockPasskeyAuthenticator, MockTotpAuthenticator};
 #[cfg(any(test, feature = "mock"))]
 pub use session::MockSessionRepository;
 #[cfg(any(test, feature = "mock"))]

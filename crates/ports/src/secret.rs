@@ -1,5 +1,6 @@
 //! Secrets that cross the boundary: a plaintext password on its way to the hasher, a
-//! bearer token and an access token on their way to the client. None can be printed by
+//! bearer token, an access token, a TOTP secret and recovery codes on their way to the
+//! client. None can be printed by
 //! accident.
 
 use std::fmt;
@@ -48,6 +49,23 @@ secret_string! {
     BearerToken {
         new: "Wraps a token string (freshly generated, or as presented by a client).",
         expose: "The token, for the response body and the hash function only."
+    }
+}
+
+secret_string! {
+    /// A TOTP secret (base32, or inside an `otpauth://` URI) on its way to the user, once.
+    TotpSecret {
+        new: "Wraps a freshly made secret.",
+        expose: "The secret, for the enrolment answer only."
+    }
+}
+
+secret_string! {
+    /// A recovery code: made for the user once, or typed by them; only its hash is
+    /// stored.
+    RecoveryCode {
+        new: "Wraps a code (freshly generated, or as the user typed it).",
+        expose: "The code, for the enrolment answer and the hash function only."
     }
 }
 

@@ -1,7 +1,10 @@
 //! Server-side sessions and the repository port that stores them. A session is found by
 //! the SHA-256 of its bearer token; the token itself is never stored.
 
-use crate::{AuditWith, LoginSource, PasswordHash, SessionId, StoreError, TokenHash, User, UserId};
+use crate::{
+    AuditWith, AuthMethod, ChallengeId, LoginSource, PasswordHash, SessionId, StoreError,
+    TokenHash, User, UserId,
+};
 use chrono::{DateTime, Utc};
 use std::{net::IpAddr, time::Duration};
 
@@ -28,6 +31,10 @@ pub struct Session {
     pub created_at: DateTime<Utc>,
     /// When it was revoked.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When its user last proved who they are: at login, or at the latest step-up.
+    pub authenticated_at: DateTime<Utc>,
+    /// How they did, then (sorted, without repeats).
+    pub auth_methods: Vec<AuthMethod>,
 }
 
 /// What creating a session takes.
@@ -43,8 +50,10 @@ pub struct NewSession {
     pub ip_address: Option<IpAddr>,
     /// Client user agent.
     pub user_agent: Option<String>,
-    /// Login time (also the first access).
+    /// Login time (also the first access and the authentication time).
     pub created_at: DateTime<Utc>,
+    /// How the user proved who they are (sorted, without repeats).
+    pub auth_methods: Vec<AuthMethod>,
 }
 
 /// A session opened at login, with its user as the login left it.
@@ -106,6 +115,38 @@ pub trait SessionRepository: Send + Sync {
         session: NewSession,
         audit: AuditWith<Session>,
     ) -> Result<Option<OpenedSession>, StoreError>;
+
+    /// Opens a session at the end of a login that answered a challenge (a second factor,
+    /// or a passwordless passkey login), in one transaction: uses up the challenge, then
+    /// does what [`open_at_login`](Self::open_at_login) does when `first_factor` holds the
+    /// matched password hash and the login source, or what
+    /// [`open_without_password`](Self::open_without_password) does when it is `None`.
+    /// `None`, with nothing written, when the challenge is used up already or one of
+    /// those methods would answer `None`.
+    ///
+    /// # Errors
+    /// `NotFound` if the user does not exist; `Conflict(SessionToken)` on a hash collision.
+    async fn open_with_challenge(
+        &self,
+        challenge: ChallengeId,
+        session: NewSession,
+        first_factor: Option<(PasswordHash, LoginSource)>,
+        audit: AuditWith<Session>,
+    ) -> Result<Option<OpenedSession>, StoreError>;
+
+    /// Records a fresh authentication of an active session at `at` by `methods` (a
+    /// step-up) and appends `audit`, in one transaction. `false`, with nothing written,
+    /// when the session is no longer active.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    async fn reauthenticate(
+        &self,
+        id: SessionId,
+        at: DateTime<Utc>,
+        methods: Vec<AuthMethod>,
+        audit: AuditWith<()>,
+    ) -> Result<bool, StoreError>;
 
     /// The session with this token hash if it is active and unexpired at `now`, with its
     /// user and the user's roles and permissions, in one round trip (the hot path of
