@@ -59,6 +59,8 @@ pub(crate) fn session_of(user: &User, at: DateTime<Utc>) -> Session {
         last_accessed_at: at,
         created_at: at,
         revoked_at: None,
+        authenticated_at: at,
+        auth_methods: vec![auth_ports::AuthMethod::Password],
     }
 }
 

@@ -51,6 +51,8 @@ impl TryFrom<sessions::Model> for Session {
             last_accessed_at: m.last_accessed_at,
             created_at: m.created_at,
             revoked_at: m.revoked_at,
+            authenticated_at: m.created_at,
+            auth_methods: Vec::new(),
         })
     }
 }
@@ -68,11 +70,33 @@ fn opened(session: NewSession) -> Session {
         last_accessed_at: session.created_at,
         created_at: session.created_at,
         revoked_at: None,
+        authenticated_at: session.created_at,
+        auth_methods: session.auth_methods,
     }
 }
 
 #[async_trait::async_trait]
 impl SessionRepository for SeaOrmSessionRepository {
+    async fn open_with_challenge(
+        &self,
+        _challenge: auth_ports::ChallengeId,
+        _session: NewSession,
+        _first_factor: Option<(auth_ports::PasswordHash, auth_ports::LoginSource)>,
+        _audit: AuditWith<Session>,
+    ) -> Result<Option<OpenedSession>, StoreError> {
+        todo!("SCAFFOLD: helper A implements")
+    }
+
+    async fn reauthenticate(
+        &self,
+        _id: SessionId,
+        _at: DateTime<Utc>,
+        _methods: Vec<auth_ports::AuthMethod>,
+        _audit: AuditWith<()>,
+    ) -> Result<bool, StoreError> {
+        todo!("SCAFFOLD: helper A implements")
+    }
+
     async fn open_at_login(
         &self,
         session: NewSession,

@@ -1,7 +1,8 @@
 //! Bearer tokens behind the `TokenGenerator` port: 256 bits from the OS RNG, base64url
-//! without padding, stored only as their SHA-256.
+//! without padding, stored only as their SHA-256; and recovery codes: 80 bits in
+//! lowercase base32, grouped by four.
 
-use auth_ports::{BearerToken, TokenGenerator, TokenHash};
+use auth_ports::{BearerToken, RecoveryCode, TokenGenerator, TokenHash};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest as _, Sha256};
@@ -33,7 +34,36 @@ impl TokenGenerator for RandomTokenGenerator {
     fn hash(&self, token: &BearerToken) -> TokenHash {
         TokenHash(Sha256::digest(token.expose().as_bytes()).into())
     }
+
+    /// # Panics
+    /// As [`generate`](Self::generate).
+    fn recovery_code(&self) -> RecoveryCode {
+        let bits = os_random_bytes();
+        // 80 bits are sixteen base32 digits of five bits each.
+        let bits = bits[..10]
+            .iter()
+            .fold(0u128, |acc, &byte| (acc << 8) | u128::from(byte));
+        let digits: Vec<char> = (0..16)
+            .rev()
+            .map(|i| BASE32[((bits >> (i * 5)) & 0x1f) as usize] as char)
+            .collect();
+        let groups: Vec<String> = digits.chunks(4).map(|g| g.iter().collect()).collect();
+        RecoveryCode::new(groups.join("-"))
+    }
+
+    fn hash_recovery_code(&self, code: &RecoveryCode) -> TokenHash {
+        let normalised: String = code
+            .expose()
+            .chars()
+            .filter(|c| !matches!(c, '-' | ' '))
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        TokenHash(Sha256::digest(normalised.as_bytes()).into())
+    }
 }
+
+/// The RFC 4648 base32 alphabet in lower case: no 0/1/8/9, which read like letters.
+const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
 #[expect(
     clippy::panic,
@@ -62,6 +92,26 @@ mod tests {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
             "{token}"
         );
+    }
+
+    #[test]
+    fn recovery_codes_are_four_groups_of_four_base32_digits() {
+        let code = RandomTokenGenerator.recovery_code();
+        let groups: Vec<&str> = code.expose().split('-').collect();
+        assert_eq!(groups.len(), 4, "{}", code.expose());
+        assert!(groups.iter().all(|g| g.len() == 4
+            && g.bytes().all(|b| BASE32.contains(&b))));
+        assert_ne!(code, RandomTokenGenerator.recovery_code());
+    }
+
+    #[test]
+    fn a_recovery_code_hashes_alike_in_any_case_and_spacing() {
+        let code = RandomTokenGenerator.recovery_code();
+        let typed = code.expose().to_uppercase().replace('-', " ");
+        let hash = RandomTokenGenerator.hash_recovery_code(&code);
+        assert_eq!(RandomTokenGenerator.hash_recovery_code(&RecoveryCode::new(typed)), hash);
+        let other = RandomTokenGenerator.hash_recovery_code(&RecoveryCode::new("x".into()));
+        assert_ne!(other, hash);
     }
 
     #[test]

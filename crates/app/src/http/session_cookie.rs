@@ -123,6 +123,8 @@ mod tests {
             last_accessed_at: created,
             created_at: created,
             revoked_at: None,
+            authenticated_at: created,
+            auth_methods: Vec::new(),
         }
     }
 

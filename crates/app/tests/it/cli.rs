@@ -334,6 +334,7 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
             ip_address: None,
             user_agent: None,
             created_at: now - chrono::Duration::hours(2),
+            auth_methods: vec![auth_ports::AuthMethod::Password],
         };
         let sessions = store.sessions();
         let hash = auth_ports::PasswordHash::new("h".into());

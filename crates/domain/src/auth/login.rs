@@ -6,7 +6,7 @@ use crate::audit::{AuditEvent, ClientInfo};
 use crate::error::{Failure, FieldErrors};
 use crate::password_policy::MAX_PASSWORD_CHARS;
 use auth_ports::{
-    BearerToken, Email, FailedLogin, LockScope, LoginAccount, LoginSource, NewSession, Password,
+    AuthMethod, BearerToken, Email, FailedLogin, LockScope, LoginAccount, LoginSource, NewSession, Password,
     PasswordHash, Session, User, UserStatus, Verification,
 };
 use chrono::{DateTime, Utc};
@@ -304,6 +304,7 @@ impl AuthService {
             ip_address: client.ip,
             user_agent: client.user_agent.clone(),
             created_at: now,
+            auth_methods: vec![AuthMethod::Password],
         };
         let login_source = LoginSource {
             key: attempt.source.to_owned(),

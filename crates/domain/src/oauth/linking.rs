@@ -10,7 +10,7 @@ use crate::auth::{DEFAULT_ROLE, LoginSuccess};
 use crate::error::Failure;
 use crate::names::acceptable_name;
 use auth_ports::{
-    Constraint, Email, ExternalIdentity, NewSession, NewUser, OAuthAccount, Session, StoreError,
+    AuthMethod, Constraint, Email, ExternalIdentity, NewSession, NewUser, OAuthAccount, Session, StoreError,
     User, UserStatus,
 };
 
@@ -251,6 +251,7 @@ impl OAuthService {
             ip_address: attempt.client.ip,
             user_agent: attempt.client.user_agent.clone(),
             created_at: now,
+            auth_methods: vec![AuthMethod::OAuth],
         };
         let sessions = &self.ports.sessions;
         let opened = sessions.open_without_password(new_session, audit).await;

@@ -202,6 +202,7 @@ mod tests {
                 ip_address: None,
                 user_agent: None,
                 created_at: at,
+                auth_methods: vec![auth_ports::AuthMethod::Password],
             };
             let source = auth_ports::LoginSource {
                 key: "192.0.2.1".into(),

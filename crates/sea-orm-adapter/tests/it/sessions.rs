@@ -35,6 +35,7 @@ pub fn new_session(user_id: UserId, byte: u8, expires_in: Duration) -> NewSessio
         ip_address: Some("203.0.113.7".parse().unwrap()),
         user_agent: Some("curl/8".into()),
         created_at: now(),
+        auth_methods: vec![auth_ports::AuthMethod::Password],
     }
 }
 

@@ -41,6 +41,7 @@ pub async fn session_for(db: &TestDb, user: UserId, byte: u8) -> auth_ports::Ses
         ip_address: None,
         user_agent: None,
         created_at: now(),
+        auth_methods: vec![auth_ports::AuthMethod::Password],
     };
     open(&db.store.sessions(), new).await
 }

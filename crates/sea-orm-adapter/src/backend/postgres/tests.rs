@@ -84,6 +84,8 @@ async fn a_login_statement_run_again_after_it_committed_answers_as_it_did() {
         last_accessed_at: at,
         created_at: at,
         revoked_at: None,
+        authenticated_at: at,
+        auth_methods: vec![auth_ports::AuthMethod::Password],
     };
     let entry = || vec![NewAuditEntry::new(Some(user.id), "auth.login", at)];
     let source = LoginSource {
