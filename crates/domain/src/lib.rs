@@ -23,9 +23,11 @@ pub use admin::{
 };
 pub use audit::{AuditEvent, Auditor, ClientInfo};
 pub use auth::{
-    AuthPolicy, AuthPorts, AuthService, AuthenticateError, ChangePasswordError, LoginError,
-    LoginSuccess, Principal, RecoveryRequestError, RegisterError, Registration, ResetRequest,
-    RevokeError, SessionView, TokenError,
+    AuthPolicy, AuthPorts, AuthService, AuthenticateError, ChangePasswordError, FactorAnswer,
+    IssuedChallenge, LoginError, LoginOutcome, LoginSuccess, MfaError, NewTotp, Principal,
+    Reauthenticated, ReauthenticationRequired, RecoveryRequestError, RegisterError,
+    RegisteredPasskey, Registration, ResetRequest, RevokeError, SecondFactorPorts, SessionView,
+    StepUpAnswer, TokenError,
 };
 pub use error::{Failure, FieldErrors, ReadError};
 pub use messages::Messages;

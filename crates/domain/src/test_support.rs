@@ -8,8 +8,8 @@ use crate::rbac::RbacService;
 use auth_ports::StoreError;
 use auth_ports::{
     AuditEntry, AuditEntryId, AuditRepository, AuditWith, Clock, Email, MockAuditRepository,
-    MockClock, MockRoleRepository, MockUserRepository, NewAuditEntry, Role, RoleId, Session,
-    SessionId, TokenHash, User, UserId, UserStatus,
+    MockClock, MockMfaRepository, MockRoleRepository, MockUserRepository, NewAuditEntry, Role,
+    RoleId, Session, SessionId, TokenHash, User, UserId, UserStatus,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use std::sync::{Arc, Mutex};
@@ -145,6 +145,16 @@ pub(crate) fn admin_service(
     roles: MockRoleRepository,
     audit: MockAuditRepository,
 ) -> AdminService {
+    admin_service_with_mfa(users, roles, audit, MockMfaRepository::new())
+}
+
+/// [`admin_service`] with second factors in `mfa`.
+pub(crate) fn admin_service_with_mfa(
+    users: MockUserRepository,
+    roles: MockRoleRepository,
+    audit: MockAuditRepository,
+    mfa: MockMfaRepository,
+) -> AdminService {
     let clock = clock_at(DateTime::default());
     let audit: Arc<dyn AuditRepository> = Arc::new(audit);
     AdminService::new(AdminPorts {
@@ -153,6 +163,7 @@ pub(crate) fn admin_service(
         audit_log: audit.clone(),
         audit: Auditor::new(audit, clock.clone()),
         clock,
+        mfa: Arc::new(mfa),
     })
 }
 

@@ -186,7 +186,7 @@ impl AdminService {
     }
 
     /// `MissingPermission` unless the actor holds `permission`, then as [`Self::outranks`].
-    async fn may_manage(
+    pub(super) async fn may_manage(
         &self,
         actor: &Principal,
         permission: &'static str,

@@ -1,7 +1,7 @@
 //! The AdminService itself and the ports it works through.
 
 use crate::audit::Auditor;
-use auth_ports::{AuditRepository, Clock, RoleRepository, UserRepository};
+use auth_ports::{AuditRepository, Clock, MfaRepository, RoleRepository, UserRepository};
 use std::sync::Arc;
 
 /// The ports AdminService works through.
@@ -17,6 +17,8 @@ pub struct AdminPorts {
     pub audit: Auditor,
     /// The time.
     pub clock: Arc<dyn Clock>,
+    /// Second factors, to show and reset.
+    pub mfa: Arc<dyn MfaRepository>,
 }
 
 /// Reads and changes accounts and reads the audit trail for operators. Every method

@@ -1,16 +1,27 @@
 //! Login (SPEC.md section 4.1): checking credentials against the rate limits and the
 //! lockout, and opening a session.
 
+use super::mfa::IssuedChallenge;
 use super::service::AuthService;
 use crate::audit::{AuditEvent, ClientInfo};
 use crate::error::{Failure, FieldErrors};
 use crate::password_policy::MAX_PASSWORD_CHARS;
 use auth_ports::{
-    AuthMethod, BearerToken, Email, FailedLogin, LockScope, LoginAccount, LoginSource, NewSession, Password,
+    AuthMethod, BearerToken, Email, FailedLogin, LockScope, LoginAccount, LoginSource, Password,
     PasswordHash, Session, User, UserStatus, Verification,
 };
 use chrono::{DateTime, Utc};
 use std::time::Duration;
+
+/// What a right password gets.
+#[derive(Debug, Clone)]
+pub enum LoginOutcome {
+    /// A session: the account has no second factor (boxed: far larger than a challenge).
+    SignedIn(Box<LoginSuccess>),
+    /// No session yet: the account has MFA on, and the challenge must be answered with
+    /// one of its methods ([`AuthService::verify_mfa`]).
+    MfaRequired(IssuedChallenge),
+}
 
 /// A successful login.
 #[derive(Debug, Clone)]
@@ -58,21 +69,29 @@ pub enum LoginError {
 
 /// One login attempt after its input and rate limits passed: the account it names, and
 /// what its audit entries say.
-struct Attempt<'a> {
-    email: &'a Email,
-    account: &'a LoginAccount,
+pub(super) struct Attempt<'a> {
+    pub(super) email: &'a Email,
+    pub(super) account: &'a LoginAccount,
     /// The client's address as one lockout source ([`AuthService::ip_key`]).
-    source: &'a str,
-    client: &'a ClientInfo,
+    pub(super) source: &'a str,
+    pub(super) client: &'a ClientInfo,
 }
 
 impl Attempt<'_> {
-    fn user(&self) -> &User {
+    pub(super) fn user(&self) -> &User {
         &self.account.user
     }
 
+    /// The lockout source, with its failures as the attempt found them.
+    pub(super) fn login_source(&self) -> LoginSource {
+        LoginSource {
+            key: self.source.to_owned(),
+            failures: self.account.source_failures,
+        }
+    }
+
     /// The `auth.login` entry of this attempt, with the user as actor and resource.
-    fn event(&self) -> AuditEvent {
+    pub(super) fn event(&self) -> AuditEvent {
         login_event(self.email)
             .by(self.user().id)
             .on("user", self.user().id)
@@ -107,7 +126,8 @@ fn parse_credentials(email: &str, password: &Password) -> Result<Email, LoginErr
 }
 
 impl AuthService {
-    /// Checks the credentials and opens a session.
+    /// Checks the credentials and opens a session, or, when the account has MFA on,
+    /// issues the challenge of the second step.
     ///
     /// # Errors
     /// See [`LoginError`]. Every attempt is audited as `auth.login`; the failure that
@@ -117,7 +137,7 @@ impl AuthService {
         email: &str,
         password: &Password,
         client: &ClientInfo,
-    ) -> Result<LoginSuccess, LoginError> {
+    ) -> Result<LoginOutcome, LoginError> {
         let email = parse_credentials(email, password)?;
         self.check_login_limits(&email, client).await?;
         let source = Self::ip_key(client);
@@ -134,7 +154,14 @@ impl AuthService {
         let matched = self.verify_password(password, &attempt).await?;
         self.check_account_usable(&attempt).await?;
         let hash = self.rehash_if_outdated(password, matched, &attempt).await?;
-        self.open_session(&hash, &attempt).await
+        let factors = self.ports.second_factors.mfa.factors(attempt.user().id);
+        let factors = factors.await.map_err(Failure::from)?;
+        if factors.enabled() {
+            let challenge = self.begin_mfa_login(hash, &attempt, &factors).await?;
+            return Ok(LoginOutcome::MfaRequired(challenge));
+        }
+        let opened = self.open_session(&hash, &attempt).await?;
+        Ok(LoginOutcome::SignedIn(Box::new(opened)))
     }
 
     /// Both limits count every attempt, and come before the password.
@@ -176,7 +203,7 @@ impl AuthService {
     }
 
     /// Audits the attempt as failed for `reason` and answers `error`.
-    async fn refuse(
+    pub(super) async fn refuse(
         &self,
         attempt: &Attempt<'_>,
         reason: &'static str,
@@ -289,31 +316,20 @@ impl AuthService {
         hash: &PasswordHash,
         attempt: &Attempt<'_>,
     ) -> Result<LoginSuccess, LoginError> {
-        let (user, client) = (attempt.user(), attempt.client);
-        let now = self.ports.clock.now();
-        let (token, token_hash) = self.ports.tokens.generate();
-        let expires_at = self.expiry(self.policy.session_ttl)?;
+        let user = attempt.user();
+        let methods = vec![AuthMethod::Password];
+        let (token, new_session) = self.new_session(user.id, attempt.client, methods)?;
         let event = attempt.event();
-        let audit = self.ports.audit.after(client, move |session: &Session| {
-            vec![event.with("session_id", session.id.to_string())]
-        });
-        let new_session = NewSession {
-            user_id: user.id,
-            token_hash,
-            expires_at,
-            ip_address: client.ip,
-            user_agent: client.user_agent.clone(),
-            created_at: now,
-            auth_methods: vec![AuthMethod::Password],
-        };
-        let login_source = LoginSource {
-            key: attempt.source.to_owned(),
-            failures: attempt.account.source_failures,
-        };
+        let audit = self
+            .ports
+            .audit
+            .after(attempt.client, move |session: &Session| {
+                vec![event.with("session_id", session.id.to_string())]
+            });
         let opened = self
             .ports
             .sessions
-            .open_at_login(new_session, hash, &login_source, audit)
+            .open_at_login(new_session, hash, &attempt.login_source(), audit)
             .await
             .map_err(Failure::from)?;
         match opened {
@@ -322,17 +338,17 @@ impl AuthService {
                 session: opened.session,
                 user: opened.user,
             }),
-            None => Err(self.refused_at_opening(attempt, now).await?),
+            None => Err(self.refused_at_opening(attempt).await?),
         }
     }
 
     /// Why opening was refused by a change since the checks: a lock set by a concurrent
     /// failure, an account no longer active, or a new password.
-    async fn refused_at_opening(
+    pub(super) async fn refused_at_opening(
         &self,
         attempt: &Attempt<'_>,
-        now: DateTime<Utc>,
     ) -> Result<LoginError, Failure> {
+        let now = self.ports.clock.now();
         let current = self
             .find_account(&attempt.user().email, attempt.source)
             .await?;

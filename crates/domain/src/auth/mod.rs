@@ -3,6 +3,7 @@
 //! recovery by mail.
 
 mod login;
+mod mfa;
 mod password;
 mod recovery;
 mod register;
@@ -12,11 +13,16 @@ mod session;
 mod tests;
 
 pub use crate::names::MAX_NAME_CHARS;
-pub use crate::principal::Principal;
+pub use crate::principal::{Principal, ReauthenticationRequired, STEP_UP_WINDOW};
 pub use crate::rate_limits::WIDE_PREFIX_FACTORS;
-pub use login::{LoginError, LoginSuccess};
+pub use login::{LoginError, LoginOutcome, LoginSuccess};
+pub use mfa::{
+    CHALLENGE_LIFETIME, FactorAnswer, IssuedChallenge, MAX_CHALLENGE_FAILURES,
+    MAX_PASSKEY_NAME_CHARS, MfaError, NewTotp, RECOVERY_CODES, Reauthenticated, RegisteredPasskey,
+    StepUpAnswer,
+};
 pub use password::ChangePasswordError;
 pub use recovery::{MAILBOX_FACTOR, RecoveryRequestError, ResetRequest, TokenError};
 pub use register::{DEFAULT_ROLE, RegisterError, Registration};
-pub use service::{AuthPolicy, AuthPorts, AuthService};
+pub use service::{AuthPolicy, AuthPorts, AuthService, SecondFactorPorts};
 pub use session::{AuthenticateError, RevokeError, SessionView};

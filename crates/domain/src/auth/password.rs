@@ -6,7 +6,7 @@ use crate::audit::{AuditEvent, ClientInfo};
 use crate::error::{Failure, FieldErrors};
 use crate::messages::PasswordChangeKind;
 use crate::password_policy::MAX_PASSWORD_CHARS;
-use crate::principal::Principal;
+use crate::principal::{Principal, ReauthenticationRequired};
 use auth_ports::{Password, PasswordChange, RevokeSessions, Verification};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -33,6 +33,9 @@ pub enum ChangePasswordError {
     /// The new password breaks a rule.
     #[error("invalid password: {0}")]
     Invalid(FieldErrors),
+    /// The session was authenticated too long ago for this change.
+    #[error(transparent)]
+    ReauthenticationRequired(#[from] ReauthenticationRequired),
     /// Not the caller's fault.
     #[error(transparent)]
     Failure(#[from] Failure),
@@ -43,8 +46,9 @@ impl AuthService {
     /// other session of theirs (`password.change`).
     ///
     /// # Errors
-    /// `InvalidCredentials` for a wrong current password (audited as a failure and
-    /// counted towards the lockout); `AccountLocked` while the caller's source or the
+    /// `ReauthenticationRequired` unless the session was authenticated within the step-up
+    /// window; `InvalidCredentials` for a wrong current password (audited as a failure
+    /// and counted towards the lockout); `AccountLocked` while the caller's source or the
     /// account is locked; `Invalid` when the new one breaks the policy.
     pub async fn change_password(
         &self,
@@ -53,6 +57,7 @@ impl AuthService {
         new: &Password,
         client: &ClientInfo,
     ) -> Result<(), ChangePasswordError> {
+        self.require_fresh(principal)?;
         let user = &principal.user;
         self.limit(
             format!("login:account:{}", user.email),

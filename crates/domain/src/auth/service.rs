@@ -8,8 +8,10 @@ use crate::messages::{Messages, PasswordChangeKind};
 use crate::password_policy::PasswordPolicy;
 use crate::rate_limits;
 use auth_ports::{
-    Clock, Email, LockoutPolicy, Mailer, OneTimeTokenRepository, PasswordHasher, RateLimit,
-    RateLimiter, SessionRepository, TokenGenerator, UserRepository,
+    AuthMethod, BearerToken, ChallengeRepository, Clock, Email, LockoutPolicy, Mailer,
+    MfaRepository, NewSession, OneTimeTokenRepository, PasskeyAuthenticator, PasswordHasher,
+    RateLimit, RateLimiter, SessionRepository, TokenGenerator, TotpAuthenticator, UserId,
+    UserRepository,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -73,6 +75,21 @@ pub struct AuthPorts {
     pub one_time_tokens: Arc<dyn OneTimeTokenRepository>,
     /// Outgoing mail.
     pub mailer: Arc<dyn Mailer>,
+    /// Second factors and the challenges of multi-step sign-ins.
+    pub second_factors: SecondFactorPorts,
+}
+
+/// The ports of second factors.
+#[derive(Clone)]
+pub struct SecondFactorPorts {
+    /// Stored factors.
+    pub mfa: Arc<dyn MfaRepository>,
+    /// Pending challenges.
+    pub challenges: Arc<dyn ChallengeRepository>,
+    /// TOTP codes; `None` when no key to seal secrets is configured (no new enrolments).
+    pub totp: Option<Arc<dyn TotpAuthenticator>>,
+    /// WebAuthn ceremonies.
+    pub passkeys: Arc<dyn PasskeyAuthenticator>,
 }
 
 /// Registration, login and sessions.
@@ -128,6 +145,29 @@ impl AuthService {
         limit: RateLimit,
     ) -> Result<(), Duration> {
         rate_limits::limit_ip(self.ports.limiter.as_ref(), scope, client, limit).await
+    }
+
+    /// A fresh session token and the session of `user` it opens now from `client`,
+    /// authenticated by `methods`.
+    pub(super) fn new_session(
+        &self,
+        user: UserId,
+        client: &ClientInfo,
+        mut methods: Vec<AuthMethod>,
+    ) -> Result<(BearerToken, NewSession), Failure> {
+        let (token, token_hash) = self.ports.tokens.generate();
+        methods.sort_unstable();
+        methods.dedup();
+        let session = NewSession {
+            user_id: user,
+            token_hash,
+            expires_at: self.expiry(self.policy.session_ttl)?,
+            ip_address: client.ip,
+            user_agent: client.user_agent.clone(),
+            created_at: self.ports.clock.now(),
+            auth_methods: methods,
+        };
+        Ok((token, session))
     }
 
     /// The time `ttl` from now.

@@ -4,7 +4,7 @@
 use super::service::AuthService;
 use crate::audit::{AuditEvent, ClientInfo};
 use crate::error::Failure;
-use crate::principal::Principal;
+use crate::principal::{Principal, ReauthenticationRequired};
 use auth_ports::{ActiveSession, BearerToken, Session, SessionId, StoreError, UserStatus};
 
 /// Why a session token was not accepted.
@@ -24,6 +24,9 @@ pub enum RevokeError {
     /// The caller has no such live session.
     #[error("no such session")]
     NotFound,
+    /// Ending other sessions needs a session authenticated within the step-up window.
+    #[error(transparent)]
+    ReauthenticationRequired(#[from] ReauthenticationRequired),
     /// Not the caller's fault.
     #[error(transparent)]
     Failure(#[from] Failure),
@@ -107,12 +110,15 @@ impl AuthService {
     /// Ends every session of the caller (`auth.logout` with `details.all = true`).
     ///
     /// # Errors
-    /// Storage failures.
+    /// `ReauthenticationRequired` unless the session was authenticated within the
+    /// step-up window (a stolen token must not sign its owner out everywhere); storage
+    /// failures.
     pub async fn logout_all(
         &self,
         principal: &Principal,
         client: &ClientInfo,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), RevokeError> {
+        self.require_fresh(principal)?;
         let user = principal.user.id;
         let audit = self.ports.audit.after(client, move |revoked: &u64| {
             vec![
@@ -124,7 +130,8 @@ impl AuthService {
         self.ports
             .sessions
             .revoke_all_for_user(user, self.ports.clock.now(), audit)
-            .await?;
+            .await
+            .map_err(|e| RevokeError::Failure(e.into()))?;
         Ok(())
     }
 
@@ -154,13 +161,18 @@ impl AuthService {
     /// Revokes one of the caller's sessions (`session.revoke`).
     ///
     /// # Errors
-    /// `NotFound` when it is not the caller's live session.
+    /// `NotFound` when it is not the caller's live session; `ReauthenticationRequired`
+    /// for another session than the caller's own unless the caller's was authenticated
+    /// within the step-up window.
     pub async fn revoke_session(
         &self,
         principal: &Principal,
         id: SessionId,
         client: &ClientInfo,
     ) -> Result<(), RevokeError> {
+        if id != principal.session.id {
+            self.require_fresh(principal)?;
+        }
         let user = principal.user.id;
         let event = AuditEvent::new("session.revoke").by(user).on("session", id);
         let audit = self.ports.audit.event(event, client);

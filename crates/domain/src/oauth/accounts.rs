@@ -24,7 +24,8 @@ impl OAuthService {
     /// transaction). A provider no longer configured can still be unlinked.
     ///
     /// # Errors
-    /// `NotFound` when it is not linked; `LastLoginMethod` when the caller has no
+    /// `ReauthenticationRequired` unless the session was authenticated within the step-up
+    /// window; `NotFound` when it is not linked; `LastLoginMethod` when the caller has no
     /// password and no other link (nothing is changed).
     pub async fn unlink(
         &self,
@@ -32,6 +33,7 @@ impl OAuthService {
         provider: &str,
         client: &ClientInfo,
     ) -> Result<(), UnlinkError> {
+        principal.require_recent_authentication(self.ports.clock.now())?;
         let user = principal.user.id;
         let event = AuditEvent::self_service("oauth.unlink", user).with("provider", provider);
         let audit = self.ports.audit.event(event, client);

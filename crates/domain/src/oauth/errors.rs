@@ -2,6 +2,7 @@
 //! none carries a code, state, nonce, verifier or provider token.
 
 use crate::error::Failure;
+use crate::principal::ReauthenticationRequired;
 use std::time::Duration;
 
 /// Why beginning or finishing a flow failed.
@@ -49,6 +50,10 @@ pub enum OAuthError {
     /// (409).
     #[error("provider already linked")]
     AlreadyLinked,
+    /// Linking needs a session authenticated within the step-up window (403
+    /// `reauthentication_required`).
+    #[error(transparent)]
+    ReauthenticationRequired(#[from] ReauthenticationRequired),
     /// Not the caller's fault.
     #[error(transparent)]
     Failure(#[from] Failure),
@@ -69,6 +74,7 @@ impl OAuthError {
             Self::EmailNotVerified => "email_not_verified",
             Self::ProviderAccountTaken => "provider_account_taken",
             Self::AlreadyLinked => "already_linked",
+            Self::ReauthenticationRequired(_) => "reauthentication_required",
             Self::Failure(_) => "failure",
         }
     }
@@ -84,6 +90,10 @@ pub enum UnlinkError {
     /// `last_login_method`).
     #[error("last login method")]
     LastLoginMethod,
+    /// Unlinking needs a session authenticated within the step-up window (403
+    /// `reauthentication_required`).
+    #[error(transparent)]
+    ReauthenticationRequired(#[from] ReauthenticationRequired),
     /// Not the caller's fault.
     #[error(transparent)]
     Failure(#[from] Failure),

@@ -79,8 +79,9 @@ impl OAuthService {
     /// browser.
     ///
     /// # Errors
-    /// `UnknownProvider`; `RateLimited` (per IP); `Unavailable` when the provider's
-    /// metadata cannot be had.
+    /// `UnknownProvider`; `ReauthenticationRequired` for a link unless the session was
+    /// authenticated within the step-up window; `RateLimited` (per IP); `Unavailable`
+    /// when the provider's metadata cannot be had.
     pub async fn begin(
         &self,
         provider: &str,
@@ -89,6 +90,9 @@ impl OAuthService {
     ) -> Result<BegunFlow, OAuthError> {
         if !self.ports.client.has_provider(provider) {
             return Err(OAuthError::UnknownProvider);
+        }
+        if let Some(principal) = link_to {
+            principal.require_recent_authentication(self.ports.clock.now())?;
         }
         self.limit("oauth:begin", client).await?;
         let (state, state_hash) = self.ports.tokens.generate();

@@ -13,8 +13,9 @@ use auth_ports::{
     RateDecision, RateLimit, RevokeSessions, Session, StoreError, User, UserStatus, Verification,
 };
 use auth_ports::{
-    LoginAccount, MockAuditRepository, MockClock, MockMailer, MockOneTimeTokenRepository,
-    MockPasswordHasher, MockRateLimiter, MockSessionRepository, MockTokenGenerator,
+    LoginAccount, MfaFactors, MockAuditRepository, MockChallengeRepository, MockClock, MockMailer,
+    MockMfaRepository, MockOneTimeTokenRepository, MockPasskeyAuthenticator, MockPasswordHasher,
+    MockRateLimiter, MockSessionRepository, MockTokenGenerator, MockTotpAuthenticator,
     MockUserRepository, NewAuditEntry, OpenedSession, PasswordHash, SessionId, TokenHash, UserId,
 };
 use chrono::{DateTime, TimeZone, Utc};
@@ -89,6 +90,12 @@ struct Mocks {
     limiter: MockRateLimiter,
     one_time_tokens: MockOneTimeTokenRepository,
     mailer: MockMailer,
+    mfa: MockMfaRepository,
+    challenges: MockChallengeRepository,
+    totp: MockTotpAuthenticator,
+    passkeys: MockPasskeyAuthenticator,
+    /// What `mfa.factors` answers for anyone (none unless a test says).
+    factors: MfaFactors,
     trail: Trail,
     expected: Expected,
 }
@@ -104,16 +111,19 @@ impl Mocks {
         self.logs_in(POLICY, "ada@example.com", pw).await
     }
 
-    /// `email` logs in with `pw` from the test client, under `policy`.
+    /// `email` logs in with `pw` from the test client, under `policy`, to an account
+    /// without MFA.
     async fn logs_in(
         self,
         policy: AuthPolicy,
         email: &str,
         pw: &str,
     ) -> Result<LoginSuccess, LoginError> {
-        self.service(policy)
-            .login(email, &password(pw), &client())
-            .await
+        let service = self.service(policy);
+        match service.login(email, &password(pw), &client()).await? {
+            LoginOutcome::SignedIn(success) => Ok(*success),
+            LoginOutcome::MfaRequired(challenge) => panic!("MFA asked: {challenge:?}"),
+        }
     }
 
     /// `found` is the account, the password does not match, and the failure is
@@ -240,7 +250,11 @@ impl Mocks {
         self
     }
 
-    fn service(self, policy: AuthPolicy) -> AuthService {
+    fn service(mut self, policy: AuthPolicy) -> AuthService {
+        let factors = self.factors.clone();
+        self.mfa
+            .expect_factors()
+            .returning(move |_| Ok(factors.clone()));
         let mut clock = MockClock::new();
         let expected = self.expected;
         clock.expect_now().returning(move || {
@@ -260,6 +274,12 @@ impl Mocks {
                 limiter: Arc::new(self.limiter),
                 one_time_tokens: Arc::new(self.one_time_tokens),
                 mailer: Arc::new(self.mailer),
+                second_factors: SecondFactorPorts {
+                    mfa: Arc::new(self.mfa),
+                    challenges: Arc::new(self.challenges),
+                    totp: Some(Arc::new(self.totp)),
+                    passkeys: Arc::new(self.passkeys),
+                },
             },
             policy,
             Messages::new("https://auth.example.com"),

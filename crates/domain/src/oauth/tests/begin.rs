@@ -113,3 +113,18 @@ async fn begin_when_the_provider_is_unreachable_is_unavailable_and_keeps_no_flow
     let begun = begin(m, None).await;
     assert!(matches!(begun.error(), OAuthError::Unavailable(why) if why == "discovery timed out"));
 }
+
+#[tokio::test]
+async fn a_link_needs_a_session_authenticated_within_the_step_up_window() {
+    let ada = ada_signed_in_long_ago(&ada());
+    let mut m = Mocks::default();
+    m.client.expect_has_provider().returning(|_| true);
+    m.client.expect_authorization_url().never();
+    m.flows.expect_save().never();
+    let begun = begin(m, Some(&ada)).await;
+    assert!(
+        matches!(begun.result, Err(OAuthError::ReauthenticationRequired(_))),
+        "{:?}",
+        begun.result
+    );
+}

@@ -314,3 +314,16 @@ async fn a_link_stores_the_providers_email_normalised_or_not_at_all() {
         assert_eq!(done.linked().len(), 1, "{stored:?}");
     }
 }
+
+#[tokio::test]
+async fn unlinking_needs_a_session_authenticated_within_the_step_up_window() {
+    let mut m = Mocks::default();
+    m.accounts.expect_unlink().never();
+    let service = m.service();
+    let stale = ada_signed_in_long_ago(&ada());
+    let result = service.unlink(&stale, PROVIDER, &client()).await;
+    assert!(
+        matches!(result, Err(UnlinkError::ReauthenticationRequired(_))),
+        "{result:?}"
+    );
+}

@@ -76,7 +76,18 @@ fn verified_ada() -> User {
 
 /// Ada, signed in.
 fn ada_signed_in(ada: &User) -> Principal {
-    signed_in(ada.clone(), &[])
+    let mut principal = signed_in(ada.clone(), &[]);
+    principal.session.authenticated_at = t0();
+    principal
+}
+
+/// Ada, signed in with a session authenticated just over the step-up window ago.
+fn ada_signed_in_long_ago(ada: &User) -> Principal {
+    let mut principal = ada_signed_in(ada);
+    principal.session.authenticated_at = t0()
+        - chrono::Duration::from_std(crate::auth::STEP_UP_WINDOW).unwrap()
+        - chrono::Duration::seconds(1);
+    principal
 }
 
 /// What the provider vouches for: subject [`SUBJECT`], `email`, tokens sealed.
