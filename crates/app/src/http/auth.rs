@@ -8,7 +8,10 @@ use super::error::doc::ErrorBody;
 use super::extract::{ApiJson, Authenticated, Client, IdPath};
 use super::kind;
 use super::state::AppState;
-use auth_domain::{ClientInfo, LoginSuccess, Principal, Registration, SessionView};
+use super::mfa::MfaRequiredResponse;
+use auth_domain::{
+    ClientInfo, LoginOutcome, LoginSuccess, Principal, Registration, SessionView,
+};
 use auth_ports::{BearerToken, Password, SessionId};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -99,6 +102,15 @@ struct LoginRequest {
     cookie: bool,
 }
 
+/// What a right password gets: a session, or the challenge of the second step.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code, reason = "the login handler serialises its two arms on their own")]
+enum LoginAnswer {
+    SignedIn(LoginResponse),
+    MfaRequired(MfaRequiredResponse),
+}
+
 #[derive(Serialize, ToSchema)]
 pub(super) struct LoginResponse {
     /// The bearer token of the new session: `Authorization: Bearer <session_token>`.
@@ -128,7 +140,9 @@ pub(super) struct LoginResponse {
     request_body = LoginRequest,
     responses(
         kind::Public, kind::JsonBody, kind::Limited,
-        (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 200, description = "Logged in; or, for an account with MFA on, the \
+            challenge of the second step (`mfa_required`, answered at \
+            `POST /v1/auth/mfa/verify`)", body = LoginAnswer),
         (status = 401, description = "Unknown email or wrong password (`invalid_credentials`)",
             body = ErrorBody, example = json!({"error": {"code": "invalid_credentials",
                 "message": "Invalid email or password"}})),
@@ -151,20 +165,44 @@ async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    if body.cookie && !state.origins.allows_sender(&headers) {
-        // Login CSRF: a foreign page must not sign the browser in to another account.
-        return Err(ApiError::CsrfFailed);
-    }
+    refuse_login_csrf(&state, &headers, body.cookie)?;
     let outcome = state
         .auth
         .login(&body.email, &Password::new(body.password), &client)
         .await;
     state.metrics.login(outcome.is_ok());
-    let success = outcome?;
-    if !body.cookie {
+    match outcome? {
+        LoginOutcome::SignedIn(success) => signed_in(&state, *success, body.cookie),
+        LoginOutcome::MfaRequired(challenge) => {
+            Ok(Json(MfaRequiredResponse::from(challenge)).into_response())
+        }
+    }
+}
+
+/// Login CSRF: a foreign page must not sign the browser in to another account, so a
+/// sign-in that asks for cookies must come from a trusted page.
+pub(super) fn refuse_login_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    cookie: bool,
+) -> Result<(), ApiError> {
+    if cookie && !state.origins.allows_sender(headers) {
+        return Err(ApiError::CsrfFailed);
+    }
+    Ok(())
+}
+
+/// The answer to a sign-in that opened a session: the token in the body, or with
+/// `cookie`, in the session cookies.
+pub(super) fn signed_in(
+    state: &AppState,
+    success: LoginSuccess,
+    cookie: bool,
+) -> Result<Response, ApiError> {
+    if !cookie {
         return Ok(Json(LoginResponse::from(success)).into_response());
     }
-    let (body, cookies) = LoginResponse::with_cookies(&state, success)?;
+    let (body, cookies) = LoginResponse::with_cookies(state, success)?;
     let mut response = Json(body).into_response();
     for cookie in cookies {
         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -321,14 +359,15 @@ async fn logout(
     sign_out(&state, &client, &headers, caller, Sessions::This).await
 }
 
-/// Ends every session of the caller, this one included.
+/// Ends every session of the caller, this one included. Needs a session authenticated
+/// within the last 5 minutes.
 #[utoipa::path(
     post,
     path = "/v1/auth/logout-all",
     tag = "auth",
     security(("session" = [])),
     responses(
-        kind::Session,
+        kind::Sensitive,
         (status = 204, description = "Every session of the caller is revoked"),
     )
 )]
@@ -388,6 +427,11 @@ struct SessionBody {
     created_at: DateTime<Utc>,
     last_accessed_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    /// When its user last proved who they are (login or step-up).
+    authenticated_at: DateTime<Utc>,
+    /// How, then: `password`, `oauth`, `totp`, `webauthn`, `recovery_code`.
+    #[schema(example = json!(["password", "totp"]))]
+    auth_methods: Vec<&'static str>,
     /// Whether this is the session making the request.
     current: bool,
 }
@@ -402,6 +446,8 @@ impl From<SessionView> for SessionBody {
             created_at: s.created_at,
             last_accessed_at: s.last_accessed_at,
             expires_at: s.expires_at,
+            authenticated_at: s.authenticated_at,
+            auth_methods: super::mfa::method_names(&s.auth_methods),
             current: view.current,
         }
     }
@@ -433,7 +479,8 @@ async fn sessions(
     }))
 }
 
-/// Revokes one of the caller's own sessions.
+/// Revokes one of the caller's own sessions; another than the calling one needs a session
+/// authenticated within the last 5 minutes.
 #[utoipa::path(
     delete,
     path = "/v1/auth/sessions/{id}",
@@ -441,7 +488,7 @@ async fn sessions(
     params(("id" = Uuid, Path, description = "A session id from `GET /v1/auth/sessions`")),
     security(("session" = [])),
     responses(
-        kind::Session,
+        kind::Sensitive,
         (status = 204, description = "The session is revoked"),
         (status = 404, description = "No such session of the caller's, or not a UUID \
             (`not_found`)", body = ErrorBody,
@@ -470,7 +517,8 @@ struct ChangePasswordRequest {
     new_password: String,
 }
 
-/// Changes the caller's password and revokes every other session of theirs.
+/// Changes the caller's password and revokes every other session of theirs. Needs a
+/// session authenticated within the last 5 minutes.
 #[utoipa::path(
     post,
     path = "/v1/auth/password",
@@ -480,7 +528,9 @@ struct ChangePasswordRequest {
     responses(
         kind::Session, kind::JsonBody, kind::Limited,
         (status = 204, description = "Changed; the other sessions are revoked"),
-        (status = 403, description = "The current password is wrong (`invalid_credentials`)",
+        (status = 403, description = "The current password is wrong (`invalid_credentials`), \
+            or the session was authenticated more than 5 minutes ago \
+            (`reauthentication_required`)",
             body = ErrorBody, example = json!({"error": {"code": "invalid_credentials",
                 "message": "The current password is wrong"}})),
         (status = 423, description = "Too many wrong passwords from this client, or for the \

@@ -6,8 +6,8 @@
 //! statuses each kind brings is [`SHARED`], the one table.
 
 use super::error::doc::{
-    BadRequest, Forbidden, Internal, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
-    UnsupportedMediaType, ValidationFailed,
+    BadRequest, Forbidden, Internal, PayloadTooLarge, RateLimited, ReauthenticationRequired,
+    Unauthorized, Unavailable, UnsupportedMediaType, ValidationFailed,
 };
 use std::collections::BTreeMap;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
@@ -28,6 +28,8 @@ enum Trait {
     Query,
     /// Counts against a rate limit.
     Limited,
+    /// Needs a session authenticated within the last 5 minutes.
+    StepUp,
 }
 
 /// The component (registered in `openapi.rs`) that describes an answer.
@@ -35,10 +37,11 @@ type Component = fn() -> (&'static str, RefOr<Response>);
 
 /// Every shared error answer: its status, its description, and the trait of a route
 /// that makes the route give it.
-const SHARED: [(&str, Component, Trait); 10] = [
+const SHARED: [(&str, Component, Trait); 11] = [
     ("400", BadRequest::response, Trait::JsonBody),
     ("401", Unauthorized::response, Trait::Session),
     ("403", Forbidden::response, Trait::Permission),
+    ("403", ReauthenticationRequired::response, Trait::StepUp),
     ("413", PayloadTooLarge::response, Trait::JsonBody),
     ("415", UnsupportedMediaType::response, Trait::JsonBody),
     ("422", ValidationFailed::response, Trait::JsonBody),
@@ -83,6 +86,9 @@ kinds! {
     Session = [Serves, Session];
     /// Needs a session and a permission: 401, 403, 500, 503.
     Guarded = [Serves, Session, Permission];
+    /// Needs a session authenticated within the last 5 minutes: 401, 403
+    /// `reauthentication_required`, 500, 503.
+    Sensitive = [Serves, Session, StepUp];
     /// Takes a JSON body: 400, 413, 415, 422.
     JsonBody = [JsonBody];
     /// Takes query parameters: 422.

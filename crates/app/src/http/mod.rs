@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin;
+mod admin_mfa;
 mod auth;
 mod body;
 mod client;
@@ -15,6 +16,7 @@ mod flow_cookie;
 mod health;
 mod kind;
 mod metrics;
+mod mfa;
 mod oauth;
 mod openapi;
 mod pages;
@@ -69,6 +71,8 @@ pub fn router(state: AppState) -> Router {
             .merge(recovery::routes())
             .merge(admin::routes())
             .merge(accounts::routes())
+            .merge(admin_mfa::routes())
+            .merge(mfa::routes())
             .merge(roles::routes())
             .merge(tokens::routes())
             .merge(oauth::routes())

@@ -291,7 +291,8 @@ struct LinkResponse {
     authorization_url: String,
 }
 
-/// Begins linking a provider to the caller.
+/// Begins linking a provider to the caller. Needs a session authenticated within the last
+/// 5 minutes.
 #[utoipa::path(
     post,
     path = "/v1/auth/oauth/{provider}/link",
@@ -305,7 +306,7 @@ struct LinkResponse {
             to it (with `error=<code>` added on failure) instead of JSON"),
     ),
     responses(
-        kind::Session, kind::Query, kind::Limited,
+        kind::Sensitive, kind::Query, kind::Limited,
         (status = 200, description = "Where to send the browser", body = LinkResponse),
         (status = 404, description = "No such provider (`not_found`)", body = ErrorBody),
     )
@@ -337,7 +338,8 @@ async fn link(
     Ok(response)
 }
 
-/// Unlinks a provider from the caller, unless it is their last way to log in.
+/// Unlinks a provider from the caller, unless it is their last way to log in. Needs a
+/// session authenticated within the last 5 minutes.
 #[utoipa::path(
     delete,
     path = "/v1/auth/oauth/{provider}",
@@ -345,7 +347,7 @@ async fn link(
     security(("session" = [])),
     params(("provider" = String, Path, description = "A linked provider")),
     responses(
-        kind::Session,
+        kind::Sensitive,
         (status = 204, description = "Unlinked"),
         (status = 404, description = "Not linked (`not_found`)", body = ErrorBody),
         (status = 409, description = "No password and no other provider would remain \
@@ -376,6 +378,7 @@ impl From<OAuthError> for ApiError {
             OAuthError::AlreadyLinked => Self::ProviderAlreadyLinked,
             OAuthError::AccountDisabled => Self::AccountDisabled,
             OAuthError::EmailNotVerified => Self::EmailNotVerified,
+            OAuthError::ReauthenticationRequired(_) => Self::ReauthenticationRequired,
             OAuthError::Unavailable(reason) => {
                 tracing::warn!(%reason, "OAuth provider unavailable");
                 Self::Unavailable
@@ -390,6 +393,7 @@ impl From<UnlinkError> for ApiError {
         match err {
             UnlinkError::NotFound => Self::NotFound,
             UnlinkError::LastLoginMethod => Self::LastLoginMethod,
+            UnlinkError::ReauthenticationRequired(_) => Self::ReauthenticationRequired,
             UnlinkError::Failure(failure) => failure.into(),
         }
     }

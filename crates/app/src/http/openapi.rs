@@ -3,10 +3,12 @@
 //! written. This module only describes: it must not change how any request is answered.
 
 use super::error::doc::{
-    BadRequest, ErrorBody, Forbidden, Internal, PayloadTooLarge, RateLimited, Unauthorized,
-    Unavailable, UnsupportedMediaType, ValidationFailed,
+    BadRequest, ErrorBody, Forbidden, Internal, PayloadTooLarge, RateLimited,
+    ReauthenticationRequired, Unauthorized, Unavailable, UnsupportedMediaType, ValidationFailed,
 };
-use super::{accounts, admin, auth, health, metrics, oauth, recovery, roles, tokens};
+use super::{
+    accounts, admin, admin_mfa, auth, health, metrics, mfa, oauth, recovery, roles, tokens,
+};
 use axum::Json;
 use std::sync::LazyLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -42,6 +44,19 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         auth::sessions,
         auth::revoke_session,
         auth::change_password,
+        mfa::sign_in::verify,
+        mfa::sign_in::passkey_start,
+        mfa::sign_in::passkey_finish,
+        mfa::step_up::reauthenticate,
+        mfa::step_up::passkey_challenge,
+        mfa::factors::list,
+        mfa::factors::begin_totp,
+        mfa::factors::confirm_totp,
+        mfa::factors::disable_totp,
+        mfa::factors::regenerate_codes,
+        mfa::factors::begin_passkey,
+        mfa::factors::add_passkey,
+        mfa::factors::remove_passkey,
         tokens::issue,
         tokens::jwks,
         oauth::authorize,
@@ -58,6 +73,8 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         accounts::update_user,
         accounts::delete_user,
         accounts::unlock_user,
+        admin_mfa::factors,
+        admin_mfa::reset,
         admin::audit_logs,
         admin::audit_stats,
         roles::list_roles,
@@ -74,6 +91,7 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
             BadRequest,
             Unauthorized,
             Forbidden,
+            ReauthenticationRequired,
             PayloadTooLarge,
             UnsupportedMediaType,
             ValidationFailed,
@@ -86,6 +104,7 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
     tags(
         (name = "auth", description = "Registration, login and the caller's own sessions"),
         (name = "oauth", description = "Sign-in with an OpenID Connect provider (or GitHub), and the caller's linked accounts"),
+        (name = "mfa", description = "Second factors (TOTP, passkeys, recovery codes), the second step of a login, passwordless passkey login, and step-up re-authentication"),
         (name = "operations", description = "Health, metrics and this document"),
         (name = "admin", description = "Operators: accounts, roles and the audit trail (each route names the permission it needs)"),
     )

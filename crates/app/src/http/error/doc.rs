@@ -78,4 +78,7 @@ error_responses! {
     Unavailable = {"error": {"code": "unavailable", "message": "The service is temporarily unavailable"}};
     /// Authenticated, but without the permission the route needs (`forbidden`).
     Forbidden = {"error": {"code": "forbidden", "message": "You lack the permission this needs"}};
+    /// The session was authenticated more than 5 minutes ago; prove it is you again at
+    /// `POST /v1/auth/reauthenticate` (`reauthentication_required`).
+    ReauthenticationRequired = {"error": {"code": "reauthentication_required", "message": "Confirm it is you first: POST /v1/auth/reauthenticate"}};
 }

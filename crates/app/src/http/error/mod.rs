@@ -4,6 +4,7 @@
 //! be given its status on purpose instead of becoming a silent 500.
 
 pub(super) mod doc;
+mod mfa;
 
 use auth_domain::{
     AccountError, AuthenticateError, ChangePasswordError, Failure, FieldErrors, GetUserError,
@@ -30,12 +31,31 @@ pub enum ApiError {
     /// 401 `unauthorized` with `WWW-Authenticate: Bearer`: no valid session.
     #[error("unauthorized")]
     Unauthorized,
+    /// 400 `invalid_token`: an MFA or passkey challenge token that is unknown, expired,
+    /// used up or of another session.
+    #[error("invalid challenge")]
+    InvalidChallenge,
+    /// 400 `passkey_rejected`: the browser's answer to a passkey registration does not
+    /// check out.
+    #[error("passkey rejected")]
+    PasskeyRejected,
     /// 401 `invalid_credentials`: unknown email or wrong password.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// 401 `invalid_credentials`: a wrong second factor at login.
+    #[error("wrong second factor")]
+    WrongSecondFactor,
     /// 403 `invalid_credentials`: the current password given to change it is wrong.
     #[error("wrong current password")]
     WrongCurrentPassword,
+    /// 403 `invalid_credentials`: the password or second factor given to re-authenticate
+    /// is wrong.
+    #[error("wrong factor")]
+    WrongStepUp,
+    /// 403 `reauthentication_required`: the change needs a session authenticated within
+    /// the last 5 minutes.
+    #[error("reauthentication required")]
+    ReauthenticationRequired,
     /// 403 `forbidden`: authenticated, but without a permission the change needs.
     #[error("forbidden")]
     Forbidden,
@@ -88,6 +108,15 @@ pub enum ApiError {
     /// 409 `last_login_method`: unlinking would leave no way to log in.
     #[error("last login method")]
     LastLoginMethod,
+    /// 409 `totp_enrolled`: a confirmed TOTP authenticator exists; remove it first.
+    #[error("totp enrolled")]
+    TotpEnrolled,
+    /// 409 `mfa_not_enabled`: the caller has no second factor.
+    #[error("mfa not enabled")]
+    MfaNotEnabled,
+    /// 409 `passkey_registered`: that credential is registered already.
+    #[error("passkey registered")]
+    PasskeyRegistered,
     /// 413 `payload_too_large`: the body exceeds 64 KiB.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -106,7 +135,8 @@ pub enum ApiError {
     /// 500 `internal_error`: a bug; the cause is logged, never shown.
     #[error("internal error")]
     Internal,
-    /// 501 `not_configured`: the feature needs a setting this server lacks (no JWT key).
+    /// 501 `not_configured`: the feature needs a setting this server lacks (no JWT key,
+    /// no MFA_SECRET_KEY).
     #[error("not configured")]
     NotConfigured,
     /// 503 `unavailable`: the database or the hashing pool cannot serve now.
@@ -140,10 +170,35 @@ impl ApiError {
                 "unauthorized",
                 "A valid session token is required",
             ),
+            Self::InvalidChallenge => (
+                S::BAD_REQUEST,
+                "invalid_token",
+                "The challenge is invalid, used or expired; start again",
+            ),
+            Self::PasskeyRejected => (
+                S::BAD_REQUEST,
+                "passkey_rejected",
+                "The passkey could not be registered",
+            ),
             Self::InvalidCredentials => (
                 S::UNAUTHORIZED,
                 "invalid_credentials",
                 "Invalid email or password",
+            ),
+            Self::WrongSecondFactor => (
+                S::UNAUTHORIZED,
+                "invalid_credentials",
+                "The code or passkey is wrong",
+            ),
+            Self::WrongStepUp => (
+                S::FORBIDDEN,
+                "invalid_credentials",
+                "The password, code or passkey is wrong",
+            ),
+            Self::ReauthenticationRequired => (
+                S::FORBIDDEN,
+                "reauthentication_required",
+                "Confirm it is you first: POST /v1/auth/reauthenticate",
             ),
             Self::WrongCurrentPassword => (
                 S::FORBIDDEN,
@@ -209,6 +264,21 @@ impl ApiError {
                 "last_login_method",
                 "Set a password or link another provider first",
             ),
+            Self::TotpEnrolled => (
+                S::CONFLICT,
+                "totp_enrolled",
+                "An authenticator app is set up already; remove it first",
+            ),
+            Self::MfaNotEnabled => (
+                S::CONFLICT,
+                "mfa_not_enabled",
+                "Set up an authenticator app or a passkey first",
+            ),
+            Self::PasskeyRegistered => (
+                S::CONFLICT,
+                "passkey_registered",
+                "This passkey is registered already",
+            ),
             Self::PayloadTooLarge => (
                 S::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -242,7 +312,7 @@ impl ApiError {
             Self::NotConfigured => (
                 S::NOT_IMPLEMENTED,
                 "not_configured",
-                "Access tokens are not configured on this server",
+                "This feature is not configured on this server",
             ),
             Self::Unavailable => (
                 S::SERVICE_UNAVAILABLE,
@@ -280,7 +350,7 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         match self {
             // RFC 9110: every 401 carries a challenge.
-            Self::Unauthorized | Self::InvalidCredentials => {
+            Self::Unauthorized | Self::InvalidCredentials | Self::WrongSecondFactor => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Self::RateLimited(retry_after) => {
@@ -309,7 +379,7 @@ impl From<Failure> for ApiError {
     }
 }
 
-fn fields(errors: &FieldErrors) -> BTreeMap<String, String> {
+pub(super) fn fields(errors: &FieldErrors) -> BTreeMap<String, String> {
     errors
         .fields()
         .iter()
@@ -361,6 +431,7 @@ impl From<RevokeError> for ApiError {
     fn from(err: RevokeError) -> Self {
         match err {
             RevokeError::NotFound => Self::NotFound,
+            RevokeError::ReauthenticationRequired(_) => Self::ReauthenticationRequired,
             RevokeError::Failure(failure) => failure.into(),
         }
     }
@@ -373,6 +444,7 @@ impl From<ChangePasswordError> for ApiError {
             ChangePasswordError::InvalidCredentials => Self::WrongCurrentPassword,
             ChangePasswordError::AccountLocked { .. } => Self::AccountLocked,
             ChangePasswordError::Invalid(errors) => Self::Validation(fields(&errors)),
+            ChangePasswordError::ReauthenticationRequired(_) => Self::ReauthenticationRequired,
             ChangePasswordError::Failure(failure) => failure.into(),
         }
     }
@@ -462,74 +534,4 @@ impl From<RoleError> for ApiError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::doc::ErrorBody;
-    use super::*;
-
-    /// `ErrorBody` is a description of what `ApiError` renders with `json!`: check the
-    /// two agree, including both kinds of `details`.
-    #[tokio::test]
-    async fn error_body_describes_what_api_error_renders() {
-        let errors = [
-            ApiError::BadRequest("malformed JSON".into()),
-            ApiError::Unauthorized,
-            ApiError::invalid("email", "not a valid email address"),
-            ApiError::RateLimited(std::time::Duration::from_secs(3)),
-            ApiError::Unavailable,
-        ];
-        for error in errors {
-            let response = error.into_response();
-            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-                .await
-                .unwrap();
-            let text = String::from_utf8_lossy(&bytes);
-            serde_json::from_slice::<ErrorBody>(&bytes)
-                .unwrap_or_else(|err| panic!("{text} does not fit ErrorBody: {err}"));
-        }
-    }
-
-    /// Each described answer's example is exactly what `ApiError` renders for it.
-    #[tokio::test]
-    async fn described_examples_are_what_api_error_renders() {
-        use super::doc::{
-            BadRequest, Forbidden, Internal, PayloadTooLarge, RateLimited, Unauthorized,
-            Unavailable, UnsupportedMediaType, ValidationFailed,
-        };
-        use utoipa::ToResponse;
-        use utoipa::openapi::RefOr;
-        let cases = [
-            (
-                BadRequest::response(),
-                ApiError::BadRequest("malformed JSON".into()),
-            ),
-            (Unauthorized::response(), ApiError::Unauthorized),
-            (PayloadTooLarge::response(), ApiError::PayloadTooLarge),
-            (
-                UnsupportedMediaType::response(),
-                ApiError::UnsupportedMediaType,
-            ),
-            (
-                ValidationFailed::response(),
-                ApiError::invalid("email", "not a valid email address"),
-            ),
-            (
-                RateLimited::response(),
-                ApiError::RateLimited(Duration::from_secs(3)),
-            ),
-            (Internal::response(), ApiError::Internal),
-            (Unavailable::response(), ApiError::Unavailable),
-            (Forbidden::response(), ApiError::Forbidden),
-        ];
-        for ((name, described), error) in cases {
-            let RefOr::T(described) = described else {
-                panic!("{name} is a reference");
-            };
-            let example = described.content["application/json"].example.clone();
-            let bytes = axum::body::to_bytes(error.into_response().into_body(), usize::MAX)
-                .await
-                .unwrap();
-            let rendered: Value = serde_json::from_slice(&bytes).unwrap();
-            assert_eq!(example, Some(rendered), "{name}");
-        }
-    }
-}
+mod tests;
