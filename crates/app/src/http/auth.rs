@@ -7,11 +7,9 @@ use super::error::ApiError;
 use super::error::doc::ErrorBody;
 use super::extract::{ApiJson, Authenticated, Client, IdPath};
 use super::kind;
-use super::state::AppState;
 use super::mfa::MfaRequiredResponse;
-use auth_domain::{
-    ClientInfo, LoginOutcome, LoginSuccess, Principal, Registration, SessionView,
-};
+use super::state::AppState;
+use auth_domain::{ClientInfo, LoginOutcome, LoginSuccess, Principal, Registration, SessionView};
 use auth_ports::{BearerToken, Password, SessionId};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -105,7 +103,10 @@ struct LoginRequest {
 /// What a right password gets: a session, or the challenge of the second step.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
-#[allow(dead_code, reason = "the login handler serialises its two arms on their own")]
+#[allow(
+    dead_code,
+    reason = "the login handler serialises its two arms on their own"
+)]
 enum LoginAnswer {
     SignedIn(LoginResponse),
     MfaRequired(MfaRequiredResponse),

@@ -12,8 +12,11 @@ use super::error::ApiError;
 use super::error::doc::ErrorBody;
 use super::extract::{ApiQuery, Authenticated, Client};
 use super::kind;
+use super::mfa::MfaRequiredResponse;
 use super::state::AppState;
-use auth_domain::{Callback, Finished, OAuthError, UnlinkError};
+use auth_domain::{
+    Callback, ClientInfo, Finished, IssuedChallenge, LoginSuccess, OAuthError, UnlinkError,
+};
 use auth_ports::OAuthAccount;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -148,13 +151,38 @@ impl AccountsResponse {
     }
 }
 
-/// A finished login (a session, as `POST /v1/auth/login` answers) or a finished link
-/// (the caller's linked accounts).
+/// A finished login (a session, or for an account with MFA on the challenge of the second
+/// step, as `POST /v1/auth/login` answers) or a finished link (the caller's linked
+/// accounts).
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 enum CallbackResponse {
     SignedIn(LoginResponse),
+    MfaRequired(MfaRequiredResponse),
     Linked(AccountsResponse),
+}
+
+/// How a flow ended, with the challenge of the second step already issued for an
+/// account with MFA on.
+enum Ended {
+    SignedIn(Box<LoginSuccess>),
+    MfaRequired(IssuedChallenge),
+    Linked(Vec<OAuthAccount>),
+}
+
+/// The end of a finished flow: a sign-in to an account with MFA on gets its challenge.
+async fn ended(
+    state: &AppState,
+    client: &ClientInfo,
+    outcome: Result<Finished, OAuthError>,
+) -> Result<Ended, ApiError> {
+    Ok(match outcome? {
+        Finished::SignedIn(success) => Ended::SignedIn(success),
+        Finished::MfaRequired(user) => {
+            Ended::MfaRequired(state.auth.begin_second_factor(&user, client).await?)
+        }
+        Finished::Linked(accounts) => Ended::Linked(accounts),
+    })
 }
 
 /// Finishes a flow: exchanges the code, verifies the ID token, then signs in (a new user
@@ -212,6 +240,7 @@ async fn callback(
         .oauth
         .finish(&provider, callback, browser_state.as_deref(), &client)
         .await;
+    let outcome = ended(&state, &client, outcome).await;
     // Checked again: the cookie could have been planted over plain http.
     let return_to = return_to
         .flatten()
@@ -219,13 +248,16 @@ async fn callback(
     let mut response = match return_to {
         Some(url) => back_to_app(&state, &url, outcome),
         None => match outcome {
-            Ok(Finished::SignedIn(success)) => {
+            Ok(Ended::SignedIn(success)) => {
                 Json(CallbackResponse::SignedIn((*success).into())).into_response()
             }
-            Ok(Finished::Linked(accounts)) => {
+            Ok(Ended::MfaRequired(challenge)) => {
+                Json(CallbackResponse::MfaRequired(challenge.into())).into_response()
+            }
+            Ok(Ended::Linked(accounts)) => {
                 Json(CallbackResponse::Linked(AccountsResponse::new(accounts))).into_response()
             }
-            Err(e) => ApiError::from(e).into_response(),
+            Err(e) => e.into_response(),
         },
     };
     // The flow is spent whatever the outcome.
@@ -236,18 +268,27 @@ async fn callback(
 }
 
 /// A flow begun with `return_to`: 303 there (a login signed in by cookie, a link done),
-/// or with `error=<code>` added to the URL.
-fn back_to_app(state: &AppState, url: &str, outcome: Result<Finished, OAuthError>) -> Response {
-    let signed_in = outcome
-        .map_err(ApiError::from)
-        .and_then(|finished| match finished {
-            Finished::SignedIn(success) => session_cookies(state, &success).map(Some),
-            Finished::Linked(_) => Ok(None),
-        });
+/// or with `error=<code>` added to the URL. A sign-in that needs its second step gets
+/// `#mfa_token=…&methods=…` in the fragment (which browsers send to no server and put in
+/// no `Referer`), for the app to post to `/v1/auth/mfa/verify` with `cookie: true`.
+fn back_to_app(state: &AppState, url: &str, outcome: Result<Ended, ApiError>) -> Response {
     let mut location = match url::Url::parse(url) {
         Ok(location) => location,
         Err(_) => return ApiError::Internal.into_response(),
     };
+    let signed_in = outcome.and_then(|ended| match ended {
+        Ended::SignedIn(success) => session_cookies(state, &success).map(Some),
+        Ended::MfaRequired(challenge) => {
+            let methods = super::mfa::method_names(&challenge.methods).join(",");
+            let fragment = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("mfa_token", challenge.token.expose())
+                .append_pair("methods", &methods)
+                .finish();
+            location.set_fragment(Some(&fragment));
+            Ok(None)
+        }
+        Ended::Linked(_) => Ok(None),
+    });
     let cookies = match signed_in {
         Ok(signed_in) => signed_in.map(|(_, cookies)| cookies),
         Err(err) => {

@@ -36,6 +36,7 @@ mod cookies;
 mod hardening;
 mod health;
 mod mail;
+mod mfa;
 mod oauth;
 mod oidc_provider;
 mod openapi;

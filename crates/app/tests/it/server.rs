@@ -36,6 +36,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The server's database, for checking what a request wrote.
     pub store: Store,
+    /// Its URL, for what a test must read or change behind the API's back.
+    pub database_url: String,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     server: Mutex<Option<tokio::task::JoinHandle<()>>>,
     _database: Option<TestDatabase>,
@@ -117,6 +119,7 @@ impl TestApp {
             base,
             client,
             store,
+            database_url: url.to_owned(),
             stop: Mutex::new(Some(stop)),
             server: Mutex::new(Some(server)),
             _database: None,

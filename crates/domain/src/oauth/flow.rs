@@ -10,7 +10,7 @@ use crate::error::Failure;
 use crate::principal::Principal;
 use auth_ports::{
     AuthorizationRequest, BearerToken, ExternalIdentity, FlowSecret, OAuthAccount,
-    OAuthClientError, PendingOAuthFlow, TokenHash,
+    OAuthClientError, PendingOAuthFlow, TokenHash, User,
 };
 use std::fmt;
 
@@ -64,6 +64,10 @@ pub enum Finished {
     /// A login flow opened a session (the same answer as a password login); boxed, it
     /// is far larger than a list.
     SignedIn(Box<LoginSuccess>),
+    /// A login flow proved the provider's side, but the account has MFA on: no session
+    /// yet; [`AuthService::begin_second_factor`](crate::AuthService::begin_second_factor)
+    /// issues the challenge of the second step.
+    MfaRequired(Box<User>),
     /// A link flow linked the provider; the user's linked accounts now.
     Linked(Vec<OAuthAccount>),
 }
@@ -164,9 +168,7 @@ impl OAuthService {
         };
         let identity = self.identity(&callback, &flow, &attempt).await?;
         match flow.link_user_id {
-            None => Ok(Finished::SignedIn(Box::new(
-                self.sign_in(&identity, &attempt).await?,
-            ))),
+            None => self.sign_in(&identity, &attempt).await,
             Some(user) => Ok(Finished::Linked(
                 self.link(user, flow.link_session_id, &identity, &attempt)
                     .await?,

@@ -4,6 +4,7 @@
 //! session, as a password login opens one.
 
 use super::errors::OAuthError;
+use super::flow::Finished;
 use super::service::{Attempt, OAuthService, link_event, usable_email};
 use crate::audit::AuditEvent;
 use crate::auth::{DEFAULT_ROLE, LoginSuccess};
@@ -21,14 +22,16 @@ fn vanished(what: &'static str) -> Failure {
 
 impl OAuthService {
     /// Signs in as the user `identity` belongs to, creating or linking one by the rules
-    /// above, if the account is active (and its email verified, when the policy asks).
-    /// A password lockout does not stop this login: the lock guards the password against
-    /// guessing, and no password is checked here.
+    /// above, if the account is active (and its email verified, when the policy asks);
+    /// an account with MFA on gets no session yet (`auth.login` failed with reason
+    /// `mfa_required`), but must show a second factor too. A password lockout does not
+    /// stop this login: the lock guards the password against guessing, and no password
+    /// is checked here.
     pub(super) async fn sign_in(
         &self,
         identity: &ExternalIdentity,
         attempt: &Attempt<'_>,
-    ) -> Result<LoginSuccess, OAuthError> {
+    ) -> Result<Finished, OAuthError> {
         let user = self.login_user(identity, attempt).await?;
         let refused = if user.status != UserStatus::Active {
             Some(OAuthError::AccountDisabled)
@@ -40,7 +43,14 @@ impl OAuthService {
         if let Some(error) = refused {
             return Err(self.refuse(attempt, Some(user.id), error, None).await?);
         }
-        self.open_session(user, attempt).await
+        let factors = self.ports.mfa.factors(user.id).await;
+        if factors.map_err(Failure::from)?.enabled() {
+            let pending = attempt.event(Some(user.id)).failed("mfa_required");
+            self.ports.audit.record(pending, attempt.client).await?;
+            return Ok(Finished::MfaRequired(Box::new(user)));
+        }
+        let success = self.open_session(user, attempt).await?;
+        Ok(Finished::SignedIn(Box::new(success)))
     }
 
     /// The user the login signs in as, linked or created if need be.

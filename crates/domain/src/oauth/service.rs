@@ -7,9 +7,9 @@ use crate::audit::{AuditEvent, Auditor, ClientInfo};
 use crate::error::Failure;
 use crate::rate_limits;
 use auth_ports::{
-    Clock, Email, ExternalIdentity, OAuthAccount, OAuthAccountRepository, OAuthClient,
-    OAuthFlowRepository, OAuthLink, RateLimit, RateLimiter, SessionRepository, TokenGenerator,
-    UserId, UserRepository,
+    Clock, Email, ExternalIdentity, MfaRepository, OAuthAccount, OAuthAccountRepository,
+    OAuthClient, OAuthFlowRepository, OAuthLink, RateLimit, RateLimiter, SessionRepository,
+    TokenGenerator, UserId, UserRepository,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -55,6 +55,8 @@ pub struct OAuthPorts {
     pub audit: Auditor,
     /// Rate limits.
     pub limiter: Arc<dyn RateLimiter>,
+    /// Second factors: a sign-in to an account with MFA on needs one too.
+    pub mfa: Arc<dyn MfaRepository>,
 }
 
 /// Sign-in with a provider, and the providers linked to an account.

@@ -30,8 +30,7 @@ async fn error_body_describes_what_api_error_renders() {
 async fn described_examples_are_what_api_error_renders() {
     use super::doc::{
         BadRequest, Forbidden, Internal, PayloadTooLarge, RateLimited, ReauthenticationRequired,
-        Unauthorized,
-        Unavailable, UnsupportedMediaType, ValidationFailed,
+        Unauthorized, Unavailable, UnsupportedMediaType, ValidationFailed,
     };
     use utoipa::ToResponse;
     use utoipa::openapi::RefOr;

@@ -82,7 +82,11 @@ impl From<MfaFactors> for FactorsResponse {
                 created_at: totp.created_at,
                 confirmed_at: totp.confirmed_at,
             }),
-            passkeys: factors.passkeys.into_iter().map(PasskeyBody::from).collect(),
+            passkeys: factors
+                .passkeys
+                .into_iter()
+                .map(PasskeyBody::from)
+                .collect(),
             recovery_codes_left: factors.recovery_codes_left,
         }
     }

@@ -36,8 +36,10 @@ pub(super) struct ChallengeSpec {
     pub(super) user_id: Option<UserId>,
     /// The session it serves (step-up, passkey registration).
     pub(super) session_id: Option<SessionId>,
-    /// For a login's second step: the matched password hash and the lockout source.
-    pub(super) first_factor: Option<(PasswordHash, String)>,
+    /// For a login's second step after a password: the hash it matched.
+    pub(super) password_hash: Option<PasswordHash>,
+    /// For a login's second step: the client's lockout source.
+    pub(super) login_source: Option<String>,
     /// The passkey ceremony begun for it.
     pub(super) ceremony: Option<Ceremony>,
     /// The methods it can be answered with.
@@ -52,15 +54,14 @@ impl AuthService {
     ) -> Result<IssuedChallenge, Failure> {
         let (token, token_hash) = self.ports.tokens.generate();
         let expires_at = self.expiry(CHALLENGE_LIFETIME)?;
-        let (password_hash, login_source) = spec.first_factor.unzip();
         let (webauthn, webauthn_state) = spec.ceremony.map(|c| (c.options, c.state)).unzip();
         let stored = NewChallenge {
             token_hash,
             kind: spec.kind,
             user_id: spec.user_id,
             session_id: spec.session_id,
-            password_hash,
-            login_source,
+            password_hash: spec.password_hash,
+            login_source: spec.login_source,
             webauthn_state,
             expires_at,
             created_at: self.ports.clock.now(),

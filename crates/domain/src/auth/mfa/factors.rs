@@ -164,7 +164,8 @@ impl AuthService {
             kind: ChallengeKind::PasskeyRegistration,
             user_id: Some(user.id),
             session_id: Some(principal.session.id),
-            first_factor: None,
+            password_hash: None,
+            login_source: None,
             ceremony: Some(ceremony),
             methods: vec![AuthMethod::Webauthn],
         };

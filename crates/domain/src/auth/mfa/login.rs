@@ -9,7 +9,8 @@ use crate::auth::login::{Attempt, LoginSuccess};
 use crate::auth::{AuthService, LoginError};
 use crate::error::Failure;
 use auth_ports::{
-    AuthMethod, BearerToken, Challenge, ChallengeKind, MfaFactors, PasswordHash, Session,
+    AuthMethod, BearerToken, Challenge, ChallengeKind, MfaFactors, PasswordHash, Session, User,
+    UserId,
 };
 
 /// The `auth.login` entry of a password that was right but is not enough.
@@ -17,15 +18,52 @@ const MFA_PENDING: &str = "mfa_required";
 
 impl AuthService {
     /// Issues the challenge of a login whose password `hash` matched for an account with
-    /// MFA on: bound to that hash and the attempt's lockout source, with a WebAuthn
-    /// ceremony when the user has passkeys. Audited as `auth.login` failed with reason
-    /// `mfa_required`: the password was right, no session was opened.
+    /// MFA on: bound to that hash and the attempt's lockout source. Audited as
+    /// `auth.login` failed with reason `mfa_required`: the password was right, no session
+    /// was opened.
     pub(in crate::auth) async fn begin_mfa_login(
         &self,
         hash: PasswordHash,
         attempt: &Attempt<'_>,
         factors: &MfaFactors,
     ) -> Result<IssuedChallenge, LoginError> {
+        let user = attempt.user().id;
+        let source = attempt.source.to_owned();
+        let challenge = self.second_factor_challenge(user, Some(hash), source, factors);
+        let challenge = challenge.await?;
+        let event = attempt.event().failed(MFA_PENDING);
+        self.ports.audit.record(event, attempt.client).await?;
+        Ok(challenge)
+    }
+
+    /// Issues the challenge of the second step for `user`, whose first factor was a
+    /// provider's sign-in ([`Finished::MfaRequired`](crate::Finished::MfaRequired)),
+    /// from `client`.
+    ///
+    /// # Errors
+    /// Failures of the ports.
+    pub async fn begin_second_factor(
+        &self,
+        user: &User,
+        client: &ClientInfo,
+    ) -> Result<IssuedChallenge, MfaError> {
+        let factors = self.ports.second_factors.mfa.factors(user.id).await?;
+        let source = Self::ip_key(client);
+        Ok(self
+            .second_factor_challenge(user.id, None, source, &factors)
+            .await?)
+    }
+
+    /// The challenge of a login's second step: bound to the first factor's password hash
+    /// (if it was a password) and the client's lockout source, with a WebAuthn ceremony
+    /// when the user has passkeys.
+    async fn second_factor_challenge(
+        &self,
+        user: UserId,
+        password_hash: Option<PasswordHash>,
+        login_source: String,
+        factors: &MfaFactors,
+    ) -> Result<IssuedChallenge, Failure> {
         let passkeys = &factors.passkeys;
         let ceremony = if passkeys.is_empty() {
             None
@@ -39,16 +77,14 @@ impl AuthService {
         };
         let spec = ChallengeSpec {
             kind: ChallengeKind::MfaLogin,
-            user_id: Some(attempt.user().id),
+            user_id: Some(user),
             session_id: None,
-            first_factor: Some((hash, attempt.source.to_owned())),
+            password_hash,
+            login_source: Some(login_source),
             ceremony,
             methods: factors.methods(),
         };
-        let challenge = self.issue_challenge(spec).await?;
-        let event = attempt.event().failed(MFA_PENDING);
-        self.ports.audit.record(event, attempt.client).await?;
-        Ok(challenge)
+        self.issue_challenge(spec).await
     }
 
     /// Answers the challenge of a login's second step and opens the session.
@@ -70,13 +106,13 @@ impl AuthService {
             .await
             .map_err(limited)?;
         let challenge = self.live_challenge(token, ChallengeKind::MfaLogin).await?;
-        let (Some(user_id), Some(hash), Some(source)) = (
+        let (Some(user_id), Some(source)) = (
             challenge.stored.user_id,
-            challenge.stored.password_hash.clone(),
             challenge.stored.login_source.clone(),
         ) else {
             return Err(MfaError::InvalidToken);
         };
+        let hash = challenge.stored.password_hash.clone();
         let users = &self.ports.users;
         let user = users.find_by_id(user_id).await?;
         let user = user.ok_or(MfaError::InvalidToken)?;
@@ -124,18 +160,29 @@ impl AuthService {
     }
 
     /// Opens the session of a login whose second step `method` was right, using the
-    /// challenge up (`auth.login` and `mfa.verify`).
+    /// challenge up (`auth.login` and `mfa.verify`). The first factor was the password
+    /// that matched `hash`, or without one, a provider's sign-in.
     async fn open_after_mfa(
         &self,
         challenge: &Challenge,
-        hash: PasswordHash,
+        hash: Option<PasswordHash>,
         method: AuthMethod,
         attempt: &Attempt<'_>,
     ) -> Result<LoginSuccess, MfaError> {
         let user = attempt.user();
-        let methods = vec![AuthMethod::Password, method];
+        let first = if hash.is_some() {
+            AuthMethod::Password
+        } else {
+            AuthMethod::OAuth
+        };
+        let methods = vec![first, method];
         let (token, new_session) = self.new_session(user.id, attempt.client, methods)?;
         let login = attempt.event().with("mfa_method", method.as_str());
+        let login = if first == AuthMethod::OAuth {
+            login.with("method", "oauth")
+        } else {
+            login
+        };
         let verified = verify_event(user, method, "login");
         let audit = self
             .ports
@@ -143,7 +190,7 @@ impl AuthService {
             .after(attempt.client, move |session: &Session| {
                 vec![verified, login.with("session_id", session.id.to_string())]
             });
-        let first_factor = Some((hash, attempt.login_source()));
+        let first_factor = hash.map(|hash| (hash, attempt.login_source()));
         let opened = self
             .ports
             .sessions

@@ -29,7 +29,8 @@ impl AuthService {
             kind: ChallengeKind::PasskeyLogin,
             user_id: None,
             session_id: None,
-            first_factor: None,
+            password_hash: None,
+            login_source: None,
             ceremony: Some(ceremony),
             methods: vec![AuthMethod::Webauthn],
         };

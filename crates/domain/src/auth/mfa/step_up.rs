@@ -73,7 +73,8 @@ impl AuthService {
             kind: ChallengeKind::StepUp,
             user_id: Some(principal.user.id),
             session_id: Some(principal.session.id),
-            first_factor: None,
+            password_hash: None,
+            login_source: None,
             ceremony: Some(passkeys.start_authentication(&factors.passkeys)?),
             methods: vec![AuthMethod::Webauthn],
         };

@@ -548,3 +548,29 @@ async fn a_callback_of_an_unknown_provider_is_not_found_and_uses_no_state() {
     assert!(matches!(done.error(), OAuthError::UnknownProvider));
     assert!(done.entries().is_empty());
 }
+
+/// A provider is one factor: an account with MFA on gets the second step, not a session.
+#[tokio::test]
+async fn an_account_with_mfa_on_gets_no_session_from_the_provider_alone() {
+    let ada = verified_ada();
+    let mut m = Mocks::new().login_with(vouched()).linked_to(&ada);
+    m.factors = auth_ports::MfaFactors {
+        passkeys: vec![],
+        totp: Some(auth_ports::TotpEnrollment {
+            sealed_secret: vec![1],
+            confirmed_at: Some(t0()),
+            last_used_step: None,
+            created_at: t0(),
+        }),
+        recovery_codes_left: 10,
+    };
+    m.sessions.expect_open_without_password().never();
+
+    let done = m.comes_back().await;
+
+    let Ok(Finished::MfaRequired(user)) = &done.result else {
+        panic!("{:?}", done.result);
+    };
+    assert_eq!(user.id, ada.id);
+    assert_eq!(summary(done.entries()), refused_login("mfa_required"));
+}

@@ -7,11 +7,11 @@ use crate::audit::{Auditor, ClientInfo};
 use crate::principal::Principal;
 use crate::test_support::{Trail, clock_at, session_of, signed_in, stored, user_at};
 use auth_ports::{
-    BearerToken, Constraint, ExternalIdentity, FlowSecret, MockAuditRepository,
-    MockOAuthAccountRepository, MockOAuthClient, MockOAuthFlowRepository, MockRateLimiter,
-    MockSessionRepository, MockTokenGenerator, MockUserRepository, NewAuditEntry, OAuthAccount,
-    OAuthAccountId, OAuthClientError, OAuthLink, OpenedSession, PendingOAuthFlow, RateDecision,
-    RateLimit, SealedTokens, Session, StoreError, TokenHash, User, UserStatus,
+    BearerToken, Constraint, ExternalIdentity, FlowSecret, MfaFactors, MockAuditRepository,
+    MockMfaRepository, MockOAuthAccountRepository, MockOAuthClient, MockOAuthFlowRepository,
+    MockRateLimiter, MockSessionRepository, MockTokenGenerator, MockUserRepository, NewAuditEntry,
+    OAuthAccount, OAuthAccountId, OAuthClientError, OAuthLink, OpenedSession, PendingOAuthFlow,
+    RateDecision, RateLimit, SealedTokens, Session, StoreError, TokenHash, User, UserStatus,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use std::sync::Arc;
@@ -255,6 +255,8 @@ struct Mocks {
     tokens: MockTokenGenerator,
     limiter: MockRateLimiter,
     audit: MockAuditRepository,
+    /// What `mfa.factors` answers for anyone: none unless a test says.
+    factors: MfaFactors,
     trail: Trail,
     policy: Option<OAuthPolicy>,
 }
@@ -288,6 +290,9 @@ impl Mocks {
 
     fn service(self) -> OAuthService {
         let clock = clock_at(t0());
+        let mut mfa = MockMfaRepository::new();
+        let factors = self.factors;
+        mfa.expect_factors().returning(move |_| Ok(factors.clone()));
         OAuthService::new(
             OAuthPorts {
                 users: Arc::new(self.users),
@@ -299,6 +304,7 @@ impl Mocks {
                 audit: Auditor::new(Arc::new(self.audit), clock.clone()),
                 clock,
                 limiter: Arc::new(self.limiter),
+                mfa: Arc::new(mfa),
             },
             self.policy.unwrap_or(POLICY),
         )
