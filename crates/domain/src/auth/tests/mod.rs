@@ -361,6 +361,8 @@ fn principal() -> Principal {
 }
 
 mod login;
+mod mfa_login;
+mod mfa_support;
 mod password;
 mod recovery;
 mod register;
