@@ -182,10 +182,7 @@ async fn a_reset_is_audited_with_what_it_removed() {
             ip: Some("192.0.2.1".parse().unwrap()),
             user_agent: None,
         };
-        service
-            .reset_mfa(&actor, target.id, &client)
-            .await
-            .unwrap();
+        service.reset_mfa(&actor, target.id, &client).await.unwrap();
         let entries = trail.entries();
         assert_eq!(entries.len(), 1);
         let entry = &entries[0];

@@ -266,8 +266,10 @@ async fn confirming_what_is_not_pending_says_so() {
         (pending_totp(3), true),
     ] {
         let p = principal();
-        let mut m = Mocks::default();
-        m.factors = factors.clone();
+        let mut m = Mocks {
+            factors: factors.clone(),
+            ..Mocks::default()
+        };
         if replaced_meanwhile {
             m = m.totp_code(p.user.id, "123456", Some(42));
             m.mfa
@@ -321,8 +323,10 @@ async fn removing_totp_is_audited_and_missing_totp_is_not_found() {
 
 #[tokio::test]
 async fn regenerating_recovery_codes_without_mfa_is_not_enabled() {
-    let mut m = Mocks::default();
-    m.factors = pending_totp(4);
+    let mut m = Mocks {
+        factors: pending_totp(4),
+        ..Mocks::default()
+    };
     m.tokens.expect_recovery_code().never();
     m.mfa.expect_replace_recovery_codes().never();
     let err = m
@@ -533,8 +537,10 @@ async fn removing_a_passkey_is_audited_and_one_not_the_callers_is_not_found() {
 
 #[tokio::test]
 async fn ones_factors_are_read_without_a_step_up() {
-    let mut m = Mocks::default();
-    m.factors = totp_on(2);
+    let m = Mocks {
+        factors: totp_on(2),
+        ..Mocks::default()
+    };
     let mut p = principal();
     p.session.authenticated_at = t0() - chrono::Duration::hours(1);
     let factors = m.service(POLICY).factors(&p).await.unwrap();

@@ -224,3 +224,44 @@ async fn finishing_with_an_unknown_token_is_invalid_token() {
     let err = finishes(m).await;
     assert!(matches!(err, Err(MfaError::InvalidToken)), "{err:?}");
 }
+
+/// A passkey alone turns MFA on: the password login asks for it.
+#[tokio::test]
+async fn a_password_login_of_an_account_with_only_a_passkey_asks_for_it() {
+    let u = user();
+    let pk = passkey_of(u.id);
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, |e| assert_eq!(e.details["reason"], "mfa_required"))
+        .finds(u)
+        .verifies(MATCHES)
+        .issues_tok();
+    m.factors = passkey_only(pk, 2);
+    m.passkeys
+        .expect_start_authentication()
+        .times(1)
+        .returning(|_| Ok(ceremony()));
+    m.challenges
+        .expect_create()
+        .times(1)
+        .withf(|c| c.kind == ChallengeKind::MfaLogin && c.webauthn_state.as_deref() == Some("st"))
+        .returning(|stored| {
+            Ok(Challenge {
+                id: auth_ports::ChallengeId::new(),
+                stored,
+                failures: 0,
+            })
+        });
+    m.sessions.expect_open_at_login().never();
+    let outcome = m
+        .service(POLICY)
+        .login("ada@example.com", &password("the right one!"), &client())
+        .await;
+    let Ok(LoginOutcome::MfaRequired(issued)) = outcome else {
+        panic!("no challenge: {outcome:?}");
+    };
+    assert_eq!(
+        issued.methods,
+        [AuthMethod::Webauthn, AuthMethod::RecoveryCode]
+    );
+}

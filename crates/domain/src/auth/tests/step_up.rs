@@ -328,8 +328,10 @@ async fn a_passkey_step_up_challenge_is_bound_to_the_session() {
 
 #[tokio::test]
 async fn a_passkey_step_up_without_passkeys_is_not_enabled() {
-    let mut m = Mocks::default();
-    m.factors = totp_on(2);
+    let mut m = Mocks {
+        factors: totp_on(2),
+        ..Mocks::default()
+    };
     m.passkeys.expect_start_authentication().never();
     m.challenges.expect_create().never();
     let err = m.service(POLICY).begin_step_up_passkey(&principal()).await;
