@@ -2,7 +2,7 @@
 //! what, from where, and whether it worked. Never a password, hash or token.
 
 use crate::error::Failure;
-use auth_ports::{AuditRepository, AuditWith, Clock, NewAuditEntry, UserId};
+use auth_ports::{AuditRepository, AuditWith, Clock, NewAuditEntry, Session, UserId};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::net::IpAddr;
@@ -70,6 +70,15 @@ impl AuditEvent {
     pub fn failed(mut self, reason: &str) -> Self {
         self.success = false;
         self.with("reason", reason)
+    }
+
+    /// The same event, naming the session a login opened (`details.session_id`) and how
+    /// its user proved who they are (`details.methods`).
+    #[must_use]
+    pub fn opened(self, session: &Session) -> Self {
+        let methods: Vec<&str> = session.auth_methods.iter().map(|m| m.as_str()).collect();
+        self.with("session_id", session.id.to_string())
+            .with("methods", methods)
     }
 
     /// The same event with one more detail.

@@ -179,3 +179,5 @@ async fn a_wildcard_grants_reading() {
         .await;
     assert!(counts.is_ok(), "{counts:?}");
 }
+
+mod mfa;

@@ -324,7 +324,7 @@ impl AuthService {
             .ports
             .audit
             .after(attempt.client, move |session: &Session| {
-                vec![event.with("session_id", session.id.to_string())]
+                vec![event.opened(session)]
             });
         let opened = self
             .ports

@@ -252,7 +252,7 @@ impl OAuthService {
             .ports
             .audit
             .after(attempt.client, move |session: &Session| {
-                vec![event.with("session_id", session.id.to_string())]
+                vec![event.opened(session)]
             });
         let new_session = NewSession {
             user_id: user.id,

@@ -188,7 +188,7 @@ impl AuthService {
             .ports
             .audit
             .after(attempt.client, move |session: &Session| {
-                vec![verified, login.with("session_id", session.id.to_string())]
+                vec![verified, login.opened(session)]
             });
         let first_factor = hash.map(|hash| (hash, attempt.login_source()));
         let opened = self

@@ -128,7 +128,7 @@ impl AuthService {
         let (token, new_session) = self.new_session(user.id, client, methods)?;
         let login = passkey_login_event(user);
         let audit = self.ports.audit.after(client, move |session: &Session| {
-            vec![verified, login.with("session_id", session.id.to_string())]
+            vec![verified, login.opened(session)]
         });
         let sessions = &self.ports.sessions;
         let opened = sessions

@@ -361,7 +361,12 @@ fn principal() -> Principal {
 }
 
 mod login;
+mod mfa_factors;
+mod mfa_login;
+mod mfa_support;
+mod passkey_login;
 mod password;
 mod recovery;
 mod register;
 mod session;
+mod step_up;

@@ -248,6 +248,7 @@ async fn a_first_login_creates_a_user_with_the_link_and_signs_in() {
         entries[2].details["session_id"],
         success.session.id.to_string()
     );
+    assert_eq!(entries[2].details["methods"], serde_json::json!(["oauth"]));
 }
 
 #[tokio::test]

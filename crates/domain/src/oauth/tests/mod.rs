@@ -451,10 +451,13 @@ impl Mocks {
                     && new.expires_at == t0() + chrono::Duration::hours(12)
                     && new.created_at == t0()
                     && new.ip_address == client().ip
+                    && new.auth_methods == [auth_ports::AuthMethod::OAuth]
             })
-            .returning(move |_, audit| {
+            .returning(move |new, audit| {
+                let mut session = session_of(&after, t0());
+                session.auth_methods = new.auth_methods;
                 let opened = OpenedSession {
-                    session: session_of(&after, t0()),
+                    session,
                     user: after.clone(),
                 };
                 trail.0.lock().unwrap().extend(audit(&opened.session));
