@@ -177,11 +177,9 @@ impl AuthService {
         };
         let methods = vec![first, method];
         let (token, new_session) = self.new_session(user.id, attempt.client, methods)?;
-        let login = attempt.event().with("mfa_method", method.as_str());
-        let login = if first == AuthMethod::OAuth {
-            login.with("method", "oauth")
-        } else {
-            login
+        let login = match first {
+            AuthMethod::OAuth => attempt.event().with("method", "oauth"),
+            _ => attempt.event(),
         };
         let verified = verify_event(user, method, "login");
         let audit = self

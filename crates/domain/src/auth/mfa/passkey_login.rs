@@ -137,11 +137,12 @@ impl AuthService {
             .map_err(Failure::from)?;
         let Some(opened) = opened else {
             // Used up concurrently, or the account stopped being active meanwhile.
-            return Err(if self.is_live(challenge).await? {
-                MfaError::AccountDisabled
-            } else {
-                MfaError::InvalidToken
-            });
+            if !self.is_live(challenge).await? {
+                return Err(MfaError::InvalidToken);
+            }
+            let refused = passkey_login_event(user).failed("account_disabled");
+            self.ports.audit.record(refused, client).await?;
+            return Err(MfaError::AccountDisabled);
         };
         Ok(LoginSuccess {
             token,
@@ -155,7 +156,7 @@ impl AuthService {
 fn passkey_login_event(user: &User) -> AuditEvent {
     AuditEvent::new("auth.login")
         .with("email", user.email.as_str())
-        .with("method", "passkey")
+        .with("method", AuthMethod::Webauthn.as_str())
         .by(user.id)
         .on("user", user.id)
 }
