@@ -1,5 +1,5 @@
 use super::database::DEFAULT_DATABASE_URL;
-use super::oauth::BASE64_STANDARD;
+use super::secret::BASE64_STANDARD;
 use super::*;
 use base64::Engine as _;
 use ipnet::IpNet;

@@ -1,0 +1,50 @@
+//! The second factors' cryptography: TOTP codes and WebAuthn ceremonies, built from the
+//! configuration for the composition root.
+
+mod totp;
+mod webauthn;
+
+pub use totp::SealedTotpAuthenticator;
+pub use webauthn::WebauthnPasskeyAuthenticator;
+
+use crate::config::MfaConfig;
+use auth_ports::{PasskeyAuthenticator, TotpAuthenticator};
+use std::sync::Arc;
+
+/// The second-factor adapters the configuration allows.
+#[derive(Clone)]
+pub struct SecondFactorAdapters {
+    /// TOTP, when `MFA_SECRET_KEY` is set.
+    pub totp: Option<Arc<dyn TotpAuthenticator>>,
+    /// Passkeys, when the public URL (or `WEBAUTHN_RP_ID`) gives a domain.
+    pub passkeys: Option<Arc<dyn PasskeyAuthenticator>>,
+}
+
+impl SecondFactorAdapters {
+    /// The adapters for `config`; says at start-up which factors are off.
+    ///
+    /// # Errors
+    /// When the WebAuthn relying party cannot be set up from it.
+    pub fn new(config: &MfaConfig) -> anyhow::Result<Self> {
+        let totp = config.secret_key.as_ref().map(|key| {
+            Arc::new(SealedTotpAuthenticator::new(key.expose(), &config.rp_name))
+                as Arc<dyn TotpAuthenticator>
+        });
+        if totp.is_none() {
+            tracing::info!("TOTP enrolment is off: MFA_SECRET_KEY is not set");
+        }
+        let passkeys = match &config.webauthn {
+            Some(webauthn) => Some(Arc::new(WebauthnPasskeyAuthenticator::new(
+                webauthn,
+                &config.rp_name,
+            )?) as Arc<dyn PasskeyAuthenticator>),
+            None => {
+                tracing::info!(
+                    "passkeys are off: AUTHD_PUBLIC_URL's host is an IP address, and WebAuthn needs a domain"
+                );
+                None
+            }
+        };
+        Ok(Self { totp, passkeys })
+    }
+}
