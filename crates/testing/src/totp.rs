@@ -26,3 +26,18 @@ pub fn totp_code(secret_base32: &str, at: u64) -> String {
         .expect("a TOTP secret of at least 128 bits");
     totp.generate(at).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_last_six_digits_of_the_rfc_6238_sha1_vectors() {
+        // base32 of "12345678901234567890", the RFC's SHA-1 secret.
+        let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+        assert_eq!(totp_code(secret, 59), "287082");
+        assert_eq!(totp_code(secret, 1_111_111_109), "081804");
+        assert_eq!(totp_code(secret, 2_000_000_000), "279037");
+    }
+}

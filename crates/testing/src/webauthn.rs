@@ -138,3 +138,29 @@ fn parse_origin(origin: &str) -> Url {
     )]
     Url::parse(origin).expect("an origin URL")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_credential_there_is_nothing_to_sign_with() {
+        let mut authenticator = SoftAuthenticator::new("http://localhost:8080");
+        let discoverable = json!({"publicKey": {"challenge": "AAAA", "rpId": "localhost"}});
+
+        assert!(matches!(
+            authenticator.sign(&discoverable),
+            Err(SoftAuthenticatorError::Refused(_))
+        ));
+    }
+
+    #[test]
+    fn options_that_are_not_webauthn_options_are_malformed() {
+        let mut authenticator = SoftAuthenticator::new("http://localhost:8080");
+
+        assert!(matches!(
+            authenticator.register(&json!({"publicKey": {"rp": 1}})),
+            Err(SoftAuthenticatorError::Malformed(_))
+        ));
+    }
+}

@@ -117,3 +117,7 @@ fn is_within(origin: &str, rp_id: &str) -> bool {
         .and_then(|url| url.domain().map(str::to_owned))
         .is_some_and(|host| host == rp_id || host.ends_with(&format!(".{rp_id}")))
 }
+
+#[cfg(test)]
+#[path = "mfa_tests.rs"]
+mod tests;

@@ -48,3 +48,39 @@ impl SecondFactorAdapters {
         Ok(Self { totp, passkeys })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Secret, WebauthnConfig};
+
+    fn config(secret_key: Option<[u8; 32]>, webauthn: Option<WebauthnConfig>) -> MfaConfig {
+        MfaConfig {
+            secret_key: secret_key.map(Secret::new),
+            rp_name: "authd".to_owned(),
+            webauthn,
+        }
+    }
+
+    #[test]
+    fn each_factor_is_there_when_configured() {
+        let none = SecondFactorAdapters::new(&config(None, None)).unwrap();
+        assert!(none.totp.is_none() && none.passkeys.is_none());
+
+        let localhost = WebauthnConfig {
+            rp_id: "localhost".to_owned(),
+            origins: vec!["http://localhost:8080".to_owned()],
+        };
+        let both = SecondFactorAdapters::new(&config(Some([1; 32]), Some(localhost))).unwrap();
+        assert!(both.totp.is_some() && both.passkeys.is_some());
+    }
+
+    #[test]
+    fn a_relying_party_webauthn_refuses_is_a_start_up_error() {
+        let off_domain = WebauthnConfig {
+            rp_id: "example.com".to_owned(),
+            origins: vec!["https://example.org".to_owned()],
+        };
+        assert!(SecondFactorAdapters::new(&config(None, Some(off_domain))).is_err());
+    }
+}
