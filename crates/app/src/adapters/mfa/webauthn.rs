@@ -166,10 +166,14 @@ impl PasskeyAuthenticator for WebauthnPasskeyAuthenticator {
     }
 
     fn start_discoverable(&self) -> Result<Ceremony, SecondFactorError> {
-        let (options, state) = self
+        let (mut options, state) = self
             .webauthn
             .start_discoverable_authentication()
             .map_err(library_failure)?;
+        // The library asks for conditional mediation (autofill only), with which a page
+        // without a passkey autofill field would wait forever; a page that has one adds
+        // `mediation: "conditional"` itself.
+        options.mediation = None;
         ceremony(&options, &CeremonyState::Discoverable(state))
     }
 

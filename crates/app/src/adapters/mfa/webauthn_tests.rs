@@ -131,6 +131,11 @@ fn a_discoverable_assertion_names_its_user_and_checks_against_their_passkeys() {
             .as_array()
             .is_none_or(Vec::is_empty)
     );
+    assert_eq!(
+        ceremony.options["publicKey"]["userVerification"],
+        "required"
+    );
+    assert_eq!(ceremony.options.get("mediation"), None);
     let response = authenticator.sign(&ceremony.options).unwrap();
 
     assert_eq!(passkeys.claimed_user(&response).unwrap(), user);
