@@ -14,11 +14,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && install -m 0755 target/release/authd /usr/local/bin/authd
 
 FROM debian:bookworm-slim AS runtime
-# ca-certificates for TLS to SMTP and OAuth providers; curl for the compose healthcheck.
+# ca-certificates for TLS to SMTP and OAuth providers; curl for the compose healthcheck;
+# libssl3 for webauthn-rs (passkeys), which links OpenSSL.
 # Unpinned on purpose: bookworm's current packages carry its security fixes.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
     && rm -rf /var/lib/apt/lists/*
 # A fixed, unprivileged uid; its home holds the embedded SQLite database
 # (DATABASE_URL defaults to sqlite://authd.db?mode=rwc, relative to the WORKDIR).

@@ -1,6 +1,13 @@
 //! Test support: every test gets a database of its own, so tests never share state. A
 //! SQLite database is a temporary file; a PostgreSQL one is created with a random name
-//! on the server of `TEST_DATABASE_URL` and dropped (forcibly) when the test ends.
+//! on the server of `TEST_DATABASE_URL` and dropped (forcibly) when the test ends. And
+//! second factors as a user has them: TOTP codes and a software passkey authenticator.
+
+mod totp;
+mod webauthn;
+
+pub use totp::totp_code;
+pub use webauthn::{SoftAuthenticator, SoftAuthenticatorError};
 
 use auth_ports::AuditWith;
 use sea_orm::{ConnectionTrait, Database};

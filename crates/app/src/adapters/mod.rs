@@ -1,6 +1,6 @@
 //! Implementations of the ports that are not the database: argon2id hashing, random
-//! tokens, signed access tokens (JWT), the system clock, rate limiting, mail delivery and the
-//! OAuth/OIDC providers.
+//! tokens, signed access tokens (JWT), the system clock, rate limiting, mail delivery, the
+//! OAuth/OIDC providers and second factors (TOTP, passkeys).
 //!
 //! Only the composition root picks them;
 //! the domain sees the port traits alone.
@@ -9,14 +9,18 @@ mod argon2_hasher;
 mod clock;
 mod jwt;
 mod mail;
+mod mfa;
 mod oauth;
+mod random;
 mod rate_limit;
+mod sealing;
 mod tokens;
 
 pub use argon2_hasher::Argon2PasswordHasher;
 pub use clock::SystemClock;
 pub use jwt::{JwtKeys, JwtKeysError, JwtSigner, KeyFileError, hs256_kid};
 pub use mail::mailer;
+pub use mfa::{SealedTotpAuthenticator, SecondFactorAdapters, WebauthnPasskeyAuthenticator};
 pub use oauth::OAuthProviders;
 pub use rate_limit::{MemoryRateLimiter, RedisRateLimiter};
 pub use tokens::RandomTokenGenerator;

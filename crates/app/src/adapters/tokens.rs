@@ -2,6 +2,7 @@
 //! without padding, stored only as their SHA-256; and recovery codes: 80 bits in
 //! lowercase base32, grouped by four.
 
+use super::random::os_random;
 use auth_ports::{BearerToken, RecoveryCode, TokenGenerator, TokenHash};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,7 +27,7 @@ impl TokenGenerator for RandomTokenGenerator {
     /// When the OS random number generator fails, which a working kernel never does: a
     /// token that is not random would be worse than a failed request.
     fn generate(&self) -> (BearerToken, TokenHash) {
-        let token = BearerToken::new(URL_SAFE_NO_PAD.encode(os_random_bytes()));
+        let token = BearerToken::new(URL_SAFE_NO_PAD.encode(os_random::<32>()));
         let hash = self.hash(&token);
         (token, hash)
     }
@@ -38,7 +39,7 @@ impl TokenGenerator for RandomTokenGenerator {
     /// # Panics
     /// As [`generate`](Self::generate).
     fn recovery_code(&self) -> RecoveryCode {
-        let bits = os_random_bytes();
+        let bits = os_random::<32>();
         // 80 bits are sixteen base32 digits of five bits each.
         let bits = bits[..10]
             .iter()
@@ -64,18 +65,6 @@ impl TokenGenerator for RandomTokenGenerator {
 
 /// The RFC 4648 base32 alphabet in lower case: no 0/1/8/9, which read like letters.
 const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-
-#[expect(
-    clippy::panic,
-    reason = "the port cannot report an RNG failure, and a predictable token must never be issued"
-)]
-fn os_random_bytes() -> [u8; 32] {
-    let mut bytes = [0u8; 32];
-    if let Err(e) = getrandom::fill(&mut bytes) {
-        panic!("the OS random number generator failed: {e}");
-    }
-    bytes
-}
 
 #[cfg(test)]
 mod tests {

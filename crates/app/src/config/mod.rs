@@ -8,6 +8,7 @@ mod error;
 mod http;
 mod jwt;
 mod mail;
+mod mfa;
 mod oauth;
 mod secret;
 mod security;
@@ -21,6 +22,7 @@ pub use error::{ConfigError, ConfigProblem};
 pub use http::HttpConfig;
 pub use jwt::{JwtConfig, JwtKey};
 pub use mail::MailTransport;
+pub use mfa::{MfaConfig, WebauthnConfig};
 pub use oauth::{OAuthConfig, OAuthProviderConfig, ProviderKind};
 pub use secret::{CredentialUrl, Secret};
 pub use security::{Argon2Config, LockoutConfig, RateLimitConfig};
@@ -61,6 +63,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// OAuth/OIDC login providers and the key that encrypts their stored tokens.
     pub oauth: OAuthConfig,
+    /// Second factors: the key that seals TOTP secrets and the passkey relying party.
+    pub mfa: MfaConfig,
 }
 
 impl Config {
@@ -87,6 +91,7 @@ impl Config {
         let database = database::database(&mut vars);
         let http = http::http(&mut vars);
         let public_url = http.public_url.clone();
+        let cors_origins = http.cors_allowed_origins.clone();
         // Fields are evaluated in order, so problems are listed in this order too.
         let config = Config {
             database,
@@ -103,6 +108,7 @@ impl Config {
             audit: accounts::audit(&mut vars),
             jwt: jwt::jwt(&mut vars),
             oauth: oauth::oauth(&mut vars),
+            mfa: mfa::mfa(&mut vars, &public_url, &cors_origins),
         };
         vars.finish().map(|()| config)
     }

@@ -1,11 +1,8 @@
 //! OAuth/OIDC login providers and the key that encrypts their stored tokens.
 
 use super::http::check_http_url;
-use super::secret::Secret;
+use super::secret::{Secret, aes_key};
 use super::vars::Vars;
-use base64::Engine as _;
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use std::collections::HashSet;
 
 /// Scopes requested from an OIDC provider when `OAUTH_<NAME>_SCOPES` is unset.
@@ -17,19 +14,6 @@ const DEFAULT_GITHUB_SCOPES: &str = "read:user user:email";
 
 /// Where GitHub lives when `OAUTH_<NAME>_ISSUER` is unset (set it for GitHub Enterprise).
 const GITHUB_DOT_COM: &str = "https://github.com";
-
-/// Standard base64 alphabet, padding optional (`openssl rand -base64 32` and hand-trimmed
-/// values both decode).
-pub(super) const BASE64_STANDARD: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
-/// URL-safe base64 alphabet, padding optional.
-pub(super) const BASE64_URL_SAFE: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// OAuth login.
 #[derive(Debug, Clone)]
@@ -83,7 +67,7 @@ pub struct OAuthProviderConfig {
 pub(super) fn oauth<F: Fn(&str) -> Option<String>>(vars: &mut Vars<F>) -> OAuthConfig {
     OAuthConfig {
         providers: oauth_providers(vars),
-        token_key: oauth_token_key(vars),
+        token_key: aes_key(vars, "OAUTH_TOKEN_KEY"),
     }
 }
 
@@ -189,35 +173,4 @@ pub(super) fn oauth_provider<F: Fn(&str) -> Option<String>>(
         client_secret: Secret::new(client_secret?),
         scopes,
     })
-}
-
-/// `OAUTH_TOKEN_KEY`: base64 (standard or URL-safe, padding optional) of exactly 32 bytes.
-pub(super) fn oauth_token_key<F: Fn(&str) -> Option<String>>(
-    vars: &mut Vars<F>,
-) -> Option<Secret<[u8; 32]>> {
-    let value = vars.get("OAUTH_TOKEN_KEY")?;
-    // The value is never quoted back: it is the key.
-    let decoded = BASE64_STANDARD
-        .decode(&value)
-        .or_else(|_| BASE64_URL_SAFE.decode(&value));
-    let Ok(bytes) = decoded else {
-        vars.report(
-            "OAUTH_TOKEN_KEY",
-            "expected base64 of 32 bytes (e.g. `openssl rand -base64 32`), got invalid base64",
-        );
-        return None;
-    };
-    match <[u8; 32]>::try_from(bytes.as_slice()) {
-        Ok(key) => Some(Secret::new(key)),
-        Err(_) => {
-            vars.report(
-                "OAUTH_TOKEN_KEY",
-                format!(
-                    "expected base64 of exactly 32 bytes, got {} bytes",
-                    bytes.len()
-                ),
-            );
-            None
-        }
-    }
 }

@@ -1,8 +1,25 @@
 //! Values that must never be logged: [`Secret`] and the [`CredentialUrl`] whose password
-//! is redacted in `Debug` and `Display`.
+//! is redacted in `Debug` and `Display`; and the parser of the AES keys they hold.
 
+use super::vars::Vars;
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use std::fmt;
 use url::Url;
+
+/// Standard base64 alphabet, padding optional (`openssl rand -base64 32` and hand-trimmed
+/// values both decode).
+pub(super) const BASE64_STANDARD: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// URL-safe base64 alphabet, padding optional.
+pub(super) const BASE64_URL_SAFE: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// A value that must not be logged: `Debug` prints `Secret(***)`; read it with
 /// [`Secret::expose`].
@@ -91,5 +108,37 @@ impl fmt::Debug for CredentialUrl {
 impl fmt::Display for CredentialUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
+    }
+}
+
+/// An AES-256 key in `name`: base64 (standard or URL-safe, padding optional) of exactly
+/// 32 bytes; `None` when unset. The value is never quoted back: it is the key.
+pub(super) fn aes_key<F: Fn(&str) -> Option<String>>(
+    vars: &mut Vars<F>,
+    name: &str,
+) -> Option<Secret<[u8; 32]>> {
+    let value = vars.get(name)?;
+    let decoded = BASE64_STANDARD
+        .decode(&value)
+        .or_else(|_| BASE64_URL_SAFE.decode(&value));
+    let Ok(bytes) = decoded else {
+        vars.report(
+            name,
+            "expected base64 of 32 bytes (e.g. `openssl rand -base64 32`), got invalid base64",
+        );
+        return None;
+    };
+    match <[u8; 32]>::try_from(bytes.as_slice()) {
+        Ok(key) => Some(Secret::new(key)),
+        Err(_) => {
+            vars.report(
+                name,
+                format!(
+                    "expected base64 of exactly 32 bytes, got {} bytes",
+                    bytes.len()
+                ),
+            );
+            None
+        }
     }
 }

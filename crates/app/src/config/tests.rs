@@ -1,5 +1,5 @@
 use super::database::DEFAULT_DATABASE_URL;
-use super::oauth::BASE64_STANDARD;
+use super::secret::BASE64_STANDARD;
 use super::*;
 use base64::Engine as _;
 use ipnet::IpNet;
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
 
-fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+pub(super) fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let vars: HashMap<String, String> = pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -16,7 +16,7 @@ fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
     Config::from_vars(|name| vars.get(name).cloned())
 }
 
-fn problem_vars(err: &ConfigError) -> Vec<&str> {
+pub(super) fn problem_vars(err: &ConfigError) -> Vec<&str> {
     err.problems().iter().map(|p| p.variable.as_str()).collect()
 }
 
@@ -112,6 +112,10 @@ fn nothing_set_gives_every_default() {
     assert_eq!(config.jwt.ttl, Duration::from_secs(300));
     assert!(config.oauth.providers.is_empty());
     assert!(config.oauth.token_key.is_none());
+    assert!(config.mfa.secret_key.is_none());
+    assert_eq!(config.mfa.rp_name, "authd");
+    // The default public URL's host is an IP address, which cannot be an RP ID.
+    assert_eq!(config.mfa.webauthn, None);
 }
 
 #[test]
@@ -359,6 +363,12 @@ fn each_bad_value_is_reported_by_name() {
         ("OAUTH_PROVIDERS", "Google", r#"got "Google""#),
         ("OAUTH_TOKEN_KEY", "not base64!", "invalid base64"),
         ("OAUTH_TOKEN_KEY", "AAAAAAAAAAAAAAAAAAAAAA==", "got 16 bytes"),
+        ("MFA_SECRET_KEY", "not base64!", "invalid base64"),
+        ("MFA_SECRET_KEY", "AAAAAAAAAAAAAAAAAAAAAA==", "got 16 bytes"),
+        ("WEBAUTHN_RP_ID", "127.0.0.1", r#"expected a domain name such as example.com, got "127.0.0.1""#),
+        ("WEBAUTHN_RP_ID", "example.com:8443", "expected a domain name"),
+        ("WEBAUTHN_RP_ID", "https://example.com", "expected a domain name"),
+        ("WEBAUTHN_RP_ID", "localhost", "origin http://127.0.0.1:8080 (AUTHD_PUBLIC_URL or CORS_ALLOWED_ORIGINS) is not on localhost"),
     ];
     for &(variable, value, expected) in cases {
         let err = load(&[(variable, value)]).unwrap_err();
@@ -658,6 +668,7 @@ fn a_bad_public_url_is_not_reported_again_as_mail_from_or_link_base() {
 #[test]
 fn debug_output_never_contains_a_secret() {
     let token_key = BASE64_STANDARD.encode([0xAB; 32]);
+    let mfa_key = BASE64_STANDARD.encode([0xCD; 32]);
     let mut vars: Vec<(&str, &str)> = pg_parts();
     vars.extend([
         ("REDIS_URL", "redis://:redis-pass-1@cache:6379"),
@@ -671,6 +682,7 @@ fn debug_output_never_contains_a_secret() {
         ("OAUTH_GOOGLE_CLIENT_ID", "client-id"),
         ("OAUTH_GOOGLE_CLIENT_SECRET", "oauth-secret-4"),
         ("OAUTH_TOKEN_KEY", token_key.as_str()),
+        ("MFA_SECRET_KEY", mfa_key.as_str()),
     ]);
     let from_parts = format!("{:?}", load(&vars).unwrap());
     let from_url = format!(
@@ -691,6 +703,8 @@ fn debug_output_never_contains_a_secret() {
         "oauth-secret-4",
         token_key.as_str(),
         "171, 171",
+        mfa_key.as_str(),
+        "205, 205",
     ] {
         assert!(
             !from_parts.contains(secret),
@@ -713,17 +727,19 @@ fn error_messages_never_quote_a_secret() {
         ("REDIS_URL", "http://:redis-pass@cache"),
         ("MAIL_TRANSPORT", "smpt://u:smtp-pass@mail"),
         ("OAUTH_TOKEN_KEY", "key-material"),
+        ("MFA_SECRET_KEY", "mfa-key-material"),
     ])
     .unwrap_err();
     let text = err.to_string();
 
-    assert_eq!(text.lines().count(), 5);
+    assert_eq!(text.lines().count(), 6);
     for secret in [
         "short-secret",
         "db-pass",
         "redis-pass",
         "smtp-pass",
         "key-material",
+        "mfa-key-material",
     ] {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }

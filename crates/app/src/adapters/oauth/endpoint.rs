@@ -1,7 +1,8 @@
 //! What every kind of provider needs: who authd is to it, how to reach it, how a failed
 //! code exchange is reported, and what of a token response is kept.
 
-use super::sealing::{TokenRole, TokenSealer};
+use super::token_context::{TokenRole, token_context};
+use crate::adapters::sealing::Sealer;
 use auth_ports::{Clock, OAuthClientError, SealedTokens};
 use openidconnect::{ClientId, ClientSecret, RedirectUrl, Scope};
 use openidconnect::{ErrorResponse, OAuth2TokenResponse, RequestTokenError};
@@ -53,12 +54,14 @@ impl Endpoint {
         &self,
         response: &impl OAuth2TokenResponse,
         subject: &str,
-        sealer: Option<&TokenSealer>,
+        sealer: Option<&Sealer>,
     ) -> SealedTokens {
         let Some(sealer) = sealer else {
             return SealedTokens::default();
         };
-        let seal = |token: &str, role| sealer.seal(token, &self.name, subject, role);
+        let seal = |token: &str, role| {
+            sealer.seal(token.as_bytes(), &token_context(&self.name, subject, role))
+        };
         SealedTokens {
             access_token: Some(seal(response.access_token().secret(), TokenRole::Access)),
             refresh_token: response

@@ -4,7 +4,7 @@
 //! user claim an address they do not own.
 
 use super::endpoint::{Endpoint, exchange_failed};
-use super::sealing::TokenSealer;
+use crate::adapters::sealing::Sealer;
 use auth_ports::{AuthorizationRequest, ExternalIdentity, OAuthClientError, PendingOAuthFlow};
 use oauth2::basic::BasicClient;
 use oauth2::{
@@ -77,7 +77,7 @@ impl GitHubProvider {
         &self,
         code: &str,
         flow: &PendingOAuthFlow,
-        sealer: Option<&TokenSealer>,
+        sealer: Option<&Sealer>,
     ) -> Result<ExternalIdentity, OAuthClientError> {
         let token = self
             .client()

@@ -5,8 +5,9 @@
 mod endpoint;
 mod github;
 mod oidc;
-mod sealing;
+mod token_context;
 
+use super::sealing::Sealer;
 use crate::config::{OAuthConfig, OAuthProviderConfig, ProviderKind};
 use anyhow::Context as _;
 use auth_ports::{
@@ -16,7 +17,6 @@ use endpoint::Endpoint;
 use github::GitHubProvider;
 use oidc::OidcProvider;
 use openidconnect::{ClientId, ClientSecret, RedirectUrl};
-use sealing::TokenSealer;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +32,7 @@ enum Provider {
 /// The providers of `OAUTH_PROVIDERS`.
 pub struct OAuthProviders {
     providers: HashMap<String, Provider>,
-    sealer: Option<TokenSealer>,
+    sealer: Option<Sealer>,
 }
 
 impl OAuthProviders {
@@ -71,7 +71,7 @@ impl OAuthProviders {
             sealer: config
                 .token_key
                 .as_ref()
-                .map(|key| TokenSealer::new(key.expose())),
+                .map(|key| Sealer::new(key.expose())),
         })
     }
 

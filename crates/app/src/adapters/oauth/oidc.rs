@@ -5,7 +5,7 @@
 //! `aud`, `azp`, `exp` and the nonce.
 
 use super::endpoint::{Endpoint, exchange_failed};
-use super::sealing::TokenSealer;
+use crate::adapters::sealing::Sealer;
 use auth_ports::{AuthorizationRequest, ExternalIdentity, OAuthClientError, PendingOAuthFlow};
 use openidconnect::core::{
     CoreAuthPrompt, CoreClient, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet,
@@ -96,7 +96,7 @@ impl OidcProvider {
         &self,
         code: &str,
         flow: &PendingOAuthFlow,
-        sealer: Option<&TokenSealer>,
+        sealer: Option<&Sealer>,
     ) -> Result<ExternalIdentity, OAuthClientError> {
         let discovered = self.discovered().await?;
         let response = self.exchange(&discovered, code, flow).await?;
@@ -372,7 +372,7 @@ fn identity(
     claims: &CoreIdTokenClaims,
     response: &CoreTokenResponse,
     endpoint: &Endpoint,
-    sealer: Option<&TokenSealer>,
+    sealer: Option<&Sealer>,
 ) -> ExternalIdentity {
     let tokens = endpoint.kept_tokens(response, &subject, sealer);
     ExternalIdentity {
