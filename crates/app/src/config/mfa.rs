@@ -30,8 +30,11 @@ pub struct WebauthnConfig {
     /// `AUTHD_PUBLIC_URL`). Changing it orphans every registered passkey.
     pub rp_id: String,
     /// Origins a ceremony may come from, as browsers send them: `AUTHD_PUBLIC_URL`'s
-    /// first, then `CORS_ALLOWED_ORIGINS`; each on the RP ID or a subdomain of it.
+    /// first, then those of `CORS_ALLOWED_ORIGINS` on the RP ID or a subdomain of it.
     pub origins: Vec<String>,
+    /// The `CORS_ALLOWED_ORIGINS` that are not on the RP ID, so cannot use passkeys (for
+    /// a warning at start-up: cookie sessions and the API work there all the same).
+    pub left_out: Vec<String>,
 }
 
 /// `MFA_SECRET_KEY`, `WEBAUTHN_RP_NAME` and `WEBAUTHN_RP_ID` with the origins of
@@ -73,26 +76,28 @@ fn webauthn<F: Fn(&str) -> Option<String>>(
             Host::Ipv4(_) | Host::Ipv6(_) => return None,
         },
     };
-    let origins: Vec<String> = public
-        .iter()
-        .map(|url| url.origin().ascii_serialization())
-        .chain(cors_origins.iter().cloned())
-        .collect();
-    let mut covered = true;
-    for origin in &origins {
-        if !is_within(origin, &rp_id) {
-            covered = false;
-            vars.report(
-                "WEBAUTHN_RP_ID",
-                format!(
-                    "origin {origin} (AUTHD_PUBLIC_URL or CORS_ALLOWED_ORIGINS) is not on {rp_id} \
-                     or a subdomain of it, so passkeys could not be used there; set \
-                     WEBAUTHN_RP_ID to a domain every origin shares"
-                ),
-            );
-        }
+    let own = public.as_ref()?.origin().ascii_serialization();
+    if !is_within(&own, &rp_id) {
+        vars.report(
+            "WEBAUTHN_RP_ID",
+            format!(
+                "AUTHD_PUBLIC_URL's origin {own} is not on {rp_id} or a subdomain of it, so \
+                 passkeys could not be used from authd itself; set WEBAUTHN_RP_ID to a domain \
+                 it is on"
+            ),
+        );
+        return None;
     }
-    covered.then_some(WebauthnConfig { rp_id, origins })
+    let (within, left_out): (Vec<String>, Vec<String>) = cors_origins
+        .iter()
+        .cloned()
+        .partition(|origin| is_within(origin, &rp_id));
+    let origins = std::iter::once(own).chain(within).collect();
+    Some(WebauthnConfig {
+        rp_id,
+        origins,
+        left_out,
+    })
 }
 
 /// `value` as a lower-case domain name, if it is one (not an IP address, no port, path or

@@ -28,6 +28,7 @@ fn the_rp_id_defaults_to_the_public_host_and_the_origins_to_authd_and_the_apps()
                 "http://localhost:41234".to_owned(),
                 "http://localhost:3000".to_owned()
             ],
+            left_out: vec![],
         })
     );
 }
@@ -59,31 +60,40 @@ fn an_rp_id_may_cover_authd_and_apps_on_sibling_subdomains() {
 }
 
 #[test]
-fn an_origin_off_the_rp_id_is_a_config_error() {
+fn apps_off_the_rp_id_are_left_out_of_passkeys() {
     // The default RP ID is authd's own host, which an app's origin is not under.
-    let err = load(&[
+    let config = load(&[
         ("AUTHD_PUBLIC_URL", "https://auth.example.com"),
         (
             "CORS_ALLOWED_ORIGINS",
-            "https://app.example.com,https://notexample.com",
+            "https://app.example.com,https://sub.auth.example.com",
         ),
     ])
-    .unwrap_err();
+    .unwrap();
 
-    assert_eq!(problem_vars(&err), ["WEBAUTHN_RP_ID", "WEBAUTHN_RP_ID"]);
-    assert!(err.problems()[0].message.contains(
-        "origin https://app.example.com (AUTHD_PUBLIC_URL or CORS_ALLOWED_ORIGINS) is not on \
-         auth.example.com"
-    ));
+    let webauthn = config.mfa.webauthn.unwrap();
+    assert_eq!(
+        webauthn.origins,
+        ["https://auth.example.com", "https://sub.auth.example.com"]
+    );
+    assert_eq!(webauthn.left_out, ["https://app.example.com"]);
+}
 
+#[test]
+fn an_rp_id_authd_itself_is_not_on_is_a_config_error() {
     let err = load(&[
         ("AUTHD_PUBLIC_URL", "https://auth.example.com"),
-        ("CORS_ALLOWED_ORIGINS", "https://notexample.com"),
-        ("WEBAUTHN_RP_ID", "example.com"),
+        ("WEBAUTHN_RP_ID", "example.org"),
     ])
     .unwrap_err();
+
     assert_eq!(problem_vars(&err), ["WEBAUTHN_RP_ID"]);
-    assert!(err.problems()[0].message.contains("https://notexample.com"));
+    assert!(
+        err.problems()[0]
+            .message
+            .contains("https://auth.example.com is not on example.org"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -88,8 +88,8 @@ pub struct SecondFactorPorts {
     pub challenges: Arc<dyn ChallengeRepository>,
     /// TOTP codes; `None` when no key to seal secrets is configured (no new enrolments).
     pub totp: Option<Arc<dyn TotpAuthenticator>>,
-    /// WebAuthn ceremonies.
-    pub passkeys: Arc<dyn PasskeyAuthenticator>,
+    /// WebAuthn ceremonies; `None` when no relying party is configured (no passkeys).
+    pub passkeys: Option<Arc<dyn PasskeyAuthenticator>>,
 }
 
 /// Registration, login and sessions.

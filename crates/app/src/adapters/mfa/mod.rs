@@ -33,6 +33,15 @@ impl SecondFactorAdapters {
         if totp.is_none() {
             tracing::info!("TOTP enrolment is off: MFA_SECRET_KEY is not set");
         }
+        if let Some(webauthn) = &config.webauthn
+            && !webauthn.left_out.is_empty()
+        {
+            tracing::warn!(
+                origins = %webauthn.left_out.join(", "),
+                rp_id = %webauthn.rp_id,
+                "these CORS_ALLOWED_ORIGINS are not on WEBAUTHN_RP_ID, so passkeys cannot be used there"
+            );
+        }
         let passkeys = match &config.webauthn {
             Some(webauthn) => Some(Arc::new(WebauthnPasskeyAuthenticator::new(
                 webauthn,
@@ -70,6 +79,7 @@ mod tests {
         let localhost = WebauthnConfig {
             rp_id: "localhost".to_owned(),
             origins: vec!["http://localhost:8080".to_owned()],
+            left_out: vec![],
         };
         let both = SecondFactorAdapters::new(&config(Some([1; 32]), Some(localhost))).unwrap();
         assert!(both.totp.is_some() && both.passkeys.is_some());
@@ -80,6 +90,7 @@ mod tests {
         let off_domain = WebauthnConfig {
             rp_id: "example.com".to_owned(),
             origins: vec!["https://example.org".to_owned()],
+            left_out: vec![],
         };
         assert!(SecondFactorAdapters::new(&config(None, Some(off_domain))).is_err());
     }

@@ -11,6 +11,7 @@ fn adapter() -> WebauthnPasskeyAuthenticator {
     let config = WebauthnConfig {
         rp_id: "localhost".to_owned(),
         origins: vec![ORIGIN.to_owned(), "http://localhost:3000".to_owned()],
+        left_out: vec![],
     };
     WebauthnPasskeyAuthenticator::new(&config, "authd").unwrap()
 }

@@ -8,7 +8,7 @@ use crate::auth::AuthService;
 use crate::error::Failure;
 use auth_ports::{
     AuthMethod, BearerToken, Ceremony, Challenge, ChallengeKind, MfaFactors, NewChallenge,
-    PasswordHash, SecondFactorError, SessionId, User, UserId,
+    PasskeyAuthenticator, PasswordHash, SecondFactorError, SessionId, User, UserId,
 };
 use serde_json::Value;
 
@@ -92,6 +92,15 @@ impl AuthService {
             .find_live(&hash, kind, now)
             .await?
             .ok_or(MfaError::InvalidToken)
+    }
+
+    /// The WebAuthn port.
+    ///
+    /// # Errors
+    /// `NotConfigured` when passkeys are off (no relying party configured).
+    pub(super) fn passkeys(&self) -> Result<&dyn PasskeyAuthenticator, MfaError> {
+        let passkeys = self.ports.second_factors.passkeys.as_deref();
+        passkeys.ok_or(MfaError::NotConfigured)
     }
 
     /// Whether `challenge` is still live (not used up by a concurrent request, not
@@ -180,8 +189,8 @@ impl AuthService {
     ) -> Result<bool, MfaError> {
         let ports = &self.ports.second_factors;
         let assertion =
-            match ports
-                .passkeys
+            match self
+                .passkeys()?
                 .finish_authentication(state, response, &factors.passkeys)
             {
                 Ok(assertion) => assertion,

@@ -157,8 +157,8 @@ impl AuthService {
         let user = &principal.user;
         let ports = &self.ports.second_factors;
         let existing = ports.mfa.factors(user.id).await?.passkeys;
-        let ceremony = ports
-            .passkeys
+        let ceremony = self
+            .passkeys()?
             .start_registration(user.id, &user.email, &existing)?;
         let spec = ChallengeSpec {
             kind: ChallengeKind::PasskeyRegistration,
@@ -203,7 +203,7 @@ impl AuthService {
             .webauthn_state
             .as_deref()
             .unwrap_or_default();
-        let credential = match ports.passkeys.finish_registration(state, response) {
+        let credential = match self.passkeys()?.finish_registration(state, response) {
             Ok(credential) => credential,
             Err(SecondFactorError::Rejected(why)) => return Err(MfaError::PasskeyRejected(why)),
             Err(failed) => return Err(failed.into()),

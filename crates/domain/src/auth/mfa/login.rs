@@ -64,16 +64,13 @@ impl AuthService {
         login_source: String,
         factors: &MfaFactors,
     ) -> Result<IssuedChallenge, Failure> {
-        let passkeys = &factors.passkeys;
-        let ceremony = if passkeys.is_empty() {
-            None
-        } else {
-            let started = self
-                .ports
-                .second_factors
-                .passkeys
-                .start_authentication(passkeys);
-            Some(started.map_err(|e| Failure::Unexpected(Box::new(e)))?)
+        // Without the WebAuthn port (passkeys turned off since), the other methods remain.
+        let ceremony = match (&self.ports.second_factors.passkeys, &factors.passkeys[..]) {
+            (Some(port), passkeys @ [_, ..]) => Some(
+                port.start_authentication(passkeys)
+                    .map_err(|e| Failure::Unexpected(Box::new(e)))?,
+            ),
+            _ => None,
         };
         let spec = ChallengeSpec {
             kind: ChallengeKind::MfaLogin,

@@ -24,7 +24,7 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<IssuedChallenge, MfaError> {
         self.limit_passkey_login(client).await?;
-        let ceremony = self.ports.second_factors.passkeys.start_discoverable()?;
+        let ceremony = self.passkeys()?.start_discoverable()?;
         let spec = ChallengeSpec {
             kind: ChallengeKind::PasskeyLogin,
             user_id: None,
@@ -55,7 +55,7 @@ impl AuthService {
         let challenge = self
             .live_challenge(token, ChallengeKind::PasskeyLogin)
             .await?;
-        let claimed = self.ports.second_factors.passkeys.claimed_user(&response);
+        let claimed = self.passkeys()?.claimed_user(&response);
         let user = match claimed {
             Ok(id) => self.ports.users.find_by_id(id).await?,
             Err(_) => None,

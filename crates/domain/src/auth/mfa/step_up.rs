@@ -58,7 +58,8 @@ impl AuthService {
     /// A passkey challenge to step the caller's session up with.
     ///
     /// # Errors
-    /// `NotEnabled` when the caller has no passkey.
+    /// `NotEnabled` when the caller has no passkey; `NotConfigured` when passkeys are
+    /// off.
     pub async fn begin_step_up_passkey(
         &self,
         principal: &Principal,
@@ -68,7 +69,7 @@ impl AuthService {
         if factors.passkeys.is_empty() {
             return Err(MfaError::NotEnabled);
         }
-        let passkeys = &self.ports.second_factors.passkeys;
+        let passkeys = self.passkeys()?;
         let spec = ChallengeSpec {
             kind: ChallengeKind::StepUp,
             user_id: Some(principal.user.id),

@@ -278,7 +278,7 @@ impl Mocks {
                     mfa: Arc::new(self.mfa),
                     challenges: Arc::new(self.challenges),
                     totp: Some(Arc::new(self.totp)),
-                    passkeys: Arc::new(self.passkeys),
+                    passkeys: Some(Arc::new(self.passkeys)),
                 },
             },
             policy,
