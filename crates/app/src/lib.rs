@@ -17,7 +17,7 @@ use adapters::{
 use anyhow::Context as _;
 use auth_domain::{
     AdminPorts, AdminService, Auditor, AuthPolicy, AuthPorts, AuthService, Messages, OAuthPolicy,
-    OAuthPorts, OAuthService, PasswordPolicy, RbacService, TokenService,
+    OAuthPorts, OAuthService, PasswordPolicy, RbacService, SecondFactorPorts, TokenService,
 };
 use auth_ports::{Clock, LockoutPolicy, RateLimit, RateLimiter};
 use auth_sea_orm::{PoolConfig, Store};
@@ -118,6 +118,7 @@ async fn assemble(
     rate_limit_prefix: &str,
 ) -> anyhow::Result<http::AppState> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    let second_factors = adapters::SecondFactorAdapters::new(&config.mfa)?;
     let auditor = Auditor::new(Arc::new(store.audit()), clock.clone());
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let hasher = Argon2PasswordHasher::new(&config.argon2, cpus, HASH_QUEUE_TIMEOUT)
@@ -173,6 +174,7 @@ async fn assemble(
             clock: clock.clone(),
             audit: auditor.clone(),
             limiter: limiter.clone(),
+            mfa: Arc::new(store.mfa()),
         },
         OAuthPolicy {
             session_ttl: policy.session_ttl,
@@ -191,6 +193,12 @@ async fn assemble(
             limiter,
             one_time_tokens: Arc::new(store.one_time_tokens()),
             mailer: adapters::mailer(&config.mail, config.mail_from.clone(), MAIL_RETRY_BASE)?,
+            second_factors: SecondFactorPorts {
+                mfa: Arc::new(store.mfa()),
+                challenges: Arc::new(store.challenges()),
+                totp: second_factors.totp,
+                passkeys: second_factors.passkeys,
+            },
         },
         policy,
         Messages::new(&config.mail_link_base),
@@ -201,6 +209,7 @@ async fn assemble(
         audit_log: Arc::new(store.audit()),
         audit: auditor.clone(),
         clock: clock.clone(),
+        mfa: Arc::new(store.mfa()),
     });
     let tokens = http::AccessTokens {
         service: TokenService::new(
