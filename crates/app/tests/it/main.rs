@@ -42,6 +42,7 @@ mod oidc_provider;
 mod openapi;
 mod operations;
 mod pages;
+mod passkeys;
 mod recovery;
 mod roles;
 mod server;
