@@ -128,8 +128,7 @@ pub trait ChallengeRepository: Send + Sync {
     ///
     /// # Errors
     /// Storage failures only.
-    async fn record_failure(&self, id: ChallengeId, max_failures: u32)
-    -> Result<bool, StoreError>;
+    async fn record_failure(&self, id: ChallengeId, max_failures: u32) -> Result<bool, StoreError>;
 
     /// Uses the challenge up. `false` when it was gone already (used concurrently), so
     /// of concurrent uses exactly one gets `true`.

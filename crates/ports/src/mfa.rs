@@ -244,8 +244,7 @@ pub trait MfaRepository: Send + Sync {
     ///
     /// # Errors
     /// Storage failures only.
-    async fn remove_totp(&self, user_id: UserId, audit: AuditWith<()>)
-    -> Result<bool, StoreError>;
+    async fn remove_totp(&self, user_id: UserId, audit: AuditWith<()>) -> Result<bool, StoreError>;
 
     /// Stores `codes` in place of the user's recovery codes and appends `audit`, in one
     /// transaction.

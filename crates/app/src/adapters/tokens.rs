@@ -99,8 +99,11 @@ mod tests {
         let code = RandomTokenGenerator.recovery_code();
         let groups: Vec<&str> = code.expose().split('-').collect();
         assert_eq!(groups.len(), 4, "{}", code.expose());
-        assert!(groups.iter().all(|g| g.len() == 4
-            && g.bytes().all(|b| BASE32.contains(&b))));
+        assert!(
+            groups
+                .iter()
+                .all(|g| g.len() == 4 && g.bytes().all(|b| BASE32.contains(&b)))
+        );
         assert_ne!(code, RandomTokenGenerator.recovery_code());
     }
 
@@ -109,7 +112,10 @@ mod tests {
         let code = RandomTokenGenerator.recovery_code();
         let typed = code.expose().to_uppercase().replace('-', " ");
         let hash = RandomTokenGenerator.hash_recovery_code(&code);
-        assert_eq!(RandomTokenGenerator.hash_recovery_code(&RecoveryCode::new(typed)), hash);
+        assert_eq!(
+            RandomTokenGenerator.hash_recovery_code(&RecoveryCode::new(typed)),
+            hash
+        );
         let other = RandomTokenGenerator.hash_recovery_code(&RecoveryCode::new("x".into()));
         assert_ne!(other, hash);
     }

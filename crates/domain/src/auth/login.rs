@@ -6,8 +6,8 @@ use crate::audit::{AuditEvent, ClientInfo};
 use crate::error::{Failure, FieldErrors};
 use crate::password_policy::MAX_PASSWORD_CHARS;
 use auth_ports::{
-    AuthMethod, BearerToken, Email, FailedLogin, LockScope, LoginAccount, LoginSource, NewSession, Password,
-    PasswordHash, Session, User, UserStatus, Verification,
+    AuthMethod, BearerToken, Email, FailedLogin, LockScope, LoginAccount, LoginSource, NewSession,
+    Password, PasswordHash, Session, User, UserStatus, Verification,
 };
 use chrono::{DateTime, Utc};
 use std::time::Duration;

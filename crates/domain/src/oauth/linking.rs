@@ -10,8 +10,8 @@ use crate::auth::{DEFAULT_ROLE, LoginSuccess};
 use crate::error::Failure;
 use crate::names::acceptable_name;
 use auth_ports::{
-    AuthMethod, Constraint, Email, ExternalIdentity, NewSession, NewUser, OAuthAccount, Session, StoreError,
-    User, UserStatus,
+    AuthMethod, Constraint, Email, ExternalIdentity, NewSession, NewUser, OAuthAccount, Session,
+    StoreError, User, UserStatus,
 };
 
 /// A linked user or account expected after a conflict the database reported, and gone.
