@@ -1,7 +1,7 @@
 //! SQLite's own statements: an account creation as a transaction (SQLite has no
-//! data-modifying CTEs; its login is the transaction of [`record_login`](crate::login::record_login)),
-//! the batched session lookup over a JSON array of tokens (it has no arrays), and its
-//! clock.
+//! data-modifying CTEs; its login is the transaction of
+//! [`record_login`](crate::login::record_login)), the batched session lookup over a JSON
+//! array of tokens (it has no arrays), and its clock.
 
 use super::session_rows::lookup_query;
 use crate::audit::commit_with;
