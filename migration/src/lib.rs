@@ -14,6 +14,7 @@ mod m20261127_000007_create_oauth_accounts;
 mod m20261127_000008_create_one_time_tokens;
 mod m20261206_000009_create_login_failures;
 mod m20261207_000010_create_oauth_flows;
+mod m20261208_000011_create_mfa;
 mod sql;
 
 /// The ordered list of authd migrations.
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000008_create_one_time_tokens::Migration),
             Box::new(m20261206_000009_create_login_failures::Migration),
             Box::new(m20261207_000010_create_oauth_flows::Migration),
+            Box::new(m20261208_000011_create_mfa::Migration),
         ]
     }
 

@@ -1,19 +1,20 @@
 //! `authd maintenance cleanup`: removes what no longer serves anyone — expired sessions,
-//! used or expired one-time tokens, expired OAuth flows, stale per-source login
+//! used or expired one-time tokens, expired OAuth flows and authentication challenges
+//! (abandoned MFA logins, step-ups, passkey ceremonies), stale per-source login
 //! failures, and audit entries past `AUDIT_RETENTION_DAYS` — and says how much it
 //! removed. Safe to run from cron on any instance, at any time.
 
 use crate::adapters::SystemClock;
 use anyhow::Context as _;
 use auth_ports::{
-    AuditRepository, Clock, OAuthFlowRepository, OneTimeTokenRepository, SessionRepository,
-    StoreError, UserRepository,
+    AuditRepository, ChallengeRepository, Clock, OAuthFlowRepository, OneTimeTokenRepository,
+    SessionRepository, StoreError, UserRepository,
 };
 use auth_sea_orm::Store;
 use std::time::Duration;
 
 /// Deletes expired sessions, spent one-time tokens, expired OAuth flows (abandoned
-/// sign-ins), per-source login failures that neither failed nor locked within the last
+/// sign-ins), expired authentication challenges, per-source login failures that neither failed nor locked within the last
 /// `lockout` duration, and audit entries older than `retention`, printing the counts.
 ///
 /// # Errors
@@ -36,6 +37,11 @@ pub(crate) async fn cleanup(
         store.oauth_flows().delete_expired(now),
     )
     .await?;
+    let challenges = removed(
+        "expired authentication challenges",
+        store.challenges().delete_expired(now),
+    )
+    .await?;
     let cutoff = now - chrono::Duration::from_std(retention).context("retention out of range")?;
     let audit = removed("old audit entries", store.audit().delete_older_than(cutoff)).await?;
     let stale = now - chrono::Duration::from_std(lockout).context("lockout out of range")?;
@@ -47,6 +53,7 @@ pub(crate) async fn cleanup(
     println!("removed {sessions} expired session(s)");
     println!("removed {tokens} used or expired one-time token(s)");
     println!("removed {flows} expired OAuth flow(s)");
+    println!("removed {challenges} expired authentication challenge(s)");
     println!("removed {failures} stale login failure record(s)");
     println!(
         "removed {audit} audit entr{} older than {} days",

@@ -8,7 +8,7 @@ use sea_orm::{
 };
 
 /// Each unique constraint by its PostgreSQL name and by the column list SQLite reports.
-const UNIQUE_CONSTRAINTS: [(&str, &str, Constraint); 6] = [
+const UNIQUE_CONSTRAINTS: [(&str, &str, Constraint); 8] = [
     ("users_email_key", "users.email", Constraint::UserEmail),
     ("roles_name_key", "roles.name", Constraint::RoleName),
     (
@@ -30,6 +30,16 @@ const UNIQUE_CONSTRAINTS: [(&str, &str, Constraint); 6] = [
         "oauth_accounts_user_provider_key",
         "oauth_accounts.user_id, oauth_accounts.provider",
         Constraint::OAuthUserProvider,
+    ),
+    (
+        "passkeys_credential_id_key",
+        "passkeys.credential_id",
+        Constraint::PasskeyCredential,
+    ),
+    (
+        "auth_challenges_token_hash_key",
+        "auth_challenges.token_hash",
+        Constraint::ChallengeToken,
     ),
 ];
 

@@ -6,10 +6,12 @@ mod audit;
 mod backend;
 #[cfg(feature = "bench-support")]
 pub mod bench_support;
+mod challenges;
 mod entities;
 mod error;
 mod keyset;
 mod login;
+mod mfa;
 mod migrate;
 mod new_account;
 mod oauth;
@@ -26,6 +28,8 @@ mod users;
 
 pub use audit::SeaOrmAuditRepository;
 pub use backend::PoolConfig;
+pub use challenges::SeaOrmChallengeRepository;
+pub use mfa::SeaOrmMfaRepository;
 pub use migrate::{MigrationState, MigrationsError};
 pub use oauth::SeaOrmOAuthAccountRepository;
 pub use oauth_flows::SeaOrmOAuthFlowRepository;

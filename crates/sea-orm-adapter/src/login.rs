@@ -1,12 +1,50 @@
 //! What a successful login writes, for both backends' password login paths and the login
-//! without a password: the conditional update of the user row, the cleared failure record of its source and the new
-//! session's row.
+//! without a password: the conditional update of the user row, the cleared failure
+//! record of its source and the new session's row; and [`record_login`], which writes
+//! them on a transaction.
 
 use crate::entities::{Inet, login_failures, sessions, users};
-use auth_ports::{PasswordHash, Session, UserId, UserStatus};
+use crate::error::DbResultExt;
+use crate::shared_writes::not_recorded;
+use auth_ports::{LoginSource, PasswordHash, Session, StoreError, User, UserId, UserStatus};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, Set, UpdateMany};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, Set,
+    UpdateMany,
+};
+
+/// Records the login of `created`'s user at its creation time and stores `created`, on
+/// the caller's transaction: with `first_factor` (the hash the password matched and the
+/// client's source) [`login_update`] and the clearing of the source's failures when it
+/// has some; without, [`active_login_update`]. `updated_at` is what the update writes to
+/// `users.updated_at` (the backend's own "now": RETURNING does not show what SQLite's
+/// AFTER UPDATE trigger writes). The user as written; `None` when the update matched no
+/// row (the caller drops the transaction, which then writes nothing); `NotFound` when
+/// there is no user.
+pub(crate) async fn record_login(
+    txn: &DatabaseTransaction,
+    created: &Session,
+    first_factor: Option<(&PasswordHash, &LoginSource)>,
+    updated_at: Expr,
+) -> Result<Option<User>, StoreError> {
+    let (id, at) = (created.user_id, created.created_at);
+    let update = match first_factor {
+        Some((verified, source)) => login_update(updated_at, id, verified, &source.key, at),
+        None => active_login_update(id, at).col_expr(users::Column::UpdatedAt, updated_at),
+    };
+    let updated = update.exec_with_returning(txn).await.store()?;
+    let Some(user) = updated.into_iter().next() else {
+        return not_recorded(txn, id).await;
+    };
+    if let Some((_, source)) = first_factor
+        && source.failures > 0
+    {
+        clear_source(id, &source.key).exec(txn).await.store()?;
+    }
+    session_row(created).insert(txn).await.store()?;
+    Ok(Some(user.try_into()?))
+}
 
 /// The update that records a successful login from `source` at `at`: clears the
 /// account's failure count and sets `last_login_at` (and `updated_at` to
@@ -94,5 +132,7 @@ pub(crate) fn session_row(session: &Session) -> sessions::ActiveModel {
         last_accessed_at: Set(session.last_accessed_at),
         created_at: Set(session.created_at),
         revoked_at: Set(session.revoked_at),
+        authenticated_at: Set(Some(session.authenticated_at)),
+        auth_methods: Set(sessions::methods_text(&session.auth_methods)),
     }
 }

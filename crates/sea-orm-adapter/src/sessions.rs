@@ -4,17 +4,14 @@ use crate::audit::commit_with;
 use crate::backend::Backend;
 use crate::entities::{Inet, sessions};
 use crate::error::{DbResultExt, begin_write, corrupt};
-use crate::login::{active_login_update, session_row};
-use crate::shared_writes::{fetch, not_recorded, revoke_all};
+use crate::shared_writes::revoke_all;
 use auth_ports::{
-    ActiveSession, AuditWith, LoginSource, NewSession, OpenedSession, PasswordHash, Session,
-    SessionId, SessionRepository, StoreError, TokenHash, UserId,
+    ActiveSession, AuditWith, AuthMethod, ChallengeId, LoginSource, NewSession, OpenedSession,
+    PasswordHash, Session, SessionId, SessionRepository, StoreError, TokenHash, UserId,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use std::time::Duration;
 
 /// Stores sessions in the `sessions` table.
@@ -51,14 +48,19 @@ impl TryFrom<sessions::Model> for Session {
             last_accessed_at: m.last_accessed_at,
             created_at: m.created_at,
             revoked_at: m.revoked_at,
-            authenticated_at: m.created_at,
-            auth_methods: Vec::new(),
+            authenticated_at: m.authenticated_at.unwrap_or(m.created_at),
+            auth_methods: sessions::methods_of(&m.auth_methods)
+                .map_err(|name| corrupt("sessions.auth_methods", name))?,
         })
     }
 }
 
-/// The session a login opens: every column is known before it is written.
+/// The session a login opens: every column is known before it is written (its methods
+/// as they read back: sorted, without repeats).
 fn opened(session: NewSession) -> Session {
+    let mut auth_methods = session.auth_methods;
+    auth_methods.sort_unstable();
+    auth_methods.dedup();
     Session {
         id: SessionId::new(),
         user_id: session.user_id,
@@ -71,32 +73,12 @@ fn opened(session: NewSession) -> Session {
         created_at: session.created_at,
         revoked_at: None,
         authenticated_at: session.created_at,
-        auth_methods: session.auth_methods,
+        auth_methods,
     }
 }
 
 #[async_trait::async_trait]
 impl SessionRepository for SeaOrmSessionRepository {
-    async fn open_with_challenge(
-        &self,
-        _challenge: auth_ports::ChallengeId,
-        _session: NewSession,
-        _first_factor: Option<(auth_ports::PasswordHash, auth_ports::LoginSource)>,
-        _audit: AuditWith<Session>,
-    ) -> Result<Option<OpenedSession>, StoreError> {
-        todo!("SCAFFOLD: helper A implements")
-    }
-
-    async fn reauthenticate(
-        &self,
-        _id: SessionId,
-        _at: DateTime<Utc>,
-        _methods: Vec<auth_ports::AuthMethod>,
-        _audit: AuditWith<()>,
-    ) -> Result<bool, StoreError> {
-        todo!("SCAFFOLD: helper A implements")
-    }
-
     async fn open_at_login(
         &self,
         session: NewSession,
@@ -108,8 +90,7 @@ impl SessionRepository for SeaOrmSessionRepository {
         let user = self
             .backend
             .open_at_login(&created, verified, source, audit);
-        let user = user.await?;
-        Ok(user.map(|user| OpenedSession {
+        Ok(user.await?.map(|user| OpenedSession {
             session: created,
             user,
         }))
@@ -122,21 +103,59 @@ impl SessionRepository for SeaOrmSessionRepository {
     ) -> Result<Option<OpenedSession>, StoreError> {
         // Not a hot path: the pieces of the password login, in a plain transaction.
         let created = opened(session);
-        let (id, at) = (created.user_id, created.created_at);
-        let txn = begin_write(&self.db).await?;
-        let recorded = active_login_update(id, at).exec(&txn).await.store()?;
-        if recorded.rows_affected == 0 {
-            // Dropped uncommitted, the transaction rolls back (it wrote nothing).
-            return not_recorded(&txn, id).await;
-        }
-        session_row(&created).insert(&txn).await.store()?;
-        // Read back: on SQLite the `updated_at` trigger runs after the update.
-        let user = fetch(&txn, id).await?.try_into()?;
-        commit_with(txn, audit, &created).await?;
-        Ok(Some(OpenedSession {
+        let user = self
+            .backend
+            .open_in_transaction(None, &created, None, audit);
+        Ok(user.await?.map(|user| OpenedSession {
             session: created,
             user,
         }))
+    }
+
+    async fn open_with_challenge(
+        &self,
+        challenge: ChallengeId,
+        session: NewSession,
+        first_factor: Option<(PasswordHash, LoginSource)>,
+        audit: AuditWith<Session>,
+    ) -> Result<Option<OpenedSession>, StoreError> {
+        let created = opened(session);
+        let first_factor = first_factor.as_ref().map(|(hash, source)| (hash, source));
+        let user = self
+            .backend
+            .open_in_transaction(Some(challenge), &created, first_factor, audit);
+        Ok(user.await?.map(|user| OpenedSession {
+            session: created,
+            user,
+        }))
+    }
+
+    async fn reauthenticate(
+        &self,
+        id: SessionId,
+        at: DateTime<Utc>,
+        methods: Vec<AuthMethod>,
+        audit: AuditWith<()>,
+    ) -> Result<bool, StoreError> {
+        let txn = begin_write(&self.db).await?;
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::AuthenticatedAt, Expr::val(at))
+            .col_expr(
+                sessions::Column::AuthMethods,
+                Expr::val(sessions::methods_text(&methods)),
+            )
+            .filter(sessions::Column::Id.eq(id.0))
+            .filter(sessions::Column::IsActive.eq(true))
+            .filter(sessions::Column::ExpiresAt.gt(at))
+            .exec(&txn)
+            .await
+            .store()?;
+        if result.rows_affected == 0 {
+            // Dropped uncommitted, the transaction rolls back (it wrote nothing).
+            return Ok(false);
+        }
+        commit_with(txn, audit, &()).await?;
+        Ok(true)
     }
 
     async fn find_active_by_token_hash(

@@ -4,9 +4,9 @@
 use crate::backend::{Backend, PoolConfig};
 use crate::error::DbResultExt;
 use crate::{
-    SeaOrmAuditRepository, SeaOrmOAuthAccountRepository, SeaOrmOAuthFlowRepository,
-    SeaOrmOneTimeTokenRepository, SeaOrmRoleRepository, SeaOrmSessionRepository,
-    SeaOrmUserRepository,
+    SeaOrmAuditRepository, SeaOrmChallengeRepository, SeaOrmMfaRepository,
+    SeaOrmOAuthAccountRepository, SeaOrmOAuthFlowRepository, SeaOrmOneTimeTokenRepository,
+    SeaOrmRoleRepository, SeaOrmSessionRepository, SeaOrmUserRepository,
 };
 use auth_ports::StoreError;
 use sea_orm::DatabaseConnection;
@@ -92,5 +92,17 @@ impl Store {
     #[must_use]
     pub fn one_time_tokens(&self) -> SeaOrmOneTimeTokenRepository {
         SeaOrmOneTimeTokenRepository::new(self.db().clone())
+    }
+
+    /// The repository of second factors.
+    #[must_use]
+    pub fn mfa(&self) -> SeaOrmMfaRepository {
+        SeaOrmMfaRepository::new(self.db().clone(), self.backend.clone())
+    }
+
+    /// The repository of pending authentication challenges.
+    #[must_use]
+    pub fn challenges(&self) -> SeaOrmChallengeRepository {
+        SeaOrmChallengeRepository::new(self.db().clone())
     }
 }

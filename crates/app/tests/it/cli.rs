@@ -306,8 +306,8 @@ on_both_databases!(user_create_on_sqlite, user_create_on_postgres => async user_
 
 async fn cleanup_removes_only_what_is_spent(url: &str) {
     use auth_ports::{
-        AuditQuery, AuditRepository, NewAuditEntry, NewSession, SessionRepository, TokenHash,
-        UserRepository,
+        AuditQuery, AuditRepository, ChallengeKind, ChallengeRepository, NewAuditEntry,
+        NewChallenge, NewSession, SessionRepository, TokenHash, UserRepository,
     };
     assert!(migrate(url, &["up"]).contains("applied"));
     let store = connect(url).await;
@@ -363,6 +363,24 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
         let entry = NewAuditEntry::new(None, action, now - chrono::Duration::days(age_days));
         store.audit().append(entry).await.unwrap();
     }
+    // An abandoned MFA login and a pending one.
+    for (byte, expires_at) in [
+        (1u8, now - chrono::Duration::minutes(1)),
+        (2, now + chrono::Duration::minutes(5)),
+    ] {
+        let challenge = NewChallenge {
+            token_hash: TokenHash([byte; 32]),
+            kind: ChallengeKind::MfaLogin,
+            user_id: Some(user.id),
+            session_id: None,
+            password_hash: Some(auth_ports::PasswordHash::new("h".into())),
+            login_source: Some("192.0.2.1".into()),
+            webauthn_state: None,
+            expires_at,
+            created_at: now - chrono::Duration::minutes(6),
+        };
+        store.challenges().create(challenge).await.unwrap();
+    }
 
     let output = authd(
         &[("DATABASE_URL", url), ("AUDIT_RETENTION_DAYS", "90")],
@@ -375,6 +393,13 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
         text.contains("removed 0 used or expired one-time token(s)"),
         "{text}"
     );
+    assert!(
+        text.contains("removed 1 expired authentication challenge(s)"),
+        "{text}"
+    );
+    let pending = store.challenges();
+    let pending = pending.find_live(&TokenHash([2; 32]), ChallengeKind::MfaLogin, now);
+    assert!(pending.await.unwrap().is_some(), "the pending one is kept");
     assert!(
         text.contains("removed 1 stale login failure record(s)"),
         "{text}"

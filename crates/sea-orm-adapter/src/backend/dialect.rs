@@ -3,6 +3,7 @@
 
 use super::{postgres, sqlite};
 use auth_ports::{StoreError, TokenHash};
+use sea_orm::sea_query::Expr;
 use sea_orm::{DbBackend, Value};
 
 /// The SQL dialect of the connected database, known from `Store::connect` on.
@@ -47,6 +48,14 @@ impl Dialect {
         match self {
             Self::Postgres => postgres::token_set(hashes),
             Self::Sqlite => sqlite::token_set(hashes),
+        }
+    }
+
+    /// The database's current time, in the form its `updated_at` triggers write.
+    pub(crate) fn now(self) -> Expr {
+        match self {
+            Self::Postgres => Expr::cust("NOW()"),
+            Self::Sqlite => sqlite::now(),
         }
     }
 }

@@ -16,10 +16,14 @@ mod sqlite;
 
 pub use pool::PoolConfig;
 
-use crate::error::DbResultExt;
+use crate::audit::commit_with;
+use crate::challenges::take_live;
+use crate::error::{DbResultExt, begin_write};
+use crate::login::record_login;
 use crate::new_account::NewAccount;
 use auth_ports::{
-    ActiveSession, AuditWith, LoginSource, PasswordHash, Session, StoreError, TokenHash, User,
+    ActiveSession, AuditWith, ChallengeId, LoginSource, PasswordHash, Session, StoreError,
+    TokenHash, User,
 };
 use chrono::{DateTime, Utc};
 use dialect::Dialect;
@@ -139,9 +143,45 @@ impl Backend {
                     .await
             }
             Dialect::Sqlite => {
-                sqlite::open_at_login(&self.db, created, verified, source, audit).await
+                let first_factor = Some((verified, source));
+                self.open_in_transaction(None, created, first_factor, audit)
+                    .await
             }
         }
+    }
+
+    /// Records the login ([`record_login`]: with `first_factor` as a password login,
+    /// without as a login without one), stores the session `created`, uses up
+    /// `challenge` (when given) if it is live at `created.created_at`, and appends
+    /// `audit`, in one write transaction: the user as written, or `None` (nothing
+    /// written) when the login update matched no row or the challenge was gone. Locks
+    /// in the order of every writer: the source's failures, the user, then the
+    /// challenge (as a user's deletion cascades to it).
+    pub(crate) async fn open_in_transaction(
+        &self,
+        challenge: Option<ChallengeId>,
+        created: &Session,
+        first_factor: Option<(&PasswordHash, &LoginSource)>,
+        audit: AuditWith<Session>,
+    ) -> Result<Option<User>, StoreError> {
+        let txn = begin_write(&self.db).await?;
+        let now = self.dialect.now();
+        // Dropped uncommitted, the transaction rolls back (it wrote nothing).
+        let Some(user) = record_login(&txn, created, first_factor, now).await? else {
+            return Ok(None);
+        };
+        if let Some(challenge) = challenge
+            && !take_live(&txn, challenge, created.created_at).await?
+        {
+            return Ok(None);
+        }
+        commit_with(txn, audit, created).await?;
+        Ok(Some(user))
+    }
+
+    /// The database's current time, as its `updated_at` triggers write it.
+    pub(crate) fn now(&self) -> sea_orm::sea_query::Expr {
+        self.dialect.now()
     }
 
     /// The active, unexpired session of `token_hash` at `now`, with its user and roles.

@@ -114,6 +114,8 @@ impl<'r> Columns<'r> {
             last_accessed_at: self.next()?,
             created_at: self.next()?,
             revoked_at: self.next()?,
+            authenticated_at: self.next()?,
+            auth_methods: self.next()?,
         })
     }
 

@@ -1,21 +1,15 @@
-//! SQLite's own statements: a login and an account creation as transactions (SQLite has
-//! no data-modifying CTEs), and the batched session lookup over a JSON array of tokens
-//! (it has no arrays).
+//! SQLite's own statements: an account creation as a transaction (SQLite has no
+//! data-modifying CTEs; its login is the transaction of
+//! [`record_login`](crate::login::record_login)), the batched session lookup over a JSON
+//! array of tokens (it has no arrays), and its clock.
 
 use super::session_rows::lookup_query;
 use crate::audit::commit_with;
-use crate::error::{DbResultExt, begin_write};
-use crate::login::{clear_source, login_update, session_row};
+use crate::error::begin_write;
 use crate::new_account::NewAccount;
-use crate::shared_writes::not_recorded;
-use auth_ports::{
-    AuditWith, LoginSource, PasswordHash, Session, StoreError, TokenHash, User, UserId,
-};
-use chrono::{DateTime, Utc};
+use auth_ports::{AuditWith, StoreError, TokenHash, User};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, QueryTrait, Value,
-};
+use sea_orm::{DatabaseConnection, DbBackend, QueryTrait, Value};
 use std::fmt::Write as _;
 
 /// SQLite's current time as the `updated_at` trigger of migration 000001 writes it.
@@ -56,56 +50,15 @@ pub(super) async fn create_account(
     Ok(created)
 }
 
-/// A login in one write transaction: the user as written, or `None` (nothing written)
-/// when the login update matched no row.
-pub(super) async fn open_at_login(
-    db: &DatabaseConnection,
-    created: &Session,
-    verified: &PasswordHash,
-    source: &LoginSource,
-    audit: AuditWith<Session>,
-) -> Result<Option<User>, StoreError> {
-    let txn = begin_write(db).await?;
-    let (id, at) = (created.user_id, created.created_at);
-    let recorded = record_login(&txn, id, verified, &source.key, at).await?;
-    // Dropped uncommitted, the transaction rolls back.
-    let Some(user) = recorded else {
-        return Ok(None);
-    };
-    if source.failures > 0 {
-        clear_source(id, &source.key).exec(&txn).await.store()?;
-    }
-    session_row(created).insert(&txn).await.store()?;
-    commit_with(txn, audit, created).await?;
-    Ok(Some(user))
-}
-
-/// Runs [`login_update`] on the caller's transaction and returns the row as written, in
-/// the same round trip; `None` when it matched no row (`NotFound` when there is no user).
-async fn record_login(
-    conn: &impl ConnectionTrait,
-    id: UserId,
-    verified: &PasswordHash,
-    source: &str,
-    at: DateTime<Utc>,
-) -> Result<Option<User>, StoreError> {
-    // RETURNING does not show what SQLite's AFTER UPDATE trigger writes, so the statement
-    // writes what the trigger would.
-    let updated_at = Expr::cust(SQLITE_NOW);
-    let updated = login_update(updated_at, id, verified, source, at)
-        .exec_with_returning(conn)
-        .await
-        .store()?;
-    match updated.into_iter().next() {
-        Some(user) => Ok(Some(user.try_into()?)),
-        None => not_recorded(conn, id).await,
-    }
+/// SQLite's current time as the `updated_at` triggers write it.
+pub(super) fn now() -> Expr {
+    Expr::cust(SQLITE_NOW)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::Statement;
+    use sea_orm::{ConnectionTrait, Statement};
 
     #[test]
     fn sqlite_gets_the_tokens_of_a_batch_as_a_json_array_of_hex() {

@@ -2,10 +2,14 @@
 //! them into the port models, so no entity ever crosses the boundary.
 
 pub mod audit_logs;
+pub mod auth_challenges;
 pub mod login_failures;
+pub mod mfa_recovery_codes;
+pub mod mfa_totp;
 pub mod oauth_accounts;
 pub mod oauth_flows;
 pub mod one_time_tokens;
+pub mod passkeys;
 pub mod roles;
 pub mod sessions;
 pub mod user_roles;

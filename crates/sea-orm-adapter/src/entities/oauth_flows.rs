@@ -23,7 +23,8 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// A text column holding a flow secret (nonce, PKCE verifier): stored as it is, but
+/// A text column holding a secret (a flow's nonce or PKCE verifier, a challenge's
+/// password hash or WebAuthn state): stored as it is, but
 /// redacted in `Debug`, so neither a row nor an active model ever prints one.
 #[derive(Clone, PartialEq, Eq, DeriveValueType)]
 pub struct SecretText(pub String);

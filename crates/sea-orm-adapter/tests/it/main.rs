@@ -6,8 +6,11 @@
 mod harness;
 
 mod audit;
+mod challenges;
 mod lockout;
 mod logins;
+mod mfa;
+mod mfa_logins;
 mod migrations;
 mod oauth;
 mod oauth_flows;
@@ -16,4 +19,5 @@ mod oauth_unlinks;
 mod one_time_tokens;
 mod roles;
 mod sessions;
+mod upgrades;
 mod users;

@@ -12,16 +12,21 @@ auth_testing::on_both_backends!(
     crate::harness::TestDb;
     status_lists_every_migration_applied,
     down_one_step_then_all_then_up_again,
+    mfa_step_goes_down_and_up_keeping_the_sessions,
     fresh_on_a_database_in_use_starts_over,
     catalog_holds_the_schema,
 );
 
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 14] = [
     "audit_logs",
+    "auth_challenges",
     "login_failures",
+    "mfa_recovery_codes",
+    "mfa_totp",
     "oauth_accounts",
     "oauth_flows",
     "one_time_tokens",
+    "passkeys",
     "roles",
     "schema_migrations",
     "sessions",
@@ -29,7 +34,7 @@ const TABLES: [&str; 10] = [
     "users",
 ];
 
-const INDEXES: [&str; 22] = [
+const INDEXES: [&str; 27] = [
     "idx_audit_logs_action",
     "idx_audit_logs_action_created_at",
     "idx_audit_logs_created_at",
@@ -38,12 +43,17 @@ const INDEXES: [&str; 22] = [
     "idx_audit_logs_resource",
     "idx_audit_logs_user_id",
     "idx_audit_logs_user_id_created_at",
+    "idx_auth_challenges_expires_at",
+    "idx_auth_challenges_session_id",
+    "idx_auth_challenges_user_id",
     "idx_login_failures_last_failed_at",
+    "idx_mfa_recovery_codes_user_id",
     "idx_oauth_flows_expires_at",
     "idx_oauth_flows_link_session_id",
     "idx_oauth_flows_link_user_id",
     "idx_one_time_tokens_expires_at",
     "idx_one_time_tokens_user_id_purpose",
+    "idx_passkeys_user_id",
     "idx_sessions_expires_at",
     "idx_sessions_is_active_expires_at",
     "idx_sessions_user_id",
@@ -54,7 +64,7 @@ const INDEXES: [&str; 22] = [
     "idx_users_status",
 ];
 
-const CONSTRAINTS: [&str; 11] = [
+const CONSTRAINTS: [&str; 19] = [
     "users_email_key",
     "users_status_check",
     "roles_name_key",
@@ -66,6 +76,14 @@ const CONSTRAINTS: [&str; 11] = [
     "one_time_tokens_token_hash_key",
     "one_time_tokens_purpose_check",
     "one_time_tokens_token_hash_check",
+    "mfa_recovery_codes_user_id_code_hash_key",
+    "mfa_recovery_codes_code_hash_check",
+    "passkeys_credential_id_key",
+    "auth_challenges_token_hash_key",
+    "auth_challenges_token_hash_check",
+    "auth_challenges_kind_check",
+    "auth_challenges_failures_check",
+    "sessions_token_hash_check",
 ];
 
 const TRIGGERS: [&str; 3] = [
@@ -118,17 +136,84 @@ async fn indexes(db: &DatabaseConnection) -> BTreeSet<String> {
 
 async fn status_lists_every_migration_applied(db: &TestDb) {
     let status = db.store.migration_status().await.unwrap();
-    assert_eq!(status.len(), 10);
+    assert_eq!(status.len(), 11);
     assert!(status.iter().all(|m| m.applied), "{status:?}");
     assert!(status[0].name.ends_with("create_users"));
+}
+
+/// The columns of `table`.
+async fn columns(db: &DatabaseConnection, table: &str) -> BTreeSet<String> {
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => format!(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name = '{table}'"
+        ),
+        _ => format!("SELECT name FROM pragma_table_info('{table}')"),
+    };
+    strings(db, &sql).await
+}
+
+const MFA_TABLES: [&str; 4] = [
+    "auth_challenges",
+    "mfa_recovery_codes",
+    "mfa_totp",
+    "passkeys",
+];
+
+/// The MFA step down and up again on a database in use: its tables and the sessions'
+/// new columns go and come back, the sessions stay, and a session from before reads
+/// its login as its authentication.
+async fn mfa_step_goes_down_and_up_keeping_the_sessions(db: &TestDb) {
+    use auth_ports::SessionRepository;
+    let raw = db.raw().await;
+    let user = db.user("down@example.com").await;
+    let sessions = db.store.sessions();
+    let new = crate::sessions::new_session(user.id, 1, Duration::hours(1));
+    let session = crate::harness::open(&sessions, new).await;
+    let before: BTreeSet<String> = columns(&raw, "sessions").await;
+    assert!(before.contains("authenticated_at") && before.contains("auth_methods"));
+
+    db.store.migrate_down(1).await.unwrap();
+    let left = tables(&raw).await;
+    assert!(MFA_TABLES.iter().all(|t| !left.contains(*t)), "{left:?}");
+    assert!(left.contains("oauth_flows"));
+    let mut expected = before.clone();
+    expected.remove("authenticated_at");
+    expected.remove("auth_methods");
+    assert_eq!(columns(&raw, "sessions").await, expected);
+    let count = strings(&raw, "SELECT CAST(COUNT(*) AS TEXT) FROM sessions").await;
+    assert_eq!(count, BTreeSet::from(["1".to_owned()]), "the sessions stay");
+    let left = indexes(&raw).await;
+    for gone in [
+        "idx_auth_challenges",
+        "idx_passkeys",
+        "idx_mfa_recovery_codes",
+    ] {
+        assert!(
+            !left.iter().any(|index| index.starts_with(gone)),
+            "{left:?}"
+        );
+    }
+
+    db.store.migrate_up().await.unwrap();
+    assert_eq!(columns(&raw, "sessions").await, before);
+    let found = sessions.find_active_by_token_hash(&session.token_hash, now());
+    let found = found.await.unwrap().unwrap().session;
+    assert_eq!(
+        found.authenticated_at, session.created_at,
+        "read as its login"
+    );
+    assert!(found.auth_methods.is_empty(), "unknown before the step");
 }
 
 async fn down_one_step_then_all_then_up_again(db: &TestDb) {
     let raw = db.raw().await;
     db.store.migrate_down(1).await.unwrap();
     let status = db.store.migration_status().await.unwrap();
-    assert_eq!(status.iter().filter(|m| m.applied).count(), 9);
-    assert!(!status[9].applied, "the newest step is rolled back first");
+    assert_eq!(status.iter().filter(|m| m.applied).count(), 10);
+    assert!(!status[10].applied, "the newest step is rolled back first");
+    assert!(!tables(&raw).await.contains("passkeys"));
+    db.store.migrate_down(1).await.unwrap();
     assert!(!tables(&raw).await.contains("oauth_flows"));
     assert!(tables(&raw).await.contains("login_failures"));
     let left = indexes(&raw).await;
@@ -268,6 +353,17 @@ async fn catalog_holds_the_schema(db: &TestDb) {
                     "oauth_flows.link_user_id:uuid",
                     "oauth_flows.link_session_id:uuid",
                     "oauth_flows.expires_at:timestamp with time zone",
+                    "sessions.authenticated_at:timestamp with time zone",
+                    "sessions.auth_methods:text",
+                    "mfa_totp.user_id:uuid",
+                    "mfa_totp.sealed_secret:bytea",
+                    "mfa_totp.last_used_step:bigint",
+                    "mfa_recovery_codes.code_hash:bytea",
+                    "passkeys.credential_id:bytea",
+                    "auth_challenges.token_hash:bytea",
+                    "auth_challenges.session_id:uuid",
+                    "auth_challenges.failures:integer",
+                    "auth_challenges.expires_at:timestamp with time zone",
                 ],
             );
             // The cleanup function deletes what is older than N days, and only that.
