@@ -4,7 +4,7 @@
 //! (Passkeys are in `passkeys.rs`.)
 
 use crate::server::{PASSWORD, TestApp, expect_error, expect_invalid, now};
-use auth_ports::AuditQuery;
+use auth_ports::{AuditQuery, UserRepository as _};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use serde_json::{Value, json};
@@ -34,7 +34,7 @@ mod unconfigured {
 }
 
 /// 32 bytes, base64: the key that seals TOTP secrets in these tests.
-pub const MFA_KEY: &str = "bWZhLXRlc3Qta2V5LW9mLTMyLWJ5dGVzLWxvbmchIQ==";
+pub const MFA_KEY: &str = "bWZhLXRlc3Qta2V5LW9mLTMyLWJ5dGVzLWxvbmchISE=";
 
 configured_app! {
     /// authd with TOTP sealing configured and a lockout after three failures.
@@ -144,6 +144,7 @@ async fn actions(app: &TestApp, email: &str) -> Vec<(String, bool)> {
     entries.reverse();
     entries
         .into_iter()
+        .map(|e| e.entry)
         .filter(|e| e.action.starts_with("mfa.") || e.action.starts_with("auth."))
         .map(|e| (e.action, e.success))
         .collect()
@@ -546,15 +547,16 @@ async fn an_operator_sees_and_resets_a_users_factors(app: &MfaApp) {
     let entries = app
         .audit_entries(AuditQuery {
             action: Some("mfa.reset".into()),
+            limit: 10,
             ..AuditQuery::default()
         })
         .await;
     assert_eq!(entries.len(), 1);
     assert_eq!(
-        entries[0].resource_id.as_deref(),
+        entries[0].entry.resource_id.as_deref(),
         Some(id.to_string().as_str())
     );
-    assert_eq!(entries[0].details["removed"], true);
+    assert_eq!(entries[0].entry.details["removed"], true);
 }
 
 async fn the_second_step_can_open_a_cookie_session(app: &MfaApp) {
@@ -566,7 +568,8 @@ async fn the_second_step_can_open_a_cookie_session(app: &MfaApp) {
     let response = app
         .client
         .post(app.url("/v1/auth/mfa/verify"))
-        .header("origin", app.base.clone())
+        // A page of authd's own origin, as the browser says without an `Origin`.
+        .header("sec-fetch-site", "same-origin")
         .json(&body)
         .send()
         .await

@@ -171,16 +171,20 @@ async fn a_registered_passkey_is_the_second_factor_of_a_login(app: &PasskeyApp) 
     let current = current_session(app, session).await;
     assert_eq!(current["auth_methods"], json!(["password", "webauthn"]));
     let listed = app.get_json("/v1/auth/mfa", session).await;
-    assert!(listed["passkeys"][0]["last_used_at"].is_string(), "{listed}");
+    assert!(
+        listed["passkeys"][0]["last_used_at"].is_string(),
+        "{listed}"
+    );
     let enrolled = app
         .audit_entries(auth_ports::AuditQuery {
             action: Some("mfa.enroll".into()),
+            limit: 10,
             ..Default::default()
         })
         .await;
     assert_eq!(enrolled.len(), 1);
-    assert_eq!(enrolled[0].details["method"], "webauthn");
-    assert!(enrolled[0].details["passkey_id"].is_string());
+    assert_eq!(enrolled[0].entry.details["method"], "webauthn");
+    assert!(enrolled[0].entry.details["passkey_id"].is_string());
 }
 
 async fn an_assertion_works_once(app: &PasskeyApp) {
@@ -203,6 +207,7 @@ async fn an_assertion_works_once(app: &PasskeyApp) {
         .audit_entries(auth_ports::AuditQuery {
             action: Some("mfa.verify".into()),
             success: Some(false),
+            limit: 10,
             ..Default::default()
         })
         .await;
@@ -296,7 +301,10 @@ async fn passkeys_are_listed_and_removed(app: &PasskeyApp) {
     let (token, _) = with_passkey(app, "fay@example.com").await;
     let mut phone = app.browser();
     let added = register_passkey(app, &token, &mut phone, "Phone").await;
-    assert!(added["recovery_codes"].is_null(), "codes are made once: {added}");
+    assert!(
+        added["recovery_codes"].is_null(),
+        "codes are made once: {added}"
+    );
     let listed = app.get_json("/v1/auth/mfa", &token).await;
     let names: Vec<_> = listed["passkeys"]
         .as_array()
@@ -307,7 +315,7 @@ async fn passkeys_are_listed_and_removed(app: &PasskeyApp) {
     assert_eq!(names, ["Laptop", "Phone"]);
     let laptop = listed["passkeys"][0]["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/auth/mfa/passkeys/{laptop}");
-    let (_, other) = with_passkey(app, "gus@example.com").await;
+    let (other, _) = with_passkey(app, "gus@example.com").await;
     let foreign = app.send(Method::DELETE, &path, &other, None).await;
     expect_error(foreign, StatusCode::NOT_FOUND, "not_found").await;
     authenticated_long_ago(app).await;
@@ -315,7 +323,11 @@ async fn passkeys_are_listed_and_removed(app: &PasskeyApp) {
     expect_error(stale, StatusCode::FORBIDDEN, "reauthentication_required").await;
     let mut login = challenge(app, "fay@example.com").await;
     let credential = phone.sign(&login["webauthn"]).unwrap();
-    let fresh = body(verify(app, &login["mfa_token"], &credential).await, StatusCode::OK).await;
+    let fresh = body(
+        verify(app, &login["mfa_token"], &credential).await,
+        StatusCode::OK,
+    )
+    .await;
     let fresh = fresh["session_token"].as_str().unwrap().to_owned();
 
     let removed = app.send(Method::DELETE, &path, &fresh, None).await;
