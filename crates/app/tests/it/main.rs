@@ -38,6 +38,7 @@ mod health;
 mod mail;
 mod mfa;
 mod oauth;
+mod oauth_mfa;
 mod oidc_provider;
 mod openapi;
 mod operations;

@@ -54,7 +54,7 @@ fn code_at(secret: &str, unix: i64) -> String {
 /// The app's code for the current 30-second step, and for the next one (which the
 /// server also accepts, one step of skew, and which a test can use once the current
 /// step's code is spent).
-fn codes_now(secret: &str) -> (String, String) {
+pub fn codes_now(secret: &str) -> (String, String) {
     let unix = now().timestamp();
     (code_at(secret, unix), code_at(secret, unix + 30))
 }
@@ -65,7 +65,14 @@ fn codes_now(secret: &str) -> (String, String) {
 async fn enrolled(app: &TestApp, email: &str) -> (String, String, Vec<String>) {
     app.register(email).await;
     let token = app.login(email, PASSWORD).await;
-    let made = app.post("/v1/auth/mfa/totp", Some(&token), json!({})).await;
+    let (secret, codes) = enroll_totp(app, &token).await;
+    (token, secret, codes)
+}
+
+/// Sets up and confirms an authenticator app for the holder of `token` (authenticated
+/// within the step-up window): the secret and the recovery codes.
+pub async fn enroll_totp(app: &TestApp, token: &str) -> (String, Vec<String>) {
+    let made = app.post("/v1/auth/mfa/totp", Some(token), json!({})).await;
     assert_eq!(made.status(), StatusCode::CREATED);
     let made: Value = made.json().await.unwrap();
     let secret = made["secret"].as_str().unwrap().to_owned();
@@ -73,7 +80,7 @@ async fn enrolled(app: &TestApp, email: &str) -> (String, String, Vec<String>) {
     let confirmed = app
         .post(
             "/v1/auth/mfa/totp/confirm",
-            Some(&token),
+            Some(token),
             json!({"code": current}),
         )
         .await;
@@ -85,7 +92,7 @@ async fn enrolled(app: &TestApp, email: &str) -> (String, String, Vec<String>) {
         .iter()
         .map(|c| c.as_str().unwrap().to_owned())
         .collect();
-    (token, secret, codes)
+    (secret, codes)
 }
 
 /// Logs in with the password, expecting the second step, and returns its `mfa_token`.

@@ -102,7 +102,7 @@ const TOKEN_KEY: [u8; 32] = [42; 32];
 /// when the provider is not installed (the tests then say they are skipped).
 pub struct OAuthApp {
     app: TestApp,
-    provider: Option<OidcProvider>,
+    pub provider: Option<OidcProvider>,
     database: TestDatabase,
     /// The configuration `app` was started with, for a second instance.
     vars: Vec<(String, String)>,
@@ -121,7 +121,7 @@ impl OAuthApp {
         Self::open_with(database, &[]).await
     }
 
-    async fn open_with(database: TestDatabase, extra: &[(&str, &str)]) -> Self {
+    pub async fn open_with(database: TestDatabase, extra: &[(&str, &str)]) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let provider = OidcProvider::start(&base).await;
@@ -192,7 +192,7 @@ impl OAuthApp {
 
     /// A whole login flow at `provider` as `login`, in a fresh browser: authd's answer to
     /// the callback.
-    async fn sign_in_with(&self, provider: &str, login: &str) -> reqwest::Response {
+    pub async fn sign_in_with(&self, provider: &str, login: &str) -> reqwest::Response {
         self.sign_in_in_browser(&browser(), provider, login).await
     }
 
@@ -219,7 +219,7 @@ impl OAuthApp {
     }
 
     /// Signs `login` in at `idp`: the answer's body, after checking it is 200.
-    async fn signed_in(&self, login: &str) -> Value {
+    pub async fn signed_in(&self, login: &str) -> Value {
         let response = self.sign_in_with("idp", login).await;
         assert_eq!(response.status(), StatusCode::OK, "sign-in of {login}");
         response.json().await.unwrap()
