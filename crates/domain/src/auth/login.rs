@@ -1,7 +1,7 @@
 //! Login (SPEC.md section 4.1): checking credentials against the rate limits and the
 //! lockout, and opening a session.
 
-use super::mfa::IssuedChallenge;
+use super::mfa::model::IssuedChallenge;
 use super::service::AuthService;
 use crate::audit::{AuditEvent, ClientInfo};
 use crate::error::{Failure, FieldErrors};

@@ -6,6 +6,7 @@ use crate::audit::ClientInfo;
 use crate::error::Failure;
 use crate::messages::{Messages, PasswordChangeKind};
 use crate::password_policy::PasswordPolicy;
+use crate::principal::{Principal, ReauthenticationRequired};
 use crate::rate_limits;
 use auth_ports::{
     AuthMethod, BearerToken, ChallengeRepository, Clock, Email, LockoutPolicy, Mailer,
@@ -168,6 +169,15 @@ impl AuthService {
             auth_methods: methods,
         };
         Ok((token, session))
+    }
+
+    /// `Ok` when the caller's session was authenticated within the step-up window, as a
+    /// sensitive change needs.
+    pub(super) fn require_fresh(
+        &self,
+        principal: &Principal,
+    ) -> Result<(), ReauthenticationRequired> {
+        principal.require_recent_authentication(self.ports.clock.now())
     }
 
     /// The time `ttl` from now.

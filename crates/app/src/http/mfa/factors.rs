@@ -1,7 +1,7 @@
 //! `/v1/auth/mfa/*`: the caller's second factors — a TOTP authenticator app, recovery
 //! codes and passkeys. Every change needs a session authenticated within 5 minutes.
 
-use super::{PasskeyChallengeResponse, RecoveryCodesResponse, code, method_names, shown};
+use super::bodies::{PasskeyChallengeResponse, RecoveryCodesResponse, code, method_names, shown};
 use crate::http::error::ApiError;
 use crate::http::error::doc::ErrorBody;
 use crate::http::extract::{ApiJson, Authenticated, Client, IdPath};

@@ -1,22 +1,21 @@
 //! `POST /v1/auth/mfa/verify` (the second step of a login with MFA on) and
 //! `POST /v1/auth/passkey/{start,finish}` (passwordless login with a passkey).
 
-use super::{Method, PasskeyChallengeResponse, code, credential, method_names, recovery_code};
+use super::bodies::{Method, PasskeyChallengeResponse, code, credential, recovery_code};
 use crate::http::auth::{LoginResponse, refuse_login_csrf, signed_in};
 use crate::http::error::ApiError;
 use crate::http::error::doc::ErrorBody;
 use crate::http::extract::{ApiJson, Client};
 use crate::http::kind;
 use crate::http::state::AppState;
-use auth_domain::{FactorAnswer, IssuedChallenge};
+use auth_domain::FactorAnswer;
 use auth_ports::BearerToken;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -25,37 +24,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/auth/mfa/verify", post(verify))
         .route("/v1/auth/passkey/start", post(passkey_start))
         .route("/v1/auth/passkey/finish", post(passkey_finish))
-}
-
-/// A login that needs its second step.
-#[derive(Serialize, ToSchema)]
-pub(in crate::http) struct MfaRequiredResponse {
-    /// Always `true`.
-    mfa_required: bool,
-    /// Send it to `POST /v1/auth/mfa/verify` with one of `methods`; single use, short-lived.
-    mfa_token: String,
-    /// The second factors the account has: `totp`, `webauthn`, `recovery_code`.
-    #[schema(example = json!(["totp", "recovery_code"]))]
-    methods: Vec<&'static str>,
-    /// When the challenge stops working.
-    expires_at: DateTime<Utc>,
-    /// With `webauthn` among the methods: the `publicKey` options for
-    /// `navigator.credentials.get()`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    webauthn: Option<Value>,
-}
-
-impl From<IssuedChallenge> for MfaRequiredResponse {
-    fn from(challenge: IssuedChallenge) -> Self {
-        Self {
-            mfa_required: true,
-            mfa_token: challenge.token.expose().to_owned(),
-            methods: method_names(&challenge.methods),
-            expires_at: challenge.expires_at,
-            webauthn: challenge.webauthn,
-        }
-    }
 }
 
 #[derive(Deserialize, ToSchema)]

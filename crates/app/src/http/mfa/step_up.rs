@@ -1,7 +1,9 @@
 //! `POST /v1/auth/reauthenticate` and `POST /v1/auth/reauthenticate/passkey`: proving
 //! again who one is, so the session may make sensitive changes for 5 minutes.
 
-use super::{Method, PasskeyChallengeResponse, code, credential, method_names, recovery_code};
+use super::bodies::{
+    Method, PasskeyChallengeResponse, code, credential, method_names, recovery_code,
+};
 use crate::http::error::ApiError;
 use crate::http::error::doc::ErrorBody;
 use crate::http::extract::{ApiJson, Authenticated, Client};

@@ -2,9 +2,9 @@
 //! answer against a user's factors, using up what may be used once.
 
 use super::error::{MfaError, invalid};
-use super::{CHALLENGE_LIFETIME, FactorAnswer, IssuedChallenge, MAX_CHALLENGE_FAILURES};
+use super::model::{CHALLENGE_LIFETIME, FactorAnswer, IssuedChallenge, MAX_CHALLENGE_FAILURES};
 use crate::audit::{AuditEvent, ClientInfo};
-use crate::auth::AuthService;
+use crate::auth::service::AuthService;
 use crate::error::Failure;
 use auth_ports::{
     AuthMethod, BearerToken, Ceremony, Challenge, ChallengeKind, MfaFactors, NewChallenge,

@@ -1,6 +1,6 @@
 //! Why a second-factor step failed.
 
-use crate::auth::LoginError;
+use crate::auth::login::LoginError;
 use crate::error::{Failure, FieldErrors};
 use crate::principal::ReauthenticationRequired;
 use chrono::{DateTime, Utc};

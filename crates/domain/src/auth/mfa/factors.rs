@@ -3,9 +3,9 @@
 
 use super::answer::ChallengeSpec;
 use super::error::{MfaError, invalid};
-use super::{IssuedChallenge, MAX_PASSKEY_NAME_CHARS, RECOVERY_CODES};
+use super::model::{IssuedChallenge, MAX_PASSKEY_NAME_CHARS, RECOVERY_CODES};
 use crate::audit::{AuditEvent, ClientInfo};
-use crate::auth::AuthService;
+use crate::auth::service::AuthService;
 use crate::principal::Principal;
 use auth_ports::{
     AuthMethod, BearerToken, ChallengeKind, Constraint, MfaFactors, NewPasskey, Passkey, PasskeyId,
@@ -264,14 +264,6 @@ impl AuthService {
             Err(StoreError::NotFound) => Err(MfaError::NotFound),
             Err(other) => Err(other.into()),
         }
-    }
-
-    /// `Ok` when the caller's session was authenticated recently enough for a change.
-    pub(in crate::auth) fn require_fresh(
-        &self,
-        principal: &Principal,
-    ) -> Result<(), crate::principal::ReauthenticationRequired> {
-        principal.require_recent_authentication(self.ports.clock.now())
     }
 
     /// A fresh set of recovery codes: the codes to show and the hashes to store.

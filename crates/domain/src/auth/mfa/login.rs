@@ -3,10 +3,11 @@
 
 use super::answer::{ChallengeSpec, Checked, verify_event};
 use super::error::MfaError;
-use super::{FactorAnswer, IssuedChallenge};
+use super::model::{FactorAnswer, IssuedChallenge};
 use crate::audit::ClientInfo;
+use crate::auth::login::LoginError;
 use crate::auth::login::{Attempt, LoginSuccess};
-use crate::auth::{AuthService, LoginError};
+use crate::auth::service::AuthService;
 use crate::error::Failure;
 use auth_ports::{
     AuthMethod, BearerToken, Challenge, ChallengeKind, MfaFactors, PasswordHash, Session, User,

@@ -4,9 +4,10 @@
 
 use super::answer::{ChallengeSpec, Checked, verify_event};
 use super::error::MfaError;
-use super::{FactorAnswer, IssuedChallenge};
+use super::model::{FactorAnswer, IssuedChallenge};
 use crate::audit::{AuditEvent, ClientInfo};
-use crate::auth::{AuthService, LoginSuccess};
+use crate::auth::login::LoginSuccess;
+use crate::auth::service::AuthService;
 use crate::error::Failure;
 use auth_ports::{AuthMethod, BearerToken, Challenge, ChallengeKind, Session, User, UserStatus};
 use serde_json::Value;

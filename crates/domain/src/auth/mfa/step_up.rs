@@ -4,9 +4,9 @@
 
 use super::answer::{ChallengeSpec, Checked, verify_event};
 use super::error::{MfaError, invalid};
-use super::{FactorAnswer, IssuedChallenge};
+use super::model::{FactorAnswer, IssuedChallenge};
 use crate::audit::{AuditEvent, ClientInfo};
-use crate::auth::AuthService;
+use crate::auth::service::AuthService;
 use crate::error::Failure;
 use crate::password_policy::MAX_PASSWORD_CHARS;
 use crate::principal::Principal;
