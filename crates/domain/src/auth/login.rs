@@ -7,8 +7,8 @@ use crate::audit::{AuditEvent, ClientInfo};
 use crate::error::{Failure, FieldErrors};
 use crate::password_policy::MAX_PASSWORD_CHARS;
 use auth_ports::{
-    AuthMethod, BearerToken, Email, FailedLogin, LockScope, LoginAccount, LoginSource, Password,
-    PasswordHash, Session, User, UserStatus, Verification,
+    AuthMethod, BearerToken, Email, FailedLogin, LockScope, LoginAccount, LoginSource,
+    OpenedSession, Password, PasswordHash, Session, User, UserStatus, Verification,
 };
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -32,6 +32,18 @@ pub struct LoginSuccess {
     pub session: Session,
     /// The user as of the login.
     pub user: User,
+}
+
+impl LoginSuccess {
+    /// The login that opened `opened` with `token`.
+    #[must_use]
+    pub fn new(token: BearerToken, opened: OpenedSession) -> Self {
+        Self {
+            token,
+            session: opened.session,
+            user: opened.user,
+        }
+    }
 }
 
 /// Why login failed. The order of checks is the SPEC's: rate limit, lock, password,
@@ -174,9 +186,7 @@ impl AuthService {
         self.limit_ip("login", client, self.policy.login_limit)
             .await
             .map_err(limited)?;
-        self.limit(format!("login:account:{email}"), self.policy.login_limit)
-            .await
-            .map_err(limited)
+        self.limit_account(email).await.map_err(limited)
     }
 
     /// The account of `email`, with its failures from `source`.
@@ -333,11 +343,7 @@ impl AuthService {
             .await
             .map_err(Failure::from)?;
         match opened {
-            Some(opened) => Ok(LoginSuccess {
-                token,
-                session: opened.session,
-                user: opened.user,
-            }),
+            Some(opened) => Ok(LoginSuccess::new(token, opened)),
             None => Err(self.refused_at_opening(attempt).await?),
         }
     }

@@ -59,12 +59,9 @@ impl AuthService {
     ) -> Result<(), ChangePasswordError> {
         self.require_fresh(principal)?;
         let user = &principal.user;
-        self.limit(
-            format!("login:account:{}", user.email),
-            self.policy.login_limit,
-        )
-        .await
-        .map_err(|retry_after| ChangePasswordError::RateLimited { retry_after })?;
+        self.limit_account(&user.email)
+            .await
+            .map_err(|retry_after| ChangePasswordError::RateLimited { retry_after })?;
         let event = AuditEvent::self_service("password.change", user.id);
         // Guessing the current password is counted and locked out like guessing at login.
         let source = Self::ip_key(client);

@@ -131,6 +131,14 @@ impl AuthService {
         rate_limits::check(self.ports.limiter.as_ref(), &key, limit).await
     }
 
+    /// Counts an attempt to prove who the account of `email` is (a login, its second
+    /// step, a password change, a step-up) against the per-account login limit, so
+    /// guessing through any of them shares one budget.
+    pub(super) async fn limit_account(&self, email: &Email) -> Result<(), Duration> {
+        self.limit(format!("login:account:{email}"), self.policy.login_limit)
+            .await
+    }
+
     /// The key of a client address as one source ([`rate_limits::ip_key`]); the lockout
     /// counts failures per account and source.
     pub(super) fn ip_key(client: &ClientInfo) -> String {

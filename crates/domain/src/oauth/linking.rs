@@ -266,11 +266,7 @@ impl OAuthService {
         let sessions = &self.ports.sessions;
         let opened = sessions.open_without_password(new_session, audit).await;
         match opened.map_err(Failure::from)? {
-            Some(opened) => Ok(LoginSuccess {
-                token,
-                session: opened.session,
-                user: opened.user,
-            }),
+            Some(opened) => Ok(LoginSuccess::new(token, opened)),
             None => {
                 let disabled = OAuthError::AccountDisabled;
                 Err(self.refuse(attempt, Some(user.id), disabled, None).await?)

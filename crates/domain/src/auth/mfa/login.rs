@@ -114,12 +114,7 @@ impl AuthService {
         let users = &self.ports.users;
         let user = users.find_by_id(user_id).await?;
         let user = user.ok_or(MfaError::InvalidToken)?;
-        self.limit(
-            format!("login:account:{}", user.email),
-            self.policy.login_limit,
-        )
-        .await
-        .map_err(limited)?;
+        self.limit_account(&user.email).await.map_err(limited)?;
         let account = users.find_for_login(&user.email, &source).await?;
         let account = account.ok_or(MfaError::InvalidToken)?;
         let attempt = Attempt {
@@ -194,11 +189,7 @@ impl AuthService {
             .await
             .map_err(Failure::from)?;
         match opened {
-            Some(opened) => Ok(LoginSuccess {
-                token,
-                session: opened.session,
-                user: opened.user,
-            }),
+            Some(opened) => Ok(LoginSuccess::new(token, opened)),
             None => Err(self.refused_after_challenge(challenge, attempt).await?),
         }
     }

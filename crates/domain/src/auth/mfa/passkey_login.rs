@@ -145,11 +145,7 @@ impl AuthService {
             self.ports.audit.record(refused, client).await?;
             return Err(MfaError::AccountDisabled);
         };
-        Ok(LoginSuccess {
-            token,
-            session: opened.session,
-            user: opened.user,
-        })
+        Ok(LoginSuccess::new(token, opened))
     }
 }
 

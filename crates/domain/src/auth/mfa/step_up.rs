@@ -97,12 +97,9 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<Reauthenticated, MfaError> {
         let user = &principal.user;
-        self.limit(
-            format!("login:account:{}", user.email),
-            self.policy.login_limit,
-        )
-        .await
-        .map_err(|retry_after| MfaError::RateLimited { retry_after })?;
+        self.limit_account(&user.email)
+            .await
+            .map_err(|retry_after| MfaError::RateLimited { retry_after })?;
         let method = answer.method();
         let event = match method {
             AuthMethod::Password => AuditEvent::self_service("auth.reauthenticate", user.id)
