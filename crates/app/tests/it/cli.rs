@@ -89,39 +89,39 @@ fn migrate(url: &str, args: &[&str]) -> String {
 fn migrate_commands_walk_the_schema(url: &str) {
     assert_eq!(
         status(url),
-        (0, 10),
+        (0, 11),
         "an empty database has everything pending"
     );
-    assert_eq!(migrate(url, &["up"]).trim(), "applied 10 migration(s)");
-    assert_eq!(status(url), (10, 0));
-    assert_eq!(migrate(url, &["up"]).trim(), "nothing to do (10 applied)");
+    assert_eq!(migrate(url, &["up"]).trim(), "applied 11 migration(s)");
+    assert_eq!(status(url), (11, 0));
+    assert_eq!(migrate(url, &["up"]).trim(), "nothing to do (11 applied)");
     assert_eq!(
         migrate(url, &["down"]).trim(),
         "rolled back 1 migration(s)",
         "one step by default"
     );
-    assert_eq!(status(url), (9, 1));
+    assert_eq!(status(url), (10, 1));
     assert_eq!(
         migrate(url, &["down", "-n", "3"]).trim(),
         "rolled back 3 migration(s)"
     );
-    assert_eq!(status(url), (6, 4));
+    assert_eq!(status(url), (7, 4));
     assert_eq!(
         migrate(url, &["down", "-n", "100"]).trim(),
-        "rolled back 6 migration(s)"
+        "rolled back 7 migration(s)"
     );
-    assert_eq!(status(url), (0, 10));
+    assert_eq!(status(url), (0, 11));
     assert_eq!(
         migrate(url, &["fresh"]).trim(),
-        "rolled back 0, applied 10 migration(s)"
+        "rolled back 0, applied 11 migration(s)"
     );
-    assert_eq!(status(url), (10, 0));
+    assert_eq!(status(url), (11, 0));
     assert_eq!(
         migrate(url, &["fresh"]).trim(),
-        "rolled back 10, applied 10 migration(s)",
+        "rolled back 11, applied 11 migration(s)",
         "fresh on a migrated database"
     );
-    assert_eq!(status(url), (10, 0));
+    assert_eq!(status(url), (11, 0));
 }
 
 /// `authd migrate fresh` with stdin on a pseudo-terminal (through `script`), or `None`
@@ -159,12 +159,12 @@ fn fresh_asks_for_yes_at_a_terminal(url: &str) {
     };
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
     assert!(stdout(&refused).contains("--yes"), "{refused:?}");
-    assert_eq!(status(url), (10, 0));
+    assert_eq!(status(url), (11, 0));
 
     let confirmed = fresh_at_a_terminal(url, true).unwrap();
     assert!(confirmed.status.success(), "{confirmed:?}");
     assert!(
-        stdout(&confirmed).contains("rolled back 10, applied 10"),
+        stdout(&confirmed).contains("rolled back 11, applied 11"),
         "{confirmed:?}"
     );
 }

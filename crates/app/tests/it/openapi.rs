@@ -31,7 +31,7 @@ const RATE_LIMITED: [&str; 8] = [
 /// Every API route of the router, with its methods. Adding a route means adding it here
 /// (or to [`PAGES`]), and `documented_operations_are_exactly_the_routed_ones` fails until
 /// it is documented.
-const ROUTES: [(&str, &str); 38] = [
+const ROUTES: [(&str, &str); 53] = [
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -45,6 +45,19 @@ const ROUTES: [(&str, &str); 38] = [
     ("get", "/v1/auth/sessions"),
     ("delete", "/v1/auth/sessions/{id}"),
     ("post", "/v1/auth/password"),
+    ("post", "/v1/auth/mfa/verify"),
+    ("post", "/v1/auth/passkey/start"),
+    ("post", "/v1/auth/passkey/finish"),
+    ("post", "/v1/auth/reauthenticate"),
+    ("post", "/v1/auth/reauthenticate/passkey"),
+    ("get", "/v1/auth/mfa"),
+    ("post", "/v1/auth/mfa/totp"),
+    ("delete", "/v1/auth/mfa/totp"),
+    ("post", "/v1/auth/mfa/totp/confirm"),
+    ("post", "/v1/auth/mfa/recovery-codes"),
+    ("post", "/v1/auth/mfa/passkeys/register"),
+    ("post", "/v1/auth/mfa/passkeys"),
+    ("delete", "/v1/auth/mfa/passkeys/{id}"),
     ("post", "/v1/auth/token"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/v1/oauth/{provider}/authorize"),
@@ -61,6 +74,8 @@ const ROUTES: [(&str, &str); 38] = [
     ("patch", "/v1/admin/users/{id}"),
     ("delete", "/v1/admin/users/{id}"),
     ("post", "/v1/admin/users/{id}/unlock"),
+    ("get", "/v1/admin/users/{id}/mfa"),
+    ("delete", "/v1/admin/users/{id}/mfa"),
     ("get", "/v1/admin/audit-logs"),
     ("get", "/v1/admin/audit-logs/stats"),
     ("get", "/v1/admin/roles"),
@@ -158,6 +173,9 @@ async fn openapi_documents_every_route(app: &TestApp) {
             "/v1/auth/verify-email",
             "/v1/auth/password-reset/request",
             "/v1/auth/password-reset",
+            "/v1/auth/mfa/verify",
+            "/v1/auth/passkey/start",
+            "/v1/auth/passkey/finish",
         ];
         let authenticated = path.starts_with("/v1/admin/")
             || (path.starts_with("/v1/auth/") && !anonymous.contains(&path));
@@ -227,14 +245,30 @@ async fn documented_operations_are_exactly_the_routed_ones(app: &TestApp) {
 async fn login_success_is_described_with_its_session_token(app: &TestApp) {
     let document = document(app).await;
     let ok = &document["paths"]["/v1/auth/login"]["post"]["responses"]["200"];
-    let schema = resolve(
+    let answer = resolve(
         &document,
         &resolve(&document, ok)["content"]["application/json"]["schema"],
     );
+    // A session, or the challenge of the second step for an account with MFA on.
+    let alternatives: Vec<&Value> = answer["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the login answer is one of two: {answer}"))
+        .iter()
+        .map(|alternative| resolve(&document, alternative))
+        .collect();
+    assert_eq!(alternatives.len(), 2, "{answer}");
+    let schema = alternatives[0];
     for field in ["session_token", "token_type", "expires_at", "user"] {
         assert!(
             schema["properties"][field].is_object(),
             "LoginResponse lacks {field}: {schema}"
+        );
+    }
+    for field in ["mfa_required", "mfa_token", "methods", "expires_at"] {
+        assert!(
+            alternatives[1]["properties"][field].is_object(),
+            "MfaRequiredResponse lacks {field}: {}",
+            alternatives[1]
         );
     }
     let user = resolve(&document, &schema["properties"]["user"]);
