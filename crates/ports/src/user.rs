@@ -216,6 +216,10 @@ pub struct LoginAccount {
     pub source_failures: u32,
     /// The source is locked out of the account until then.
     pub source_locked_until: Option<DateTime<Utc>>,
+    /// Whether the user had a confirmed TOTP authenticator or a passkey when looked up:
+    /// only then does a login read the factors (most accounts have none, and the check
+    /// rides on this lookup instead of costing a query of its own).
+    pub has_second_factor: bool,
 }
 
 impl LoginAccount {

@@ -166,11 +166,13 @@ impl AuthService {
         let matched = self.verify_password(password, &attempt).await?;
         self.check_account_usable(&attempt).await?;
         let hash = self.rehash_if_outdated(password, matched, &attempt).await?;
-        let factors = self.ports.second_factors.mfa.factors(attempt.user().id);
-        let factors = factors.await.map_err(Failure::from)?;
-        if factors.enabled() {
-            let challenge = self.begin_mfa_login(hash, &attempt, &factors).await?;
-            return Ok(LoginOutcome::MfaRequired(challenge));
+        if account.has_second_factor {
+            let factors = self.ports.second_factors.mfa.factors(attempt.user().id);
+            let factors = factors.await.map_err(Failure::from)?;
+            if factors.enabled() {
+                let challenge = self.begin_mfa_login(hash, &attempt, &factors).await?;
+                return Ok(LoginOutcome::MfaRequired(challenge));
+            }
         }
         let opened = self.open_session(&hash, &attempt).await?;
         Ok(LoginOutcome::SignedIn(Box::new(opened)))

@@ -6,7 +6,7 @@ mod lockout;
 
 use crate::audit::commit_with;
 use crate::backend::Backend;
-use crate::entities::{login_failures, users};
+use crate::entities::{login_failures, mfa_totp, passkeys, users};
 use crate::error::{DbResultExt, begin_write, corrupt};
 use crate::keyset;
 use crate::new_account::NewAccount;
@@ -23,7 +23,7 @@ use auth_ports::{
 };
 use chrono::{DateTime, Utc};
 use lockout::{count_account_failure, count_source_failure, source_lock};
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, FromQueryResult,
     QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
@@ -67,6 +67,25 @@ impl TryFrom<users::Model> for User {
             updated_at: m.updated_at,
         })
     }
+}
+
+/// `EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = users.id AND confirmed_at IS NOT NULL)
+/// OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = users.id)`: whether the user's logins
+/// need a second factor (as `MfaFactors::enabled` decides), read with the login lookup.
+fn second_factor_of_user() -> Expr {
+    let user_id = || Expr::col((users::Entity, users::Column::Id));
+    let totp = Query::select()
+        .expr(Expr::val(1))
+        .from(mfa_totp::Entity)
+        .and_where(Expr::col((mfa_totp::Entity, mfa_totp::Column::UserId)).eq(user_id()))
+        .and_where(Expr::col((mfa_totp::Entity, mfa_totp::Column::ConfirmedAt)).is_not_null())
+        .to_owned();
+    let passkey = Query::select()
+        .expr(Expr::val(1))
+        .from(passkeys::Entity)
+        .and_where(Expr::col((passkeys::Entity, passkeys::Column::UserId)).eq(user_id()))
+        .to_owned();
+    Expr::exists(totp).or(Expr::exists(passkey))
 }
 
 /// Escapes `%`, `_` and `\` so user input matches literally inside a `LIKE` pattern.
@@ -127,9 +146,10 @@ impl UserRepository for SeaOrmUserRepository {
         email: &Email,
         source: &str,
     ) -> Result<Option<LoginAccount>, StoreError> {
-        // `SELECT users.*, f.attempts, f.locked_until FROM users LEFT JOIN
-        // login_failures f ON f.user_id = users.id AND f.source = ? WHERE email = ?`:
-        // the lookup every login makes, so still one indexed read.
+        // `SELECT users.*, f.attempts, f.locked_until, EXISTS (…mfa_totp…) OR EXISTS
+        // (…passkeys…) FROM users LEFT JOIN login_failures f ON f.user_id = users.id AND
+        // f.source = ? WHERE email = ?`: the lookup every login makes, so still one
+        // statement of indexed reads.
         let failures = login_failures::Entity;
         let mut select = users::Entity::find()
             .filter(users::Column::Email.eq(email.as_str()))
@@ -143,6 +163,7 @@ impl UserRepository for SeaOrmUserRepository {
                 Expr::col((failures, login_failures::Column::LockedUntil)),
                 "source_locked_until",
             )
+            .expr_as(second_factor_of_user(), "has_second_factor")
             .left_join(
                 failures,
                 Condition::all()
@@ -165,6 +186,7 @@ impl UserRepository for SeaOrmUserRepository {
             source_failures: u32::try_from(attempts.unwrap_or(0))
                 .map_err(|e| corrupt("login_failures.attempts", e))?,
             source_locked_until: row.try_get("", "source_locked_until").store()?,
+            has_second_factor: row.try_get("", "has_second_factor").store()?,
         }))
     }
 

@@ -8,6 +8,7 @@ use crate::harness::{TestDb, now};
 use auth_ports::{
     AuditWith, ChallengeKind, ChallengeRepository, Constraint, MfaFactors, MfaRepository,
     NewPasskey, Passkey, PasskeyId, RecoveryCodeSet, StoreError, TokenHash, UserId,
+    UserRepository,
 };
 use auth_testing::unaudited;
 use chrono::Duration;
@@ -25,6 +26,7 @@ auth_testing::on_both_backends!(
     removing_the_last_factor_removes_the_recovery_codes,
     concurrent_removals_of_the_last_two_factors_leave_no_codes,
     reset_removes_every_factor_and_challenge,
+    the_login_lookup_says_whether_a_second_factor_is_needed,
 );
 
 /// An audit of one `action` entry by `user`, with the outcome (as `Debug` shows it) in
@@ -577,4 +579,32 @@ async fn reset_removes_every_factor_and_challenge(db: &TestDb) {
             ("mfa.reset".to_owned(), json!("false"))
         ]
     );
+}
+
+/// The flag rides on the login's account lookup and agrees with `MfaFactors::enabled`: a
+/// pending TOTP is not a factor yet, a confirmed one or a passkey is.
+async fn the_login_lookup_says_whether_a_second_factor_is_needed(db: &TestDb) {
+    let mfa = db.store.mfa();
+    let flagged = |email: &'static str| async move {
+        let email = auth_ports::Email::parse(email).unwrap();
+        let found = db.store.users().find_for_login(&email, "192.0.2.1").await;
+        found.unwrap().unwrap().has_second_factor
+    };
+    let user = db.user("flag@example.com").await.id;
+    assert!(!flagged("flag@example.com").await);
+    mfa.begin_totp(user, b"sealed".to_vec(), now()).await.unwrap();
+    assert!(!flagged("flag@example.com").await, "pending only");
+    let confirmed = mfa.confirm_totp(user, b"sealed".to_vec(), 1, None, unaudited());
+    assert!(confirmed.await.unwrap());
+    assert!(flagged("flag@example.com").await);
+    assert!(mfa.remove_totp(user, unaudited()).await.unwrap());
+    assert!(!flagged("flag@example.com").await);
+
+    let other = db.user("keyed@example.com").await.id;
+    let added = mfa.add_passkey(passkey(other, 7, now()), None, unaudited());
+    let added = added.await.unwrap();
+    assert!(flagged("keyed@example.com").await);
+    assert!(factors(db, other).await.enabled());
+    mfa.remove_passkey(other, added.id, unaudited()).await.unwrap();
+    assert!(!flagged("keyed@example.com").await);
 }

@@ -286,6 +286,34 @@ async fn a_login_opens_its_session_for_its_source() {
     assert!(m.ada_logs_in().await.is_ok());
 }
 
+/// An account the lookup finds without a second factor logs in without the factors
+/// being read: had they been (here they would say TOTP), the answer would be a
+/// challenge.
+#[tokio::test]
+async fn an_account_without_a_second_factor_skips_the_factor_read() {
+    let mut m = Mocks::default()
+        .allow_all()
+        .audit(1, |e| assert!(e.success))
+        .verifies(MATCHES)
+        .issues_tok();
+    m.factors = super::mfa_support::totp_on(3);
+    m.users.expect_find_for_login().returning(|_, _| {
+        let mut found = found_by_login(user());
+        found.has_second_factor = false;
+        Ok(Some(found))
+    });
+    let trail = m.trail.clone();
+    m.sessions
+        .expect_open_at_login()
+        .times(1)
+        .returning(move |_, _, _, audit| {
+            let user = user();
+            let session = trail.write(audit, session(&user))?;
+            Ok(Some(OpenedSession { session, user }))
+        });
+    assert!(m.ada_logs_in().await.is_ok());
+}
+
 #[tokio::test]
 async fn a_failure_racing_a_lock_answers_locked() {
     let until = t0() + chrono::Duration::minutes(15);

@@ -294,12 +294,15 @@ fn client() -> ClientInfo {
     }
 }
 
-/// `user` as a login from the test client finds it: no failures from that source.
+/// `user` as a login from the test client finds it: no failures from that source, and
+/// flagged as having a second factor, so a login reads the factors (which the mocks'
+/// `factors` give, none by default).
 fn found_by_login(user: User) -> LoginAccount {
     LoginAccount {
         user,
         source_failures: 0,
         source_locked_until: None,
+        has_second_factor: true,
     }
 }
 
