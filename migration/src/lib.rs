@@ -15,6 +15,7 @@ mod m20261127_000008_create_one_time_tokens;
 mod m20261206_000009_create_login_failures;
 mod m20261207_000010_create_oauth_flows;
 mod m20261208_000011_create_mfa;
+mod m20261209_000012_create_mail_outbox;
 mod sql;
 
 /// The ordered list of authd migrations.
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_create_login_failures::Migration),
             Box::new(m20261207_000010_create_oauth_flows::Migration),
             Box::new(m20261208_000011_create_mfa::Migration),
+            Box::new(m20261209_000012_create_mail_outbox::Migration),
         ]
     }
 

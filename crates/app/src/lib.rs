@@ -30,7 +30,7 @@ use std::time::Duration;
 const HASH_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// First pause before a failed mail is sent again; each retry waits twice as long.
-const MAIL_RETRY_BASE: Duration = Duration::from_secs(1);
+const MAIL_RETRY_BASE: Duration = Duration::from_secs(5);
 
 /// Prefix of the rate-limit keys in Redis.
 pub const RATE_LIMIT_PREFIX: &str = "authd:rl:";
@@ -192,7 +192,6 @@ async fn assemble(
             clock: clock.clone(),
             limiter,
             one_time_tokens: Arc::new(store.one_time_tokens()),
-            mailer: adapters::mailer(&config.mail, config.mail_from.clone(), MAIL_RETRY_BASE)?,
             second_factors: SecondFactorPorts {
                 mfa: Arc::new(store.mfa()),
                 challenges: Arc::new(store.challenges()),
@@ -220,6 +219,14 @@ async fn assemble(
         ),
         jwks: jwt.jwks,
     };
+    let mail = adapters::MailDelivery::new(
+        &config.mail,
+        config.mail_from.clone(),
+        Arc::new(store.mail_outbox()),
+        store.mail_signal(),
+        clock.clone(),
+        MAIL_RETRY_BASE,
+    )?;
     let rbac = RbacService::new(Arc::new(store.roles()), auditor.clone(), clock);
     let services = http::Services {
         auth,
@@ -232,6 +239,7 @@ async fn assemble(
         Arc::new(store),
         services,
         auditor,
+        mail,
         &config.http,
     ))
 }

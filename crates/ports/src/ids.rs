@@ -63,6 +63,10 @@ uuid_id!(
     /// Identifies a pending authentication challenge (not its token).
     ChallengeId
 );
+uuid_id!(
+    /// Identifies a message in the mail outbox.
+    MailId
+);
 
 /// Identifies an audit entry; ids grow with insertion order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -29,8 +29,10 @@ pub use clock::Clock;
 pub use crypto::{HashError, PasswordHasher, TokenGenerator, Verification};
 pub use email::{Email, EmailError};
 pub use error::{Constraint, StoreError};
-pub use ids::{AuditEntryId, ChallengeId, OAuthAccountId, PasskeyId, RoleId, SessionId, UserId};
-pub use mail::{MailMessage, Mailer};
+pub use ids::{
+    AuditEntryId, ChallengeId, MailId, OAuthAccountId, PasskeyId, RoleId, SessionId, UserId,
+};
+pub use mail::{MailMessage, MailOutbox, OutboxBacklog, QueuedMail};
 pub use mfa::{
     AuthMethod, MfaFactors, MfaRepository, NewPasskey, Passkey, RecoveryCodeSet, TotpEnrollment,
 };
@@ -50,9 +52,9 @@ pub use secret::{AccessToken, BearerToken, Password, RecoveryCode, TotpSecret};
 pub use session::{ActiveSession, NewSession, OpenedSession, Session, SessionRepository};
 pub use token_hash::TokenHash;
 pub use user::{
-    FailedLogin, LockScope, LockoutPolicy, LoginAccount, LoginSource, NewUser, PasswordChange,
-    PasswordHash, RevokeSessions, User, UserCursor, UserQuery, UserRepository, UserStatus,
-    UserUpdate,
+    FailedLogin, LockScope, LockoutPolicy, LoginAccount, LoginSource, NewUser, NewVerification,
+    PasswordChange, PasswordHash, RevokeSessions, User, UserCursor, UserQuery, UserRepository,
+    UserStatus, UserUpdate,
 };
 
 #[cfg(any(test, feature = "mock"))]
@@ -66,7 +68,7 @@ pub use clock::MockClock;
 #[cfg(any(test, feature = "mock"))]
 pub use crypto::{MockPasswordHasher, MockTokenGenerator};
 #[cfg(any(test, feature = "mock"))]
-pub use mail::MockMailer;
+pub use mail::MockMailOutbox;
 #[cfg(any(test, feature = "mock"))]
 pub use mfa::MockMfaRepository;
 #[cfg(any(test, feature = "mock"))]

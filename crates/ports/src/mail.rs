@@ -1,6 +1,7 @@
-//! Outgoing mail: the message and the port that delivers it.
+//! Outgoing mail: the message and the outbox it waits in until it is delivered.
 
-use crate::Email;
+use crate::{Email, MailId, StoreError};
+use chrono::{DateTime, Utc};
 use std::fmt;
 
 /// One message to one recipient, as plain text and as HTML.
@@ -26,13 +27,79 @@ impl fmt::Debug for MailMessage {
     }
 }
 
-/// Delivers mail.
+/// A message of the outbox, claimed for one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMail {
+    /// Which message.
+    pub id: MailId,
+    /// What to deliver.
+    pub message: MailMessage,
+    /// Which attempt this is: 1 for the first.
+    pub attempt: u32,
+}
+
+/// How much mail waits, and how much was given up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    /// Messages waiting for a first delivery or a retry (claimed ones included).
+    pub queued: u64,
+    /// Messages given up after their last attempt, kept (without bodies) for operators.
+    pub failed: u64,
+    /// When the next waiting message is due, if one waits.
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+/// The mail outbox. Writes that send mail (a new account's verification link, a reset
+/// link, a password-change notice) add the message to it in their own transaction, so a
+/// message exists exactly when its write committed; a delivery worker on any instance
+/// takes it from here.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
-pub trait Mailer: Send + Sync {
-    /// Hands `message` over for delivery and returns at once: delivery, with retries,
-    /// happens in the background, so sending never blocks or fails a request. A message
-    /// that cannot be delivered is logged (without its body); the user can ask again.
-    fn send(&self, message: MailMessage);
+#[async_trait::async_trait]
+pub trait MailOutbox: Send + Sync {
+    /// Claims up to `limit` messages due at `now`, oldest first, for one attempt each.
+    /// A claimed message is due again at `lease_until`, so of concurrent claimers
+    /// (instances) each gets other messages, and a message whose attempt never reported
+    /// back (its process died) is tried again once the lease is over.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError>;
+
+    /// Removes a delivered message.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn delivered(&self, id: MailId) -> Result<(), StoreError>;
+
+    /// Schedules another attempt at `at`, keeping `error` as the reason.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn retry(&self, id: MailId, at: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
+
+    /// Gives the message up at `at` for `error`: its bodies (which carry one-time links)
+    /// are erased; recipient, subject and reason stay for operators.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn give_up(&self, id: MailId, at: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
+
+    /// How many messages wait, how many were given up, and when the next one is due.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn backlog(&self) -> Result<OutboxBacklog, StoreError>;
+
+    /// Deletes the given-up messages that failed before `cutoff`; how many.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn delete_failed(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 #[cfg(test)]

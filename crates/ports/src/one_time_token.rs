@@ -1,7 +1,7 @@
 //! Single-use email-verification and password-reset tokens, stored as SHA-256 hashes,
 //! and what redeeming one does.
 
-use crate::{AuditWith, PasswordHash, StoreError, TokenHash, UserId};
+use crate::{AuditWith, MailMessage, PasswordHash, StoreError, TokenHash, UserId};
 use chrono::{DateTime, Utc};
 
 /// What a one-time token is for; a token of one purpose never serves the other.
@@ -45,8 +45,14 @@ pub enum Redemption {
     /// Marks the user's email verified.
     VerifyEmail,
     /// Replaces the password hash, clears failed logins and any lock, revokes every
-    /// session of the user, and marks the email verified (the link came by mail).
-    ResetPassword(PasswordHash),
+    /// session of the user, marks the email verified (the link came by mail) and puts
+    /// `notice` (telling the owner) in the outbox.
+    ResetPassword {
+        /// The new password's hash.
+        hash: PasswordHash,
+        /// The password-change notice.
+        notice: MailMessage,
+    },
 }
 
 impl Redemption {
@@ -55,7 +61,7 @@ impl Redemption {
     pub fn purpose(&self) -> TokenPurpose {
         match self {
             Self::VerifyEmail => TokenPurpose::EmailVerification,
-            Self::ResetPassword(_) => TokenPurpose::PasswordReset,
+            Self::ResetPassword { .. } => TokenPurpose::PasswordReset,
         }
     }
 }
@@ -64,13 +70,19 @@ impl Redemption {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait::async_trait]
 pub trait OneTimeTokenRepository: Send + Sync {
-    /// Stores `token` and appends `audit`, in one transaction; the user's earlier live
-    /// tokens of the same purpose are used up, so only the newest link works.
+    /// Stores `token`, puts `mail` (which carries its secret) in the outbox and appends
+    /// `audit`, in one transaction; the user's earlier live tokens of the same purpose
+    /// are used up, so only the newest link works.
     ///
     /// # Errors
     /// `NotFound` if the user does not exist; `Conflict(OneTimeToken)` on a hash
     /// collision.
-    async fn issue(&self, token: NewOneTimeToken, audit: AuditWith<()>) -> Result<(), StoreError>;
+    async fn issue(
+        &self,
+        token: NewOneTimeToken,
+        mail: MailMessage,
+        audit: AuditWith<()>,
+    ) -> Result<(), StoreError>;
 
     /// The owner of the live token with this hash and purpose at `now`.
     ///

@@ -2,7 +2,8 @@
 //! port that stores them together with their login state.
 
 use crate::{
-    AuditWith, Email, OAuthAccount, OAuthLink, RoleId, SessionId, StoreError, TokenHash, UserId,
+    AuditWith, Email, MailMessage, OAuthAccount, OAuthLink, RoleId, SessionId, StoreError,
+    TokenHash, UserId,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -142,11 +143,22 @@ pub struct NewUser {
     pub email_verified: bool,
     /// Name of a role to assign in the same transaction (e.g. `user`).
     pub role: Option<String>,
-    /// An email-verification token to store in the same transaction: the hash of the
-    /// secret to mail, and when it expires.
-    pub verification: Option<(TokenHash, DateTime<Utc>)>,
+    /// An email-verification token and its mail, stored in the same transaction.
+    pub verification: Option<NewVerification>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+}
+
+/// A new account's email-verification token and the mail that carries its secret,
+/// stored with the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVerification {
+    /// SHA-256 of the secret in the mail.
+    pub token_hash: TokenHash,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// The mail with the link, for the outbox.
+    pub mail: MailMessage,
 }
 
 /// A partial update of a user's profile or status; `None` leaves a field alone.
@@ -183,6 +195,8 @@ pub struct PasswordChange {
     /// Whether to clear failed attempts and every lock, the account's and each
     /// source's (a reset proves ownership).
     pub clear_lockout: bool,
+    /// A mail telling the owner, put in the outbox in the same transaction.
+    pub notice: Option<MailMessage>,
 }
 
 /// When failed logins lock an account: per source (the client's address key), and for

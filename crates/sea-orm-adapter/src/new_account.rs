@@ -1,8 +1,9 @@
 //! A new account's rows, built once for either way of writing them (PostgreSQL's one
 //! statement, or a transaction).
 
-use crate::entities::{one_time_tokens as tokens, roles, user_roles, users};
+use crate::entities::{mail_outbox, one_time_tokens as tokens, roles, user_roles, users};
 use crate::error::DbResultExt;
+use crate::mail_outbox::mail_row;
 use crate::shared_writes::token_row;
 use auth_ports::{NewOneTimeToken, NewUser, StoreError, TokenPurpose, UserId, UserStatus};
 use sea_orm::sea_query::{Expr, InsertStatement, Query};
@@ -13,6 +14,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, Set};
 pub(crate) struct NewAccount {
     pub(crate) user: users::ActiveModel,
     pub(crate) verification: Option<tokens::ActiveModel>,
+    /// The verification mail, for the outbox.
+    pub(crate) mail: Option<mail_outbox::ActiveModel>,
     /// The role named by the insert itself (`… SELECT …, roles.id, … FROM roles WHERE
     /// name = ?`): one statement, no lookup before it.
     pub(crate) role: Option<(String, InsertStatement)>,
@@ -21,15 +24,19 @@ pub(crate) struct NewAccount {
 impl NewAccount {
     pub(crate) fn new(user: NewUser, oauth_providers: &[&str]) -> Result<Self, StoreError> {
         let id = UserId::new();
-        let verification = user.verification.map(|(token_hash, expires_at)| {
-            token_row(NewOneTimeToken {
-                user_id: id,
-                purpose: TokenPurpose::EmailVerification,
-                token_hash,
-                expires_at,
-                created_at: user.created_at,
-            })
-        });
+        let (verification, mail) = match user.verification {
+            Some(verification) => (
+                Some(token_row(NewOneTimeToken {
+                    user_id: id,
+                    purpose: TokenPurpose::EmailVerification,
+                    token_hash: verification.token_hash,
+                    expires_at: verification.expires_at,
+                    created_at: user.created_at,
+                })),
+                Some(mail_row(verification.mail, user.created_at)),
+            ),
+            None => (None, None),
+        };
         let role = match user.role {
             Some(name) => {
                 let assign = Query::insert()
@@ -74,6 +81,7 @@ impl NewAccount {
         Ok(Self {
             user,
             verification,
+            mail,
             role,
         })
     }
@@ -87,6 +95,9 @@ impl NewAccount {
         let created = self.user.insert(txn).await.store()?;
         if let Some(token) = self.verification {
             token.insert(txn).await.store()?;
+        }
+        if let Some(mail) = self.mail {
+            mail.insert(txn).await.store()?;
         }
         if let Some((_, assign)) = self.role {
             let assigned = txn.execute(&assign).await.store()?;

@@ -5,12 +5,13 @@
 use crate::audit::commit_with;
 use crate::entities::{one_time_tokens, users};
 use crate::error::{DbResultExt, begin_write};
+use crate::mail_outbox::{MailSignal, enqueue};
 use crate::shared_writes::{
     apply_password_change, clear_sources, live_at, lock, lock_one, mark_verified, token_row, use_up,
 };
 use auth_ports::{
-    AuditWith, NewOneTimeToken, OneTimeTokenRepository, PasswordChange, Redemption, RevokeSessions,
-    StoreError, TokenHash, TokenPurpose, UserId, UserStatus,
+    AuditWith, MailMessage, NewOneTimeToken, OneTimeTokenRepository, PasswordChange, Redemption,
+    RevokeSessions, StoreError, TokenHash, TokenPurpose, UserId, UserStatus,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -23,13 +24,14 @@ use sea_orm::{
 #[derive(Clone, Debug)]
 pub struct SeaOrmOneTimeTokenRepository {
     db: DatabaseConnection,
+    mail: MailSignal,
 }
 
 impl SeaOrmOneTimeTokenRepository {
-    /// A repository over the pool.
+    /// A repository over the pool; `mail` hears of the mail its writes commit.
     #[must_use]
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, mail: MailSignal) -> Self {
+        Self { db, mail }
     }
 }
 
@@ -71,13 +73,22 @@ async fn live_owner(
 
 #[async_trait::async_trait]
 impl OneTimeTokenRepository for SeaOrmOneTimeTokenRepository {
-    async fn issue(&self, token: NewOneTimeToken, audit: AuditWith<()>) -> Result<(), StoreError> {
+    async fn issue(
+        &self,
+        token: NewOneTimeToken,
+        mail: MailMessage,
+        audit: AuditWith<()>,
+    ) -> Result<(), StoreError> {
         let txn = begin_write(&self.db).await?;
         // Serialises issues for one user, so only the newest token stays live.
         lock(&txn, token.user_id).await?;
         use_up(&txn, token.user_id, Some(token.purpose), token.created_at).await?;
+        let at = token.created_at;
         token_row(token).insert(&txn).await.store()?;
-        commit_with(txn, audit, &()).await
+        enqueue(&txn, mail, at).await?;
+        commit_with(txn, audit, &()).await?;
+        self.mail.mail_committed();
+        Ok(())
     }
 
     async fn find_live(
@@ -100,7 +111,7 @@ impl OneTimeTokenRepository for SeaOrmOneTimeTokenRepository {
         let purpose = redemption.purpose();
         // A reset clears the sources' failure records, and those go before the user row:
         // the order logins and failures lock them in.
-        if matches!(redemption, Redemption::ResetPassword(_))
+        if matches!(redemption, Redemption::ResetPassword { .. })
             && let Some(user) = live_owner(&txn, token_hash, purpose, at).await?
         {
             clear_sources(&txn, user).await?;
@@ -128,11 +139,12 @@ impl OneTimeTokenRepository for SeaOrmOneTimeTokenRepository {
         }
         match redemption {
             Redemption::VerifyEmail => mark_verified(&txn, user, at).await?,
-            Redemption::ResetPassword(hash) => {
+            Redemption::ResetPassword { hash, notice } => {
                 let change = PasswordChange {
                     hash,
                     revoke: RevokeSessions::All,
                     clear_lockout: true,
+                    notice: Some(notice),
                 };
                 apply_password_change(&txn, user, change, at).await?;
                 // The link reached its owner through the mailbox: that proves the address.
@@ -140,6 +152,7 @@ impl OneTimeTokenRepository for SeaOrmOneTimeTokenRepository {
             }
         }
         commit_with(txn, audit, &user).await?;
+        self.mail.mail_committed();
         Ok(user)
     }
 

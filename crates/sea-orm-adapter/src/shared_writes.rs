@@ -6,6 +6,7 @@
 
 use crate::entities::{login_failures, one_time_tokens, sessions, users};
 use crate::error::DbResultExt;
+use crate::mail_outbox::enqueue;
 use auth_ports::{
     NewOneTimeToken, PasswordChange, RevokeSessions, SessionId, StoreError, TokenPurpose, UserId,
 };
@@ -97,7 +98,8 @@ pub(crate) async fn mark_verified(
     .await
 }
 
-/// Replaces the hash and revokes sessions as `change` says, on the caller's transaction.
+/// Replaces the hash, revokes sessions and mails the notice as `change` says, on the
+/// caller's transaction.
 /// Returns how many sessions were revoked. With `clear_lockout`, the caller has cleared
 /// the sources' failure records already ([`clear_sources`]), before it locked the user
 /// row: the order logins and failures lock them in.
@@ -123,6 +125,9 @@ pub(crate) async fn apply_password_change(
     }
     // A reset link mailed before the change must not undo it.
     use_up(txn, id, Some(TokenPurpose::PasswordReset), at).await?;
+    if let Some(notice) = change.notice {
+        enqueue(txn, notice, at).await?;
+    }
     match change.revoke {
         RevokeSessions::AllExcept(keep) => revoke_all(txn, id, Some(keep), at).await,
         RevokeSessions::All => revoke_all(txn, id, None, at).await,

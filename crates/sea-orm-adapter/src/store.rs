@@ -4,9 +4,10 @@
 use crate::backend::{Backend, PoolConfig};
 use crate::error::DbResultExt;
 use crate::{
-    SeaOrmAuditRepository, SeaOrmChallengeRepository, SeaOrmMfaRepository,
-    SeaOrmOAuthAccountRepository, SeaOrmOAuthFlowRepository, SeaOrmOneTimeTokenRepository,
-    SeaOrmRoleRepository, SeaOrmSessionRepository, SeaOrmUserRepository,
+    MailSignal, SeaOrmAuditRepository, SeaOrmChallengeRepository, SeaOrmMailOutbox,
+    SeaOrmMfaRepository, SeaOrmOAuthAccountRepository, SeaOrmOAuthFlowRepository,
+    SeaOrmOneTimeTokenRepository, SeaOrmRoleRepository, SeaOrmSessionRepository,
+    SeaOrmUserRepository,
 };
 use auth_ports::StoreError;
 use sea_orm::DatabaseConnection;
@@ -91,7 +92,19 @@ impl Store {
     /// The one-time token repository.
     #[must_use]
     pub fn one_time_tokens(&self) -> SeaOrmOneTimeTokenRepository {
-        SeaOrmOneTimeTokenRepository::new(self.db().clone())
+        SeaOrmOneTimeTokenRepository::new(self.db().clone(), self.backend.mail().clone())
+    }
+
+    /// The mail outbox.
+    #[must_use]
+    pub fn mail_outbox(&self) -> SeaOrmMailOutbox {
+        SeaOrmMailOutbox::new(self.db().clone())
+    }
+
+    /// Resolves when this process committed mail: what wakes its delivery worker.
+    #[must_use]
+    pub fn mail_signal(&self) -> MailSignal {
+        self.backend.mail().clone()
     }
 
     /// The repository of second factors.

@@ -19,7 +19,7 @@ mod tokens;
 pub use argon2_hasher::Argon2PasswordHasher;
 pub use clock::SystemClock;
 pub use jwt::{JwtKeys, JwtKeysError, JwtSigner, KeyFileError, hs256_kid};
-pub use mail::mailer;
+pub use mail::{MailCounters, MailDelivery, RunningDelivery};
 pub use mfa::{SealedTotpAuthenticator, SecondFactorAdapters, WebauthnPasskeyAuthenticator};
 pub use oauth::OAuthProviders;
 pub use rate_limit::{MemoryRateLimiter, RedisRateLimiter};

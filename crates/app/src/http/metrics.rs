@@ -1,9 +1,10 @@
-//! `GET /metrics` in the Prometheus text format: login outcomes and request latency per
-//! route. The registry belongs to the server (no global), so several servers can share a
+//! `GET /metrics` in the Prometheus text format: login outcomes, request latency per
+//! route, and mail delivery. The registry belongs to the server (no global), so several servers can share a
 //! process.
 
 use super::error::ApiError;
 use super::error::doc::Internal;
+use crate::adapters::MailCounters;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
@@ -37,8 +38,10 @@ pub struct Metrics {
     latency: Family<RequestLabels, Histogram>,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    /// The server's metrics, with the mail worker's `mail` counters.
+    #[must_use]
+    pub fn new(mail: &MailCounters) -> Self {
         let mut registry = Registry::with_prefix("authd");
         let logins = Family::<LoginLabels, Counter>::default();
         registry.register("logins", "Login attempts by outcome", logins.clone());
@@ -51,15 +54,35 @@ impl Default for Metrics {
             "HTTP request latency by route and status",
             latency.clone(),
         );
+        let mail_metrics = registry.sub_registry_with_prefix("mail");
+        mail_metrics.register("sent", "Messages delivered", mail.sent.clone());
+        mail_metrics.register(
+            "retries",
+            "Failed delivery attempts followed by a retry",
+            mail.retried.clone(),
+        );
+        mail_metrics.register(
+            "failed",
+            "Messages given up after their last attempt",
+            mail.failed.clone(),
+        );
+        mail_metrics.register(
+            "outbox_queued",
+            "Messages waiting in the outbox, as the delivery worker last saw it",
+            mail.queued.clone(),
+        );
+        mail_metrics.register(
+            "outbox_failed",
+            "Given-up messages kept in the outbox, as the delivery worker last saw it",
+            mail.kept_failed.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             logins,
             latency,
         }
     }
-}
 
-impl Metrics {
     /// Counts one login attempt.
     pub fn login(&self, success: bool) {
         let outcome = if success { "success" } else { "failure" };

@@ -219,6 +219,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "authd listening");
+    let mail = state.mail.start();
     let app = router(state);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -249,6 +250,7 @@ pub async fn serve(
     }
     drop(listener);
     connections.shutdown().await;
+    mail.stop().await;
     tracing::info!("authd stopped");
     Ok(())
 }

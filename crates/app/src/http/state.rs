@@ -5,6 +5,7 @@ use super::flow_cookie::FlowCookie;
 use super::metrics::Metrics;
 use super::refusals::RefusalAuditor;
 use super::session_cookie::SessionCookies;
+use crate::adapters::MailDelivery;
 use crate::config::HttpConfig;
 use auth_domain::{AdminService, Auditor, AuthService, OAuthService, RbacService, TokenService};
 use auth_ports::Readiness;
@@ -31,6 +32,8 @@ pub struct AppStateInner {
     pub(super) tokens: TokenService,
     pub(super) jwks: Option<Bytes>,
     pub(super) metrics: Arc<Metrics>,
+    /// Delivers the outbox's mail while the server runs.
+    pub(super) mail: MailDelivery,
     pub(super) trusted_proxies: Vec<ipnet::IpNet>,
     pub(super) refusals: Arc<RefusalAuditor>,
     /// The path authd's pages sit under: `AUTHD_PUBLIC_URL`'s, usually empty.
@@ -70,7 +73,8 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// State over the given services; `readiness` answers `GET /health/ready`, `auditor`
-    /// writes the refusals of authenticated callers, `http` gives the proxies to trust,
+    /// writes the refusals of authenticated callers, `mail` delivers the outbox while the
+    /// server runs, `http` gives the proxies to trust,
     /// the public URL (which decides the cookies' form and where the pages' links point)
     /// and the allowed browser origins.
     #[must_use]
@@ -78,6 +82,7 @@ impl AppState {
         readiness: Arc<dyn Readiness>,
         services: Services,
         auditor: Auditor,
+        mail: MailDelivery,
         http: &HttpConfig,
     ) -> Self {
         let trusted_proxies = http.trusted_proxies.clone();
@@ -100,7 +105,8 @@ impl AppState {
             origins: TrustedOrigins::new(&http.public_url, &http.cors_allowed_origins),
             tokens: tokens.service,
             jwks: tokens.jwks.map(Bytes::from),
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(Metrics::new(mail.counters())),
+            mail,
             trusted_proxies,
             refusals: Arc::new(refusals),
             page_root: super::pages::links::root(&http.public_url),

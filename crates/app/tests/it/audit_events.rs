@@ -2,7 +2,7 @@
 //! HTTP from its own client address (via `X-Forwarded-For` from a trusted proxy), and
 //! found exactly once with the right actor, action, success flag and address.
 
-use crate::server::{Outbox, PASSWORD, TestApp, token_in};
+use crate::server::{Inbox, PASSWORD, TestApp, token_in};
 use auth_ports::{AuditQuery, AuditRepository, NewAuditEntry, UserId};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
@@ -14,14 +14,14 @@ auth_testing::on_both_backends!(
 );
 
 /// A server that trusts the loopback proxy, so each request can name its client, and
-/// mails into an outbox.
-pub struct ProxiedApp(TestApp, Outbox);
+/// mails into an inbox.
+pub struct ProxiedApp(TestApp, Inbox);
 
 impl ProxiedApp {
     pub async fn open(database: auth_testing::TestDatabase) -> Self {
-        let (app, outbox) =
+        let (app, inbox) =
             TestApp::open_mailing(database, &[("TRUSTED_PROXIES", "127.0.0.1")]).await;
-        Self(app, outbox)
+        Self(app, inbox)
     }
 }
 

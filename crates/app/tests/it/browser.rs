@@ -7,7 +7,7 @@
 mod cookies;
 mod pages;
 
-use crate::server::{Outbox, TestApp};
+use crate::server::{Inbox, TestApp};
 use auth_testing::TestDatabase;
 use axum::response::Html;
 use serde::{Deserialize, Serialize};
@@ -290,7 +290,7 @@ async function call(method, path, {{ json, csrf }} = {{}}) {{
     )
 }
 
-/// authd at `http://localhost:<port>` (its `AUTHD_PUBLIC_URL`, mailing into `outbox`),
+/// authd at `http://localhost:<port>` (its `AUTHD_PUBLIC_URL`, mailing into `inbox`),
 /// with the three other sites of the browser tests: `app`, a cross-origin, same-site page
 /// listed in `CORS_ALLOWED_ORIGINS`; `evil`, same-site but not listed (the browser sends
 /// authd's cookie, authd must refuse); `cross_site`, at `127.0.0.1` (the browser does not
@@ -300,7 +300,7 @@ pub struct BrowserApp {
     app: TestApp,
     /// `http://localhost:<port>`.
     pub authd: String,
-    pub outbox: Outbox,
+    pub inbox: Inbox,
     pub app_page: PageServer,
     pub evil: PageServer,
     pub cross_site: PageServer,
@@ -328,18 +328,18 @@ impl BrowserApp {
             site("localhost").await,
             site("127.0.0.1").await,
         );
-        let outbox = Outbox::new();
+        let inbox = Inbox::new();
         let vars = [
             ("AUTHD_PUBLIC_URL", authd.as_str()),
             ("CORS_ALLOWED_ORIGINS", app_page.origin.as_str()),
-            ("MAIL_TRANSPORT", &outbox.transport()),
+            ("MAIL_TRANSPORT", &inbox.transport()),
         ];
         let prefix = uuid::Uuid::new_v4().to_string();
         let app = TestApp::serve(listener, database.url(), &vars, &prefix).await;
         Self {
             app,
             authd,
-            outbox,
+            inbox,
             app_page,
             evil,
             cross_site,

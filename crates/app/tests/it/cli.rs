@@ -89,39 +89,39 @@ fn migrate(url: &str, args: &[&str]) -> String {
 fn migrate_commands_walk_the_schema(url: &str) {
     assert_eq!(
         status(url),
-        (0, 11),
+        (0, 12),
         "an empty database has everything pending"
     );
-    assert_eq!(migrate(url, &["up"]).trim(), "applied 11 migration(s)");
-    assert_eq!(status(url), (11, 0));
-    assert_eq!(migrate(url, &["up"]).trim(), "nothing to do (11 applied)");
+    assert_eq!(migrate(url, &["up"]).trim(), "applied 12 migration(s)");
+    assert_eq!(status(url), (12, 0));
+    assert_eq!(migrate(url, &["up"]).trim(), "nothing to do (12 applied)");
     assert_eq!(
         migrate(url, &["down"]).trim(),
         "rolled back 1 migration(s)",
         "one step by default"
     );
-    assert_eq!(status(url), (10, 1));
+    assert_eq!(status(url), (11, 1));
     assert_eq!(
         migrate(url, &["down", "-n", "3"]).trim(),
         "rolled back 3 migration(s)"
     );
-    assert_eq!(status(url), (7, 4));
+    assert_eq!(status(url), (8, 4));
     assert_eq!(
         migrate(url, &["down", "-n", "100"]).trim(),
-        "rolled back 7 migration(s)"
+        "rolled back 8 migration(s)"
     );
-    assert_eq!(status(url), (0, 11));
+    assert_eq!(status(url), (0, 12));
     assert_eq!(
         migrate(url, &["fresh"]).trim(),
-        "rolled back 0, applied 11 migration(s)"
+        "rolled back 0, applied 12 migration(s)"
     );
-    assert_eq!(status(url), (11, 0));
+    assert_eq!(status(url), (12, 0));
     assert_eq!(
         migrate(url, &["fresh"]).trim(),
-        "rolled back 11, applied 11 migration(s)",
+        "rolled back 12, applied 12 migration(s)",
         "fresh on a migrated database"
     );
-    assert_eq!(status(url), (11, 0));
+    assert_eq!(status(url), (12, 0));
 }
 
 /// `authd migrate fresh` with stdin on a pseudo-terminal (through `script`), or `None`
@@ -159,12 +159,12 @@ fn fresh_asks_for_yes_at_a_terminal(url: &str) {
     };
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
     assert!(stdout(&refused).contains("--yes"), "{refused:?}");
-    assert_eq!(status(url), (11, 0));
+    assert_eq!(status(url), (12, 0));
 
     let confirmed = fresh_at_a_terminal(url, true).unwrap();
     assert!(confirmed.status.success(), "{confirmed:?}");
     assert!(
-        stdout(&confirmed).contains("rolled back 11, applied 11"),
+        stdout(&confirmed).contains("rolled back 12, applied 12"),
         "{confirmed:?}"
     );
 }
@@ -306,8 +306,9 @@ on_both_databases!(user_create_on_sqlite, user_create_on_postgres => async user_
 
 async fn cleanup_removes_only_what_is_spent(url: &str) {
     use auth_ports::{
-        AuditQuery, AuditRepository, ChallengeKind, ChallengeRepository, NewAuditEntry,
-        NewChallenge, NewSession, SessionRepository, TokenHash, UserRepository,
+        AuditQuery, AuditRepository, ChallengeKind, ChallengeRepository, MailMessage, MailOutbox,
+        NewAuditEntry, NewChallenge, NewOneTimeToken, NewSession, OneTimeTokenRepository,
+        SessionRepository, TokenHash, TokenPurpose, UserRepository,
     };
     assert!(migrate(url, &["up"]).contains("applied"));
     let store = connect(url).await;
@@ -382,6 +383,37 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
         store.challenges().create(challenge).await.unwrap();
     }
 
+    // Two given-up mails: one 91 days ago (past the retention), one now.
+    let outbox = store.mail_outbox();
+    for (byte, purpose, failed_days_ago) in [
+        (1u8, TokenPurpose::EmailVerification, 91),
+        (2, TokenPurpose::PasswordReset, 0),
+    ] {
+        let link = NewOneTimeToken {
+            user_id: user.id,
+            purpose,
+            token_hash: TokenHash([byte; 32]),
+            expires_at: now + chrono::Duration::hours(1),
+            created_at: now,
+        };
+        let mail = MailMessage {
+            to: user.email.clone(),
+            subject: format!("mail {byte}"),
+            text: "text".into(),
+            html: "html".into(),
+        };
+        let tokens = store.one_time_tokens();
+        tokens.issue(link, mail, unaudited()).await.unwrap();
+        let [claimed] = outbox
+            .claim(now, now, 10)
+            .await
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let failed_at = now - chrono::Duration::days(failed_days_ago);
+        outbox.give_up(claimed.id, failed_at, "550").await.unwrap();
+    }
+
     let output = authd(
         &[("DATABASE_URL", url), ("AUDIT_RETENTION_DAYS", "90")],
         &["maintenance", "cleanup"],
@@ -407,6 +439,15 @@ async fn cleanup_removes_only_what_is_spent(url: &str) {
     assert!(
         text.contains("removed 1 audit entry older than 90 days"),
         "{text}"
+    );
+    assert!(
+        text.contains("removed 1 given-up mail message(s) older than the audit retention"),
+        "{text}"
+    );
+    assert_eq!(
+        outbox.backlog().await.unwrap().failed,
+        1,
+        "the recent one is kept"
     );
     assert_eq!(
         store

@@ -1,21 +1,55 @@
-//! The SMTP mail transport against a real SMTP server: Python's aiosmtpd, which writes
-//! each message it receives, decoded, to a JSON file.
+//! Mail end to end against a real SMTP server (Python's aiosmtpd, which writes each
+//! message it receives, decoded, to a JSON file): delivery through the outbox, and no
+//! mail lost while the SMTP server is down or authd restarts.
 
-use auth_ports::{Email, MailMessage};
-use authd::config::Config;
+use crate::server::{TestApp, token_in};
+use auth_ports::MailOutbox as _;
+use auth_testing::TestDatabase;
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tempfile::TempDir;
 
-/// Listens on a free port of 127.0.0.1, prints the port, and writes each message to
-/// `<argv[1]>/<n>.json` (atomically, so a reader never sees half a file).
+auth_testing::on_both_backends!(
+    crate::mail::Fixture;
+    registration_mail_reaches_a_real_smtp_server_as_text_and_html,
+    mail_sent_while_the_smtp_server_is_down_arrives_once_it_is_up,
+    mail_queued_before_a_restart_is_delivered_by_the_next_instance,
+);
+
+/// A fresh database, kept for the servers a test starts on it.
+pub struct Fixture(TestDatabase);
+
+impl Fixture {
+    pub async fn open(database: TestDatabase) -> Self {
+        Self(database)
+    }
+
+    /// A server on the database mailing through SMTP on `port` of 127.0.0.1.
+    async fn server(&self, port: u16) -> TestApp {
+        let transport = format!("smtp://127.0.0.1:{port}");
+        let vars = [
+            ("MAIL_TRANSPORT", transport.as_str()),
+            ("AUTHD_PUBLIC_URL", "https://auth.example.com"),
+        ];
+        TestApp::start(self.0.url(), &vars, &uuid::Uuid::new_v4().to_string()).await
+    }
+}
+
+/// A port of 127.0.0.1 nothing listens on (yet).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Listens on port `argv[2]` of 127.0.0.1 (a free one if 0), prints the port, and writes
+/// each message to `<argv[1]>/<n>.json` (atomically, so a reader never sees half a file).
 const SERVER: &str = r#"
 import asyncio, email, email.policy, json, os, sys, uuid
 from aiosmtpd.smtp import SMTP
 
-out = sys.argv[1]
+out, port = sys.argv[1], int(sys.argv[2])
 
 class Handler:
     async def handle_DATA(self, server, session, envelope):
@@ -39,7 +73,7 @@ class Handler:
 
 async def main():
     server = await asyncio.get_running_loop().create_server(
-        lambda: SMTP(Handler()), "127.0.0.1", 0)
+        lambda: SMTP(Handler()), "127.0.0.1", port)
     print(server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
 
@@ -54,9 +88,9 @@ struct SmtpServer {
 }
 
 impl SmtpServer {
-    /// Starts the server, or returns `None` after saying the test is skipped when
-    /// aiosmtpd is not installed (a failure under `CI=true`).
-    fn start() -> Option<Self> {
+    /// Starts the server on `port` (0: a free one), or returns `None` after saying the
+    /// test is skipped when aiosmtpd is not installed (a failure under `CI=true`).
+    fn start(port: u16) -> Option<Self> {
         let installed = Command::new("python3")
             .args(["-c", "import aiosmtpd"])
             .stderr(Stdio::null())
@@ -76,6 +110,7 @@ impl SmtpServer {
         let mut process = Command::new("python3")
             .args(["-c", SERVER])
             .arg(inbox.path())
+            .arg(port.to_string())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -94,6 +129,11 @@ impl SmtpServer {
             .parse()
             .unwrap_or_else(|_| panic!("the SMTP server did not print its port: {line:?}"));
         Some(server)
+    }
+
+    /// The messages received so far.
+    fn received(&self) -> usize {
+        json_files(self.inbox.path()).len()
     }
 
     /// The first message received, waiting up to `timeout` for it.
@@ -128,40 +168,81 @@ fn json_files(dir: &Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-#[tokio::test]
-async fn smtp_transport_delivers_text_and_html_to_a_real_server() {
-    let Some(server) = SmtpServer::start() else {
+async fn registration_mail_reaches_a_real_smtp_server_as_text_and_html(fixture: &Fixture) {
+    let Some(smtp) = SmtpServer::start(0) else {
         return;
     };
-    let transport = format!("smtp://127.0.0.1:{}", server.port);
-    let config = Config::from_vars(|name| match name {
-        "MAIL_TRANSPORT" => Some(transport.clone()),
-        "AUTHD_PUBLIC_URL" => Some("https://auth.example.com".to_owned()),
-        _ => None,
-    })
-    .unwrap();
-    let mailer =
-        authd::adapters::mailer(&config.mail, config.mail_from, Duration::from_millis(100))
-            .unwrap();
-    let link = "https://auth.example.com/v1/verify?token=abc123";
+    let app = fixture.server(smtp.port).await;
 
-    mailer.send(MailMessage {
-        to: Email::parse("ada@example.com").unwrap(),
-        subject: "Bestätige deine E-Mail".into(),
-        text: format!("Grüße! Open {link}\n"),
-        html: format!("<p>Grüße! <a href=\"{link}\">Verify</a></p>\n"),
-    });
-    let received = server.first_message(Duration::from_secs(15)).await;
+    app.register("ada@example.com").await;
+    let received = smtp.first_message(Duration::from_secs(15)).await;
 
     assert_eq!(received["mail_from"], "no-reply@auth.example.com");
     assert_eq!(received["rcpt_tos"], serde_json::json!(["ada@example.com"]));
     assert_eq!(received["from"], "authd <no-reply@auth.example.com>");
     assert_eq!(received["to"], "ada@example.com");
-    assert_eq!(received["subject"], "Bestätige deine E-Mail");
+    assert_eq!(received["subject"], "Confirm your email address");
     assert_eq!(received["content_type"], "multipart/alternative");
-    assert_eq!(received["text"], format!("Grüße! Open {link}\n"));
+    token_in(&received, "https://auth.example.com/verify-email?token=");
+    let outbox = app.store.mail_outbox();
+    let backlog = outbox.backlog().await.unwrap();
     assert_eq!(
-        received["html"],
-        format!("<p>Grüße! <a href=\"{link}\">Verify</a></p>\n")
+        (backlog.queued, backlog.failed),
+        (0, 0),
+        "delivered mail leaves"
     );
+}
+
+async fn mail_sent_while_the_smtp_server_is_down_arrives_once_it_is_up(fixture: &Fixture) {
+    let port = free_port();
+    let app = fixture.server(port).await;
+
+    // The first attempt finds no server; the mail waits in the outbox.
+    app.register("ada@example.com").await;
+    let outbox = app.store.mail_outbox();
+    wait_for(|| async { outbox.backlog().await.unwrap().queued == 1 }).await;
+    let Some(smtp) = SmtpServer::start(port) else {
+        return;
+    };
+
+    // The retry (5 s after the failure) finds it.
+    let received = smtp.first_message(Duration::from_secs(30)).await;
+    assert_eq!(received["to"], "ada@example.com");
+    token_in(&received, "https://auth.example.com/verify-email?token=");
+    wait_for(|| async { outbox.backlog().await.unwrap().queued == 0 }).await;
+    assert_eq!(smtp.received(), 1, "delivered once");
+}
+
+async fn mail_queued_before_a_restart_is_delivered_by_the_next_instance(fixture: &Fixture) {
+    let port = free_port();
+    let first = fixture.server(port).await;
+    first.register("ada@example.com").await;
+    let outbox = first.store.mail_outbox();
+    wait_for(|| async { outbox.backlog().await.unwrap().queued == 1 }).await;
+    first.shut_down().await.unwrap();
+    assert_eq!(
+        outbox.backlog().await.unwrap().queued,
+        1,
+        "kept across the stop"
+    );
+
+    let Some(smtp) = SmtpServer::start(port) else {
+        return;
+    };
+    let _second = fixture.server(port).await;
+    let received = smtp.first_message(Duration::from_secs(30)).await;
+    assert_eq!(received["to"], "ada@example.com");
+    wait_for(|| async { outbox.backlog().await.unwrap().queued == 0 }).await;
+    assert_eq!(smtp.received(), 1, "delivered once");
+}
+
+/// Waits up to 30 s for `check` to hold.
+async fn wait_for<F: Future<Output = bool>>(check: impl Fn() -> F) {
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the condition did not hold within 30 s");
 }

@@ -3,7 +3,7 @@
 //! calls as the JSON API on POST, every answer an HTML page with the page headers, never
 //! JSON.
 
-use crate::server::{Outbox, PASSWORD, TestApp, expect_error, token_in};
+use crate::server::{Inbox, PASSWORD, TestApp, expect_error, token_in};
 use auth_ports::{AuditQuery, Email, UserRepository as _};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::json;
@@ -38,21 +38,21 @@ const UNKNOWN: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 /// A server that mails into a directory, with mail links into a web app.
 pub struct PagesApp {
     app: TestApp,
-    outbox: Outbox,
+    inbox: Inbox,
 }
 
 impl PagesApp {
     pub async fn open(database: auth_testing::TestDatabase) -> Self {
         let vars = [("MAIL_LINK_BASE", "https://app.example.com/account/")];
         // The default `RATE_LIMIT_RESET_PER_HOUR` (5) applies.
-        let (app, outbox) = TestApp::open_mailing(database, &vars).await;
-        Self { app, outbox }
+        let (app, inbox) = TestApp::open_mailing(database, &vars).await;
+        Self { app, inbox }
     }
 
     /// Registers `email` and returns the token of its verification mail (mail `n`).
     async fn register(&self, email: &str, n: usize) -> String {
         self.app.register(email).await;
-        token_in(&self.outbox.mail(n).await, "verify-email?token=")
+        token_in(&self.inbox.mail(n).await, "verify-email?token=")
     }
 
     /// Asks for a reset of `email` and returns the token of its mail (mail `n`).
@@ -63,7 +63,7 @@ impl PagesApp {
             .post("/v1/auth/password-reset/request", None, body)
             .await;
         assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-        token_in(&self.outbox.mail(n).await, "reset-password?token=")
+        token_in(&self.inbox.mail(n).await, "reset-password?token=")
     }
 
     async fn get(&self, path_and_query: &str) -> Response {
@@ -128,21 +128,21 @@ async fn error_page(response: Response, status: StatusCode, heading: &str) -> St
 
 async fn mails_link_under_mail_link_base(f: &PagesApp) {
     f.app.register("ada@example.com").await;
-    let verification = f.outbox.mail(1).await;
+    let verification = f.inbox.mail(1).await;
     token_in(
         &verification,
         "https://app.example.com/account/verify-email?token=",
     );
     let reset = f.reset_token("ada@example.com", 2).await;
     token_in(
-        &f.outbox.mail(2).await,
+        &f.inbox.mail(2).await,
         "https://app.example.com/account/reset-password?token=",
     );
     // The password-changed notice points to the same place.
     let changed = json!({"token": reset, "new_password": "a brand new passphrase"});
     let done = f.app.post("/v1/auth/password-reset", None, changed).await;
     assert_eq!(done.status(), StatusCode::NO_CONTENT);
-    let notice = f.outbox.mail(3).await;
+    let notice = f.inbox.mail(3).await;
     assert!(
         notice["text"]
             .as_str()
@@ -400,7 +400,7 @@ async fn malformed_and_oversized_forms_get_an_error_page(f: &PagesApp) {
     let nul = f.get(&format!("/verify-email?token={token}%00")).await;
     error_page(nul, StatusCode::BAD_REQUEST, "Bad Request").await;
     assert!(!f.verified("frank@example.com").await);
-    f.outbox.expect_mails(1).await;
+    f.inbox.expect_mails(1).await;
 }
 
 /// POSTs a chunked form body of `size` bytes over a raw connection and returns the answer.
@@ -515,7 +515,7 @@ async fn the_notice_mail_links_to_the_reset_request_form(f: &PagesApp) {
     let body = json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"});
     let changed = f.app.post("/v1/auth/password", Some(&session), body).await;
     assert_eq!(changed.status(), StatusCode::NO_CONTENT);
-    let notice = f.outbox.mail(2).await;
+    let notice = f.inbox.mail(2).await;
     assert_eq!(notice["subject"], "Your password was changed");
 
     let link = link_in(&notice);
@@ -532,7 +532,7 @@ async fn the_notice_mail_links_to_the_reset_request_form(f: &PagesApp) {
         request_form(f.get(path).await, StatusCode::OK).await;
     }
     // Showing the form asks for nothing.
-    f.outbox.expect_mails(2).await;
+    f.inbox.expect_mails(2).await;
     assert_eq!(f.count("password.reset.request").await, 0);
 }
 
@@ -541,8 +541,8 @@ async fn a_requested_link_resets_the_password(f: &PagesApp) {
     let session = f.app.login("hugo@example.com", PASSWORD).await;
 
     requested(f.request_reset(" Hugo@Example.com ").await).await;
-    f.outbox.expect_mails(2).await;
-    let mail = f.outbox.mail(2).await;
+    f.inbox.expect_mails(2).await;
+    let mail = f.inbox.mail(2).await;
     assert_eq!(mail["to"], "hugo@example.com");
     assert_eq!(mail["subject"], "Reset your password");
     assert_eq!(f.count("password.reset.request").await, 1);
@@ -572,8 +572,8 @@ async fn unknown_and_malformed_addresses_get_no_mail(f: &PagesApp) {
     let known = requested(f.request_reset("iris@example.com").await).await;
     let unknown = requested(f.request_reset("nobody@example.com").await).await;
     assert_eq!(known, unknown);
-    f.outbox.expect_mails(2).await;
-    assert_eq!(f.outbox.mail(2).await["to"], "iris@example.com");
+    f.inbox.expect_mails(2).await;
+    assert_eq!(f.inbox.mail(2).await["to"], "iris@example.com");
     assert_eq!(f.count("password.reset.request").await, 2);
 
     // A malformed address: the form again, with the API's reason and what was typed,
@@ -620,7 +620,7 @@ async fn unknown_and_malformed_addresses_get_no_mail(f: &PagesApp) {
         api["error"]["details"]["email"],
         "email is not a valid address"
     );
-    f.outbox.expect_mails(2).await;
+    f.inbox.expect_mails(2).await;
     assert_eq!(f.count("password.reset.request").await, 2);
 }
 
@@ -643,6 +643,6 @@ async fn reset_requests_share_the_api_limits(f: &PagesApp) {
         assert!(limited.headers().contains_key("retry-after"));
         error_page(limited, StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").await;
     }
-    f.outbox.expect_mails(6).await;
+    f.inbox.expect_mails(6).await;
     assert_eq!(f.count("password.reset.request").await, 5);
 }

@@ -1,7 +1,7 @@
 //! Email verification and password reset over HTTP (SPEC.md section 4.1), with mail
 //! delivered through the `file:` transport and read back from its directory.
 
-use crate::server::{Outbox, PASSWORD, TestApp, expect_error, token_in};
+use crate::server::{Inbox, PASSWORD, TestApp, expect_error, token_in};
 use auth_ports::{AuditQuery, AuditRepository};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
@@ -23,7 +23,7 @@ auth_testing::on_both_backends!(
 /// reset links live two seconds.
 pub struct MailApp {
     app: TestApp,
-    outbox: Outbox,
+    inbox: Inbox,
 }
 
 impl MailApp {
@@ -33,14 +33,14 @@ impl MailApp {
             ("RESET_TOKEN_TTL_SECS", "2"),
             ("AUTHD_PUBLIC_URL", "https://auth.example.com"),
         ];
-        let (app, outbox) = TestApp::open_mailing(database, &vars).await;
-        Self { app, outbox }
+        let (app, inbox) = TestApp::open_mailing(database, &vars).await;
+        Self { app, inbox }
     }
 
     /// Registers `email` and returns the token of its verification mail (mail `n`).
     async fn register(&self, email: &str, n: usize) -> String {
         self.app.register(email).await;
-        let mail = self.outbox.mail(n).await;
+        let mail = self.inbox.mail(n).await;
         assert_eq!(mail["to"], email);
         assert_eq!(mail["subject"], "Confirm your email address");
         token_in(&mail, "https://auth.example.com/verify-email?token=")
@@ -106,7 +106,7 @@ async fn registration_mails_a_link_that_verifies_the_email(f: &MailApp) {
         )
         .await;
     assert_eq!(again.status(), StatusCode::ACCEPTED);
-    f.outbox.expect_mails(1).await;
+    f.inbox.expect_mails(1).await;
 }
 
 async fn a_new_verification_link_replaces_the_old_one(f: &MailApp) {
@@ -120,7 +120,7 @@ async fn a_new_verification_link_replaces_the_old_one(f: &MailApp) {
         .send(Method::POST, "/v1/auth/verify-email/request", &bob, None)
         .await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    let mail = f.outbox.mail(3).await;
+    let mail = f.inbox.mail(3).await;
     assert_eq!(mail["to"], "bob@example.com");
     let second = token_in(&mail, "verify-email?token=");
 
@@ -149,7 +149,7 @@ async fn a_reset_sets_the_password_ends_sessions_and_clears_the_lock(f: &MailApp
 
     let accepted = f.request_reset("Dave@Example.com").await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    let mail = f.outbox.mail(2).await;
+    let mail = f.inbox.mail(2).await;
     assert_eq!(mail["subject"], "Reset your password");
     let reset = token_in(&mail, "https://auth.example.com/reset-password?token=");
 
@@ -184,9 +184,9 @@ async fn bad_tokens_are_invalid_token(f: &MailApp) {
     let verification = f.register("erin@example.com", 1).await;
     f.verify(&verification).await;
     f.request_reset("erin@example.com").await;
-    let reset = token_in(&f.outbox.mail(2).await, "reset-password?token=");
+    let reset = token_in(&f.inbox.mail(2).await, "reset-password?token=");
     f.register("frank@example.com", 3).await;
-    let frank = token_in(&f.outbox.mail(3).await, "verify-email?token=");
+    let frank = token_in(&f.inbox.mail(3).await, "verify-email?token=");
 
     let new = "a brand new passphrase";
     for (token, why) in [
@@ -244,7 +244,7 @@ async fn ten_parallel_resets_with_one_token_give_one_success(f: &MailApp) {
     f.register("gus@example.com", 1).await;
     let session = f.app.login("gus@example.com", PASSWORD).await;
     f.request_reset("gus@example.com").await;
-    let token = token_in(&f.outbox.mail(2).await, "reset-password?token=");
+    let token = token_in(&f.inbox.mail(2).await, "reset-password?token=");
     let new = "a brand new passphrase";
     let attempts = futures::future::join_all((0..10).map(|_| f.reset(&token, new))).await;
     let mut won = 0;
@@ -270,8 +270,8 @@ async fn unknown_emails_get_the_same_answer_and_no_mail(f: &MailApp) {
     assert_eq!(unknown.status(), known.status());
     let (known, unknown) = (known.bytes().await.unwrap(), unknown.bytes().await.unwrap());
     assert_eq!(known, unknown);
-    f.outbox.expect_mails(2).await;
-    assert_eq!(f.outbox.mail(2).await["to"], "hank@example.com");
+    f.inbox.expect_mails(2).await;
+    assert_eq!(f.inbox.mail(2).await["to"], "hank@example.com");
     assert_eq!(f.count("password.reset.request").await, 2);
     let malformed = f.request_reset("not-an-email").await;
     expect_error(
@@ -294,5 +294,5 @@ async fn recovery_requests_are_rate_limited(f: &MailApp) {
         assert!(limited.headers().contains_key("retry-after"));
         expect_error(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     }
-    f.outbox.expect_mails(3).await;
+    f.inbox.expect_mails(3).await;
 }

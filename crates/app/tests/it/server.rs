@@ -57,16 +57,13 @@ impl TestApp {
         app
     }
 
-    /// A server with the test defaults and `overrides` that mails into a fresh outbox.
-    pub async fn open_mailing(
-        database: TestDatabase,
-        overrides: &[(&str, &str)],
-    ) -> (Self, Outbox) {
-        let outbox = Outbox::new();
-        let transport = outbox.transport();
+    /// A server with the test defaults and `overrides` that mails into a fresh inbox.
+    pub async fn open_mailing(database: TestDatabase, overrides: &[(&str, &str)]) -> (Self, Inbox) {
+        let inbox = Inbox::new();
+        let transport = inbox.transport();
         let mut vars = vec![("MAIL_TRANSPORT", transport.as_str())];
         vars.extend_from_slice(overrides);
-        (Self::open_with(database, &vars).await, outbox)
+        (Self::open_with(database, &vars).await, inbox)
     }
 
     /// A server on an existing database (a second instance), sharing `prefix` for
@@ -282,9 +279,9 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 }
 
 /// The directory of the `file:` mail transport, read back by tests.
-pub struct Outbox(TempDir);
+pub struct Inbox(TempDir);
 
-impl Outbox {
+impl Inbox {
     pub fn new() -> Self {
         Self(tempfile::tempdir().unwrap())
     }
@@ -313,7 +310,7 @@ impl Outbox {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("mail {n} never arrived; outbox: {:?}", self.files());
+        panic!("mail {n} never arrived; inbox: {:?}", self.files());
     }
 
     /// Asserts that `n` messages arrived, after deliveries have had time to land.

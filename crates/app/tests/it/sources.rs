@@ -1,7 +1,7 @@
 //! Limits and locks per client source (issue 14): clients are told apart by the address a
 //! trusted proxy forwards, so one test can play the attacker and the owner.
 
-use crate::server::{Outbox, PASSWORD, TestApp, expect_error, token_in};
+use crate::server::{Inbox, PASSWORD, TestApp, expect_error, token_in};
 use auth_ports::AuditQuery;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 /// requests per hour, 30 logins a minute, and the account-wide lock after 10 failures.
 pub struct Sources {
     app: TestApp,
-    outbox: Outbox,
+    inbox: Inbox,
 }
 
 impl Sources {
@@ -22,8 +22,8 @@ impl Sources {
             ("LOCKOUT_GLOBAL_THRESHOLD", "10"),
             ("AUTHD_PUBLIC_URL", "https://auth.example.com"),
         ];
-        let (app, outbox) = TestApp::open_mailing(database, &vars).await;
-        Self { app, outbox }
+        let (app, inbox) = TestApp::open_mailing(database, &vars).await;
+        Self { app, inbox }
     }
 
     /// POSTs `body` to `path` as the client at `ip`, with `token` as bearer if given.
@@ -89,7 +89,7 @@ async fn one_sources_reset_budget_does_not_stop_another(f: &Sources) {
         .await;
     assert_eq!(owner.status(), StatusCode::ACCEPTED);
     // Verification mail, two links to the stranger's requests, one to the owner's.
-    f.outbox.expect_mails(4).await;
+    f.inbox.expect_mails(4).await;
 }
 
 /// Each source spends its own budget, but one mailbox gets at most four budgets'
@@ -107,7 +107,7 @@ async fn a_mailbox_gets_at_most_four_budgets_from_many_sources(f: &Sources) {
     let fifth = f.request_reset_from("203.0.113.5", "cyd@example.com").await;
     expect_error(fifth, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     // The verification mail and eight links.
-    f.outbox.expect_mails(9).await;
+    f.inbox.expect_mails(9).await;
 }
 
 async fn a_password_change_and_a_reset_mail_a_notice(f: &Sources) {
@@ -119,7 +119,7 @@ async fn a_password_change_and_a_reset_mail_a_notice(f: &Sources) {
         .post_from("203.0.113.5", "/v1/auth/password", Some(&session), body)
         .await;
     assert_eq!(changed.status(), StatusCode::NO_CONTENT);
-    let notice = f.outbox.mail(2).await;
+    let notice = f.inbox.mail(2).await;
     assert_eq!(notice["to"], "bea@example.com");
     assert_eq!(notice["subject"], "Your password was changed");
     let text = notice["text"].as_str().unwrap();
@@ -128,19 +128,19 @@ async fn a_password_change_and_a_reset_mail_a_notice(f: &Sources) {
 
     let accepted = f.request_reset_from("203.0.113.5", "bea@example.com").await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    let link = f.outbox.mail(3).await;
+    let link = f.inbox.mail(3).await;
     let token = token_in(&link, "https://auth.example.com/reset-password?token=");
     let body = json!({"token": token, "new_password": "another new passphrase"});
     let reset = f
         .post_from("198.51.100.7", "/v1/auth/password-reset", None, body)
         .await;
     assert_eq!(reset.status(), StatusCode::NO_CONTENT);
-    let notice = f.outbox.mail(4).await;
+    let notice = f.inbox.mail(4).await;
     assert_eq!(notice["subject"], "Your password was reset");
     let text = notice["text"].as_str().unwrap();
     assert!(text.contains("from 198.51.100.7"), "{text}");
     assert!(!text.contains(&token), "no secret in the notice");
-    f.outbox.expect_mails(4).await;
+    f.inbox.expect_mails(4).await;
 }
 
 /// With two logins a minute per address, a /56 may make 2 × 4 and a /48 2 × 16, however

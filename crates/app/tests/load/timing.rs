@@ -2,7 +2,7 @@
 //! (unknown email vs wrong password) and the password-reset request (unknown vs known
 //! email) give the same status and body in the same time.
 
-use crate::server::{Outbox, TestApp};
+use crate::server::{Inbox, TestApp};
 use auth_testing::TestDatabase;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -75,8 +75,8 @@ async fn unknown_email_and_wrong_password_take_the_same_time() {
 async fn reset_requests_for_unknown_and_known_emails_take_the_same_time() {
     let _alone = crate::MEASURING.lock().await;
     let db = TestDatabase::sqlite();
-    let outbox = Outbox::new();
-    let transport = outbox.transport();
+    let inbox = Inbox::new();
+    let transport = inbox.transport();
     let vars = [
         ("RATE_LIMIT_RESET_PER_HOUR", "1000"),
         ("MAIL_TRANSPORT", transport.as_str()),

@@ -102,21 +102,23 @@ impl AuthService {
             return Err(ChangePasswordError::Invalid(errors));
         }
         let hash = self.ports.hasher.hash(new).await.map_err(Failure::from)?;
+        let now = self.ports.clock.now();
+        let notice =
+            self.password_changed_notice(&user.email, PasswordChangeKind::Changed, now, client);
         let change = PasswordChange {
             hash,
             revoke: RevokeSessions::AllExcept(principal.session.id),
             clear_lockout: false,
+            notice: Some(notice),
         };
         let audit = self.ports.audit.after(client, move |revoked: &u64| {
             vec![event.with("revoked_sessions", *revoked)]
         });
-        let now = self.ports.clock.now();
         self.ports
             .users
             .change_password(user.id, change, now, audit)
             .await
             .map_err(Failure::from)?;
-        self.notify_password_changed(&user.email, PasswordChangeKind::Changed, now, client);
         Ok(())
     }
 }

@@ -80,12 +80,8 @@ impl AuthService {
         if user.email_verified {
             return Ok(());
         }
-        let token = self
-            .issue(user.id, TokenPurpose::EmailVerification, None, client)
+        self.issue(user, TokenPurpose::EmailVerification, None, client)
             .await?;
-        let ttl = self.policy.verification_ttl;
-        let mail = self.messages.verification(&user.email, &token, ttl);
-        self.ports.mailer.send(mail);
         Ok(())
     }
 
@@ -165,14 +161,8 @@ impl AuthService {
             }
         };
         let event = request(Some(&user)).with("sent", true);
-        let token = self
-            .issue(user.id, TokenPurpose::PasswordReset, Some(event), client)
-            .await?;
-        let mail = self
-            .messages
-            .password_reset(&user.email, &token, self.policy.reset_ttl);
-        self.ports.mailer.send(mail);
-        Ok(())
+        self.issue(&user, TokenPurpose::PasswordReset, Some(event), client)
+            .await
     }
 
     /// Sets a new password for the token's owner, revokes all their sessions and clears
@@ -228,31 +218,43 @@ impl AuthService {
         let audit = self.ports.audit.after(client, |user: &UserId| {
             vec![AuditEvent::self_service("password.reset", *user)]
         });
+        let redemption = Redemption::ResetPassword {
+            hash: new_hash,
+            notice: self.password_changed_notice(
+                &user.email,
+                PasswordChangeKind::Reset,
+                now,
+                client,
+            ),
+        };
         self.ports
             .one_time_tokens
-            .redeem(&hash, Redemption::ResetPassword(new_hash), now, audit)
+            .redeem(&hash, redemption, now, audit)
             .await
             .map_err(token_error)?;
-        self.notify_password_changed(&user.email, PasswordChangeKind::Reset, now, client);
         Ok(())
     }
 
-    /// Stores a new token of `purpose` for `user`, with `event` in the same transaction,
-    /// and returns its secret.
+    /// Stores a new token of `purpose` for `user`, the mail carrying it (as `to`
+    /// renders it from the secret and the lifetime) and `event`, in one transaction.
     async fn issue(
         &self,
-        user: UserId,
+        user: &User,
         purpose: TokenPurpose,
         event: Option<AuditEvent>,
         client: &ClientInfo,
-    ) -> Result<BearerToken, Failure> {
+    ) -> Result<(), Failure> {
         let (token, token_hash) = self.ports.tokens.generate();
         let ttl = match purpose {
             TokenPurpose::EmailVerification => self.policy.verification_ttl,
             TokenPurpose::PasswordReset => self.policy.reset_ttl,
         };
+        let mail = match purpose {
+            TokenPurpose::EmailVerification => self.messages.verification(&user.email, &token, ttl),
+            TokenPurpose::PasswordReset => self.messages.password_reset(&user.email, &token, ttl),
+        };
         let new = NewOneTimeToken {
-            user_id: user,
+            user_id: user.id,
             purpose,
             token_hash,
             expires_at: self.expiry(ttl)?,
@@ -262,8 +264,8 @@ impl AuthService {
             .ports
             .audit
             .after(client, move |(): &()| event.into_iter().collect());
-        self.ports.one_time_tokens.issue(new, audit).await?;
-        Ok(token)
+        self.ports.one_time_tokens.issue(new, mail, audit).await?;
+        Ok(())
     }
 
     /// The recovery limits, one budget shared by verification and reset requests: per

@@ -4,7 +4,7 @@ use super::service::AuthService;
 use crate::audit::{AuditEvent, ClientInfo};
 use crate::error::{Failure, FieldErrors};
 use crate::names::{check_name, non_blank};
-use auth_ports::{Email, NewUser, Password, StoreError, User};
+use auth_ports::{Email, NewUser, NewVerification, Password, StoreError, User};
 use std::time::Duration;
 
 /// The role every registered user gets.
@@ -140,13 +140,17 @@ impl AuthService {
                     .with("role", role_name),
             ]
         });
-        // The verification token is stored with the user; the mail goes after the commit.
+        // The verification token and its mail are stored with the user.
         let verification = if email_verified {
             None
         } else {
             let (token, token_hash) = self.ports.tokens.generate();
-            let expires_at = self.expiry(self.policy.verification_ttl)?;
-            Some((token, (token_hash, expires_at)))
+            let ttl = self.policy.verification_ttl;
+            Some(NewVerification {
+                token_hash,
+                expires_at: self.expiry(ttl)?,
+                mail: self.messages.verification(&email, &token, ttl),
+            })
         };
         let new_user = NewUser {
             email,
@@ -155,7 +159,7 @@ impl AuthService {
             last_name,
             email_verified,
             role: Some(role.to_owned()),
-            verification: verification.as_ref().map(|(_, stored)| *stored),
+            verification,
             created_at: self.ports.clock.now(),
         };
         let user = self
@@ -168,12 +172,6 @@ impl AuthService {
                 StoreError::NotFound => RegisterError::UnknownRole(role.to_owned()),
                 other => RegisterError::Failure(other.into()),
             })?;
-        if let Some((token, _)) = verification {
-            let mail =
-                self.messages
-                    .verification(&user.email, &token, self.policy.verification_ttl);
-            self.ports.mailer.send(mail);
-        }
         Ok(user)
     }
 }

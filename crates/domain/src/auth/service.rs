@@ -9,7 +9,7 @@ use crate::password_policy::PasswordPolicy;
 use crate::principal::{Principal, ReauthenticationRequired};
 use crate::rate_limits;
 use auth_ports::{
-    AuthMethod, BearerToken, ChallengeRepository, Clock, Email, LockoutPolicy, Mailer,
+    AuthMethod, BearerToken, ChallengeRepository, Clock, Email, LockoutPolicy, MailMessage,
     MfaRepository, NewSession, OneTimeTokenRepository, PasskeyAuthenticator, PasswordHasher,
     RateLimit, RateLimiter, SessionRepository, TokenGenerator, TotpAuthenticator, UserId,
     UserRepository,
@@ -74,8 +74,6 @@ pub struct AuthPorts {
     pub limiter: Arc<dyn RateLimiter>,
     /// Email-verification and password-reset tokens.
     pub one_time_tokens: Arc<dyn OneTimeTokenRepository>,
-    /// Outgoing mail.
-    pub mailer: Arc<dyn Mailer>,
     /// Second factors and the challenges of multi-step sign-ins.
     pub second_factors: SecondFactorPorts,
 }
@@ -194,16 +192,15 @@ impl AuthService {
         Ok(self.ports.clock.now() + ttl)
     }
 
-    /// Mails the owner that the password changed, so a change they did not make is
-    /// noticed.
-    pub(super) fn notify_password_changed(
+    /// The mail telling the owner that the password changed, so a change they did not
+    /// make is noticed; the change puts it in the outbox.
+    pub(super) fn password_changed_notice(
         &self,
         to: &Email,
         how: PasswordChangeKind,
         at: DateTime<Utc>,
         client: &ClientInfo,
-    ) {
-        let mail = self.messages.password_changed(to, how, at, client.ip);
-        self.ports.mailer.send(mail);
+    ) -> MailMessage {
+        self.messages.password_changed(to, how, at, client.ip)
     }
 }

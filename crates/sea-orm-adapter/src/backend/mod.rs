@@ -20,6 +20,7 @@ use crate::audit::commit_with;
 use crate::challenges::take_live;
 use crate::error::{DbResultExt, begin_write};
 use crate::login::record_login;
+use crate::mail_outbox::MailSignal;
 use crate::new_account::NewAccount;
 use auth_ports::{
     ActiveSession, AuditWith, ChallengeId, LoginSource, PasswordHash, Session, StoreError,
@@ -43,6 +44,8 @@ pub(crate) struct Backend {
     lookups: SessionLookups,
     /// On PostgreSQL, the pool of the batched lookups and its lane.
     batch: Option<(DatabaseConnection, HotLane)>,
+    /// Wakes this process's mail delivery when a write committed mail.
+    mail: MailSignal,
 }
 
 impl Backend {
@@ -76,12 +79,18 @@ impl Backend {
             lane,
             lookups,
             batch,
+            mail: MailSignal::default(),
         })
     }
 
     /// The main pool.
     pub(crate) fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// The signal of committed mail.
+    pub(crate) fn mail(&self) -> &MailSignal {
+        &self.mail
     }
 
     /// Closes every connection of the pools.
@@ -118,12 +127,17 @@ impl Backend {
         account: NewAccount,
         audit: AuditWith<User>,
     ) -> Result<User, StoreError> {
-        match self.dialect {
+        let mails = account.mail.is_some();
+        let created = match self.dialect {
             Dialect::Postgres => {
                 postgres::create_account(&self.db, &self.lane, account, audit).await
             }
             Dialect::Sqlite => sqlite::create_account(&self.db, account, audit).await,
+        }?;
+        if mails {
+            self.mail.mail_committed();
         }
+        Ok(created)
     }
 
     /// Records the login, clears the source's failures when it has some, stores the

@@ -128,6 +128,7 @@ pub(super) async fn create_account(
 /// `WITH role AS (SELECT id FROM roles WHERE name = ?),
 ///       created AS (INSERT INTO users … SELECT … FROM role RETURNING id),
 ///       verification AS (INSERT INTO one_time_tokens … SELECT … FROM created),
+///       mailed AS (INSERT INTO mail_outbox … SELECT … FROM created),
 ///       assigned AS (INSERT INTO user_roles … FROM roles WHERE name = ?),
 ///       audited_0 AS (INSERT INTO audit_logs … SELECT … FROM created), …
 ///  SELECT id FROM created`
@@ -149,6 +150,9 @@ fn account_statement(account: NewAccount, audit: Vec<NewAuditEntry>) -> Result<S
     with.cte(cte("created", create));
     if let Some(token) = account.verification {
         with.cte(cte("verification", insert_for_each(token, "created")?));
+    }
+    if let Some(mail) = account.mail {
+        with.cte(cte("mailed", insert_for_each(mail, "created")?));
     }
     if let Some((_, assign)) = account.role {
         with.cte(cte("assigned", assign));

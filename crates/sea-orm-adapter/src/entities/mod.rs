@@ -4,6 +4,7 @@
 pub mod audit_logs;
 pub mod auth_challenges;
 pub mod login_failures;
+pub mod mail_outbox;
 pub mod mfa_recovery_codes;
 pub mod mfa_totp;
 pub mod oauth_accounts;

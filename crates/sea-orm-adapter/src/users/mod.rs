@@ -289,6 +289,7 @@ impl UserRepository for SeaOrmUserRepository {
         }
         let revoked = apply_password_change(&txn, id, change, at).await?;
         commit_with(txn, audit, &revoked).await?;
+        self.backend.mail().mail_committed();
         Ok(revoked)
     }
 

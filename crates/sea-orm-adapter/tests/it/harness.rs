@@ -1,8 +1,8 @@
 //! A fresh, migrated database per test (see `auth-testing`) and helpers to fill it.
 
 use auth_ports::{
-    AuditEntry, AuditQuery, AuditRepository, Email, NewSession, NewUser, PasswordHash, RoleId,
-    RoleRepository, Session, SessionId, SessionRepository, User, UserId, UserRepository,
+    AuditEntry, AuditQuery, AuditRepository, Email, MailMessage, NewSession, NewUser, PasswordHash,
+    RoleId, RoleRepository, Session, SessionId, SessionRepository, User, UserId, UserRepository,
     UserStatus, UserUpdate,
 };
 use auth_sea_orm::{PoolConfig, Store};
@@ -11,6 +11,16 @@ use auth_testing::unaudited;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{Database, DatabaseConnection};
 use std::time::Duration;
+
+/// A message to `to` with `subject`, its bodies naming the subject too.
+pub fn mail(to: &str, subject: &str) -> MailMessage {
+    MailMessage {
+        to: Email::parse(to).unwrap(),
+        subject: subject.to_owned(),
+        text: format!("text of {subject}"),
+        html: format!("<p>html of {subject}</p>"),
+    }
+}
 
 /// One test's own database, migrated.
 pub struct TestDb {

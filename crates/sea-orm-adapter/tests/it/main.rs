@@ -9,6 +9,7 @@ mod audit;
 mod challenges;
 mod lockout;
 mod logins;
+mod mail_outbox;
 mod mfa;
 mod mfa_logins;
 mod migrations;

@@ -7,8 +7,7 @@ use crate::challenges::mfa_login;
 use crate::harness::{TestDb, now};
 use auth_ports::{
     AuditWith, ChallengeKind, ChallengeRepository, Constraint, MfaFactors, MfaRepository,
-    NewPasskey, Passkey, PasskeyId, RecoveryCodeSet, StoreError, TokenHash, UserId,
-    UserRepository,
+    NewPasskey, Passkey, PasskeyId, RecoveryCodeSet, StoreError, TokenHash, UserId, UserRepository,
 };
 use auth_testing::unaudited;
 use chrono::Duration;
@@ -592,7 +591,9 @@ async fn the_login_lookup_says_whether_a_second_factor_is_needed(db: &TestDb) {
     };
     let user = db.user("flag@example.com").await.id;
     assert!(!flagged("flag@example.com").await);
-    mfa.begin_totp(user, b"sealed".to_vec(), now()).await.unwrap();
+    mfa.begin_totp(user, b"sealed".to_vec(), now())
+        .await
+        .unwrap();
     assert!(!flagged("flag@example.com").await, "pending only");
     let confirmed = mfa.confirm_totp(user, b"sealed".to_vec(), 1, None, unaudited());
     assert!(confirmed.await.unwrap());
@@ -605,6 +606,8 @@ async fn the_login_lookup_says_whether_a_second_factor_is_needed(db: &TestDb) {
     let added = added.await.unwrap();
     assert!(flagged("keyed@example.com").await);
     assert!(factors(db, other).await.enabled());
-    mfa.remove_passkey(other, added.id, unaudited()).await.unwrap();
+    mfa.remove_passkey(other, added.id, unaudited())
+        .await
+        .unwrap();
     assert!(!flagged("keyed@example.com").await);
 }

@@ -17,10 +17,11 @@ auth_testing::on_both_backends!(
     catalog_holds_the_schema,
 );
 
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 15] = [
     "audit_logs",
     "auth_challenges",
     "login_failures",
+    "mail_outbox",
     "mfa_recovery_codes",
     "mfa_totp",
     "oauth_accounts",
@@ -34,7 +35,7 @@ const TABLES: [&str; 14] = [
     "users",
 ];
 
-const INDEXES: [&str; 27] = [
+const INDEXES: [&str; 29] = [
     "idx_audit_logs_action",
     "idx_audit_logs_action_created_at",
     "idx_audit_logs_created_at",
@@ -47,6 +48,8 @@ const INDEXES: [&str; 27] = [
     "idx_auth_challenges_session_id",
     "idx_auth_challenges_user_id",
     "idx_login_failures_last_failed_at",
+    "idx_mail_outbox_failed_at",
+    "idx_mail_outbox_next_attempt_at",
     "idx_mfa_recovery_codes_user_id",
     "idx_oauth_flows_expires_at",
     "idx_oauth_flows_link_session_id",
@@ -64,7 +67,7 @@ const INDEXES: [&str; 27] = [
     "idx_users_status",
 ];
 
-const CONSTRAINTS: [&str; 19] = [
+const CONSTRAINTS: [&str; 21] = [
     "users_email_key",
     "users_status_check",
     "roles_name_key",
@@ -84,6 +87,8 @@ const CONSTRAINTS: [&str; 19] = [
     "auth_challenges_kind_check",
     "auth_challenges_failures_check",
     "sessions_token_hash_check",
+    "mail_outbox_attempts_check",
+    "mail_outbox_state_check",
 ];
 
 const TRIGGERS: [&str; 3] = [
@@ -136,7 +141,7 @@ async fn indexes(db: &DatabaseConnection) -> BTreeSet<String> {
 
 async fn status_lists_every_migration_applied(db: &TestDb) {
     let status = db.store.migration_status().await.unwrap();
-    assert_eq!(status.len(), 11);
+    assert_eq!(status.len(), 12);
     assert!(status.iter().all(|m| m.applied), "{status:?}");
     assert!(status[0].name.ends_with("create_users"));
 }
@@ -173,7 +178,8 @@ async fn mfa_step_goes_down_and_up_keeping_the_sessions(db: &TestDb) {
     let before: BTreeSet<String> = columns(&raw, "sessions").await;
     assert!(before.contains("authenticated_at") && before.contains("auth_methods"));
 
-    db.store.migrate_down(1).await.unwrap();
+    // The mail outbox's step, then the MFA step.
+    db.store.migrate_down(2).await.unwrap();
     let left = tables(&raw).await;
     assert!(MFA_TABLES.iter().all(|t| !left.contains(*t)), "{left:?}");
     assert!(left.contains("oauth_flows"));
@@ -210,8 +216,18 @@ async fn down_one_step_then_all_then_up_again(db: &TestDb) {
     let raw = db.raw().await;
     db.store.migrate_down(1).await.unwrap();
     let status = db.store.migration_status().await.unwrap();
-    assert_eq!(status.iter().filter(|m| m.applied).count(), 10);
-    assert!(!status[10].applied, "the newest step is rolled back first");
+    assert_eq!(status.iter().filter(|m| m.applied).count(), 11);
+    assert!(!status[11].applied, "the newest step is rolled back first");
+    assert!(!tables(&raw).await.contains("mail_outbox"));
+    assert!(tables(&raw).await.contains("passkeys"));
+    let left = indexes(&raw).await;
+    assert!(
+        !left
+            .iter()
+            .any(|index| index.starts_with("idx_mail_outbox")),
+        "its indexes go with it: {left:?}"
+    );
+    db.store.migrate_down(1).await.unwrap();
     assert!(!tables(&raw).await.contains("passkeys"));
     db.store.migrate_down(1).await.unwrap();
     assert!(!tables(&raw).await.contains("oauth_flows"));

@@ -1,7 +1,7 @@
 //! The one-time token repository contract.
 
 use crate::audit::entry;
-use crate::harness::{SRC, TestDb, new_user, now};
+use crate::harness::{SRC, TestDb, mail, new_user, now};
 use auth_ports::{
     AuditQuery, AuditRepository, AuditWith, FailedLogin, LockoutPolicy, NewOneTimeToken,
     OneTimeTokenRepository, PasswordHash, Redemption, StoreError, TokenHash, TokenPurpose, UserId,
@@ -48,8 +48,21 @@ async fn issue(
     expires_at: DateTime<Utc>,
 ) {
     let tokens = db.store.one_time_tokens();
-    let issued = tokens.issue(token(user, purpose, byte, expires_at), unaudited());
+    let issued = tokens.issue(token(user, purpose, byte, expires_at), link(), unaudited());
     issued.await.unwrap();
+}
+
+/// The mail a link travels in.
+fn link() -> auth_ports::MailMessage {
+    mail("owner@example.com", "Your link")
+}
+
+/// A reset to `hash`, with its notice.
+fn reset_to(hash: PasswordHash) -> Redemption {
+    Redemption::ResetPassword {
+        hash,
+        notice: mail("owner@example.com", "Your password was reset"),
+    }
 }
 
 fn audited(action: &'static str) -> AuditWith<UserId> {
@@ -107,7 +120,7 @@ async fn a_new_token_supersedes_live_ones_of_its_purpose(db: &TestDb) {
     let audit: AuditWith<()> =
         Box::new(move |()| vec![entry(Some(user.id), "password.reset.request", now())]);
     tokens
-        .issue(token(user.id, reset, 3, later), audit)
+        .issue(token(user.id, reset, 3, later), link(), audit)
         .await
         .unwrap();
     assert_eq!(
@@ -128,7 +141,7 @@ async fn a_new_token_supersedes_live_ones_of_its_purpose(db: &TestDb) {
     };
     assert_eq!(db.store.audit().query(query).await.unwrap().len(), 1);
     let err = tokens
-        .issue(token(UserId::new(), reset, 4, later), unaudited())
+        .issue(token(UserId::new(), reset, 4, later), link(), unaudited())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
@@ -142,8 +155,8 @@ async fn tokens_serve_only_their_purpose_and_only_while_live(db: &TestDb) {
     issue(db, user.id, reset, 2, now() - Duration::seconds(1)).await;
     let hash = PasswordHash::new("$argon2id$v=19$other".into());
     for (byte, redemption) in [
-        (1, Redemption::ResetPassword(hash.clone())),
-        (2, Redemption::ResetPassword(hash)),
+        (1, reset_to(hash.clone())),
+        (2, reset_to(hash)),
         (3, Redemption::VerifyEmail),
     ] {
         let err = tokens
@@ -212,7 +225,7 @@ async fn a_reset_changes_the_hash_ends_sessions_and_clears_the_lock(db: &TestDb)
     tokens
         .redeem(
             &TokenHash([1; 32]),
-            Redemption::ResetPassword(hash.clone()),
+            reset_to(hash.clone()),
             now(),
             audited("password.reset"),
         )
@@ -276,7 +289,11 @@ async fn concurrent_redemptions_succeed_once(db: &TestDb) {
 
 async fn a_user_created_with_a_verification_token_can_redeem_it(db: &TestDb) {
     let mut new = new_user("ott6@example.com");
-    new.verification = Some((TokenHash([6; 32]), now() + Duration::hours(24)));
+    new.verification = Some(auth_ports::NewVerification {
+        token_hash: TokenHash([6; 32]),
+        expires_at: now() + Duration::hours(24),
+        mail: link(),
+    });
     let user = db.store.users().create(new, unaudited()).await.unwrap();
     assert_eq!(
         live(db, 6, TokenPurpose::EmailVerification).await,
@@ -294,6 +311,7 @@ async fn leaving_active_or_changing_the_password_voids_links(db: &TestDb) {
         hash: PasswordHash::new("$argon2id$v=19$changed".into()),
         revoke: auth_ports::RevokeSessions::All,
         clear_lockout: false,
+        notice: None,
     };
     let users = db.store.users();
     users
@@ -376,13 +394,17 @@ impl Rival {
         match self {
             Self::NewLink => {
                 let link = token(user, TokenPurpose::PasswordReset, round + 128, later);
-                db.store.one_time_tokens().issue(link, unaudited()).await
+                db.store
+                    .one_time_tokens()
+                    .issue(link, self::link(), unaudited())
+                    .await
             }
             Self::PasswordChange => {
                 let change = auth_ports::PasswordChange {
                     hash: PasswordHash::new(format!("$argon2id$v=19$rival{round}")),
                     revoke: auth_ports::RevokeSessions::All,
                     clear_lockout: false,
+                    notice: None,
                 };
                 let users = db.store.users();
                 users
@@ -426,7 +448,7 @@ async fn a_redemption_racing_a_new_link_a_password_change_or_a_suspension_never_
         );
         db.store
             .one_time_tokens()
-            .issue(reset, unaudited())
+            .issue(reset, link(), unaudited())
             .await
             .unwrap();
         let start = tokio::sync::Barrier::new(2);
@@ -437,7 +459,7 @@ async fn a_redemption_racing_a_new_link_a_password_change_or_a_suspension_never_
                 .one_time_tokens()
                 .redeem(
                     &TokenHash([round; 32]),
-                    Redemption::ResetPassword(hash),
+                    reset_to(hash),
                     now(),
                     audited("password.reset"),
                 )

@@ -114,7 +114,11 @@ async fn create_with_unknown_role_writes_nothing(db: &TestDb) {
 async fn create_stores_the_verification_token_and_audit_entries(db: &TestDb) {
     let mut new = new_user("dora@example.com");
     let token = TokenHash([7; 32]);
-    new.verification = Some((token, now() + Duration::hours(1)));
+    new.verification = Some(auth_ports::NewVerification {
+        token_hash: token,
+        expires_at: now() + Duration::hours(1),
+        mail: crate::harness::mail("dora@example.com", "Confirm your email address"),
+    });
     let audit: AuditWith<User> = Box::new(|user| {
         let mut register = entry(Some(user.id), "user.register", user.created_at);
         register.details = json!({ "email": user.email.as_str() });
@@ -313,6 +317,7 @@ async fn change_password_revokes_sessions_as_asked(db: &TestDb) {
             hash: PasswordHash::new(hash.into()),
             revoke,
             clear_lockout,
+            notice: None,
         };
         users.change_password(user.id, change, now(), unaudited())
     };
@@ -373,6 +378,7 @@ async fn unknown_users_are_not_found(db: &TestDb) {
         hash: PasswordHash::new("h".into()),
         revoke: RevokeSessions::All,
         clear_lockout: false,
+        notice: None,
     };
     assert!(matches!(
         users.change_password(ghost, change, at, unaudited()).await,

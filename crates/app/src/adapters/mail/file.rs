@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::io::AsyncWriteExt as _;
 use uuid::Uuid;
 
-use super::Transport;
+use super::transport::Transport;
 
 /// Writes each message to `<dir>/<uuid-v7>.json`. A version 7 UUID starts with the
 /// time, so file names sort in the order the messages were written.

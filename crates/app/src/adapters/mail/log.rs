@@ -5,7 +5,7 @@
 
 use auth_ports::MailMessage;
 
-use super::{Transport, recipient_domain};
+use super::transport::{Transport, recipient_domain};
 
 /// Writes a line per message to the log instead of sending it.
 pub(super) struct LogTransport;

@@ -8,7 +8,7 @@ use auth_ports::MailMessage;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 
-use super::{Permanent, Transport};
+use super::transport::{Permanent, Transport};
 use crate::config::CredentialUrl;
 use std::time::Duration;
 

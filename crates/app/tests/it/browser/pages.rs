@@ -87,7 +87,7 @@ async fn registered(app: &BrowserApp) -> (UserId, String) {
 
 /// The link to `path` in the `n`-th mail, checked to be at authd's public URL.
 async fn link_in(app: &BrowserApp, n: usize, path: &str) -> String {
-    let mail = app.outbox.mail(n).await;
+    let mail = app.inbox.mail(n).await;
     assert_eq!(mail["to"], EMAIL);
     let token = token_in(&mail, &format!("{path}?token="));
     let link = app.at(&format!("{path}?token={token}"));

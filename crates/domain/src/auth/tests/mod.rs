@@ -13,7 +13,7 @@ use auth_ports::{
     RateDecision, RateLimit, RevokeSessions, Session, StoreError, User, UserStatus, Verification,
 };
 use auth_ports::{
-    LoginAccount, MfaFactors, MockAuditRepository, MockChallengeRepository, MockClock, MockMailer,
+    LoginAccount, MfaFactors, MockAuditRepository, MockChallengeRepository, MockClock,
     MockMfaRepository, MockOneTimeTokenRepository, MockPasskeyAuthenticator, MockPasswordHasher,
     MockRateLimiter, MockSessionRepository, MockTokenGenerator, MockTotpAuthenticator,
     MockUserRepository, NewAuditEntry, OpenedSession, PasswordHash, SessionId, TokenHash, UserId,
@@ -89,7 +89,6 @@ struct Mocks {
     tokens: MockTokenGenerator,
     limiter: MockRateLimiter,
     one_time_tokens: MockOneTimeTokenRepository,
-    mailer: MockMailer,
     mfa: MockMfaRepository,
     challenges: MockChallengeRepository,
     totp: MockTotpAuthenticator,
@@ -273,7 +272,6 @@ impl Mocks {
                 clock,
                 limiter: Arc::new(self.limiter),
                 one_time_tokens: Arc::new(self.one_time_tokens),
-                mailer: Arc::new(self.mailer),
                 second_factors: SecondFactorPorts {
                     mfa: Arc::new(self.mfa),
                     challenges: Arc::new(self.challenges),

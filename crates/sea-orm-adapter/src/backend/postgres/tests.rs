@@ -1,6 +1,9 @@
 use super::*;
 use crate::test_support::{migrated_postgres, stub_user};
-use auth_ports::{AuditQuery, AuditRepository, NewUser, SessionId, SessionRepository};
+use auth_ports::{
+    AuditQuery, AuditRepository, MailMessage, NewUser, NewVerification, SessionId,
+    SessionRepository,
+};
 use auth_testing::unaudited;
 use chrono::DateTime;
 use sea_orm::TransactionTrait as _;
@@ -23,7 +26,16 @@ fn new_user(email: &str) -> NewUser {
         last_name: None,
         email_verified: false,
         role: Some("user".into()),
-        verification: Some((TokenHash([9; 32]), DateTime::UNIX_EPOCH)),
+        verification: Some(NewVerification {
+            token_hash: TokenHash([9; 32]),
+            expires_at: DateTime::UNIX_EPOCH,
+            mail: MailMessage {
+                to: auth_ports::Email::parse(email).unwrap(),
+                subject: "Confirm".into(),
+                text: "text".into(),
+                html: "html".into(),
+            },
+        }),
         created_at: DateTime::UNIX_EPOCH,
     }
 }
