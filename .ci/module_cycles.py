@@ -20,7 +20,8 @@ ROOT = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().paren
 def strip_comments_and_strings(text: str) -> str:
     text = re.sub(r"//[^\n]*", "", text)
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    text = re.sub(r'r#*"(?:.|\n)*?"#*', '""', text)
+    # A raw string starts a token: the `r"` ending `"x-forwarded-for"` starts none.
+    text = re.sub(r'(?<!\w)b?r(#*)"(?:.|\n)*?"\1', '""', text)
     return re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
 
 

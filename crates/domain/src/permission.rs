@@ -166,4 +166,123 @@ mod tests {
         }
         assert!(validate(&format!("a:{}", "b".repeat(MAX_PERMISSION_LEN))).is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        /// A resource or action name; the small alphabet makes equal resources common.
+        fn part() -> impl Strategy<Value = String> {
+            prop_oneof!["[ab]{1,2}", "[a-z0-9_-]{1,20}"]
+        }
+
+        /// A permission `validate` must accept: `*`, `resource:*` or `resource:action`.
+        fn valid() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("*".to_owned()),
+                part().prop_map(|resource| format!("{resource}:*")),
+                (part(), part()).prop_map(|(resource, action)| format!("{resource}:{action}")),
+            ]
+        }
+
+        /// Anything a role could hold or a route ask for: valid permissions, strings of
+        /// the grammar's characters in the wrong order, arbitrary text, and strings
+        /// around the length limit.
+        fn any_permission() -> impl Strategy<Value = String> {
+            prop_oneof![
+                valid(),
+                "[ab:*]{0,6}",
+                "[a-zA-Z0-9_:* .-]{0,12}",
+                any::<String>(),
+                "[a-z]{1,70}:[a-z]{60,70}",
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn validate_accepts_exactly_the_grammar(p in any_permission()) {
+                match validate(&p) {
+                    Ok(()) => {
+                        prop_assert!(p.len() <= MAX_PERMISSION_LEN);
+                        let grammar = |part: &str| {
+                            !part.is_empty()
+                                && part.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
+                        };
+                        let well_formed = p == "*"
+                            || p.split_once(':').is_some_and(|(resource, action)| {
+                                grammar(resource) && (action == "*" || grammar(action))
+                            });
+                        prop_assert!(well_formed, "{:?} accepted", p);
+                    }
+                    Err(InvalidPermission(named)) => {
+                        prop_assert_eq!(named, p);
+                    }
+                }
+            }
+
+            #[test]
+            fn generated_valid_permissions_are_accepted(p in valid()) {
+                prop_assert_eq!(validate(&p), Ok(()));
+            }
+
+            #[test]
+            fn everything_covers_itself_and_star_covers_everything(p in any_permission()) {
+                prop_assert!(covers(&p, &p));
+                prop_assert!(covers("*", &p));
+                prop_assert!(is_granted(&[&p], &p));
+            }
+
+            #[test]
+            fn covers_is_the_documented_rule_on_valid_permissions(g in valid(), r in valid()) {
+                let resource = |p: &str| p.split_once(':').map(|(resource, _)| resource.to_owned());
+                let expected = g == "*"
+                    || g == r
+                    || (g.ends_with(":*") && resource(&g).is_some() && resource(&g) == resource(&r));
+                prop_assert_eq!(covers(&g, &r), expected);
+                if r == "*" || r.ends_with(":*") {
+                    prop_assert_eq!(covers(&g, &r), g == "*" || g == r, "only as wide a grant covers a wildcard");
+                }
+            }
+
+            #[test]
+            fn only_a_valid_grant_covers_a_valid_permission(g in any_permission(), r in valid()) {
+                if covers(&g, &r) {
+                    prop_assert_eq!(validate(&g), Ok(()), "{:?} covers {:?}", g, r);
+                }
+            }
+
+            #[test]
+            fn covering_is_transitive(a in valid(), b in valid(), c in valid()) {
+                if covers(&a, &b) && covers(&b, &c) {
+                    prop_assert!(covers(&a, &c));
+                }
+            }
+
+            #[test]
+            fn is_granted_is_any_grant_covering_and_grows_with_grants(
+                granted in vec(any_permission(), 0..5),
+                more in vec(any_permission(), 0..3),
+                required in any_permission(),
+            ) {
+                let held = is_granted(&granted, &required);
+                prop_assert_eq!(held, granted.iter().any(|g| covers(g, &required)));
+                let all: Vec<&String> = granted.iter().chain(&more).collect();
+                prop_assert!(!held || is_granted(&all, &required));
+            }
+
+            #[test]
+            fn no_one_hands_out_more_than_they_hold(
+                a in vec(valid(), 0..4),
+                b in vec(valid(), 0..4),
+                c in vec(valid(), 0..4),
+            ) {
+                prop_assert!(holds_all(&a, &a));
+                prop_assert_eq!(holds_all(&a, &b), b.iter().all(|r| is_granted(&a, r)));
+                if holds_all(&a, &b) && holds_all(&b, &c) {
+                    prop_assert!(holds_all(&a, &c));
+                }
+            }
+        }
+    }
 }

@@ -147,4 +147,111 @@ mod tests {
         assert_eq!(email.as_str(), "bob@example.org");
         assert!(serde_json::from_str::<Email>("\"nope\"").is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Well-formed ASCII addresses in mixed case with blanks around them, some of
+        /// them past the length limit.
+        fn address() -> impl Strategy<Value = String> {
+            "[ \t]{0,2}[a-zA-Z0-9._%+-]{1,240}@[a-zA-Z0-9-]{1,12}(\\.[a-zA-Z0-9-]{1,12}){1,3}[ \t]{0,2}"
+        }
+
+        /// Strings shaped almost like addresses, from a small alphabet: parts may be
+        /// empty, `@` and `.` may repeat.
+        fn near_address() -> impl Strategy<Value = String> {
+            "[ \t]?[a.@]{0,2}@[b.@]{1,4}[ \t]?"
+        }
+
+        /// A character to put into an address: any, or one its shape depends on.
+        fn edit() -> impl Strategy<Value = char> {
+            prop_oneof![
+                any::<char>(),
+                prop::sample::select(vec!['.', '@', ' ', '\u{200B}', '\u{202E}', 'K']),
+            ]
+        }
+
+        /// Anything: arbitrary characters (controls, invisible and non-ASCII ones
+        /// included), addresses and near misses, and addresses with one character
+        /// replaced or inserted.
+        fn raw() -> impl Strategy<Value = String> {
+            prop_oneof![
+                proptest::collection::vec(any::<char>(), 0..300).prop_map(String::from_iter),
+                address(),
+                near_address(),
+                (
+                    address(),
+                    any::<prop::sample::Index>(),
+                    edit(),
+                    any::<bool>()
+                )
+                    .prop_map(|(address, at, c, replace)| {
+                        let mut chars: Vec<char> = address.chars().collect();
+                        let i = at.index(chars.len());
+                        if replace {
+                            chars[i] = c;
+                        } else {
+                            chars.insert(i, c);
+                        }
+                        String::from_iter(chars)
+                    }),
+            ]
+        }
+
+        proptest! {
+            // Parsing takes microseconds: enough cases to hit the rare shapes.
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            #[test]
+            fn an_accepted_address_has_the_documented_shape(raw in raw()) {
+                let Ok(email) = Email::parse(&raw) else { return Ok(()) };
+                let text = email.as_str();
+                prop_assert_eq!(text, raw.trim().to_lowercase());
+                prop_assert!(text.chars().count() <= MAX_EMAIL_LEN);
+                prop_assert_eq!(text.matches('@').count(), 1);
+                let (local, domain) = text.split_once('@').unwrap();
+                prop_assert!(!local.is_empty());
+                prop_assert_eq!(email.local_part(), local);
+                prop_assert!(domain.split('.').count() >= 2);
+                prop_assert!(domain.split('.').all(|label| !label.is_empty()));
+                prop_assert!(!text.chars().any(|c| c.is_whitespace() || is_invisible(c)));
+            }
+
+            #[test]
+            fn parsing_is_idempotent_and_serde_agrees_with_it(raw in raw()) {
+                let parsed = Email::parse(&raw);
+                let deserialised = serde_json::from_value::<Email>(raw.clone().into());
+                prop_assert_eq!(deserialised.ok(), parsed.clone().ok());
+                if let Ok(email) = parsed {
+                    prop_assert_eq!(Email::parse(email.as_str()), Ok(email.clone()));
+                    let json = serde_json::to_string(&email).unwrap();
+                    prop_assert_eq!(serde_json::from_str::<Email>(&json).unwrap(), email);
+                }
+            }
+
+            #[test]
+            fn a_rejection_names_the_right_reason(raw in raw()) {
+                let trimmed = raw.trim();
+                match Email::parse(&raw) {
+                    Err(EmailError::Empty) => prop_assert!(trimmed.is_empty()),
+                    Err(EmailError::TooLong) => {
+                        prop_assert!(trimmed.to_lowercase().chars().count() > MAX_EMAIL_LEN);
+                    }
+                    Err(EmailError::Invalid) | Ok(_) => prop_assert!(!trimmed.is_empty()),
+                }
+            }
+
+            #[test]
+            fn well_formed_addresses_within_the_limit_are_accepted(raw in address()) {
+                let parsed = Email::parse(&raw);
+                if raw.trim().len() <= MAX_EMAIL_LEN {
+                    prop_assert_eq!(parsed.clone().map(String::from), Ok(raw.trim().to_lowercase()));
+                } else {
+                    prop_assert_eq!(parsed.clone(), Err(EmailError::TooLong));
+                }
+                prop_assert_eq!(Email::parse(&raw.to_uppercase()), parsed, "case does not matter");
+            }
+        }
+    }
 }

@@ -785,3 +785,360 @@ fn base_urls_are_kept_as_the_url_crate_spells_them() {
     assert_eq!(config.http.public_url, "https://auth.example.com/Base");
     assert_eq!(config.mail_link_base, "https://app.example.com/a%22b");
 }
+
+mod properties {
+    use super::{load, problem_vars};
+    use crate::config::Config;
+    use crate::config::database::URL_COMPONENT;
+    use proptest::prelude::*;
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+
+    /// What makes the PostgreSQL parts `DB_*` read: a valid set of them.
+    const DB_PARTS: [(&str, &str); 3] = [
+        ("DB_HOST", "db.internal"),
+        ("DB_NAME", "authd"),
+        ("DB_USER", "authd"),
+    ];
+
+    /// What makes a provider's `OAUTH_GOOGLE_*` read: a valid provider.
+    const PROVIDER: [(&str, &str); 4] = [
+        ("OAUTH_PROVIDERS", "google"),
+        ("OAUTH_GOOGLE_ISSUER", "https://accounts.google.com"),
+        ("OAUTH_GOOGLE_CLIENT_ID", "client-id"),
+        ("OAUTH_GOOGLE_CLIENT_SECRET", "client-secret"),
+    ];
+
+    /// Variables whose values are secrets, never to be quoted in an error.
+    const SECRETS: [&str; 8] = [
+        "DATABASE_URL",
+        "DB_PASSWORD",
+        "REDIS_URL",
+        "MAIL_TRANSPORT",
+        "JWT_SECRET",
+        "OAUTH_TOKEN_KEY",
+        "MFA_SECRET_KEY",
+        "OAUTH_GOOGLE_CLIENT_SECRET",
+    ];
+
+    /// The names `from_vars` asks for with `set` set: every variable it reads then.
+    fn read_with(set: &[(&str, &str)]) -> BTreeSet<String> {
+        let asked = RefCell::new(BTreeSet::new());
+        let _ = Config::from_vars(|name| {
+            asked.borrow_mut().insert(name.to_owned());
+            set.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        });
+        asked.into_inner()
+    }
+
+    /// Every variable the configuration reads, each with the others it needs set to
+    /// be read at all (the `DB_*` parts need `DB_HOST`, a provider's variables need
+    /// the provider listed), taken from `from_vars` itself so a new one is never missed.
+    fn variables() -> Vec<(String, Vec<(&'static str, &'static str)>)> {
+        let always = read_with(&[]);
+        let mut variables: Vec<_> = always.iter().map(|v| (v.clone(), Vec::new())).collect();
+        for context in [&DB_PARTS[..], &PROVIDER[..]] {
+            for name in read_with(context).difference(&always) {
+                let others = context
+                    .iter()
+                    .filter(|(k, _)| *k != name.as_str())
+                    .copied()
+                    .collect();
+                variables.push((name.clone(), others));
+            }
+        }
+        variables
+    }
+
+    /// Values of every kind a variable might be given: arbitrary text, numbers in and
+    /// out of every range, flags, URLs, addresses, lists.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::collection::vec(any::<char>(), 0..40).prop_map(String::from_iter),
+            "[ \t]{0,2}[+-]?[0-9]{0,25}[ \t]{0,2}",
+            "(?i)(true|false|yes|no|1|0|on|off|y)",
+            "(?i)(https?|redis|rediss|smtp|smtps|postgres|sqlite|file|ftp):(//)?[a-zA-Z0-9@:/.?#=%&\\[\\]* -]{0,30}",
+            "[0-9a-f.:/\\[\\], ]{0,30}",
+            "[a-zA-Z0-9+/=_-]{0,60}",
+            "[a-z0-9_, -]{0,20}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn any_value_of_any_variable_is_taken_or_refused_by_name(value in value()) {
+            for (name, mut vars) in variables() {
+                vars.push((name.as_str(), value.as_str()));
+                let Err(err) = load(&vars) else { continue };
+                for problem in err.problems() {
+                    let named = problem.variable == name
+                        || problem.message.contains(name.as_str())
+                        // A listed provider's variables are what it lacks.
+                        || (name == "OAUTH_PROVIDERS" && problem.variable.starts_with("OAUTH_"));
+                    prop_assert!(named, "{}={:?} gave {}", name, value, problem);
+                }
+                // Shorter values may be words of a fixed message (`smtp://`).
+                if SECRETS.contains(&name.as_str()) && value.trim().len() >= 10 {
+                    prop_assert!(!err.to_string().contains(value.trim()), "{}={:?} gave {}", name, value, err);
+                }
+            }
+        }
+
+        #[test]
+        fn secrets_never_reach_debug_output(secret in "[!-~]{32,48}") {
+            let mut vars = DB_PARTS.to_vec();
+            vars.extend([("DB_PASSWORD", secret.as_str()), ("JWT_SECRET", secret.as_str())]);
+            let text = format!("{:?}", load(&vars).unwrap());
+            let encoded = percent_encoding::utf8_percent_encode(&secret, URL_COMPONENT).to_string();
+            prop_assert!(!text.contains(&secret) && !text.contains(&encoded), "{}", text);
+        }
+
+        #[test]
+        fn flags_take_every_documented_spelling(
+            name in prop::sample::select(vec!["AUTHD_AUTO_MIGRATE", "REQUIRE_VERIFIED_EMAIL", "ARGON2_ALLOW_WEAK"]),
+            spelling in (
+                prop::sample::select(vec!["true", "yes", "1", "false", "no", "0"]),
+                any::<u8>(),
+            )
+                .prop_map(|(word, upper)| {
+                    let case = |(i, c): (usize, char)| {
+                        if (upper >> i) & 1 == 1 { c.to_ascii_uppercase() } else { c }
+                    };
+                    word.chars().enumerate().map(case).collect::<String>()
+                }),
+            blanks in "[ \t]{0,2}",
+        ) {
+            let value = format!("{blanks}{spelling}{blanks}");
+            let on = ["true", "yes", "1"].contains(&spelling.to_ascii_lowercase().as_str());
+            let read = match name {
+                "AUTHD_AUTO_MIGRATE" => load(&[(name, value.as_str())]).unwrap().database.auto_migrate,
+                "REQUIRE_VERIFIED_EMAIL" => {
+                    load(&[(name, value.as_str())]).unwrap().accounts.require_verified_email
+                }
+                // Seen only in what it allows: a cost below OWASP's minimum.
+                _ => load(&[("ARGON2_ITERATIONS", "1"), (name, value.as_str())]).is_ok(),
+            };
+            prop_assert_eq!(read, on);
+        }
+
+        #[test]
+        fn numbers_within_range_are_taken_and_others_refused(
+            (range, n) in prop::sample::select(RANGES.to_vec()).prop_flat_map(|r| (Just(r), r.min..=r.max)),
+            outside in any::<u64>(),
+            blanks in "[ \t]{0,2}",
+        ) {
+            let with = |value: &str| {
+                let mut vars = range.context.to_vec();
+                vars.push((range.name, value));
+                load(&vars)
+            };
+            let config = with(&format!("{blanks}{n}{blanks}"))
+                .map_err(|err| TestCaseError::fail(err.to_string()))?;
+            prop_assert_eq!((range.read)(&config), n);
+
+            let edges = [range.min.checked_sub(1), range.max.checked_add(1), Some(outside)];
+            for bad in edges.into_iter().flatten().filter(|v| !(range.min..=range.max).contains(v)) {
+                let err = with(&bad.to_string()).unwrap_err();
+                prop_assert_eq!(problem_vars(&err), [range.name], "{}", bad);
+            }
+        }
+    }
+
+    /// A numeric variable, its documented range, what makes all of that range valid, and
+    /// where its value ends up.
+    #[derive(Debug, Clone, Copy)]
+    struct Range {
+        name: &'static str,
+        min: u64,
+        max: u64,
+        context: &'static [(&'static str, &'static str)],
+        read: fn(&Config) -> u64,
+    }
+
+    const U32: u64 = u32::MAX as u64;
+    /// The bound of every `*_SECS`: ten years.
+    const TEN_YEARS: u64 = 10 * 365 * 24 * 60 * 60;
+    /// Lets the argon2 cost go below OWASP's minimum.
+    const WEAK: &[(&str, &str)] = &[("ARGON2_ALLOW_WEAK", "true")];
+
+    /// The numeric variables and their ranges (SPEC section 3 and `.env.example`).
+    const RANGES: [Range; 24] = [
+        Range {
+            name: "DB_PORT",
+            min: 1,
+            max: 65_535,
+            context: &DB_PARTS,
+            read: |c| {
+                let url = c.database.url.expose();
+                url.rsplit_once(':')
+                    .and_then(|(_, rest)| rest.split('/').next()?.parse().ok())
+                    .unwrap_or(0)
+            },
+        },
+        Range {
+            name: "DB_MAX_CONNECTIONS",
+            min: 1,
+            max: U32,
+            context: &[("DB_MIN_CONNECTIONS", "0")],
+            read: |c| c.database.max_connections.into(),
+        },
+        Range {
+            name: "DB_MIN_CONNECTIONS",
+            min: 0,
+            max: U32,
+            context: &[("DB_MAX_CONNECTIONS", "4294967295")],
+            read: |c| c.database.min_connections.into(),
+        },
+        Range {
+            name: "DB_IDLE_TIMEOUT_SECS",
+            min: 1,
+            max: TEN_YEARS,
+            context: &[],
+            read: |c| c.database.idle_timeout.as_secs(),
+        },
+        Range {
+            name: "DB_CONNECT_TIMEOUT_SECS",
+            min: 1,
+            max: TEN_YEARS,
+            context: &[],
+            read: |c| c.database.connect_timeout.as_secs(),
+        },
+        Range {
+            name: "HTTP_HEADER_READ_TIMEOUT_SECS",
+            min: 1,
+            max: 600,
+            context: &[],
+            read: |c| c.http.header_read_timeout.as_secs(),
+        },
+        Range {
+            name: "HTTP_MAX_CONNECTIONS",
+            min: 1,
+            max: 1_000_000,
+            context: &[],
+            read: |c| c.http.max_connections as u64,
+        },
+        Range {
+            name: "SESSION_TTL_SECS",
+            min: 1,
+            max: TEN_YEARS,
+            context: &[],
+            read: |c| c.session.ttl.as_secs(),
+        },
+        Range {
+            name: "SESSION_IDLE_TIMEOUT_SECS",
+            min: 1,
+            max: TEN_YEARS,
+            context: &[],
+            read: |c| c.session.idle_timeout.as_secs(),
+        },
+        Range {
+            name: "VERIFY_TOKEN_TTL_SECS",
+            min: 1,
+            max: TEN_YEARS,
+            context: &[],
+            read: |c| c.tokens.email_verification_ttl.as_secs(),
+        },
+        Range {
+            name: "RESET_TOKEN_TTL_SECS",
+            min: 1,
+            max: TEN_YEARS,
+            context: &[],
+            read: |c| c.tokens.password_reset_ttl.as_secs(),
+        },
+        Range {
+            name: "PASSWORD_MIN_LENGTH",
+            min: 8,
+            max: 128,
+            context: &[],
+            read: |c| c.accounts.password_min_length as u64,
+        },
+        Range {
+            name: "LOCKOUT_THRESHOLD",
+            min: 1,
+            max: U32,
+            context: &[("LOCKOUT_GLOBAL_THRESHOLD", "4294967295")],
+            read: |c| c.lockout.threshold.into(),
+        },
+        Range {
+            name: "LOCKOUT_GLOBAL_THRESHOLD",
+            min: 1,
+            max: U32,
+            context: &[("LOCKOUT_THRESHOLD", "1")],
+            read: |c| c.lockout.global_threshold.into(),
+        },
+        Range {
+            name: "LOCKOUT_DURATION_SECS",
+            min: 1,
+            max: TEN_YEARS,
+            context: &[],
+            read: |c| c.lockout.duration.as_secs(),
+        },
+        Range {
+            name: "ARGON2_MEMORY_KIB",
+            min: 8,
+            max: 4 * 1024 * 1024,
+            context: WEAK,
+            read: |c| c.argon2.memory_kib.into(),
+        },
+        Range {
+            name: "ARGON2_ITERATIONS",
+            min: 1,
+            max: 100,
+            context: WEAK,
+            read: |c| c.argon2.iterations.into(),
+        },
+        Range {
+            name: "ARGON2_PARALLELISM",
+            min: 1,
+            max: 64,
+            context: WEAK,
+            read: |c| c.argon2.parallelism.into(),
+        },
+        Range {
+            name: "ARGON2_MAX_QUEUE",
+            min: 1,
+            max: 1_000_000,
+            context: &[],
+            read: |c| c.argon2.max_queue.map_or(0, |n| n as u64),
+        },
+        Range {
+            name: "RATE_LIMIT_LOGIN_PER_MIN",
+            min: 1,
+            max: U32,
+            context: &[],
+            read: |c| c.rate_limit.login_per_min.into(),
+        },
+        Range {
+            name: "RATE_LIMIT_REGISTER_PER_MIN",
+            min: 1,
+            max: U32,
+            context: &[],
+            read: |c| c.rate_limit.register_per_min.into(),
+        },
+        Range {
+            name: "RATE_LIMIT_RESET_PER_HOUR",
+            min: 1,
+            max: U32,
+            context: &[],
+            read: |c| c.rate_limit.reset_per_hour.into(),
+        },
+        Range {
+            name: "AUDIT_RETENTION_DAYS",
+            min: 1,
+            max: 36_500,
+            context: &[],
+            read: |c| c.audit.retention.as_secs() / 86_400,
+        },
+        Range {
+            name: "JWT_TTL_SECS",
+            min: 1,
+            max: TEN_YEARS,
+            context: &[],
+            read: |c| c.jwt.ttl.as_secs(),
+        },
+    ];
+}

@@ -339,4 +339,88 @@ mod tests {
             assert!(decode_cursor::<Uuid>(garbage).is_err(), "{garbage:?}");
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// The times RFC 3339 can write (years 0000 to 9999), to the nanosecond.
+        fn time() -> impl Strategy<Value = DateTime<Utc>> {
+            (-62_167_219_200_i64..=253_402_300_799, 0..1_000_000_000_u32)
+                .prop_map(|(secs, nanos)| DateTime::from_timestamp(secs, nanos).unwrap())
+        }
+
+        /// What a client may send as `cursor`: arbitrary text, base64url of arbitrary
+        /// bytes or of `time|id`-like text, and real cursors with one character changed.
+        fn raw_cursor() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "[A-Za-z0-9_=+/-]{0,80}",
+                proptest::collection::vec(any::<u8>(), 0..64)
+                    .prop_map(|b| URL_SAFE_NO_PAD.encode(b)),
+                "[0-9T:.+Z-]{0,40}\\|-?[0-9a-f-]{0,40}".prop_map(|t| URL_SAFE_NO_PAD.encode(t)),
+                (time(), -86_399..86_400_i32, "-?[0-9a-f-]{0,40}").prop_map(|(at, offset, id)| {
+                    let offset = chrono::FixedOffset::east_opt(offset).unwrap();
+                    URL_SAFE_NO_PAD
+                        .encode(format!("{}|{id}", at.with_timezone(&offset).to_rfc3339()))
+                }),
+                (
+                    time(),
+                    any::<u128>(),
+                    any::<prop::sample::Index>(),
+                    "[A-Za-z0-9_-]"
+                )
+                    .prop_map(|(at, id, i, c)| {
+                        let mut cursor = encode_cursor(at, Uuid::from_u128(id)).into_bytes();
+                        let i = i.index(cursor.len());
+                        cursor[i] = c.as_bytes()[0];
+                        String::from_utf8(cursor).unwrap()
+                    }),
+            ]
+        }
+
+        /// Checks that `result` is a cursor or the documented 422 naming `cursor`, and
+        /// that a cursor decoded from a client's text encodes to one that decodes the same
+        /// (for times RFC 3339 can write: an offset can move a time out of them).
+        fn decodes_or_is_refused<I>(
+            result: Result<(DateTime<Utc>, I), ApiError>,
+        ) -> Result<(), TestCaseError>
+        where
+            I: std::str::FromStr + std::fmt::Display + PartialEq + std::fmt::Debug + Copy,
+        {
+            match result {
+                Ok((at, id)) if (0..=9999).contains(&chrono::Datelike::year(&at)) => {
+                    let again =
+                        decode_cursor::<I>(&encode_cursor(at, id)).map_err(|e| e.to_string());
+                    prop_assert_eq!(again, Ok((at, id)));
+                }
+                Ok(_) => {}
+                Err(ApiError::Validation(fields)) => prop_assert!(fields.keys().eq(["cursor"])),
+                Err(other) => prop_assert!(false, "{:?}", other),
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #[test]
+            fn user_cursors_round_trip(at in time(), id in any::<u128>()) {
+                let cursor = encode_cursor(at, Uuid::from_u128(id));
+                prop_assert!(cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+                let decoded = decode_cursor::<Uuid>(&cursor).map_err(|e| e.to_string());
+                prop_assert_eq!(decoded, Ok((at, Uuid::from_u128(id))));
+            }
+
+            #[test]
+            fn audit_cursors_round_trip(at in time(), id in any::<i64>()) {
+                let decoded = decode_cursor::<i64>(&encode_cursor(at, id)).map_err(|e| e.to_string());
+                prop_assert_eq!(decoded, Ok((at, id)));
+            }
+
+            #[test]
+            fn any_cursor_text_decodes_or_is_refused(raw in raw_cursor()) {
+                decodes_or_is_refused(decode_cursor::<Uuid>(&raw))?;
+                decodes_or_is_refused(decode_cursor::<i64>(&raw))?;
+            }
+        }
+    }
 }

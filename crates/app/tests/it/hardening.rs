@@ -25,7 +25,7 @@ const MALFORMED: [&str; 8] = [
 ];
 
 /// Every operation of `/openapi.json` that takes a JSON body: `(method, path)`.
-async fn json_operations(app: &TestApp) -> Vec<(String, String)> {
+pub(crate) async fn json_operations(app: &TestApp) -> Vec<(String, String)> {
     let document = crate::openapi::document(app).await;
     let mut operations = Vec::new();
     for (path, item) in document["paths"].as_object().unwrap() {

@@ -35,6 +35,7 @@ mod cli;
 mod cookies;
 mod hardening;
 mod health;
+mod json_bodies;
 mod mail;
 mod mfa;
 mod oauth;
