@@ -70,11 +70,11 @@ pub trait MailOutbox: Send + Sync {
         limit: u32,
     ) -> Result<Vec<QueuedMail>, StoreError>;
 
-    /// Removes a delivered message.
+    /// Removes delivered messages.
     ///
     /// # Errors
     /// Storage failures.
-    async fn delivered(&self, id: MailId) -> Result<(), StoreError>;
+    async fn delivered(&self, ids: &[MailId]) -> Result<(), StoreError>;
 
     /// Schedules another attempt at `at`, keeping `error` as the reason.
     ///

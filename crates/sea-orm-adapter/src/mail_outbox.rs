@@ -131,8 +131,9 @@ impl MailOutbox for SeaOrmMailOutbox {
         Ok(claimed)
     }
 
-    async fn delivered(&self, id: MailId) -> Result<(), StoreError> {
-        mail_outbox::Entity::delete_by_id(id.0)
+    async fn delivered(&self, ids: &[MailId]) -> Result<(), StoreError> {
+        mail_outbox::Entity::delete_many()
+            .filter(mail_outbox::Column::Id.is_in(ids.iter().map(|id| id.0)))
             .exec(&self.db)
             .await
             .store()?;

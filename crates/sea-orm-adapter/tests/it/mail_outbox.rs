@@ -206,9 +206,8 @@ async fn a_claim_takes_due_mail_oldest_first_and_hides_it_for_the_lease(db: &Tes
     assert_eq!(subjects(&again), ["first", "second", "third"]);
     assert!(again.iter().all(|m| m.attempt == 2));
 
-    for delivered in &again {
-        outbox.delivered(delivered.id).await.unwrap();
-    }
+    let ids: Vec<_> = again.iter().map(|m| m.id).collect();
+    outbox.delivered(&ids).await.unwrap();
     assert_eq!(outbox.backlog().await.unwrap(), OutboxBacklog::default());
 }
 

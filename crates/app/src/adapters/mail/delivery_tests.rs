@@ -1,6 +1,8 @@
 //! The worker against an in-memory outbox with the port's semantics, on tokio's paused
 //! clock; the SQL outbox itself is tested in the adapter, and the whole path end to end
-//! in `tests/it/mail.rs`.
+//! in `tests/it/mail.rs`. Every test captures the log on its thread: a thread without a
+//! subscriber that reached the worker's log lines first could leave them switched off
+//! for the tests that read them (tracing caches each call site's interest).
 
 use super::super::tests::{Logs, SECRET, message};
 use super::*;
@@ -110,9 +112,12 @@ impl MailOutbox for MemoryOutbox {
             .collect())
     }
 
-    async fn delivered(&self, id: MailId) -> Result<(), StoreError> {
+    async fn delivered(&self, ids: &[MailId]) -> Result<(), StoreError> {
         self.check()?;
-        self.rows.lock().unwrap().retain(|row| row.id != id);
+        self.rows
+            .lock()
+            .unwrap()
+            .retain(|row| !ids.contains(&row.id));
         Ok(())
     }
 
@@ -234,6 +239,7 @@ async fn run_for(duration: Duration) {
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_delivery_is_retried_with_backoff_and_delivered_once() {
+    let (_logs, _guard) = Logs::capture(Level::INFO);
     let (logs, _guard) = Logs::capture(Level::INFO);
     let clock = TokioClock::new();
     let outbox = MemoryOutbox::with(&[message()], clock.now());
@@ -269,6 +275,7 @@ async fn a_failed_delivery_is_retried_with_backoff_and_delivered_once() {
 
 #[tokio::test(start_paused = true)]
 async fn delivery_gives_up_after_the_last_attempt_and_erases_the_body() {
+    let (_logs, _guard) = Logs::capture(Level::INFO);
     let (logs, _guard) = Logs::capture(Level::INFO);
     let clock = TokioClock::new();
     let outbox = MemoryOutbox::with(&[message()], clock.now());
@@ -313,6 +320,7 @@ fn the_pause_doubles_up_to_fifteen_minutes() {
 
 #[tokio::test(start_paused = true)]
 async fn a_permanent_failure_is_given_up_at_once() {
+    let (_logs, _guard) = Logs::capture(Level::INFO);
     let clock = TokioClock::new();
     let outbox = MemoryOutbox::with(&[message()], clock.now());
     let worker = worker(Refusing, outbox.clone(), clock);
@@ -330,6 +338,7 @@ async fn a_permanent_failure_is_given_up_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn a_hanging_delivery_holds_no_other_message() {
+    let (_logs, _guard) = Logs::capture(Level::INFO);
     let clock = TokioClock::new();
     let stuck = MailMessage {
         subject: "hang".into(),
@@ -361,6 +370,7 @@ async fn a_hanging_delivery_holds_no_other_message() {
 
 #[tokio::test(start_paused = true)]
 async fn an_outbox_outage_pauses_delivery_until_the_database_is_back() {
+    let (_logs, _guard) = Logs::capture(Level::INFO);
     let (logs, _guard) = Logs::capture(Level::INFO);
     let clock = TokioClock::new();
     let outbox = MemoryOutbox::with(&[message()], clock.now());
@@ -380,7 +390,8 @@ async fn an_outbox_outage_pauses_delivery_until_the_database_is_back() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn committed_mail_is_delivered_at_once_and_other_mail_at_the_next_poll() {
+async fn committed_mail_is_delivered_promptly_and_other_mail_at_the_next_poll() {
+    let (_logs, _guard) = Logs::capture(Level::INFO);
     let clock = TokioClock::new();
     let outbox = MemoryOutbox::with(&[], clock.now());
     let flaky = Flaky::failing(0);
@@ -389,11 +400,14 @@ async fn committed_mail_is_delivered_at_once_and_other_mail_at_the_next_poll() {
     let running = worker.start();
     run_for(Duration::from_millis(10)).await;
 
-    // Written by this process: the signal wakes the idle worker at once.
+    // Written by this process: the signal wakes the idle worker, which gathers more
+    // for a moment, then delivers.
     let own = MemoryOutbox::with(&[message()], clock.now()).rows();
     outbox.rows.lock().unwrap().extend(own);
     signal.mail_committed();
-    run_for(Duration::from_millis(10)).await;
+    run_for(GATHER - Duration::from_millis(10)).await;
+    assert!(flaky.delivered().is_empty(), "still gathering");
+    run_for(Duration::from_millis(20)).await;
     assert_eq!(flaky.delivered().len(), 1);
 
     // Written by another process: no signal here, so the next poll finds it.
@@ -408,6 +422,7 @@ async fn committed_mail_is_delivered_at_once_and_other_mail_at_the_next_poll() {
 
 #[tokio::test(start_paused = true)]
 async fn a_batch_at_a_time_drains_a_long_queue() {
+    let (_logs, _guard) = Logs::capture(Level::INFO);
     let clock = TokioClock::new();
     let queue = vec![message(); 40];
     let outbox = MemoryOutbox::with(&queue, clock.now());
@@ -423,6 +438,7 @@ async fn a_batch_at_a_time_drains_a_long_queue() {
 
 #[tokio::test(start_paused = true)]
 async fn a_stop_waits_for_a_hanging_attempt_only_so_long() {
+    let (_logs, _guard) = Logs::capture(Level::INFO);
     let clock = TokioClock::new();
     let stuck = MailMessage {
         subject: "hang".into(),
