@@ -74,9 +74,10 @@ pub(crate) fn is_foreign_key_violation(err: &DbErr) -> bool {
     )
 }
 
-/// Database error codes that mean "busy now, retry later": SQLite's BUSY, BUSY_SNAPSHOT
-/// and LOCKED; PostgreSQL's serialization failure and deadlock.
-const RETRYABLE_CODES: [&str; 5] = ["5", "517", "6", "40001", "40P01"];
+/// Database error codes that mean "cannot do this now, retry later": SQLite's BUSY,
+/// BUSY_SNAPSHOT, LOCKED and FULL (the disk is full: the write is rolled back, and works
+/// again once there is room); PostgreSQL's serialization failure and deadlock.
+const RETRYABLE_CODES: [&str; 6] = ["5", "517", "6", "13", "40001", "40P01"];
 
 /// Whether the error means "the database cannot serve this now" rather than "this
 /// statement is wrong".

@@ -201,8 +201,12 @@ async fn reject_at_once(
     next.run(request).await
 }
 
+/// How long in-flight requests may take to finish after the stop signal (orchestrators
+/// usually wait 30 s before they kill: Kubernetes' default termination grace period).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+
 /// Serves the API over HTTP/1.1 on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish.
+/// in-flight requests finish, for at most [`SHUTDOWN_GRACE`].
 ///
 /// Slow clients cannot hold the service: a connection that has not sent a request's
 /// headers within `header_read_timeout` (idle keep-alive connections included) is
@@ -249,7 +253,14 @@ pub async fn serve(
         });
     }
     drop(listener);
-    connections.shutdown().await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "requests still running {SHUTDOWN_GRACE:?} after the stop signal are cut off"
+        );
+    }
     mail.stop().await;
     tracing::info!("authd stopped");
     Ok(())

@@ -33,6 +33,7 @@ mod auth;
 mod browser;
 mod cli;
 mod cookies;
+mod faults;
 mod hardening;
 mod health;
 mod json_bodies;
