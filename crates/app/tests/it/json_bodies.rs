@@ -32,27 +32,19 @@ const BODY_LIMIT: usize = 64 * 1024;
 /// the handler's own checks.
 pub struct BodyApp {
     app: TestApp,
-    _database: TestDatabase,
 }
 
 impl BodyApp {
     pub async fn open(database: TestDatabase) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://localhost:{}", listener.local_addr().unwrap().port());
         let vars = [
-            ("AUTHD_PUBLIC_URL", origin.as_str()),
             ("MFA_SECRET_KEY", MFA_KEY),
             ("RATE_LIMIT_LOGIN_PER_MIN", "1000000"),
             ("RATE_LIMIT_REGISTER_PER_MIN", "1000000"),
             ("RATE_LIMIT_RESET_PER_HOUR", "1000000"),
             ("LOCKOUT_THRESHOLD", "1000000"),
         ];
-        let prefix = uuid::Uuid::new_v4().to_string();
-        let app = TestApp::serve(listener, database.url(), &vars, &prefix).await;
-        Self {
-            app,
-            _database: database,
-        }
+        let (app, _origin) = TestApp::open_on_localhost(database, &vars).await;
+        Self { app }
     }
 }
 

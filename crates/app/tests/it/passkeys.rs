@@ -36,24 +36,13 @@ pub struct PasskeyApp {
     app: TestApp,
     /// `http://localhost:<port>`: the origin the browser is at.
     origin: String,
-    _database: TestDatabase,
 }
 
 impl PasskeyApp {
     pub async fn open(database: TestDatabase) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://localhost:{}", listener.local_addr().unwrap().port());
-        let vars = [
-            ("AUTHD_PUBLIC_URL", origin.as_str()),
-            ("MFA_SECRET_KEY", MFA_KEY),
-        ];
-        let prefix = uuid::Uuid::new_v4().to_string();
-        let app = TestApp::serve(listener, database.url(), &vars, &prefix).await;
-        Self {
-            app,
-            origin,
-            _database: database,
-        }
+        let vars = [("MFA_SECRET_KEY", MFA_KEY)];
+        let (app, origin) = TestApp::open_on_localhost(database, &vars).await;
+        Self { app, origin }
     }
 
     /// A browser with a software authenticator, at authd's origin.

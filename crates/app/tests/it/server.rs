@@ -66,6 +66,22 @@ impl TestApp {
         (Self::open_with(database, &vars).await, inbox)
     }
 
+    /// A server at `http://localhost:<port>` (its `AUTHD_PUBLIC_URL`: a domain, as
+    /// passkeys need) with the test defaults and `overrides`, and that origin.
+    pub async fn open_on_localhost(
+        database: TestDatabase,
+        overrides: &[(&str, &str)],
+    ) -> (Self, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://localhost:{}", listener.local_addr().unwrap().port());
+        let mut vars = vec![("AUTHD_PUBLIC_URL", origin.as_str())];
+        vars.extend_from_slice(overrides);
+        let prefix = uuid::Uuid::new_v4().to_string();
+        let mut app = Self::serve(listener, database.url(), &vars, &prefix).await;
+        app._database = Some(database);
+        (app, origin)
+    }
+
     /// A server on an existing database (a second instance), sharing `prefix` for
     /// Redis rate-limit keys.
     pub async fn start(url: &str, overrides: &[(&str, &str)], prefix: &str) -> Self {

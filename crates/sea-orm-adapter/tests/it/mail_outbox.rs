@@ -51,6 +51,20 @@ fn link(user: UserId, byte: u8) -> NewOneTimeToken {
     }
 }
 
+/// A user of `email` with a reset link mailed under each of `subjects`, in order.
+async fn queue(db: &TestDb, email: &str, subjects: &[&str]) -> UserId {
+    let user = db.user(email).await;
+    let tokens = db.store.one_time_tokens();
+    for (byte, subject) in (1..).zip(subjects) {
+        let message = mail(email, subject);
+        tokens
+            .issue(link(user.id, byte), message, unaudited())
+            .await
+            .unwrap();
+    }
+    user.id
+}
+
 async fn a_new_account_queues_its_verification_mail_with_it(db: &TestDb) {
     let users = db.store.users();
     let verification = |byte| NewVerification {
@@ -176,15 +190,7 @@ async fn a_password_change_or_reset_queues_the_notice_a_refused_one_none(db: &Te
 }
 
 async fn a_claim_takes_due_mail_oldest_first_and_hides_it_for_the_lease(db: &TestDb) {
-    let user = db.user("due@example.com").await;
-    let tokens = db.store.one_time_tokens();
-    for (byte, subject) in [(1, "first"), (2, "second"), (3, "third")] {
-        let message = mail("due@example.com", subject);
-        tokens
-            .issue(link(user.id, byte), message, unaudited())
-            .await
-            .unwrap();
-    }
+    queue(db, "due@example.com", &["first", "second", "third"]).await;
     let outbox = db.store.mail_outbox();
     let t = now();
     let lease_until = t + Duration::minutes(2);
@@ -246,15 +252,7 @@ async fn concurrent_claims_never_hand_out_a_message_twice(db: &TestDb) {
 }
 
 async fn retries_give_ups_and_clean_up_keep_only_what_operators_need(db: &TestDb) {
-    let user = db.user("retry@example.com").await;
-    let tokens = db.store.one_time_tokens();
-    for (byte, subject) in [(1, "retried"), (2, "given up")] {
-        let message = mail("retry@example.com", subject);
-        tokens
-            .issue(link(user.id, byte), message, unaudited())
-            .await
-            .unwrap();
-    }
+    queue(db, "retry@example.com", &["retried", "given up"]).await;
     let outbox = db.store.mail_outbox();
     let t = now();
     let [retried, given_up] = claim_all(db).await.try_into().unwrap();
