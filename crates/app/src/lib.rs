@@ -11,15 +11,15 @@ mod migrate;
 mod user;
 
 use adapters::{
-    Argon2PasswordHasher, JwtKeys, MemoryRateLimiter, OAuthProviders, RandomTokenGenerator,
-    RedisRateLimiter, SystemClock,
+    Argon2PasswordHasher, AuthCounters, CountingSessionRepository, CountingUserRepository, JwtKeys,
+    MemoryRateLimiter, OAuthProviders, RandomTokenGenerator, RedisRateLimiter, SystemClock,
 };
 use anyhow::Context as _;
 use auth_domain::{
     AdminPorts, AdminService, Auditor, AuthPolicy, AuthPorts, AuthService, Messages, OAuthPolicy,
     OAuthPorts, OAuthService, PasswordPolicy, RbacService, SecondFactorPorts, TokenService,
 };
-use auth_ports::{Clock, LockoutPolicy, RateLimit, RateLimiter};
+use auth_ports::{Clock, LockoutPolicy, RateLimit, RateLimiter, SessionRepository, UserRepository};
 use auth_sea_orm::{PoolConfig, Store};
 use cli::Command;
 use config::Config;
@@ -123,14 +123,29 @@ async fn assemble(
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let hasher = Argon2PasswordHasher::new(&config.argon2, cpus, HASH_QUEUE_TIMEOUT)
         .context("cannot set up password hashing")?;
-    let limiter: Arc<dyn RateLimiter> = match &config.rate_limit.redis_url {
-        Some(url) => Arc::new(
-            RedisRateLimiter::connect(url.expose(), rate_limit_prefix)
+    let (limiter, fallback): (Arc<dyn RateLimiter>, _) = match &config.rate_limit.redis_url {
+        Some(url) => {
+            let redis = RedisRateLimiter::connect(url.expose(), rate_limit_prefix)
                 .await
-                .with_context(|| format!("cannot use REDIS_URL {url}"))?,
-        ),
-        None => Arc::new(MemoryRateLimiter::new()),
+                .with_context(|| format!("cannot use REDIS_URL {url}"))?;
+            let fallback = redis.metrics().clone();
+            (Arc::new(redis), Some(fallback))
+        }
+        None => (Arc::new(MemoryRateLimiter::new()), None),
     };
+    // Every service's users and sessions go through the counting decorators, so each
+    // opened or revoked session and each lockout is counted, once, whoever caused it.
+    let counters = AuthCounters::default();
+    let users = || -> Arc<dyn UserRepository> {
+        Arc::new(CountingUserRepository::new(store.users(), counters.clone()))
+    };
+    let sessions = || -> Arc<dyn SessionRepository> {
+        Arc::new(CountingSessionRepository::new(
+            store.sessions(),
+            counters.clone(),
+        ))
+    };
+    let hashing = hasher.metrics().clone();
     let minute = Duration::from_secs(60);
     let policy = AuthPolicy {
         password: PasswordPolicy {
@@ -161,8 +176,8 @@ async fn assemble(
     };
     let oauth = OAuthService::new(
         OAuthPorts {
-            users: Arc::new(store.users()),
-            sessions: Arc::new(store.sessions()),
+            users: users(),
+            sessions: sessions(),
             accounts: Arc::new(store.oauth_accounts()),
             flows: Arc::new(store.oauth_flows()),
             client: Arc::new(OAuthProviders::new(
@@ -184,8 +199,8 @@ async fn assemble(
     );
     let auth = AuthService::new(
         AuthPorts {
-            users: Arc::new(store.users()),
-            sessions: Arc::new(store.sessions()),
+            users: users(),
+            sessions: sessions(),
             audit: auditor.clone(),
             hasher: Arc::new(hasher),
             tokens: Arc::new(RandomTokenGenerator::new()),
@@ -203,7 +218,7 @@ async fn assemble(
         Messages::new(&config.mail_link_base),
     );
     let admin = AdminService::new(AdminPorts {
-        users: Arc::new(store.users()),
+        users: users(),
         roles: Arc::new(store.roles()),
         audit_log: Arc::new(store.audit()),
         audit: auditor.clone(),
@@ -235,11 +250,19 @@ async fn assemble(
         oauth,
         tokens,
     };
+    let metrics = http::Metrics::new(http::MetricSources {
+        mail: mail.counters().clone(),
+        hashing,
+        rate_limit: fallback,
+        auth: counters,
+        store: store.clone(),
+    });
     Ok(http::AppState::new(
         Arc::new(store),
         services,
         auditor,
         mail,
+        metrics,
         &config.http,
     ))
 }

@@ -28,7 +28,7 @@ mod test_support;
 mod users;
 
 pub use audit::SeaOrmAuditRepository;
-pub use backend::PoolConfig;
+pub use backend::{PoolConfig, PoolKind, PoolStats};
 pub use challenges::SeaOrmChallengeRepository;
 pub use mail_outbox::{MailSignal, SeaOrmMailOutbox};
 pub use mfa::SeaOrmMfaRepository;

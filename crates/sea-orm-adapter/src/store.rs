@@ -1,7 +1,7 @@
 //! The handle the composition root holds: it hands out the repositories, all sharing
 //! one pool and one [`Backend`].
 
-use crate::backend::{Backend, PoolConfig};
+use crate::backend::{Backend, PoolConfig, PoolStats};
 use crate::error::DbResultExt;
 use crate::{
     MailSignal, SeaOrmAuditRepository, SeaOrmChallengeRepository, SeaOrmMailOutbox,
@@ -43,6 +43,12 @@ impl Store {
     /// `Unavailable` (or `Other`) when it does not.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db().ping().await.store()
+    }
+
+    /// How each pool stands now: the main pool, and PostgreSQL's batch pool after it.
+    #[must_use]
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        self.backend.pool_stats()
     }
 
     /// Closes every connection of the pool.

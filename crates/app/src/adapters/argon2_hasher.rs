@@ -1,15 +1,20 @@
 //! argon2id password hashing behind the `PasswordHasher` port. Hashes run on a few
 //! dedicated threads (one per CPU), so a login flood can neither stall the async runtime
-//! nor exhaust memory.
+//! nor exhaust memory; the queue before them is measured for `/metrics`.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as Phc, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use auth_ports::{HashError, Password, PasswordHash, PasswordHasher, Verification};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use tokio::sync::oneshot;
 
 use crate::config::Argon2Config;
@@ -25,6 +30,47 @@ pub struct Argon2PasswordHasher {
     params: Params,
     threads: usize,
     queue_timeout: Duration,
+    metrics: Arc<HashQueueMetrics>,
+}
+
+/// What the hashing queue measures, for `/metrics`.
+#[derive(Clone, Debug)]
+pub struct HashQueueMetrics {
+    /// Calls waiting for a hashing thread now (neither taken nor withdrawn).
+    pub queued: Gauge,
+    /// How long each call a hashing thread took had waited for it, in seconds.
+    pub waited: Histogram,
+    /// Calls answered [`HashError::Busy`], by `reason`: `queue_full` (refused at once)
+    /// or `queue_timeout` (withdrawn after waiting the queue timeout).
+    pub refused: Family<Refusal, Counter>,
+}
+
+/// The label of a refused call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Refusal {
+    reason: &'static str,
+}
+
+const QUEUE_FULL: Refusal = Refusal {
+    reason: "queue_full",
+};
+const QUEUE_TIMEOUT: Refusal = Refusal {
+    reason: "queue_timeout",
+};
+
+impl HashQueueMetrics {
+    fn new() -> Self {
+        let refused = Family::default();
+        // Both reasons from the start, so a rate over them is 0 rather than absent.
+        drop(refused.get_or_create(&QUEUE_FULL));
+        drop(refused.get_or_create(&QUEUE_TIMEOUT));
+        Self {
+            queued: Gauge::default(),
+            // 1 ms … ~8 s: past the 5 s queue timeout a call is withdrawn, not taken.
+            waited: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            refused,
+        }
+    }
 }
 
 /// Work for a hashing thread.
@@ -126,7 +172,14 @@ impl Argon2PasswordHasher {
             params,
             threads,
             queue_timeout,
+            metrics: Arc::new(HashQueueMetrics::new()),
         })
+    }
+
+    /// The queue's metrics.
+    #[must_use]
+    pub fn metrics(&self) -> &HashQueueMetrics {
+        &self.metrics
     }
 
     /// Queues `work` for a hashing thread and waits for its result; [`HashError::Busy`]
@@ -142,18 +195,33 @@ impl Argon2PasswordHasher {
         let state = Arc::new(AtomicU8::new(QUEUED));
         let (done, mut result) = oneshot::channel();
         let job_state = Arc::clone(&state);
+        let metrics = Arc::clone(&self.metrics);
+        let queued_at = Instant::now();
         let job: Job = Box::new(move |engine| {
             let take =
                 job_state.compare_exchange(QUEUED, TAKEN, Ordering::AcqRel, Ordering::Acquire);
+            if take.is_ok() {
+                // Taken, even if its caller has gone: it leaves the queue either way.
+                metrics.queued.dec();
+                metrics.waited.observe(queued_at.elapsed().as_secs_f64());
+            }
             if !done.is_closed() && take.is_ok() {
                 let _ = done.send(work(engine));
             }
         });
-        self.jobs.try_send(job).map_err(|err| match err {
-            // A flood: answer now rather than after the queue timeout.
-            flume::TrySendError::Full(_) => HashError::Busy,
-            flume::TrySendError::Disconnected(_) => {
-                HashError::Failed("the hasher is shut down".into())
+        // Counted before a thread can take it, so the gauge never dips below zero.
+        self.metrics.queued.inc();
+        self.jobs.try_send(job).map_err(|err| {
+            self.metrics.queued.dec();
+            match err {
+                // A flood: answer now rather than after the queue timeout.
+                flume::TrySendError::Full(_) => {
+                    self.metrics.refused.get_or_create(&QUEUE_FULL).inc();
+                    HashError::Busy
+                }
+                flume::TrySendError::Disconnected(_) => {
+                    HashError::Failed("the hasher is shut down".into())
+                }
             }
         })?;
         let died = |_| HashError::Failed("a hashing thread failed".into());
@@ -163,6 +231,8 @@ impl Argon2PasswordHasher {
                 let withdraw =
                     state.compare_exchange(QUEUED, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire);
                 if withdraw.is_ok() {
+                    self.metrics.queued.dec();
+                    self.metrics.refused.get_or_create(&QUEUE_TIMEOUT).inc();
                     return Err(HashError::Busy);
                 }
                 result.await.map_err(died)?

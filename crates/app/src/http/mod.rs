@@ -29,7 +29,7 @@ mod state;
 mod tokens;
 
 pub use error::ApiError;
-pub use metrics::Metrics;
+pub use metrics::{MetricSources, Metrics};
 pub use state::{AccessTokens, AppState, AppStateInner, Services};
 
 use crate::config::HttpConfig;

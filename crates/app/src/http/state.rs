@@ -74,7 +74,7 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// State over the given services; `readiness` answers `GET /health/ready`, `auditor`
     /// writes the refusals of authenticated callers, `mail` delivers the outbox while the
-    /// server runs, `http` gives the proxies to trust,
+    /// server runs, `metrics` answers `GET /metrics`, `http` gives the proxies to trust,
     /// the public URL (which decides the cookies' form and where the pages' links point)
     /// and the allowed browser origins.
     #[must_use]
@@ -83,6 +83,7 @@ impl AppState {
         services: Services,
         auditor: Auditor,
         mail: MailDelivery,
+        metrics: Metrics,
         http: &HttpConfig,
     ) -> Self {
         let trusted_proxies = http.trusted_proxies.clone();
@@ -105,7 +106,7 @@ impl AppState {
             origins: TrustedOrigins::new(&http.public_url, &http.cors_allowed_origins),
             tokens: tokens.service,
             jwks: tokens.jwks.map(Bytes::from),
-            metrics: Arc::new(Metrics::new(mail.counters())),
+            metrics: Arc::new(metrics),
             mail,
             trusted_proxies,
             refusals: Arc::new(refusals),

@@ -13,27 +13,93 @@ use tokio::task::JoinHandle;
 
 auth_testing::on_both_backends!(crate::server::TestApp; metrics_count_logins_and_time_requests);
 
+/// Logins, sessions, a lockout and the password-hashing queue as counted, and the pools
+/// as they stand; no rate-limiter metrics without `REDIS_URL`.
 async fn metrics_count_logins_and_time_requests(app: &TestApp) {
     app.register("m@example.com").await;
-    app.login("m@example.com", PASSWORD).await;
+    let token = app.login("m@example.com", PASSWORD).await;
     let wrong = app.try_login("m@example.com", "not it at all").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let text = response.text().await.unwrap();
-    assert!(
-        text.contains(r#"authd_logins_total{outcome="success"} 1"#),
-        "{text}"
+    let logout = app.post("/v1/auth/logout", Some(&token), json!({})).await;
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    // The fifth wrong password from this client locks it out (LOCKOUT_THRESHOLD's
+    // default), answered 401 still; the next attempt finds the lock.
+    app.register("l@example.com").await;
+    for _ in 0..5 {
+        let wrong = app.try_login("l@example.com", "not it at all").await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    let locked = app.try_login("l@example.com", PASSWORD).await;
+    assert_eq!(locked.status(), StatusCode::LOCKED);
+
+    let text = metrics(app).await;
+    for line in [
+        r#"authd_logins_total{outcome="success"} 1"#,
+        r#"authd_logins_total{outcome="failure"} 7"#,
+        "authd_sessions_created_total 1",
+        "authd_sessions_revoked_total 1",
+        r#"authd_lockouts_total{scope="source"} 1"#,
+        r#"authd_lockouts_total{scope="account"} 0"#,
+        "authd_password_hash_queue_depth 0",
+        r#"authd_password_hash_refused_total{reason="queue_full"} 0"#,
+        r#"authd_password_hash_refused_total{reason="queue_timeout"} 0"#,
+        r#"authd_db_pool_max_connections{pool="main"} 20"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    // Two registrations, then every login but the locked one: nine hashes taken.
+    assert_eq!(
+        value(&text, "authd_password_hash_queue_wait_seconds_count"),
+        9
     );
-    assert!(
-        text.contains(r#"authd_logins_total{outcome="failure"} 1"#),
-        "{text}"
-    );
+    // The logins' account lookups keep a connection, which the pool counts as in use.
+    let open = value(&text, r#"authd_db_pool_open_connections{pool="main"}"#);
+    let in_use = value(&text, r#"authd_db_pool_in_use_connections{pool="main"}"#);
+    let kept = value(&text, r#"authd_db_pool_kept_connections{pool="main"}"#);
+    assert!(kept >= 1 && in_use >= kept && open <= 20, "{text}");
+    // PostgreSQL's batch pool has gauges of its own; SQLite has none.
+    let postgres = app.database_url.starts_with("postgres");
+    assert_eq!(text.contains(r#"pool="batch""#), postgres, "{text}");
+    assert!(!text.contains("authd_rate_limit"), "{text}");
     assert!(text.contains(r#"route="/v1/auth/login""#), "{text}");
     assert!(
         text.contains("authd_http_request_duration_seconds_bucket"),
         "{text}"
     );
+}
+
+/// With a Redis that does not answer, the limiter runs on its fallback and says so.
+#[tokio::test]
+async fn metrics_show_the_rate_limiter_on_its_fallback() {
+    let overrides = [("REDIS_URL", "redis://127.0.0.1:1")];
+    let app = TestApp::open_with(TestDatabase::sqlite(), &overrides).await;
+    let text = metrics(&app).await;
+    assert_eq!(
+        value(&text, "authd_rate_limit_fallback_active"),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "authd_rate_limit_fallbacks_total"),
+        1,
+        "{text}"
+    );
+}
+
+/// The text of `GET /metrics`.
+async fn metrics(app: &TestApp) -> String {
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+/// The value of the sample `name` (with its labels) in `text`.
+fn value(text: &str, name: &str) -> u64 {
+    let line = text
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"));
+    line.parse().unwrap()
 }
 
 /// A TCP relay to a local server that can be cut and restored, to play an outage.

@@ -8,6 +8,7 @@
 //! statements borrow a few connections from the pool and keep them instead of giving
 //! them back.
 
+use super::pool::{PoolKind, PoolStats};
 use crate::error::connection_lost;
 use sea_orm::sqlx::{self, Database, Executor, IntoArguments, Pool, pool::PoolConnection};
 use sea_orm::{
@@ -94,6 +95,15 @@ impl HotLane {
         }
     }
 
+    /// How the lane's pool stands now, as `pool`; `None` without a lane.
+    pub(crate) fn stats(&self, pool: PoolKind) -> Option<PoolStats> {
+        match &*self.kept {
+            Kept::Postgres(lane) => Some(lane.stats(pool)),
+            Kept::Sqlite(lane) => Some(lane.stats(pool)),
+            Kept::None => None,
+        }
+    }
+
     /// Gives every kept connection back to the pool and keeps none from now on, so the
     /// pool can close (it waits for all of its connections).
     pub(crate) fn close(&self) {
@@ -147,6 +157,21 @@ impl<DB: Database> std::fmt::Debug for Lane<DB> {
 impl<DB: Database> Lane<DB> {
     fn idle(&self) -> MutexGuard<'_, Idle<DB>> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The pool's counts, read one after the other (each may move meanwhile, so idle is
+    /// capped at open).
+    fn stats(&self, pool: PoolKind) -> PoolStats {
+        let open = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        let held = u32::try_from(self.held.load(Ordering::Acquire)).unwrap_or(u32::MAX);
+        PoolStats {
+            pool,
+            open,
+            idle: idle.min(open),
+            max: self.pool.options().get_max_connections(),
+            kept: held,
+        }
     }
 
     /// The idle connections go back to the pool, and none is kept any more.
@@ -375,6 +400,28 @@ mod tests {
         // Full: the next statement is left to the pool.
         let _in_use = lane.borrow().await.unwrap().unwrap();
         assert!(matches!(lane.query_all(&select_one()).await, Outcome::Busy));
+    }
+
+    #[tokio::test]
+    async fn stats_count_a_kept_connection_as_in_use() {
+        let pool = pool(4).await;
+        let lane = lane(&pool, Duration::from_secs(60));
+        let before = lane.stats(PoolKind::Main);
+        assert_eq!(
+            (before.pool, before.max, before.kept),
+            (PoolKind::Main, 4, 0)
+        );
+        assert_eq!(before.in_use(), 0, "{before:?}");
+
+        assert_eq!(rows(lane.query_all(&select_one()).await), 1);
+        let kept = lane.stats(PoolKind::Main);
+        assert_eq!((kept.kept, kept.in_use()), (1, 1), "{kept:?}");
+        assert_eq!(kept.idle, kept.open - 1, "{kept:?}");
+
+        let _other = pool.acquire().await.unwrap();
+        let both = lane.stats(PoolKind::Main);
+        assert_eq!((both.kept, both.in_use()), (1, 2), "{both:?}");
+        assert!(both.open <= both.max, "{both:?}");
     }
 
     #[tokio::test]

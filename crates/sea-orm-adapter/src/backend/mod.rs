@@ -14,7 +14,7 @@ mod session_lookup;
 mod session_rows;
 mod sqlite;
 
-pub use pool::PoolConfig;
+pub use pool::{PoolConfig, PoolKind, PoolStats};
 
 use crate::audit::commit_with;
 use crate::challenges::take_live;
@@ -91,6 +91,16 @@ impl Backend {
     /// The signal of committed mail.
     pub(crate) fn mail(&self) -> &MailSignal {
         &self.mail
+    }
+
+    /// How the main pool and, on PostgreSQL, the batch pool stand now.
+    pub(crate) fn pool_stats(&self) -> Vec<PoolStats> {
+        let batch = self.batch.as_ref().map(|(_, lane)| (lane, PoolKind::Batch));
+        [(&self.lane, PoolKind::Main)]
+            .into_iter()
+            .chain(batch)
+            .filter_map(|(lane, kind)| lane.stats(kind))
+            .collect()
     }
 
     /// Closes every connection of the pools.

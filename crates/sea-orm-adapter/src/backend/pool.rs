@@ -1,5 +1,5 @@
 //! How the pools are opened: their settings, the retry while another instance holds a
-//! new SQLite file, and the private mode of that file.
+//! new SQLite file, and the private mode of that file; and how they stand, for metrics.
 
 use crate::error::{DbResultExt, sqlite_busy_at_connect};
 use auth_ports::StoreError;
@@ -32,6 +32,52 @@ impl std::fmt::Debug for PoolConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .finish()
+    }
+}
+
+/// Which pool a [`PoolStats`] describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PoolKind {
+    /// The pool every repository uses.
+    Main,
+    /// PostgreSQL's own pool for the batched session lookups (SQLite has none).
+    Batch,
+}
+
+impl PoolKind {
+    /// `main` or `batch`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Main => "main",
+            Self::Batch => "batch",
+        }
+    }
+}
+
+/// How one pool stands at the moment it is read. sqlx counts no callers waiting for a
+/// connection, so there is no such number here: while every connection is in use
+/// (`in_use() == max`), the next caller waits, up to the connect timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    /// The pool.
+    pub pool: PoolKind,
+    /// Connections open or being opened, idle or in use.
+    pub open: u32,
+    /// Open connections waiting in the pool to be used.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
+    /// Connections the hot lane holds (idle there or running a statement) or is taking
+    /// from the pool; the pool counts them as in use.
+    pub kept: u32,
+}
+
+impl PoolStats {
+    /// Connections taken from the pool (the hot lane's included).
+    #[must_use]
+    pub fn in_use(&self) -> u32 {
+        self.open.saturating_sub(self.idle)
     }
 }
 

@@ -18,6 +18,7 @@ mod oauth_flows;
 mod oauth_logins;
 mod oauth_unlinks;
 mod one_time_tokens;
+mod pools;
 mod roles;
 mod sessions;
 mod upgrades;

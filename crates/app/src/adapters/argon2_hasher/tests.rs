@@ -207,8 +207,20 @@ async fn a_saturated_hasher_answers_busy_then_recovers() {
         Err(HashError::Busy)
     ));
     assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(refused(&hasher, &QUEUE_TIMEOUT), 2);
+    assert_eq!(refused(&hasher, &QUEUE_FULL), 0);
+    assert_eq!(
+        hasher.metrics().queued.get(),
+        0,
+        "withdrawn calls left the queue"
+    );
     drop(held);
     assert!(answer(hasher.hash(&password("pw"))).await.is_ok());
+}
+
+/// How many calls were refused for `reason`.
+fn refused(hasher: &Argon2PasswordHasher, reason: &Refusal) -> u64 {
+    hasher.metrics().refused.get_or_create(reason).get()
 }
 
 #[tokio::test]
@@ -234,8 +246,45 @@ async fn a_full_queue_answers_busy_at_once() {
         started.elapsed() < Duration::from_secs(1),
         "waited for a slot"
     );
+    assert_eq!(refused(&hasher, &QUEUE_FULL), 1);
+    assert_eq!(
+        hasher.metrics().queued.get(),
+        1,
+        "the refused call is not queued"
+    );
     drop(held);
     assert!(answer(queued).await.unwrap().is_ok());
+    assert_eq!(refused(&hasher, &QUEUE_TIMEOUT), 0);
+}
+
+#[tokio::test]
+async fn the_queue_gauge_counts_waiting_calls_and_their_wait_is_timed() {
+    let hasher =
+        Arc::new(Argon2PasswordHasher::new(&config(1024, 1), 1, Duration::from_secs(5)).unwrap());
+    let metrics = hasher.metrics().clone();
+    let held = occupy(&hasher);
+    wait_until(|| hasher.jobs.is_empty()).await;
+    let calls: Vec<_> = (0..2)
+        .map(|_| {
+            let hasher = Arc::clone(&hasher);
+            tokio::spawn(async move { hasher.hash(&password("pw")).await })
+        })
+        .collect();
+    wait_until(|| metrics.queued.get() == 2).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(metrics.waited.count(), 0, "nothing taken yet");
+
+    drop(held);
+    for call in calls {
+        assert!(answer(call).await.unwrap().is_ok());
+    }
+    assert_eq!(metrics.queued.get(), 0);
+    assert_eq!(metrics.waited.count(), 2);
+    assert!(metrics.waited.sum() >= 0.04, "{}", metrics.waited.sum());
+    assert_eq!(
+        refused(&hasher, &QUEUE_FULL) + refused(&hasher, &QUEUE_TIMEOUT),
+        0
+    );
 }
 
 /// Polls `condition` every millisecond for up to 5 s.
@@ -277,9 +326,11 @@ async fn work_whose_caller_has_gone_is_skipped() {
             .await
             .is_err()
     );
+    assert_eq!(hasher.metrics().queued.get(), 1, "still in the queue");
     drop(held);
     assert!(answer(hasher.hash(&password("pw"))).await.is_ok());
     assert!(was_run.try_recv().is_err(), "the abandoned work ran");
+    assert_eq!(hasher.metrics().queued.get(), 0, "taken and skipped");
 }
 
 #[tokio::test]

@@ -5,4 +5,4 @@ mod memory;
 mod redis;
 
 pub use self::memory::MemoryRateLimiter;
-pub use self::redis::RedisRateLimiter;
+pub use self::redis::{FallbackMetrics, RedisRateLimiter};

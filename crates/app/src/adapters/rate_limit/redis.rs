@@ -8,6 +8,8 @@ use std::time::Duration;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, RedisError, Script};
 use auth_ports::{RateDecision, RateLimit, RateLimiter};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::time::Instant;
 
 use super::MemoryRateLimiter;
@@ -45,6 +47,16 @@ pub struct RedisRateLimiter {
     script: Script,
     fallback: MemoryRateLimiter,
     health: Mutex<Health>,
+    metrics: FallbackMetrics,
+}
+
+/// Whether the limits are counted in-process, for `/metrics`.
+#[derive(Clone, Debug, Default)]
+pub struct FallbackMetrics {
+    /// 1 while the limits are counted in-process (Redis failing), 0 while on Redis.
+    pub active: Gauge,
+    /// Switches from Redis to the in-process count, a start-up without Redis included.
+    pub switches: Counter,
 }
 
 #[derive(Debug, Default)]
@@ -100,6 +112,7 @@ impl RedisRateLimiter {
             script: Script::new(FIXED_WINDOW),
             fallback: MemoryRateLimiter::new(),
             health: Mutex::new(Health::default()),
+            metrics: FallbackMetrics::default(),
         };
         // Probe now so an outage at start-up is reported at start-up.
         let mut conn = limiter.conn.clone();
@@ -114,6 +127,12 @@ impl RedisRateLimiter {
             Err(e) => limiter.mark_down(&e),
         }
         Ok(limiter)
+    }
+
+    /// Whether the limits are counted in-process now, and how often they switched.
+    #[must_use]
+    pub fn metrics(&self) -> &FallbackMetrics {
+        &self.metrics
     }
 
     async fn check_redis(&self, key: &str, limit: RateLimit) -> Result<RateDecision, Failure> {
@@ -168,7 +187,13 @@ impl RedisRateLimiter {
             let now = Instant::now();
             health.retry_at = Some(now + RETRY_INTERVAL);
             health.failed_at = Some(now);
-            !std::mem::replace(&mut health.down, true)
+            let newly_down = !std::mem::replace(&mut health.down, true);
+            // Under the lock, so the gauge follows `down` in the order it changes.
+            if newly_down {
+                self.metrics.active.set(1);
+                self.metrics.switches.inc();
+            }
+            newly_down
         };
         if newly_down {
             tracing::warn!(
@@ -187,7 +212,11 @@ impl RedisRateLimiter {
             }
             health.retry_at = None;
             health.failed_at = None;
-            std::mem::replace(&mut health.down, false)
+            let was_down = std::mem::replace(&mut health.down, false);
+            if was_down {
+                self.metrics.active.set(0);
+            }
+            was_down
         };
         if was_down {
             tracing::info!("Redis answers again: rate limits are shared again");
@@ -275,6 +304,7 @@ mod tests {
         let other = RateLimit { max: 10, ..MINUTE };
         assert_eq!(a.check("ip:1", other).await, RateDecision::Allowed);
         assert!(!a.lock_health().down);
+        assert_eq!(fallback(&a), (0, 0));
     }
 
     #[tokio::test]
@@ -313,6 +343,7 @@ mod tests {
             .unwrap();
         assert!(started.elapsed() < Duration::from_secs(1));
         assert!(limiter.lock_health().down);
+        assert_eq!(fallback(&limiter), (1, 1), "started on the fallback");
         for attempt in 0..5 {
             let started = std::time::Instant::now();
             let decision = limiter.check("k", MINUTE).await;
@@ -326,6 +357,13 @@ mod tests {
                 "attempt {attempt}"
             );
         }
+        assert_eq!(fallback(&limiter), (1, 1), "one outage is one switch");
+    }
+
+    /// The fallback gauge and the count of switches to the fallback.
+    fn fallback(limiter: &RedisRateLimiter) -> (i64, u64) {
+        let metrics = limiter.metrics();
+        (metrics.active.get(), metrics.switches.get())
     }
 
     #[tokio::test]
@@ -459,9 +497,11 @@ mod tests {
         let Some((port, redis, a, b)) = two_instances_on_own_redis().await else {
             return;
         };
+        assert_eq!(fallback(&a), (0, 0), "on Redis");
         drop(redis);
         assert_eq!(a.check("during", ONE).await, RateDecision::Allowed);
         assert!(a.lock_health().down, "the outage is noticed");
+        assert_eq!(fallback(&a), (1, 1), "on the fallback");
         assert_eq!(
             b.check("during", ONE).await,
             RateDecision::Allowed,
@@ -470,6 +510,7 @@ mod tests {
 
         let _redis = OwnRedis::start(port).await.unwrap();
         shared_again(&a, &b, &["after"]).await;
+        assert_eq!(fallback(&a), (0, 1), "back on Redis");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
