@@ -40,6 +40,12 @@ bench *args:
     cargo build --release -p authd
     cargo run --release -p authd-bench -- {{ args }}
 
+# Soak of the release authd under mixed traffic (docs/benchmarks.md, "Soak"): `just soak 30m`,
+# `just soak 30m --db postgres`; exits non-zero when RSS grows or any answer is a 5xx
+soak duration *args:
+    cargo build --release -p authd
+    cargo run --release -p authd-bench -- --soak {{ duration }} {{ args }}
+
 # Audit query benchmark on PostgreSQL (docs/benchmarks.md): recreates the database
 # authd_audit_bench on the server of TEST_DATABASE_URL and seeds it (`--rows N`, default 1,000,000)
 bench-audit *args:

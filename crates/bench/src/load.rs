@@ -61,7 +61,15 @@ impl Conn {
 
 /// `GET path`, with a bearer token when given.
 pub fn get(path: &str, token: Option<&str>) -> anyhow::Result<Request<Body>> {
-    let mut request = Request::get(path).header(HOST, "localhost");
+    bare(Method::GET, path, token)
+}
+
+/// `method path` without a body, with a bearer token when given (logout, role changes).
+pub fn bare(method: Method, path: &str, token: Option<&str>) -> anyhow::Result<Request<Body>> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(HOST, "localhost");
     if let Some(token) = token {
         request = request.header(AUTHORIZATION, format!("Bearer {token}"));
     }

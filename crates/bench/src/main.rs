@@ -1,15 +1,19 @@
 //! `authd-bench`: starts the release `authd` on a fresh database, drives it over real HTTP
 //! with a closed-loop load generator and writes `target/bench/report.md` and
-//! `report.json` (docs/benchmarks.md, issue 6).
+//! `report.json` (docs/benchmarks.md, issue 6); with `--soak`, one mixed workload for a
+//! long time, sampled over time, into `target/bench/soak-<db>.{md,json}` (issue 19).
 
 mod db;
 mod hash;
 mod load;
+mod mix;
 mod procfs;
 mod report;
 mod scenarios;
 mod seed;
 mod server;
+mod soak;
+mod span;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
@@ -56,6 +60,18 @@ struct Args {
     /// at several memory costs, printed as a table (no server, no database).
     #[arg(long, conflicts_with_all = ["scenarios", "sweep_users"])]
     hash_scaling: bool,
+    /// Instead of the scenarios: one server under a mixed workload (mostly `me`, some
+    /// logins and logouts, few registrations and admin calls) for this long (`90s`, `30m`,
+    /// `1h`), sampled over time; exits non-zero when the verdict fails.
+    #[arg(
+        long,
+        value_parser = span::parse,
+        conflicts_with_all = ["scenarios", "sweep_users", "hash_scaling", "repeat", "duration"]
+    )]
+    soak: Option<Duration>,
+    /// Where the report files go (default: `target/bench` of this executable).
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// PostgreSQL server on which `authd_bench_<uuid>` is created (and dropped after).
     #[arg(
         long,
@@ -103,6 +119,20 @@ async fn main() -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find this executable")?;
     let bin_dir = exe.parent().context("this executable has no directory")?;
     let authd = locate_authd(bin_dir)?;
+    let out = args
+        .out
+        .unwrap_or_else(|| bin_dir.parent().unwrap_or(bin_dir).join("bench"));
+    if let Some(duration) = args.soak {
+        return soak(
+            args.db,
+            &args.database_url,
+            &authd,
+            &out,
+            duration,
+            args.warmup,
+        )
+        .await;
+    }
     let phases = load::Phases {
         warmup: Duration::from_secs(args.warmup),
         duration: Duration::from_secs(args.duration),
@@ -129,39 +159,79 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("warning: {err:#}");
     }
     let report = measured?;
+    write_report(&out, "report", &report.markdown(), &report)
+}
 
-    let out = bin_dir.parent().unwrap_or(bin_dir).join("bench");
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let markdown = report.markdown();
-    std::fs::write(out.join("report.md"), &markdown)?;
-    std::fs::write(
-        out.join("report.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
-    println!("{markdown}");
-    eprintln!("written: {}/report.{{md,json}}", out.display());
+/// The soak of `--soak`: a fresh database, the run, the report; an error when the verdict
+/// fails.
+async fn soak(
+    db: Backend,
+    database_url: &str,
+    authd: &Path,
+    out: &Path,
+    duration: Duration,
+    warmup: u64,
+) -> anyhow::Result<()> {
+    let settings = soak::Settings::new(duration, Duration::from_secs(warmup));
+    let phases = load::Phases {
+        warmup: settings.warmup,
+        duration,
+    };
+    let run = Run::here(db, phases, &workspace_root());
+    eprintln!("load average before the run: {}", run.machine.load_average);
+    let database = Database::create(db, database_url).await?;
+    eprintln!("database: {}", database.describe());
+    let soaked = soak::run(authd, database.url(), run, settings).await;
+    if let Err(err) = database.remove().await {
+        eprintln!("warning: {err:#}");
+    }
+    let report = soaked?;
+    write_report(out, &format!("soak-{db}"), &report.markdown(), &report)?;
+    println!("{}", report.verdict.line());
+    if !report.verdict.pass {
+        bail!("the soak failed (verdict above)");
+    }
     Ok(())
 }
 
-/// The `authd` next to this executable, built once with cargo when it is missing.
+/// Prints `markdown` and writes it and `report` as JSON to `<out>/<stem>.{md,json}`.
+fn write_report(
+    out: &Path,
+    stem: &str,
+    markdown: &str,
+    report: &impl serde::Serialize,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::write(out.join(format!("{stem}.md")), markdown)?;
+    std::fs::write(
+        out.join(format!("{stem}.json")),
+        serde_json::to_string_pretty(report)?,
+    )?;
+    println!("{markdown}");
+    eprintln!("written: {}/{stem}.{{md,json}}", out.display());
+    Ok(())
+}
+
+/// The `authd` next to this executable, built once with cargo when it is missing: a
+/// release build next to `target/release/authd-bench`, a debug one next to the debug
+/// build (the soak test of `cargo test`).
 fn locate_authd(bin_dir: &Path) -> anyhow::Result<PathBuf> {
     let authd = bin_dir.join("authd");
     if !authd.exists() {
-        eprintln!(
-            "{} is missing: running `cargo build --release -p authd`",
-            authd.display()
-        );
+        let mut build = vec!["build", "-p", "authd"];
+        if bin_dir.ends_with("release") {
+            build.push("--release");
+        }
+        let build_line = format!("cargo {}", build.join(" "));
+        eprintln!("{} is missing: running `{build_line}`", authd.display());
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--release", "-p", "authd"])
+            .args(&build)
             .current_dir(workspace_root())
             .status()
             .context("cannot run cargo")?;
         if !status.success() || !authd.exists() {
-            bail!(
-                "`cargo build --release -p authd` did not produce {}",
-                authd.display()
-            );
+            bail!("`{build_line}` did not produce {}", authd.display());
         }
     }
     eprintln!("authd binary: {}", authd.display());

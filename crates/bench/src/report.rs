@@ -452,7 +452,7 @@ fn max(rows: &[&Row], figure: impl Fn(&Row) -> f64) -> f64 {
 }
 
 /// Requests per second, to a precision that means something.
-fn rate(per_s: f64) -> String {
+pub fn rate(per_s: f64) -> String {
     if per_s >= 100.0 {
         format!("{per_s:.0}")
     } else {

@@ -155,7 +155,7 @@ fn emails(prefix: &str, count: usize) -> Vec<String> {
 }
 
 /// The login (and registration) body of `email`.
-fn credentials(email: &str) -> Bytes {
+pub fn credentials(email: &str) -> Bytes {
     json!({"email": email, "password": PASSWORD})
         .to_string()
         .into()
@@ -190,7 +190,7 @@ async fn register(conn: &mut Conn, email: &str) -> anyhow::Result<()> {
 }
 
 /// Logs `email` in and returns the session token.
-async fn login(conn: &mut Conn, email: &str) -> anyhow::Result<String> {
+pub async fn login(conn: &mut Conn, email: &str) -> anyhow::Result<String> {
     let request = load::post_json("/v1/auth/login", credentials(email))?;
     let body = conn
         .expect(request, StatusCode::OK)
