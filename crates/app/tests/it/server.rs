@@ -318,9 +318,9 @@ impl Inbox {
         files
     }
 
-    /// Waits for the `n`-th message (1-based) and returns it.
+    /// Waits up to 10 s for the `n`-th message (1-based) and returns it.
     pub async fn mail(&self, n: usize) -> Value {
-        for _ in 0..100 {
+        for _ in 0..200 {
             if let Some(path) = self.files().get(n - 1) {
                 return serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
             }
