@@ -35,6 +35,9 @@ impl FileTransport {
 
 impl Transport for FileTransport {
     async fn deliver(&self, message: &MailMessage) -> anyhow::Result<()> {
+        // Named before the first await: the worker starts a batch's deliveries in the
+        // order the mail was written, and the names keep that order.
+        let name = Uuid::now_v7();
         let json = serde_json::to_vec_pretty(&MailFile {
             to: message.to.as_str(),
             subject: &message.subject,
@@ -46,7 +49,6 @@ impl Transport for FileTransport {
             .with_context(|| format!("cannot create {}", self.dir.display()))?;
         // Written under a name readers skip, then renamed (atomic within a directory),
         // so a reader never sees half a message.
-        let name = Uuid::now_v7();
         let partial = self.dir.join(format!(".{name}.json.partial"));
         let path = self.dir.join(format!("{name}.json"));
         // Owner-only: the files hold live one-time links.
