@@ -10,7 +10,12 @@ connection goes to the next instance).
 2. Measures `GET /v1/auth/me` through the balancer with 1, 2 and 3 instances behind it
    (wrk, 32 connections, `--seconds` each), and prints a table.
 
-Usage: python3 scripts/scale-out.py [--instances 3] [--seconds 10]
+Usage: python3 scripts/scale-out.py [--instances 3] [--seconds 10] [--cpu-per-instance F]
+
+With --cpu-per-instance (Linux, cgroup v1 cpu controller, as root), each authd process
+gets its own cgroup capped at F of one core, so that on a machine with few cores an
+instance, not the machine, is the bound, as on a deployment where each instance has its
+own small machine and the database a bigger one.
 Needs: PostgreSQL (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test),
 Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379) and wrk (apt-get install wrk). It
 builds the release binaries itself (into CARGO_TARGET_DIR when set) and drops its
@@ -75,8 +80,11 @@ def wait_ready(base, seconds=60):
     raise SystemExit(f"{base} did not become ready")
 
 
+CGROUP_CPU = Path("/sys/fs/cgroup/cpu")
+
+
 class Harness:
-    def __init__(self, instances):
+    def __init__(self, instances, cpu_per_instance=None):
         admin_url = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
         self.redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
         self.db_name = f"authd_scale_{uuid.uuid4().hex}"
@@ -86,6 +94,8 @@ class Harness:
         self.processes = []
         self.balancer = None
         self.lb_port = free_port()
+        self.cpu_per_instance = cpu_per_instance
+        self.cgroups = []
 
     def env(self, port):
         return {
@@ -105,9 +115,22 @@ class Harness:
         authd = str(RELEASE / "authd")
         subprocess.run([authd, "migrate", "up"], env=self.env(0), check=True, stdout=subprocess.DEVNULL)
         for port in self.ports:
-            self.processes.append(subprocess.Popen([authd], env=self.env(port)))
+            process = subprocess.Popen([authd], env=self.env(port))
+            self.processes.append(process)
+            if self.cpu_per_instance:
+                self.cap(process.pid)
         for port in self.ports:
             wait_ready(f"http://127.0.0.1:{port}")
+
+    def cap(self, pid):
+        """Moves the process (all its threads) into a new cgroup of its own, capped at
+        `cpu_per_instance` of one core."""
+        group = CGROUP_CPU / f"{self.db_name}_{len(self.cgroups)}"
+        group.mkdir()
+        self.cgroups.append(group)
+        period = int((group / "cpu.cfs_period_us").read_text())
+        (group / "cpu.cfs_quota_us").write_text(str(int(period * self.cpu_per_instance)))
+        (group / "cgroup.procs").write_text(str(pid))
 
     def balance(self, count):
         """authd-lb in front of the first `count` instances."""
@@ -131,6 +154,8 @@ class Harness:
             if process:
                 process.terminate()
                 process.wait()
+        for group in self.cgroups:
+            group.rmdir()
         subprocess.run(
             ["psql", self.admin_url, "-qc", f"DROP DATABASE IF EXISTS {self.db_name} WITH (FORCE)"],
             check=False,
@@ -260,11 +285,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--instances", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--cpu-per-instance", type=float, default=None)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install wrk")
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "authd", "-p", "authd-bench"], cwd=ROOT, check=True)
-    harness = Harness(args.instances)
+    harness = Harness(args.instances, args.cpu_per_instance)
     try:
         harness.start()
         harness.balance(args.instances)
@@ -276,7 +302,8 @@ def main():
         checks.rate_limit()
         checks.next_client()
         token = checks.login(checks.register("load"))
-        print(f"\n`me` through authd-lb, wrk -t2 -c32 -d{args.seconds}s, {os.cpu_count()} cores:\n")
+        cap = f", each instance capped at {args.cpu_per_instance} core" if args.cpu_per_instance else ""
+        print(f"\n`me` through authd-lb, wrk -t2 -c32 -d{args.seconds}s, {os.cpu_count()} cores{cap}:\n")
         print("| instances | req/s | p99 | non-2xx |")
         print("|---:|---:|---:|---:|")
         for count in range(1, args.instances + 1):
