@@ -19,8 +19,8 @@ pub enum Command {
     /// Apply, roll back or inspect the database schema.
     #[command(subcommand)]
     Migrate(MigrateCommand),
-    /// Manage user accounts.
-    #[command(subcommand)]
+    /// Manage user accounts (`users` works too).
+    #[command(subcommand, visible_alias = "users")]
     User(UserCommand),
     /// Housekeeping for operators.
     #[command(subcommand)]
@@ -47,6 +47,25 @@ pub enum UserCommand {
         /// The role to give (e.g. `admin` to bootstrap the first administrator).
         #[arg(long, default_value = "user")]
         role: String,
+    },
+    /// Import accounts from a JSON-lines file (docs/operations.md, "Migrating to authd"),
+    /// password hashes of other systems included. Accounts already there are left
+    /// alone, so a run can be repeated. Bad lines are reported with their number and
+    /// skipped (the exit status is then 1), or with `--strict` stop the run before
+    /// anything is written.
+    Import {
+        /// The file, one JSON object per line.
+        file: std::path::PathBuf,
+        /// Check every line first and import nothing if one is bad.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Write every account as JSON lines, in the format `import` reads, password hashes
+    /// included: keep the output as secret as the database.
+    Export {
+        /// Write to this file (created readable by its owner only) instead of stdout.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
     },
 }
 

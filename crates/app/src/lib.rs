@@ -8,7 +8,7 @@ pub mod config;
 pub mod http;
 mod maintenance;
 mod migrate;
-mod user;
+mod users;
 
 use adapters::{
     Argon2PasswordHasher, AuthCounters, CountingSessionRepository, CountingUserRepository, JwtKeys,
@@ -18,8 +18,11 @@ use anyhow::Context as _;
 use auth_domain::{
     AdminPorts, AdminService, Auditor, AuthPolicy, AuthPorts, AuthService, Messages, OAuthPolicy,
     OAuthPorts, OAuthService, PasswordPolicy, RbacService, SecondFactorPorts, TokenService,
+    TransferService,
 };
-use auth_ports::{Clock, LockoutPolicy, RateLimit, RateLimiter, SessionRepository, UserRepository};
+use auth_ports::{
+    Clock, LockoutPolicy, PasswordHasher, RateLimit, RateLimiter, SessionRepository, UserRepository,
+};
 use auth_sea_orm::{PoolConfig, Store};
 use cli::Command;
 use config::Config;
@@ -52,9 +55,15 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Maintenance(cli::MaintenanceCommand::Cleanup) => {
             maintenance::cleanup(&store, config.audit.retention, config.lockout.duration).await
         }
-        Command::User(command) => {
+        Command::User(cli::UserCommand::Create { email, role }) => {
             let state = assemble(&config, jwt, store, RATE_LIMIT_PREFIX).await?;
-            user::run(state.auth(), command).await
+            users::create(state.auth(), email, role).await
+        }
+        Command::User(cli::UserCommand::Import { file, strict }) => {
+            users::import(&transfer(&config, &store)?, &file, strict).await
+        }
+        Command::User(cli::UserCommand::Export { output }) => {
+            users::export(&transfer(&config, &store)?, output.as_deref()).await
         }
         Command::Serve => {
             if config.database.auto_migrate {
@@ -90,6 +99,19 @@ pub async fn connect(config: &Config) -> anyhow::Result<Store> {
     .with_context(|| format!("cannot open the database {}", db.url))
 }
 
+/// The service behind `authd users import|export`: the hasher only to say which stored
+/// hashes it can check.
+fn transfer(config: &Config, store: &Store) -> anyhow::Result<TransferService> {
+    let hasher = Argon2PasswordHasher::new(&config.argon2, 1, HASH_QUEUE_TIMEOUT)
+        .context("cannot set up password hashing")?;
+    Ok(TransferService::new(
+        Arc::new(store.transfer()),
+        Arc::new(store.roles()),
+        Arc::new(hasher),
+        Arc::new(SystemClock::new()),
+    ))
+}
+
 /// Wires the adapters into the services: the composition root of `serve`. Redis keys
 /// start with `rate_limit_prefix` (tests give each their own).
 ///
@@ -123,6 +145,8 @@ async fn assemble(
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let hasher = Argon2PasswordHasher::new(&config.argon2, cpus, HASH_QUEUE_TIMEOUT)
         .context("cannot set up password hashing")?;
+    let hashing = hasher.metrics().clone();
+    let hasher: Arc<dyn PasswordHasher> = Arc::new(hasher);
     let (limiter, fallback): (Arc<dyn RateLimiter>, _) = match &config.rate_limit.redis_url {
         Some(url) => {
             let redis = RedisRateLimiter::connect(url.expose(), rate_limit_prefix)
@@ -145,7 +169,6 @@ async fn assemble(
             counters.clone(),
         ))
     };
-    let hashing = hasher.metrics().clone();
     let minute = Duration::from_secs(60);
     let policy = AuthPolicy {
         password: PasswordPolicy {
@@ -174,6 +197,7 @@ async fn assemble(
         verification_ttl: config.tokens.email_verification_ttl,
         reset_ttl: config.tokens.password_reset_ttl,
     };
+    let password_policy = policy.password;
     let oauth = OAuthService::new(
         OAuthPorts {
             users: users(),
@@ -202,7 +226,8 @@ async fn assemble(
             users: users(),
             sessions: sessions(),
             audit: auditor.clone(),
-            hasher: Arc::new(hasher),
+            audit_log: Arc::new(store.audit()),
+            hasher: hasher.clone(),
             tokens: Arc::new(RandomTokenGenerator::new()),
             clock: clock.clone(),
             limiter,
@@ -224,6 +249,8 @@ async fn assemble(
         audit: auditor.clone(),
         clock: clock.clone(),
         mfa: Arc::new(store.mfa()),
+        hasher,
+        password: password_policy,
     });
     let tokens = http::AccessTokens {
         service: TokenService::new(

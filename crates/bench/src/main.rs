@@ -5,6 +5,7 @@
 
 mod db;
 mod hash;
+mod import;
 mod load;
 mod mix;
 mod procfs;
@@ -69,6 +70,13 @@ struct Args {
         conflicts_with_all = ["scenarios", "sweep_users", "hash_scaling", "repeat", "duration"]
     )]
     soak: Option<Duration>,
+    /// Instead of the scenarios: `authd users import` of this many generated accounts on
+    /// a fresh database, then `authd users export` of them, timed (through the binary).
+    #[arg(
+        long,
+        conflicts_with_all = ["scenarios", "sweep_users", "hash_scaling", "repeat", "soak"]
+    )]
+    import: Option<u64>,
     /// Where the report files go (default: `target/bench` of this executable).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -122,6 +130,16 @@ async fn main() -> anyhow::Result<()> {
     let out = args
         .out
         .unwrap_or_else(|| bin_dir.parent().unwrap_or(bin_dir).join("bench"));
+    if let Some(accounts) = args.import {
+        let database = Database::create(args.db, &args.database_url).await?;
+        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+        let timed = import::run(&authd, database.url(), dir.path(), accounts);
+        if let Err(err) = database.remove().await {
+            eprintln!("warning: {err:#}");
+        }
+        println!("{}", timed?.line(&args.db.to_string()));
+        return Ok(());
+    }
     if let Some(duration) = args.soak {
         return soak(
             args.db,

@@ -151,7 +151,7 @@ impl Auditor {
 }
 
 /// The stored form of `event`, stamped with the client and the time.
-fn entry(event: AuditEvent, client: &ClientInfo, at: DateTime<Utc>) -> NewAuditEntry {
+pub(crate) fn entry(event: AuditEvent, client: &ClientInfo, at: DateTime<Utc>) -> NewAuditEntry {
     let (resource_type, resource_id) = match event.subject {
         Some((kind, id)) => (Some(kind.to_owned()), Some(id)),
         None => (None, None),

@@ -16,6 +16,7 @@ pub mod rbac;
 #[cfg(test)]
 mod test_support;
 pub mod tokens;
+pub mod transfer;
 
 pub use admin::{
     AccountChanges, AccountError, AdminPorts, AdminService, AuditPage, GetUserError, UserFilter,
@@ -23,9 +24,9 @@ pub use admin::{
 };
 pub use audit::{AuditEvent, Auditor, ClientInfo};
 pub use auth::{
-    AuthPolicy, AuthPorts, AuthService, AuthenticateError, ChangePasswordError, FactorAnswer,
-    IssuedChallenge, LoginError, LoginOutcome, LoginSuccess, MfaError, NewTotp, Principal,
-    Reauthenticated, ReauthenticationRequired, RecoveryRequestError, RegisterError,
+    AuthPolicy, AuthPorts, AuthService, AuthenticateError, ChangePasswordError, DeleteAccountError,
+    FactorAnswer, IssuedChallenge, LoginError, LoginOutcome, LoginSuccess, MfaError, NewTotp,
+    Principal, Reauthenticated, ReauthenticationRequired, RecoveryRequestError, RegisterError,
     RegisteredPasskey, Registration, ResetRequest, RevokeError, SecondFactorPorts, SessionView,
     StepUpAnswer, TokenError,
 };
@@ -39,3 +40,4 @@ pub use password_policy::{PasswordPolicy, PasswordRejection};
 pub use permission::MissingPermission;
 pub use rbac::{RbacService, RoleChanges, RoleError};
 pub use tokens::{IssueTokenError, IssuedToken, TokenService};
+pub use transfer::{Importer, IncomingUser, TransferService};

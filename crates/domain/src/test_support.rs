@@ -3,13 +3,15 @@
 
 use crate::admin::{AdminPorts, AdminService};
 use crate::audit::Auditor;
+use crate::password_policy::PasswordPolicy;
 use crate::principal::Principal;
 use crate::rbac::RbacService;
 use auth_ports::StoreError;
 use auth_ports::{
     AuditEntry, AuditEntryId, AuditRepository, AuditWith, Clock, Email, MockAuditRepository,
-    MockClock, MockMfaRepository, MockRoleRepository, MockUserRepository, NewAuditEntry, Role,
-    RoleId, Session, SessionId, TokenHash, User, UserId, UserStatus,
+    MockClock, MockMfaRepository, MockPasswordHasher, MockRoleRepository, MockUserRepository,
+    NewAuditEntry, PasswordHash, Role, RoleId, Session, SessionId, TokenHash, User, UserId,
+    UserStatus,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use std::sync::{Arc, Mutex};
@@ -164,7 +166,18 @@ pub(crate) fn admin_service_with_mfa(
         audit: Auditor::new(audit, clock.clone()),
         clock,
         mfa: Arc::new(mfa),
+        hasher: Arc::new(hasher_of("$argon2id$made-by-the-mock")),
+        password: PasswordPolicy { min_chars: 12 },
     })
+}
+
+/// A hasher whose every hash is `hash`.
+pub(crate) fn hasher_of(hash: &'static str) -> MockPasswordHasher {
+    let mut hasher = MockPasswordHasher::new();
+    hasher
+        .expect_hash()
+        .returning(move |_| Ok(PasswordHash::new(hash.to_owned())));
+    hasher
 }
 
 /// An RbacService over `roles` at [`new_year`]. Every role event is written by the role

@@ -28,7 +28,8 @@ pub enum HashError {
     Failed(String),
 }
 
-/// Hashes and verifies passwords (argon2id in production). Both are slow on purpose.
+/// Hashes and verifies passwords (argon2id in production; hashes imported from other
+/// systems are verified too, and a match asks for a rehash). Both are slow on purpose.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait::async_trait]
 pub trait PasswordHasher: Send + Sync {
@@ -49,6 +50,11 @@ pub trait PasswordHasher: Send + Sync {
         password: &Password,
         hash: Option<PasswordHash>,
     ) -> Result<Verification, HashError>;
+
+    /// Whether [`verify`](Self::verify) can check `hash`: one of the hasher's own, or a
+    /// hash another system made in a format it knows (an import brings those), within
+    /// its cost bounds. Cheap: parses, hashes nothing.
+    fn accepts(&self, hash: &PasswordHash) -> bool;
 }
 
 /// Makes bearer tokens and hashes presented ones for lookup.

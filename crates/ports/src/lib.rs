@@ -20,6 +20,7 @@ pub mod second_factor;
 pub mod secret;
 pub mod session;
 pub mod token_hash;
+pub mod transfer;
 pub mod user;
 
 pub use access_token::{AccessClaims, AccessTokenSigner, SignError};
@@ -51,6 +52,7 @@ pub use second_factor::{
 pub use secret::{AccessToken, BearerToken, Password, RecoveryCode, TotpSecret};
 pub use session::{ActiveSession, NewSession, OpenedSession, Session, SessionRepository};
 pub use token_hash::TokenHash;
+pub use transfer::{AccountToImport, Imported, PortableOAuthAccount, PortableUser, UserTransfer};
 pub use user::{
     FailedLogin, LockScope, LockoutPolicy, LoginAccount, LoginSource, NewUser, NewVerification,
     PasswordChange, PasswordHash, RevokeSessions, User, UserCursor, UserQuery, UserRepository,
@@ -83,5 +85,7 @@ pub use role::MockRoleRepository;
 pub use second_factor::{MockPasskeyAuthenticator, MockTotpAuthenticator};
 #[cfg(any(test, feature = "mock"))]
 pub use session::MockSessionRepository;
+#[cfg(any(test, feature = "mock"))]
+pub use transfer::MockUserTransfer;
 #[cfg(any(test, feature = "mock"))]
 pub use user::MockUserRepository;

@@ -377,6 +377,25 @@ pub trait UserRepository: Send + Sync {
         audit: AuditWith<(User, User)>,
     ) -> Result<User, StoreError>;
 
+    /// Erases the account at its owner's request, appending `audit`, in one transaction
+    /// that holds the user's row locked: the email becomes `placeholder`, names, password
+    /// hash, verification and lockout state are cleared and the status becomes
+    /// `deleted`; its sessions, roles, provider links, second factors, one-time tokens,
+    /// login failures, challenges and undelivered mail are deleted. The row and the audit
+    /// trail stay.
+    ///
+    /// # Errors
+    /// `NotFound`; `Conflict(DeletedUser)` if it is deleted already;
+    /// `Conflict(LastActiveHolder)` when an active user is the last active holder of the
+    /// role named `guarded`.
+    async fn erase(
+        &self,
+        id: UserId,
+        placeholder: Email,
+        guarded: &str,
+        audit: AuditWith<()>,
+    ) -> Result<(), StoreError>;
+
     /// Deletes the user and, by cascade, its sessions, roles, OAuth accounts and tokens.
     ///
     /// # Errors

@@ -25,6 +25,7 @@ mod shared_writes;
 mod store;
 #[cfg(test)]
 mod test_support;
+mod transfer;
 mod users;
 
 pub use audit::SeaOrmAuditRepository;
@@ -39,4 +40,5 @@ pub use one_time_tokens::SeaOrmOneTimeTokenRepository;
 pub use roles::SeaOrmRoleRepository;
 pub use sessions::SeaOrmSessionRepository;
 pub use store::Store;
+pub use transfer::SeaOrmUserTransfer;
 pub use users::SeaOrmUserRepository;

@@ -7,7 +7,7 @@ use crate::{
     MailSignal, SeaOrmAuditRepository, SeaOrmChallengeRepository, SeaOrmMailOutbox,
     SeaOrmMfaRepository, SeaOrmOAuthAccountRepository, SeaOrmOAuthFlowRepository,
     SeaOrmOneTimeTokenRepository, SeaOrmRoleRepository, SeaOrmSessionRepository,
-    SeaOrmUserRepository,
+    SeaOrmUserRepository, SeaOrmUserTransfer,
 };
 use auth_ports::StoreError;
 use sea_orm::DatabaseConnection;
@@ -123,5 +123,11 @@ impl Store {
     #[must_use]
     pub fn challenges(&self) -> SeaOrmChallengeRepository {
         SeaOrmChallengeRepository::new(self.db().clone())
+    }
+
+    /// Accounts in bulk, for `authd users import|export`.
+    #[must_use]
+    pub fn transfer(&self) -> SeaOrmUserTransfer {
+        SeaOrmUserTransfer::new(self.db().clone())
     }
 }

@@ -1,10 +1,11 @@
 //! argon2id password hashing behind the `PasswordHasher` port. Hashes run on a few
 //! dedicated threads (one per CPU), so a login flood can neither stall the async runtime
-//! nor exhaust memory; the queue before them is measured for `/metrics`.
+//! nor exhaust memory; the queue before them is measured for `/metrics`. Hashes other
+//! systems made (`foreign_hashes`) are checked on the same threads.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as Phc, Salt};
@@ -17,6 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use tokio::sync::oneshot;
 
+use super::foreign_hashes::ForeignHash;
 use crate::config::Argon2Config;
 
 /// The argon2id adapter: version 0x13, the configured m/t/p, a 16-byte salt from the OS
@@ -95,6 +97,41 @@ struct Engine {
     /// Verified against when there is no stored hash, so unknown users cost a full hash.
     dummy: Phc,
     memory: Memory,
+    /// How long a check at the configured parameters takes, shared by all threads.
+    typical: Arc<TypicalCheck>,
+}
+
+/// A moving average of the time a check at the configured parameters takes (nanoseconds;
+/// 0 before the first). A check of any other hash (a foreign one, an argon2 hash of other
+/// parameters) that took less is made to last as long, so how long a wrong password takes
+/// to refuse does not tell an unknown email from an imported account.
+#[derive(Debug, Default)]
+struct TypicalCheck(AtomicU64);
+
+impl TypicalCheck {
+    fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+
+    /// Folds `took` in with weight 1/8; the first sample is taken as it is.
+    fn observe(&self, took: Duration) {
+        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |average| {
+                Some(if average == 0 {
+                    took
+                } else {
+                    average - average / 8 + took / 8
+                })
+            });
+    }
+}
+
+/// A check's outcome, and how much longer its caller must wait before answering.
+struct Checked {
+    verification: Verification,
+    pad: Duration,
 }
 
 /// argon2's working memory, allocated at the first hash and kept at the configured size.
@@ -149,6 +186,7 @@ impl Argon2PasswordHasher {
                 blocks: Vec::new(),
                 configured: params.block_count(),
             },
+            typical: Arc::default(),
         };
         let max_queue = config
             .max_queue
@@ -287,9 +325,6 @@ impl Memory {
 
     /// Whether `password` produces `phc`'s output (compared in constant time).
     fn matches(&mut self, password: &[u8], phc: &Phc) -> Result<bool, HashError> {
-        let malformed = |e: &dyn std::fmt::Display| {
-            HashError::Failed(format!("the stored password hash is malformed: {e}"))
-        };
         let algorithm = Algorithm::try_from(phc.algorithm.as_str()).map_err(|e| malformed(&e))?;
         let version = phc
             .version
@@ -299,6 +334,9 @@ impl Memory {
             return Err(malformed(&"no salt or no hash"));
         };
         let stored = Params::try_from(phc).map_err(|e| malformed(&e))?;
+        if stored.m_cost() > MAX_STORED_MEMORY_KIB {
+            return Err(malformed(&"memory cost above 1 GiB"));
+        }
         let params = Params::new(
             stored.m_cost(),
             stored.t_cost(),
@@ -336,27 +374,79 @@ impl Engine {
         Ok(PasswordHash::new(phc.to_string()))
     }
 
-    fn verify(&mut self, password: &[u8], stored: Option<&str>) -> Result<Verification, HashError> {
+    /// Checks `password` against `stored` (the dummy hash when `None`), and says how long
+    /// to wait before answering so the answer takes as long as a configured check.
+    fn verify(&mut self, password: &str, stored: Option<&str>) -> Result<Checked, HashError> {
+        let started = Instant::now();
         let Some(stored) = stored else {
             // Same work as a real check; the outcome is ignored on purpose.
-            let _ = self.memory.matches(password, &self.dummy);
-            return Ok(Verification::Mismatch);
+            let _ = self.memory.matches(password.as_bytes(), &self.dummy);
+            self.typical.observe(started.elapsed());
+            return Ok(Checked {
+                verification: Verification::Mismatch,
+                pad: Duration::ZERO,
+            });
         };
-        // Error messages name what is wrong, never the stored string itself.
-        let malformed = |e: &dyn std::fmt::Display| {
-            HashError::Failed(format!("the stored password hash is malformed: {e}"))
+        let (verification, configured) = match ForeignHash::parse(stored) {
+            Some(foreign) => {
+                let matched = foreign
+                    .and_then(|hash| hash.matches(password))
+                    .map_err(|e| malformed(&e))?;
+                let verification = if matched {
+                    Verification::Match { needs_rehash: true }
+                } else {
+                    Verification::Mismatch
+                };
+                (verification, false)
+            }
+            None => self.verify_argon2(password.as_bytes(), stored)?,
         };
+        if configured {
+            self.typical.observe(started.elapsed());
+            return Ok(Checked {
+                verification,
+                pad: Duration::ZERO,
+            });
+        }
+        let typical = self.typical_check(password.as_bytes());
+        Ok(Checked {
+            verification,
+            pad: typical.saturating_sub(started.elapsed()),
+        })
+    }
+
+    /// Checks an argon2 PHC string; also says whether it has the configured parameters.
+    fn verify_argon2(
+        &mut self,
+        password: &[u8],
+        stored: &str,
+    ) -> Result<(Verification, bool), HashError> {
         let phc = Phc::new(stored).map_err(|e| malformed(&e))?;
         let algorithm = Algorithm::try_from(phc.algorithm.as_str()).map_err(|e| malformed(&e))?;
         let stored_params = Params::try_from(&phc).map_err(|e| malformed(&e))?;
+        let current =
+            algorithm == Algorithm::Argon2id && phc.version == Some(Version::V0x13.into());
+        let configured = self.argon2.params();
+        let same_cost = stored_params.m_cost() == configured.m_cost()
+            && stored_params.t_cost() == configured.t_cost()
+            && stored_params.p_cost() == configured.p_cost();
         if !self.memory.matches(password, &phc)? {
-            return Ok(Verification::Mismatch);
+            return Ok((Verification::Mismatch, current && same_cost));
         }
-        Ok(Verification::Match {
-            needs_rehash: algorithm != Algorithm::Argon2id
-                || phc.version != Some(Version::V0x13.into())
-                || self.weaker_than_configured(&stored_params),
-        })
+        let verification = Verification::Match {
+            needs_rehash: !current || self.weaker_than_configured(&stored_params),
+        };
+        Ok((verification, current && same_cost))
+    }
+
+    /// How long a configured check takes; measured on the dummy hash if none has been yet.
+    fn typical_check(&mut self, password: &[u8]) -> Duration {
+        if self.typical.get().is_zero() {
+            let started = Instant::now();
+            let _ = self.memory.matches(password, &self.dummy);
+            self.typical.observe(started.elapsed());
+        }
+        self.typical.get()
     }
 
     /// Whether `stored` costs an attacker less than the configured parameters: less
@@ -383,11 +473,37 @@ impl PasswordHasher for Argon2PasswordHasher {
         hash: Option<PasswordHash>,
     ) -> Result<Verification, HashError> {
         let password = password.expose().to_owned();
-        self.run(move |engine| {
-            engine.verify(password.as_bytes(), hash.as_ref().map(PasswordHash::expose))
-        })
-        .await
+        let checked = self
+            .run(move |engine| engine.verify(&password, hash.as_ref().map(PasswordHash::expose)))
+            .await?;
+        // Waited here, not on the hashing thread, which takes the next job meanwhile.
+        if !checked.pad.is_zero() {
+            tokio::time::sleep(checked.pad).await;
+        }
+        Ok(checked.verification)
     }
+
+    fn accepts(&self, hash: &PasswordHash) -> bool {
+        let stored = hash.expose();
+        match ForeignHash::parse(stored) {
+            Some(foreign) => foreign.is_ok(),
+            None => Phc::new(stored).is_ok_and(|phc| {
+                Algorithm::try_from(phc.algorithm.as_str()).is_ok()
+                    && Params::try_from(&phc).is_ok_and(|p| p.m_cost() <= MAX_STORED_MEMORY_KIB)
+                    && phc.salt.is_some()
+                    && phc.hash.is_some()
+            }),
+        }
+    }
+}
+
+/// The most memory an argon2 hash to be stored may cost (1 GiB): more would let one
+/// check exhaust the machine.
+const MAX_STORED_MEMORY_KIB: u32 = 1 << 20;
+
+/// An error naming what is wrong with a stored hash, never the stored string itself.
+fn malformed(e: &dyn std::fmt::Display) -> HashError {
+    HashError::Failed(format!("the stored password hash is malformed: {e}"))
 }
 
 #[cfg(test)]

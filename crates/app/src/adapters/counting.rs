@@ -254,6 +254,16 @@ impl<R: UserRepository> UserRepository for CountingUserRepository<R> {
         self.inner.delete(id).await
     }
 
+    async fn erase(
+        &self,
+        id: UserId,
+        placeholder: Email,
+        guarded: &str,
+        audit: AuditWith<()>,
+    ) -> Result<(), StoreError> {
+        self.inner.erase(id, placeholder, guarded, audit).await
+    }
+
     async fn change_password(
         &self,
         id: UserId,

@@ -1,4 +1,5 @@
-//! Implementations of the ports that are not the database: argon2id hashing, random
+//! Implementations of the ports that are not the database: argon2id hashing (and the
+//! checking of hashes imported from other systems), random
 //! tokens, signed access tokens (JWT), the system clock, rate limiting, mail delivery, the
 //! OAuth/OIDC providers and second factors (TOTP, passkeys); and the decorators that
 //! count what the database's repositories report.
@@ -9,6 +10,7 @@
 mod argon2_hasher;
 mod clock;
 mod counting;
+mod foreign_hashes;
 mod jwt;
 mod mail;
 mod mfa;

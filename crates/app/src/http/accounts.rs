@@ -1,5 +1,5 @@
-//! Changing accounts as an operator (SPEC.md section 4.2): `PATCH` names and status,
-//! soft `DELETE`, `unlock`. The domain checks the permissions; `DELETE` and `unlock` ask
+//! Making and changing accounts as an operator (SPEC.md section 4.2): `POST` a new one,
+//! `PATCH` names and status, soft `DELETE`, `unlock`. The domain checks the permissions; `DELETE` and `unlock` ask
 //! for theirs before reading the id, so a refusal is answered before a malformed one.
 
 use super::body::AdminUserResponse;
@@ -9,9 +9,9 @@ use super::extract::{ApiJson, Authenticated, Client, IdPath};
 use super::kind;
 use super::params::UserPath;
 use super::state::AppState;
-use auth_domain::AccountChanges;
 use auth_domain::permission::{USERS_DELETE, USERS_WRITE};
-use auth_ports::{UserId, UserStatus};
+use auth_domain::{AccountChanges, Registration};
+use auth_ports::{Password, UserId, UserStatus};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{patch, post};
@@ -21,11 +21,71 @@ use utoipa::ToSchema;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/admin/users", post(create_user))
         .route(
             "/v1/admin/users/{id}",
             patch(update_user).delete(delete_user),
         )
         .route("/v1/admin/users/{id}/unlock", post(unlock_user))
+}
+
+/// An account an operator makes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CreateUserRequest {
+    #[schema(example = "ada@example.com", max_length = 254)]
+    email: String,
+    /// The rules of a registration apply (`PASSWORD_MIN_LENGTH`, no common password).
+    #[schema(example = "correct horse battery staple", max_length = 128)]
+    password: String,
+    #[schema(max_length = 100)]
+    first_name: Option<String>,
+    #[schema(max_length = 100)]
+    last_name: Option<String>,
+    /// The role's name; `user` when absent. Naming one needs `roles:assign` and every
+    /// permission of the role.
+    #[schema(example = "moderator")]
+    role: Option<String>,
+}
+
+/// Creates an active account with a verified email (the operator vouches for it) and
+/// the given role, audited as `user.register` by the caller (`details.via = "admin"`).
+/// Needs `users:write`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/users",
+    tag = "admin",
+    security(("session" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        kind::Guarded, kind::JsonBody,
+        (status = 201, description = "The new user", body = AdminUserResponse),
+        (status = 403, description = "The caller lacks `users:write`, or names a role without `roles:assign` or a permission of the role (`forbidden`)", body = ErrorBody),
+        (status = 409, description = "The email is registered already (`email_taken`)", body = ErrorBody),
+    )
+)]
+async fn create_user(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Authenticated(principal): Authenticated,
+    body: Result<ApiJson<CreateUserRequest>, ApiError>,
+) -> Result<(StatusCode, Json<AdminUserResponse>), ApiError> {
+    principal.require(USERS_WRITE)?;
+    let ApiJson(body) = body?;
+    let registration = Registration {
+        email: body.email,
+        password: Password::new(body.password),
+        first_name: body.first_name,
+        last_name: body.last_name,
+    };
+    let user = state
+        .admin
+        .create_user(&principal, registration, body.role, &client)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AdminUserResponse { user: user.into() }),
+    ))
 }
 
 /// A change to an account; absent fields stay as they are, a `null` or blank name

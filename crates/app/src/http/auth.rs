@@ -419,7 +419,7 @@ async fn me(Authenticated(principal): Authenticated) -> Json<MeResponse> {
 
 #[derive(Serialize, ToSchema)]
 #[schema(as = Session)]
-struct SessionBody {
+pub(super) struct SessionBody {
     id: Uuid,
     /// Where the session was opened from, IPv4 or IPv6.
     #[schema(value_type = Option<String>, example = "203.0.113.7")]

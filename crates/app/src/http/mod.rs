@@ -19,6 +19,7 @@ mod metrics;
 mod mfa;
 mod oauth;
 mod openapi;
+mod own_account;
 mod pages;
 mod params;
 mod recovery;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
             .merge(recovery::routes())
             .merge(admin::routes())
             .merge(accounts::routes())
+            .merge(own_account::routes())
             .merge(admin_mfa::routes())
             .merge(mfa::routes())
             .merge(roles::routes())

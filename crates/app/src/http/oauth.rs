@@ -119,7 +119,7 @@ struct CallbackQuery {
 }
 
 #[derive(Serialize, ToSchema)]
-struct AccountBody {
+pub(super) struct AccountBody {
     /// The provider's name in `OAUTH_PROVIDERS`.
     #[schema(example = "google")]
     provider: String,

@@ -7,7 +7,8 @@ use super::error::doc::{
     ReauthenticationRequired, Unauthorized, Unavailable, UnsupportedMediaType, ValidationFailed,
 };
 use super::{
-    accounts, admin, admin_mfa, auth, health, metrics, mfa, oauth, recovery, roles, tokens,
+    accounts, admin, admin_mfa, auth, health, metrics, mfa, oauth, own_account, recovery, roles,
+    tokens,
 };
 use axum::Json;
 use std::sync::LazyLock;
@@ -70,6 +71,9 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::open
         recovery::reset_password,
         admin::list_users,
         admin::get_user,
+        own_account::delete_account,
+        own_account::export_account,
+        accounts::create_user,
         accounts::update_user,
         accounts::delete_user,
         accounts::unlock_user,

@@ -18,6 +18,8 @@ auth_testing::on_both_backends!(
     listings_filter_and_reject_bad_parameters,
     pagination_is_stable_while_users_are_added,
     the_audit_trail_is_queried_with_filters_pages_and_counts,
+    an_operator_creates_an_account_that_logs_in,
+    creating_an_account_is_refused_without_the_permissions_and_for_bad_input,
 );
 
 async fn create_role(app: &TestApp, name: &str, permissions: &[&str]) {
@@ -287,4 +289,89 @@ async fn expect_forbidden(app: &TestApp, path: &str, token: &str) {
         "forbidden",
     )
     .await;
+}
+
+async fn an_operator_creates_an_account_that_logs_in(app: &TestApp) {
+    let (admin, token) = app.login_with_role("root@example.com", "admin").await;
+    let body = serde_json::json!({
+        "email": " Grace@Example.com", "password": PASSWORD,
+        "first_name": "Grace", "role": "moderator",
+    });
+    let response = app.post("/v1/admin/users", Some(&token), body).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["user"]["email"], "grace@example.com");
+    assert_eq!(created["user"]["email_verified"], true);
+    assert!(created["user"].get("password_hash").is_none());
+
+    let grace = app.login("grace@example.com", PASSWORD).await;
+    let me = app.get_json("/v1/auth/me", &grace).await;
+    assert_eq!(me["roles"], serde_json::json!(["moderator"]));
+    let entries = app
+        .audit_entries(auth_ports::AuditQuery {
+            action: Some("user.register".into()),
+            resource_id: created["user"]["id"].as_str().map(str::to_owned),
+            limit: 10,
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        entries[0].entry.user_id,
+        Some(admin),
+        "the operator is the actor"
+    );
+    assert_eq!(entries[0].entry.details["via"], "admin");
+
+    let again = app
+        .post(
+            "/v1/admin/users",
+            Some(&token),
+            serde_json::json!({"email": "grace@example.com", "password": PASSWORD}),
+        )
+        .await;
+    expect_error(again, StatusCode::CONFLICT, "email_taken").await;
+}
+
+async fn creating_an_account_is_refused_without_the_permissions_and_for_bad_input(app: &TestApp) {
+    let (_, moderator) = app.login_with_role("mod@example.com", "moderator").await;
+    let body = serde_json::json!({"email": "new@example.com", "password": PASSWORD});
+    let refused = app
+        .post("/v1/admin/users", Some(&moderator), body.clone())
+        .await;
+    expect_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
+
+    create_role(
+        app,
+        "support",
+        &["users:write", "roles:assign", "users:read"],
+    )
+    .await;
+    let (_, support) = app.login_with_role("support@example.com", "support").await;
+    let as_admin =
+        serde_json::json!({"email": "new@example.com", "password": PASSWORD, "role": "admin"});
+    let escalation = app.post("/v1/admin/users", Some(&support), as_admin).await;
+    expect_error(escalation, StatusCode::FORBIDDEN, "forbidden").await;
+    let weak = serde_json::json!({"email": "new@example.com", "password": "short"});
+    let weak = app.post("/v1/admin/users", Some(&support), weak).await;
+    expect_invalid(weak, "password", "a short password").await;
+    let unknown =
+        serde_json::json!({"email": "new@example.com", "password": PASSWORD, "role": "wizard"});
+    let unknown = app.post("/v1/admin/users", Some(&support), unknown).await;
+    expect_invalid(unknown, "role", "an unknown role").await;
+    let users = app.store.users();
+    assert!(
+        users
+            .find_by_email(&Email::parse("new@example.com").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let made = app.post("/v1/admin/users", Some(&support), body).await;
+    assert_eq!(
+        made.status(),
+        StatusCode::CREATED,
+        "the default role needs no roles:assign"
+    );
 }

@@ -369,6 +369,14 @@ fn seeds(targets: &Targets) -> HashMap<&'static str, Value> {
             json!({"name": "new-role", "description": "made by a test", "permissions": ["users:read", "audit:*"]}),
         ),
         (
+            "POST /v1/admin/users",
+            json!({"email": "made@example.com", "password": PASSWORD, "first_name": "Made", "last_name": null, "role": "user"}),
+        ),
+        (
+            "DELETE /v1/auth/account",
+            json!({"password": "not the password"}),
+        ),
+        (
             "PATCH /v1/admin/roles/{id}",
             json!({"name": "fuzzed", "description": null, "permissions": ["audit:read"]}),
         ),

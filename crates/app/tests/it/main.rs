@@ -44,6 +44,7 @@ mod oauth_mfa;
 mod oidc_provider;
 mod openapi;
 mod operations;
+mod own_account;
 mod pages;
 mod passkeys;
 mod recovery;
@@ -52,6 +53,7 @@ mod server;
 mod slow_clients;
 mod sources;
 mod tokens;
+mod transfer;
 
 /// `TEST_REDIS_URL`, or `None` after saying the Redis test is skipped (a failure under
 /// `CI=true`).

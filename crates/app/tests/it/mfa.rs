@@ -126,7 +126,7 @@ async fn execute(app: &TestApp, sql: &str, value: sea_orm::Value) {
 }
 
 /// Moves every session's last authentication back past the 5-minute step-up window.
-async fn authenticated_long_ago(app: &TestApp) {
+pub async fn authenticated_long_ago(app: &TestApp) {
     let then = now() - chrono::Duration::minutes(6);
     execute(
         app,

@@ -31,7 +31,7 @@ const RATE_LIMITED: [&str; 8] = [
 /// Every API route of the router, with its methods. Adding a route means adding it here
 /// (or to [`PAGES`]), and `documented_operations_are_exactly_the_routed_ones` fails until
 /// it is documented.
-const ROUTES: [(&str, &str); 53] = [
+const ROUTES: [(&str, &str); 56] = [
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -41,6 +41,8 @@ const ROUTES: [(&str, &str); 53] = [
     ("post", "/v1/auth/logout"),
     ("post", "/v1/auth/logout-all"),
     ("get", "/v1/auth/me"),
+    ("delete", "/v1/auth/account"),
+    ("get", "/v1/auth/account/export"),
     ("get", "/v1/auth/csrf"),
     ("get", "/v1/auth/sessions"),
     ("delete", "/v1/auth/sessions/{id}"),
@@ -73,6 +75,7 @@ const ROUTES: [(&str, &str); 53] = [
     ("get", "/v1/admin/users/{id}"),
     ("patch", "/v1/admin/users/{id}"),
     ("delete", "/v1/admin/users/{id}"),
+    ("post", "/v1/admin/users"),
     ("post", "/v1/admin/users/{id}/unlock"),
     ("get", "/v1/admin/users/{id}/mfa"),
     ("delete", "/v1/admin/users/{id}/mfa"),

@@ -39,6 +39,9 @@ pub enum AccountError {
     /// The change is malformed.
     #[error("invalid change")]
     Invalid(FieldErrors),
+    /// The email belongs to another account already.
+    #[error("email taken")]
+    EmailTaken,
     /// The account is deleted, which is final.
     #[error("deleted account")]
     Deleted,

@@ -1,8 +1,9 @@
 //! AdminService: the operator's side of accounts (SPEC.md section 4.2). Reading and
-//! searching users and the audit trail (in [`queries`]); changing accounts (in
-//! [`changes`]); second factors (in [`mfa`]).
+//! searching users and the audit trail (in [`queries`]); making accounts (in [`create`])
+//! and changing them (in [`changes`]); second factors (in [`mfa`]).
 
 mod changes;
+mod create;
 mod mfa;
 mod queries;
 mod service;

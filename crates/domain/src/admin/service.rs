@@ -1,7 +1,10 @@
 //! The AdminService itself and the ports it works through.
 
 use crate::audit::Auditor;
-use auth_ports::{AuditRepository, Clock, MfaRepository, RoleRepository, UserRepository};
+use crate::password_policy::PasswordPolicy;
+use auth_ports::{
+    AuditRepository, Clock, MfaRepository, PasswordHasher, RoleRepository, UserRepository,
+};
 use std::sync::Arc;
 
 /// The ports AdminService works through.
@@ -19,6 +22,10 @@ pub struct AdminPorts {
     pub clock: Arc<dyn Clock>,
     /// Second factors, to show and reset.
     pub mfa: Arc<dyn MfaRepository>,
+    /// Hashes the password of an account an operator makes.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// The rules such a password meets (those of a registration).
+    pub password: PasswordPolicy,
 }
 
 /// Reads and changes accounts and reads the audit trail for operators. Every method

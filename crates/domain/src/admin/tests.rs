@@ -180,4 +180,5 @@ async fn a_wildcard_grants_reading() {
     assert!(counts.is_ok(), "{counts:?}");
 }
 
+mod create;
 mod mfa;

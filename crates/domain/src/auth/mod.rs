@@ -2,6 +2,7 @@
 //! 4.1), with the lockout, session-expiry and rate-limit rules they need, and account
 //! recovery by mail.
 
+mod account;
 mod login;
 mod mfa;
 mod password;
@@ -15,6 +16,7 @@ mod tests;
 pub use crate::names::MAX_NAME_CHARS;
 pub use crate::principal::{Principal, ReauthenticationRequired, STEP_UP_WINDOW};
 pub use crate::rate_limits::WIDE_PREFIX_FACTORS;
+pub use account::DeleteAccountError;
 pub use login::{LoginError, LoginOutcome, LoginSuccess};
 pub use mfa::{
     CHALLENGE_LIFETIME, FactorAnswer, IssuedChallenge, MAX_CHALLENGE_FAILURES,
@@ -23,6 +25,7 @@ pub use mfa::{
 };
 pub use password::ChangePasswordError;
 pub use recovery::{MAILBOX_FACTOR, RecoveryRequestError, ResetRequest, TokenError};
+pub(crate) use register::{Checked as CheckedRegistration, check as check_registration};
 pub use register::{DEFAULT_ROLE, RegisterError, Registration};
 pub use service::{AuthPolicy, AuthPorts, AuthService, SecondFactorPorts};
 pub use session::{AuthenticateError, RevokeError, SessionView};

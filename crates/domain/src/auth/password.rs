@@ -41,7 +41,88 @@ pub enum ChangePasswordError {
     Failure(#[from] Failure),
 }
 
+/// Why the caller's current password was not confirmed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Unconfirmed {
+    /// Too many attempts for this account.
+    #[error("rate limited")]
+    RateLimited { retry_after: Duration },
+    /// The password is wrong (audited and counted towards the lockout).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The caller's source or the account is locked until then.
+    #[error("account locked")]
+    AccountLocked { until: DateTime<Utc> },
+    /// Not the caller's fault.
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+impl From<Unconfirmed> for ChangePasswordError {
+    fn from(err: Unconfirmed) -> Self {
+        match err {
+            Unconfirmed::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            Unconfirmed::InvalidCredentials => Self::InvalidCredentials,
+            Unconfirmed::AccountLocked { until } => Self::AccountLocked { until },
+            Unconfirmed::Failure(failure) => Self::Failure(failure),
+        }
+    }
+}
+
 impl AuthService {
+    /// Checks that `password` is the caller's, as a login would: limited per account,
+    /// refused while a lock is in force, and a wrong one recorded as `event` failed and
+    /// counted towards the lockout. An account without a password never matches.
+    ///
+    /// # Errors
+    /// See [`Unconfirmed`].
+    pub(crate) async fn confirm_password(
+        &self,
+        principal: &Principal,
+        password: &Password,
+        client: &ClientInfo,
+        event: AuditEvent,
+    ) -> Result<(), Unconfirmed> {
+        let user = &principal.user;
+        self.limit_account(&user.email)
+            .await
+            .map_err(|retry_after| Unconfirmed::RateLimited { retry_after })?;
+        // Guessing the current password is counted and locked out like guessing at login.
+        let source = Self::ip_key(client);
+        let now = self.ports.clock.now();
+        let account = self
+            .ports
+            .users
+            .find_for_login(&user.email, &source)
+            .await
+            .map_err(Failure::from)?;
+        if let Some(until) = account.and_then(|account| account.locked_until(now)) {
+            self.ports
+                .audit
+                .record(event.failed("account_locked"), client)
+                .await?;
+            return Err(Unconfirmed::AccountLocked { until });
+        }
+        let verification = if password.expose().chars().count() > MAX_PASSWORD_CHARS {
+            Verification::Mismatch
+        } else {
+            self.ports
+                .hasher
+                .verify(password, user.password_hash.clone())
+                .await
+                .map_err(Failure::from)?
+        };
+        if verification == Verification::Mismatch {
+            return Err(
+                match self.count_failure(user, &source, client, event).await? {
+                    Some(until) => Unconfirmed::AccountLocked { until },
+                    None => Unconfirmed::InvalidCredentials,
+                },
+            );
+        }
+        Ok(())
+    }
+
     /// Replaces the caller's password after checking the current one, and revokes every
     /// other session of theirs (`password.change`).
     ///
@@ -59,43 +140,9 @@ impl AuthService {
     ) -> Result<(), ChangePasswordError> {
         self.require_fresh(principal)?;
         let user = &principal.user;
-        self.limit_account(&user.email)
-            .await
-            .map_err(|retry_after| ChangePasswordError::RateLimited { retry_after })?;
         let event = AuditEvent::self_service("password.change", user.id);
-        // Guessing the current password is counted and locked out like guessing at login.
-        let source = Self::ip_key(client);
-        let now = self.ports.clock.now();
-        let account = self
-            .ports
-            .users
-            .find_for_login(&user.email, &source)
-            .await
-            .map_err(Failure::from)?;
-        if let Some(until) = account.and_then(|account| account.locked_until(now)) {
-            self.ports
-                .audit
-                .record(event.failed("account_locked"), client)
-                .await?;
-            return Err(ChangePasswordError::AccountLocked { until });
-        }
-        let verification = if current.expose().chars().count() > MAX_PASSWORD_CHARS {
-            Verification::Mismatch
-        } else {
-            self.ports
-                .hasher
-                .verify(current, user.password_hash.clone())
-                .await
-                .map_err(Failure::from)?
-        };
-        if verification == Verification::Mismatch {
-            return Err(
-                match self.count_failure(user, &source, client, event).await? {
-                    Some(until) => ChangePasswordError::AccountLocked { until },
-                    None => ChangePasswordError::InvalidCredentials,
-                },
-            );
-        }
+        self.confirm_password(principal, current, client, event.clone())
+            .await?;
         if let Err(rejection) = self.policy.password.check(new, &user.email) {
             let mut errors = FieldErrors::default();
             errors.add("new_password", format!("password {rejection}"));

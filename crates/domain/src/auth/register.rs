@@ -4,6 +4,7 @@ use super::service::AuthService;
 use crate::audit::{AuditEvent, ClientInfo};
 use crate::error::{Failure, FieldErrors};
 use crate::names::{check_name, non_blank};
+use crate::password_policy::PasswordPolicy;
 use auth_ports::{Email, NewUser, NewVerification, Password, StoreError, User};
 use std::time::Duration;
 
@@ -108,23 +109,11 @@ impl AuthService {
             email_verified,
             via,
         } = account;
-        let first_name = non_blank(registration.first_name);
-        let last_name = non_blank(registration.last_name);
-        let mut errors = FieldErrors::default();
-        let email = Email::parse(&registration.email)
-            .map_err(|e| errors.add("email", e.to_string()))
-            .ok();
-        if let Some(email) = &email
-            && let Err(rejection) = self.policy.password.check(&registration.password, email)
-        {
-            errors.add("password", format!("password {rejection}"));
-        }
-        check_name(&mut errors, "first_name", first_name.as_ref());
-        check_name(&mut errors, "last_name", last_name.as_ref());
-        errors.into_result().map_err(RegisterError::Invalid)?;
-        let Some(email) = email else {
-            return Err(RegisterError::Invalid(FieldErrors::default()));
-        };
+        let Checked {
+            email,
+            first_name,
+            last_name,
+        } = check(&self.policy.password, &registration).map_err(RegisterError::Invalid)?;
 
         let hash = self
             .ports
@@ -174,4 +163,41 @@ impl AuthService {
             })?;
         Ok(user)
     }
+}
+
+/// A registration's fields as they will be stored.
+pub(crate) struct Checked {
+    pub(crate) email: Email,
+    pub(crate) first_name: Option<String>,
+    pub(crate) last_name: Option<String>,
+}
+
+/// The normalised email and names of `registration`, or every rule it breaks (email,
+/// password policy, names), by field.
+pub(crate) fn check(
+    policy: &PasswordPolicy,
+    registration: &Registration,
+) -> Result<Checked, FieldErrors> {
+    let first_name = non_blank(registration.first_name.clone());
+    let last_name = non_blank(registration.last_name.clone());
+    let mut errors = FieldErrors::default();
+    let email = Email::parse(&registration.email)
+        .map_err(|e| errors.add("email", e.to_string()))
+        .ok();
+    if let Some(email) = &email
+        && let Err(rejection) = policy.check(&registration.password, email)
+    {
+        errors.add("password", format!("password {rejection}"));
+    }
+    check_name(&mut errors, "first_name", first_name.as_ref());
+    check_name(&mut errors, "last_name", last_name.as_ref());
+    errors.into_result()?;
+    let Some(email) = email else {
+        return Err(FieldErrors::default());
+    };
+    Ok(Checked {
+        email,
+        first_name,
+        last_name,
+    })
 }

@@ -9,10 +9,10 @@ use crate::password_policy::PasswordPolicy;
 use crate::principal::{Principal, ReauthenticationRequired};
 use crate::rate_limits;
 use auth_ports::{
-    AuthMethod, BearerToken, ChallengeRepository, Clock, Email, LockoutPolicy, MailMessage,
-    MfaRepository, NewSession, OneTimeTokenRepository, PasskeyAuthenticator, PasswordHasher,
-    RateLimit, RateLimiter, SessionRepository, TokenGenerator, TotpAuthenticator, UserId,
-    UserRepository,
+    AuditRepository, AuthMethod, BearerToken, ChallengeRepository, Clock, Email, LockoutPolicy,
+    MailMessage, MfaRepository, NewSession, OneTimeTokenRepository, PasskeyAuthenticator,
+    PasswordHasher, RateLimit, RateLimiter, SessionRepository, TokenGenerator, TotpAuthenticator,
+    UserId, UserRepository,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -62,8 +62,10 @@ pub struct AuthPorts {
     pub users: Arc<dyn UserRepository>,
     /// Sessions.
     pub sessions: Arc<dyn SessionRepository>,
-    /// The audit trail.
+    /// The audit trail, to write.
     pub audit: Auditor,
+    /// The audit trail, to read the caller's own part of it.
+    pub audit_log: Arc<dyn AuditRepository>,
     /// Password hashing.
     pub hasher: Arc<dyn PasswordHasher>,
     /// Session tokens.
@@ -178,11 +180,11 @@ impl AuthService {
     }
 
     /// `Ok` when the caller's session was authenticated within the step-up window, as a
-    /// sensitive change needs.
-    pub(super) fn require_fresh(
-        &self,
-        principal: &Principal,
-    ) -> Result<(), ReauthenticationRequired> {
+    /// sensitive change or read needs.
+    ///
+    /// # Errors
+    /// [`ReauthenticationRequired`] otherwise.
+    pub fn require_fresh(&self, principal: &Principal) -> Result<(), ReauthenticationRequired> {
         principal.require_recent_authentication(self.ports.clock.now())
     }
 

@@ -2,6 +2,7 @@
 //! `UPDATE … RETURNING` statements so concurrent requests never lose a count; the
 //! failure counting is in [`lockout`].
 
+mod erasure;
 mod lockout;
 
 use crate::audit::commit_with;
@@ -262,6 +263,18 @@ impl UserRepository for SeaOrmUserRepository {
         let change = (before, updated);
         commit_with(txn, audit, &change).await?;
         Ok(change.1)
+    }
+
+    async fn erase(
+        &self,
+        id: UserId,
+        placeholder: Email,
+        guarded: &str,
+        audit: AuditWith<()>,
+    ) -> Result<(), StoreError> {
+        let txn = begin_write(&self.db).await?;
+        erasure::erase(&txn, id, placeholder, guarded).await?;
+        commit_with(txn, audit, &()).await
     }
 
     async fn delete(&self, id: UserId) -> Result<(), StoreError> {

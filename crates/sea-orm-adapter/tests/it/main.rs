@@ -21,5 +21,6 @@ mod one_time_tokens;
 mod pools;
 mod roles;
 mod sessions;
+mod transfer;
 mod upgrades;
 mod users;

@@ -150,7 +150,8 @@ async fn malformed_hash_fails_without_echoing_it() {
         "not-a-phc-string",
         "$argon2id$v=19$m=1024,t=1,p=1$",
         "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ",
-        "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+        "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9",
+        "pbkdf2_sha256$1200$salt$not base64",
         "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E",
     ] {
         let err = hasher
@@ -161,6 +162,82 @@ async fn malformed_hash_fails_without_echoing_it() {
             HashError::Failed(message) => assert!(!message.contains(stored), "{message}"),
             HashError::Busy => panic!("expected Failed for {stored}"),
         }
+    }
+}
+
+/// Django's PBKDF2 of "correct horse battery staple", 1,200 iterations: about a
+/// millisecond, far cheaper than the configured argon2id below.
+const DJANGO: &str =
+    "pbkdf2_sha256$1200$q1w2e3r4t5y6u7i8$6O5tbobOQNn0IzaYMuIKNfNnXu/3E/r5RYH7r8QQonM=";
+
+#[tokio::test]
+async fn a_foreign_hash_matches_and_asks_for_a_rehash() {
+    let hasher = hasher(1024, 1);
+    let stored = || Some(PasswordHash::new(DJANGO.into()));
+    let (right, wrong) = (
+        password("correct horse battery staple"),
+        password("correct horse"),
+    );
+    assert_eq!(
+        hasher.verify(&right, stored()).await.unwrap(),
+        Verification::Match { needs_rehash: true }
+    );
+    assert_eq!(
+        hasher.verify(&wrong, stored()).await.unwrap(),
+        Verification::Mismatch
+    );
+}
+
+#[tokio::test]
+async fn a_cheap_foreign_hash_is_answered_no_faster_than_a_configured_check() {
+    // Costly enough (tens of milliseconds) that the padding, not noise, decides.
+    let hasher = hasher(32 * 1024, 3);
+    let guess = password("guess");
+    let django = || Some(PasswordHash::new(DJANGO.into()));
+    let started = Instant::now();
+    // The first check of any kind is a foreign one: it measures a configured check itself.
+    let first = hasher.verify(&guess, django()).await.unwrap();
+    assert_eq!(first, Verification::Mismatch);
+    let first = started.elapsed();
+    let started = Instant::now();
+    let unknown = hasher.verify(&guess, None).await.unwrap();
+    assert_eq!(unknown, Verification::Mismatch);
+    let configured = started.elapsed();
+    let started = Instant::now();
+    let foreign = hasher.verify(&guess, django()).await.unwrap();
+    assert_eq!(foreign, Verification::Mismatch);
+    let foreign = started.elapsed();
+    // Two configured checks averaged against one: allow a quarter of slack for noise.
+    assert!(
+        foreign * 4 >= configured * 3 && first * 4 >= configured * 3,
+        "foreign {foreign:?} and first {first:?} against configured {configured:?}"
+    );
+}
+
+#[test]
+fn accepts_what_it_can_check_within_bounds() {
+    let hasher = hasher(1024, 1);
+    let accepts = |stored: &str| hasher.accepts(&PasswordHash::new(stored.into()));
+    assert!(accepts(
+        "$argon2id$v=19$m=2048,t=1,p=2$Affm0CND/YfisC/VkwaFBA$DUdoetuhUxfjLC8oNfWdpz8bWBvvwQ0szK7Lu9mrWbA"
+    ));
+    assert!(accepts(
+        "$argon2i$v=19$m=1024,t=1,p=1$cTaws80UyAECCcrgrBbCnQ$lVt/Ex/3+7p3z0h2goECl4x6HGOA4vJYRNIKGhvP2Zw"
+    ));
+    assert!(accepts(DJANGO));
+    assert!(accepts(
+        "$2y$05$E9ywxHKl126SadNo8V3PpehLhNuGCINyFFSJUFPN2etYc9EUg.bS6"
+    ));
+    for refused in [
+        "",
+        "plain text",
+        "$argon2id$v=19$m=2000000,t=1,p=1$Affm0CND/YfisC/VkwaFBA$DUdoetuhUxfjLC8oNfWdpz8bWBvvwQ0szK7Lu9mrWbA",
+        "$argon2id$v=19$m=2048,t=1,p=2$Affm0CND/YfisC/VkwaFBA",
+        "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E",
+        "$2b$20$E9ywxHKl126SadNo8V3PpehLhNuGCINyFFSJUFPN2etYc9EUg.bS6",
+        "md5$salt$5f4dcc3b5aa765d61d8327deb882cf99",
+    ] {
+        assert!(!accepts(refused), "{refused}");
     }
 }
 

@@ -7,9 +7,9 @@ pub(super) mod doc;
 mod mfa;
 
 use auth_domain::{
-    AccountError, AuthenticateError, ChangePasswordError, Failure, FieldErrors, GetUserError,
-    IssueTokenError, LoginError, MissingPermission, ReadError, RecoveryRequestError, RegisterError,
-    RevokeError, RoleError, TokenError,
+    AccountError, AuthenticateError, ChangePasswordError, DeleteAccountError, Failure, FieldErrors,
+    GetUserError, IssueTokenError, LoginError, MissingPermission, ReadError, RecoveryRequestError,
+    RegisterError, RevokeError, RoleError, TokenError,
 };
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -450,6 +450,20 @@ impl From<ChangePasswordError> for ApiError {
     }
 }
 
+impl From<DeleteAccountError> for ApiError {
+    fn from(err: DeleteAccountError) -> Self {
+        match err {
+            DeleteAccountError::RateLimited { retry_after } => Self::RateLimited(retry_after),
+            DeleteAccountError::InvalidCredentials => Self::WrongCurrentPassword,
+            DeleteAccountError::AccountLocked { .. } => Self::AccountLocked,
+            DeleteAccountError::Invalid(errors) => Self::Validation(fields(&errors)),
+            DeleteAccountError::ReauthenticationRequired(_) => Self::ReauthenticationRequired,
+            DeleteAccountError::LastAdmin => Self::LastAdmin,
+            DeleteAccountError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
 impl From<RecoveryRequestError> for ApiError {
     fn from(err: RecoveryRequestError) -> Self {
         match err {
@@ -513,6 +527,7 @@ impl From<AccountError> for ApiError {
             AccountError::Invalid(errors) => Self::Validation(fields(&errors)),
             AccountError::Deleted => Self::invalid("status", "a deleted account cannot be changed"),
             AccountError::LastAdmin => Self::LastAdmin,
+            AccountError::EmailTaken => Self::EmailTaken,
             AccountError::Failure(failure) => failure.into(),
         }
     }

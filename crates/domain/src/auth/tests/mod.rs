@@ -262,11 +262,13 @@ impl Mocks {
             t0()
         });
         let clock: Arc<dyn Clock> = Arc::new(clock);
+        let audit: Arc<dyn auth_ports::AuditRepository> = Arc::new(self.audit);
         AuthService::new(
             AuthPorts {
                 users: Arc::new(self.users),
                 sessions: Arc::new(self.sessions),
-                audit: Auditor::new(Arc::new(self.audit), clock.clone()),
+                audit: Auditor::new(audit.clone(), clock.clone()),
+                audit_log: audit,
                 hasher: Arc::new(self.hasher),
                 tokens: Arc::new(self.tokens),
                 clock,
@@ -361,6 +363,7 @@ fn principal() -> Principal {
     signed_in(user(), &[])
 }
 
+mod account;
 mod login;
 mod mfa_factors;
 mod mfa_login;

@@ -1,19 +1,17 @@
 //! `authd user create`: an operator makes an account (typically the first admin) from
 //! the shell. The password never appears on the command line, where `ps` would show it.
 
-use crate::cli::UserCommand;
 use anyhow::{Context as _, bail};
 use auth_domain::{AuthService, RegisterError, Registration};
 use auth_ports::Password;
 use std::io::{BufRead as _, IsTerminal as _};
 
-/// Runs one `user` subcommand.
+/// Creates the account of `email` with `role` and a password read from stdin.
 ///
 /// # Errors
 /// Invalid input (each problem named), a taken email, an unknown role, or storage
 /// failures; nothing is written then.
-pub(crate) async fn run(auth: &AuthService, command: UserCommand) -> anyhow::Result<()> {
-    let UserCommand::Create { email, role } = command;
+pub(crate) async fn create(auth: &AuthService, email: String, role: String) -> anyhow::Result<()> {
     let password = read_password()?;
     let registration = Registration {
         email,
