@@ -26,9 +26,9 @@ pub use audit::{AuditEvent, Auditor, ClientInfo};
 pub use auth::{
     AuthPolicy, AuthPorts, AuthService, AuthenticateError, ChangePasswordError, DeleteAccountError,
     FactorAnswer, IssuedChallenge, LoginError, LoginOutcome, LoginSuccess, MfaError, NewTotp,
-    Principal, Reauthenticated, ReauthenticationRequired, RecoveryRequestError, RegisterError,
-    RegisteredPasskey, Registration, ResetRequest, RevokeError, SecondFactorPorts, SessionView,
-    StepUpAnswer, TokenError,
+    PasswordCheckError, Principal, Reauthenticated, ReauthenticationRequired, RecoveryRequestError,
+    RegisterError, RegisteredPasskey, Registration, ResetRequest, RevokeError, SecondFactorPorts,
+    SessionView, StepUpAnswer, TokenError,
 };
 pub use error::{Failure, FieldErrors, ReadError};
 pub use messages::Messages;

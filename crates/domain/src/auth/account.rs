@@ -3,34 +3,20 @@
 //! erased in one transaction that keeps the audit trail; and the part of the audit trail
 //! about it, for `GET /v1/auth/account/export`.
 
-use super::password::Unconfirmed;
+use super::password::PasswordCheckError;
 use super::service::AuthService;
 use crate::audit::{AuditEvent, ClientInfo};
 use crate::error::{Failure, FieldErrors};
 use crate::principal::{Principal, ReauthenticationRequired};
 use crate::rbac::ADMIN_ROLE;
 use auth_ports::{AuditEntry, AuditQuery, Constraint, Email, Password, StoreError};
-use chrono::{DateTime, Utc};
-use std::time::Duration;
 
 /// Why an account was not deleted.
 #[derive(Debug, thiserror::Error)]
 pub enum DeleteAccountError {
-    /// Too many password attempts for this account.
-    #[error("rate limited")]
-    RateLimited {
-        /// When to try again.
-        retry_after: Duration,
-    },
-    /// The password is wrong.
-    #[error("invalid credentials")]
-    InvalidCredentials,
-    /// Locked by wrong passwords until then.
-    #[error("account locked")]
-    AccountLocked {
-        /// When the lock ends.
-        until: DateTime<Utc>,
-    },
+    /// The password was not confirmed.
+    #[error(transparent)]
+    Password(#[from] PasswordCheckError),
     /// The account has a password and none was given.
     #[error("invalid request: {0}")]
     Invalid(FieldErrors),
@@ -43,17 +29,6 @@ pub enum DeleteAccountError {
     /// Not the caller's fault.
     #[error(transparent)]
     Failure(#[from] Failure),
-}
-
-impl From<Unconfirmed> for DeleteAccountError {
-    fn from(err: Unconfirmed) -> Self {
-        match err {
-            Unconfirmed::RateLimited { retry_after } => Self::RateLimited { retry_after },
-            Unconfirmed::InvalidCredentials => Self::InvalidCredentials,
-            Unconfirmed::AccountLocked { until } => Self::AccountLocked { until },
-            Unconfirmed::Failure(failure) => Self::Failure(failure),
-        }
-    }
 }
 
 /// Most audit entries of each kind (by the caller, about the caller) an export holds.

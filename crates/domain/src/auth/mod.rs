@@ -23,7 +23,7 @@ pub use mfa::{
     MAX_PASSKEY_NAME_CHARS, MfaError, NewTotp, RECOVERY_CODES, Reauthenticated, RegisteredPasskey,
     StepUpAnswer,
 };
-pub use password::ChangePasswordError;
+pub use password::{ChangePasswordError, PasswordCheckError};
 pub use recovery::{MAILBOX_FACTOR, RecoveryRequestError, ResetRequest, TokenError};
 pub(crate) use register::{Checked as CheckedRegistration, check as check_registration};
 pub use register::{DEFAULT_ROLE, RegisterError, Registration};

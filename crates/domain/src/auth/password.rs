@@ -14,22 +14,9 @@ use std::time::Duration;
 /// Why a password change failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ChangePasswordError {
-    /// Too many attempts for this account: guessing the current password through a
-    /// stolen session is limited like guessing it at login.
-    #[error("rate limited")]
-    RateLimited {
-        /// When to try again.
-        retry_after: Duration,
-    },
-    /// The current password is wrong.
-    #[error("invalid credentials")]
-    InvalidCredentials,
-    /// Too many wrong passwords from this source, or for the account: locked until then.
-    #[error("account locked")]
-    AccountLocked {
-        /// When the lock ends.
-        until: DateTime<Utc>,
-    },
+    /// The current password was not confirmed.
+    #[error(transparent)]
+    Password(#[from] PasswordCheckError),
     /// The new password breaks a rule.
     #[error("invalid password: {0}")]
     Invalid(FieldErrors),
@@ -41,32 +28,29 @@ pub enum ChangePasswordError {
     Failure(#[from] Failure),
 }
 
-/// Why the caller's current password was not confirmed.
+/// Why the caller's current password was not confirmed, for every change that asks for
+/// it (a password change, deleting the account).
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum Unconfirmed {
-    /// Too many attempts for this account.
+pub enum PasswordCheckError {
+    /// Too many attempts for this account: guessing the current password through a
+    /// stolen session is limited like guessing it at login.
     #[error("rate limited")]
-    RateLimited { retry_after: Duration },
+    RateLimited {
+        /// When to try again.
+        retry_after: Duration,
+    },
     /// The password is wrong (audited and counted towards the lockout).
     #[error("invalid credentials")]
     InvalidCredentials,
-    /// The caller's source or the account is locked until then.
+    /// Too many wrong passwords from this source, or for the account: locked until then.
     #[error("account locked")]
-    AccountLocked { until: DateTime<Utc> },
+    AccountLocked {
+        /// When the lock ends.
+        until: DateTime<Utc>,
+    },
     /// Not the caller's fault.
     #[error(transparent)]
     Failure(#[from] Failure),
-}
-
-impl From<Unconfirmed> for ChangePasswordError {
-    fn from(err: Unconfirmed) -> Self {
-        match err {
-            Unconfirmed::RateLimited { retry_after } => Self::RateLimited { retry_after },
-            Unconfirmed::InvalidCredentials => Self::InvalidCredentials,
-            Unconfirmed::AccountLocked { until } => Self::AccountLocked { until },
-            Unconfirmed::Failure(failure) => Self::Failure(failure),
-        }
-    }
 }
 
 impl AuthService {
@@ -75,18 +59,18 @@ impl AuthService {
     /// counted towards the lockout. An account without a password never matches.
     ///
     /// # Errors
-    /// See [`Unconfirmed`].
+    /// See [`PasswordCheckError`].
     pub(crate) async fn confirm_password(
         &self,
         principal: &Principal,
         password: &Password,
         client: &ClientInfo,
         event: AuditEvent,
-    ) -> Result<(), Unconfirmed> {
+    ) -> Result<(), PasswordCheckError> {
         let user = &principal.user;
         self.limit_account(&user.email)
             .await
-            .map_err(|retry_after| Unconfirmed::RateLimited { retry_after })?;
+            .map_err(|retry_after| PasswordCheckError::RateLimited { retry_after })?;
         // Guessing the current password is counted and locked out like guessing at login.
         let source = Self::ip_key(client);
         let now = self.ports.clock.now();
@@ -101,7 +85,7 @@ impl AuthService {
                 .audit
                 .record(event.failed("account_locked"), client)
                 .await?;
-            return Err(Unconfirmed::AccountLocked { until });
+            return Err(PasswordCheckError::AccountLocked { until });
         }
         let verification = if password.expose().chars().count() > MAX_PASSWORD_CHARS {
             Verification::Mismatch
@@ -115,8 +99,8 @@ impl AuthService {
         if verification == Verification::Mismatch {
             return Err(
                 match self.count_failure(user, &source, client, event).await? {
-                    Some(until) => Unconfirmed::AccountLocked { until },
-                    None => Unconfirmed::InvalidCredentials,
+                    Some(until) => PasswordCheckError::AccountLocked { until },
+                    None => PasswordCheckError::InvalidCredentials,
                 },
             );
         }

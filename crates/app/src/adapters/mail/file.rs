@@ -59,7 +59,12 @@ impl Transport for FileTransport {
             .open(&partial)
             .await
             .with_context(|| format!("cannot create {}", partial.display()))?;
+        // tokio's `write_all` may return while its write still runs on a blocking thread;
+        // `flush` waits for it, so the file is whole before it gets its name.
         file.write_all(&json)
+            .await
+            .with_context(|| format!("cannot write {}", partial.display()))?;
+        file.flush()
             .await
             .with_context(|| format!("cannot write {}", partial.display()))?;
         if let Err(err) = tokio::fs::rename(&partial, &path).await {

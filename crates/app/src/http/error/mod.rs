@@ -8,8 +8,8 @@ mod mfa;
 
 use auth_domain::{
     AccountError, AuthenticateError, ChangePasswordError, DeleteAccountError, Failure, FieldErrors,
-    GetUserError, IssueTokenError, LoginError, MissingPermission, ReadError, RecoveryRequestError,
-    RegisterError, RevokeError, RoleError, TokenError,
+    GetUserError, IssueTokenError, LoginError, MissingPermission, PasswordCheckError, ReadError,
+    RecoveryRequestError, RegisterError, RevokeError, RoleError, TokenError,
 };
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -440,9 +440,7 @@ impl From<RevokeError> for ApiError {
 impl From<ChangePasswordError> for ApiError {
     fn from(err: ChangePasswordError) -> Self {
         match err {
-            ChangePasswordError::RateLimited { retry_after } => Self::RateLimited(retry_after),
-            ChangePasswordError::InvalidCredentials => Self::WrongCurrentPassword,
-            ChangePasswordError::AccountLocked { .. } => Self::AccountLocked,
+            ChangePasswordError::Password(unconfirmed) => unconfirmed.into(),
             ChangePasswordError::Invalid(errors) => Self::Validation(fields(&errors)),
             ChangePasswordError::ReauthenticationRequired(_) => Self::ReauthenticationRequired,
             ChangePasswordError::Failure(failure) => failure.into(),
@@ -450,12 +448,21 @@ impl From<ChangePasswordError> for ApiError {
     }
 }
 
+impl From<PasswordCheckError> for ApiError {
+    fn from(err: PasswordCheckError) -> Self {
+        match err {
+            PasswordCheckError::RateLimited { retry_after } => Self::RateLimited(retry_after),
+            PasswordCheckError::InvalidCredentials => Self::WrongCurrentPassword,
+            PasswordCheckError::AccountLocked { .. } => Self::AccountLocked,
+            PasswordCheckError::Failure(failure) => failure.into(),
+        }
+    }
+}
+
 impl From<DeleteAccountError> for ApiError {
     fn from(err: DeleteAccountError) -> Self {
         match err {
-            DeleteAccountError::RateLimited { retry_after } => Self::RateLimited(retry_after),
-            DeleteAccountError::InvalidCredentials => Self::WrongCurrentPassword,
-            DeleteAccountError::AccountLocked { .. } => Self::AccountLocked,
+            DeleteAccountError::Password(unconfirmed) => unconfirmed.into(),
             DeleteAccountError::Invalid(errors) => Self::Validation(fields(&errors)),
             DeleteAccountError::ReauthenticationRequired(_) => Self::ReauthenticationRequired,
             DeleteAccountError::LastAdmin => Self::LastAdmin,

@@ -53,7 +53,12 @@ async fn a_wrong_or_missing_password_erases_nothing() {
         .delete_own_account(&p, Some(&password("wrong")), &client())
         .await;
     assert!(
-        matches!(wrong, Err(DeleteAccountError::InvalidCredentials)),
+        matches!(
+            wrong,
+            Err(DeleteAccountError::Password(
+                crate::PasswordCheckError::InvalidCredentials
+            ))
+        ),
         "{wrong:?}"
     );
 

@@ -1,6 +1,7 @@
 //! Changing one's password against mocked ports.
 
 use super::*;
+use crate::PasswordCheckError;
 
 #[tokio::test]
 async fn change_password_with_a_wrong_current_password_counts_the_failure_and_changes_nothing() {
@@ -19,7 +20,12 @@ async fn change_password_with_a_wrong_current_password_counts_the_failure_and_ch
     let err = m
         .change_password(&p, "wrong", "a new long passphrase")
         .await;
-    assert!(matches!(err, Err(ChangePasswordError::InvalidCredentials)));
+    assert!(matches!(
+        err,
+        Err(ChangePasswordError::Password(
+            PasswordCheckError::InvalidCredentials
+        ))
+    ));
 }
 
 /// The failure that locks audits the lockout; one that finds a lock answers locked.
@@ -50,12 +56,17 @@ async fn a_wrong_current_password_can_lock_and_then_answers_locked() {
             .collect();
         match outcome {
             FailedLogin::Counted { .. } => {
-                assert!(matches!(err, Err(ChangePasswordError::InvalidCredentials)));
+                assert!(matches!(
+                    err,
+                    Err(ChangePasswordError::Password(
+                        PasswordCheckError::InvalidCredentials
+                    ))
+                ));
                 assert_eq!(actions, ["password.change", "auth.lockout"]);
             }
             FailedLogin::AlreadyLocked { .. } => {
                 assert!(
-                    matches!(err, Err(ChangePasswordError::AccountLocked { until: u }) if u == until)
+                    matches!(err, Err(ChangePasswordError::Password(PasswordCheckError::AccountLocked { until: u })) if u == until)
                 );
                 assert_eq!(actions, ["password.change"]);
             }
@@ -81,7 +92,9 @@ async fn change_password_from_a_locked_source_answers_locked_without_checking() 
     let err = m
         .change_password(&principal(), "current one!", "a new long passphrase")
         .await;
-    assert!(matches!(err, Err(ChangePasswordError::AccountLocked { until: u }) if u == until));
+    assert!(
+        matches!(err, Err(ChangePasswordError::Password(PasswordCheckError::AccountLocked { until: u })) if u == until)
+    );
 }
 
 #[tokio::test]
@@ -132,5 +145,10 @@ async fn change_password_is_rate_limited_per_account() {
     let err = m
         .change_password(&principal(), "guess", "a new long passphrase")
         .await;
-    assert!(matches!(err, Err(ChangePasswordError::RateLimited { .. })));
+    assert!(matches!(
+        err,
+        Err(ChangePasswordError::Password(
+            PasswordCheckError::RateLimited { .. }
+        ))
+    ));
 }
