@@ -19,7 +19,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use tokio::sync::oneshot;
 
 use super::foreign_hashes::ForeignHash;
-use crate::config::Argon2Config;
+use crate::config::{Argon2Config, MAX_ARGON2_ITERATIONS, MAX_ARGON2_MEMORY_KIB};
 
 /// The argon2id adapter: version 0x13, the configured m/t/p, a 16-byte salt from the OS
 /// RNG, PHC strings in and out.
@@ -334,8 +334,8 @@ impl Memory {
             return Err(malformed(&"no salt or no hash"));
         };
         let stored = Params::try_from(phc).map_err(|e| malformed(&e))?;
-        if stored.m_cost() > MAX_STORED_MEMORY_KIB {
-            return Err(malformed(&"memory cost above 1 GiB"));
+        if !within_bounds(&stored) {
+            return Err(malformed(&"costs above 4 GiB or 100 passes"));
         }
         let params = Params::new(
             stored.m_cost(),
@@ -489,7 +489,7 @@ impl PasswordHasher for Argon2PasswordHasher {
             Some(foreign) => foreign.is_ok(),
             None => Phc::new(stored).is_ok_and(|phc| {
                 Algorithm::try_from(phc.algorithm.as_str()).is_ok()
-                    && Params::try_from(&phc).is_ok_and(|p| p.m_cost() <= MAX_STORED_MEMORY_KIB)
+                    && Params::try_from(&phc).is_ok_and(|params| within_bounds(&params))
                     && phc.salt.is_some()
                     && phc.hash.is_some()
             }),
@@ -497,9 +497,13 @@ impl PasswordHasher for Argon2PasswordHasher {
     }
 }
 
-/// The most memory an argon2 hash to be stored may cost (1 GiB): more would let one
-/// check exhaust the machine.
-const MAX_STORED_MEMORY_KIB: u32 = 1 << 20;
+/// Whether a stored argon2 hash costs no more than the configuration may ask for (4 GiB,
+/// 100 passes): every hash authd can be configured to make is checked, and an imported
+/// one cannot make a check exhaust the machine or hold a hashing thread for minutes.
+fn within_bounds(params: &Params) -> bool {
+    u64::from(params.m_cost()) <= MAX_ARGON2_MEMORY_KIB
+        && u64::from(params.t_cost()) <= MAX_ARGON2_ITERATIONS
+}
 
 /// An error naming what is wrong with a stored hash, never the stored string itself.
 fn malformed(e: &dyn std::fmt::Display) -> HashError {

@@ -26,6 +26,7 @@ pub use mfa::{MfaConfig, WebauthnConfig};
 pub use oauth::{OAuthConfig, OAuthProviderConfig, ProviderKind};
 pub use secret::{CredentialUrl, Secret};
 pub use security::{Argon2Config, LockoutConfig, RateLimitConfig};
+pub(crate) use security::{MAX_ARGON2_ITERATIONS, MAX_ARGON2_MEMORY_KIB};
 
 use lettre::message::Mailbox;
 use vars::Vars;

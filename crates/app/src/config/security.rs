@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// Upper bound for `ARGON2_MEMORY_KIB` (4 GiB per hash): more is a typo that would let
 /// a handful of logins exhaust the host's memory.
-const MAX_ARGON2_MEMORY_KIB: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_ARGON2_MEMORY_KIB: u64 = 4 * 1024 * 1024;
 
 /// OWASP's minimum argon2id cost (19 MiB, two passes): less needs `ARGON2_ALLOW_WEAK`.
 const OWASP_MIN_MEMORY_KIB: u64 = 19_456;
@@ -19,7 +19,7 @@ fn weak(minimum: u64, got: u64) -> String {
 }
 
 /// Upper bound for `ARGON2_ITERATIONS`: beyond this a single login takes seconds.
-const MAX_ARGON2_ITERATIONS: u64 = 100;
+pub(crate) const MAX_ARGON2_ITERATIONS: u64 = 100;
 
 /// Upper bound for `ARGON2_MAX_QUEUE`.
 const MAX_ARGON2_QUEUE: u64 = 1_000_000;

@@ -231,7 +231,8 @@ fn accepts_what_it_can_check_within_bounds() {
     for refused in [
         "",
         "plain text",
-        "$argon2id$v=19$m=2000000,t=1,p=1$Affm0CND/YfisC/VkwaFBA$DUdoetuhUxfjLC8oNfWdpz8bWBvvwQ0szK7Lu9mrWbA",
+        "$argon2id$v=19$m=5000000,t=1,p=1$Affm0CND/YfisC/VkwaFBA$DUdoetuhUxfjLC8oNfWdpz8bWBvvwQ0szK7Lu9mrWbA",
+        "$argon2id$v=19$m=2048,t=1000,p=1$Affm0CND/YfisC/VkwaFBA$DUdoetuhUxfjLC8oNfWdpz8bWBvvwQ0szK7Lu9mrWbA",
         "$argon2id$v=19$m=2048,t=1,p=2$Affm0CND/YfisC/VkwaFBA",
         "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E",
         "$2b$20$E9ywxHKl126SadNo8V3PpehLhNuGCINyFFSJUFPN2etYc9EUg.bS6",
